@@ -1,0 +1,128 @@
+/* Private declarations shared by the files of libmmstats (mms__ prefix).
+ * Nothing here is part of the public API or of the file format. */
+#ifndef MMS_INTERNAL_H
+#define MMS_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mmstats/mmstats.h>
+
+#include "atomic.h"
+
+#define MMS_HIDDEN __attribute__((visibility("hidden")))
+#define MMS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MMS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MMS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Writers open at once in one process: each owns one slot of the per-thread
+ * shard cache below. Small, because that cache is static TLS. */
+#define MMS_MAX_WRITERS 8
+
+/* Defaults for struct mms_writer_options. */
+#define MMS_DEF_MAX_FIELDS 1024u
+#define MMS_DEF_STRING_BYTES (64u * 1024)
+#define MMS_DEF_GLOBAL_BYTES (64u * 1024)
+#define MMS_DEF_SHARD_BYTES (64u * 1024)
+#define MMS_DEF_MAX_SHARDS 64u
+#define MMS_MAX_FILE_SIZE (1ull << 32) /* offsets in the format are u32 */
+#define MMS_STRING_DEFAULT_CAP 64u
+#define MMS_STRING_MAX_CAP 65536u
+
+/* In-process view of one field; handles point here. The on-file
+ * descriptor holds the same facts for readers. */
+struct mms_field {
+    mms_writer *w;
+    uint32_t off;   /* absolute file offset, or shard-relative if sharded */
+    uint32_t size;  /* value bytes */
+    uint32_t index; /* descriptor index */
+    uint8_t kind;
+    uint8_t flags;
+    const char *name; /* NUL-terminated copy in the file's string table */
+};
+
+struct mms_writer {
+    uint8_t *base; /* the whole file, mapped shared */
+    size_t map_size;
+    struct mms_file_header *hdr;
+    uint32_t *shtab; /* shard state table, in the file */
+    uint32_t slot;   /* index in mms__writers and the TLS cache */
+    uint32_t id;     /* unique per process lifetime, never 0 */
+    uint32_t next_shard; /* atomic; next never-used shard index */
+    unsigned flags;      /* MMS_W_* */
+    pthread_mutex_t lock; /* serialises field adds, never taken by updates */
+    uint32_t nfields;
+    uint32_t max_fields;
+    struct mms_field *fields; /* [max_fields] */
+    uint32_t *index;          /* open-addressing name index, [index_cap] */
+    uint32_t index_cap;       /* power of two, >= 2 * max_fields */
+    size_t self_size;         /* bytes of the anonymous mapping holding *w */
+    char path[PATH_MAX];
+};
+
+/* Per-thread cache of the shard a thread writes for each writer slot.
+ * initial-exec TLS: no allocation on first access (safe in malloc hooks). */
+struct mms__tls_ent {
+    uint32_t wid;   /* writer id this entry is for; 0: none */
+    uint32_t shard; /* 0: the shared shard (atomic adds) */
+    uint8_t *base;  /* start of the shard */
+};
+extern __thread struct mms__tls_ent mms__tls[MMS_MAX_WRITERS]
+    __attribute__((tls_model("initial-exec")));
+
+/* shard.c */
+MMS_HIDDEN void mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t);
+MMS_HIDDEN void mms__shard_init_once(void);
+
+static inline struct mms__tls_ent *mms__shard(mms_writer *w)
+{
+    struct mms__tls_ent *t = &mms__tls[w->slot];
+    if (MMS_UNLIKELY(t->wid != w->id))
+        mms__shard_acquire(w, t);
+    return t;
+}
+
+/* writer.c: the registry of open writers, indexed by slot. */
+extern mms_writer *mms__writers[MMS_MAX_WRITERS];
+
+/* file.c: directories, names and creation of the file. */
+struct mms__file_geom {
+    uint32_t desc_off, desc_cap;
+    uint32_t str_off, str_cap;
+    uint32_t glob_off, glob_cap;
+    uint32_t shtab_off;
+    uint64_t shard_off;
+    uint32_t shard_size, shard_cap;
+    uint64_t file_size;
+};
+MMS_HIDDEN int mms__geom_compute(struct mms__file_geom *g, uint32_t max_fields,
+                                 uint32_t str_bytes, uint32_t glob_bytes,
+                                 uint32_t shard_bytes, uint32_t max_shards);
+MMS_HIDDEN int mms__default_dir(char *buf, size_t len, bool use_env);
+MMS_HIDDEN int mms__dir_prepare(const char *dir, int *dfd_out);
+MMS_HIDDEN int mms__template_expand(char *out, size_t len, const char *tmpl,
+                                    const char *exe, const char *label,
+                                    const char *name, long pid);
+/* Create NAME in DFD, sized and reserved for G, with a header filled in and
+ * state READY; map it. On EEXIST tries NAME with -1, -2, ... suffixes. */
+MMS_HIDDEN int mms__file_create(int dfd, const char *dir, const char *name,
+                                bool exact, const struct mms__file_geom *g,
+                                const char *label, uint8_t **map_out,
+                                char *path_out, size_t path_len);
+
+/* procinfo.c */
+MMS_HIDDEN int mms__proc_start_ticks(pid_t pid, uint64_t *out);
+MMS_HIDDEN size_t mms__proc_cmdline(char *buf, size_t len);
+MMS_HIDDEN const char *mms__proc_exe(void);
+MMS_HIDDEN int64_t mms__now_ns(int clock);
+
+/* name.c: the name check on a counted string (file bytes). */
+MMS_HIDDEN int mms__name_check_n(const char *name, size_t len);
+
+/* Copy a string into a fixed NUL-padded field, always terminated. */
+MMS_HIDDEN void mms__strlcpy(char *dst, const char *src, size_t size);
+
+#endif /* MMS_INTERNAL_H */

@@ -1,0 +1,43 @@
+/* Field names: dot-separated segments of [A-Za-z0-9_], validated the same
+ * way by the writer (before adding) and the reader (on untrusted files). */
+#include <string.h>
+
+#include "internal.h"
+
+static int is_name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The core check on a counted byte string, so the reader can validate a
+ * name in the file without trusting a NUL to be there. */
+int mms__name_check_n(const char *name, size_t len)
+{
+    if (len == 0 || len > MMS_NAME_MAX)
+        return MMS_ENAME;
+    unsigned char c0 = (unsigned char)name[0];
+    if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || c0 == '_'))
+        return MMS_ENAME;
+    size_t seg = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '.') {
+            if (seg == 0)
+                return MMS_ENAME;
+            seg = 0;
+        } else if (is_name_char(c)) {
+            seg++;
+        } else {
+            return MMS_ENAME;
+        }
+    }
+    return seg == 0 ? MMS_ENAME : 0;
+}
+
+int mms_name_check(const char *name)
+{
+    if (!name)
+        return MMS_ENAME;
+    return mms__name_check_n(name, strnlen(name, MMS_NAME_MAX + 1));
+}

@@ -1,0 +1,106 @@
+/* Facts about the current (or another) process for the header and for
+ * liveness checks: start time, command line, executable name, clocks. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+void mms__strlcpy(char *dst, const char *src, size_t size)
+{
+    if (size == 0)
+        return;
+    size_t n = src ? strnlen(src, size - 1) : 0;
+    if (n)
+        memcpy(dst, src, n);
+    memset(dst + n, 0, size - n);
+}
+
+int64_t mms__now_ns(int clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Read up to LEN-1 bytes of a small /proc file; returns bytes or -errno. */
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t got = 0;
+    while (got + 1 < len) {
+        ssize_t n = read(fd, buf + got, len - 1 - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+/* Field 22 of /proc/<pid>/stat: start time in clock ticks since boot.
+ * Parsed after the last ')', since the command name may contain spaces and
+ * parentheses. 0 with *out set, or -errno (-ESRCH: no such process). */
+int mms__proc_start_ticks(pid_t pid, uint64_t *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    ssize_t n = read_small(path, buf, sizeof buf);
+    if (n < 0)
+        return n == -ENOENT ? -ESRCH : (int)n;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -EINVAL;
+    p++;
+    /* After ')' come fields 3 (state) .. 22 (starttime): skip 19 fields. */
+    for (int field = 3; field < 22; field++) {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != ' ')
+            p++;
+        if (!*p)
+            return -EINVAL;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (errno || end == p)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+size_t mms__proc_cmdline(char *buf, size_t len)
+{
+    ssize_t n = read_small("/proc/self/cmdline", buf, len);
+    if (n <= 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    /* Keep the separating NULs; drop a trailing one. */
+    while (n > 0 && buf[n - 1] == '\0')
+        n--;
+    return (size_t)n;
+}
+
+const char *mms__proc_exe(void)
+{
+    extern char *program_invocation_short_name;
+    const char *s = program_invocation_short_name;
+    return (s && *s) ? s : "unknown";
+}

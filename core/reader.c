@@ -1,0 +1,559 @@
+/* The reader: opens a stats file as untrusted input, validates every
+ * offset, size, count and string against the file's real size, keeps a
+ * private checked copy of the layout, and takes consistent snapshots.
+ * After open/refresh, nothing read from the file is used as a pointer or
+ * length without having passed a check here. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SEQ_RETRIES 10000 /* seqlocked values: tries before MMS_EBUSY */
+#define INIT_WAIT_TRIES 100
+
+struct rfield {
+    uint8_t kind, flags;
+    uint32_t off, size;
+};
+
+struct mms_reader {
+    const uint8_t *base;
+    size_t map_size;
+    struct mms_file_header h; /* checked copy; geometry never re-read */
+    const struct mms_file_header *live; /* the mapped header */
+    char path[PATH_MAX];
+    size_t nfields, cap;
+    struct mms_field_info **infos; /* never move: snapshots keep pointers */
+    struct rfield *rf;
+};
+
+struct mms_snapshot {
+    size_t n;
+    int64_t mono_ns, real_ns;
+    const struct mms_field_info **infos;
+    struct mms_value *values;
+    char *strbuf;
+};
+
+/* [off, off + len) inside [0, limit)? In 64 bits, with no overflow. */
+static bool in_bounds(uint64_t off, uint64_t len, uint64_t limit)
+{
+    return off <= limit && len <= limit - off;
+}
+
+/* Load the header from the mapping into r->h: the immutable part plainly
+ * (it was published by the release store of state), the rest atomically. */
+static int header_load(mms_reader *r)
+{
+    const struct mms_file_header *m = r->live;
+    if (memcmp(m->p.magic, MMS_MAGIC, MMS_MAGIC_LEN) != 0)
+        return MMS_EFORMAT;
+    if (m->p.endian != MMS_ENDIAN_MARK)
+        return m->p.endian == __builtin_bswap32(MMS_ENDIAN_MARK)
+                   ? MMS_EENDIAN
+                   : MMS_EFORMAT;
+    if (m->p.major != MMS_VERSION_MAJOR)
+        return MMS_EVERSION;
+    uint32_t state = 0;
+    for (int i = 0; i < INIT_WAIT_TRIES; i++) {
+        state = mms_load_acquire(&m->p.state);
+        if (state != MMS_STATE_INIT && state != 0)
+            break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (state == MMS_STATE_INIT || state == 0)
+        return -EAGAIN;
+    if (state > MMS_STATE_FINISHED)
+        return MMS_ECORRUPT;
+    /* Only the bytes we know: a newer minor version may have a larger
+     * header, but its prefix is ours. Word by word and atomically, since
+     * some of these words are being updated by the writer. */
+    const uint32_t *src = (const uint32_t *)m;
+    uint32_t *dst = (uint32_t *)&r->h;
+    for (size_t i = 0; i < sizeof r->h / 4; i++)
+        dst[i] = mms_load_relaxed(&src[i]);
+    return 0;
+}
+
+static int geometry_check(const struct mms_file_header *h, uint64_t size)
+{
+    if (h->p.header_size < sizeof *h || h->p.header_size > size)
+        return MMS_ECORRUPT;
+    if (h->file_size > size)
+        return MMS_ETRUNCATED;
+    uint64_t fs = h->file_size;
+    if (fs < h->p.header_size || h->desc_size < MMS_DESC_SIZE ||
+        h->desc_size % 8 || h->desc_cap > (1u << 20) ||
+        h->shard_cap == 0 || h->shard_cap > 4096 || h->shard_size == 0 ||
+        h->shard_size % MMS_SHARD_ALIGN || h->shard_off % MMS_SHARD_ALIGN ||
+        h->desc_off % 8 || h->glob_off % 8 || h->glob_cap % 8 ||
+        h->shtab_off % 4)
+        return MMS_ECORRUPT;
+    if (!in_bounds(h->desc_off, (uint64_t)h->desc_cap * h->desc_size, fs) ||
+        !in_bounds(h->str_off, h->str_cap, fs) ||
+        !in_bounds(h->glob_off, h->glob_cap, fs) ||
+        !in_bounds(h->shtab_off, (uint64_t)h->shard_cap * 4, fs) ||
+        !in_bounds(h->shard_off, (uint64_t)h->shard_cap * h->shard_size, fs))
+        return MMS_ECORRUPT;
+    if (h->desc_off < h->p.header_size || h->str_off < h->p.header_size ||
+        h->glob_off < h->p.header_size || h->shtab_off < h->p.header_size ||
+        h->shard_off < h->p.header_size)
+        return MMS_ECORRUPT;
+    return 0;
+}
+
+static int file_check(int fd, struct stat *st)
+{
+    if (fstat(fd, st) < 0)
+        return -errno;
+    if (!S_ISREG(st->st_mode))
+        return MMS_EFORMAT;
+    /* A file others may write, or a hard link to one, is not ours to
+     * trust; root may read any user's files. */
+    if ((st->st_mode & (S_IWGRP | S_IWOTH)) || st->st_nlink != 1 ||
+        (st->st_uid != geteuid() && geteuid() != 0))
+        return MMS_EINSECURE;
+    if (st->st_size < MMS_HEADER_SIZE)
+        return MMS_ETRUNCATED;
+    if ((uint64_t)st->st_size > MMS_MAX_FILE_SIZE)
+        return MMS_ECORRUPT;
+    return 0;
+}
+
+int mms_reader_open(mms_reader **out, const char *path)
+{
+    *out = NULL;
+    if (!path)
+        return -EINVAL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ELOOP ? MMS_EINSECURE : -errno;
+    struct stat st;
+    int rc = file_check(fd, &st);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (map == MAP_FAILED)
+        return -e;
+    mms_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        munmap(map, (size_t)st.st_size);
+        return -ENOMEM;
+    }
+    r->base = map;
+    r->map_size = (size_t)st.st_size;
+    r->live = map;
+    mms__strlcpy(r->path, path, sizeof r->path);
+    if ((rc = header_load(r)) < 0 ||
+        (rc = geometry_check(&r->h, r->map_size)) < 0 ||
+        (rc = mms_reader_refresh(r)) < 0) {
+        mms_reader_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void mms_reader_close(mms_reader *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nfields; i++)
+        free(r->infos[i]);
+    free(r->infos);
+    free(r->rf);
+    if (r->base)
+        munmap((void *)r->base, r->map_size);
+    free(r);
+}
+
+const char *mms_reader_path(const mms_reader *r) { return r->path; }
+
+/* Copy a string of the file's string table, replacing control bytes so a
+ * hostile name cannot drive a terminal. */
+static void copy_text(char *dst, const uint8_t *src, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        dst[i] = (src[i] < 0x20 || src[i] == 0x7f) ? '?' : (char)src[i];
+    dst[len] = '\0';
+}
+
+/* Check one descriptor (already copied out of the file) and build its
+ * info. Returns 0, or MMS_ECORRUPT. */
+static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
+                       uint32_t str_used)
+{
+    const struct mms_file_header *h = &r->h;
+    const uint8_t *strs = r->base + h->str_off;
+    if (!in_bounds(d->name_off, d->name_len, str_used) ||
+        !in_bounds(d->units_off, d->units_len, str_used) ||
+        !in_bounds(d->help_off, d->help_len, str_used) ||
+        d->units_len > MMS_UNITS_MAX || d->help_len > MMS_HELP_MAX)
+        return MMS_ECORRUPT;
+    char name[MMS_NAME_MAX + 1];
+    if (d->name_len > MMS_NAME_MAX)
+        return MMS_ECORRUPT;
+    memcpy(name, strs + d->name_off, d->name_len);
+    if (mms__name_check_n(name, d->name_len) < 0)
+        return MMS_ECORRUPT;
+    name[d->name_len] = '\0';
+
+    bool sharded = d->flags & MMS_DF_SHARDED;
+    if (d->value_off % MMS_VALUE_ALIGN || d->value_size == 0)
+        return MMS_ECORRUPT;
+    if (sharded ? !in_bounds(d->value_off, d->value_size, h->shard_size)
+                : (d->value_off < h->glob_off ||
+                   !in_bounds(d->value_off - h->glob_off, d->value_size,
+                              h->glob_cap)))
+        return MMS_ECORRUPT;
+    switch (d->kind) {
+    case MMS_KIND_COUNTER:
+        if (!sharded || d->value_size != 8)
+            return MMS_ECORRUPT;
+        break;
+    case MMS_KIND_GAUGE:
+    case MMS_KIND_GAUGE_F64:
+        if (sharded || d->value_size != 8)
+            return MMS_ECORRUPT;
+        break;
+    case MMS_KIND_STRING:
+        if (sharded || d->value_size < sizeof(struct mms_string_cell) + 8 ||
+            d->value_size % 8 ||
+            d->value_size > sizeof(struct mms_string_cell) + MMS_STRING_MAX_CAP)
+            return MMS_ECORRUPT;
+        break;
+    default:
+        break; /* a kind from a newer minor version: listed, not read */
+    }
+
+    size_t need = sizeof(struct mms_field_info) + d->name_len + 1 +
+                  d->units_len + 1 + d->help_len + 1;
+    struct mms_field_info *fi = malloc(need);
+    if (!fi)
+        return -ENOMEM;
+    char *p = (char *)(fi + 1);
+    memcpy(p, name, d->name_len + 1u);
+    fi->name = p;
+    p += d->name_len + 1;
+    copy_text(p, strs + d->units_off, d->units_len);
+    fi->units = p;
+    p += d->units_len + 1;
+    copy_text(p, strs + d->help_off, d->help_len);
+    fi->help = p;
+    fi->kind = (enum mms_kind)d->kind;
+    fi->flags = d->flags;
+    fi->value_size = d->value_size;
+    fi->index = idx;
+
+    if (r->nfields == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 64;
+        void *a = realloc(r->infos, ncap * sizeof *r->infos);
+        if (!a) {
+            free(fi);
+            return -ENOMEM;
+        }
+        r->infos = a;
+        void *b = realloc(r->rf, ncap * sizeof *r->rf);
+        if (!b) {
+            free(fi);
+            return -ENOMEM;
+        }
+        r->rf = b;
+        r->cap = ncap;
+    }
+    r->infos[r->nfields] = fi;
+    r->rf[r->nfields] = (struct rfield){.kind = d->kind,
+                                        .flags = d->flags,
+                                        .off = d->value_off,
+                                        .size = d->value_size};
+    r->nfields++;
+    return 0;
+}
+
+int mms_reader_refresh(mms_reader *r)
+{
+    const struct mms_file_header *m = r->live;
+    uint64_t gen = 0;
+    for (int i = 0; i < SEQ_RETRIES; i++) {
+        gen = mms_load_acquire(&m->layout_gen);
+        if (!(gen & 1))
+            break;
+    }
+    /* Descriptors below desc_count are complete and immutable even while
+     * another is being appended, so an odd generation is no obstacle. */
+    uint32_t count = mms_load_acquire(&m->desc_count);
+    uint32_t str_used = mms_load_acquire(&m->str_used);
+    if (count > r->h.desc_cap || str_used > r->h.str_cap)
+        return MMS_ECORRUPT;
+    size_t before = r->nfields;
+    for (uint32_t i = (uint32_t)r->nfields; i < count; i++) {
+        struct mms_desc d;
+        memcpy(&d, r->base + r->h.desc_off + (uint64_t)i * r->h.desc_size,
+               sizeof d);
+        int rc = desc_accept(r, &d, i, str_used);
+        if (rc < 0)
+            return rc;
+    }
+    return r->nfields > before;
+}
+
+size_t mms_reader_nfields(const mms_reader *r) { return r->nfields; }
+
+const struct mms_field_info *mms_reader_field(const mms_reader *r, size_t i)
+{
+    return i < r->nfields ? r->infos[i] : NULL;
+}
+
+int mms_reader_info(mms_reader *r, struct mms_proc_info *o)
+{
+    const struct mms_file_header *h = &r->h, *m = r->live;
+    memset(o, 0, sizeof *o);
+    o->major = h->p.major;
+    o->minor = h->p.minor;
+    o->state = (enum mms_state)mms_load_acquire(&m->p.state);
+    o->pid = h->pid;
+    o->ppid = h->ppid;
+    o->uid = h->uid;
+    o->gid = h->gid;
+    o->start_ticks = h->start_ticks;
+    o->created_ns = h->created_ns;
+    o->finished_ns = mms_load_relaxed(&m->finished_ns);
+    o->file_size = h->file_size;
+    o->layout_gen = mms_load_relaxed(&m->layout_gen);
+    o->shard_cap = h->shard_cap;
+    o->shards_active = mms_load_relaxed(&m->shards_active);
+    o->threads_seen = mms_load_relaxed(&m->threads_seen);
+    const uint32_t *tab = (const uint32_t *)(r->base + h->shtab_off);
+    for (uint32_t i = 0; i < h->shard_cap; i++)
+        if (mms_load_relaxed(&tab[i]) != MMS_SHARD_UNUSED)
+            o->shards_used++;
+    copy_text(o->exe, (const uint8_t *)h->exe, strnlen(h->exe, MMS_EXE_LEN));
+    copy_text(o->label, (const uint8_t *)h->label,
+              strnlen(h->label, MMS_LABEL_LEN));
+    copy_text(o->host, (const uint8_t *)h->host,
+              strnlen(h->host, MMS_HOST_LEN));
+    size_t n = h->cmdline_len < MMS_CMDLINE_LEN ? h->cmdline_len
+                                                : MMS_CMDLINE_LEN;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h->cmdline[i];
+        o->cmdline[i] = c == 0 ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    o->cmdline[n] = '\0';
+    return 0;
+}
+
+int mms_reader_liveness(mms_reader *r)
+{
+    if (mms_load_acquire(&r->live->p.state) == MMS_STATE_FINISHED)
+        return MMS_LIVE_FINISHED;
+    if (r->h.pid <= 0)
+        return MMS_LIVE_DEAD;
+    uint64_t ticks;
+    int rc = mms__proc_start_ticks(r->h.pid, &ticks);
+    if (rc == -ESRCH)
+        return MMS_LIVE_DEAD;
+    if (rc == 0 && r->h.start_ticks && ticks != r->h.start_ticks)
+        return MMS_LIVE_PID_REUSED;
+    return MMS_LIVE_RUNNING;
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+static int read_string(const uint8_t *cell_p, uint32_t size, char *dst,
+                       uint32_t *len_out)
+{
+    const struct mms_string_cell *c = (const void *)cell_p;
+    const uint64_t *src = (const uint64_t *)(c + 1);
+    uint32_t cap = size - (uint32_t)sizeof *c;
+    for (int tries = 0; tries < SEQ_RETRIES; tries++) {
+        uint64_t s1 = mms_load_acquire(&c->seq);
+        if (s1 & 1)
+            continue;
+        uint32_t len = mms_seq_load(&c->len);
+        if (len > cap)
+            len = cap; /* checked again below; a hostile length is clamped */
+        for (uint32_t i = 0; i < len; i += 8) {
+            uint64_t word = mms_seq_load(&src[i / 8]);
+            memcpy(dst + i, &word, len - i < 8 ? len - i : 8);
+        }
+        mms_fence_acquire();
+        if (mms_load_relaxed(&c->seq) == s1) {
+            dst[len] = '\0';
+            *len_out = len;
+            return 0;
+        }
+    }
+    dst[0] = '\0';
+    *len_out = 0;
+    return MMS_EBUSY;
+}
+
+int mms_snapshot_take(mms_reader *r, mms_snapshot **out)
+{
+    *out = NULL;
+    int rc = mms_reader_refresh(r);
+    if (rc < 0)
+        return rc;
+    size_t n = r->nfields, strbytes = 1;
+    for (size_t i = 0; i < n; i++)
+        if (r->rf[i].kind == MMS_KIND_STRING)
+            strbytes += r->rf[i].size - sizeof(struct mms_string_cell) + 1;
+    mms_snapshot *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->n = n;
+    s->infos = malloc((n ? n : 1) * sizeof *s->infos);
+    s->values = calloc(n ? n : 1, sizeof *s->values);
+    s->strbuf = malloc(strbytes);
+    if (!s->infos || !s->values || !s->strbuf) {
+        mms_snapshot_free(s);
+        return -ENOMEM;
+    }
+    s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
+    s->real_ns = mms__now_ns(CLOCK_REALTIME);
+
+    const struct mms_file_header *h = &r->h;
+    const uint32_t *tab = (const uint32_t *)(r->base + h->shtab_off);
+    char *sp = s->strbuf;
+    for (size_t i = 0; i < n; i++) {
+        const struct rfield *f = &r->rf[i];
+        struct mms_value *v = &s->values[i];
+        s->infos[i] = r->infos[i];
+        v->kind = (enum mms_kind)f->kind;
+        const uint8_t *cell = r->base + f->off;
+        switch (f->kind) {
+        case MMS_KIND_GAUGE:
+        case MMS_KIND_GAUGE_F64:
+            v->v.u64 = mms_load_relaxed((const uint64_t *)cell);
+            break;
+        case MMS_KIND_STRING:
+            v->status = read_string(cell, f->size, sp, &v->v.str.len);
+            v->v.str.ptr = sp;
+            sp += v->v.str.len + 1;
+            break;
+        default:
+            break;
+        }
+    }
+    /* Sharded values: shard by shard, so each shard's memory is walked
+     * once. Only shards handed out have pages behind them. */
+    for (uint32_t sh = 0; sh < h->shard_cap; sh++) {
+        if (mms_load_acquire(&tab[sh]) == MMS_SHARD_UNUSED)
+            continue;
+        const uint8_t *base = r->base + h->shard_off + (uint64_t)sh * h->shard_size;
+        for (size_t i = 0; i < n; i++) {
+            const struct rfield *f = &r->rf[i];
+            if (f->kind == MMS_KIND_COUNTER)
+                s->values[i].v.u64 +=
+                    mms_load_relaxed((const uint64_t *)(base + f->off));
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+void mms_snapshot_free(mms_snapshot *s)
+{
+    if (!s)
+        return;
+    free(s->infos);
+    free(s->values);
+    free(s->strbuf);
+    free(s);
+}
+
+size_t mms_snapshot_nfields(const mms_snapshot *s) { return s->n; }
+
+const struct mms_field_info *mms_snapshot_field(const mms_snapshot *s,
+                                                size_t i)
+{
+    return i < s->n ? s->infos[i] : NULL;
+}
+
+const struct mms_value *mms_snapshot_value(const mms_snapshot *s, size_t i)
+{
+    return i < s->n ? &s->values[i] : NULL;
+}
+
+long mms_snapshot_find(const mms_snapshot *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->infos[i]->name, name))
+            return (long)i;
+    return -1;
+}
+
+int64_t mms_snapshot_mono_ns(const mms_snapshot *s) { return s->mono_ns; }
+int64_t mms_snapshot_real_ns(const mms_snapshot *s) { return s->real_ns; }
+
+/* ------------------------------------------------------- find by pid */
+
+static bool is_stats_name(const char *n)
+{
+    size_t len = strlen(n);
+    return n[0] != '.' && len > 8 && !strcmp(n + len - 8, ".mmstats");
+}
+
+int mms_reader_open_pid(mms_reader **out, const char *dir, pid_t pid)
+{
+    char dbuf[PATH_MAX];
+    *out = NULL;
+    if (!dir) {
+        int rc = mms_default_dir(dbuf, sizeof dbuf);
+        if (rc < 0)
+            return rc;
+        dir = dbuf;
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    mms_reader *best = NULL;
+    int best_rank = -1;
+    int64_t best_created = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_stats_name(e->d_name))
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
+            (int)sizeof path)
+            continue;
+        mms_reader *r;
+        if (mms_reader_open(&r, path) < 0)
+            continue;
+        if (r->h.pid != pid) {
+            mms_reader_close(r);
+            continue;
+        }
+        /* Prefer the file of the running image, then the newest. */
+        int rank = mms_reader_liveness(r) == MMS_LIVE_RUNNING;
+        if (rank > best_rank ||
+            (rank == best_rank && r->h.created_ns > best_created)) {
+            mms_reader_close(best);
+            best = r;
+            best_rank = rank;
+            best_created = r->h.created_ns;
+        } else {
+            mms_reader_close(r);
+        }
+    }
+    closedir(d);
+    if (!best)
+        return -ENOENT;
+    *out = best;
+    return 0;
+}

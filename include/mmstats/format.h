@@ -1,0 +1,148 @@
+/* The on-disk layout of a stats file, format version 2: constants and
+ * fixed-size structs only, no code. Mirrored byte by byte by docs/format.md;
+ * a change here is a change there, and a new minor (or major) version. */
+#ifndef MMSTATS_FORMAT_H
+#define MMSTATS_FORMAT_H
+
+#include <stdint.h>
+
+#define MMS_MAGIC "MMSTATS" /* 8 bytes with the trailing NUL */
+#define MMS_MAGIC_LEN 8
+#define MMS_ENDIAN_MARK 0x01020304u /* written in the writer's byte order */
+#define MMS_VERSION_MAJOR 2
+#define MMS_VERSION_MINOR 0
+
+/* Header states (mms_file_header.state). */
+enum mms_state {
+    MMS_STATE_INIT = 1,     /* header being filled; readers wait or retry */
+    MMS_STATE_READY = 2,    /* the writer is running */
+    MMS_STATE_FINISHED = 3, /* the writer exited normally; data is final */
+};
+
+/* Field kinds (mms_desc.kind). Readers skip kinds they do not know: the
+ * descriptor always says where the value is and how large it is. */
+enum mms_kind {
+    MMS_KIND_COUNTER = 1,   /* u64, sharded: the value is the sum of shards */
+    MMS_KIND_GAUGE = 2,     /* i64 global cell, atomic store/add */
+    MMS_KIND_GAUGE_F64 = 3, /* IEEE-754 double global cell */
+    MMS_KIND_STRING = 4,    /* seqlocked global string (mms_string_cell) */
+    MMS_KIND_HISTOGRAM = 5, /* reserved for the histogram/timer kind */
+    MMS_KIND_STRUCT = 6,    /* reserved for seqlocked struct values */
+    MMS_KIND_WINDOW = 7,    /* reserved for per-second window rings */
+};
+
+/* Descriptor flags (mms_desc.flags). */
+#define MMS_DF_SHARDED 0x01u /* value_off is an offset inside every shard */
+#define MMS_DF_STATIC 0x02u  /* written once at creation, never changes */
+
+/* Limits shared by writer and reader. */
+#define MMS_NAME_MAX 127  /* field name bytes, without NUL */
+#define MMS_UNITS_MAX 31  /* units string bytes */
+#define MMS_HELP_MAX 255  /* help text bytes */
+#define MMS_EXE_LEN 64    /* header exe field, NUL-padded */
+#define MMS_LABEL_LEN 64  /* header label field, NUL-padded */
+#define MMS_HOST_LEN 64   /* header hostname field, NUL-padded */
+#define MMS_CMDLINE_LEN 1024 /* header cmdline, args joined by NUL */
+#define MMS_HEADER_SIZE 4096
+#define MMS_DESC_SIZE 64
+#define MMS_SHARD_ALIGN 64   /* shards start on a cache line */
+#define MMS_VALUE_ALIGN 8
+
+/* The first 24 bytes never change across versions. */
+struct mms_file_prefix {
+    char magic[MMS_MAGIC_LEN]; /*  0 "MMSTATS\0" */
+    uint32_t endian;           /*  8 MMS_ENDIAN_MARK */
+    uint16_t major;            /* 12 */
+    uint16_t minor;            /* 14 */
+    uint32_t state;            /* 16 enum mms_state, atomic */
+    uint32_t header_size;      /* 20 bytes from 0 to the end of the header */
+};
+
+/* Header, at offset 0. All offsets are from the start of the file. The
+ * fields marked "atomic" change while the writer runs; the rest are written
+ * before state leaves MMS_STATE_INIT and never change. */
+struct mms_file_header {
+    struct mms_file_prefix p; /*   0 */
+    uint32_t flags;           /*  24 reserved, 0 */
+    uint32_t uid;             /*  28 effective uid of the writer */
+    int32_t pid;              /*  32 */
+    int32_t ppid;             /*  36 */
+    uint64_t start_ticks;     /*  40 /proc/<pid>/stat field 22 */
+    int64_t created_ns;       /*  48 CLOCK_REALTIME, ns since the epoch */
+    int64_t finished_ns;      /*  56 atomic; set when state -> FINISHED */
+    uint64_t layout_gen;      /*  64 atomic; odd while a field is added */
+    uint64_t file_size;       /*  72 size the file was created with */
+
+    uint32_t desc_off;   /*  80 descriptor table */
+    uint32_t desc_cap;   /*  84 slots */
+    uint32_t desc_count; /*  88 atomic; published descriptors */
+    uint32_t desc_size;  /*  92 MMS_DESC_SIZE */
+
+    uint32_t str_off;  /*  96 string table */
+    uint32_t str_cap;  /* 100 bytes */
+    uint32_t str_used; /* 104 atomic; bytes in use */
+    uint32_t gid;      /* 108 effective gid of the writer */
+
+    uint32_t glob_off;  /* 112 global value cells */
+    uint32_t glob_cap;  /* 116 bytes */
+    uint32_t glob_used; /* 120 atomic; bytes in use */
+    uint32_t shtab_off; /* 124 shard state table: shard_cap x u32 */
+
+    uint64_t shard_off;         /* 128 shard 0; shard i at shard_off + i * shard_size */
+    uint32_t shard_size;        /* 136 bytes per shard, multiple of 64 */
+    uint32_t shard_cap;         /* 140 shards reserved (shard 0 is shared) */
+    uint32_t shard_local_used;  /* 144 atomic; bytes of each shard in use */
+    uint32_t shards_active;     /* 148 atomic; shards owned by live threads */
+    uint64_t threads_seen;      /* 152 atomic; threads that ever wrote */
+
+    char exe[MMS_EXE_LEN];         /* 160 */
+    char label[MMS_LABEL_LEN];     /* 224 */
+    char host[MMS_HOST_LEN];       /* 288 */
+    uint32_t cmdline_len;          /* 352 bytes used in cmdline */
+    uint32_t reserved0;            /* 356 */
+    char cmdline[MMS_CMDLINE_LEN]; /* 360 args separated by NUL */
+    /* 1384 .. MMS_HEADER_SIZE: reserved, zero */
+};
+
+/* Shard state table entries (u32 each). A reader sums the shards whose
+ * entry is not MMS_SHARD_UNUSED: those pages are allocated. */
+enum mms_shard_state {
+    MMS_SHARD_UNUSED = 0, /* never handed out; pages may not exist */
+    MMS_SHARD_OWNED = 1,  /* owned by a live thread (or shared: shard 0) */
+    MMS_SHARD_FREE = 2,   /* its thread exited; counts stay; reusable */
+};
+
+/* One descriptor, MMS_DESC_SIZE bytes. Written completely before
+ * desc_count is raised past it (release); never modified afterwards. */
+struct mms_desc {
+    uint32_t name_off;  /*  0 string table offset (relative to str_off) */
+    uint16_t name_len;  /*  4 */
+    uint8_t kind;       /*  6 enum mms_kind */
+    uint8_t flags;      /*  7 MMS_DF_* */
+    uint32_t value_off; /*  8 absolute, or shard-relative if SHARDED */
+    uint32_t value_size; /* 12 bytes */
+    uint32_t units_off; /* 16 string table offset, 0 with units_len 0 */
+    uint16_t units_len; /* 20 */
+    uint16_t help_len;  /* 22 */
+    uint32_t help_off;  /* 24 */
+    uint32_t reserved0; /* 28 */
+    uint8_t param[32];  /* 32 kind-specific parameters, zero if unused */
+};
+
+/* A string value: seqlocked cell in the global area.
+ * value_size = 16 + capacity (capacity a multiple of 8). */
+struct mms_string_cell {
+    uint64_t seq; /* even: stable; odd: being written */
+    uint32_t len; /* bytes of data in use, <= capacity */
+    uint32_t reserved0;
+    /* char data[capacity] follows */
+};
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct mms_file_prefix) == 24, "prefix is frozen");
+_Static_assert(sizeof(struct mms_file_header) == 1384, "header layout");
+_Static_assert(sizeof(struct mms_desc) == MMS_DESC_SIZE, "descriptor size");
+_Static_assert(sizeof(struct mms_string_cell) == 16, "string cell");
+#endif
+
+#endif /* MMSTATS_FORMAT_H */

@@ -1,0 +1,233 @@
+/* libmmstats public API: a writer that keeps named stats in a per-process
+ * memory-mapped file with plain memory stores, and a reader that validates
+ * and snapshots such files from any other process.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative code on
+ * failure: a negated errno value or one of MMS_E* below; mms_strerror()
+ * names every code. */
+#ifndef MMSTATS_H
+#define MMSTATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mmstats/format.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MMS_BUILDING_LIBRARY)
+#define MMS_API __attribute__((visibility("default")))
+#else
+#define MMS_API
+#endif
+
+#define MMS_VERSION_STRING "0.1.0"
+
+/* Error codes of our own; everything else is a negated errno. */
+#define MMS_EFORMAT (-4001)   /* not a stats file (bad magic) */
+#define MMS_EVERSION (-4002)  /* unsupported major version */
+#define MMS_EENDIAN (-4003)   /* written with another byte order */
+#define MMS_ECORRUPT (-4004)  /* header or descriptors out of bounds */
+#define MMS_EINSECURE (-4005) /* directory or file fails ownership checks */
+#define MMS_ENAME (-4006)     /* invalid field name */
+#define MMS_EKIND (-4007)     /* name exists with another kind */
+#define MMS_EFULL (-4008)     /* no room left for fields in the file */
+#define MMS_EBUSY (-4009)     /* value kept changing while being read */
+#define MMS_ETRUNCATED (-4010) /* file shorter than its header says */
+
+MMS_API const char *mms_strerror(int code);
+
+/* ---------------------------------------------------------------- names */
+
+/* 0 if NAME is a valid field name: 1..MMS_NAME_MAX bytes of dot-separated
+ * non-empty segments of [A-Za-z0-9_], starting with a letter or '_'. */
+MMS_API int mms_name_check(const char *name);
+
+/* --------------------------------------------------------------- writer */
+
+typedef struct mms_writer mms_writer;
+typedef struct mms_field mms_field;
+
+#define MMS_W_NO_ENV 0x1u          /* ignore MMSTATS_* environment variables */
+#define MMS_W_REMOVE_AT_CLOSE 0x2u /* unlink the file in mms_writer_close */
+#define MMS_W_NO_ATEXIT 0x4u       /* do not mark finished at exit() */
+
+struct mms_writer_options {
+    const char *dir;           /* NULL: $MMSTATS_DIR, else the default */
+    const char *file_template; /* NULL: $MMSTATS_FILE, else the default */
+    const char *path;          /* exact path; overrides dir and template */
+    const char *label;         /* NULL: $MMSTATS_LABEL; {label} and header */
+    const char *name;          /* {name} in the template, e.g. a model */
+    uint32_t max_fields;       /* 0: 1024 */
+    uint32_t string_bytes;     /* 0: 64 KiB, names, units and help text */
+    uint32_t global_bytes;     /* 0: 64 KiB, gauges and strings */
+    uint32_t shard_bytes;      /* 0: 64 KiB, sharded values per thread */
+    uint32_t max_shards;       /* 0: 64, including the shared shard 0 */
+    unsigned flags;            /* MMS_W_* */
+};
+
+/* Default template: "{exe}-{pid}.mmstats", or "{exe}-{label}-{pid}.mmstats"
+ * when a label is set. Placeholders: {exe} {pid} {host} {label} {name}. */
+#define MMS_DEFAULT_TEMPLATE "{exe}-{pid}.mmstats"
+#define MMS_DEFAULT_TEMPLATE_LABEL "{exe}-{label}-{pid}.mmstats"
+
+MMS_API void mms_writer_options_init(struct mms_writer_options *o);
+
+/* Create the stats file and map it. O may be NULL for all defaults. */
+MMS_API int mms_writer_open(mms_writer **out,
+                            const struct mms_writer_options *o);
+/* Mark the file finished, unmap it and free W. No update may run on W's
+ * fields, in any thread, during or after this call. */
+MMS_API int mms_writer_close(mms_writer *w);
+/* Mark the file finished but keep everything mapped: updates that still
+ * happen (other destructors, other threads) land harmlessly. */
+MMS_API void mms_writer_finish(mms_writer *w);
+MMS_API const char *mms_writer_path(const mms_writer *w);
+
+struct mms_field_spec {
+    const char *name;    /* see mms_name_check */
+    enum mms_kind kind;  /* COUNTER, GAUGE, GAUGE_F64 or STRING */
+    const char *units;   /* optional, e.g. "bytes", "ns" */
+    const char *help;    /* optional one-line description */
+    uint32_t capacity;   /* STRING: bytes of text; 0: 64 */
+    unsigned flags;      /* MMS_DF_STATIC */
+};
+
+/* Add a field, or return the existing field of that name and kind
+ * (MMS_EKIND if it exists with another kind). Any thread, any time. */
+MMS_API int mms_field_add(mms_writer *w, const struct mms_field_spec *spec,
+                          mms_field **out);
+MMS_API mms_field *mms_field_find(mms_writer *w, const char *name);
+
+/* Shorthands for mms_field_add. */
+MMS_API int mms_counter_new(mms_writer *w, const char *name,
+                            const char *units, mms_field **out);
+MMS_API int mms_gauge_new(mms_writer *w, const char *name, const char *units,
+                          mms_field **out);
+MMS_API int mms_gauge_f64_new(mms_writer *w, const char *name,
+                              const char *units, mms_field **out);
+MMS_API int mms_string_new(mms_writer *w, const char *name,
+                           uint32_t capacity, mms_field **out);
+/* Static values: written once, at creation. */
+MMS_API int mms_static_i64(mms_writer *w, const char *name, const char *units,
+                           int64_t value);
+MMS_API int mms_static_str(mms_writer *w, const char *name, const char *value);
+
+/* Updates: no locks, no system calls (a thread's first update of a writer
+ * takes a shard: one madvise). A NULL field is a no-op, so a program whose
+ * stats setup failed runs on. The field's kind must match the call. */
+MMS_API void mms_counter_add(mms_field *f, uint64_t n);
+MMS_API void mms_counter_inc(mms_field *f);
+MMS_API void mms_gauge_set(mms_field *f, int64_t v);
+MMS_API void mms_gauge_add(mms_field *f, int64_t delta);
+MMS_API void mms_gauge_set_f64(mms_field *f, double v);
+MMS_API void mms_gauge_add_f64(mms_field *f, double delta);
+/* Truncated to the field's capacity. Concurrent setters of one string:
+ * one of them wins, the others' values are dropped, never mixed. */
+MMS_API void mms_string_set(mms_field *f, const char *s);
+MMS_API void mms_string_setn(mms_field *f, const char *s, size_t len);
+
+/* --------------------------------------------------------- directories */
+
+/* The directory stats files go to: $MMSTATS_DIR if set, else
+ * $XDG_RUNTIME_DIR/mmstats if XDG_RUNTIME_DIR is usable, else
+ * /tmp/mmstats-<uid>. Writes a NUL-terminated path into BUF. */
+MMS_API int mms_default_dir(char *buf, size_t len);
+/* 0 if DIR is a real directory (not a symlink) owned by the effective uid
+ * and not writable by group or others; MMS_EINSECURE or -errno if not. */
+MMS_API int mms_dir_check(const char *dir);
+
+/* --------------------------------------------------------------- reader */
+
+typedef struct mms_reader mms_reader;
+typedef struct mms_snapshot mms_snapshot;
+
+struct mms_proc_info {
+    uint16_t major, minor;
+    enum mms_state state;
+    int32_t pid, ppid;
+    uint32_t uid, gid;
+    uint64_t start_ticks;
+    int64_t created_ns, finished_ns;
+    uint64_t file_size;
+    uint64_t layout_gen;
+    uint32_t shard_cap, shards_used, shards_active;
+    uint64_t threads_seen;
+    char exe[MMS_EXE_LEN + 1];
+    char label[MMS_LABEL_LEN + 1];
+    char host[MMS_HOST_LEN + 1];
+    char cmdline[MMS_CMDLINE_LEN + 1]; /* args separated by spaces */
+};
+
+struct mms_field_info {
+    const char *name;
+    const char *units; /* "" when none */
+    const char *help;  /* "" when none */
+    enum mms_kind kind;
+    unsigned flags;    /* MMS_DF_* */
+    uint32_t value_size;
+    uint32_t index;    /* position in the descriptor table */
+};
+
+struct mms_value {
+    enum mms_kind kind;
+    int status; /* 0, or MMS_EBUSY when a seqlocked value kept changing */
+    union {
+        uint64_t u64; /* COUNTER */
+        int64_t i64;  /* GAUGE */
+        double f64;   /* GAUGE_F64 */
+        struct {
+            const char *ptr; /* NUL-terminated, owned by the snapshot */
+            uint32_t len;
+        } str;          /* STRING */
+    } v;
+};
+
+/* Liveness of the process that wrote a file. */
+enum mms_liveness {
+    MMS_LIVE_RUNNING = 0,    /* pid exists with the recorded start time */
+    MMS_LIVE_FINISHED = 1,   /* the writer marked the file finished */
+    MMS_LIVE_DEAD = 2,       /* no such pid: stale */
+    MMS_LIVE_PID_REUSED = 3, /* pid exists, other start time: stale */
+};
+
+/* Open and validate PATH (untrusted input: every offset, size and string is
+ * bounds-checked; a bad file gives an error code, never a crash). */
+MMS_API int mms_reader_open(mms_reader **out, const char *path);
+/* Open the newest file in DIR (NULL: mms_default_dir) written by PID. */
+MMS_API int mms_reader_open_pid(mms_reader **out, const char *dir, pid_t pid);
+MMS_API void mms_reader_close(mms_reader *r);
+MMS_API const char *mms_reader_path(const mms_reader *r);
+MMS_API int mms_reader_info(mms_reader *r, struct mms_proc_info *out);
+MMS_API int mms_reader_liveness(mms_reader *r);
+/* Pick up fields added since the last call: 1 if the layout grew, 0 if
+ * not, negative on error. Field infos already returned stay valid. */
+MMS_API int mms_reader_refresh(mms_reader *r);
+MMS_API size_t mms_reader_nfields(const mms_reader *r);
+MMS_API const struct mms_field_info *mms_reader_field(const mms_reader *r,
+                                                      size_t i);
+
+/* Read every field: counters summed over shards, seqlocked values retried
+ * a bounded number of times. The snapshot must be freed before R closes. */
+MMS_API int mms_snapshot_take(mms_reader *r, mms_snapshot **out);
+MMS_API void mms_snapshot_free(mms_snapshot *s);
+MMS_API size_t mms_snapshot_nfields(const mms_snapshot *s);
+MMS_API const struct mms_field_info *mms_snapshot_field(const mms_snapshot *s,
+                                                        size_t i);
+MMS_API const struct mms_value *mms_snapshot_value(const mms_snapshot *s,
+                                                   size_t i);
+/* Index of NAME in S, or -1. */
+MMS_API long mms_snapshot_find(const mms_snapshot *s, const char *name);
+/* CLOCK_MONOTONIC and CLOCK_REALTIME ns when S was taken. */
+MMS_API int64_t mms_snapshot_mono_ns(const mms_snapshot *s);
+MMS_API int64_t mms_snapshot_real_ns(const mms_snapshot *s);
+
+MMS_API const char *mms_kind_name(enum mms_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MMSTATS_H */

@@ -1,0 +1,33 @@
+# Shared by the scripts: installing Debian packages that are missing, and
+# configuring/building a CMake preset. Source it; do not run it.
+
+# ensure_packages PKG...: apt-get install the ones not installed yet.
+ensure_packages() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing packages: ${missing[*]} (run as root, or install them)" >&2
+        return 1
+    fi
+    echo "==> installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The packages every build needs.
+BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
+                uthash-dev python3 strace)
+
+# build_preset NAME: configure and build CMake preset NAME in build/NAME.
+build_preset() {
+    cmake --preset "$1" >/dev/null
+    cmake --build --preset "$1"
+}
+
+# Number of parallel jobs for builds and ctest.
+jobs() { nproc 2>/dev/null || echo 2; }
