@@ -35,11 +35,13 @@
 #define mms_fence_release() ((void)0)
 #define mms_seq_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define mms_seq_load(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define mms_seq_add_owned(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELEASE)
 #else
 #define mms_fence_acquire() __atomic_thread_fence(__ATOMIC_ACQUIRE)
 #define mms_fence_release() __atomic_thread_fence(__ATOMIC_RELEASE)
 #define mms_seq_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define mms_seq_load(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define mms_seq_add_owned(p, v) mms_add_owned_u64((p), (v))
 #endif
 
 /* Add to a cell only this thread writes (its own shard). One instruction on

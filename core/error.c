@@ -50,8 +50,8 @@ const char *mms_kind_name(enum mms_kind kind)
         return "histogram";
     case MMS_KIND_STRUCT:
         return "struct";
-    case MMS_KIND_WINDOW:
-        return "window";
+    case MMS_KIND_MOVAVG:
+        return "movavg";
     }
     return "unknown";
 }

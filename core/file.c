@@ -283,10 +283,10 @@ int mms__file_create(int dfd, const char *dir, const char *name, bool exact,
         rc = -errno;
         goto fail;
     }
-    /* Reserve the fixed part and the shared shard now, so a full disk is
-     * an error here and never a SIGBUS in an update. Thread shards are
-     * reserved when a thread first writes (MADV_POPULATE_WRITE). */
-    rc = posix_fallocate(fd, 0, (off_t)(g->shard_off + g->shard_size));
+    /* Reserve the fixed part now, so a full disk is an error here and
+     * never a SIGBUS in an update. Shard pages are allocated as fields and
+     * threads need them (MADV_POPULATE_WRITE, see shard.c). */
+    rc = posix_fallocate(fd, 0, (off_t)g->shard_off);
     if (rc != 0) {
         rc = -rc;
         goto fail;

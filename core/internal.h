@@ -26,7 +26,8 @@
 #define MMS_DEF_MAX_FIELDS 1024u
 #define MMS_DEF_STRING_BYTES (64u * 1024)
 #define MMS_DEF_GLOBAL_BYTES (64u * 1024)
-#define MMS_DEF_SHARD_BYTES (64u * 1024)
+#define MMS_DEF_SHARD_BYTES (1024u * 1024) /* reserved, not allocated */
+#define MMS_POPULATE_CHUNK (16u * 1024)
 #define MMS_DEF_MAX_SHARDS 64u
 #define MMS_MAX_FILE_SIZE (1ull << 32) /* offsets in the format are u32 */
 #define MMS_STRING_DEFAULT_CAP 64u
@@ -41,6 +42,10 @@ struct mms_field {
     uint32_t index; /* descriptor index */
     uint8_t kind;
     uint8_t flags;
+    uint8_t bits, max_exp, win_bits; /* HISTOGRAM geometry */
+    uint32_t win_off;      /* HISTOGRAM/COUNTER with MMS_DF_WINDOW: ring */
+    uint32_t win_nbuckets; /* HISTOGRAM with MMS_DF_WINDOW */
+    uint32_t n;            /* STRUCT members, MOVAVG capacity */
     const char *name; /* NUL-terminated copy in the file's string table */
 };
 
@@ -52,6 +57,7 @@ struct mms_writer {
     uint32_t slot;   /* index in mms__writers and the TLS cache */
     uint32_t id;     /* unique per process lifetime, never 0 */
     uint32_t next_shard; /* atomic; next never-used shard index */
+    uint32_t populated;  /* bytes of each handed-out shard with pages */
     unsigned flags;      /* MMS_W_* */
     pthread_mutex_t lock; /* serialises field adds, never taken by updates */
     uint32_t nfields;
@@ -60,6 +66,7 @@ struct mms_writer {
     uint32_t *index;          /* open-addressing name index, [index_cap] */
     uint32_t index_cap;       /* power of two, >= 2 * max_fields */
     size_t self_size;         /* bytes of the anonymous mapping holding *w */
+    int64_t (*clock_ns)(void); /* window clock; NULL: monotonic coarse */
     char path[PATH_MAX];
 };
 
@@ -74,15 +81,24 @@ extern __thread struct mms__tls_ent mms__tls[MMS_MAX_WRITERS]
     __attribute__((tls_model("initial-exec")));
 
 /* shard.c */
-MMS_HIDDEN void mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t);
+struct mms__shard_ref {
+    uint8_t *base; /* start of the shard to write */
+    bool owned;    /* this thread's own shard: plain adds; else atomic */
+};
+MMS_HIDDEN struct mms__shard_ref mms__shard_acquire(mms_writer *w,
+                                                   struct mms__tls_ent *t);
 MMS_HIDDEN void mms__shard_init_once(void);
+/* Allocate pages [from, to) of every shard handed out so far (called with
+ * w->lock held when a sharded field grows shard_local_used). */
+MMS_HIDDEN int mms__shards_populate(mms_writer *w, uint32_t to);
 
-static inline struct mms__tls_ent *mms__shard(mms_writer *w)
+/* The shard this thread writes for W: one TLS load and compare when warm. */
+static inline struct mms__shard_ref mms__shard(mms_writer *w)
 {
     struct mms__tls_ent *t = &mms__tls[w->slot];
-    if (MMS_UNLIKELY(t->wid != w->id))
-        mms__shard_acquire(w, t);
-    return t;
+    if (MMS_LIKELY(t->wid == w->id))
+        return (struct mms__shard_ref){t->base, t->shard != 0};
+    return mms__shard_acquire(w, t);
 }
 
 /* writer.c: the registry of open writers, indexed by slot. */
@@ -113,6 +129,35 @@ MMS_HIDDEN int mms__file_create(int dfd, const char *dir, const char *name,
                                 const char *label, uint8_t **map_out,
                                 char *path_out, size_t path_len);
 
+/* reader.c: the reader's checked, private view of a file. Everything in
+ * rfield has passed validation; snapshot.c trusts it. */
+#define MMS_SEQ_RETRIES 10000 /* seqlocked values: tries before MMS_EBUSY */
+
+struct mms__rfield {
+    uint8_t kind, flags;
+    uint8_t bits, max_exp, win_bits; /* HISTOGRAM */
+    uint32_t off, size;
+    uint32_t nbuckets, win_nbuckets, win_off; /* HISTOGRAM, windows */
+    uint32_t n; /* STRUCT members, MOVAVG capacity */
+};
+
+struct mms_reader {
+    const uint8_t *base;
+    size_t map_size;
+    struct mms_file_header h; /* checked copy; geometry never re-read */
+    const struct mms_file_header *live; /* the mapped header */
+    char path[PATH_MAX];
+    size_t nfields, cap;
+    struct mms_field_info **infos; /* never move: snapshots keep pointers */
+    struct mms__rfield *rf;
+};
+
+/* [off, off + len) inside [0, limit)? In 64 bits, with no overflow. */
+static inline bool mms__in_bounds(uint64_t off, uint64_t len, uint64_t limit)
+{
+    return off <= limit && len <= limit - off;
+}
+
 /* procinfo.c */
 MMS_HIDDEN int mms__proc_start_ticks(pid_t pid, uint64_t *out);
 MMS_HIDDEN size_t mms__proc_cmdline(char *buf, size_t len);
@@ -121,6 +166,20 @@ MMS_HIDDEN int64_t mms__now_ns(int clock);
 
 /* name.c: the name check on a counted string (file bytes). */
 MMS_HIDDEN int mms__name_check_n(const char *name, size_t len);
+
+/* hist.c, and the bucket index inlined into the writer's hot path. */
+MMS_HIDDEN bool mms__hist_geom_ok(unsigned bits, unsigned max_exp);
+static inline uint32_t mms__hist_index(uint64_t v, unsigned bits,
+                                       unsigned max_exp)
+{
+    if (v < ((uint64_t)1 << bits))
+        return (uint32_t)v;
+    if (MMS_UNLIKELY(v >> max_exp))
+        return ((max_exp - bits + 1) << bits);
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    return ((e - bits + 1) << bits) +
+           (uint32_t)(v >> (e - bits)) - (1u << bits);
+}
 
 /* Copy a string into a fixed NUL-padded field, always terminated. */
 MMS_HIDDEN void mms__strlcpy(char *dst, const char *src, size_t size);

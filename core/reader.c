@@ -17,38 +17,9 @@
 
 #include "internal.h"
 
-#define SEQ_RETRIES 10000 /* seqlocked values: tries before MMS_EBUSY */
 #define INIT_WAIT_TRIES 100
-
-struct rfield {
-    uint8_t kind, flags;
-    uint32_t off, size;
-};
-
-struct mms_reader {
-    const uint8_t *base;
-    size_t map_size;
-    struct mms_file_header h; /* checked copy; geometry never re-read */
-    const struct mms_file_header *live; /* the mapped header */
-    char path[PATH_MAX];
-    size_t nfields, cap;
-    struct mms_field_info **infos; /* never move: snapshots keep pointers */
-    struct rfield *rf;
-};
-
-struct mms_snapshot {
-    size_t n;
-    int64_t mono_ns, real_ns;
-    const struct mms_field_info **infos;
-    struct mms_value *values;
-    char *strbuf;
-};
-
-/* [off, off + len) inside [0, limit)? In 64 bits, with no overflow. */
-static bool in_bounds(uint64_t off, uint64_t len, uint64_t limit)
-{
-    return off <= limit && len <= limit - off;
-}
+#define SEQ_RETRIES MMS_SEQ_RETRIES
+#define in_bounds mms__in_bounds
 
 /* Load the header from the mapping into r->h: the immutable part plainly
  * (it was published by the release store of state), the rest atomically. */
@@ -192,6 +163,124 @@ static void copy_text(char *dst, const uint8_t *src, size_t len)
     dst[len] = '\0';
 }
 
+typedef char mms__member_names[MMS_STRUCT_MAX_MEMBERS][MMS_MEMBER_NAME_MAX + 1];
+
+/* Parse a STRUCT's member table from the string table into M, with the
+ * names copied into NAMES. */
+static int schema_parse(const uint8_t *strs, uint32_t str_used,
+                        const struct mms_struct_param *sp,
+                        struct mms_member *m, mms__member_names names,
+                        size_t *name_bytes)
+{
+    if (sp->nmembers == 0 || sp->nmembers > MMS_STRUCT_MAX_MEMBERS ||
+        !in_bounds(sp->schema_off, sp->schema_len, str_used))
+        return MMS_ECORRUPT;
+    const uint8_t *p = strs + sp->schema_off, *end = p + sp->schema_len;
+    *name_bytes = 0;
+    for (uint32_t i = 0; i < sp->nmembers; i++) {
+        if (end - p < 3)
+            return MMS_ECORRUPT;
+        uint8_t type = p[0], len = p[1];
+        if (type < MMS_MEMBER_U64 || type > MMS_MEMBER_F64 || len == 0 ||
+            len > MMS_MEMBER_NAME_MAX || end - p < 3 + len || p[2 + len] != 0)
+            return MMS_ECORRUPT;
+        for (uint8_t j = 0; j < len; j++) {
+            uint8_t c = p[2 + j];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '_'))
+                return MMS_ECORRUPT;
+        }
+        memcpy(names[i], p + 2, len);
+        names[i][len] = '\0';
+        m[i].name = names[i];
+        m[i].type = (enum mms_member_type)type;
+        *name_bytes += len + 1u;
+        p += 3 + len;
+    }
+    return 0;
+}
+
+/* Kind-specific checks: value size and parameters agree with the kind. */
+static int kind_check(mms_reader *r, const struct mms_desc *d,
+                      struct mms__rfield *rf, uint32_t str_used,
+                      struct mms_member *members, mms__member_names names,
+                      size_t *member_bytes)
+{
+    bool sharded = d->flags & MMS_DF_SHARDED;
+    bool window = d->flags & MMS_DF_WINDOW;
+    uint64_t size = d->value_size;
+    switch (d->kind) {
+    case MMS_KIND_COUNTER:
+        if (!sharded ||
+            size != 8 + (window ? MMS_WINDOW_SLOTS *
+                                      sizeof(struct mms_window_slot)
+                                : 0))
+            return MMS_ECORRUPT;
+        rf->win_off = window ? 8 : 0;
+        return 0;
+    case MMS_KIND_GAUGE:
+    case MMS_KIND_GAUGE_F64:
+        return (sharded || window || size != 8) ? MMS_ECORRUPT : 0;
+    case MMS_KIND_STRING:
+        if (sharded || window || size < sizeof(struct mms_string_cell) + 8 ||
+            size % 8 ||
+            size > sizeof(struct mms_string_cell) + MMS_STRING_MAX_CAP)
+            return MMS_ECORRUPT;
+        return 0;
+    case MMS_KIND_HISTOGRAM: {
+        struct mms_hist_param p;
+        memcpy(&p, d->param, sizeof p);
+        if (!sharded || mms_hist_nbuckets(p.bits, p.max_exp) != p.nbuckets ||
+            p.nbuckets == 0)
+            return MMS_ECORRUPT;
+        uint64_t need = sizeof(struct mms_hist_cell) + (uint64_t)p.nbuckets * 8;
+        if (window) {
+            if (p.win_bits > p.bits || p.win_off != need ||
+                p.win_nbuckets == 0 ||
+                mms_hist_nbuckets(p.win_bits, p.max_exp) != p.win_nbuckets)
+                return MMS_ECORRUPT;
+            need += (uint64_t)MMS_WINDOW_SLOTS *
+                    (sizeof(struct mms_hist_slot) + (uint64_t)p.win_nbuckets * 8);
+        } else if (p.win_bits || p.win_off || p.win_nbuckets) {
+            return MMS_ECORRUPT;
+        }
+        if (size != need)
+            return MMS_ECORRUPT;
+        rf->bits = p.bits;
+        rf->max_exp = p.max_exp;
+        rf->win_bits = p.win_bits;
+        rf->nbuckets = p.nbuckets;
+        rf->win_nbuckets = p.win_nbuckets;
+        rf->win_off = p.win_off;
+        return 0;
+    }
+    case MMS_KIND_STRUCT: {
+        struct mms_struct_param sp;
+        memcpy(&sp, d->param, sizeof sp);
+        if (sharded || window)
+            return MMS_ECORRUPT;
+        int rc = schema_parse(r->base + r->h.str_off, str_used, &sp, members,
+                              names, member_bytes);
+        if (rc < 0 || size != 8 + 8 * (uint64_t)sp.nmembers)
+            return MMS_ECORRUPT;
+        rf->n = sp.nmembers;
+        return 0;
+    }
+    case MMS_KIND_MOVAVG: {
+        struct mms_movavg_param mp;
+        memcpy(&mp, d->param, sizeof mp);
+        if (sharded || window || mp.capacity == 0 ||
+            mp.capacity > MMS_STRING_MAX_CAP ||
+            size != 16 + 8 * (uint64_t)mp.capacity)
+            return MMS_ECORRUPT;
+        rf->n = mp.capacity;
+        return 0;
+    }
+    default:
+        return 0; /* a kind from a newer minor version: listed, not read */
+    }
+}
+
 /* Check one descriptor (already copied out of the file) and build its
  * info. Returns 0, or MMS_ECORRUPT. */
 static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
@@ -220,32 +309,37 @@ static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
                    !in_bounds(d->value_off - h->glob_off, d->value_size,
                               h->glob_cap)))
         return MMS_ECORRUPT;
-    switch (d->kind) {
-    case MMS_KIND_COUNTER:
-        if (!sharded || d->value_size != 8)
-            return MMS_ECORRUPT;
-        break;
-    case MMS_KIND_GAUGE:
-    case MMS_KIND_GAUGE_F64:
-        if (sharded || d->value_size != 8)
-            return MMS_ECORRUPT;
-        break;
-    case MMS_KIND_STRING:
-        if (sharded || d->value_size < sizeof(struct mms_string_cell) + 8 ||
-            d->value_size % 8 ||
-            d->value_size > sizeof(struct mms_string_cell) + MMS_STRING_MAX_CAP)
-            return MMS_ECORRUPT;
-        break;
-    default:
-        break; /* a kind from a newer minor version: listed, not read */
-    }
+    struct mms__rfield rf = {.kind = d->kind,
+                             .flags = d->flags,
+                             .off = d->value_off,
+                             .size = d->value_size};
+    struct mms_member members[MMS_STRUCT_MAX_MEMBERS];
+    mms__member_names names;
+    size_t member_bytes = 0;
+    int rc = kind_check(r, d, &rf, str_used, members, names, &member_bytes);
+    if (rc < 0)
+        return rc;
 
-    size_t need = sizeof(struct mms_field_info) + d->name_len + 1 +
-                  d->units_len + 1 + d->help_len + 1;
-    struct mms_field_info *fi = malloc(need);
+    size_t need = sizeof(struct mms_field_info) +
+                  rf.n * sizeof(struct mms_member) * (d->kind == MMS_KIND_STRUCT) +
+                  member_bytes + d->name_len + 1 + d->units_len + 1 +
+                  d->help_len + 1;
+    struct mms_field_info *fi = calloc(1, need);
     if (!fi)
         return -ENOMEM;
     char *p = (char *)(fi + 1);
+    if (d->kind == MMS_KIND_STRUCT) {
+        struct mms_member *m = (struct mms_member *)p;
+        p += rf.n * sizeof *m;
+        for (uint32_t i = 0; i < rf.n; i++) {
+            size_t l = strlen(members[i].name);
+            memcpy(p, members[i].name, l + 1);
+            m[i].name = p;
+            m[i].type = members[i].type;
+            p += l + 1;
+        }
+        fi->members = m;
+    }
     memcpy(p, name, d->name_len + 1u);
     fi->name = p;
     p += d->name_len + 1;
@@ -258,6 +352,10 @@ static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
     fi->flags = d->flags;
     fi->value_size = d->value_size;
     fi->index = idx;
+    fi->hist_bits = rf.bits;
+    fi->hist_max_exp = rf.max_exp;
+    fi->window_bits = rf.win_bits;
+    fi->n = rf.n;
 
     if (r->nfields == r->cap) {
         size_t ncap = r->cap ? r->cap * 2 : 64;
@@ -276,10 +374,7 @@ static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
         r->cap = ncap;
     }
     r->infos[r->nfields] = fi;
-    r->rf[r->nfields] = (struct rfield){.kind = d->kind,
-                                        .flags = d->flags,
-                                        .off = d->value_off,
-                                        .size = d->value_size};
+    r->rf[r->nfields] = rf;
     r->nfields++;
     return 0;
 }
@@ -370,135 +465,6 @@ int mms_reader_liveness(mms_reader *r)
         return MMS_LIVE_PID_REUSED;
     return MMS_LIVE_RUNNING;
 }
-
-/* ------------------------------------------------------------ snapshot */
-
-static int read_string(const uint8_t *cell_p, uint32_t size, char *dst,
-                       uint32_t *len_out)
-{
-    const struct mms_string_cell *c = (const void *)cell_p;
-    const uint64_t *src = (const uint64_t *)(c + 1);
-    uint32_t cap = size - (uint32_t)sizeof *c;
-    for (int tries = 0; tries < SEQ_RETRIES; tries++) {
-        uint64_t s1 = mms_load_acquire(&c->seq);
-        if (s1 & 1)
-            continue;
-        uint32_t len = mms_seq_load(&c->len);
-        if (len > cap)
-            len = cap; /* checked again below; a hostile length is clamped */
-        for (uint32_t i = 0; i < len; i += 8) {
-            uint64_t word = mms_seq_load(&src[i / 8]);
-            memcpy(dst + i, &word, len - i < 8 ? len - i : 8);
-        }
-        mms_fence_acquire();
-        if (mms_load_relaxed(&c->seq) == s1) {
-            dst[len] = '\0';
-            *len_out = len;
-            return 0;
-        }
-    }
-    dst[0] = '\0';
-    *len_out = 0;
-    return MMS_EBUSY;
-}
-
-int mms_snapshot_take(mms_reader *r, mms_snapshot **out)
-{
-    *out = NULL;
-    int rc = mms_reader_refresh(r);
-    if (rc < 0)
-        return rc;
-    size_t n = r->nfields, strbytes = 1;
-    for (size_t i = 0; i < n; i++)
-        if (r->rf[i].kind == MMS_KIND_STRING)
-            strbytes += r->rf[i].size - sizeof(struct mms_string_cell) + 1;
-    mms_snapshot *s = calloc(1, sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    s->n = n;
-    s->infos = malloc((n ? n : 1) * sizeof *s->infos);
-    s->values = calloc(n ? n : 1, sizeof *s->values);
-    s->strbuf = malloc(strbytes);
-    if (!s->infos || !s->values || !s->strbuf) {
-        mms_snapshot_free(s);
-        return -ENOMEM;
-    }
-    s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
-    s->real_ns = mms__now_ns(CLOCK_REALTIME);
-
-    const struct mms_file_header *h = &r->h;
-    const uint32_t *tab = (const uint32_t *)(r->base + h->shtab_off);
-    char *sp = s->strbuf;
-    for (size_t i = 0; i < n; i++) {
-        const struct rfield *f = &r->rf[i];
-        struct mms_value *v = &s->values[i];
-        s->infos[i] = r->infos[i];
-        v->kind = (enum mms_kind)f->kind;
-        const uint8_t *cell = r->base + f->off;
-        switch (f->kind) {
-        case MMS_KIND_GAUGE:
-        case MMS_KIND_GAUGE_F64:
-            v->v.u64 = mms_load_relaxed((const uint64_t *)cell);
-            break;
-        case MMS_KIND_STRING:
-            v->status = read_string(cell, f->size, sp, &v->v.str.len);
-            v->v.str.ptr = sp;
-            sp += v->v.str.len + 1;
-            break;
-        default:
-            break;
-        }
-    }
-    /* Sharded values: shard by shard, so each shard's memory is walked
-     * once. Only shards handed out have pages behind them. */
-    for (uint32_t sh = 0; sh < h->shard_cap; sh++) {
-        if (mms_load_acquire(&tab[sh]) == MMS_SHARD_UNUSED)
-            continue;
-        const uint8_t *base = r->base + h->shard_off + (uint64_t)sh * h->shard_size;
-        for (size_t i = 0; i < n; i++) {
-            const struct rfield *f = &r->rf[i];
-            if (f->kind == MMS_KIND_COUNTER)
-                s->values[i].v.u64 +=
-                    mms_load_relaxed((const uint64_t *)(base + f->off));
-        }
-    }
-    *out = s;
-    return 0;
-}
-
-void mms_snapshot_free(mms_snapshot *s)
-{
-    if (!s)
-        return;
-    free(s->infos);
-    free(s->values);
-    free(s->strbuf);
-    free(s);
-}
-
-size_t mms_snapshot_nfields(const mms_snapshot *s) { return s->n; }
-
-const struct mms_field_info *mms_snapshot_field(const mms_snapshot *s,
-                                                size_t i)
-{
-    return i < s->n ? s->infos[i] : NULL;
-}
-
-const struct mms_value *mms_snapshot_value(const mms_snapshot *s, size_t i)
-{
-    return i < s->n ? &s->values[i] : NULL;
-}
-
-long mms_snapshot_find(const mms_snapshot *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->infos[i]->name, name))
-            return (long)i;
-    return -1;
-}
-
-int64_t mms_snapshot_mono_ns(const mms_snapshot *s) { return s->mono_ns; }
-int64_t mms_snapshot_real_ns(const mms_snapshot *s) { return s->real_ns; }
 
 /* ------------------------------------------------------- find by pid */
 

@@ -2,7 +2,12 @@
  * owns one shard (plain stores, no contention); readers sum all shards. A
  * thread's shard is freed at its exit with its counts kept, and reused by
  * the next new thread. When all shards are taken, threads share shard 0
- * with atomic adds. */
+ * with atomic adds.
+ *
+ * Shards are reserved address space; their pages are allocated only for
+ * the bytes fields use (w->populated), in every shard handed out, with
+ * MADV_POPULATE_WRITE: a full disk is then an error at field creation or
+ * shard hand-out, never a SIGBUS in an update. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/mman.h>
@@ -44,12 +49,46 @@ static uint8_t *shard_addr(mms_writer *w, uint32_t i)
     return w->base + w->hdr->shard_off + (uint64_t)i * w->hdr->shard_size;
 }
 
-/* A shard freed by an exited thread, or 0. */
+/* Allocate the pages of [p, p + len). Kernels before 5.14 lack
+ * MADV_POPULATE_WRITE: there, touch each page instead (an atomic add of 0
+ * changes nothing a concurrent writer does). */
+static int populate(uint8_t *p, size_t len)
+{
+    if (len == 0 || madvise(p, len, MADV_POPULATE_WRITE) == 0)
+        return 0;
+    if (errno != EINVAL)
+        return -errno;
+    for (size_t off = 0; off < len; off += 4096)
+        mms_add_relaxed((uint64_t *)(p + off), 0);
+    return 0;
+}
+
+int mms__shards_populate(mms_writer *w, uint32_t to)
+{
+    if (to <= w->populated)
+        return 0;
+    uint32_t want = (to + MMS_POPULATE_CHUNK - 1) / MMS_POPULATE_CHUNK *
+                    MMS_POPULATE_CHUNK;
+    if (want > w->hdr->shard_size)
+        want = w->hdr->shard_size;
+    uint32_t n = mms_load_relaxed(&w->next_shard);
+    for (uint32_t i = 0; i < n && i < w->hdr->shard_cap; i++) {
+        if (mms_load_relaxed(&w->shtab[i]) == MMS_SHARD_UNUSED)
+            continue;
+        int rc = populate(shard_addr(w, i) + w->populated,
+                          want - w->populated);
+        if (rc < 0)
+            return rc;
+    }
+    w->populated = want;
+    return 0;
+}
+
+/* A shard freed by an exited thread (its pages exist), or 0. */
 static uint32_t take_free_shard(mms_writer *w)
 {
-    uint32_t cap = w->hdr->shard_cap;
-    uint32_t used = mms_load_relaxed(&w->next_shard);
-    for (uint32_t i = 1; i < used && i < cap; i++) {
+    uint32_t n = mms_load_relaxed(&w->next_shard);
+    for (uint32_t i = 1; i < n && i < w->hdr->shard_cap; i++) {
         uint32_t expect = MMS_SHARD_FREE;
         if (mms_load_relaxed(&w->shtab[i]) == MMS_SHARD_FREE &&
             mms_cas_acq_rel(&w->shtab[i], &expect, (uint32_t)MMS_SHARD_OWNED))
@@ -58,34 +97,37 @@ static uint32_t take_free_shard(mms_writer *w)
     return 0;
 }
 
-/* A never-used shard with its pages allocated, or 0. MADV_POPULATE_WRITE
- * allocates the backing store and reports a full disk as an error instead
- * of a later SIGBUS; without it (Linux < 5.14) threads share shard 0. */
+/* A never-used shard with the pages fields use allocated, or 0. */
 static uint32_t take_new_shard(mms_writer *w)
 {
-    uint32_t i = mms_add_relaxed(&w->next_shard, 1);
+    uint32_t i = mms_load_relaxed(&w->next_shard);
     if (i >= w->hdr->shard_cap)
         return 0;
-    if (madvise(shard_addr(w, i), w->hdr->shard_size, MADV_POPULATE_WRITE) < 0)
+    if (populate(shard_addr(w, i), w->populated) < 0)
         return 0;
+    mms_store_relaxed(&w->next_shard, i + 1);
     mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_OWNED);
     return i;
 }
 
-void mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
+/* First update by this thread: find it a shard. Under w->lock, so that
+ * field creation (which allocates pages in every handed-out shard) and
+ * hand-out never miss each other. Only a trylock: a signal handler that
+ * interrupted this thread inside a field add, or a thread racing one,
+ * writes to the shared shard this time, uncached, and never waits. */
+struct mms__shard_ref mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
 {
+    struct mms__shard_ref shared = {shard_addr(w, 0), false};
     int saved = errno; /* callers may be hooks: keep the host's errno */
+    if (pthread_mutex_trylock(&w->lock) != 0) {
+        errno = saved;
+        return shared;
+    }
     uint32_t i = take_free_shard(w);
     if (!i)
         i = take_new_shard(w);
+    pthread_mutex_unlock(&w->lock);
     if (i) {
-        /* A signal handler that ran in between may have set up this entry
-         * already: keep its shard and give ours back. */
-        if (t->wid == w->id) {
-            mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_FREE);
-            errno = saved;
-            return;
-        }
         mms_add_relaxed(&w->hdr->shards_active, 1);
         mms_add_relaxed(&w->hdr->threads_seen, 1);
         pthread_setspecific(exit_key, (void *)1);
@@ -95,4 +137,5 @@ void mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t->wid = w->id;
     errno = saved;
+    return (struct mms__shard_ref){t->base, i != 0};
 }

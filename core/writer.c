@@ -165,6 +165,7 @@ int mms_writer_open(mms_writer **out, const struct mms_writer_options *oin)
         return -ENOMEM;
     w->flags = o.flags;
     w->next_shard = 1;
+    w->clock_ns = o.clock_ns;
 
     int dfd = -1;
     if ((rc = mms__dir_prepare(dir, &dfd)) < 0)
@@ -262,24 +263,132 @@ static uint32_t str_append(mms_writer *w, const char *s, size_t len)
     return off;
 }
 
-static int value_layout(const struct mms_field_spec *spec, uint32_t *size,
-                        bool *sharded)
+/* Where and how large a field's value is, and its descriptor parameters.
+ * SCHEMA receives a STRUCT's member table for the string table. */
+struct layout {
+    uint32_t size;
+    bool sharded;
+    uint8_t param[32];
+    char schema[MMS_STRUCT_MAX_MEMBERS * (MMS_MEMBER_NAME_MAX + 3)];
+    uint32_t schema_len;
+};
+
+static int hist_layout(const struct mms_field_spec *spec, mms_field *f,
+                       struct layout *L)
 {
-    *sharded = false;
+    unsigned bits = spec->hist_bits ? spec->hist_bits : MMS_HIST_DEFAULT_BITS;
+    unsigned max_exp =
+        spec->hist_max_exp ? spec->hist_max_exp : MMS_HIST_DEFAULT_MAX_EXP;
+    uint32_t nb = mms_hist_nbuckets(bits, max_exp);
+    if (!nb)
+        return -EINVAL;
+    struct mms_hist_param p = {.bits = (uint8_t)bits,
+                               .max_exp = (uint8_t)max_exp,
+                               .nbuckets = nb};
+    uint64_t size = sizeof(struct mms_hist_cell) + (uint64_t)nb * 8;
+    if (spec->flags & MMS_DF_WINDOW) {
+        unsigned wb = spec->window_bits ? spec->window_bits
+                                        : MMS_WINDOW_DEFAULT_BITS;
+        if (wb > bits)
+            wb = bits;
+        p.win_bits = (uint8_t)wb;
+        p.win_nbuckets = mms_hist_nbuckets(wb, max_exp);
+        p.win_off = (uint32_t)size;
+        size += (uint64_t)MMS_WINDOW_SLOTS *
+                (sizeof(struct mms_hist_slot) + (uint64_t)p.win_nbuckets * 8);
+    }
+    if (size > UINT32_MAX)
+        return -EINVAL;
+    L->size = (uint32_t)size;
+    L->sharded = true;
+    memcpy(L->param, &p, sizeof p);
+    f->bits = p.bits;
+    f->max_exp = p.max_exp;
+    f->win_bits = p.win_bits;
+    f->win_off = p.win_off;
+    f->win_nbuckets = p.win_nbuckets;
+    return 0;
+}
+
+static int member_name_ok(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+    if (len == 0 || len > MMS_MEMBER_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static int struct_layout(const struct mms_field_spec *spec, mms_field *f,
+                         struct layout *L)
+{
+    if (!spec->members || spec->nmembers == 0 ||
+        spec->nmembers > MMS_STRUCT_MAX_MEMBERS)
+        return -EINVAL;
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < spec->nmembers; i++) {
+        const struct mms_member *m = &spec->members[i];
+        if (!member_name_ok(m->name) || m->type < MMS_MEMBER_U64 ||
+            m->type > MMS_MEMBER_F64)
+            return -EINVAL;
+        size_t n = strlen(m->name);
+        L->schema[o++] = (char)m->type;
+        L->schema[o++] = (char)n;
+        memcpy(L->schema + o, m->name, n + 1);
+        o += (uint32_t)n + 1;
+    }
+    L->schema_len = o;
+    L->size = 8 + 8 * spec->nmembers;
+    f->n = spec->nmembers;
+    return 0;
+}
+
+static int value_layout(const struct mms_field_spec *spec, mms_field *f,
+                        struct layout *L)
+{
+    memset(L->param, 0, sizeof L->param);
+    L->sharded = false;
+    L->schema_len = 0;
+    if ((spec->flags & MMS_DF_WINDOW) && spec->kind != MMS_KIND_COUNTER &&
+        spec->kind != MMS_KIND_HISTOGRAM)
+        return -EINVAL;
     switch (spec->kind) {
     case MMS_KIND_COUNTER:
-        *sharded = true;
-        *size = 8;
+        L->sharded = true;
+        L->size = 8;
+        if (spec->flags & MMS_DF_WINDOW) {
+            f->win_off = 8;
+            L->size += MMS_WINDOW_SLOTS * sizeof(struct mms_window_slot);
+        }
         return 0;
     case MMS_KIND_GAUGE:
     case MMS_KIND_GAUGE_F64:
-        *size = 8;
+        L->size = 8;
         return 0;
     case MMS_KIND_STRING: {
         uint32_t cap = spec->capacity ? spec->capacity : MMS_STRING_DEFAULT_CAP;
         if (cap > MMS_STRING_MAX_CAP)
             return -EINVAL;
-        *size = (uint32_t)sizeof(struct mms_string_cell) + ((cap + 7) & ~7u);
+        L->size = (uint32_t)sizeof(struct mms_string_cell) + ((cap + 7) & ~7u);
+        return 0;
+    }
+    case MMS_KIND_HISTOGRAM:
+        return hist_layout(spec, f, L);
+    case MMS_KIND_STRUCT:
+        return struct_layout(spec, f, L);
+    case MMS_KIND_MOVAVG: {
+        uint32_t cap = spec->capacity ? spec->capacity : MMS_MOVAVG_DEFAULT_N;
+        if (cap > MMS_STRING_MAX_CAP)
+            return -EINVAL;
+        struct mms_movavg_param p = {.capacity = cap};
+        memcpy(L->param, &p, sizeof p);
+        L->size = 16 + 8 * cap;
+        f->n = cap;
         return 0;
     }
     default:
@@ -303,11 +412,14 @@ static int field_add_locked(mms_writer *w, const struct mms_field_spec *spec,
         *out = f;
         return 0;
     }
-    uint32_t size;
-    bool sharded;
-    int rc = value_layout(spec, &size, &sharded);
+    mms_field nf;
+    memset(&nf, 0, sizeof nf);
+    struct layout L;
+    int rc = value_layout(spec, &nf, &L);
     if (rc < 0)
         return rc;
+    bool sharded = L.sharded;
+    uint32_t size = L.size;
     size_t nlen = strlen(spec->name);
     size_t ulen = spec->units ? strlen(spec->units) : 0;
     size_t hlen = spec->help ? strlen(spec->help) : 0;
@@ -316,7 +428,7 @@ static int field_add_locked(mms_writer *w, const struct mms_field_spec *spec,
 
     struct mms_file_header *h = w->hdr;
     uint32_t need_str = (uint32_t)(nlen + 1 + (ulen ? ulen + 1 : 0) +
-                                   (hlen ? hlen + 1 : 0));
+                                   (hlen ? hlen + 1 : 0) + L.schema_len);
     uint32_t *used = sharded ? &h->shard_local_used : &h->glob_used;
     uint32_t cap = sharded ? h->shard_size : h->glob_cap;
     uint32_t voff = (*used + MMS_VALUE_ALIGN - 1) & ~(MMS_VALUE_ALIGN - 1u);
@@ -324,12 +436,15 @@ static int field_add_locked(mms_writer *w, const struct mms_field_spec *spec,
         need_str > h->str_cap - h->str_used || size > cap ||
         voff > cap - size)
         return MMS_EFULL;
+    if (sharded && (rc = mms__shards_populate(w, voff + size)) < 0)
+        return rc;
 
     mms_field *f = &w->fields[w->nfields];
+    *f = nf;
     f->w = w;
     f->kind = (uint8_t)spec->kind;
     f->flags = (uint8_t)((sharded ? MMS_DF_SHARDED : 0) |
-                         (spec->flags & MMS_DF_STATIC));
+                         (spec->flags & (MMS_DF_STATIC | MMS_DF_WINDOW)));
     f->size = size;
     f->index = h->desc_count;
     f->off = sharded ? voff : h->glob_off + voff;
@@ -346,6 +461,15 @@ static int field_add_locked(mms_writer *w, const struct mms_field_spec *spec,
     d.flags = f->flags;
     d.value_off = f->off;
     d.value_size = size;
+    memcpy(d.param, L.param, sizeof d.param);
+    if (L.schema_len) {
+        /* The schema holds NULs: appended as bytes, its length recorded. */
+        struct mms_struct_param sp = {
+            .schema_off = str_append(w, L.schema, L.schema_len - 1),
+            .nmembers = (uint16_t)f->n,
+            .schema_len = (uint16_t)L.schema_len};
+        memcpy(d.param, &sp, sizeof sp);
+    }
     f->name = (const char *)w->base + h->str_off + d.name_off;
     mms_store_release(used, voff + size);
     if (init)
@@ -420,6 +544,34 @@ int mms_string_new(mms_writer *w, const char *name, uint32_t capacity,
                    mms_field **out)
 {
     return add_simple(w, name, NULL, MMS_KIND_STRING, capacity, out);
+}
+
+int mms_hist_new(mms_writer *w, const char *name, const char *units,
+                 mms_field **out)
+{
+    return add_simple(w, name, units, MMS_KIND_HISTOGRAM, 0, out);
+}
+
+int mms_timer_new(mms_writer *w, const char *name, mms_field **out)
+{
+    return add_simple(w, name, "ns", MMS_KIND_HISTOGRAM, 0, out);
+}
+
+int mms_struct_new(mms_writer *w, const char *name,
+                   const struct mms_member *members, uint32_t n,
+                   mms_field **out)
+{
+    struct mms_field_spec s = {.name = name,
+                               .kind = MMS_KIND_STRUCT,
+                               .members = members,
+                               .nmembers = n};
+    return mms_field_add(w, &s, out);
+}
+
+int mms_movavg_new(mms_writer *w, const char *name, const char *units,
+                   uint32_t n, mms_field **out)
+{
+    return add_simple(w, name, units, MMS_KIND_MOVAVG, n, out);
 }
 
 static void init_i64(mms_field *f, const void *arg)

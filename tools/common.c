@@ -124,12 +124,56 @@ void text_dump(FILE *out, mms_reader *r, const mms_snapshot *s,
             else
                 fprintf(out, "\"%s\"", v->v.str.ptr);
             break;
+        case MMS_KIND_HISTOGRAM: {
+            const struct mms_hist *h = v->v.hist;
+            fprintf(out, "%20" PRIu64 " samples", h->count);
+            if (h->count)
+                fprintf(out,
+                        "  mean %.6g  p50 %.6g  p90 %.6g  p99 %.6g"
+                        "  p99.9 %.6g  max %" PRIu64,
+                        mms_hist_mean(h), mms_hist_quantile(h, 0.5),
+                        mms_hist_quantile(h, 0.9), mms_hist_quantile(h, 0.99),
+                        mms_hist_quantile(h, 0.999), h->max);
+            break;
+        }
+        case MMS_KIND_STRUCT:
+            for (uint32_t m = 0; m < v->v.st.n; m++) {
+                const struct mms_member_value *mv = &v->v.st.m[m];
+                fprintf(out, "%s%s=", m ? " " : "", mv->name);
+                if (mv->type == MMS_MEMBER_U64)
+                    fprintf(out, "%" PRIu64, mv->v.u64);
+                else if (mv->type == MMS_MEMBER_I64)
+                    fprintf(out, "%" PRId64, mv->v.i64);
+                else
+                    fprintf(out, "%.6g", mv->v.f64);
+            }
+            if (v->status < 0)
+                fputs(" (busy)", out);
+            break;
+        case MMS_KIND_MOVAVG:
+            fprintf(out, "%20.6g mean of last %" PRIu64 " (last %.6g, %" PRIu64
+                         " values)",
+                    v->v.avg.mean,
+                    v->v.avg.count < v->v.avg.window ? v->v.avg.count
+                                                     : v->v.avg.window,
+                    v->v.avg.last, v->v.avg.count);
+            break;
         default:
             fprintf(out, "%20s", "(unknown kind)");
             break;
         }
-        if (f->units[0])
+        if (f->units[0] && f->kind != MMS_KIND_STRUCT)
             fprintf(out, " %s", f->units);
+        if (f->flags & MMS_DF_WINDOW) {
+            static const unsigned secs[] = {1, 10, 60};
+            fputs("  rate/s", out);
+            for (size_t k = 0; k < 3; k++) {
+                struct mms_window win;
+                if (mms_snapshot_window(s, i, secs[k], &win) == 0)
+                    fprintf(out, " %us:%.4g", secs[k], win.rate);
+                mms_window_free(&win);
+            }
+        }
         fputc('\n', out);
     }
 }

@@ -26,14 +26,15 @@ enum mms_kind {
     MMS_KIND_GAUGE = 2,     /* i64 global cell, atomic store/add */
     MMS_KIND_GAUGE_F64 = 3, /* IEEE-754 double global cell */
     MMS_KIND_STRING = 4,    /* seqlocked global string (mms_string_cell) */
-    MMS_KIND_HISTOGRAM = 5, /* reserved for the histogram/timer kind */
-    MMS_KIND_STRUCT = 6,    /* reserved for seqlocked struct values */
-    MMS_KIND_WINDOW = 7,    /* reserved for per-second window rings */
+    MMS_KIND_HISTOGRAM = 5, /* log-linear histogram, sharded (timers too) */
+    MMS_KIND_STRUCT = 6,    /* seqlocked struct of named 8-byte members */
+    MMS_KIND_MOVAVG = 7,    /* seqlocked ring of the last N values */
 };
 
 /* Descriptor flags (mms_desc.flags). */
 #define MMS_DF_SHARDED 0x01u /* value_off is an offset inside every shard */
 #define MMS_DF_STATIC 0x02u  /* written once at creation, never changes */
+#define MMS_DF_WINDOW 0x04u  /* COUNTER/HISTOGRAM: per-second ring follows */
 
 /* Limits shared by writer and reader. */
 #define MMS_NAME_MAX 127  /* field name bytes, without NUL */
@@ -138,11 +139,97 @@ struct mms_string_cell {
     /* char data[capacity] follows */
 };
 
+/* ---- Histograms (kind 5) -------------------------------------------
+ * Log-linear buckets: values below 2^bits each have their own bucket;
+ * above, every power of two [2^e, 2^(e+1)) is split into 2^bits equal
+ * buckets; values >= 2^max_exp go to one overflow bucket (the last).
+ *   nbuckets = (max_exp - bits + 1) * 2^bits + 1
+ *   index(v) = v                                   if v < 2^bits
+ *            = (e - bits + 1) * 2^bits + (v >> (e - bits)) - 2^bits
+ *                                     with e = floor(log2 v), v < 2^max_exp
+ *            = nbuckets - 1                        if v >= 2^max_exp
+ * The bucket's width relative to its lower bound is at most 2^-bits. */
+#define MMS_HIST_BITS_MIN 1
+#define MMS_HIST_BITS_MAX 7
+#define MMS_HIST_MAX_EXP_MAX 63
+#define MMS_WINDOW_SLOTS 64 /* per-second slots; windows up to 60 s */
+
+/* mms_desc.param for HISTOGRAM. */
+struct mms_hist_param {
+    uint8_t bits;        /* 0 */
+    uint8_t max_exp;     /* 1 */
+    uint8_t win_bits;    /* 2 with MMS_DF_WINDOW: ring histogram precision */
+    uint8_t reserved0;   /* 3 */
+    uint32_t nbuckets;   /* 4 */
+    uint32_t win_nbuckets; /* 8 with MMS_DF_WINDOW, else 0 */
+    uint32_t win_off;    /* 12 ring offset inside the value, else 0 */
+};
+
+/* Per shard, a histogram value is (one seqlock per shard, written by the
+ * shard's thread; in the shared shard 0, by atomic adds and no seqlock):
+ *   u64 seq; u64 count; u64 sum; u64 min_inv (~min, 0: empty); u64 max;
+ *   u64 buckets[nbuckets];
+ * then, with MMS_DF_WINDOW, at win_off, MMS_WINDOW_SLOTS slots of
+ *   u64 sec (CLOCK_MONOTONIC seconds); u64 count; u64 sum;
+ *   u64 buckets[win_nbuckets]
+ * The slot for second S is S % MMS_WINDOW_SLOTS; a slot whose sec is not
+ * S holds an older second and is ignored. */
+struct mms_hist_cell {
+    uint64_t seq;
+    uint64_t count;
+    uint64_t sum;
+    uint64_t min_inv;
+    uint64_t max;
+    /* uint64_t buckets[nbuckets] follows */
+};
+
+struct mms_hist_slot {
+    uint64_t sec;
+    uint64_t count;
+    uint64_t sum;
+    /* uint64_t buckets[win_nbuckets] follows */
+};
+
+/* A windowed counter (COUNTER with MMS_DF_WINDOW), per shard:
+ *   u64 total; then MMS_WINDOW_SLOTS slots of { u64 sec; u64 sum; } */
+struct mms_window_slot {
+    uint64_t sec;
+    uint64_t sum;
+};
+
+/* ---- Struct values (kind 6) ------------------------------------------
+ * Global cell: u64 seq; then nmembers 8-byte members. The schema is in the
+ * string table at schema_off: per member { u8 type; u8 name_len;
+ * name bytes; NUL }. */
+enum mms_member_type {
+    MMS_MEMBER_U64 = 1,
+    MMS_MEMBER_I64 = 2,
+    MMS_MEMBER_F64 = 3,
+};
+#define MMS_STRUCT_MAX_MEMBERS 32
+#define MMS_MEMBER_NAME_MAX 31
+
+struct mms_struct_param {
+    uint32_t schema_off; /* 0 string table offset */
+    uint16_t nmembers;   /* 4 */
+    uint16_t schema_len; /* 6 bytes */
+};
+
+/* ---- Moving averages (kind 7) ----------------------------------------
+ * Global cell: u64 seq; u64 n (values ever added); f64 ring[capacity].
+ * The value at position (n - 1) % capacity is the newest. */
+struct mms_movavg_param {
+    uint32_t capacity; /* 0 */
+};
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct mms_file_prefix) == 24, "prefix is frozen");
 _Static_assert(sizeof(struct mms_file_header) == 1384, "header layout");
 _Static_assert(sizeof(struct mms_desc) == MMS_DESC_SIZE, "descriptor size");
 _Static_assert(sizeof(struct mms_string_cell) == 16, "string cell");
+_Static_assert(sizeof(struct mms_hist_param) == 16, "hist param");
+_Static_assert(sizeof(struct mms_hist_cell) == 40, "hist cell");
+_Static_assert(sizeof(struct mms_hist_slot) == 24, "hist slot");
 #endif
 
 #endif /* MMSTATS_FORMAT_H */

@@ -64,9 +64,12 @@ struct mms_writer_options {
     uint32_t max_fields;       /* 0: 1024 */
     uint32_t string_bytes;     /* 0: 64 KiB, names, units and help text */
     uint32_t global_bytes;     /* 0: 64 KiB, gauges and strings */
-    uint32_t shard_bytes;      /* 0: 64 KiB, sharded values per thread */
+    uint32_t shard_bytes;      /* 0: 1 MiB of address space per thread */
     uint32_t max_shards;       /* 0: 64, including the shared shard 0 */
     unsigned flags;            /* MMS_W_* */
+    /* Clock for time windows, in ns (NULL: CLOCK_MONOTONIC_COARSE, which
+     * readers compare with CLOCK_MONOTONIC). For tests and simulations. */
+    int64_t (*clock_ns)(void);
 };
 
 /* Default template: "{exe}-{pid}.mmstats", or "{exe}-{label}-{pid}.mmstats"
@@ -87,14 +90,35 @@ MMS_API int mms_writer_close(mms_writer *w);
 MMS_API void mms_writer_finish(mms_writer *w);
 MMS_API const char *mms_writer_path(const mms_writer *w);
 
+/* A member of a struct value. */
+struct mms_member {
+    const char *name;          /* [A-Za-z0-9_], up to 31 bytes */
+    enum mms_member_type type; /* MMS_MEMBER_U64, _I64 or _F64 */
+};
+
 struct mms_field_spec {
     const char *name;    /* see mms_name_check */
-    enum mms_kind kind;  /* COUNTER, GAUGE, GAUGE_F64 or STRING */
+    enum mms_kind kind;
     const char *units;   /* optional, e.g. "bytes", "ns" */
     const char *help;    /* optional one-line description */
-    uint32_t capacity;   /* STRING: bytes of text; 0: 64 */
-    unsigned flags;      /* MMS_DF_STATIC */
+    uint32_t capacity;   /* STRING: bytes of text (0: 64);
+                            MOVAVG: values averaged (0: 100) */
+    unsigned flags;      /* MMS_DF_STATIC; MMS_DF_WINDOW (COUNTER and
+                            HISTOGRAM: keep per-second rates for 60 s) */
+    uint8_t hist_bits;    /* HISTOGRAM: 2^bits buckets per power of two,
+                             1..7 (0: 6, relative error <= 0.78%) */
+    uint8_t hist_max_exp; /* HISTOGRAM: values up to 2^max_exp - 1 go in
+                             buckets, larger in the overflow (0: 36) */
+    uint8_t window_bits;  /* HISTOGRAM with MMS_DF_WINDOW: precision of
+                             the per-second histograms (0: 3) */
+    const struct mms_member *members; /* STRUCT: the members, in order */
+    uint32_t nmembers;                /* STRUCT: 1..32 */
 };
+
+#define MMS_HIST_DEFAULT_BITS 6     /* relative error <= 2^-7 = 0.78% */
+#define MMS_HIST_DEFAULT_MAX_EXP 36 /* 2^36 ns = 68.7 s */
+#define MMS_WINDOW_DEFAULT_BITS 3   /* relative error <= 6.25% */
+#define MMS_MOVAVG_DEFAULT_N 100
 
 /* Add a field, or return the existing field of that name and kind
  * (MMS_EKIND if it exists with another kind). Any thread, any time. */
@@ -111,6 +135,15 @@ MMS_API int mms_gauge_f64_new(mms_writer *w, const char *name,
                               const char *units, mms_field **out);
 MMS_API int mms_string_new(mms_writer *w, const char *name,
                            uint32_t capacity, mms_field **out);
+/* A histogram of default precision; a timer is a histogram in ns. */
+MMS_API int mms_hist_new(mms_writer *w, const char *name, const char *units,
+                         mms_field **out);
+MMS_API int mms_timer_new(mms_writer *w, const char *name, mms_field **out);
+MMS_API int mms_struct_new(mms_writer *w, const char *name,
+                           const struct mms_member *members, uint32_t n,
+                           mms_field **out);
+MMS_API int mms_movavg_new(mms_writer *w, const char *name,
+                           const char *units, uint32_t n, mms_field **out);
 /* Static values: written once, at creation. */
 MMS_API int mms_static_i64(mms_writer *w, const char *name, const char *units,
                            int64_t value);
@@ -130,6 +163,50 @@ MMS_API void mms_gauge_add_f64(mms_field *f, double delta);
 MMS_API void mms_string_set(mms_field *f, const char *s);
 MMS_API void mms_string_setn(mms_field *f, const char *s, size_t len);
 
+/* Record V in a histogram (or timer: V in ns). */
+MMS_API void mms_hist_record(mms_field *f, uint64_t v);
+/* Set all members of a struct value at once: VALUES holds one 8-byte
+ * value per member, in order (uint64_t, int64_t or double by type).
+ * Readers see either the old or the new set, never a mix. Concurrent
+ * setters: one wins, as for strings. */
+MMS_API void mms_struct_set(mms_field *f, const void *values);
+/* Add a value to a moving average (the mean of the last N values). */
+MMS_API void mms_movavg_add(mms_field *f, double v);
+
+/* Timers: CLOCK_MONOTONIC ns around a region.
+ *   mms_timer t = mms_timer_start(latency); ...; mms_timer_stop(&t);
+ * or, as the C counterpart of a context manager, with the time recorded
+ * however the block is left (break, return, goto):
+ *   MMS_TIME_SCOPE(latency) { ... } */
+typedef struct mms_timer {
+    mms_field *field;
+    uint64_t start_ns;
+} mms_timer;
+MMS_API uint64_t mms_now_ns(void);
+static inline mms_timer mms_timer_start(mms_field *f)
+{
+    mms_timer t = {f, mms_now_ns()};
+    return t;
+}
+MMS_API void mms_timer_stop(mms_timer *t);
+
+struct mms__scope {
+    mms_timer t;
+    int once;
+};
+static inline void mms__scope_end(struct mms__scope *s)
+{
+    mms_timer_stop(&s->t);
+}
+#define MMS__CAT2(a, b) a##b
+#define MMS__CAT(a, b) MMS__CAT2(a, b)
+#define MMS_TIME_SCOPE(field)                                                \
+    for (struct mms__scope MMS__CAT(mms__sc_, __LINE__)                      \
+             __attribute__((cleanup(mms__scope_end))) = {                    \
+                 mms_timer_start(field), 1};                                 \
+         MMS__CAT(mms__sc_, __LINE__).once;                                  \
+         MMS__CAT(mms__sc_, __LINE__).once = 0)
+
 /* --------------------------------------------------------- directories */
 
 /* The directory stats files go to: $MMSTATS_DIR if set, else
@@ -139,6 +216,38 @@ MMS_API int mms_default_dir(char *buf, size_t len);
 /* 0 if DIR is a real directory (not a symlink) owned by the effective uid
  * and not writable by group or others; MMS_EINSECURE or -errno if not. */
 MMS_API int mms_dir_check(const char *dir);
+
+/* ------------------------------------------------------- histogram math */
+
+/* A histogram in memory (a reader's merged view, or one built with
+ * mms_hist_init + mms_hist_add_value). min and max are 0 when empty. */
+struct mms_hist {
+    uint8_t bits, max_exp;
+    uint32_t nbuckets;
+    uint64_t count, sum, min, max;
+    uint64_t *buckets;
+};
+
+MMS_API uint32_t mms_hist_nbuckets(unsigned bits, unsigned max_exp);
+MMS_API uint32_t mms_hist_index(uint64_t v, unsigned bits, unsigned max_exp);
+/* Smallest and largest value of bucket I (the overflow bucket's high is
+ * UINT64_MAX). */
+MMS_API uint64_t mms_hist_bucket_low(uint32_t i, unsigned bits,
+                                     unsigned max_exp);
+MMS_API uint64_t mms_hist_bucket_high(uint32_t i, unsigned bits,
+                                      unsigned max_exp);
+MMS_API int mms_hist_init(struct mms_hist *h, unsigned bits, unsigned max_exp);
+MMS_API void mms_hist_free(struct mms_hist *h);
+MMS_API void mms_hist_add_value(struct mms_hist *h, uint64_t v);
+/* Nearest-rank quantile, Q in [0, 1]; 0 for an empty histogram. */
+MMS_API double mms_hist_quantile(const struct mms_hist *h, double q);
+MMS_API double mms_hist_mean(const struct mms_hist *h);
+/* INTO += FROM (same bits and max_exp, else MMS_EKIND). */
+MMS_API int mms_hist_merge(struct mms_hist *into, const struct mms_hist *from);
+/* OUT = NOW - BEFORE: the values recorded between two snapshots. OUT is
+ * initialised here; free it with mms_hist_free. */
+MMS_API int mms_hist_sub(struct mms_hist *out, const struct mms_hist *now,
+                         const struct mms_hist *before);
 
 /* --------------------------------------------------------------- reader */
 
@@ -170,20 +279,56 @@ struct mms_field_info {
     unsigned flags;    /* MMS_DF_* */
     uint32_t value_size;
     uint32_t index;    /* position in the descriptor table */
+    uint8_t hist_bits, hist_max_exp, window_bits; /* HISTOGRAM */
+    uint32_t n; /* STRUCT: members; MOVAVG: values averaged */
+    const struct mms_member *members; /* STRUCT: names and types */
+};
+
+struct mms_member_value {
+    const char *name;
+    enum mms_member_type type;
+    union {
+        uint64_t u64;
+        int64_t i64;
+        double f64;
+    } v;
 };
 
 struct mms_value {
     enum mms_kind kind;
     int status; /* 0, or MMS_EBUSY when a seqlocked value kept changing */
     union {
-        uint64_t u64; /* COUNTER */
+        uint64_t u64; /* COUNTER (the total, windowed or not) */
         int64_t i64;  /* GAUGE */
         double f64;   /* GAUGE_F64 */
         struct {
             const char *ptr; /* NUL-terminated, owned by the snapshot */
             uint32_t len;
         } str;          /* STRING */
+        const struct mms_hist *hist; /* HISTOGRAM: merged over shards */
+        struct {
+            uint32_t n;
+            const struct mms_member_value *m;
+        } st; /* STRUCT */
+        struct {
+            double mean;   /* of the last min(count, window) values */
+            double last;   /* the newest value */
+            uint64_t count; /* values ever added */
+            uint32_t window; /* N */
+        } avg; /* MOVAVG */
     } v;
+};
+
+/* A time window of a field with MMS_DF_WINDOW: the last SECONDS complete
+ * seconds before the snapshot. */
+struct mms_window {
+    unsigned seconds;
+    uint64_t count; /* COUNTER: sum of increments; HISTOGRAM: values */
+    uint64_t sum;   /* HISTOGRAM: sum of values */
+    double rate;    /* count per second */
+    double mean;    /* HISTOGRAM: sum / count */
+    struct mms_hist hist; /* HISTOGRAM: the window's values, at the
+                             field's window precision */
 };
 
 /* Liveness of the process that wrote a file. */
@@ -219,6 +364,16 @@ MMS_API const struct mms_field_info *mms_snapshot_field(const mms_snapshot *s,
                                                         size_t i);
 MMS_API const struct mms_value *mms_snapshot_value(const mms_snapshot *s,
                                                    size_t i);
+/* The last SECONDS (1..60) complete seconds of field I before the
+ * snapshot was taken (or before NOW_NS, CLOCK_MONOTONIC or the writer's
+ * clock). -EINVAL if the field has no window. Free with mms_window_free. */
+MMS_API int mms_snapshot_window(const mms_snapshot *s, size_t i,
+                                unsigned seconds, struct mms_window *out);
+MMS_API int mms_snapshot_window_at(const mms_snapshot *s, size_t i,
+                                   unsigned seconds, int64_t now_ns,
+                                   struct mms_window *out);
+MMS_API void mms_window_free(struct mms_window *w);
+
 /* Index of NAME in S, or -1. */
 MMS_API long mms_snapshot_find(const mms_snapshot *s, const char *name);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME ns when S was taken. */

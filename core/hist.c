@@ -1,0 +1,185 @@
+/* Histogram math: the log-linear bucket layout of format.h, as pure
+ * functions shared by the writer (index) and the reader (bounds,
+ * quantiles, merging and differencing of histograms). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+bool mms__hist_geom_ok(unsigned bits, unsigned max_exp)
+{
+    return bits >= MMS_HIST_BITS_MIN && bits <= MMS_HIST_BITS_MAX &&
+           max_exp > bits && max_exp <= MMS_HIST_MAX_EXP_MAX;
+}
+
+uint32_t mms_hist_nbuckets(unsigned bits, unsigned max_exp)
+{
+    if (!mms__hist_geom_ok(bits, max_exp))
+        return 0;
+    return ((max_exp - bits + 1) << bits) + 1;
+}
+
+uint32_t mms_hist_index(uint64_t v, unsigned bits, unsigned max_exp)
+{
+    return mms__hist_index(v, bits, max_exp);
+}
+
+uint64_t mms_hist_bucket_low(uint32_t i, unsigned bits, unsigned max_exp)
+{
+    uint32_t sub = 1u << bits;
+    if (i < sub)
+        return i;
+    uint32_t last = ((max_exp - bits + 1) << bits);
+    if (i >= last)
+        return (uint64_t)1 << max_exp;
+    uint32_t g = i >> bits; /* >= 1: the power of two is 2^(g + bits - 1) */
+    uint64_t s = i & (sub - 1);
+    return (sub + s) << (g - 1);
+}
+
+uint64_t mms_hist_bucket_high(uint32_t i, unsigned bits, unsigned max_exp)
+{
+    uint32_t sub = 1u << bits;
+    if (i < sub)
+        return i;
+    uint32_t last = ((max_exp - bits + 1) << bits);
+    if (i >= last)
+        return UINT64_MAX;
+    uint32_t g = i >> bits;
+    return mms_hist_bucket_low(i, bits, max_exp) + ((uint64_t)1 << (g - 1)) -
+           1;
+}
+
+int mms_hist_init(struct mms_hist *h, unsigned bits, unsigned max_exp)
+{
+    memset(h, 0, sizeof *h);
+    uint32_t n = mms_hist_nbuckets(bits, max_exp);
+    if (!n)
+        return -EINVAL;
+    h->buckets = calloc(n, sizeof *h->buckets);
+    if (!h->buckets)
+        return -ENOMEM;
+    h->bits = (uint8_t)bits;
+    h->max_exp = (uint8_t)max_exp;
+    h->nbuckets = n;
+    return 0;
+}
+
+void mms_hist_free(struct mms_hist *h)
+{
+    if (!h)
+        return;
+    free(h->buckets);
+    h->buckets = NULL;
+    h->nbuckets = 0;
+}
+
+void mms_hist_add_value(struct mms_hist *h, uint64_t v)
+{
+    h->buckets[mms__hist_index(v, h->bits, h->max_exp)]++;
+    if (h->count == 0 || v < h->min)
+        h->min = v;
+    if (h->count == 0 || v > h->max)
+        h->max = v;
+    h->count++;
+    h->sum += v;
+}
+
+/* The value of rank ceil(q * count) (nearest rank), estimated as the
+ * middle of its bucket and kept within [min, max]: the error against the
+ * exact nearest-rank quantile is at most half a bucket, 2^-(bits+1) of
+ * the value. */
+double mms_hist_quantile(const struct mms_hist *h, double q)
+{
+    if (!h || h->count == 0 || !h->buckets)
+        return 0.0;
+    if (!(q > 0.0))
+        return (double)h->min;
+    if (q >= 1.0)
+        return (double)h->max;
+    double r = ceil(q * (double)h->count);
+    uint64_t rank = r < 1.0 ? 1 : (uint64_t)r;
+    uint64_t seen = 0;
+    for (uint32_t i = 0; i < h->nbuckets; i++) {
+        seen += h->buckets[i];
+        if (seen >= rank) {
+            uint64_t lo = mms_hist_bucket_low(i, h->bits, h->max_exp);
+            uint64_t hi = mms_hist_bucket_high(i, h->bits, h->max_exp);
+            double mid = i == h->nbuckets - 1
+                             ? (double)h->max
+                             : (double)lo + (double)(hi - lo) / 2.0;
+            if (mid < (double)h->min)
+                mid = (double)h->min;
+            if (mid > (double)h->max)
+                mid = (double)h->max;
+            return mid;
+        }
+    }
+    return (double)h->max;
+}
+
+double mms_hist_mean(const struct mms_hist *h)
+{
+    return (h && h->count) ? (double)h->sum / (double)h->count : 0.0;
+}
+
+static int same_geom(const struct mms_hist *a, const struct mms_hist *b)
+{
+    return a->bits == b->bits && a->max_exp == b->max_exp &&
+           a->nbuckets == b->nbuckets;
+}
+
+int mms_hist_merge(struct mms_hist *into, const struct mms_hist *from)
+{
+    if (!same_geom(into, from))
+        return MMS_EKIND;
+    if (from->count == 0)
+        return 0;
+    for (uint32_t i = 0; i < into->nbuckets; i++)
+        into->buckets[i] += from->buckets[i];
+    if (into->count == 0 || from->min < into->min)
+        into->min = from->min;
+    if (into->count == 0 || from->max > into->max)
+        into->max = from->max;
+    into->count += from->count;
+    into->sum += from->sum;
+    return 0;
+}
+
+/* NOW minus BEFORE: the values recorded in between. Their min and max are
+ * not recorded; they are bounded by the lowest and highest non-empty
+ * buckets of the difference (and by NOW's min and max). */
+int mms_hist_sub(struct mms_hist *out, const struct mms_hist *now,
+                 const struct mms_hist *before)
+{
+    if (!same_geom(now, before))
+        return MMS_EKIND;
+    int rc = mms_hist_init(out, now->bits, now->max_exp);
+    if (rc < 0)
+        return rc;
+    uint64_t count = 0;
+    int lo = -1, hi = -1;
+    for (uint32_t i = 0; i < now->nbuckets; i++) {
+        uint64_t d = now->buckets[i] >= before->buckets[i]
+                         ? now->buckets[i] - before->buckets[i]
+                         : 0; /* the writer restarted: no negative counts */
+        out->buckets[i] = d;
+        count += d;
+        if (d) {
+            if (lo < 0)
+                lo = (int)i;
+            hi = (int)i;
+        }
+    }
+    out->count = count;
+    out->sum = now->sum >= before->sum ? now->sum - before->sum : 0;
+    if (count) {
+        uint64_t l = mms_hist_bucket_low((uint32_t)lo, now->bits, now->max_exp);
+        uint64_t h = mms_hist_bucket_high((uint32_t)hi, now->bits, now->max_exp);
+        out->min = l > now->min ? l : now->min;
+        out->max = h < now->max ? h : now->max;
+    }
+    return 0;
+}
