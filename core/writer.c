@@ -4,6 +4,7 @@
  * own state lives in an anonymous mapping, so it can serve malloc hooks. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -150,9 +151,13 @@ int mms_writer_open(mms_writer **out, const struct mms_writer_options *oin)
                                         !(o.flags & MMS_W_NO_ENV))) < 0)
             return rc;
         const char *tmpl = env_or(o.file_template, "MMSTATS_FILE", o.flags);
-        if (!tmpl)
-            tmpl = (label && *label) ? MMS_DEFAULT_TEMPLATE_LABEL
-                                     : MMS_DEFAULT_TEMPLATE;
+        if (!tmpl) {
+            bool has_label = label && *label, has_name = o.name && *o.name;
+            tmpl = has_name ? (has_label ? MMS_DEFAULT_TEMPLATE_NAME_LABEL
+                                         : MMS_DEFAULT_TEMPLATE_NAME)
+                            : (has_label ? MMS_DEFAULT_TEMPLATE_LABEL
+                                         : MMS_DEFAULT_TEMPLATE);
+        }
         rc = mms__template_expand(name, sizeof name, tmpl, mms__proc_exe(),
                                   label, o.name, (long)getpid());
         if (rc < 0)
@@ -544,6 +549,23 @@ int mms_string_new(mms_writer *w, const char *name, uint32_t capacity,
                    mms_field **out)
 {
     return add_simple(w, name, NULL, MMS_KIND_STRING, capacity, out);
+}
+
+int mms_model_add(mms_writer *w, const char *prefix, const char *name,
+                  enum mms_kind kind, unsigned flags, const char *units,
+                  const char *help, mms_field **out)
+{
+    char full[MMS_NAME_MAX + 2];
+    if (prefix && *prefix) {
+        int n = snprintf(full, sizeof full, "%s.%s", prefix, name);
+        if (n < 0 || n > MMS_NAME_MAX)
+            return MMS_ENAME;
+        name = full;
+    }
+    struct mms_field_spec s = {
+        .name = name, .kind = kind, .units = units, .help = help,
+        .flags = flags};
+    return mms_field_add(w, &s, out);
 }
 
 int mms_hist_new(mms_writer *w, const char *name, const char *units,

@@ -72,10 +72,14 @@ struct mms_writer_options {
     int64_t (*clock_ns)(void);
 };
 
-/* Default template: "{exe}-{pid}.mmstats", or "{exe}-{label}-{pid}.mmstats"
- * when a label is set. Placeholders: {exe} {pid} {host} {label} {name}. */
+/* Default template: "{exe}-{pid}.mmstats"; with a label,
+ * "{exe}-{label}-{pid}.mmstats"; with a name (a model's),
+ * "{exe}-{name}-{pid}.mmstats"; with both, "{exe}-{name}-{label}-{pid}...".
+ * Placeholders: {exe} {pid} {host} {label} {name}. */
 #define MMS_DEFAULT_TEMPLATE "{exe}-{pid}.mmstats"
 #define MMS_DEFAULT_TEMPLATE_LABEL "{exe}-{label}-{pid}.mmstats"
+#define MMS_DEFAULT_TEMPLATE_NAME "{exe}-{name}-{pid}.mmstats"
+#define MMS_DEFAULT_TEMPLATE_NAME_LABEL "{exe}-{name}-{label}-{pid}.mmstats"
 
 MMS_API void mms_writer_options_init(struct mms_writer_options *o);
 
@@ -162,6 +166,13 @@ MMS_API void mms_gauge_add_f64(mms_field *f, double delta);
  * one of them wins, the others' values are dropped, never mixed. */
 MMS_API void mms_string_set(mms_field *f, const char *s);
 MMS_API void mms_string_setn(mms_field *f, const char *s, size_t len);
+
+/* Add field PREFIX.NAME (or NAME) of KIND with FLAGS: what the
+ * declarative models of <mmstats/model.h> call for each member. */
+MMS_API int mms_model_add(mms_writer *w, const char *prefix, const char *name,
+                          enum mms_kind kind, unsigned flags,
+                          const char *units, const char *help,
+                          mms_field **out);
 
 /* Record V in a histogram (or timer: V in ns). */
 MMS_API void mms_hist_record(mms_field *f, uint64_t v);
@@ -385,4 +396,7 @@ MMS_API const char *mms_kind_name(enum mms_kind kind);
 #ifdef __cplusplus
 }
 #endif
+
+#include <mmstats/model.h>
+
 #endif /* MMSTATS_H */
