@@ -1,0 +1,30 @@
+# Helpers for the integration test scripts: a private stats directory,
+# assertions that name what failed, and cleanup. Source it.
+set -euo pipefail
+B=${1:?usage: $0 BUILD_DIR}
+WORK=$(mktemp -d /tmp/mmstats-it-XXXXXX)
+export MMSTATS_DIR=$WORK/stats
+unset MMSTATS_FILE MMSTATS_LABEL
+trap 'rm -rf "$WORK"' EXIT
+fails=0
+checks=0
+
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+# expect_match TEXT REGEX WHAT
+expect_match() {
+    checks=$((checks + 1))
+    if ! grep -Eq -- "$2" <<<"$1"; then
+        fail "$3: /$2/ not found in:"
+        sed 's/^/    /' <<<"$1" >&2
+    fi
+}
+# expect_eq GOT WANT WHAT
+expect_eq() {
+    checks=$((checks + 1))
+    [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
+}
+# finish: the plain closing line, and the exit status.
+finish() {
+    echo "$((checks - fails)) passed, $fails failed"
+    [ "$fails" -eq 0 ]
+}
