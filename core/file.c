@@ -258,7 +258,8 @@ static int suffixed(char *out, size_t len, const char *name, int n)
 
 int mms__file_create(int dfd, const char *dir, const char *name, bool exact,
                      const struct mms__file_geom *g, const char *label,
-                     uint8_t **map_out, char *path_out, size_t path_len)
+                     mms__fill_fn fill, void *fill_arg, uint8_t **map_out,
+                     char *path_out, size_t path_len)
 {
     static uint32_t tmp_seq;
     char tmp[NAME_MAX + 1];
@@ -303,6 +304,8 @@ int mms__file_create(int dfd, const char *dir, const char *name, bool exact,
     header_fill(h, g, label);
     uint32_t *shtab = (uint32_t *)(map + g->shtab_off);
     mms_store_relaxed(&shtab[0], (uint32_t)MMS_SHARD_OWNED);
+    if (fill && (rc = fill(map, fill_arg)) < 0)
+        goto fail;
     mms_store_release(&h->p.state, (uint32_t)MMS_STATE_READY);
 
     char final[NAME_MAX + 1];

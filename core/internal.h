@@ -33,6 +33,17 @@
 #define MMS_STRING_DEFAULT_CAP 64u
 #define MMS_STRING_MAX_CAP 65536u
 
+/* Where the sections of a file are (the header's geometry). */
+struct mms__file_geom {
+    uint32_t desc_off, desc_cap;
+    uint32_t str_off, str_cap;
+    uint32_t glob_off, glob_cap;
+    uint32_t shtab_off;
+    uint64_t shard_off;
+    uint32_t shard_size, shard_cap;
+    uint64_t file_size;
+};
+
 /* In-process view of one field; handles point here. The on-file
  * descriptor holds the same facts for readers. */
 struct mms_field {
@@ -67,6 +78,13 @@ struct mms_writer {
     uint32_t index_cap;       /* power of two, >= 2 * max_fields */
     size_t self_size;         /* bytes of the anonymous mapping holding *w */
     int64_t (*clock_ns)(void); /* window clock; NULL: monotonic coarse */
+    /* How the file was named, to name a forked child's file alike. */
+    struct mms__file_geom geom;
+    bool exact;
+    char dir[PATH_MAX];
+    char name_arg[NAME_MAX + 1]; /* exact: the file name; else template */
+    char label[MMS_LABEL_LEN + 1];
+    char model[MMS_LABEL_LEN + 1];
     char path[PATH_MAX];
 };
 
@@ -91,6 +109,8 @@ MMS_HIDDEN void mms__shard_init_once(void);
 /* Allocate pages [from, to) of every shard handed out so far (called with
  * w->lock held when a sharded field grows shard_local_used). */
 MMS_HIDDEN int mms__shards_populate(mms_writer *w, uint32_t to);
+/* Allocate the pages behind [p, p + len) of a shared file mapping. */
+MMS_HIDDEN int mms__populate(uint8_t *p, size_t len);
 
 /* The shard this thread writes for W: one TLS load and compare when warm. */
 static inline struct mms__shard_ref mms__shard(mms_writer *w)
@@ -103,17 +123,12 @@ static inline struct mms__shard_ref mms__shard(mms_writer *w)
 
 /* writer.c: the registry of open writers, indexed by slot. */
 extern mms_writer *mms__writers[MMS_MAX_WRITERS];
+extern pthread_mutex_t mms__registry_lock;
+
+/* fork.c */
+MMS_HIDDEN void mms__fork_handlers_once(void);
 
 /* file.c: directories, names and creation of the file. */
-struct mms__file_geom {
-    uint32_t desc_off, desc_cap;
-    uint32_t str_off, str_cap;
-    uint32_t glob_off, glob_cap;
-    uint32_t shtab_off;
-    uint64_t shard_off;
-    uint32_t shard_size, shard_cap;
-    uint64_t file_size;
-};
 MMS_HIDDEN int mms__geom_compute(struct mms__file_geom *g, uint32_t max_fields,
                                  uint32_t str_bytes, uint32_t glob_bytes,
                                  uint32_t shard_bytes, uint32_t max_shards);
@@ -122,11 +137,14 @@ MMS_HIDDEN int mms__dir_prepare(const char *dir, int *dfd_out);
 MMS_HIDDEN int mms__template_expand(char *out, size_t len, const char *tmpl,
                                     const char *exe, const char *label,
                                     const char *name, long pid);
-/* Create NAME in DFD, sized and reserved for G, with a header filled in and
- * state READY; map it. On EEXIST tries NAME with -1, -2, ... suffixes. */
+/* Create NAME in DFD, sized and reserved for G, with a header filled in,
+ * FILL (if not NULL) run on the new mapping, and state READY; then give it
+ * its name. On EEXIST tries NAME with -1, -2, ... suffixes unless EXACT. */
+typedef int (*mms__fill_fn)(uint8_t *map, void *arg);
 MMS_HIDDEN int mms__file_create(int dfd, const char *dir, const char *name,
                                 bool exact, const struct mms__file_geom *g,
-                                const char *label, uint8_t **map_out,
+                                const char *label, mms__fill_fn fill,
+                                void *fill_arg, uint8_t **map_out,
                                 char *path_out, size_t path_len);
 
 /* reader.c: the reader's checked, private view of a file. Everything in

@@ -52,7 +52,7 @@ static uint8_t *shard_addr(mms_writer *w, uint32_t i)
 /* Allocate the pages of [p, p + len). Kernels before 5.14 lack
  * MADV_POPULATE_WRITE: there, touch each page instead (an atomic add of 0
  * changes nothing a concurrent writer does). */
-static int populate(uint8_t *p, size_t len)
+int mms__populate(uint8_t *p, size_t len)
 {
     if (len == 0 || madvise(p, len, MADV_POPULATE_WRITE) == 0)
         return 0;
@@ -75,7 +75,7 @@ int mms__shards_populate(mms_writer *w, uint32_t to)
     for (uint32_t i = 0; i < n && i < w->hdr->shard_cap; i++) {
         if (mms_load_relaxed(&w->shtab[i]) == MMS_SHARD_UNUSED)
             continue;
-        int rc = populate(shard_addr(w, i) + w->populated,
+        int rc = mms__populate(shard_addr(w, i) + w->populated,
                           want - w->populated);
         if (rc < 0)
             return rc;
@@ -103,7 +103,7 @@ static uint32_t take_new_shard(mms_writer *w)
     uint32_t i = mms_load_relaxed(&w->next_shard);
     if (i >= w->hdr->shard_cap)
         return 0;
-    if (populate(shard_addr(w, i), w->populated) < 0)
+    if (mms__populate(shard_addr(w, i), w->populated) < 0)
         return 0;
     mms_store_relaxed(&w->next_shard, i + 1);
     mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_OWNED);

@@ -14,7 +14,7 @@
 #include "internal.h"
 
 mms_writer *mms__writers[MMS_MAX_WRITERS];
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t mms__registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t last_writer_id;
 static int atexit_done;
 
@@ -45,7 +45,7 @@ static const char *env_or(const char *given, const char *var, unsigned flags)
 static int claim_slot(mms_writer *w)
 {
     int rc = -EMFILE;
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&mms__registry_lock);
     for (uint32_t i = 0; i < MMS_MAX_WRITERS; i++) {
         if (!mms__writers[i]) {
             w->slot = i;
@@ -59,16 +59,16 @@ static int claim_slot(mms_writer *w)
         atexit_done = 1;
         atexit(finish_all_at_exit);
     }
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&mms__registry_lock);
     return rc;
 }
 
 static void release_slot(mms_writer *w)
 {
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&mms__registry_lock);
     if (mms__writers[w->slot] == w)
         mms_store_release(&mms__writers[w->slot], NULL);
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&mms__registry_lock);
 }
 
 static mms_writer *writer_alloc(uint32_t max_fields)
@@ -125,6 +125,7 @@ int mms_writer_open(mms_writer **out, const struct mms_writer_options *oin)
         mms_writer_options_init(&o);
     *out = NULL;
     mms__shard_init_once();
+    mms__fork_handlers_once();
 
     struct mms__file_geom g;
     int rc = mms__geom_compute(
@@ -138,7 +139,7 @@ int mms_writer_open(mms_writer **out, const struct mms_writer_options *oin)
 
     const char *label = env_or(o.label, "MMSTATS_LABEL", o.flags);
     char dir[PATH_MAX], name[NAME_MAX + 1];
-    const char *base = NULL;
+    const char *base = NULL, *tmpl_used = "";
     bool exact = o.path != NULL;
     if (exact) {
         if ((rc = split_path(o.path, dir, sizeof dir, &base)) < 0)
@@ -158,6 +159,7 @@ int mms_writer_open(mms_writer **out, const struct mms_writer_options *oin)
                             : (has_label ? MMS_DEFAULT_TEMPLATE_LABEL
                                          : MMS_DEFAULT_TEMPLATE);
         }
+        tmpl_used = tmpl;
         rc = mms__template_expand(name, sizeof name, tmpl, mms__proc_exe(),
                                   label, o.name, (long)getpid());
         if (rc < 0)
@@ -171,12 +173,18 @@ int mms_writer_open(mms_writer **out, const struct mms_writer_options *oin)
     w->flags = o.flags;
     w->next_shard = 1;
     w->clock_ns = o.clock_ns;
+    w->geom = g;
+    w->exact = exact;
+    mms__strlcpy(w->dir, dir, sizeof w->dir);
+    mms__strlcpy(w->name_arg, exact ? name : tmpl_used, sizeof w->name_arg);
+    mms__strlcpy(w->label, label, sizeof w->label);
+    mms__strlcpy(w->model, o.name, sizeof w->model);
 
     int dfd = -1;
     if ((rc = mms__dir_prepare(dir, &dfd)) < 0)
         goto fail;
-    rc = mms__file_create(dfd, dir, name, exact, &g, label, &w->base,
-                          w->path, sizeof w->path);
+    rc = mms__file_create(dfd, dir, name, exact, &g, label, NULL, NULL,
+                          &w->base, w->path, sizeof w->path);
     close(dfd);
     if (rc < 0)
         goto fail;

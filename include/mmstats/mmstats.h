@@ -54,6 +54,11 @@ typedef struct mms_field mms_field;
 #define MMS_W_NO_ENV 0x1u          /* ignore MMSTATS_* environment variables */
 #define MMS_W_REMOVE_AT_CLOSE 0x2u /* unlink the file in mms_writer_close */
 #define MMS_W_NO_ATEXIT 0x4u       /* do not mark finished at exit() */
+#define MMS_W_FORK_SHARE 0x8u      /* a forked child writes to this file too
+                                      (e.g. pre-forked workers); default:
+                                      the child gets a file of its own */
+#define MMS_W_FORK_MANUAL 0x10u    /* the child calls mms_writer_after_fork
+                                      itself (the preload shim does) */
 
 struct mms_writer_options {
     const char *dir;           /* NULL: $MMSTATS_DIR, else the default */
@@ -93,6 +98,12 @@ MMS_API int mms_writer_close(mms_writer *w);
  * happen (other destructors, other threads) land harmlessly. */
 MMS_API void mms_writer_finish(mms_writer *w);
 MMS_API const char *mms_writer_path(const mms_writer *w);
+/* In a forked child: give it a file of its own (same fields; counters and
+ * histograms from zero; gauges, strings and statics carried over), mapped
+ * where the parent's was, so every handle stays valid. Done automatically
+ * at fork() unless the writer has MMS_W_FORK_SHARE or MMS_W_FORK_MANUAL.
+ * If it fails, the child's updates go to private memory (nowhere). */
+MMS_API int mms_writer_after_fork(mms_writer *w);
 
 /* A member of a struct value. */
 struct mms_member {
