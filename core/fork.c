@@ -132,8 +132,10 @@ int mms_writer_after_fork(mms_writer *w)
         return -EINVAL;
     pthread_mutex_init(&w->lock, NULL);
     memset(&mms__tls[w->slot], 0, sizeof mms__tls[w->slot]);
-    if (w->flags & MMS_W_FORK_SHARE)
+    if (w->flags & MMS_W_FORK_SHARE) {
+        w->shared_child = true;
         return 0;
+    }
     char name[NAME_MAX + 1];
     int dfd = -1;
     uint8_t *map = NULL;

@@ -71,6 +71,9 @@ struct mms_writer {
     uint32_t populated;  /* bytes of each handed-out shard with pages */
     unsigned flags;      /* MMS_W_* */
     pthread_mutex_t lock; /* serialises field adds, never taken by updates */
+    bool shared_child; /* a child of fork() sharing the parent's file: it
+                          may not add fields (the parent's lock and field
+                          table are not its own) */
     uint32_t nfields;
     uint32_t max_fields;
     struct mms_field *fields; /* [max_fields] */
@@ -124,6 +127,12 @@ static inline struct mms__shard_ref mms__shard(mms_writer *w)
 /* writer.c: the registry of open writers, indexed by slot. */
 extern mms_writer *mms__writers[MMS_MAX_WRITERS];
 extern pthread_mutex_t mms__registry_lock;
+
+/* mms_field_add that never waits: MMS_EBUSY if another thread (or the
+ * code a signal handler interrupted) is adding a field. */
+MMS_HIDDEN int mms__field_add_try(mms_writer *w,
+                                  const struct mms_field_spec *spec,
+                                  mms_field **out);
 
 /* fork.c */
 MMS_HIDDEN void mms__fork_handlers_once(void);

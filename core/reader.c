@@ -382,14 +382,9 @@ static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
 int mms_reader_refresh(mms_reader *r)
 {
     const struct mms_file_header *m = r->live;
-    uint64_t gen = 0;
-    for (int i = 0; i < SEQ_RETRIES; i++) {
-        gen = mms_load_acquire(&m->layout_gen);
-        if (!(gen & 1))
-            break;
-    }
     /* Descriptors below desc_count are complete and immutable even while
-     * another is being appended, so an odd generation is no obstacle. */
+     * another is being appended (layout_gen odd), so there is nothing to
+     * wait for: layout_gen only tells a caller cheaply that it changed. */
     uint32_t count = mms_load_acquire(&m->desc_count);
     uint32_t str_used = mms_load_acquire(&m->str_used);
     if (count > r->h.desc_cap || str_used > r->h.str_cap)
@@ -433,9 +428,11 @@ int mms_reader_info(mms_reader *r, struct mms_proc_info *o)
     o->shards_active = mms_load_relaxed(&m->shards_active);
     o->threads_seen = mms_load_relaxed(&m->threads_seen);
     const uint32_t *tab = (const uint32_t *)(r->base + h->shtab_off);
-    for (uint32_t i = 0; i < h->shard_cap; i++)
-        if (mms_load_relaxed(&tab[i]) != MMS_SHARD_UNUSED)
+    for (uint32_t i = 0; i < h->shard_cap; i++) {
+        uint32_t st = mms_load_relaxed(&tab[i]);
+        if (st == MMS_SHARD_OWNED || st == MMS_SHARD_FREE)
             o->shards_used++;
+    }
     copy_text(o->exe, (const uint8_t *)h->exe, strnlen(h->exe, MMS_EXE_LEN));
     copy_text(o->label, (const uint8_t *)h->label,
               strnlen(h->label, MMS_LABEL_LEN));

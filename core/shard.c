@@ -71,9 +71,9 @@ int mms__shards_populate(mms_writer *w, uint32_t to)
                     MMS_POPULATE_CHUNK;
     if (want > w->hdr->shard_size)
         want = w->hdr->shard_size;
-    uint32_t n = mms_load_relaxed(&w->next_shard);
-    for (uint32_t i = 0; i < n && i < w->hdr->shard_cap; i++) {
-        if (mms_load_relaxed(&w->shtab[i]) == MMS_SHARD_UNUSED)
+    for (uint32_t i = 0; i < w->hdr->shard_cap; i++) {
+        uint32_t st = mms_load_relaxed(&w->shtab[i]);
+        if (st != MMS_SHARD_OWNED && st != MMS_SHARD_FREE)
             continue;
         int rc = mms__populate(shard_addr(w, i) + w->populated,
                           want - w->populated);
@@ -87,8 +87,8 @@ int mms__shards_populate(mms_writer *w, uint32_t to)
 /* A shard freed by an exited thread (its pages exist), or 0. */
 static uint32_t take_free_shard(mms_writer *w)
 {
-    uint32_t n = mms_load_relaxed(&w->next_shard);
-    for (uint32_t i = 1; i < n && i < w->hdr->shard_cap; i++) {
+    uint32_t n = w->hdr->shard_cap;
+    for (uint32_t i = 1; i < n; i++) {
         uint32_t expect = MMS_SHARD_FREE;
         if (mms_load_relaxed(&w->shtab[i]) == MMS_SHARD_FREE &&
             mms_cas_acq_rel(&w->shtab[i], &expect, (uint32_t)MMS_SHARD_OWNED))
@@ -97,17 +97,29 @@ static uint32_t take_free_shard(mms_writer *w)
     return 0;
 }
 
-/* A never-used shard with the pages fields use allocated, or 0. */
+/* A never-used shard with the pages fields use allocated, or 0. Claimed
+ * in the file's shard table (UNUSED -> RESERVED -> OWNED), not just in
+ * this process, so processes sharing a file after fork (MMS_W_FORK_SHARE)
+ * never hand out the same shard; readers skip RESERVED shards, whose
+ * pages may not exist yet. */
 static uint32_t take_new_shard(mms_writer *w)
 {
-    uint32_t i = mms_load_relaxed(&w->next_shard);
-    if (i >= w->hdr->shard_cap)
-        return 0;
-    if (mms__populate(shard_addr(w, i), w->populated) < 0)
-        return 0;
-    mms_store_relaxed(&w->next_shard, i + 1);
-    mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_OWNED);
-    return i;
+    uint32_t cap = w->hdr->shard_cap;
+    for (uint32_t i = mms_load_relaxed(&w->next_shard); i < cap; i++) {
+        uint32_t expect = MMS_SHARD_UNUSED;
+        if (mms_load_relaxed(&w->shtab[i]) != MMS_SHARD_UNUSED ||
+            !mms_cas_acq_rel(&w->shtab[i], &expect,
+                             (uint32_t)MMS_SHARD_RESERVED))
+            continue;
+        mms_store_relaxed(&w->next_shard, i + 1);
+        if (mms__populate(shard_addr(w, i), w->populated) < 0) {
+            mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_UNUSED);
+            return 0;
+        }
+        mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_OWNED);
+        return i;
+    }
+    return 0;
 }
 
 /* First update by this thread: find it a shard. Under w->lock, so that
@@ -127,6 +139,13 @@ struct mms__shard_ref mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
     if (!i)
         i = take_new_shard(w);
     pthread_mutex_unlock(&w->lock);
+    /* A signal handler that ran in between may have set up this entry
+     * already: keep its shard and give ours back. */
+    if (i && t->wid == w->id) {
+        mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_FREE);
+        errno = saved;
+        return (struct mms__shard_ref){t->base, t->shard != 0};
+    }
     if (i) {
         mms_add_relaxed(&w->hdr->shards_active, 1);
         mms_add_relaxed(&w->hdr->threads_seen, 1);

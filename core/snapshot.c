@@ -253,7 +253,8 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, size_t *scratch_words)
     s->strbuf = malloc(strbytes);
     if (!s->infos || !s->rf || !s->values || !s->extra || !s->strbuf)
         goto fail;
-    memcpy((void *)s->rf, r->rf, n * sizeof *s->rf);
+    if (n) /* r->rf is NULL until the first field: no memcpy from NULL */
+        memcpy((void *)s->rf, r->rf, n * sizeof *s->rf);
     for (size_t i = 0; i < n; i++)
         if (extra_alloc(&s->extra[i], &r->rf[i]) < 0)
             goto fail;
@@ -320,7 +321,8 @@ int mms_snapshot_take(mms_reader *r, mms_snapshot **out)
     /* Sharded values: shard by shard, so each shard's memory is walked
      * once. Only shards handed out have pages behind them. */
     for (uint32_t sh = 0; sh < h->shard_cap; sh++) {
-        if (mms_load_acquire(&tab[sh]) == MMS_SHARD_UNUSED)
+        uint32_t st = mms_load_acquire(&tab[sh]);
+        if (st != MMS_SHARD_OWNED && st != MMS_SHARD_FREE)
             continue;
         const uint8_t *base =
             r->base + h->shard_off + (uint64_t)sh * h->shard_size;
@@ -407,7 +409,9 @@ int mms_snapshot_window_at(const mms_snapshot *s, size_t i, unsigned seconds,
     }
     uint64_t now_sec = (uint64_t)now_ns / 1000000000u;
     out->seconds = seconds;
-    for (uint64_t sec = now_sec - seconds; sec < now_sec; sec++) {
+    /* A clock younger than the window: from its start (no wrap-around). */
+    uint64_t first = now_sec > seconds ? now_sec - seconds : 0;
+    for (uint64_t sec = first; sec < now_sec; sec++) {
         uint32_t p = (uint32_t)(sec % MMS_WINDOW_SLOTS);
         if (sec == 0 || r->sec[p] != sec)
             continue;

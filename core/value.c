@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "update.h"
 
 uint64_t mms_now_ns(void)
 {
@@ -31,112 +31,40 @@ static int64_t window_now_ns(const mms_writer *w)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static inline void add_cell(uint64_t *cell, uint64_t n, bool owned)
-{
-    if (MMS_LIKELY(owned))
-        mms_add_owned_u64(cell, n);
-    else
-        mms_add_relaxed(cell, n);
-}
-
-/* Raise *P to at least V. Rarely stores once warm, so the CAS is cheap. */
-static inline void raise_to(uint64_t *p, uint64_t v)
-{
-    uint64_t cur = mms_load_relaxed(p);
-    while (v > cur && !__atomic_compare_exchange_n(p, &cur, v, 1,
-                                                   __ATOMIC_RELAXED,
-                                                   __ATOMIC_RELAXED))
-        ;
-}
-
-/* The slot of second SEC in a ring of SLOT_SIZE-byte slots, reset first if
- * it still holds an older second. The reset zeroes the data before the new
- * second is published, so a reader that sees the second sees no old data.
- * A slot is reused after MMS_WINDOW_SLOTS seconds, beyond any window. */
-static inline uint8_t *window_slot(uint8_t *ring, size_t slot_size,
-                                   uint64_t sec, size_t data_words)
-{
-    uint8_t *slot = ring + (sec % MMS_WINDOW_SLOTS) * slot_size;
-    uint64_t *words = (uint64_t *)slot;
-    if (MMS_UNLIKELY(mms_load_relaxed(&words[0]) != sec)) {
-        for (size_t i = 1; i <= data_words; i++)
-            mms_store_relaxed(&words[i], 0);
-        mms_store_release(&words[0], sec);
-    }
-    return slot;
-}
+/* Every update checks the handle's kind: a handle of another kind would
+ * point the store at another layout (one compare, on a line the update
+ * reads anyway). */
+#define KIND_OK(f, k) MMS_LIKELY((f) && (f)->kind == (k))
 
 void mms_counter_add(mms_field *f, uint64_t n)
 {
-    if (MMS_UNLIKELY(!f))
+    if (!KIND_OK(f, MMS_KIND_COUNTER))
         return;
     struct mms__shard_ref sh = mms__shard(f->w);
     uint8_t *cell = sh.base + f->off;
-    add_cell((uint64_t *)cell, n, sh.owned);
+    mms__add_cell((uint64_t *)cell, n, sh.owned);
     if (f->flags & MMS_DF_WINDOW) {
         uint64_t sec = (uint64_t)window_now_ns(f->w) / 1000000000u;
-        struct mms_window_slot *s = (struct mms_window_slot *)window_slot(
+        struct mms_window_slot *s = (struct mms_window_slot *)mms__window_slot(
             cell + f->win_off, sizeof *s, sec, 1);
-        add_cell(&s->sum, n, sh.owned);
+        mms__add_cell(&s->sum, n, sh.owned);
     }
 }
 
 void mms_counter_inc(mms_field *f) { mms_counter_add(f, 1); }
 
-static void hist_record_at(mms_field *f, uint64_t v, int64_t now_ns)
-{
-    struct mms__shard_ref sh = mms__shard(f->w);
-    struct mms_hist_cell *c = (struct mms_hist_cell *)(sh.base + f->off);
-    uint64_t *buckets = (uint64_t *)(c + 1);
-    uint32_t idx = mms__hist_index(v, f->bits, f->max_exp);
-    uint64_t seq = 0;
-    /* An odd seq on our own shard means this is a signal handler that
-     * interrupted an update of this very histogram: add without touching
-     * seq; the interrupted update makes it even when it ends. */
-    bool lock = sh.owned && !((seq = mms_load_relaxed(&c->seq)) & 1);
-    if (lock) {
-        mms_store_relaxed(&c->seq, seq + 1);
-        mms_fence_release();
-    }
-    if (MMS_LIKELY(sh.owned)) {
-        mms_seq_add_owned(&c->count, 1);
-        mms_seq_add_owned(&c->sum, v);
-        mms_seq_add_owned(&buckets[idx], 1);
-    } else {
-        mms_add_relaxed(&c->count, 1);
-        mms_add_relaxed(&c->sum, v);
-        mms_add_relaxed(&buckets[idx], 1);
-    }
-    raise_to(&c->max, v);
-    raise_to(&c->min_inv, ~v);
-    if (f->flags & MMS_DF_WINDOW) {
-        uint64_t sec = (uint64_t)now_ns / 1000000000u;
-        size_t words = 2 + f->win_nbuckets;
-        struct mms_hist_slot *s = (struct mms_hist_slot *)window_slot(
-            (uint8_t *)c + f->win_off, sizeof *s + f->win_nbuckets * 8, sec,
-            words);
-        uint64_t *wb = (uint64_t *)(s + 1);
-        uint32_t widx = mms__hist_index(v, f->win_bits, f->max_exp);
-        add_cell(&s->count, 1, sh.owned);
-        add_cell(&s->sum, v, sh.owned);
-        add_cell(&wb[widx], 1, sh.owned);
-    }
-    if (lock)
-        mms_store_release(&c->seq, seq + 2);
-}
-
 void mms_hist_record(mms_field *f, uint64_t v)
 {
-    if (MMS_UNLIKELY(!f))
+    if (!KIND_OK(f, MMS_KIND_HISTOGRAM))
         return;
-    hist_record_at(f, v,
-                   (f->flags & MMS_DF_WINDOW) ? window_now_ns(f->w) : 0);
+    mms__hist_record_sh(f, mms__shard(f->w), v,
+                        (f->flags & MMS_DF_WINDOW) ? window_now_ns(f->w) : 0);
 }
 
 void mms_timer_stop(mms_timer *t)
 {
     mms_field *f = t->field;
-    if (MMS_UNLIKELY(!f))
+    if (!KIND_OK(f, MMS_KIND_HISTOGRAM))
         return;
     uint64_t end = mms_now_ns();
     uint64_t d = end > t->start_ns ? end - t->start_ns : 0;
@@ -144,7 +72,7 @@ void mms_timer_stop(mms_timer *t)
     int64_t now = 0;
     if (f->flags & MMS_DF_WINDOW)
         now = f->w->clock_ns ? f->w->clock_ns() : (int64_t)end;
-    hist_record_at(f, d, now);
+    mms__hist_record_sh(f, mms__shard(f->w), d, now);
 }
 
 static inline uint64_t *global_cell(mms_field *f)
@@ -154,19 +82,19 @@ static inline uint64_t *global_cell(mms_field *f)
 
 void mms_gauge_set(mms_field *f, int64_t v)
 {
-    if (MMS_LIKELY(f))
+    if (KIND_OK(f, MMS_KIND_GAUGE))
         mms_store_relaxed(global_cell(f), (uint64_t)v);
 }
 
 void mms_gauge_add(mms_field *f, int64_t delta)
 {
-    if (MMS_LIKELY(f))
+    if (KIND_OK(f, MMS_KIND_GAUGE))
         mms_add_relaxed(global_cell(f), (uint64_t)delta);
 }
 
 void mms_gauge_set_f64(mms_field *f, double v)
 {
-    if (MMS_UNLIKELY(!f))
+    if (!KIND_OK(f, MMS_KIND_GAUGE_F64))
         return;
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
@@ -175,7 +103,7 @@ void mms_gauge_set_f64(mms_field *f, double v)
 
 void mms_gauge_add_f64(mms_field *f, double delta)
 {
-    if (MMS_UNLIKELY(!f))
+    if (!KIND_OK(f, MMS_KIND_GAUGE_F64))
         return;
     uint64_t *cell = global_cell(f);
     uint64_t old = mms_load_relaxed(cell), next;
@@ -209,7 +137,7 @@ static inline void seq_end(uint64_t *seqp, uint64_t seq)
  * (no data race, TSan-clean). */
 void mms_string_setn(mms_field *f, const char *s, size_t len)
 {
-    if (MMS_UNLIKELY(!f))
+    if (!KIND_OK(f, MMS_KIND_STRING))
         return;
     struct mms_string_cell *c = (struct mms_string_cell *)global_cell(f);
     uint32_t cap = f->size - (uint32_t)sizeof *c;
@@ -220,7 +148,7 @@ void mms_string_setn(mms_field *f, const char *s, size_t len)
         return;
     uint64_t *dst = (uint64_t *)(c + 1);
     for (size_t i = 0; i < len; i += 8) {
-        uint64_t word = 0; /* zero-padded: no stale bytes after the text */
+        uint64_t word = 0; /* readers copy only len bytes of it */
         memcpy(&word, s + i, len - i < 8 ? len - i : 8);
         mms_seq_store(&dst[i / 8], word);
     }
@@ -235,7 +163,7 @@ void mms_string_set(mms_field *f, const char *s)
 
 void mms_struct_set(mms_field *f, const void *values)
 {
-    if (MMS_UNLIKELY(!f || !values))
+    if (!KIND_OK(f, MMS_KIND_STRUCT) || !values)
         return;
     uint64_t *cell = global_cell(f), seq;
     if (seq_begin(&cell[0], &seq) < 0)
@@ -251,7 +179,7 @@ void mms_struct_set(mms_field *f, const void *values)
 
 void mms_movavg_add(mms_field *f, double v)
 {
-    if (MMS_UNLIKELY(!f))
+    if (!KIND_OK(f, MMS_KIND_MOVAVG))
         return;
     uint64_t *cell = global_cell(f), seq;
     if (seq_begin(&cell[0], &seq) < 0)

@@ -208,7 +208,10 @@ void mms_writer_finish(mms_writer *w)
     if (!w)
         return;
     struct mms_file_header *h = w->hdr;
-    if (mms_load_acquire(&h->p.state) == MMS_STATE_FINISHED)
+    /* Only the process that owns the file finishes it: not a vfork child
+     * on its way to exec, nor a child sharing it (MMS_W_FORK_SHARE). */
+    if (mms_load_acquire(&h->p.state) == MMS_STATE_FINISHED ||
+        h->pid != (int32_t)getpid())
         return;
     mms_store_relaxed(&h->finished_ns, mms__now_ns(CLOCK_REALTIME));
     mms_store_release(&h->p.state, (uint32_t)MMS_STATE_FINISHED);
@@ -516,7 +519,8 @@ static int field_add(mms_writer *w, const struct mms_field_spec *spec,
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&w->lock);
-    rc = field_add_locked(w, spec, init, init_arg, out);
+    rc = w->shared_child ? -EPERM
+                         : field_add_locked(w, spec, init, init_arg, out);
     pthread_mutex_unlock(&w->lock);
     return rc;
 }
@@ -525,6 +529,20 @@ int mms_field_add(mms_writer *w, const struct mms_field_spec *spec,
                   mms_field **out)
 {
     return field_add(w, spec, NULL, NULL, out);
+}
+
+int mms__field_add_try(mms_writer *w, const struct mms_field_spec *spec,
+                       mms_field **out)
+{
+    *out = NULL;
+    int rc = mms_name_check(spec->name);
+    if (rc < 0)
+        return rc;
+    if (pthread_mutex_trylock(&w->lock) != 0)
+        return MMS_EBUSY;
+    rc = w->shared_child ? -EPERM : field_add_locked(w, spec, NULL, NULL, out);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
 }
 
 static int add_simple(mms_writer *w, const char *name, const char *units,

@@ -12,12 +12,12 @@
 #include <mmstats/mmstats.h>
 
 static mms_field *requests, *bytes, *in_flight, *load, *phase;
-static volatile int stop;
+static int stop; /* atomic: set by main, read by the workers */
 
 static void *worker(void *arg)
 {
     long id = (long)arg;
-    while (!stop) {
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
         mms_gauge_add(in_flight, 1);
         mms_counter_inc(requests);
         mms_counter_add(bytes, 100 + (uint64_t)id);
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
         struct timespec ts = {0, 100000000};
         nanosleep(&ts, NULL);
     }
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < nthreads; i++)
         pthread_join(t[i], NULL);
     mms_string_set(phase, "done");

@@ -94,7 +94,7 @@ struct mms_file_header {
     uint32_t shard_cap;         /* 140 shards reserved (shard 0 is shared) */
     uint32_t shard_local_used;  /* 144 atomic; bytes of each shard in use */
     uint32_t shards_active;     /* 148 atomic; shards owned by live threads */
-    uint64_t threads_seen;      /* 152 atomic; threads that ever wrote */
+    uint64_t threads_seen;      /* 152 atomic; shards handed to threads */
 
     char exe[MMS_EXE_LEN];         /* 160 */
     char label[MMS_LABEL_LEN];     /* 224 */
@@ -106,11 +106,12 @@ struct mms_file_header {
 };
 
 /* Shard state table entries (u32 each). A reader sums the shards whose
- * entry is not MMS_SHARD_UNUSED: those pages are allocated. */
+ * entry is OWNED or FREE: only those have pages behind them. */
 enum mms_shard_state {
-    MMS_SHARD_UNUSED = 0, /* never handed out; pages may not exist */
-    MMS_SHARD_OWNED = 1,  /* owned by a live thread (or shared: shard 0) */
-    MMS_SHARD_FREE = 2,   /* its thread exited; counts stay; reusable */
+    MMS_SHARD_UNUSED = 0,   /* never handed out; pages may not exist */
+    MMS_SHARD_OWNED = 1,    /* owned by a live thread (or shared: shard 0) */
+    MMS_SHARD_FREE = 2,     /* its thread exited; counts stay; reusable */
+    MMS_SHARD_RESERVED = 3, /* being handed out; pages may not exist yet */
 };
 
 /* One descriptor, MMS_DESC_SIZE bytes. Written completely before

@@ -1,0 +1,367 @@
+/* Per-thread shards: exact counter totals from many threads under a live
+ * reader, shard hand-back at thread exit, the shared-shard overflow path
+ * and the header's thread counters. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+#define NTHREADS 8
+#define NCOUNTERS 4
+#define ITERS 20000
+
+struct fixture {
+    char *dir;
+    mms_writer *w;
+    mms_field *c[NCOUNTERS];
+    pthread_barrier_t start, checked;
+    bool use_barrier;
+};
+
+struct worker {
+    struct fixture *fx;
+    uint64_t id; /* 1-based */
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    if (!fx || !(fx->dir = tu_mkdtemp()))
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    if (fx->w)
+        mms_writer_close(fx->w);
+    tu_rmdir(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void open_writer(struct fixture *fx, uint32_t max_shards)
+{
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.max_shards = max_shards;
+    fx->w = tu_writer(fx->dir, "s.mmstats", &o);
+    char name[16];
+    for (int i = 0; i < NCOUNTERS; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        assert_int_equal(mms_counter_new(fx->w, name, NULL, &fx->c[i]), 0);
+    }
+}
+
+/* Counter i gets (i + 1) * id per iteration from worker ID, so the total
+ * of counter i over workers 1..n is ITERS * (i + 1) * n(n+1)/2. */
+static uint64_t expected_total(int i, uint64_t nworkers)
+{
+    return (uint64_t)ITERS * (uint64_t)(i + 1) * nworkers * (nworkers + 1) / 2;
+}
+
+/* True once this thread has been handed its shard (own or shared) for W.
+ * A thread whose first update meets another hand-out in progress writes
+ * the shared shard that once and is handed its shard on a later update. */
+static bool has_shard(mms_writer *w)
+{
+    return mms__tls[w->slot].wid == w->id;
+}
+
+static void *work(void *arg)
+{
+    struct worker *wk = arg;
+    struct fixture *fx = wk->fx;
+    /* The first updates take the shard; then all workers are alive and
+     * holding theirs while the main thread looks at the header. */
+    mms_counter_add(fx->c[0], wk->id);
+    for (int n = 0; n < 1000000 && !has_shard(fx->w); n++)
+        mms_counter_add(fx->c[0], 0);
+    if (fx->use_barrier) {
+        pthread_barrier_wait(&fx->start);
+        pthread_barrier_wait(&fx->checked);
+    }
+    for (int n = 0; n < ITERS; n++)
+        for (int i = 0; i < NCOUNTERS; i++)
+            if (n > 0 || i > 0)
+                mms_counter_add(fx->c[i], (uint64_t)(i + 1) * wk->id);
+    return NULL;
+}
+
+/* The shard table as stored in the file: entries other than UNUSED. */
+static uint32_t shards_in_table(mms_writer *w)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < w->hdr->shard_cap; i++)
+        if (mms_load_acquire(&w->shtab[i]) != MMS_SHARD_UNUSED)
+            n++;
+    return n;
+}
+
+static void proc_info(const char *path, struct mms_proc_info *pi)
+{
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, path), 0);
+    assert_int_equal(mms_reader_info(r, pi), 0);
+    mms_reader_close(r);
+}
+
+static void assert_totals(const char *path, uint64_t nworkers)
+{
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, path), 0);
+    char name[16];
+    for (int i = 0; i < NCOUNTERS; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        assert_int_equal(tu_counter(r, name), expected_total(i, nworkers));
+    }
+    mms_reader_close(r);
+}
+
+/* Reader thread: snapshots until told to stop; every counter must only
+ * grow and never pass its final total. Failures are recorded, not
+ * asserted: cmocka's asserts belong to the main thread. */
+struct watcher {
+    const char *path;
+    int done; /* atomic */
+    uint64_t snapshots;
+    char error[256];
+};
+
+static void *watch(void *arg)
+{
+    struct watcher *wt = arg;
+    mms_reader *r;
+    int rc = mms_reader_open(&r, wt->path);
+    if (rc < 0) {
+        snprintf(wt->error, sizeof wt->error, "open: %s", mms_strerror(rc));
+        return NULL;
+    }
+    uint64_t last[NCOUNTERS] = {0};
+    /* Bounded: stops when told or after this many snapshots. */
+    for (uint64_t k = 0; k < 5000000 && !wt->error[0]; k++) {
+        bool stop = __atomic_load_n(&wt->done, __ATOMIC_ACQUIRE);
+        mms_snapshot *s;
+        if ((rc = mms_snapshot_take(r, &s)) < 0) {
+            snprintf(wt->error, sizeof wt->error, "snapshot: %s",
+                     mms_strerror(rc));
+            break;
+        }
+        wt->snapshots++;
+        for (int i = 0; i < NCOUNTERS; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "c%d", i);
+            long idx = mms_snapshot_find(s, name);
+            uint64_t v = idx < 0 ? 0 : mms_snapshot_value(s, idx)->v.u64;
+            if (idx < 0 || v < last[i] || v > expected_total(i, NTHREADS))
+                snprintf(wt->error, sizeof wt->error,
+                         "c%d: %llu after %llu (max %llu)", i,
+                         (unsigned long long)v, (unsigned long long)last[i],
+                         (unsigned long long)expected_total(i, NTHREADS));
+            last[i] = v;
+        }
+        mms_snapshot_free(s);
+        if (stop)
+            break;
+    }
+    mms_reader_close(r);
+    return NULL;
+}
+
+static void test_threads_totals_exact_under_live_reader(void **state)
+{
+    struct fixture *fx = *state;
+    open_writer(fx, 0);
+    fx->use_barrier = true;
+    pthread_barrier_init(&fx->start, NULL, NTHREADS + 1);
+    pthread_barrier_init(&fx->checked, NULL, NTHREADS + 1);
+
+    struct watcher wt = {.path = mms_writer_path(fx->w)};
+    pthread_t rt, t[NTHREADS];
+    struct worker wk[NTHREADS];
+    assert_int_equal(pthread_create(&rt, NULL, watch, &wt), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        wk[i] = (struct worker){.fx = fx, .id = (uint64_t)i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, work, &wk[i]), 0);
+    }
+
+    /* All workers alive, each with its own shard. */
+    pthread_barrier_wait(&fx->start);
+    struct mms_proc_info pi;
+    proc_info(mms_writer_path(fx->w), &pi);
+    assert_int_equal(pi.shards_active, NTHREADS);
+    assert_int_equal(pi.threads_seen, NTHREADS);
+    assert_int_equal(pi.shards_used, NTHREADS + 1);
+    assert_int_equal(shards_in_table(fx->w), NTHREADS + 1);
+    pthread_barrier_wait(&fx->checked);
+
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    __atomic_store_n(&wt.done, 1, __ATOMIC_RELEASE);
+    pthread_join(rt, NULL);
+    pthread_barrier_destroy(&fx->start);
+    pthread_barrier_destroy(&fx->checked);
+
+    if (wt.error[0])
+        fail_msg("reader: %s", wt.error);
+    assert_true(wt.snapshots > 0);
+    assert_totals(mms_writer_path(fx->w), NTHREADS);
+
+    /* Exited threads own nothing; their shards (and counts) remain. */
+    proc_info(mms_writer_path(fx->w), &pi);
+    assert_int_equal(pi.shards_active, 0);
+    assert_int_equal(pi.threads_seen, NTHREADS);
+    assert_int_equal(pi.shards_used, NTHREADS + 1);
+}
+
+#define NSEQ 300
+
+static void *add_once(void *arg)
+{
+    struct worker *wk = arg;
+    mms_counter_add(wk->fx->c[0], wk->id);
+    mms_counter_inc(wk->fx->c[1]);
+    return NULL;
+}
+
+static void test_exited_threads_hand_back_their_shard(void **state)
+{
+    struct fixture *fx = *state;
+    open_writer(fx, 0); /* 64 shards: without reuse, 300 threads overflow */
+    uint32_t most = 0;
+    for (int i = 0; i < NSEQ; i++) {
+        struct worker wk = {.fx = fx, .id = (uint64_t)i + 1};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, add_once, &wk), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        uint32_t n = shards_in_table(fx->w);
+        if (n > most)
+            most = n;
+        /* Joined means its exit handler ran: nothing stays owned. */
+        assert_int_equal(mms_load_relaxed(&fx->w->hdr->shards_active), 0);
+    }
+    /* Shard 0 plus the one shard each thread in turn took back. */
+    assert_int_equal(most, 2);
+
+    struct mms_proc_info pi;
+    proc_info(mms_writer_path(fx->w), &pi);
+    assert_int_equal(pi.shards_used, 2);
+    assert_int_equal(pi.shards_active, 0);
+    assert_int_equal(pi.threads_seen, NSEQ);
+
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
+    assert_int_equal(tu_counter(r, "c0"), (uint64_t)NSEQ * (NSEQ + 1) / 2);
+    assert_int_equal(tu_counter(r, "c1"), NSEQ);
+    mms_reader_close(r);
+}
+
+static void test_overflow_threads_share_shard0_exactly(void **state)
+{
+    struct fixture *fx = *state;
+    open_writer(fx, 2); /* shard 0 (shared) and one thread shard */
+    fx->use_barrier = true;
+    pthread_barrier_init(&fx->start, NULL, NTHREADS + 1);
+    pthread_barrier_init(&fx->checked, NULL, NTHREADS + 1);
+    pthread_t t[NTHREADS];
+    struct worker wk[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        wk[i] = (struct worker){.fx = fx, .id = (uint64_t)i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, work, &wk[i]), 0);
+    }
+    pthread_barrier_wait(&fx->start);
+    /* One worker owns shard 1; the other seven write shard 0, which is
+     * no hand-out: threads_seen counts one. */
+    struct mms_proc_info pi;
+    proc_info(mms_writer_path(fx->w), &pi);
+    assert_int_equal(pi.shard_cap, 2);
+    assert_int_equal(pi.shards_used, 2);
+    assert_int_equal(pi.shards_active, 1);
+    assert_int_equal(pi.threads_seen, 1);
+    pthread_barrier_wait(&fx->checked);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&fx->start);
+    pthread_barrier_destroy(&fx->checked);
+
+    assert_totals(mms_writer_path(fx->w), NTHREADS);
+    proc_info(mms_writer_path(fx->w), &pi);
+    assert_int_equal(pi.shards_active, 0);
+    assert_int_equal(pi.shards_used, 2);
+}
+
+static void test_one_shard_only_all_threads_share_shard0(void **state)
+{
+    struct fixture *fx = *state;
+    open_writer(fx, 1); /* nothing but the shared shard */
+    pthread_t t[NTHREADS];
+    struct worker wk[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        wk[i] = (struct worker){.fx = fx, .id = (uint64_t)i + 1};
+        assert_int_equal(pthread_create(&t[i], NULL, work, &wk[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_totals(mms_writer_path(fx->w), NTHREADS);
+    struct mms_proc_info pi;
+    proc_info(mms_writer_path(fx->w), &pi);
+    assert_int_equal(pi.shards_used, 1);
+    assert_int_equal(pi.shards_active, 0);
+    assert_int_equal(pi.threads_seen, 0); /* shard 0 is never handed out */
+}
+
+static void test_thread_writing_two_writers_gets_a_shard_in_each(void **st)
+{
+    struct fixture *fx = *st;
+    open_writer(fx, 0);
+    mms_writer *w2 = tu_writer(fx->dir, "s2.mmstats", NULL);
+    mms_field *c2;
+    assert_int_equal(mms_counter_new(w2, "c0", NULL, &c2), 0);
+    /* The main thread writes both; a worker writes the first, exits. */
+    mms_counter_add(fx->c[0], 10);
+    mms_counter_add(c2, 20);
+    struct worker wk = {.fx = fx, .id = 5};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, add_once, &wk), 0);
+    pthread_join(t, NULL);
+    mms_counter_add(c2, 1);
+
+    struct mms_proc_info pi;
+    proc_info(mms_writer_path(fx->w), &pi);
+    assert_int_equal(pi.threads_seen, 2);
+    assert_int_equal(pi.shards_active, 1); /* the main thread's */
+    assert_int_equal(pi.shards_used, 3);
+    proc_info(mms_writer_path(w2), &pi);
+    assert_int_equal(pi.threads_seen, 1);
+    assert_int_equal(pi.shards_active, 1);
+
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
+    assert_int_equal(tu_counter(r, "c0"), 15);
+    mms_reader_close(r);
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(w2)), 0);
+    assert_int_equal(tu_counter(r, "c0"), 21);
+    mms_reader_close(r);
+    mms_writer_close(w2);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_threads_totals_exact_under_live_reader),
+        T(test_exited_threads_hand_back_their_shard),
+        T(test_overflow_threads_share_shard0_exactly),
+        T(test_one_shard_only_all_threads_share_shard0),
+        T(test_thread_writing_two_writers_gets_a_shard_in_each),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

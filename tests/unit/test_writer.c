@@ -1,0 +1,724 @@
+/* The writer: file creation and header, field adds and their limits, every
+ * value kind as a reader sees it, and file names from templates. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+struct fixture {
+    char *dir;
+    mms_writer *w;
+    mms_reader *r;
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    if (!fx || !(fx->dir = tu_mkdtemp()))
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    mms_reader_close(fx->r);
+    if (fx->w)
+        mms_writer_close(fx->w);
+    tu_rmdir(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* Open fx->w on DIR/w.mmstats with O and a reader on the same file. */
+static void open_pair(struct fixture *fx, const struct mms_writer_options *o)
+{
+    fx->w = tu_writer(fx->dir, "w.mmstats", o);
+    assert_int_equal(mms_reader_open(&fx->r, mms_writer_path(fx->w)), 0);
+}
+
+/* The value of NAME in snapshot S; fails the test if it is missing. */
+static const struct mms_value *snap_value(mms_snapshot *s, const char *name,
+                                          const struct mms_field_info **fi)
+{
+    long i = mms_snapshot_find(s, name);
+    if (i < 0)
+        fail_msg("field %s not in snapshot", name);
+    if (fi)
+        *fi = mms_snapshot_field(s, (size_t)i);
+    return mms_snapshot_value(s, (size_t)i);
+}
+
+static double f64_of(mms_reader *r, const char *name)
+{
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    double v = snap_value(s, name, NULL)->v.f64;
+    mms_snapshot_free(s);
+    return v;
+}
+
+/* Copies the string value of NAME into BUF (NUL-terminated) and returns
+ * its length as the snapshot reports it. */
+static uint32_t str_of(mms_reader *r, const char *name, char *buf, size_t len)
+{
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    const struct mms_value *v = snap_value(s, name, NULL);
+    assert_int_equal(v->kind, MMS_KIND_STRING);
+    assert_int_equal(v->status, 0);
+    uint32_t n = v->v.str.len;
+    assert_true(n < len);
+    memcpy(buf, v->v.str.ptr, n + 1u);
+    mms_snapshot_free(s);
+    return n;
+}
+
+/* ------------------------------------------------------ open and close */
+
+static void test_open_creates_0600_file_with_header(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    char want[4096];
+    snprintf(want, sizeof want, "%s/w.mmstats", fx->dir);
+    assert_string_equal(mms_writer_path(fx->w), want);
+
+    struct stat st;
+    assert_int_equal(stat(want, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(st.st_uid, geteuid());
+
+    struct mms_proc_info pi;
+    assert_int_equal(mms_reader_info(fx->r, &pi), 0);
+    assert_int_equal(pi.major, MMS_VERSION_MAJOR);
+    assert_int_equal(pi.state, MMS_STATE_READY);
+    assert_int_equal(pi.pid, getpid());
+    assert_int_equal(pi.ppid, getppid());
+    assert_int_equal(pi.uid, geteuid());
+    assert_int_equal(pi.gid, getegid());
+    assert_string_equal(pi.exe, "test_writer");
+    assert_non_null(strstr(pi.cmdline, "test_writer"));
+    assert_true(pi.created_ns > 0);
+    assert_int_equal(pi.finished_ns, 0);
+    assert_int_equal(pi.file_size, (uint64_t)st.st_size);
+    assert_int_equal(pi.layout_gen, 0);
+    assert_int_equal(mms_reader_nfields(fx->r), 0);
+    assert_int_equal(mms_reader_liveness(fx->r), MMS_LIVE_RUNNING);
+}
+
+static void test_close_marks_finished_and_keeps_file(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    mms_field *c;
+    assert_int_equal(mms_counter_new(fx->w, "c", NULL, &c), 0);
+    mms_counter_add(c, 99);
+    char path[4096];
+    mms__strlcpy(path, mms_writer_path(fx->w), sizeof path);
+    assert_int_equal(mms_writer_close(fx->w), 0);
+    fx->w = NULL;
+
+    assert_int_equal(access(path, F_OK), 0);
+    struct mms_proc_info pi;
+    assert_int_equal(mms_reader_info(fx->r, &pi), 0);
+    assert_int_equal(pi.state, MMS_STATE_FINISHED);
+    assert_true(pi.finished_ns >= pi.created_ns);
+    assert_int_equal(mms_reader_liveness(fx->r), MMS_LIVE_FINISHED);
+
+    /* A reader opened afterwards sees the final data. */
+    mms_reader *r2;
+    assert_int_equal(mms_reader_open(&r2, path), 0);
+    assert_int_equal(tu_counter(r2, "c"), 99);
+    assert_int_equal(mms_reader_info(r2, &pi), 0);
+    assert_int_equal(pi.state, MMS_STATE_FINISHED);
+    mms_reader_close(r2);
+}
+
+static void test_remove_at_close_unlinks_file(void **state)
+{
+    struct fixture *fx = *state;
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.flags = MMS_W_REMOVE_AT_CLOSE;
+    mms_writer *w = tu_writer(fx->dir, "gone.mmstats", &o);
+    char path[4096];
+    mms__strlcpy(path, mms_writer_path(w), sizeof path);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(mms_writer_close(w), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+/* ---------------------------------------------------------- field adds */
+
+static void test_field_add_same_name_and_kind_returns_same_handle(void **st)
+{
+    struct fixture *fx = *st;
+    open_pair(fx, NULL);
+    mms_field *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(mms_counter_new(fx->w, "io.calls", "calls", &a), 0);
+    assert_non_null(a);
+    assert_int_equal(mms_counter_new(fx->w, "io.calls", "calls", &b), 0);
+    struct mms_field_spec spec = {.name = "io.calls", .kind = MMS_KIND_COUNTER};
+    assert_int_equal(mms_field_add(fx->w, &spec, &c), 0);
+    assert_ptr_equal(a, b);
+    assert_ptr_equal(a, c);
+    assert_ptr_equal(mms_field_find(fx->w, "io.calls"), a);
+    assert_null(mms_field_find(fx->w, "io.other"));
+
+    mms_counter_add(a, 2);
+    mms_counter_add(c, 3);
+    assert_int_equal(mms_reader_refresh(fx->r), 1);
+    assert_int_equal(mms_reader_nfields(fx->r), 1);
+    assert_string_equal(mms_reader_field(fx->r, 0)->units, "calls");
+    assert_int_equal(tu_counter(fx->r, "io.calls"), 5);
+}
+
+static void test_field_add_name_with_other_kind_is_ekind(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    mms_field *c, *g = (mms_field *)1, *s = (mms_field *)1;
+    assert_int_equal(mms_counter_new(fx->w, "x.y", NULL, &c), 0);
+    assert_int_equal(mms_gauge_new(fx->w, "x.y", NULL, &g), MMS_EKIND);
+    assert_null(g);
+    assert_int_equal(mms_string_new(fx->w, "x.y", 8, &s), MMS_EKIND);
+    assert_null(s);
+    assert_int_equal(mms_static_i64(fx->w, "x.y", NULL, 1), MMS_EKIND);
+    assert_ptr_equal(mms_field_find(fx->w, "x.y"), c);
+    assert_int_equal(mms_reader_refresh(fx->r), 1);
+    assert_int_equal(mms_reader_nfields(fx->r), 1);
+    assert_int_equal(mms_reader_field(fx->r, 0)->kind, MMS_KIND_COUNTER);
+}
+
+static void test_field_add_bad_name_is_ename(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    const char *bad[] = {"", "1x", "a..b", "a b", "a/b", ".a", "a.", "a-b"};
+    for (size_t i = 0; i < MMS_ARRAY_LEN(bad); i++) {
+        mms_field *f = (mms_field *)1;
+        assert_int_equal(mms_counter_new(fx->w, bad[i], NULL, &f), MMS_ENAME);
+        assert_null(f);
+        assert_int_equal(mms_static_str(fx->w, bad[i], "v"), MMS_ENAME);
+    }
+    char longname[MMS_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_int_equal(mms_gauge_new(fx->w, longname, NULL, NULL), MMS_ENAME);
+    longname[MMS_NAME_MAX] = '\0';
+    assert_int_equal(mms_gauge_new(fx->w, longname, NULL, NULL), 0);
+    struct mms_field_spec spec = {.name = NULL, .kind = MMS_KIND_GAUGE};
+    assert_int_equal(mms_field_add(fx->w, &spec, NULL), MMS_ENAME);
+    assert_int_equal(mms_reader_refresh(fx->r), 1);
+    assert_int_equal(mms_reader_nfields(fx->r), 1);
+}
+
+static void test_field_add_bad_spec_is_einval(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    char units[MMS_UNITS_MAX + 2];
+    memset(units, 'u', sizeof units - 1);
+    units[sizeof units - 1] = '\0';
+    assert_int_equal(mms_counter_new(fx->w, "u", units, NULL), -EINVAL);
+    struct mms_field_spec spec = {.name = "k", .kind = (enum mms_kind)99};
+    assert_int_equal(mms_field_add(fx->w, &spec, NULL), -EINVAL);
+    assert_int_equal(mms_string_new(fx->w, "s", MMS_STRING_MAX_CAP + 1, NULL),
+                     -EINVAL);
+    assert_int_equal(mms_field_add(fx->w, NULL, NULL), -EINVAL);
+    assert_int_equal(mms_field_add(NULL, &spec, NULL), -EINVAL);
+    assert_int_equal(mms_reader_refresh(fx->r), 0);
+    assert_int_equal(mms_reader_nfields(fx->r), 0);
+}
+
+/* ---------------------------------------------------------------- EFULL */
+
+static void test_max_fields_exhausted_is_efull(void **state)
+{
+    struct fixture *fx = *state;
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.max_fields = 4;
+    open_pair(fx, &o);
+    char name[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "g%d", i);
+        assert_int_equal(mms_gauge_new(fx->w, name, NULL, NULL), 0);
+    }
+    mms_field *f = (mms_field *)1;
+    assert_int_equal(mms_gauge_new(fx->w, "g4", NULL, &f), MMS_EFULL);
+    assert_null(f);
+    assert_int_equal(mms_counter_new(fx->w, "c", NULL, NULL), MMS_EFULL);
+    /* Existing fields are still found when the table is full. */
+    assert_int_equal(mms_gauge_new(fx->w, "g2", NULL, &f), 0);
+    assert_ptr_equal(f, mms_field_find(fx->w, "g2"));
+    mms_gauge_set(f, 22);
+    assert_int_equal(mms_reader_refresh(fx->r), 1);
+    assert_int_equal(mms_reader_nfields(fx->r), 4);
+    assert_int_equal(tu_gauge(fx->r, "g2"), 22);
+}
+
+static void test_string_bytes_exhausted_is_efull(void **state)
+{
+    struct fixture *fx = *state;
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.string_bytes = 64;
+    open_pair(fx, &o);
+    /* The table starts with 8 reserved bytes; each "sNN" takes 4 with its
+     * NUL, so exactly (64 - 8) / 4 = 14 names fit. */
+    char name[16];
+    int added = 0, rc = 0;
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "s%02d", i);
+        if ((rc = mms_gauge_new(fx->w, name, NULL, NULL)) < 0)
+            break;
+        added++;
+    }
+    assert_int_equal(rc, MMS_EFULL);
+    assert_int_equal(added, 14);
+    /* A name that fitted once is still there; a short new one is not. */
+    assert_int_equal(mms_gauge_new(fx->w, "s00", NULL, NULL), 0);
+    assert_int_equal(mms_gauge_new(fx->w, "z", NULL, NULL), MMS_EFULL);
+    assert_int_equal(mms_reader_refresh(fx->r), 1);
+    assert_int_equal(mms_reader_nfields(fx->r), 14);
+    assert_string_equal(mms_reader_field(fx->r, 13)->name, "s13");
+}
+
+static void test_global_bytes_exhausted_is_efull(void **state)
+{
+    struct fixture *fx = *state;
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.global_bytes = 64;
+    open_pair(fx, &o);
+    /* Eight 8-byte gauge cells fill 64 bytes. */
+    char name[16];
+    mms_field *g[8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof name, "g%d", i);
+        assert_int_equal(mms_gauge_new(fx->w, name, NULL, &g[i]), 0);
+    }
+    assert_int_equal(mms_gauge_new(fx->w, "g8", NULL, NULL), MMS_EFULL);
+    assert_int_equal(mms_gauge_f64_new(fx->w, "f", NULL, NULL), MMS_EFULL);
+    assert_int_equal(mms_string_new(fx->w, "s", 8, NULL), MMS_EFULL);
+    /* Counters live in the shards, not in the global area. */
+    mms_field *c;
+    assert_int_equal(mms_counter_new(fx->w, "c", NULL, &c), 0);
+    mms_counter_add(c, 5);
+    for (int i = 0; i < 8; i++)
+        mms_gauge_set(g[i], 100 + i);
+    assert_int_equal(tu_gauge(fx->r, "g0"), 100);
+    assert_int_equal(tu_gauge(fx->r, "g7"), 107);
+    assert_int_equal(tu_counter(fx->r, "c"), 5);
+
+    /* A string cell is 16 bytes plus its capacity. */
+    mms_writer *w2 = tu_writer(fx->dir, "w2.mmstats", &o);
+    assert_int_equal(mms_string_new(w2, "s", 64, NULL), MMS_EFULL);
+    assert_int_equal(mms_string_new(w2, "t", 48, NULL), 0);
+    assert_int_equal(mms_gauge_new(w2, "g", NULL, NULL), MMS_EFULL);
+    mms_writer_close(w2);
+}
+
+static void test_shard_bytes_exhausted_is_efull(void **state)
+{
+    struct fixture *fx = *state;
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.shard_bytes = 8;
+    o.max_fields = 1u << 16;
+    open_pair(fx, &o);
+    /* Shards are whole pages, so the room is the rounded shard size. */
+    uint32_t room = fx->w->hdr->shard_size / 8;
+    assert_int_equal(room, (uint32_t)sysconf(_SC_PAGESIZE) / 8);
+    char name[16];
+    uint32_t added = 0;
+    int rc = 0;
+    mms_field *last = NULL;
+    for (uint32_t i = 0; i < room + 10; i++) {
+        snprintf(name, sizeof name, "c%u", i);
+        if ((rc = mms_counter_new(fx->w, name, NULL, &last)) < 0)
+            break;
+        mms_counter_add(last, i);
+        added++;
+    }
+    assert_int_equal(rc, MMS_EFULL);
+    assert_int_equal(added, room);
+    /* Global values still fit. */
+    assert_int_equal(mms_gauge_new(fx->w, "g", NULL, NULL), 0);
+    snprintf(name, sizeof name, "c%u", room - 1);
+    assert_int_equal(tu_counter(fx->r, name), room - 1);
+    assert_int_equal(tu_counter(fx->r, "c1"), 1);
+}
+
+/* --------------------------------------------------------------- values */
+
+static void test_static_values_are_visible_with_static_flag(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    assert_int_equal(mms_static_i64(fx->w, "build.number", "n", -42), 0);
+    assert_int_equal(mms_static_str(fx->w, "build.version", "1.2.3-rc4"), 0);
+    assert_int_equal(mms_static_str(fx->w, "build.empty", ""), 0);
+    assert_int_equal(mms_static_str(fx->w, "build.null", NULL), -EINVAL);
+    assert_int_equal(mms_gauge_new(fx->w, "plain", NULL, NULL), 0);
+
+    mms_snapshot *s;
+    const struct mms_field_info *fi;
+    assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
+    assert_int_equal(mms_snapshot_nfields(s), 4);
+
+    const struct mms_value *v = snap_value(s, "build.number", &fi);
+    assert_int_equal(fi->kind, MMS_KIND_GAUGE);
+    assert_true(fi->flags & MMS_DF_STATIC);
+    assert_string_equal(fi->units, "n");
+    assert_int_equal(v->v.i64, -42);
+
+    v = snap_value(s, "build.version", &fi);
+    assert_int_equal(fi->kind, MMS_KIND_STRING);
+    assert_true(fi->flags & MMS_DF_STATIC);
+    assert_int_equal(v->status, 0);
+    assert_int_equal(v->v.str.len, 9);
+    assert_string_equal(v->v.str.ptr, "1.2.3-rc4");
+
+    v = snap_value(s, "build.empty", &fi);
+    assert_true(fi->flags & MMS_DF_STATIC);
+    assert_int_equal(v->v.str.len, 0);
+    assert_string_equal(v->v.str.ptr, "");
+
+    snap_value(s, "plain", &fi);
+    assert_false(fi->flags & MMS_DF_STATIC);
+    mms_snapshot_free(s);
+}
+
+static void test_gauge_set_add_and_negative_values(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    mms_field *g;
+    assert_int_equal(mms_gauge_new(fx->w, "mem.live", "bytes", &g), 0);
+    assert_int_equal(tu_gauge(fx->r, "mem.live"), 0);
+    mms_gauge_set(g, 100);
+    assert_int_equal(tu_gauge(fx->r, "mem.live"), 100);
+    mms_gauge_add(g, -250);
+    assert_int_equal(tu_gauge(fx->r, "mem.live"), -150);
+    mms_gauge_add(g, 7);
+    assert_int_equal(tu_gauge(fx->r, "mem.live"), -143);
+    mms_gauge_set(g, INT64_MIN);
+    assert_true(tu_gauge(fx->r, "mem.live") == INT64_MIN);
+    mms_gauge_set(g, INT64_MAX);
+    assert_true(tu_gauge(fx->r, "mem.live") == INT64_MAX);
+    mms_gauge_set(g, -1);
+    mms_gauge_add(g, 1);
+    assert_int_equal(tu_gauge(fx->r, "mem.live"), 0);
+}
+
+static void test_f64_gauge_set_and_add(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    mms_field *g;
+    assert_int_equal(mms_gauge_f64_new(fx->w, "load", NULL, &g), 0);
+    assert_true(f64_of(fx->r, "load") == 0.0);
+    mms_gauge_set_f64(g, 1.5);
+    assert_true(f64_of(fx->r, "load") == 1.5);
+    mms_gauge_add_f64(g, 2.25);
+    assert_true(f64_of(fx->r, "load") == 3.75);
+    mms_gauge_add_f64(g, -10.0);
+    assert_true(f64_of(fx->r, "load") == -6.25);
+    mms_gauge_set_f64(g, 1e300);
+    assert_true(f64_of(fx->r, "load") == 1e300);
+}
+
+static void test_string_set_truncates_to_capacity(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    mms_field *s, *d;
+    char buf[256];
+    assert_int_equal(mms_string_new(fx->w, "mode", 16, &s), 0);
+    assert_int_equal(mms_string_new(fx->w, "dflt", 0, &d), 0);
+    assert_int_equal(str_of(fx->r, "mode", buf, sizeof buf), 0);
+
+    mms_string_set(s, "hello");
+    assert_int_equal(str_of(fx->r, "mode", buf, sizeof buf), 5);
+    assert_string_equal(buf, "hello");
+
+    mms_string_set(s, "0123456789abcdefOVERFLOW");
+    assert_int_equal(str_of(fx->r, "mode", buf, sizeof buf), 16);
+    assert_string_equal(buf, "0123456789abcdef");
+
+    /* A shorter value leaves nothing of the longer one behind. */
+    mms_string_set(s, "hi");
+    assert_int_equal(str_of(fx->r, "mode", buf, sizeof buf), 2);
+    assert_string_equal(buf, "hi");
+
+    mms_string_set(s, "");
+    assert_int_equal(str_of(fx->r, "mode", buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+
+    /* Default capacity: 64 bytes. */
+    char big[101];
+    memset(big, 'x', 100);
+    big[100] = '\0';
+    mms_string_set(d, big);
+    assert_int_equal(str_of(fx->r, "dflt", buf, sizeof buf), 64);
+    assert_int_equal(strspn(buf, "x"), 64);
+}
+
+static void test_string_setn_keeps_given_length(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    mms_field *s;
+    char buf[64];
+    assert_int_equal(mms_string_new(fx->w, "raw", 16, &s), 0);
+
+    mms_string_setn(s, "abcdef", 3);
+    assert_int_equal(str_of(fx->r, "raw", buf, sizeof buf), 3);
+    assert_string_equal(buf, "abc");
+
+    /* Embedded NUL: the length, not strlen, says what the value is. */
+    mms_string_setn(s, "ab\0cd", 5);
+    assert_int_equal(str_of(fx->r, "raw", buf, sizeof buf), 5);
+    assert_memory_equal(buf, "ab\0cd", 6);
+
+    mms_string_setn(s, "zzzzzzzzzzzzzzzzzzzz", 20);
+    assert_int_equal(str_of(fx->r, "raw", buf, sizeof buf), 16);
+    assert_string_equal(buf, "zzzzzzzzzzzzzzzz");
+
+    mms_string_setn(s, "ignored", 0);
+    assert_int_equal(str_of(fx->r, "raw", buf, sizeof buf), 0);
+}
+
+static void test_null_field_updates_are_noops(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    mms_field *c;
+    assert_int_equal(mms_counter_new(fx->w, "c", NULL, &c), 0);
+    mms_counter_add(c, 11);
+
+    /* A failed add leaves a NULL handle, which updates then ignore. */
+    mms_field *f = (mms_field *)1;
+    assert_int_equal(mms_counter_new(fx->w, "bad name", NULL, &f), MMS_ENAME);
+    assert_null(f);
+    mms_counter_add(f, 1);
+    mms_counter_inc(f);
+    mms_gauge_set(f, 1);
+    mms_gauge_add(f, 1);
+    mms_gauge_set_f64(f, 1.0);
+    mms_gauge_add_f64(f, 1.0);
+    mms_string_set(f, "x");
+    mms_string_setn(f, "x", 1);
+
+    assert_null(mms_field_find(NULL, "c"));
+    assert_null(mms_field_find(fx->w, NULL));
+    assert_null(mms_writer_path(NULL));
+    mms_writer_finish(NULL);
+    assert_int_equal(mms_writer_close(NULL), -EINVAL);
+    assert_int_equal(mms_counter_new(NULL, "c", NULL, &f), -EINVAL);
+    assert_null(f);
+
+    assert_int_equal(tu_counter(fx->r, "c"), 11);
+    assert_int_equal(mms_reader_nfields(fx->r), 1);
+    struct mms_proc_info pi;
+    assert_int_equal(mms_reader_info(fx->r, &pi), 0);
+    assert_int_equal(pi.state, MMS_STATE_READY);
+}
+
+/* ------------------------------------------------------------ templates */
+
+static mms_writer *open_tmpl(const char *dir, const char *tmpl,
+                             const char *label, const char *name, int *rc)
+{
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.dir = dir;
+    o.file_template = tmpl;
+    o.label = label;
+    o.name = name;
+    o.flags = MMS_W_NO_ENV;
+    mms_writer *w = NULL;
+    *rc = mms_writer_open(&w, &o);
+    return w;
+}
+
+/* Entries of DIR, dot files included, "." and ".." not. */
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_template_expands_placeholders(void **state)
+{
+    struct fixture *fx = *state;
+    int rc;
+    mms_writer *w = open_tmpl(fx->dir, "{exe}-{pid}-{label}-{name}.mmstats",
+                              "lab", "model", &rc);
+    assert_int_equal(rc, 0);
+    char want[4096];
+    snprintf(want, sizeof want, "%s/test_writer-%ld-lab-model.mmstats", fx->dir,
+             (long)getpid());
+    assert_string_equal(mms_writer_path(w), want);
+    assert_int_equal(access(want, F_OK), 0);
+
+    /* The label goes into the header too. */
+    mms_reader *r;
+    struct mms_proc_info pi;
+    assert_int_equal(mms_reader_open(&r, want), 0);
+    assert_int_equal(mms_reader_info(r, &pi), 0);
+    assert_string_equal(pi.label, "lab");
+    mms_reader_close(r);
+    assert_int_equal(mms_writer_close(w), 0);
+
+    /* {name} without a name is the exe; no template and a label: the
+     * default label template. */
+    w = open_tmpl(fx->dir, "{name}.mmstats", NULL, NULL, &rc);
+    assert_int_equal(rc, 0);
+    snprintf(want, sizeof want, "%s/test_writer.mmstats", fx->dir);
+    assert_string_equal(mms_writer_path(w), want);
+    mms_writer_close(w);
+    w = open_tmpl(fx->dir, NULL, "L", NULL, &rc);
+    assert_int_equal(rc, 0);
+    snprintf(want, sizeof want, "%s/test_writer-L-%ld.mmstats", fx->dir,
+             (long)getpid());
+    assert_string_equal(mms_writer_path(w), want);
+    mms_writer_close(w);
+    w = open_tmpl(fx->dir, NULL, NULL, NULL, &rc);
+    assert_int_equal(rc, 0);
+    snprintf(want, sizeof want, "%s/test_writer-%ld.mmstats", fx->dir,
+             (long)getpid());
+    assert_string_equal(mms_writer_path(w), want);
+    mms_writer_close(w);
+}
+
+static void test_template_collision_gets_numbered_suffix(void **state)
+{
+    struct fixture *fx = *state;
+    int rc;
+    mms_writer *w[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = open_tmpl(fx->dir, "same-{label}.mmstats", "x", NULL, &rc);
+        assert_int_equal(rc, 0);
+    }
+    char want[4096];
+    snprintf(want, sizeof want, "%s/same-x.mmstats", fx->dir);
+    assert_string_equal(mms_writer_path(w[0]), want);
+    snprintf(want, sizeof want, "%s/same-x-1.mmstats", fx->dir);
+    assert_string_equal(mms_writer_path(w[1]), want);
+    snprintf(want, sizeof want, "%s/same-x-2.mmstats", fx->dir);
+    assert_string_equal(mms_writer_path(w[2]), want);
+
+    /* Each is its own file: what one writes the other does not see. */
+    mms_static_i64(w[0], "who", NULL, 0);
+    mms_static_i64(w[1], "who", NULL, 1);
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(w[1])), 0);
+    assert_int_equal(tu_gauge(r, "who"), 1);
+    mms_reader_close(r);
+    for (int i = 0; i < 3; i++)
+        mms_writer_close(w[i]);
+    assert_int_equal(dir_entries(fx->dir), 3);
+
+    /* An exact path never gets a suffix: it fails instead. */
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    snprintf(want, sizeof want, "%s/same-x.mmstats", fx->dir);
+    o.path = want;
+    o.flags = MMS_W_NO_ENV;
+    mms_writer *wx = NULL;
+    assert_int_equal(mms_writer_open(&wx, &o), -EEXIST);
+    assert_null(wx);
+    assert_int_equal(dir_entries(fx->dir), 3);
+}
+
+static void test_template_unknown_placeholder_is_einval(void **state)
+{
+    struct fixture *fx = *state;
+    int rc;
+    const char *bad[] = {"{bogus}.mmstats", "{exe", "x-{PID}.mmstats",
+                         "{}.mmstats", ""};
+    for (size_t i = 0; i < MMS_ARRAY_LEN(bad); i++) {
+        mms_writer *w = open_tmpl(fx->dir, bad[i], NULL, NULL, &rc);
+        assert_int_equal(rc, -EINVAL);
+        assert_null(w);
+    }
+    /* No file, and no leftover temporary either. */
+    assert_int_equal(dir_entries(fx->dir), 0);
+}
+
+static void test_template_label_cannot_add_path_component(void **state)
+{
+    struct fixture *fx = *state;
+    int rc;
+    mms_writer *w =
+        open_tmpl(fx->dir, "{label}.mmstats", "a/../../b", NULL, &rc);
+    assert_int_equal(rc, 0);
+    char want[4096];
+    snprintf(want, sizeof want, "%s/a_.._.._b.mmstats", fx->dir);
+    assert_string_equal(mms_writer_path(w), want);
+    assert_int_equal(access(want, F_OK), 0);
+    mms_writer_close(w);
+
+    /* A name that would be hidden (or "..") is refused. */
+    w = open_tmpl(fx->dir, "{label}", "..", NULL, &rc);
+    assert_int_equal(rc, -EINVAL);
+    assert_null(w);
+    w = open_tmpl(fx->dir, "{name}-x.mmstats", NULL, "/etc/passwd", &rc);
+    assert_int_equal(rc, 0);
+    snprintf(want, sizeof want, "%s/_etc_passwd-x.mmstats", fx->dir);
+    assert_string_equal(mms_writer_path(w), want);
+    mms_writer_close(w);
+    assert_int_equal(dir_entries(fx->dir), 2);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_open_creates_0600_file_with_header),
+        T(test_close_marks_finished_and_keeps_file),
+        T(test_remove_at_close_unlinks_file),
+        T(test_field_add_same_name_and_kind_returns_same_handle),
+        T(test_field_add_name_with_other_kind_is_ekind),
+        T(test_field_add_bad_name_is_ename),
+        T(test_field_add_bad_spec_is_einval),
+        T(test_max_fields_exhausted_is_efull),
+        T(test_string_bytes_exhausted_is_efull),
+        T(test_global_bytes_exhausted_is_efull),
+        T(test_shard_bytes_exhausted_is_efull),
+        T(test_static_values_are_visible_with_static_flag),
+        T(test_gauge_set_add_and_negative_values),
+        T(test_f64_gauge_set_and_add),
+        T(test_string_set_truncates_to_capacity),
+        T(test_string_setn_keeps_given_length),
+        T(test_null_field_updates_are_noops),
+        T(test_template_expands_placeholders),
+        T(test_template_collision_gets_numbered_suffix),
+        T(test_template_unknown_placeholder_is_einval),
+        T(test_template_label_cannot_add_path_component),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
