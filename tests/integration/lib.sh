@@ -28,3 +28,15 @@ finish() {
     echo "$((checks - fails)) passed, $fails failed"
     [ "$fails" -eq 0 ]
 }
+
+# The shim and the test programs (set by ctest; derived from $B otherwise).
+PRELOAD=${MMS_PRELOAD:-$B/preload/libmmstats_preload.so}
+PROGS=${MMS_PROGS:-$B/tests/integration/progs}
+READ=$B/tools/mmstat-read
+# shim CMD...: run CMD under the shim.
+shim() { LD_PRELOAD=$PRELOAD "$@"; }
+# field FILE NAME: the value of field NAME in stats file FILE (first column
+# after the name in mmstat-read's text output; empty if absent).
+field() { "$READ" "$1" | awk -v n="$2" '$1 == n {print $2; exit}'; }
+# newest_file EXE: the newest stats file written by a process named EXE.
+newest_file() { ls -t "$MMSTATS_DIR"/"$1"-*.mmstats 2>/dev/null | head -1; }

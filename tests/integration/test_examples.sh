@@ -1,7 +1,7 @@
 # The example programs run, and mmstat-read, a separate process, reads
 # back exactly what they wrote.
 . "$(dirname "$0")/lib.sh"
-R=$B/tools/mmstat-read
+R=$READ
 
 out=$("$B/examples/basic" 1 2)
 pid=$(sed -n 's/^pid \([0-9]*\) .*/\1/p' <<<"$out")

@@ -1,0 +1,213 @@
+/* The shim's options: one table of MMSTATS_* environment variables, read
+ * once at start-up, which also prints itself (MMSTATS_VERBOSE=1). A bad
+ * value warns once and keeps the default. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "shim.h"
+
+struct mmp_config mmp_cfg = {
+    .timing = 1,
+    .timing_mem = 0,
+    .hist_bits = 5,
+    .families = (1u << MMP_NFAMILIES) - 1,
+};
+
+enum opt_type { OPT_BOOL, OPT_STR, OPT_INT, OPT_FAMILIES };
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    void *dst;
+    int min, max; /* OPT_INT */
+    const char *help;
+};
+
+static const struct opt opts[] = {
+    {"MMSTATS_DISABLE", OPT_BOOL, &mmp_cfg.disable, 0, 0,
+     "pure pass-through: record nothing, create no file"},
+    {"MMSTATS_DIR", OPT_STR, &mmp_cfg.dir, 0, 0,
+     "stats directory (default $XDG_RUNTIME_DIR/mmstats or "
+     "/tmp/mmstats-UID)"},
+    {"MMSTATS_FILE", OPT_STR, &mmp_cfg.file, 0, 0,
+     "file name template: {exe} {pid} {host} {label}"},
+    {"MMSTATS_LABEL", OPT_STR, &mmp_cfg.label, 0, 0,
+     "a label for this process, in the header and {label}"},
+    {"MMSTATS_HOOKS", OPT_FAMILIES, &mmp_cfg.families, 0, 0,
+     "families to record: all, or a list of io,fs,net,stdio,mem; "
+     "-name removes one (all,-mem)"},
+    {"MMSTATS_TIMING", OPT_BOOL, &mmp_cfg.timing, 0, 0,
+     "latency histograms for io, fs, net and stdio calls"},
+    {"MMSTATS_TIMING_MEM", OPT_BOOL, &mmp_cfg.timing_mem, 0, 0,
+     "latency histograms for the mem family too (costly)"},
+    {"MMSTATS_HIST_BITS", OPT_INT, &mmp_cfg.hist_bits, 1, 7,
+     "latency histogram precision: 2^bits buckets per power of two"},
+    {"MMSTATS_VERBOSE", OPT_BOOL, &mmp_cfg.verbose, 0, 0,
+     "print these options and warnings to stderr"},
+};
+
+/* Straight to fd 2 with the real write: never through our hooks, never
+ * through stdio (whose buffers belong to the program). */
+void mmp_warn(const char *fmt, ...)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "mmstats: ");
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        return;
+    size_t len = (size_t)n + (size_t)m;
+    if (len >= sizeof buf - 1)
+        len = sizeof buf - 2;
+    buf[len++] = '\n';
+    mmp_guard++;
+    ssize_t (*w)(int, const void *, size_t) =
+        (ssize_t(*)(int, const void *, size_t))mmp_resolve("write");
+    if (w && w(2, buf, len) < 0) {
+        /* nothing to do: a warning that cannot be written is dropped */
+    }
+    mmp_guard--;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i]))
+            return *out = 1, 0;
+        if (!strcasecmp(v, no[i]))
+            return *out = 0, 0;
+    }
+    return -1;
+}
+
+static int family_bit(const char *name, size_t len)
+{
+    for (int i = 0; i < MMP_NFAMILIES; i++)
+        if (strlen(mmp_family_names[i]) == len &&
+            !strncmp(mmp_family_names[i], name, len))
+            return i;
+    return -1;
+}
+
+static int parse_families(const char *v, unsigned *out)
+{
+    unsigned set = 0;
+    const char *p = v;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        bool minus = *p == '-';
+        const char *name = p + minus;
+        size_t nlen = len - minus;
+        if (nlen == 3 && !strncmp(name, "all", 3)) {
+            set = minus ? 0 : (1u << MMP_NFAMILIES) - 1;
+        } else if (nlen == 4 && !strncmp(name, "none", 4)) {
+            set = 0;
+        } else {
+            int b = family_bit(name, nlen);
+            if (b < 0)
+                return -1;
+            if (minus)
+                set &= ~(1u << b);
+            else
+                set |= 1u << b;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    *out = set;
+    return 0;
+}
+
+static void print_option(const struct opt *o)
+{
+    char val[256];
+    switch (o->type) {
+    case OPT_BOOL:
+        snprintf(val, sizeof val, "%s", *(int *)o->dst ? "on" : "off");
+        break;
+    case OPT_INT:
+        snprintf(val, sizeof val, "%d", *(int *)o->dst);
+        break;
+    case OPT_STR:
+        snprintf(val, sizeof val, "%s",
+                 *(const char **)o->dst ? *(const char **)o->dst : "(unset)");
+        break;
+    case OPT_FAMILIES: {
+        size_t n = 0;
+        val[0] = '\0';
+        for (int i = 0; i < MMP_NFAMILIES; i++)
+            if (*(unsigned *)o->dst & (1u << i))
+                n += (size_t)snprintf(val + n, sizeof val - n, "%s%s",
+                                      n ? "," : "", mmp_family_names[i]);
+        if (!n)
+            snprintf(val, sizeof val, "none");
+        break;
+    }
+    }
+    mmp_warn("%-19s = %-12s %s", o->name, val, o->help);
+}
+
+void mmp_config_load(void)
+{
+    for (size_t i = 0; i < MMS_ARRAY_LEN(opts); i++) {
+        const struct opt *o = &opts[i];
+        const char *v = secure_getenv(o->name);
+        if (!v)
+            continue;
+        int bad = 0;
+        switch (o->type) {
+        case OPT_BOOL:
+            bad = parse_bool(v, (int *)o->dst);
+            break;
+        case OPT_STR:
+            *(const char **)o->dst = *v ? v : NULL;
+            break;
+        case OPT_INT: {
+            char *end;
+            long n = strtol(v, &end, 10);
+            bad = (*v == '\0' || *end || n < o->min || n > o->max);
+            if (!bad)
+                *(int *)o->dst = (int)n;
+            break;
+        }
+        case OPT_FAMILIES:
+            bad = parse_families(v, (unsigned *)o->dst);
+            break;
+        }
+        if (bad)
+            mmp_config_bad(o->name, v);
+    }
+}
+
+/* Warnings about bad values wait until MMSTATS_VERBOSE is known; each is
+ * shown once (the table is read once). */
+static const char *bad_name[MMS_ARRAY_LEN(opts)],
+    *bad_value[MMS_ARRAY_LEN(opts)];
+static size_t nbad;
+
+void mmp_config_bad(const char *name, const char *value)
+{
+    if (nbad < MMS_ARRAY_LEN(bad_name)) {
+        bad_name[nbad] = name;
+        bad_value[nbad++] = value;
+    }
+}
+
+void mmp_config_report(void)
+{
+    for (size_t i = 0; i < nbad; i++)
+        mmp_warn("ignoring %s=\"%s\": not a valid value; keeping the default",
+                 bad_name[i], bad_value[i]);
+    if (mmp_cfg.verbose)
+        for (size_t i = 0; i < MMS_ARRAY_LEN(opts); i++)
+            print_option(&opts[i]);
+}

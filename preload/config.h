@@ -1,0 +1,21 @@
+/* The shim's configuration, from MMSTATS_* environment variables. */
+#ifndef MMP_CONFIG_H
+#define MMP_CONFIG_H
+
+struct mmp_config {
+    int disable;
+    const char *dir, *file, *label;
+    unsigned families; /* bit per enum mmp_family */
+    int timing, timing_mem;
+    int hist_bits;
+    int verbose;
+};
+
+extern struct mmp_config mmp_cfg;
+
+void mmp_config_load(void);
+void mmp_config_bad(const char *name, const char *value);
+/* Print bad values (always) and the table (MMSTATS_VERBOSE). */
+void mmp_config_report(void);
+
+#endif

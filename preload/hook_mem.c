@@ -1,0 +1,282 @@
+/* mem family: malloc, free and every other allocation call. Records calls
+ * and errors per call; bytes allocated and freed (as the allocator's
+ * usable sizes, so live bytes = allocated - freed is exact); the size
+ * asked for, as a histogram; live and peak bytes as gauges.
+ *
+ * Bootstrap: finding the real malloc with dlsym may itself call calloc.
+ * While this thread resolves, allocations come from a static arena; such
+ * pointers are recognised in free, realloc and malloc_usable_size and
+ * never reach the real allocator. */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+/* ------------------------------------------------------------ bootstrap */
+
+#define BOOT_SIZE (64 * 1024)
+static _Alignas(64) uint8_t boot[BOOT_SIZE];
+static size_t boot_used;
+
+struct boot_hdr {
+    size_t size;
+    size_t pad; /* keeps the block 16-byte aligned */
+};
+
+static void *boot_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    size_t off, next;
+    size_t cur = __atomic_load_n(&boot_used, __ATOMIC_RELAXED);
+    do {
+        off = (cur + sizeof(struct boot_hdr) + align - 1) & ~(align - 1);
+        next = off + n;
+        if (n > BOOT_SIZE || next > BOOT_SIZE)
+            return NULL;
+    } while (!__atomic_compare_exchange_n(&boot_used, &cur, next, 1,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    struct boot_hdr *h = (struct boot_hdr *)(boot + off) - 1;
+    h->size = n;
+    return boot + off; /* static storage: already zero, as calloc wants */
+}
+
+static bool is_boot(const void *p)
+{
+    return (const uint8_t *)p >= boot && (const uint8_t *)p < boot + BOOT_SIZE;
+}
+
+static size_t boot_size(const void *p)
+{
+    return ((const struct boot_hdr *)p - 1)->size;
+}
+
+/* -------------------------------------------------------- real functions */
+
+static __thread int resolving __attribute__((tls_model("initial-exec")));
+
+/* Resolve NAME unless this thread is already resolving (then NULL: the
+ * caller serves the bootstrap arena). */
+static void *resolve_mem(void **slot, const char *name)
+{
+    void *p = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (MMS_LIKELY(p) || resolving)
+        return p;
+    resolving = 1;
+    p = mmp_resolve(name);
+    resolving = 0;
+    __atomic_store_n(slot, p, __ATOMIC_RELAXED);
+    return p;
+}
+
+#define MEM_REAL(ret, name, params)                                            \
+    static ret(*real_##name) params;                                           \
+    static inline ret(*get_##name(void)) params                                \
+    {                                                                          \
+        return (ret(*) params)resolve_mem((void **)&real_##name, #name);       \
+    }
+
+MEM_REAL(void *, malloc, (size_t))
+MEM_REAL(void, free, (void *))
+MEM_REAL(void *, calloc, (size_t, size_t))
+MEM_REAL(void *, realloc, (void *, size_t))
+MEM_REAL(void *, reallocarray, (void *, size_t, size_t))
+MEM_REAL(int, posix_memalign, (void **, size_t, size_t))
+MEM_REAL(void *, aligned_alloc, (size_t, size_t))
+MEM_REAL(void *, memalign, (size_t, size_t))
+MEM_REAL(void *, valloc, (size_t))
+MEM_REAL(void *, pvalloc, (size_t))
+MEM_REAL(size_t, malloc_usable_size, (void *))
+
+/* ------------------------------------------------------------ recording */
+
+uint32_t mmp_mem_alloc_off, mmp_mem_freed_off; /* shard offsets */
+mms_field *mmp_mem_size, *mmp_mem_live, *mmp_mem_peak;
+
+/* Live bytes change on every call; a shared gauge written that often
+ * would be a cache line all threads fight over. Each thread gathers its
+ * change and publishes it past this threshold (so the gauges lag the
+ * exact live bytes, alloc_bytes - freed_bytes, by at most this much per
+ * thread). */
+#define LIVE_FLUSH (64 * 1024)
+static __thread int64_t live_delta __attribute__((tls_model("initial-exec")));
+
+static void live_flush(void)
+{
+    uint64_t *live = (uint64_t *)(mmp_writer->base + mmp_mem_live->off);
+    uint64_t now =
+        __atomic_add_fetch(live, (uint64_t)live_delta, __ATOMIC_RELAXED);
+    live_delta = 0;
+    if ((int64_t)now > 0)
+        mms__raise_to((uint64_t *)(mmp_writer->base + mmp_mem_peak->off), now);
+}
+
+static size_t usable(void *p)
+{
+    if (!p)
+        return 0;
+    if (is_boot(p))
+        return boot_size(p);
+    size_t (*f)(void *) = get_malloc_usable_size();
+    return f ? f(p) : 0;
+}
+
+/* One allocation call: ERR if it failed; ASKED bytes requested; GOT and
+ * GAVE the usable sizes of the block returned and of the block freed. */
+static void mem_record(struct mmp_call *c, uint64_t t0, bool err,
+                       uint64_t asked, uint64_t got, uint64_t gave)
+{
+    struct mms__shard_ref sh = mms__shard(mmp_writer);
+    uint64_t *cell = (uint64_t *)(sh.base + c->off);
+    mms__add_cell(&cell[0], 1, sh.owned);
+    if (MMS_UNLIKELY(err))
+        mms__add_cell(&cell[1], 1, sh.owned);
+    if (got) {
+        mms__add_cell((uint64_t *)(sh.base + mmp_mem_alloc_off), got, sh.owned);
+        mms__hist_record_sh(mmp_mem_size, sh, asked, 0);
+    }
+    if (gave)
+        mms__add_cell((uint64_t *)(sh.base + mmp_mem_freed_off), gave,
+                      sh.owned);
+    live_delta += (int64_t)got - (int64_t)gave;
+    if (live_delta > LIVE_FLUSH || live_delta < -LIVE_FLUSH)
+        live_flush();
+    if (MMS_UNLIKELY(t0)) {
+        uint64_t t1 = mmp_clock();
+        mms_field *lat = __atomic_load_n(&c->lat, __ATOMIC_ACQUIRE);
+        if (!lat)
+            lat = mmp_latency_field(c);
+        if (lat)
+            mms__hist_record_sh(lat, sh, t1 > t0 ? t1 - t0 : 0, 0);
+    }
+}
+
+/* The usual shape: BODY computes `void *r` with real_NAME; the call
+ * failed if r is NULL while ASKED > 0. */
+#define MEM_BEGIN(name, boot_expr)                                             \
+    struct mmp_call *mmp_c = &mmp_calls[MMP_CALL_##name];                      \
+    if (MMS_UNLIKELY(!get_##name()))                                           \
+        return boot_expr;                                                      \
+    bool mmp_rec =                                                             \
+        __atomic_load_n(&mmp_c->on, __ATOMIC_RELAXED) && !mmp_guard;           \
+    uint64_t mmp_t0 = (mmp_rec && mmp_c->timed) ? mmp_clock() : 0
+
+#define MEM_END(err, asked, got, gave)                                         \
+    do {                                                                       \
+        if (mmp_rec) {                                                         \
+            int mmp_e = errno;                                                 \
+            mem_record(mmp_c, mmp_t0, err, asked, got, gave);                  \
+            errno = mmp_e;                                                     \
+        }                                                                      \
+    } while (0)
+
+/* ---------------------------------------------------------------- hooks */
+
+MMP_HOOK void *malloc(size_t n)
+{
+    MEM_BEGIN(malloc, boot_alloc(n, 16));
+    void *r = real_malloc(n);
+    MEM_END(!r, n, usable(r), 0);
+    return r;
+}
+
+MMP_HOOK void free(void *p)
+{
+    if (MMS_UNLIKELY(is_boot(p)))
+        return; /* bootstrap memory is static: nothing to give back */
+    MEM_BEGIN(free, (void)0);
+    size_t gave = mmp_rec ? usable(p) : 0;
+    real_free(p);
+    MEM_END(false, 0, 0, gave);
+}
+
+MMP_HOOK void *calloc(size_t n, size_t size)
+{
+    size_t total;
+    bool overflow = __builtin_mul_overflow(n, size, &total);
+    MEM_BEGIN(calloc, overflow ? NULL : boot_alloc(total, 16));
+    void *r = real_calloc(n, size);
+    MEM_END(!r, overflow ? SIZE_MAX : total, usable(r), 0);
+    return r;
+}
+
+/* realloc of a bootstrap block: move it to the real allocator. */
+static void *realloc_from_boot(void *p, size_t n)
+{
+    void *(*m)(size_t) = get_malloc();
+    void *r = m ? m(n) : boot_alloc(n, 16);
+    if (r) {
+        size_t old = boot_size(p);
+        memcpy(r, p, old < n ? old : n);
+    }
+    return r;
+}
+
+MMP_HOOK void *realloc(void *p, size_t n)
+{
+    if (MMS_UNLIKELY(is_boot(p)))
+        return realloc_from_boot(p, n);
+    MEM_BEGIN(realloc, NULL);
+    size_t gave = (mmp_rec && p) ? usable(p) : 0;
+    void *r = real_realloc(p, n);
+    /* Failed (NULL with n > 0): the old block is still there. realloc(p,
+     * 0) may free p and return NULL: not an error. */
+    bool failed = !r && n > 0;
+    MEM_END(failed, n, usable(r), failed ? 0 : gave);
+    return r;
+}
+
+MMP_HOOK void *reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (MMS_UNLIKELY(is_boot(p))) {
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return realloc_from_boot(p, total);
+    }
+    bool overflow = __builtin_mul_overflow(n, size, &total);
+    MEM_BEGIN(reallocarray, NULL);
+    size_t gave = (mmp_rec && p && !overflow) ? usable(p) : 0;
+    void *r = real_reallocarray(p, n, size);
+    bool failed = !r && (overflow || total > 0);
+    MEM_END(failed, overflow ? SIZE_MAX : total, usable(r), failed ? 0 : gave);
+    return r;
+}
+
+MMP_HOOK int posix_memalign(void **out, size_t align, size_t n)
+{
+    MEM_BEGIN(posix_memalign, (*out = boot_alloc(n, align)) ? 0 : ENOMEM);
+    int rc = real_posix_memalign(out, align, n);
+    MEM_END(rc != 0, n, rc == 0 ? usable(*out) : 0, 0);
+    return rc;
+}
+
+#define ALIGNED_HOOK(name)                                                     \
+    MMP_HOOK void *name(size_t align, size_t n)                                \
+    {                                                                          \
+        MEM_BEGIN(name, boot_alloc(n, align));                                 \
+        void *r = real_##name(align, n);                                       \
+        MEM_END(!r, n, usable(r), 0);                                          \
+        return r;                                                              \
+    }
+ALIGNED_HOOK(aligned_alloc)
+ALIGNED_HOOK(memalign)
+
+#define PAGE_HOOK(name)                                                        \
+    MMP_HOOK void *name(size_t n)                                              \
+    {                                                                          \
+        MEM_BEGIN(name, boot_alloc(n, 4096));                                  \
+        void *r = real_##name(n);                                              \
+        MEM_END(!r, n, usable(r), 0);                                          \
+        return r;                                                              \
+    }
+PAGE_HOOK(valloc)
+PAGE_HOOK(pvalloc)
+
+MMP_HOOK size_t malloc_usable_size(void *p)
+{
+    return usable(p);
+}

@@ -1,0 +1,152 @@
+/* The shim's shared part: per-call stats, the reentrancy guard, symbol
+ * resolution and the record functions every hook calls. Hooks follow one
+ * pattern (see hook_io.c):
+ *
+ *   MMP_REAL(ssize_t, write, (int, const void *, size_t));
+ *   MMP_HOOK ssize_t write(int fd, const void *buf, size_t n)
+ *   {
+ *       MMP_BEGIN(write);                    // resolve, decide, start clock
+ *       ssize_t r = real_write(fd, buf, n);  // the real call, unchanged
+ *       MMP_END_XFER(r < 0, n, r > 0 ? r : 0);  // record; errno kept
+ *       return r;
+ *   }
+ *
+ * The shim links the core statically and uses its internal update
+ * primitives (core/update.h), so that one call's fields cost one shard
+ * lookup. */
+#ifndef MMP_SHIM_H
+#define MMP_SHIM_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "calls.h"
+#include "update.h"
+
+#define MMP_HOOK __attribute__((visibility("default")))
+
+enum mmp_family {
+#define MMP_FAM_ENUM(fam, desc) MMP_FAM_##fam,
+    MMP_FAMILIES(MMP_FAM_ENUM)
+#undef MMP_FAM_ENUM
+        MMP_NFAMILIES
+};
+
+enum mmp_call_id {
+#define MMP_CALL_ENUM(fam, name, shape) MMP_CALL_##name,
+    MMP_CALLS(MMP_CALL_ENUM)
+#undef MMP_CALL_ENUM
+        MMP_NCALLS
+};
+
+enum mmp_shape { MMP_XFER, MMP_CALL, MMP_WAIT, MMP_ALLOC };
+
+/* Per hooked call. Written once by mmp_init, before `on` is set. */
+struct mmp_call {
+    uint32_t off;  /* shard offset of "calls"; then errors, and for XFER
+                      requested_bytes and bytes, for WAIT ready */
+    uint8_t on;    /* record this call (shim active, family enabled) */
+    uint8_t timed; /* also time it */
+    uint8_t family, shape;
+    mms_field *lat; /* latency histogram, made on the first timed call */
+};
+
+extern struct mmp_call mmp_calls[MMP_NCALLS];
+extern mms_writer *mmp_writer;
+extern const char *const mmp_call_names[MMP_NCALLS];
+extern const char *const mmp_family_names[MMP_NFAMILIES];
+
+/* Non-zero while this thread runs the shim's own code (start-up, fork
+ * handling, symbol resolution): hooks then pass straight through. */
+extern __thread int mmp_guard __attribute__((tls_model("initial-exec")));
+
+/* resolve.c: the next definition of NAME (normally libc's), or NULL. */
+void *mmp_resolve(const char *name);
+
+/* shim.c */
+void mmp_init(void);
+mms_field *mmp_latency_field(struct mmp_call *c);
+/* Mark the stats file finished (before exec and _exit) or ready again
+ * (exec failed); only in the process that owns the file. */
+void mmp_file_state(enum mms_state st);
+/* config.c */
+void mmp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A pointer to the real function, resolved on first use. The pointer is
+ * written at most once per value (races resolve to the same address). */
+#define MMP_REAL(ret, name, params)                                            \
+    static ret(*real_##name) params;                                           \
+    static inline ret(*get_##name(void)) params                                \
+    {                                                                          \
+        ret(*p) params = __atomic_load_n(&real_##name, __ATOMIC_RELAXED);      \
+        if (MMS_UNLIKELY(!p)) {                                                \
+            p = (ret(*) params)mmp_resolve(#name);                             \
+            __atomic_store_n(&real_##name, p, __ATOMIC_RELAXED);               \
+        }                                                                      \
+        return p;                                                              \
+    }
+
+static inline uint64_t mmp_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Start of a hook: NAME's real function into real_NAME (ENOSYS if it has
+ * none), whether to record, and the start time. */
+#define MMP_BEGIN_OR(name, fail_value)                                         \
+    struct mmp_call *mmp_c = &mmp_calls[MMP_CALL_##name];                      \
+    if (MMS_UNLIKELY(!get_##name())) {                                         \
+        errno = ENOSYS;                                                        \
+        return fail_value;                                                     \
+    }                                                                          \
+    bool mmp_rec =                                                             \
+        __atomic_load_n(&mmp_c->on, __ATOMIC_RELAXED) && !mmp_guard;           \
+    uint64_t mmp_t0 = (mmp_rec && mmp_c->timed) ? mmp_clock() : 0
+
+#define MMP_BEGIN(name) MMP_BEGIN_OR(name, -1)
+
+/* Record one call: N values after "calls" (errors, then the shape's). */
+static inline void mmp_record(struct mmp_call *c, uint64_t t0, int nvals,
+                              uint64_t err, uint64_t a, uint64_t b)
+{
+    struct mms__shard_ref sh = mms__shard(mmp_writer);
+    uint64_t *cell = (uint64_t *)(sh.base + c->off);
+    mms__add_cell(&cell[0], 1, sh.owned);
+    if (err)
+        mms__add_cell(&cell[1], 1, sh.owned);
+    if (nvals >= 3)
+        mms__add_cell(&cell[2], a, sh.owned);
+    if (nvals >= 4)
+        mms__add_cell(&cell[3], b, sh.owned);
+    if (t0) {
+        uint64_t t1 = mmp_clock();
+        mms_field *lat = __atomic_load_n(&c->lat, __ATOMIC_ACQUIRE);
+        if (MMS_UNLIKELY(!lat))
+            lat = mmp_latency_field(c);
+        if (lat)
+            mms__hist_record_sh(lat, sh, t1 > t0 ? t1 - t0 : 0, 0);
+    }
+}
+
+/* End of a hook; errno as the real call left it. */
+#define MMP_END_(nvals, err, a, b)                                             \
+    do {                                                                       \
+        if (mmp_rec) {                                                         \
+            int mmp_e = errno;                                                 \
+            mmp_record(mmp_c, mmp_t0, nvals, (err) != 0, (uint64_t)(a),        \
+                       (uint64_t)(b));                                         \
+            errno = mmp_e;                                                     \
+        }                                                                      \
+    } while (0)
+#define MMP_END_CALL(err) MMP_END_(2, err, 0, 0)
+#define MMP_END_XFER(err, req, got) MMP_END_(4, err, req, got)
+#define MMP_END_WAIT(err, ready) MMP_END_(3, err, ready, 0)
+
+#endif /* MMP_SHIM_H */
