@@ -17,7 +17,6 @@
 
 #include "internal.h"
 
-#define INIT_WAIT_TRIES 100
 #define SEQ_RETRIES MMS_SEQ_RETRIES
 #define in_bounds mms__in_bounds
 
@@ -34,14 +33,10 @@ static int header_load(mms_reader *r)
                    : MMS_EFORMAT;
     if (m->p.major != MMS_VERSION_MAJOR)
         return MMS_EVERSION;
-    uint32_t state = 0;
-    for (int i = 0; i < INIT_WAIT_TRIES; i++) {
-        state = mms_load_acquire(&m->p.state);
-        if (state != MMS_STATE_INIT && state != 0)
-            break;
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    /* Writers fill the header under a temporary name and rename the file
+     * only once it is READY, so a file still initialising here is one
+     * caught mid-creation by name, or a broken one: try again later. */
+    uint32_t state = mms_load_acquire(&m->p.state);
     if (state == MMS_STATE_INIT || state == 0)
         return -EAGAIN;
     if (state > MMS_STATE_FINISHED)

@@ -23,6 +23,9 @@ ensure_packages() {
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
                 uthash-dev python3 strace)
 
+# The fuzz preset builds with clang and libFuzzer.
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+
 # build_preset NAME: configure and build CMake preset NAME in build/NAME.
 build_preset() {
     cmake --preset "$1" >/dev/null

@@ -1,0 +1,81 @@
+/* libFuzzer target for the reader: any bytes, written as a stats file,
+ * must open with an error code or open and read cleanly, never crash or
+ * read out of bounds (built with ASan and UBSan). Every query a tool
+ * makes is exercised on whatever opens. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mmstats/mmstats.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char path[64];
+
+static void query(mms_reader *r)
+{
+    struct mms_proc_info pi;
+    mms_reader_info(r, &pi);
+    (void)mms_reader_liveness(r);
+    mms_snapshot *s;
+    if (mms_snapshot_take(r, &s) < 0)
+        return;
+    for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
+        const struct mms_field_info *f = mms_snapshot_field(s, i);
+        const struct mms_value *v = mms_snapshot_value(s, i);
+        volatile size_t sink = strlen(f->name) + strlen(f->units) +
+                               strlen(f->help);
+        (void)sink;
+        if (f->kind == MMS_KIND_STRING && v->status == 0)
+            sink = strlen(v->v.str.ptr);
+        if (f->kind == MMS_KIND_HISTOGRAM) {
+            volatile double q = mms_hist_quantile(v->v.hist, 0.5) +
+                                mms_hist_quantile(v->v.hist, 0.999) +
+                                mms_hist_mean(v->v.hist);
+            (void)q;
+            struct mms_hist d;
+            if (mms_hist_sub(&d, v->v.hist, v->v.hist) == 0)
+                mms_hist_free(&d);
+        }
+        if (f->kind == MMS_KIND_STRUCT)
+            for (uint32_t m = 0; m < v->v.st.n; m++)
+                sink = strlen(v->v.st.m[m].name);
+        if (f->flags & MMS_DF_WINDOW) {
+            struct mms_window w;
+            if (mms_snapshot_window(s, i, 60, &w) == 0) {
+                volatile double q = mms_hist_quantile(&w.hist, 0.99);
+                (void)q;
+            }
+            mms_window_free(&w);
+        }
+    }
+    mms_snapshot_free(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!path[0])
+        snprintf(path, sizeof path, "/dev/shm/mmstats-fuzz-%ld.mmstats",
+                 (long)getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        abort();
+    for (size_t off = 0; off < size;) {
+        ssize_t n = write(fd, data + off, size - off);
+        if (n <= 0)
+            abort();
+        off += (size_t)n;
+    }
+    close(fd);
+    mms_reader *r;
+    if (mms_reader_open(&r, path) == 0) {
+        query(r);
+        mms_reader_refresh(r);
+        query(r);
+        mms_reader_close(r);
+    }
+    return 0;
+}
