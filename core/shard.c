@@ -65,22 +65,28 @@ int mms__populate(uint8_t *p, size_t len)
 
 int mms__shards_populate(mms_writer *w, uint32_t to)
 {
-    if (to <= w->populated)
+    uint32_t old = mms_load_relaxed(&w->populated);
+    if (to <= old)
         return 0;
     uint32_t want = (to + MMS_POPULATE_CHUNK - 1) / MMS_POPULATE_CHUNK *
                     MMS_POPULATE_CHUNK;
     if (want > w->hdr->shard_size)
         want = w->hdr->shard_size;
+    /* Publish the new size first, then allocate in every shard handed out
+     * or being handed out. take_new_shard does the mirror image (claim,
+     * then read the size): with both sequentially consistent, no shard
+     * can miss the new pages. */
+    __atomic_store_n(&w->populated, want, __ATOMIC_SEQ_CST);
     for (uint32_t i = 0; i < w->hdr->shard_cap; i++) {
-        uint32_t st = mms_load_relaxed(&w->shtab[i]);
-        if (st != MMS_SHARD_OWNED && st != MMS_SHARD_FREE)
+        if (__atomic_load_n(&w->shtab[i], __ATOMIC_SEQ_CST) ==
+            MMS_SHARD_UNUSED)
             continue;
-        int rc = mms__populate(shard_addr(w, i) + w->populated,
-                          want - w->populated);
-        if (rc < 0)
+        int rc = mms__populate(shard_addr(w, i) + old, want - old);
+        if (rc < 0) {
+            __atomic_store_n(&w->populated, old, __ATOMIC_SEQ_CST);
             return rc;
+        }
     }
-    w->populated = want;
     return 0;
 }
 
@@ -108,13 +114,21 @@ static uint32_t take_new_shard(mms_writer *w)
     for (uint32_t i = mms_load_relaxed(&w->next_shard); i < cap; i++) {
         uint32_t expect = MMS_SHARD_UNUSED;
         if (mms_load_relaxed(&w->shtab[i]) != MMS_SHARD_UNUSED ||
-            !mms_cas_acq_rel(&w->shtab[i], &expect,
-                             (uint32_t)MMS_SHARD_RESERVED))
+            !__atomic_compare_exchange_n(&w->shtab[i], &expect,
+                                         (uint32_t)MMS_SHARD_RESERVED, 0,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
             continue;
         mms_store_relaxed(&w->next_shard, i + 1);
-        if (mms__populate(shard_addr(w, i), w->populated) < 0) {
-            mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_UNUSED);
-            return 0;
+        /* Allocate what fields use, until a field add running meanwhile
+         * has nothing more to ask (see mms__shards_populate). */
+        uint32_t done = 0, want;
+        while ((want = __atomic_load_n(&w->populated, __ATOMIC_SEQ_CST)) >
+               done) {
+            if (mms__populate(shard_addr(w, i) + done, want - done) < 0) {
+                mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_UNUSED);
+                return 0;
+            }
+            done = want;
         }
         mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_OWNED);
         return i;
@@ -122,23 +136,17 @@ static uint32_t take_new_shard(mms_writer *w)
     return 0;
 }
 
-/* First update by this thread: find it a shard. Under w->lock, so that
- * field creation (which allocates pages in every handed-out shard) and
- * hand-out never miss each other. Only a trylock: a signal handler that
- * interrupted this thread inside a field add, or a thread racing one,
- * writes to the shared shard this time, uncached, and never waits. */
+/* First update by this thread: find it a shard, without a lock (a signal
+ * handler may run this while the code it interrupted holds any lock). A
+ * thread falls back to the shared shard 0 only when every shard is taken
+ * or pages cannot be had. */
 struct mms__shard_ref mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
 {
     struct mms__shard_ref shared = {shard_addr(w, 0), false};
     int saved = errno; /* callers may be hooks: keep the host's errno */
-    if (pthread_mutex_trylock(&w->lock) != 0) {
-        errno = saved;
-        return shared;
-    }
     uint32_t i = take_free_shard(w);
     if (!i)
         i = take_new_shard(w);
-    pthread_mutex_unlock(&w->lock);
     /* A signal handler that ran in between may have set up this entry
      * already: keep its shard and give ours back. */
     if (i && t->wid == w->id) {
@@ -152,7 +160,7 @@ struct mms__shard_ref mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
         pthread_setspecific(exit_key, (void *)1);
     }
     t->shard = i;
-    t->base = shard_addr(w, i);
+    t->base = i ? shard_addr(w, i) : shared.base;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t->wid = w->id;
     errno = saved;

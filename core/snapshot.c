@@ -4,6 +4,7 @@
  * Also the window queries over a snapshot. Works only from the reader's
  * checked view (struct mms__rfield): no file byte is trusted here. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,11 +37,44 @@ struct mms_snapshot {
     char *strbuf;
 };
 
+#define SEQ_PATIENCE_NS 1000000 /* see seq_retry */
+
+/* Try a seqlocked read again after T failed attempts? TRIES attempts are
+ * always made; with a budget of MMS_SEQ_RETRIES or more, attempts go on
+ * until SEQ_PATIENCE_NS have passed (clock read every 1024 tries, *T0 set
+ * at the first read). A writer that sets a value in a tight loop leaves a
+ * reader rare quiet moments, and MMS_SEQ_RETRIES tries alone last only
+ * microseconds. */
+static bool seq_retry(int t, int tries, int64_t *t0)
+{
+    if (t < tries)
+        return true;
+    if (tries < MMS_SEQ_RETRIES)
+        return false;
+    if ((t - tries) % 1024)
+        return true;
+    int64_t now = mms__now_ns(CLOCK_MONOTONIC);
+    if (*t0 == 0)
+        *t0 = now;
+    return now - *t0 < SEQ_PATIENCE_NS;
+}
+
+/* Between tries of a seqlocked read: spin at first; then let the writer
+ * run, since on a busy machine it may be preempted halfway through its
+ * write (only the reader, never the writer, makes this system call). */
+static void backoff(int tries)
+{
+    if (tries >= 16)
+        sched_yield();
+}
+
 /* Copy NW words after the seqlock word SEQ into DST, consistently: 0, or
- * MMS_EBUSY if the value kept changing for TRIES attempts. */
+ * MMS_EBUSY if the value kept changing (see seq_retry). */
 static int seq_copy(const uint64_t *seq, uint64_t *dst, size_t nw, int tries)
 {
-    for (int t = 0; t < tries; t++) {
+    int64_t t0 = 0;
+    for (int t = 0; seq_retry(t, tries, &t0); t++) {
+        backoff(t);
         uint64_t s1 = mms_load_acquire(seq);
         if (s1 & 1)
             continue;
@@ -59,7 +93,9 @@ static int read_string(const uint8_t *cell_p, uint32_t size, char *dst,
     const struct mms_string_cell *c = (const void *)cell_p;
     const uint64_t *src = (const uint64_t *)(c + 1);
     uint32_t cap = size - (uint32_t)sizeof *c;
-    for (int tries = 0; tries < MMS_SEQ_RETRIES; tries++) {
+    int64_t t0 = 0;
+    for (int t = 0; seq_retry(t, MMS_SEQ_RETRIES, &t0); t++) {
+        backoff(t);
         uint64_t s1 = mms_load_acquire(&c->seq);
         if (s1 & 1)
             continue;
@@ -170,7 +206,9 @@ static void hist_merge_words(struct extra *x, const struct mms__rfield *f,
  * seqlock a few times; a shard written without pause may never give a
  * quiet moment that long, so then count, sum, min and max are read
  * consistently (a short copy) and the buckets as they are: the status
- * becomes MMS_EBUSY, meaning the buckets may miss updates in flight. */
+ * becomes MMS_EBUSY, meaning the buckets may miss updates in flight. If
+ * even the short copy fails (its writer stopped mid-update, preempted),
+ * those four words are read as they are too: off by that one update. */
 static int read_hist_shard(const uint8_t *cell, const struct mms__rfield *f,
                            uint64_t *scratch, struct extra *x)
 {
@@ -178,8 +216,8 @@ static int read_hist_shard(const uint8_t *cell, const struct mms__rfield *f,
     size_t nw = f->size / 8 - 1;
     int rc = seq_copy(seq, scratch, nw, HIST_FULL_TRIES);
     if (rc < 0) {
-        rc = seq_copy(seq, scratch, 4, MMS_SEQ_RETRIES);
-        for (size_t i = 4; i < nw; i++)
+        size_t from = seq_copy(seq, scratch, 4, MMS_SEQ_RETRIES) < 0 ? 0 : 4;
+        for (size_t i = from; i < nw; i++)
             scratch[i] = mms_load_relaxed(&seq[1 + i]);
         rc = MMS_EBUSY;
     }
