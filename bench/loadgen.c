@@ -1,0 +1,214 @@
+/* loadgen: a tight loop of one kind of call, timed from inside with
+ * CLOCK_MONOTONIC, so the figure is the cost per call and not process
+ * start-up. Prints "MODE THREADS N NS_PER_OP".
+ *
+ *   loadgen MODE [N] [THREADS]
+ * MODE: write read open-close malloc calloc-realloc stdio send-recv
+ * The loop body is one function, loop_MODE, so callgrind can count its
+ * instructions alone (--toggle-collect=loop_*). */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Small LCG: the same sequence of sizes in every run. */
+static uint32_t next_rand(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+__attribute__((noinline)) void loop_write(long n, int fd);
+__attribute__((noinline)) void loop_write(long n, int fd)
+{
+    char c = 'x';
+    for (long i = 0; i < n; i++)
+        if (write(fd, &c, 1) != 1)
+            abort();
+}
+
+__attribute__((noinline)) void loop_read(long n, int fd);
+__attribute__((noinline)) void loop_read(long n, int fd)
+{
+    char c;
+    for (long i = 0; i < n; i++)
+        if (read(fd, &c, 1) != 1)
+            abort();
+}
+
+__attribute__((noinline)) void loop_open_close(long n);
+__attribute__((noinline)) void loop_open_close(long n)
+{
+    for (long i = 0; i < n; i++) {
+        int fd = open("/dev/null", O_RDONLY);
+        if (fd < 0)
+            abort();
+        close(fd);
+    }
+}
+
+#define LIVE 64 /* a small live set: frees are of older blocks */
+
+__attribute__((noinline)) void loop_malloc(long n, uint32_t seed);
+__attribute__((noinline)) void loop_malloc(long n, uint32_t seed)
+{
+    void *live[LIVE] = {0};
+    for (long i = 0; i < n; i++) {
+        size_t slot = (size_t)i % LIVE;
+        free(live[slot]);
+        live[slot] = malloc(16 + next_rand(&seed) % 4081);
+        if (!live[slot])
+            abort();
+    }
+    for (int i = 0; i < LIVE; i++)
+        free(live[i]);
+}
+
+__attribute__((noinline)) void loop_calloc_realloc(long n, uint32_t seed);
+__attribute__((noinline)) void loop_calloc_realloc(long n, uint32_t seed)
+{
+    void *live[LIVE] = {0};
+    for (long i = 0; i < n; i++) {
+        size_t slot = (size_t)i % LIVE;
+        size_t sz = 16 + next_rand(&seed) % 4081;
+        if (i & 1) {
+            void *p = realloc(live[slot], sz);
+            if (!p)
+                abort();
+            live[slot] = p;
+        } else {
+            free(live[slot]);
+            live[slot] = calloc(1, sz);
+            if (!live[slot])
+                abort();
+        }
+    }
+    for (int i = 0; i < LIVE; i++)
+        free(live[i]);
+}
+
+__attribute__((noinline)) void loop_stdio(long n, FILE *f);
+__attribute__((noinline)) void loop_stdio(long n, FILE *f)
+{
+    for (long i = 0; i < n; i++) {
+        if (i & 1)
+            fputs("x", f);
+        else
+            fwrite("y", 1, 1, f);
+    }
+}
+
+__attribute__((noinline)) void loop_send_recv(long n, int a, int b);
+__attribute__((noinline)) void loop_send_recv(long n, int a, int b)
+{
+    char c = 'x';
+    for (long i = 0; i < n; i++) {
+        if (send(a, &c, 1, 0) != 1 || recv(b, &c, 1, 0) != 1)
+            abort();
+    }
+}
+
+struct run {
+    const char *mode;
+    long n;
+    int id;
+    uint64_t ns;
+};
+
+static void *run_mode(void *arg)
+{
+    struct run *r = arg;
+    uint64_t t0 = 0;
+    if (!strcmp(r->mode, "write")) {
+        int fd = open("/dev/null", O_WRONLY);
+        t0 = now_ns();
+        loop_write(r->n, fd);
+        r->ns = now_ns() - t0;
+        close(fd);
+    } else if (!strcmp(r->mode, "read")) {
+        int fd = open("/dev/zero", O_RDONLY);
+        t0 = now_ns();
+        loop_read(r->n, fd);
+        r->ns = now_ns() - t0;
+        close(fd);
+    } else if (!strcmp(r->mode, "open-close")) {
+        t0 = now_ns();
+        loop_open_close(r->n);
+        r->ns = now_ns() - t0;
+    } else if (!strcmp(r->mode, "malloc")) {
+        t0 = now_ns();
+        loop_malloc(r->n, 42u + (uint32_t)r->id);
+        r->ns = now_ns() - t0;
+    } else if (!strcmp(r->mode, "calloc-realloc")) {
+        t0 = now_ns();
+        loop_calloc_realloc(r->n, 42u + (uint32_t)r->id);
+        r->ns = now_ns() - t0;
+    } else if (!strcmp(r->mode, "stdio")) {
+        FILE *f = fopen("/dev/null", "w");
+        t0 = now_ns();
+        loop_stdio(r->n, f);
+        r->ns = now_ns() - t0;
+        fclose(f);
+    } else if (!strcmp(r->mode, "send-recv")) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+            abort();
+        t0 = now_ns();
+        loop_send_recv(r->n, sv[0], sv[1]);
+        r->ns = now_ns() - t0;
+        close(sv[0]);
+        close(sv[1]);
+    } else {
+        fprintf(stderr, "loadgen: unknown mode %s\n", r->mode);
+        exit(2);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fprintf(stderr, "usage: loadgen MODE [N] [THREADS]\n"
+                        "MODE: write read open-close malloc calloc-realloc "
+                        "stdio send-recv\n");
+        return argc < 2 ? 2 : 0;
+    }
+    long n = argc > 2 ? atol(argv[2]) : 1000000;
+    int threads = argc > 3 ? atoi(argv[3]) : 1;
+    if (n <= 0 || threads <= 0 || threads > 256) {
+        fprintf(stderr, "loadgen: bad N or THREADS\n");
+        return 2;
+    }
+    struct run r[256];
+    pthread_t t[256];
+    for (int i = 0; i < threads; i++) {
+        r[i] = (struct run){argv[1], n, i, 0};
+        if (threads == 1)
+            run_mode(&r[i]);
+        else
+            pthread_create(&t[i], NULL, run_mode, &r[i]);
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < threads; i++) {
+        if (threads > 1)
+            pthread_join(t[i], NULL);
+        total += r[i].ns;
+    }
+    /* Per call, per thread: the mean of the threads' own loop times. */
+    printf("%s %d %ld %.2f\n", argv[1], threads, n,
+           (double)total / threads / (double)n);
+    return 0;
+}
