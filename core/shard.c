@@ -20,20 +20,28 @@ __thread struct mms__tls_ent mms__tls[MMS_MAX_WRITERS]
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
-/* Thread exit: hand back the shards this thread owned. */
+static uint8_t *shard_addr(mms_writer *w, uint32_t i);
+
+/* Thread exit: hand back the shards this thread owned. Code that runs
+ * later in the dying thread (other destructors, glibc's own clean-up,
+ * which calls free) may still update: the thread stays parked on the
+ * shared shard 0, so it never takes a new shard nobody would hand back. */
 static void release_thread_shards(void *unused)
 {
     (void)unused;
     for (uint32_t slot = 0; slot < MMS_MAX_WRITERS; slot++) {
         struct mms__tls_ent *t = &mms__tls[slot];
         mms_writer *w = mms_load_acquire(&mms__writers[slot]);
-        if (t->wid && t->shard && w && w->id == t->wid) {
+        if (!w || w->id != t->wid) {
+            t->wid = 0;
+            continue;
+        }
+        if (t->shard) {
             mms_add_relaxed(&w->hdr->shards_active, (uint32_t)-1);
             mms_store_release(&w->shtab[t->shard], (uint32_t)MMS_SHARD_FREE);
         }
-        t->wid = 0;
         t->shard = 0;
-        t->base = NULL;
+        t->base = shard_addr(w, 0);
     }
 }
 
