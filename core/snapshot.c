@@ -155,12 +155,13 @@ static int read_movavg(const uint64_t *cell, const struct mms__rfield *f,
 }
 
 /* Merge one shard's ring slot into the snapshot's ring: a newer second
- * replaces, the same second adds, an older one is ignored. */
+ * replaces, the same second adds, an older one is ignored, and so is a
+ * slot being reset (top bit set: see mms__window_slot). */
 static void ring_merge(struct ring *r, uint32_t p, uint64_t sec,
                        uint64_t count, uint64_t sum, const uint64_t *b,
                        uint32_t nb)
 {
-    if (sec == 0 || sec < r->sec[p])
+    if (sec == 0 || (sec >> 63) || sec < r->sec[p])
         return;
     if (sec > r->sec[p]) {
         r->sec[p] = sec;

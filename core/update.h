@@ -24,21 +24,75 @@ static inline void mms__raise_to(uint64_t *p, uint64_t v)
         ;
 }
 
-/* The slot of second SEC in a ring of SLOT_SIZE-byte slots, reset first if
- * it still holds an older second. The reset zeroes the data before the new
- * second is published, so a reader that sees the second sees no old data.
- * A slot is reused after MMS_WINDOW_SLOTS seconds, beyond any window. */
-static inline uint8_t *mms__window_slot(uint8_t *ring, size_t slot_size,
-                                   uint64_t sec, size_t data_words)
+/* A slot's sec word while one thread resets the slot for second SEC:
+ * SEC | MMS__SLOT_RESETTING. Readers ignore such a slot. */
+#define MMS__SLOT_RESETTING (1ull << 63)
+/* Slots of up to this many data words (a counter's; a histogram's at the
+ * default window precision) are reset by subtraction, others by zeroing. */
+#define MMS__SLOT_SUB_WORDS 280
+#define MMS__SLOT_RESET_SPINS 100000
+
+/* Reset the slot WORDS (sec word, then DATA_WORDS words) for second SEC:
+ * the slow path of mms__window_slot. One thread claims the reset with a
+ * CAS of the sec word (shard 0 is shared by threads; any shard, by a
+ * signal handler and the code it interrupted).
+ * - Small slots: the claimer reads the old second's values before its CAS
+ *   and subtracts them after; others add as soon as they see the claim,
+ *   since adds and subtractions commute. Exact, and nobody waits.
+ * - Large slots are zeroed before the new second is stored; others wait
+ *   for that a bounded while, then leave their update out of the window
+ *   (the field's total still has it): an add before the zeroing would be
+ *   lost anyway.
+ * NULL: leave the update out of the window (also when the slot holds a
+ * newer second: the update is over 64 seconds late). */
+__attribute__((noinline)) static uint64_t *
+mms__window_slot_reset(uint64_t *words, uint64_t sec, size_t data_words,
+                       bool owned)
 {
-    uint8_t *slot = ring + (sec % MMS_WINDOW_SLOTS) * slot_size;
-    uint64_t *words = (uint64_t *)slot;
-    if (MMS_UNLIKELY(mms_load_relaxed(&words[0]) != sec)) {
-        for (size_t i = 1; i <= data_words; i++)
-            mms_store_relaxed(&words[i], 0);
+    uint64_t old[MMS__SLOT_SUB_WORDS];
+    bool sub = data_words <= MMS__SLOT_SUB_WORDS;
+    uint64_t cur = mms_load_acquire(&words[0]);
+    for (int spin = 0; cur != sec; spin++) {
+        if (cur >> 63) {
+            uint64_t claimed = cur & ~MMS__SLOT_RESETTING;
+            if (claimed == sec && sub)
+                return words;
+            if (claimed > sec || spin == MMS__SLOT_RESET_SPINS)
+                return NULL;
+            cur = mms_load_acquire(&words[0]);
+            continue;
+        }
+        if (cur > sec)
+            return NULL;
+        if (sub)
+            for (size_t i = 0; i < data_words; i++)
+                old[i] = mms_load_relaxed(&words[1 + i]);
+        if (!mms_cas_acq_rel(&words[0], &cur, sec | MMS__SLOT_RESETTING))
+            continue; /* cur reloaded */
+        for (size_t i = 0; i < data_words; i++) {
+            if (!sub)
+                mms_store_relaxed(&words[1 + i], 0);
+            else if (old[i])
+                mms__add_cell(&words[1 + i], -old[i], owned);
+        }
         mms_store_release(&words[0], sec);
+        break;
     }
-    return slot;
+    return words;
+}
+
+/* The slot of second SEC in a ring of SLOT_SIZE-byte slots, reset first if
+ * it still holds an older second (see mms__window_slot_reset); NULL to
+ * leave this update out of the window. A slot is reused after
+ * MMS_WINDOW_SLOTS seconds, beyond any window. */
+static inline uint8_t *mms__window_slot(uint8_t *ring, size_t slot_size,
+                                        uint64_t sec, size_t data_words,
+                                        bool owned)
+{
+    uint64_t *words = (uint64_t *)(ring + (sec % MMS_WINDOW_SLOTS) * slot_size);
+    if (MMS_LIKELY(mms_load_acquire(&words[0]) == sec))
+        return (uint8_t *)words;
+    return (uint8_t *)mms__window_slot_reset(words, sec, data_words, owned);
 }
 
 /* Record V in histogram F, in shard SH; NOW_NS only for windows. */
@@ -73,12 +127,14 @@ static inline void mms__hist_record_sh(mms_field *f, struct mms__shard_ref sh,
         size_t words = 2 + f->win_nbuckets;
         struct mms_hist_slot *s = (struct mms_hist_slot *)mms__window_slot(
             (uint8_t *)c + f->win_off, sizeof *s + f->win_nbuckets * 8, sec,
-            words);
-        uint64_t *wb = (uint64_t *)(s + 1);
-        uint32_t widx = mms__hist_index(v, f->win_bits, f->max_exp);
-        mms__add_cell(&s->count, 1, sh.owned);
-        mms__add_cell(&s->sum, v, sh.owned);
-        mms__add_cell(&wb[widx], 1, sh.owned);
+            words, sh.owned);
+        if (MMS_LIKELY(s)) {
+            uint64_t *wb = (uint64_t *)(s + 1);
+            uint32_t widx = mms__hist_index(v, f->win_bits, f->max_exp);
+            mms__add_cell(&s->count, 1, sh.owned);
+            mms__add_cell(&s->sum, v, sh.owned);
+            mms__add_cell(&wb[widx], 1, sh.owned);
+        }
     }
     if (lock)
         mms_store_release(&c->seq, seq + 2);

@@ -46,8 +46,9 @@ void mms_counter_add(mms_field *f, uint64_t n)
     if (f->flags & MMS_DF_WINDOW) {
         uint64_t sec = (uint64_t)window_now_ns(f->w) / 1000000000u;
         struct mms_window_slot *s = (struct mms_window_slot *)mms__window_slot(
-            cell + f->win_off, sizeof *s, sec, 1);
-        mms__add_cell(&s->sum, n, sh.owned);
+            cell + f->win_off, sizeof *s, sec, 1, sh.owned);
+        if (MMS_LIKELY(s))
+            mms__add_cell(&s->sum, n, sh.owned);
     }
 }
 

@@ -1,0 +1,698 @@
+/* Histograms: the exact log-linear bucket math of format.h, and quantile,
+ * merge and difference accuracy in memory and through a writer field. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+#define NVALUES 100000
+
+static const double quantiles[] = {0.01, 0.1,  0.25,  0.5, 0.75,
+                                   0.9,  0.99, 0.999, 1.0};
+#define NQ (sizeof quantiles / sizeof quantiles[0])
+
+/* ------------------------------------------------------------ helpers */
+
+/* splitmix64: a fixed-seed generator, the same on every platform. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1]: never 0, so logarithms and powers stay finite. */
+static double rng_unit(uint64_t *s)
+{
+    return (double)((rng_next(s) >> 11) + 1) * 0x1.0p-53;
+}
+
+static double rng_normal(uint64_t *s)
+{
+    return sqrt(-2.0 * log(rng_unit(s))) * cos(2.0 * M_PI * rng_unit(s));
+}
+
+enum dist { UNIFORM, SMALL, EXPONENTIAL, LOGNORMAL, PARETO, BIMODAL, NDIST };
+static const char *const dist_names[] = {"uniform",   "small",  "exponential",
+                                         "lognormal", "pareto", "bimodal"};
+
+static uint64_t draw(enum dist d, uint64_t *s)
+{
+    switch (d) {
+    case UNIFORM:
+        return 1 + rng_next(s) % 1000000000u;
+    case SMALL: /* the linear region and the first groups */
+        return rng_next(s) % 300;
+    case EXPONENTIAL:
+        return (uint64_t)(-log(rng_unit(s)) * 1e6);
+    case LOGNORMAL:
+        return (uint64_t)exp(log(1e5) + 1.5 * rng_normal(s));
+    case PARETO: /* x_m = 1000, alpha = 1.2: a heavy tail */
+        return (uint64_t)(1000.0 / pow(rng_unit(s), 1.0 / 1.2));
+    case BIMODAL:
+        if (rng_next(s) & 1)
+            return 900 + rng_next(s) % 201;
+        return (uint64_t)(1e7 + 1e6 * rng_normal(s));
+    default:
+        return 0;
+    }
+}
+
+/* N values of distribution D from SEED, in a malloc'd array. */
+static uint64_t *make_values(enum dist d, uint64_t seed, size_t n)
+{
+    uint64_t *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = draw(d, &seed);
+    return v;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The exact nearest-rank quantile of SORTED[0..N): element ceil(q*N)-1. */
+static uint64_t exact_quantile(const uint64_t *sorted, size_t n, double q)
+{
+    double r = ceil(q * (double)n);
+    size_t rank = r < 1.0 ? 1 : (size_t)r;
+    return sorted[rank - 1];
+}
+
+/* An independent index: the formula of format.h with e found by a loop. */
+static uint32_t ref_index(uint64_t v, unsigned bits, unsigned max_exp)
+{
+    uint32_t sub = 1u << bits;
+    if (v < sub)
+        return (uint32_t)v;
+    unsigned e = 0;
+    while (e < 63 && (v >> (e + 1)) != 0)
+        e++;
+    if (e >= max_exp)
+        return ((max_exp - bits + 1) << bits);
+    return (e - bits + 1) * sub + (uint32_t)(v >> (e - bits)) - sub;
+}
+
+/* Every quantile of H against the exact ones of SORTED: relative error
+ * within BOUND; an exact value of 0 must be estimated as 0. */
+static void check_quantiles(const struct mms_hist *h, const uint64_t *sorted,
+                            size_t n, double bound, const char *what)
+{
+    for (size_t k = 0; k < NQ; k++) {
+        double want = (double)exact_quantile(sorted, n, quantiles[k]);
+        double got = mms_hist_quantile(h, quantiles[k]);
+        double err = want == 0 ? fabs(got) : fabs(got - want) / want;
+        if (!(err <= bound))
+            fail_msg("%s: q=%g: got %.17g, exact %.17g, error %g > %g", what,
+                     quantiles[k], got, want, err, bound);
+    }
+}
+
+/* H holds exactly the values V[0..N) (unsorted): count, sum, min, max,
+ * mean and every bucket. */
+static void check_hist_holds(const struct mms_hist *h, const uint64_t *v,
+                             size_t n)
+{
+    uint64_t *b = calloc(h->nbuckets, sizeof *b);
+    assert_non_null(b);
+    uint64_t sum = 0, mn = UINT64_MAX, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        b[ref_index(v[i], h->bits, h->max_exp)]++;
+        sum += v[i];
+        mn = v[i] < mn ? v[i] : mn;
+        mx = v[i] > mx ? v[i] : mx;
+    }
+    assert_int_equal(h->count, n);
+    assert_int_equal(h->sum, sum);
+    assert_int_equal(h->min, n ? mn : 0);
+    assert_int_equal(h->max, n ? mx : 0);
+    assert_true(mms_hist_mean(h) == (n ? (double)sum / (double)n : 0.0));
+    assert_memory_equal(h->buckets, b, h->nbuckets * sizeof *b);
+    free(b);
+}
+
+static void hist_of(struct mms_hist *h, unsigned bits, unsigned max_exp,
+                    const uint64_t *v, size_t n)
+{
+    assert_int_equal(mms_hist_init(h, bits, max_exp), 0);
+    for (size_t i = 0; i < n; i++)
+        mms_hist_add_value(h, v[i]);
+}
+
+static uint64_t *sorted_copy(const uint64_t *v, size_t n)
+{
+    uint64_t *s = malloc((n ? n : 1) * sizeof *s);
+    assert_non_null(s);
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_u64);
+    return s;
+}
+
+/* The error bound of a histogram of BITS: half a bucket. */
+static double half_bucket(unsigned bits)
+{
+    return ldexp(1.0, -(int)bits - 1);
+}
+
+/* ------------------------------------------------------- bucket math */
+
+static void test_nbuckets_follows_the_format_formula(void **state)
+{
+    (void)state;
+    assert_int_equal(mms_hist_nbuckets(3, 12), 81);
+    assert_int_equal(mms_hist_nbuckets(6, 36), 1985);
+    assert_int_equal(mms_hist_nbuckets(1, 2), 5);
+    assert_int_equal(mms_hist_nbuckets(7, 63), 7297);
+    assert_int_equal(mms_hist_nbuckets(3, 4), 17);
+    for (unsigned b = 1; b <= 7; b++)
+        for (unsigned e = b + 1; e <= 63; e++)
+            assert_int_equal(mms_hist_nbuckets(b, e),
+                             (e - b + 1) * (1u << b) + 1);
+}
+
+static void test_invalid_geometries_give_zero_buckets(void **state)
+{
+    (void)state;
+    const unsigned bad[][2] = {{0, 36}, {8, 36}, {3, 3},  {3, 2},
+                               {6, 64}, {1, 1},  {7, 7},  {255, 36},
+                               {6, 0},  {0, 0},  {6, 255}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mms_hist_nbuckets(bad[i][0], bad[i][1]), 0);
+        struct mms_hist h;
+        assert_int_equal(mms_hist_init(&h, bad[i][0], bad[i][1]), -EINVAL);
+        assert_null(h.buckets);
+    }
+}
+
+static void test_index_linear_region_is_exact(void **state)
+{
+    (void)state;
+    /* Below 2^(bits+1) every value has its own bucket: index == value. */
+    for (unsigned bits = 1; bits <= 7; bits++)
+        for (uint64_t v = 0; v < (2u << bits); v++) {
+            assert_int_equal(mms_hist_index(v, bits, 36), v);
+            assert_int_equal(mms_hist_bucket_low((uint32_t)v, bits, 36), v);
+            assert_int_equal(mms_hist_bucket_high((uint32_t)v, bits, 36), v);
+        }
+    assert_int_equal(mms_hist_index(2u << 6, 6, 36), 128);
+    assert_int_equal(mms_hist_index((2u << 6) + 1, 6, 36), 128);
+    assert_int_equal(mms_hist_index((2u << 6) + 2, 6, 36), 129);
+}
+
+static void test_index_of_known_values(void **state)
+{
+    (void)state;
+    /* bits 3, max_exp 12: group g >= 1 holds [2^(g+2), 2^(g+3)) in 8. */
+    assert_int_equal(mms_hist_index(0, 3, 12), 0);
+    assert_int_equal(mms_hist_index(7, 3, 12), 7);
+    assert_int_equal(mms_hist_index(8, 3, 12), 8);
+    assert_int_equal(mms_hist_index(15, 3, 12), 15);
+    assert_int_equal(mms_hist_index(16, 3, 12), 16);
+    assert_int_equal(mms_hist_index(17, 3, 12), 16);
+    assert_int_equal(mms_hist_index(18, 3, 12), 17);
+    assert_int_equal(mms_hist_index(31, 3, 12), 23);
+    assert_int_equal(mms_hist_index(32, 3, 12), 24);
+    assert_int_equal(mms_hist_index(1000, 3, 12), 63); /* 2^9 + 7*2^6 */
+    assert_int_equal(mms_hist_index(4095, 3, 12), 79);
+    assert_int_equal(mms_hist_index(4096, 3, 12), 80);
+    assert_int_equal(mms_hist_bucket_low(63, 3, 12), 960);
+    assert_int_equal(mms_hist_bucket_high(63, 3, 12), 1023);
+    /* Defaults 6/36. */
+    assert_int_equal(mms_hist_index(255, 6, 36), 191);
+    assert_int_equal(mms_hist_index(256, 6, 36), 192);
+    assert_int_equal(mms_hist_index(1000000, 6, 36), 954); /* 122 * 2^13 */
+    assert_int_equal(mms_hist_bucket_low(954, 6, 36), 999424);
+    assert_int_equal(mms_hist_bucket_high(954, 6, 36), 1007615);
+    assert_int_equal(mms_hist_index((1ull << 36) - 1, 6, 36), 1983);
+    assert_int_equal(mms_hist_bucket_high(1983, 6, 36), (1ull << 36) - 1);
+}
+
+static void test_index_powers_of_two_and_neighbours(void **state)
+{
+    (void)state;
+    const unsigned geo[][2] = {{3, 12}, {6, 36}, {1, 2}, {7, 63}, {4, 40}};
+    for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+        unsigned bits = geo[g][0], max_exp = geo[g][1];
+        uint32_t over = mms_hist_nbuckets(bits, max_exp) - 1;
+        for (unsigned e = 0; e < 64; e++) {
+            uint64_t p = 1ull << e;
+            uint64_t vs[] = {p - 1, p, p + 1, p + (p >> 1), 2 * p - 1};
+            for (size_t k = 0; k < sizeof vs / sizeof vs[0]; k++) {
+                uint32_t want = ref_index(vs[k], bits, max_exp);
+                assert_int_equal(mms_hist_index(vs[k], bits, max_exp), want);
+                assert_true(want <= over);
+            }
+            /* A power of two starts a bucket (outside the overflow). */
+            uint32_t i = mms_hist_index(p, bits, max_exp);
+            if (i < over)
+                assert_int_equal(mms_hist_bucket_low(i, bits, max_exp), p);
+            /* Its lower neighbour ends the bucket before. */
+            if (e > 0 && e <= max_exp) {
+                uint32_t j = mms_hist_index(p - 1, bits, max_exp);
+                assert_int_equal(j + 1, i);
+                assert_int_equal(mms_hist_bucket_high(j, bits, max_exp), p - 1);
+            }
+        }
+    }
+}
+
+static void test_overflow_bucket_takes_large_values(void **state)
+{
+    (void)state;
+    const unsigned geo[][2] = {{3, 12}, {6, 36}, {1, 2}, {7, 63}};
+    for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+        unsigned bits = geo[g][0], max_exp = geo[g][1];
+        uint32_t over = mms_hist_nbuckets(bits, max_exp) - 1;
+        uint64_t top = 1ull << max_exp;
+        assert_int_equal(mms_hist_index(top, bits, max_exp), over);
+        assert_int_equal(mms_hist_index(top + 1, bits, max_exp), over);
+        assert_int_equal(mms_hist_index(UINT64_MAX, bits, max_exp), over);
+        assert_int_equal(mms_hist_index(top - 1, bits, max_exp), over - 1);
+        assert_int_equal(mms_hist_bucket_low(over, bits, max_exp), top);
+        assert_int_equal(mms_hist_bucket_high(over, bits, max_exp), UINT64_MAX);
+        assert_int_equal(mms_hist_bucket_high(over - 1, bits, max_exp),
+                         top - 1);
+    }
+}
+
+/* Every bucket of a geometry: [low, high] tiles 0..UINT64_MAX in order,
+ * low and high map to the bucket, low-1 and high+1 to its neighbours,
+ * and the width stays within 2^-bits of low. */
+static void check_all_buckets(unsigned bits, unsigned max_exp)
+{
+    uint32_t n = mms_hist_nbuckets(bits, max_exp);
+    uint64_t expect_low = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t lo = mms_hist_bucket_low(i, bits, max_exp);
+        uint64_t hi = mms_hist_bucket_high(i, bits, max_exp);
+        assert_int_equal(lo, expect_low);
+        assert_true(lo <= hi);
+        assert_int_equal(mms_hist_index(lo, bits, max_exp), i);
+        assert_int_equal(mms_hist_index(hi, bits, max_exp), i);
+        assert_int_equal(mms_hist_index(lo + (hi - lo) / 2, bits, max_exp), i);
+        if (i > 0)
+            assert_int_equal(mms_hist_index(lo - 1, bits, max_exp), i - 1);
+        if (i + 1 < n) {
+            assert_int_equal(mms_hist_index(hi + 1, bits, max_exp), i + 1);
+            assert_true((double)(hi - lo + 1) <=
+                            ldexp((double)lo, -(int)bits) ||
+                        hi == lo);
+            expect_low = hi + 1;
+        } else {
+            assert_int_equal(hi, UINT64_MAX);
+        }
+    }
+}
+
+static void test_every_bucket_bounds_match_index_3_12(void **state)
+{
+    (void)state;
+    check_all_buckets(3, 12);
+}
+
+static void test_every_bucket_bounds_match_index_default(void **state)
+{
+    (void)state;
+    check_all_buckets(MMS_HIST_DEFAULT_BITS, MMS_HIST_DEFAULT_MAX_EXP);
+    check_all_buckets(1, 2);
+    check_all_buckets(7, 63);
+    check_all_buckets(1, 63);
+}
+
+static void test_add_value_fills_the_indexed_bucket(void **state)
+{
+    (void)state;
+    struct mms_hist h;
+    assert_int_equal(mms_hist_init(&h, 3, 12), 0);
+    assert_int_equal(h.nbuckets, 81);
+    assert_int_equal(h.count, 0);
+    assert_true(mms_hist_quantile(&h, 0.5) == 0.0);
+    assert_true(mms_hist_mean(&h) == 0.0);
+    const uint64_t v[] = {0, 7, 17, 16, 4095, 4096, UINT64_MAX / 4};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        mms_hist_add_value(&h, v[i]);
+    check_hist_holds(&h, v, sizeof v / sizeof v[0]);
+    assert_int_equal(h.buckets[16], 2);
+    assert_int_equal(h.buckets[80], 2);
+    /* A quantile in the overflow bucket is the maximum. */
+    assert_true(mms_hist_quantile(&h, 0.99) == (double)(UINT64_MAX / 4));
+    assert_true(mms_hist_quantile(&h, 0.0) == 0.0);
+    mms_hist_free(&h);
+    assert_null(h.buckets);
+    mms_hist_free(NULL);
+}
+
+/* ------------------------------------------------------------ accuracy */
+
+static void test_quantiles_in_memory_within_1_percent(void **state)
+{
+    (void)state;
+    for (int d = 0; d < NDIST; d++) {
+        uint64_t *v = make_values((enum dist)d, 1000 + (uint64_t)d, NVALUES);
+        uint64_t *s = sorted_copy(v, NVALUES);
+        struct mms_hist h;
+        hist_of(&h, MMS_HIST_DEFAULT_BITS, MMS_HIST_DEFAULT_MAX_EXP, v,
+                NVALUES);
+        check_hist_holds(&h, v, NVALUES);
+        assert_true(half_bucket(MMS_HIST_DEFAULT_BITS) < 0.01);
+        check_quantiles(&h, s, NVALUES, half_bucket(MMS_HIST_DEFAULT_BITS),
+                        dist_names[d]);
+        /* Quantile 1 is the exact maximum, 0 the exact minimum. */
+        assert_true(mms_hist_quantile(&h, 1.0) == (double)s[NVALUES - 1]);
+        assert_true(mms_hist_quantile(&h, 0.0) == (double)s[0]);
+        mms_hist_free(&h);
+        free(s);
+        free(v);
+    }
+}
+
+static void test_lower_precision_within_its_bound(void **state)
+{
+    (void)state;
+    for (unsigned bits = 1; bits <= 7; bits++) {
+        for (int d = 0; d < NDIST; d++) {
+            uint64_t *v =
+                make_values((enum dist)d, 77 * bits + (unsigned)d, 20000);
+            uint64_t *s = sorted_copy(v, 20000);
+            struct mms_hist h;
+            hist_of(&h, bits, 40, v, 20000);
+            check_hist_holds(&h, v, 20000);
+            check_quantiles(&h, s, 20000, half_bucket(bits), dist_names[d]);
+            mms_hist_free(&h);
+            free(s);
+            free(v);
+        }
+    }
+}
+
+struct wfix {
+    char *dir;
+    mms_writer *w;
+    mms_reader *r;
+};
+
+static int wsetup(void **state)
+{
+    struct wfix *fx = calloc(1, sizeof *fx);
+    if (!fx || !(fx->dir = tu_mkdtemp()))
+        return -1;
+    fx->w = tu_writer(fx->dir, "hist.mmstats", NULL);
+    if (mms_reader_open(&fx->r, mms_writer_path(fx->w)) < 0)
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int wteardown(void **state)
+{
+    struct wfix *fx = *state;
+    mms_reader_close(fx->r);
+    mms_writer_close(fx->w);
+    tu_rmdir(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* The histogram of field NAME in a fresh snapshot, copied into OUT. */
+static void read_hist(mms_reader *r, const char *name, struct mms_hist *out)
+{
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    long i = mms_snapshot_find(s, name);
+    assert_true(i >= 0);
+    const struct mms_value *v = mms_snapshot_value(s, (size_t)i);
+    assert_int_equal(v->kind, MMS_KIND_HISTOGRAM);
+    assert_int_equal(v->status, 0);
+    const struct mms_hist *h = v->v.hist;
+    assert_int_equal(mms_hist_init(out, h->bits, h->max_exp), 0);
+    assert_int_equal(mms_hist_merge(out, h), 0);
+    mms_snapshot_free(s);
+}
+
+static void test_quantiles_through_writer_field_within_1_percent(void **state)
+{
+    struct wfix *fx = *state;
+    for (int d = 0; d < NDIST; d++) {
+        char name[32];
+        snprintf(name, sizeof name, "lat.%s", dist_names[d]);
+        mms_field *f;
+        assert_int_equal(mms_hist_new(fx->w, name, "ns", &f), 0);
+        uint64_t *v = make_values((enum dist)d, 2000 + (uint64_t)d, NVALUES);
+        uint64_t *s = sorted_copy(v, NVALUES);
+        for (size_t i = 0; i < NVALUES; i++)
+            mms_hist_record(f, v[i]);
+        struct mms_hist h, mem;
+        read_hist(fx->r, name, &h);
+        assert_int_equal(h.bits, MMS_HIST_DEFAULT_BITS);
+        assert_int_equal(h.max_exp, MMS_HIST_DEFAULT_MAX_EXP);
+        check_hist_holds(&h, v, NVALUES);
+        /* The same as a histogram built in memory, bucket for bucket. */
+        hist_of(&mem, h.bits, h.max_exp, v, NVALUES);
+        assert_memory_equal(h.buckets, mem.buckets,
+                            h.nbuckets * sizeof *h.buckets);
+        check_quantiles(&h, s, NVALUES, 0.01, dist_names[d]);
+        check_quantiles(&h, s, NVALUES, half_bucket(h.bits), dist_names[d]);
+        mms_hist_free(&mem);
+        mms_hist_free(&h);
+        free(s);
+        free(v);
+    }
+}
+
+static void test_lower_precision_fields_within_their_bound(void **state)
+{
+    struct wfix *fx = *state;
+    const uint8_t bits[] = {1, 2, 3, 5, 7};
+    for (size_t k = 0; k < sizeof bits; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "low.b%u", bits[k]);
+        struct mms_field_spec spec = {.name = name,
+                                      .kind = MMS_KIND_HISTOGRAM,
+                                      .hist_bits = bits[k],
+                                      .hist_max_exp = 40};
+        mms_field *f;
+        assert_int_equal(mms_field_add(fx->w, &spec, &f), 0);
+        uint64_t *v = make_values(LOGNORMAL, 3000 + k, 50000);
+        uint64_t *s = sorted_copy(v, 50000);
+        for (size_t i = 0; i < 50000; i++)
+            mms_hist_record(f, v[i]);
+        struct mms_hist h;
+        read_hist(fx->r, name, &h);
+        assert_int_equal(h.bits, bits[k]);
+        assert_int_equal(h.max_exp, 40);
+        assert_int_equal(h.nbuckets, mms_hist_nbuckets(bits[k], 40));
+        check_hist_holds(&h, v, 50000);
+        check_quantiles(&h, s, 50000, half_bucket(bits[k]), name);
+        mms_hist_free(&h);
+        free(s);
+        free(v);
+    }
+    /* Geometries the format cannot hold are refused. */
+    struct mms_field_spec bad = {
+        .name = "low.bad", .kind = MMS_KIND_HISTOGRAM, .hist_bits = 8};
+    mms_field *f;
+    assert_int_equal(mms_field_add(fx->w, &bad, &f), -EINVAL);
+    bad.hist_bits = 6;
+    bad.hist_max_exp = 64;
+    assert_int_equal(mms_field_add(fx->w, &bad, &f), -EINVAL);
+    bad.hist_bits = 5;
+    bad.hist_max_exp = 5;
+    assert_int_equal(mms_field_add(fx->w, &bad, &f), -EINVAL);
+    assert_null(mms_field_find(fx->w, "low.bad"));
+}
+
+/* --------------------------------------------------------- merge, sub */
+
+static void test_merge_of_two_is_histogram_of_union(void **state)
+{
+    (void)state;
+    uint64_t *a = make_values(EXPONENTIAL, 11, NVALUES);
+    uint64_t *b = make_values(BIMODAL, 12, NVALUES);
+    uint64_t *u = malloc(2 * NVALUES * sizeof *u);
+    assert_non_null(u);
+    memcpy(u, a, NVALUES * sizeof *u);
+    memcpy(u + NVALUES, b, NVALUES * sizeof *u);
+    struct mms_hist ha, hb, hu, empty;
+    hist_of(&ha, 6, 36, a, NVALUES);
+    hist_of(&hb, 6, 36, b, NVALUES);
+    hist_of(&hu, 6, 36, u, 2 * NVALUES);
+    assert_int_equal(mms_hist_init(&empty, 6, 36), 0);
+
+    assert_int_equal(mms_hist_merge(&ha, &hb), 0);
+    check_hist_holds(&ha, u, 2 * NVALUES);
+    assert_memory_equal(ha.buckets, hu.buckets,
+                        hu.nbuckets * sizeof *hu.buckets);
+    uint64_t *s = sorted_copy(u, 2 * NVALUES);
+    check_quantiles(&ha, s, 2 * NVALUES, half_bucket(6), "merged");
+
+    /* Merging an empty histogram changes nothing; merging into an empty
+     * one copies (min included, which an empty one holds as 0). */
+    assert_int_equal(mms_hist_merge(&ha, &empty), 0);
+    check_hist_holds(&ha, u, 2 * NVALUES);
+    assert_int_equal(mms_hist_merge(&empty, &hb), 0);
+    check_hist_holds(&empty, b, NVALUES);
+
+    /* Another geometry: MMS_EKIND, and INTO unchanged. */
+    struct mms_hist other;
+    hist_of(&other, 5, 36, a, 10);
+    assert_int_equal(mms_hist_merge(&ha, &other), MMS_EKIND);
+    check_hist_holds(&ha, u, 2 * NVALUES);
+    mms_hist_free(&other);
+    hist_of(&other, 6, 35, a, 10);
+    assert_int_equal(mms_hist_merge(&ha, &other), MMS_EKIND);
+    struct mms_hist out;
+    assert_int_equal(mms_hist_sub(&out, &ha, &other), MMS_EKIND);
+    mms_hist_free(&other);
+
+    mms_hist_free(&ha);
+    mms_hist_free(&hb);
+    mms_hist_free(&hu);
+    mms_hist_free(&empty);
+    free(s);
+    free(u);
+    free(a);
+    free(b);
+}
+
+/* OUT = NOW - BEFORE against the values B recorded in between: counts,
+ * sum and buckets exact; quantiles below 1 within half a bucket; min and
+ * max bounds of the true ones, within their bucket. */
+static void check_interval(const struct mms_hist *d, const uint64_t *b,
+                           size_t n, const char *what)
+{
+    uint64_t *s = sorted_copy(b, n);
+    struct mms_hist hb;
+    hist_of(&hb, d->bits, d->max_exp, b, n);
+    assert_int_equal(d->count, n);
+    assert_int_equal(d->sum, hb.sum);
+    assert_true(mms_hist_mean(d) == mms_hist_mean(&hb));
+    assert_memory_equal(d->buckets, hb.buckets,
+                        hb.nbuckets * sizeof *hb.buckets);
+    for (size_t k = 0; k + 1 < NQ; k++) {
+        double want = (double)exact_quantile(s, n, quantiles[k]);
+        double got = mms_hist_quantile(d, quantiles[k]);
+        double err = want == 0 ? fabs(got) : fabs(got - want) / want;
+        if (!(err <= half_bucket(d->bits)))
+            fail_msg("%s: q=%g: got %.17g, exact %.17g", what, quantiles[k],
+                     got, want);
+    }
+    /* The interval's min and max are not recorded: they are bounds from
+     * its outermost buckets, so each is within one bucket of the truth. */
+    uint64_t mn = s[0], mx = s[n - 1];
+    assert_true(d->min <= mn);
+    assert_int_equal(mms_hist_index(d->min, d->bits, d->max_exp),
+                     mms_hist_index(mn, d->bits, d->max_exp));
+    assert_true(d->max >= mx);
+    assert_int_equal(mms_hist_index(d->max, d->bits, d->max_exp),
+                     mms_hist_index(mx, d->bits, d->max_exp));
+    double q1 = mms_hist_quantile(d, 1.0);
+    assert_true(fabs(q1 - (double)mx) / (double)mx <=
+                ldexp(1.0, -(int)d->bits));
+    mms_hist_free(&hb);
+    free(s);
+}
+
+static void test_sub_gives_values_recorded_between_snapshots(void **state)
+{
+    struct wfix *fx = *state;
+    for (int d = 0; d < NDIST; d++) {
+        char name[32];
+        snprintf(name, sizeof name, "iv.%s", dist_names[d]);
+        mms_field *f;
+        assert_int_equal(mms_hist_new(fx->w, name, NULL, &f), 0);
+        uint64_t *a = make_values(PARETO, 4000 + (uint64_t)d, NVALUES);
+        uint64_t *b = make_values((enum dist)d, 5000 + (uint64_t)d, NVALUES);
+        for (size_t i = 0; i < NVALUES; i++)
+            mms_hist_record(f, a[i]);
+        struct mms_hist before, now, diff;
+        read_hist(fx->r, name, &before);
+        for (size_t i = 0; i < NVALUES; i++)
+            mms_hist_record(f, b[i]);
+        read_hist(fx->r, name, &now);
+        assert_int_equal(now.count, 2 * NVALUES);
+        assert_int_equal(mms_hist_sub(&diff, &now, &before), 0);
+        check_interval(&diff, b, NVALUES, name);
+        mms_hist_free(&diff);
+        /* Nothing recorded in between: an empty difference. */
+        assert_int_equal(mms_hist_sub(&diff, &now, &now), 0);
+        assert_int_equal(diff.count, 0);
+        assert_int_equal(diff.sum, 0);
+        assert_int_equal(diff.min, 0);
+        assert_int_equal(diff.max, 0);
+        assert_true(mms_hist_quantile(&diff, 0.5) == 0.0);
+        mms_hist_free(&diff);
+        mms_hist_free(&before);
+        mms_hist_free(&now);
+        free(a);
+        free(b);
+    }
+}
+
+static void test_sub_quantiles_exact_when_interval_holds_extremes(void **state)
+{
+    (void)state;
+    /* When the interval holds the overall maximum (and its minimum is
+     * the overall minimum's), quantile 1 is exact again, and all others
+     * stay within 1%. */
+    uint64_t *a = make_values(UNIFORM, 21, NVALUES);
+    uint64_t *b = make_values(UNIFORM, 22, NVALUES);
+    for (size_t i = 0; i < NVALUES; i++)
+        a[i] = 1000 + a[i] % 1000000; /* A below B's range */
+    for (size_t i = 0; i < NVALUES; i++)
+        b[i] = 2000000 + b[i];
+    struct mms_hist before, now, diff;
+    hist_of(&before, 6, 36, a, NVALUES);
+    assert_int_equal(mms_hist_init(&now, 6, 36), 0);
+    assert_int_equal(mms_hist_merge(&now, &before), 0);
+    for (size_t i = 0; i < NVALUES; i++)
+        mms_hist_add_value(&now, b[i]);
+    assert_int_equal(mms_hist_sub(&diff, &now, &before), 0);
+    uint64_t *s = sorted_copy(b, NVALUES);
+    check_quantiles(&diff, s, NVALUES, 0.01, "interval");
+    assert_true(mms_hist_quantile(&diff, 1.0) == (double)s[NVALUES - 1]);
+    check_interval(&diff, b, NVALUES, "interval");
+    mms_hist_free(&diff);
+    mms_hist_free(&before);
+    mms_hist_free(&now);
+    free(s);
+    free(a);
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nbuckets_follows_the_format_formula),
+        cmocka_unit_test(test_invalid_geometries_give_zero_buckets),
+        cmocka_unit_test(test_index_linear_region_is_exact),
+        cmocka_unit_test(test_index_of_known_values),
+        cmocka_unit_test(test_index_powers_of_two_and_neighbours),
+        cmocka_unit_test(test_overflow_bucket_takes_large_values),
+        cmocka_unit_test(test_every_bucket_bounds_match_index_3_12),
+        cmocka_unit_test(test_every_bucket_bounds_match_index_default),
+        cmocka_unit_test(test_add_value_fills_the_indexed_bucket),
+        cmocka_unit_test(test_quantiles_in_memory_within_1_percent),
+        cmocka_unit_test(test_lower_precision_within_its_bound),
+        cmocka_unit_test_setup_teardown(
+            test_quantiles_through_writer_field_within_1_percent, wsetup,
+            wteardown),
+        cmocka_unit_test_setup_teardown(
+            test_lower_precision_fields_within_their_bound, wsetup, wteardown),
+        cmocka_unit_test(test_merge_of_two_is_histogram_of_union),
+        cmocka_unit_test_setup_teardown(
+            test_sub_gives_values_recorded_between_snapshots, wsetup,
+            wteardown),
+        cmocka_unit_test(test_sub_quantiles_exact_when_interval_holds_extremes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
