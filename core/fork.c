@@ -43,7 +43,7 @@ static void fork_child(void)
         pthread_mutex_init(&w->lock, NULL);
         /* The shard this thread owned belongs to the parent's thread. */
         memset(&mms__tls[w->slot], 0, sizeof mms__tls[w->slot]);
-        if (!(w->flags & (MMS_W_FORK_SHARE | MMS_W_FORK_MANUAL)))
+        if (!(w->flags & MMS_W_FORK_MANUAL))
             mms_writer_after_fork(w);
     }
 }

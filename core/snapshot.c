@@ -183,8 +183,9 @@ static void hist_merge_words(struct extra *x, const struct mms__rfield *f,
     uint64_t count = w[0], sum = w[1], min_inv = w[2], max = w[3];
     const uint64_t *b = w + 4;
     if (count) {
+        /* min_inv is 0 only while shard 0's first update is in flight. */
         uint64_t min = ~min_inv;
-        if (h->count == 0 || min < h->min)
+        if (min_inv && (h->count == 0 || min < h->min))
             h->min = min;
         if (h->count == 0 || max > h->max)
             h->max = max;

@@ -224,7 +224,9 @@ int mms_writer_close(mms_writer *w)
     mms_writer_finish(w);
     release_slot(w);
     int rc = 0;
-    if ((w->flags & MMS_W_REMOVE_AT_CLOSE) && unlink(w->path) < 0)
+    /* Only the file's owner removes it (not a child sharing it). */
+    if ((w->flags & MMS_W_REMOVE_AT_CLOSE) &&
+        w->hdr->pid == (int32_t)getpid() && unlink(w->path) < 0)
         rc = -errno;
     munmap(w->base, w->map_size);
     munmap(w, w->self_size);

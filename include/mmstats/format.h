@@ -175,7 +175,8 @@ struct mms_hist_param {
  *   u64 buckets[win_nbuckets]
  * The slot for second S is S % MMS_WINDOW_SLOTS; a slot whose sec is not
  * S holds an older second and is ignored, as is a sec with bit 63 set (a
- * slot being reset: zeroed, then its new sec stored with release). */
+ * slot being reset for a new second: its old values taken away, then the
+ * new sec stored with release). */
 struct mms_hist_cell {
     uint64_t seq;
     uint64_t count;

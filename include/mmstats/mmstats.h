@@ -222,12 +222,12 @@ static inline void mms__scope_end(struct mms__scope *s)
 }
 #define MMS__CAT2(a, b) a##b
 #define MMS__CAT(a, b) MMS__CAT2(a, b)
-#define MMS_TIME_SCOPE(field)                                                \
-    for (struct mms__scope MMS__CAT(mms__sc_, __LINE__)                      \
+#define MMS_TIME_SCOPE(field) MMS__TIME_SCOPE(field, __COUNTER__)
+#define MMS__TIME_SCOPE(field, n)                                            \
+    for (struct mms__scope MMS__CAT(mms__sc_, n)                             \
              __attribute__((cleanup(mms__scope_end))) = {                    \
                  mms_timer_start(field), 1};                                 \
-         MMS__CAT(mms__sc_, __LINE__).once;                                  \
-         MMS__CAT(mms__sc_, __LINE__).once = 0)
+         MMS__CAT(mms__sc_, n).once; MMS__CAT(mms__sc_, n).once = 0)
 
 /* --------------------------------------------------------- directories */
 

@@ -76,8 +76,10 @@
         if (rc < 0)                                                          \
             return rc;                                                       \
         rc = type##_register(m, w, NULL);                                    \
-        if (rc < 0)                                                          \
+        if (rc < 0) {                                                        \
             mms_writer_close(w);                                             \
+            m->writer = NULL;                                                \
+        }                                                                    \
         return rc;                                                           \
     }                                                                        \
     static inline int type##_close(struct type *m)                           \
