@@ -1,13 +1,16 @@
-/* Helpers shared by the tools: directory listing and the text format. */
+/* Helpers shared by the tools: the stats directory and its files, target
+ * resolution, filters and human-readable formats. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
-#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -26,6 +29,30 @@ const char *liveness_word(int liveness)
     return "unknown";
 }
 
+const char *state_word(enum mms_state state)
+{
+    switch (state) {
+    case MMS_STATE_INIT:
+        return "init";
+    case MMS_STATE_READY:
+        return "ready";
+    case MMS_STATE_FINISHED:
+        return "finished";
+    }
+    return "unknown";
+}
+
+int stats_dir(const char *opt, char *buf, size_t len)
+{
+    if (!opt)
+        return mms_default_dir(buf, len);
+    size_t n = strlen(opt);
+    if (n >= len)
+        return -ENAMETOOLONG;
+    memcpy(buf, opt, n + 1);
+    return 0;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -33,29 +60,38 @@ static int cmp_str(const void *a, const void *b)
 
 int stats_files(const char *dir, char ***out)
 {
+    *out = NULL;
     DIR *d = opendir(dir);
     if (!d)
         return -errno;
     char **v = NULL;
-    int n = 0, cap = 0;
+    int n = 0, cap = 0, rc = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (e->d_name[0] == '.' || len <= 8 ||
-            strcmp(e->d_name + len - 8, ".mmstats"))
+            strcmp(e->d_name + len - 8, ".mmstats") != 0)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             char **nv = realloc(v, (size_t)cap * sizeof *v);
-            if (!nv)
+            if (!nv) {
+                rc = -ENOMEM;
                 break;
+            }
             v = nv;
         }
-        if (asprintf(&v[n], "%s/%s", dir, e->d_name) < 0)
+        if (asprintf(&v[n], "%s/%s", dir, e->d_name) < 0) {
+            rc = -ENOMEM;
             break;
+        }
         n++;
     }
     closedir(d);
+    if (rc < 0) {
+        paths_free(v, n);
+        return rc;
+    }
     if (n)
         qsort(v, (size_t)n, sizeof *v, cmp_str);
     *out = v;
@@ -69,111 +105,200 @@ void paths_free(char **paths, int n)
     free(paths);
 }
 
-static void print_time(FILE *out, int64_t ns)
+long parse_pid(const char *s)
 {
-    time_t t = (time_t)(ns / 1000000000);
-    struct tm tm;
-    char buf[64];
-    localtime_r(&t, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    fputs(buf, out);
+    char *end;
+    errno = 0;
+    long pid = strtol(s, &end, 10);
+    if (!*s || *end || errno || pid <= 0 || pid > INT32_MAX)
+        return 0;
+    return pid;
 }
 
-void text_dump(FILE *out, mms_reader *r, const mms_snapshot *s,
-               const char *filter)
+int open_target(const char *arg, const char *dir, mms_reader **r)
 {
-    struct mms_proc_info pi;
-    mms_reader_info(r, &pi);
-    fprintf(out, "%s pid %d ppid %d %s %s\n", pi.exe, pi.pid, pi.ppid,
-            liveness_word(mms_reader_liveness(r)), mms_reader_path(r));
-    if (pi.label[0])
-        fprintf(out, "  label:   %s\n", pi.label);
-    fprintf(out, "  cmdline: %s\n  started: ", pi.cmdline);
-    print_time(out, pi.created_ns);
-    if (pi.finished_ns) {
-        fputs("  finished: ", out);
-        print_time(out, pi.finished_ns);
+    long pid = parse_pid(arg);
+    if (pid > 0 && access(arg, F_OK) != 0)
+        return mms_reader_open_pid(r, dir, (pid_t)pid);
+    return mms_reader_open(r, arg);
+}
+
+const char *open_error(const char *arg, int code)
+{
+    if (code == -ENOENT && parse_pid(arg) > 0 && access(arg, F_OK) != 0)
+        return "no stats file found";
+    return mms_strerror(code);
+}
+
+uint64_t disk_bytes(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return 0;
+    return (uint64_t)st.st_blocks * 512u;
+}
+
+int filters_add(struct filters *f, const char *glob)
+{
+    const char **g = realloc(f->globs, (f->n + 1) * sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    g[f->n++] = glob;
+    f->globs = g;
+    return 0;
+}
+
+bool filters_match(const struct filters *f, const char *name)
+{
+    if (!f || f->n == 0)
+        return true;
+    for (size_t i = 0; i < f->n; i++)
+        if (fnmatch(f->globs[i], name, 0) == 0)
+            return true;
+    return false;
+}
+
+void filters_free(struct filters *f)
+{
+    free(f->globs);
+    f->globs = NULL;
+    f->n = 0;
+}
+
+void print_safe(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
     }
-    fprintf(out, "\n  threads: %" PRIu64 " seen, %u active\n",
-            pi.threads_seen, pi.shards_active);
-    size_t width = 8;
-    for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
-        size_t l = strlen(mms_snapshot_field(s, i)->name);
-        if (l > width)
-            width = l;
+}
+
+char *safe_copy(char *buf, size_t len, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (char)(c < 0x20 || c == 0x7f ? '?' : c);
     }
-    for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
-        const struct mms_field_info *f = mms_snapshot_field(s, i);
-        const struct mms_value *v = mms_snapshot_value(s, i);
-        if (filter && fnmatch(filter, f->name, 0) != 0)
-            continue;
-        fprintf(out, "  %-*s ", (int)width, f->name);
-        switch (f->kind) {
-        case MMS_KIND_COUNTER:
-            fprintf(out, "%20" PRIu64, v->v.u64);
-            break;
-        case MMS_KIND_GAUGE:
-            fprintf(out, "%20" PRId64, v->v.i64);
-            break;
-        case MMS_KIND_GAUGE_F64:
-            fprintf(out, "%20.6g", v->v.f64);
-            break;
-        case MMS_KIND_STRING:
-            if (v->status < 0)
-                fprintf(out, "%20s", "(busy)");
-            else
-                fprintf(out, "\"%s\"", v->v.str.ptr);
-            break;
-        case MMS_KIND_HISTOGRAM: {
-            const struct mms_hist *h = v->v.hist;
-            fprintf(out, "%20" PRIu64 " samples", h->count);
-            if (h->count)
-                fprintf(out,
-                        "  mean %.6g  p50 %.6g  p90 %.6g  p99 %.6g"
-                        "  p99.9 %.6g  max %" PRIu64,
-                        mms_hist_mean(h), mms_hist_quantile(h, 0.5),
-                        mms_hist_quantile(h, 0.9), mms_hist_quantile(h, 0.99),
-                        mms_hist_quantile(h, 0.999), h->max);
-            break;
+    if (len)
+        buf[i] = '\0';
+    return buf;
+}
+
+char *fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+    static const char units[] = "KMGTPE";
+    if (bytes < 1024) {
+        snprintf(buf, len, "%" PRIu64, bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024;
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+    return buf;
+}
+
+char *fmt_age(char *buf, size_t len, int64_t s)
+{
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        snprintf(buf, len, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", s / 3600, s / 60 % 60);
+    else
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400,
+                 s / 3600 % 24);
+    return buf;
+}
+
+char *fmt_ns(char *buf, size_t len, double ns)
+{
+    static const struct {
+        double div;
+        const char *unit;
+    } scale[] = {{1e9, "s"}, {1e6, "ms"}, {1e3, "us"}};
+    for (size_t i = 0; i < 3; i++) {
+        if (ns >= scale[i].div) {
+            double v = ns / scale[i].div;
+            snprintf(buf, len,
+                     v < 10    ? "%.2f%s"
+                     : v < 100 ? "%.1f%s"
+                               : "%.0f%s",
+                     v, scale[i].unit);
+            return buf;
         }
-        case MMS_KIND_STRUCT:
-            for (uint32_t m = 0; m < v->v.st.n; m++) {
-                const struct mms_member_value *mv = &v->v.st.m[m];
-                fprintf(out, "%s%s=", m ? " " : "", mv->name);
-                if (mv->type == MMS_MEMBER_U64)
-                    fprintf(out, "%" PRIu64, mv->v.u64);
-                else if (mv->type == MMS_MEMBER_I64)
-                    fprintf(out, "%" PRId64, mv->v.i64);
-                else
-                    fprintf(out, "%.6g", mv->v.f64);
-            }
-            if (v->status < 0)
-                fputs(" (busy)", out);
+    }
+    snprintf(buf, len, "%.0fns", ns);
+    return buf;
+}
+
+char *fmt_value(char *buf, size_t len, double v, const char *units)
+{
+    if (units && !strcmp(units, "ns"))
+        return fmt_ns(buf, len, v);
+    if (units && !strcmp(units, "bytes") && v >= 0 && v < 1.8e19)
+        return fmt_bytes(buf, len, (uint64_t)llround(v));
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, len, "%.0f", v);
+    else
+        snprintf(buf, len, "%.4g", v);
+    return buf;
+}
+
+double parse_duration(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !(v >= 0) || isinf(v))
+        return -1;
+    double mult = 1;
+    if (*end) {
+        switch (*end) {
+        case 's':
+            mult = 1;
             break;
-        case MMS_KIND_MOVAVG:
-            fprintf(out, "%20.6g mean of last %" PRIu64 " (last %.6g, %" PRIu64
-                         " values)",
-                    v->v.avg.mean,
-                    v->v.avg.count < v->v.avg.window ? v->v.avg.count
-                                                     : v->v.avg.window,
-                    v->v.avg.last, v->v.avg.count);
+        case 'm':
+            mult = 60;
+            break;
+        case 'h':
+            mult = 3600;
+            break;
+        case 'd':
+            mult = 86400;
+            break;
+        case 'w':
+            mult = 7 * 86400;
             break;
         default:
-            fprintf(out, "%20s", "(unknown kind)");
-            break;
+            return -1;
         }
-        if (f->units[0] && f->kind != MMS_KIND_STRUCT)
-            fprintf(out, " %s", f->units);
-        if (f->flags & MMS_DF_WINDOW) {
-            static const unsigned secs[] = {1, 10, 60};
-            fputs("  rate/s", out);
-            for (size_t k = 0; k < 3; k++) {
-                struct mms_window win;
-                if (mms_snapshot_window(s, i, secs[k], &win) == 0)
-                    fprintf(out, " %us:%.4g", secs[k], win.rate);
-                mms_window_free(&win);
-            }
-        }
-        fputc('\n', out);
+        if (end[1])
+            return -1;
     }
+    return v * mult;
+}
+
+static int64_t clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t now_real_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+int64_t now_mono_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
 }

@@ -23,6 +23,10 @@ ensure_packages() {
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
                 uthash-dev python3 strace)
 
+# The tools' tests: promtool (test_tools_prom) checks mmstat-read
+# --prometheus; the test fails without it.
+TOOLS_TEST_PACKAGES=(prometheus)
+
 # The fuzz preset builds with clang and libFuzzer.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 

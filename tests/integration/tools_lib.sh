@@ -1,0 +1,108 @@
+# Helpers for the tools' tests (test_tools_*.sh), on top of lib.sh: the
+# tools, background writers with known rates, header patching and JSON
+# queries. Source it after lib.sh.
+RUN=$B/tools/mmstat-run
+CLEAN=$B/tools/mmstat-clean
+SRC=${MMS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PYREAD=$SRC/scripts/mmstats.py
+export LC_ALL=C
+unset MMSTATS_PRELOAD MMSTATS_HOOKS MMSTATS_TIMING MMSTATS_DISABLE
+
+# A sanitizer build of the shim cannot be preloaded into programs built
+# without that sanitizer: SAN=1 there, and the checks that need files
+# written by the shim are left to the plain builds.
+SAN=0
+if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
+    "$B/CMakeCache.txt" 2>/dev/null; then
+    SAN=1
+fi
+
+# Background processes started by a test, killed at exit.
+bg_pids=()
+kill_bg() {
+    local p
+    for p in "${bg_pids[@]}"; do
+        { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
+    done
+    bg_pids=()
+}
+trap 'kill_bg; rm -rf "$WORK"' EXIT
+
+# wait_for FILE REGEX [SECONDS]: until a line of FILE matches (polling,
+# bounded); 1 on timeout.
+wait_for() {
+    local i
+    for ((i = 0; i < ${3:-10} * 20; i++)); do
+        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_rate TAG ARGS...: tool_rate ARGS in the background; sets rate_pid
+# and rate_path once its stats file exists.
+start_rate() {
+    local out=$WORK/$1.rate
+    shift
+    "$PROGS/tool_rate" "$@" >"$out" &
+    rate_pid=$!
+    bg_pids+=("$rate_pid")
+    rate_path=
+    if wait_for "$out" '^pid ' 10; then
+        rate_path=$(awk '/^pid /{print $3; exit}' "$out")
+    else
+        fail "tool_rate $* did not start"
+    fi
+}
+
+# patch_header FILE OFFSET FORMAT VALUE: overwrite a header field (Python
+# struct FORMAT, little-endian) of a stats file in place.
+patch_header() {
+    python3 - "$@" <<'EOF'
+import struct, sys
+path, off, fmt, val = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with open(path, "r+b") as f:
+    f.seek(off)
+    f.write(struct.pack("<" + fmt, int(val)))
+EOF
+}
+
+# read_header FILE OFFSET FORMAT: print a header field.
+read_header() {
+    python3 - "$@" <<'EOF'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(int(sys.argv[2]))
+    fmt = "<" + sys.argv[3]
+    print(struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0])
+EOF
+}
+
+# jpy FILE EXPR: the Python expression EXPR over d, the JSON in FILE.
+jpy() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# expect_json FILE WHAT: FILE is valid JSON (python3 -m json.tool).
+expect_json() {
+    checks=$((checks + 1))
+    python3 -m json.tool "$1" >/dev/null 2>"$WORK/json.err" ||
+        fail "$2: invalid JSON: $(head -1 "$WORK/json.err")"
+}
+
+# expect_rc GOT WANT WHAT
+expect_rc() { expect_eq "$1" "$2" "$3: exit status"; }
+
+# expect_no_match TEXT REGEX WHAT
+expect_no_match() {
+    checks=$((checks + 1))
+    if grep -Eq -- "$2" <<<"$1"; then
+        fail "$3: /$2/ found in:"
+        sed 's/^/    /' <<<"$1" >&2
+    fi
+}
+
+# pid_of OUTPUT: the pid an example printed ("pid N writing PATH").
+pid_of() { sed -n 's/^pid \([0-9]*\) .*/\1/p' <<<"$1"; }

@@ -1,0 +1,73 @@
+/* Aggregates over several processes' snapshots, as mmash's aggregators:
+ * counters summed, histograms merged (mms_hist_merge), gauges as
+ * min/max/avg/sum, string values counted, windows summed. Fields are
+ * matched by name; one of another kind (or histogram geometry) than the
+ * first seen is counted as a mismatch and left out. */
+#ifndef MMS_TOOLS_AGG_H
+#define MMS_TOOLS_AGG_H
+
+#include "common.h"
+
+#define AGG_NWIN 3
+extern const unsigned agg_win_secs[AGG_NWIN]; /* 1, 10 and 60 seconds */
+
+/* Min, max and sum of numbers; integers exactly while IS_INT. */
+struct agg_num {
+    uint32_t n;
+    bool is_int;
+    int64_t imin, imax, isum;
+    double dmin, dmax, dsum;
+};
+double agg_num_avg(const struct agg_num *a);
+double agg_num_min(const struct agg_num *a);
+double agg_num_max(const struct agg_num *a);
+double agg_num_sum(const struct agg_num *a);
+
+struct agg_str {
+    char *s;
+    uint32_t n; /* processes with this value */
+};
+
+struct agg_win {
+    uint64_t count, sum;
+    struct mms_hist hist; /* HISTOGRAM: at the window precision */
+};
+
+struct agg_field {
+    char *name, *units, *help;
+    enum mms_kind kind;
+    unsigned flags;
+    uint8_t bits, max_exp, win_bits; /* HISTOGRAM geometry */
+    uint32_t nproc;                  /* processes with this field */
+    uint32_t mismatch;               /* of another kind or geometry */
+    uint32_t busy;                   /* values read as busy */
+    uint64_t u64;                    /* COUNTER: the sum */
+    struct agg_num num;              /* GAUGE, GAUGE_F64; MOVAVG: means */
+    uint64_t avg_count;              /* MOVAVG: values ever added */
+    struct mms_hist hist;            /* HISTOGRAM: merged */
+    bool has_win;                    /* MMS_DF_WINDOW: WIN is valid */
+    struct agg_win win[AGG_NWIN];
+    struct agg_str *strs; /* STRING: distinct values */
+    size_t nstrs;
+    uint32_t nmembers; /* STRUCT */
+    char **member_names;
+    enum mms_member_type *member_types;
+    struct agg_num *members;
+};
+
+struct agg_group {
+    char *key; /* the exe with --by exe; NULL for --sum */
+    uint32_t nproc;
+    int32_t *pids; /* nproc of them */
+    struct agg_field *fields;
+    size_t nfields, cap;
+};
+
+/* Add the fields of snapshot S (of reader R) that pass FLT to G. Windows
+ * are taken at WINDOWS_AT (CLOCK_MONOTONIC ns; 0: the snapshot's time). */
+int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
+            const struct filters *flt, int64_t windows_at);
+const struct agg_field *agg_find(const struct agg_group *g, const char *name);
+void agg_free(struct agg_group *g);
+
+#endif

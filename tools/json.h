@@ -1,0 +1,45 @@
+/* A small streaming JSON writer for the tools: objects, arrays, escaped
+ * strings (invalid UTF-8 becomes U+FFFD), integers, and doubles printed
+ * with the fewest digits that read back exactly (non-finite: null). */
+#ifndef MMS_TOOLS_JSON_H
+#define MMS_TOOLS_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JW_MAX_DEPTH 32
+
+struct jw {
+    FILE *f;
+    bool pretty; /* newlines and two-space indentation */
+    int depth;
+    int compact_from; /* depth of the outermost one-line container, or 0 */
+    bool items[JW_MAX_DEPTH + 1];
+};
+
+void jw_init(struct jw *w, FILE *f, bool pretty);
+/* Containers and values take KEY inside an object, NULL inside an array
+ * or at the top. A COMPACT array is written on one line. */
+void jw_obj(struct jw *w, const char *key);
+void jw_arr(struct jw *w, const char *key, bool compact);
+void jw_end_obj(struct jw *w);
+void jw_end_arr(struct jw *w);
+void jw_str(struct jw *w, const char *key, const char *s);
+void jw_u64(struct jw *w, const char *key, uint64_t v);
+void jw_i64(struct jw *w, const char *key, int64_t v);
+void jw_f64(struct jw *w, const char *key, double v);
+void jw_bool(struct jw *w, const char *key, bool v);
+void jw_null(struct jw *w, const char *key);
+/* After the top-level value: a final newline. */
+void jw_finish(struct jw *w);
+
+/* Length of the valid UTF-8 sequence at S (1-4), or 0 if it is not. */
+int utf8_seq_len(const unsigned char *s);
+
+/* Write S as a JSON string literal, quotes included. */
+void json_string(FILE *f, const char *s);
+/* The shortest "%.*g" form of V that reads back as V, into BUF (>= 32). */
+char *json_double(char *buf, size_t len, double v);
+
+#endif

@@ -1,0 +1,48 @@
+/* The output formats, one module each, shared by every tool (and by a
+ * future HTTP exporter): out_text.c, out_json.c and out_prom.c. Each
+ * writes to a FILE *; for a growable buffer, open one with
+ * open_memstream(3). Input: a list of (reader, snapshot) pairs, one per
+ * process, or a list of aggregate groups (agg.h). They return 0, or
+ * -EIO if the stream had an error. */
+#ifndef MMS_TOOLS_OUT_H
+#define MMS_TOOLS_OUT_H
+
+#include "agg.h"
+
+/* One process: its reader and a snapshot taken from it. */
+struct out_proc {
+    mms_reader *reader;
+    const mms_snapshot *snap;
+};
+
+struct out_opts {
+    const struct filters *filters; /* NULL: every field */
+    bool header_only;              /* JSON: process headers, no fields */
+    int64_t windows_at;            /* CLOCK_MONOTONIC ns to take time
+                                      windows at; 0: each snapshot's time */
+    const char *by;                /* aggregates: "exe", or NULL (--sum) */
+    bool nonzero;                  /* text: leave out zero values */
+};
+
+/* The version of the JSON schema (docs/tools.md): "mmstats_json". */
+#define OUT_JSON_SCHEMA 1
+
+/* The quantiles every format shows, and their names. */
+#define OUT_NQ 4
+extern const double out_q[OUT_NQ];          /* 0.5 0.9 0.99 0.999 */
+extern const char *const out_qname[OUT_NQ]; /* p50 p90 p99 p999 */
+
+int out_text_procs(FILE *f, const struct out_proc *p, size_t n,
+                   const struct out_opts *o);
+int out_text_aggs(FILE *f, const struct agg_group *g, size_t n,
+                  const struct out_opts *o);
+int out_json_procs(FILE *f, const struct out_proc *p, size_t n,
+                   const struct out_opts *o);
+int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
+                  const struct out_opts *o);
+int out_prom_procs(FILE *f, const struct out_proc *p, size_t n,
+                   const struct out_opts *o);
+int out_prom_aggs(FILE *f, const struct agg_group *g, size_t n,
+                  const struct out_opts *o);
+
+#endif

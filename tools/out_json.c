@@ -1,0 +1,360 @@
+/* The JSON format: one object per process (or aggregate group) with its
+ * header, liveness and every field's kind, units and value. The schema
+ * is documented field by field in docs/tools.md; scripts/mmstats.py
+ * prints the same. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "json.h"
+#include "out.h"
+
+static void flags_json(struct jw *w, unsigned flags)
+{
+    jw_arr(w, "flags", true);
+    if (flags & MMS_DF_SHARDED)
+        jw_str(w, NULL, "sharded");
+    if (flags & MMS_DF_STATIC)
+        jw_str(w, NULL, "static");
+    if (flags & MMS_DF_WINDOW)
+        jw_str(w, NULL, "window");
+    jw_end_arr(w);
+}
+
+static void quantiles_json(struct jw *w, const struct mms_hist *h)
+{
+    jw_obj(w, "quantiles");
+    for (int q = 0; q < OUT_NQ; q++)
+        jw_f64(w, out_qname[q], mms_hist_quantile(h, out_q[q]));
+    jw_end_obj(w);
+}
+
+static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
+{
+    jw_obj(w, key);
+    jw_u64(w, "count", h->count);
+    jw_u64(w, "sum", h->sum);
+    jw_u64(w, "min", h->min);
+    jw_u64(w, "max", h->max);
+    jw_f64(w, "mean", mms_hist_mean(h));
+    quantiles_json(w, h);
+    jw_u64(w, "bits", h->bits);
+    jw_u64(w, "max_exp", h->max_exp);
+    jw_arr(w, "buckets", false);
+    for (uint32_t i = 0; i < h->nbuckets; i++) {
+        if (!h->buckets[i])
+            continue;
+        jw_arr(w, NULL, true);
+        jw_u64(w, NULL, mms_hist_bucket_low(i, h->bits, h->max_exp));
+        jw_u64(w, NULL, mms_hist_bucket_high(i, h->bits, h->max_exp));
+        jw_u64(w, NULL, h->buckets[i]);
+        jw_end_arr(w);
+    }
+    jw_end_arr(w);
+    jw_end_obj(w);
+}
+
+/* One window: COUNT and RATE; for a histogram also SUM, MEAN, MIN, MAX
+ * and quantiles of H. */
+static void window_json(struct jw *w, unsigned secs, uint64_t count,
+                        uint64_t sum, const struct mms_hist *h)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%us", secs);
+    jw_obj(w, key);
+    jw_u64(w, "count", count);
+    jw_f64(w, "rate", (double)count / secs);
+    if (h) {
+        jw_u64(w, "sum", sum);
+        jw_f64(w, "mean", count ? (double)sum / (double)count : 0.0);
+        jw_u64(w, "min", h->min);
+        jw_u64(w, "max", h->max);
+        quantiles_json(w, h);
+    }
+    jw_end_obj(w);
+}
+
+static void windows_json(struct jw *w, const mms_snapshot *s, size_t i,
+                         int64_t at)
+{
+    bool hist = mms_snapshot_field(s, i)->kind == MMS_KIND_HISTOGRAM;
+    jw_obj(w, "windows");
+    for (int k = 0; k < AGG_NWIN; k++) {
+        struct mms_window win;
+        if (mms_snapshot_window_at(s, i, agg_win_secs[k],
+                                   at ? at : mms_snapshot_mono_ns(s),
+                                   &win) == 0)
+            window_json(w, agg_win_secs[k], win.count, win.sum,
+                        hist ? &win.hist : NULL);
+        mms_window_free(&win);
+    }
+    jw_end_obj(w);
+}
+
+static const char *member_type(enum mms_member_type t)
+{
+    return t == MMS_MEMBER_U64 ? "u64" : t == MMS_MEMBER_I64 ? "i64" : "f64";
+}
+
+static void value_json(struct jw *w, const struct mms_field_info *f,
+                       const struct mms_value *v)
+{
+    switch (f->kind) {
+    case MMS_KIND_COUNTER:
+        jw_u64(w, "value", v->v.u64);
+        break;
+    case MMS_KIND_GAUGE:
+        jw_i64(w, "value", v->v.i64);
+        break;
+    case MMS_KIND_GAUGE_F64:
+        jw_f64(w, "value", v->v.f64);
+        break;
+    case MMS_KIND_STRING:
+        if (v->status < 0)
+            jw_null(w, "value");
+        else
+            jw_str(w, "value", v->v.str.ptr);
+        break;
+    case MMS_KIND_HISTOGRAM:
+        hist_json(w, "value", v->v.hist);
+        break;
+    case MMS_KIND_STRUCT:
+        jw_obj(w, "member_types");
+        for (uint32_t m = 0; m < f->n; m++)
+            jw_str(w, f->members[m].name, member_type(f->members[m].type));
+        jw_end_obj(w);
+        if (v->status < 0) {
+            jw_null(w, "value");
+            break;
+        }
+        jw_obj(w, "value");
+        for (uint32_t m = 0; m < v->v.st.n; m++) {
+            const struct mms_member_value *mv = &v->v.st.m[m];
+            if (mv->type == MMS_MEMBER_U64)
+                jw_u64(w, mv->name, mv->v.u64);
+            else if (mv->type == MMS_MEMBER_I64)
+                jw_i64(w, mv->name, mv->v.i64);
+            else
+                jw_f64(w, mv->name, mv->v.f64);
+        }
+        jw_end_obj(w);
+        break;
+    case MMS_KIND_MOVAVG:
+        if (v->status < 0) {
+            jw_null(w, "value");
+            break;
+        }
+        jw_obj(w, "value");
+        jw_f64(w, "mean", v->v.avg.mean);
+        jw_f64(w, "last", v->v.avg.last);
+        jw_u64(w, "count", v->v.avg.count);
+        jw_u64(w, "window", v->v.avg.window);
+        jw_end_obj(w);
+        break;
+    default:
+        jw_null(w, "value");
+        break;
+    }
+}
+
+static void field_head(struct jw *w, const char *name, enum mms_kind kind,
+                       const char *units, const char *help, unsigned flags)
+{
+    jw_obj(w, name);
+    jw_str(w, "kind", mms_kind_name(kind));
+    if (!strcmp(mms_kind_name(kind), "unknown"))
+        jw_u64(w, "kind_code", (unsigned)kind);
+    jw_str(w, "units", units);
+    jw_str(w, "help", help);
+    flags_json(w, flags);
+}
+
+static void fields_json(struct jw *w, const mms_snapshot *s,
+                        const struct out_opts *o)
+{
+    jw_obj(w, "fields");
+    for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
+        const struct mms_field_info *f = mms_snapshot_field(s, i);
+        const struct mms_value *v = mms_snapshot_value(s, i);
+        if (!filters_match(o->filters, f->name))
+            continue;
+        field_head(w, f->name, f->kind, f->units, f->help, f->flags);
+        value_json(w, f, v);
+        if (v->status < 0)
+            jw_str(w, "status", "busy");
+        if (f->flags & MMS_DF_WINDOW)
+            windows_json(w, s, i, o->windows_at);
+        jw_end_obj(w);
+    }
+    jw_end_obj(w);
+}
+
+static void proc_json(struct jw *w, const struct out_proc *p,
+                      const struct out_opts *o)
+{
+    struct mms_proc_info pi;
+    mms_reader_info(p->reader, &pi);
+    const char *path = mms_reader_path(p->reader);
+    char ver[16];
+    snprintf(ver, sizeof ver, "%u.%u", pi.major, pi.minor);
+    jw_obj(w, NULL);
+    jw_str(w, "path", path);
+    jw_i64(w, "pid", pi.pid);
+    jw_i64(w, "ppid", pi.ppid);
+    jw_u64(w, "uid", pi.uid);
+    jw_u64(w, "gid", pi.gid);
+    jw_str(w, "exe", pi.exe);
+    jw_str(w, "label", pi.label);
+    jw_str(w, "host", pi.host);
+    jw_str(w, "cmdline", pi.cmdline);
+    jw_str(w, "format_version", ver);
+    jw_str(w, "state", state_word(pi.state));
+    jw_str(w, "liveness", liveness_word(mms_reader_liveness(p->reader)));
+    jw_u64(w, "start_ticks", pi.start_ticks);
+    jw_i64(w, "created_ns", pi.created_ns);
+    if (pi.finished_ns)
+        jw_i64(w, "finished_ns", pi.finished_ns);
+    else
+        jw_null(w, "finished_ns");
+    jw_u64(w, "file_size", pi.file_size);
+    jw_u64(w, "disk_bytes", disk_bytes(path));
+    jw_u64(w, "layout_gen", pi.layout_gen);
+    jw_u64(w, "shard_cap", pi.shard_cap);
+    jw_u64(w, "shards_used", pi.shards_used);
+    jw_u64(w, "shards_active", pi.shards_active);
+    jw_u64(w, "threads_seen", pi.threads_seen);
+    if (p->snap) {
+        jw_i64(w, "snapshot_real_ns", mms_snapshot_real_ns(p->snap));
+        jw_i64(w, "snapshot_mono_ns", mms_snapshot_mono_ns(p->snap));
+    }
+    if (!o->header_only && p->snap) {
+        jw_u64(w, "nfields", mms_snapshot_nfields(p->snap));
+        fields_json(w, p->snap, o);
+    } else {
+        jw_u64(w, "nfields", mms_reader_nfields(p->reader));
+    }
+    jw_end_obj(w);
+}
+
+int out_json_procs(FILE *f, const struct out_proc *p, size_t n,
+                   const struct out_opts *o)
+{
+    struct jw w;
+    jw_init(&w, f, true);
+    jw_obj(&w, NULL);
+    jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
+    jw_arr(&w, "processes", false);
+    for (size_t i = 0; i < n; i++)
+        proc_json(&w, &p[i], o);
+    jw_end_arr(&w);
+    jw_end_obj(&w);
+    jw_finish(&w);
+    return ferror(f) ? -EIO : 0;
+}
+
+/* ----------------------------------------------------------- aggregates */
+
+static void num_json(struct jw *w, const char *key, const struct agg_num *a)
+{
+    jw_obj(w, key);
+    if (a->n == 0) {
+        jw_null(w, "min");
+        jw_null(w, "max");
+        jw_null(w, "avg");
+        jw_null(w, "sum");
+    } else if (a->is_int) {
+        jw_i64(w, "min", a->imin);
+        jw_i64(w, "max", a->imax);
+        jw_f64(w, "avg", agg_num_avg(a));
+        jw_i64(w, "sum", a->isum);
+    } else {
+        jw_f64(w, "min", a->dmin);
+        jw_f64(w, "max", a->dmax);
+        jw_f64(w, "avg", agg_num_avg(a));
+        jw_f64(w, "sum", a->dsum);
+    }
+    jw_end_obj(w);
+}
+
+static void agg_field_json(struct jw *w, const struct agg_field *f)
+{
+    field_head(w, f->name, f->kind, f->units, f->help, f->flags);
+    jw_u64(w, "processes", f->nproc);
+    if (f->mismatch)
+        jw_u64(w, "mismatched", f->mismatch);
+    if (f->busy)
+        jw_u64(w, "busy", f->busy);
+    switch (f->kind) {
+    case MMS_KIND_COUNTER:
+        jw_u64(w, "value", f->u64);
+        break;
+    case MMS_KIND_GAUGE:
+    case MMS_KIND_GAUGE_F64:
+        num_json(w, "value", &f->num);
+        break;
+    case MMS_KIND_STRING:
+        jw_obj(w, "value");
+        for (size_t i = 0; i < f->nstrs; i++)
+            jw_u64(w, f->strs[i].s, f->strs[i].n);
+        jw_end_obj(w);
+        break;
+    case MMS_KIND_HISTOGRAM:
+        hist_json(w, "value", &f->hist);
+        break;
+    case MMS_KIND_STRUCT:
+        jw_obj(w, "value");
+        for (uint32_t m = 0; m < f->nmembers; m++)
+            num_json(w, f->member_names[m], &f->members[m]);
+        jw_end_obj(w);
+        break;
+    case MMS_KIND_MOVAVG:
+        jw_obj(w, "value");
+        num_json(w, "mean", &f->num);
+        jw_u64(w, "count", f->avg_count);
+        jw_end_obj(w);
+        break;
+    default:
+        jw_null(w, "value");
+        break;
+    }
+    if (f->has_win) {
+        jw_obj(w, "windows");
+        for (int k = 0; k < AGG_NWIN; k++)
+            window_json(w, agg_win_secs[k], f->win[k].count, f->win[k].sum,
+                        f->kind == MMS_KIND_HISTOGRAM ? &f->win[k].hist : NULL);
+        jw_end_obj(w);
+    }
+    jw_end_obj(w);
+}
+
+int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
+                  const struct out_opts *o)
+{
+    struct jw w;
+    jw_init(&w, f, true);
+    jw_obj(&w, NULL);
+    jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
+    jw_str(&w, "aggregate", o->by ? o->by : "sum");
+    jw_arr(&w, "groups", false);
+    for (size_t k = 0; k < n; k++) {
+        jw_obj(&w, NULL);
+        if (g[k].key)
+            jw_str(&w, "key", g[k].key);
+        else
+            jw_null(&w, "key");
+        jw_u64(&w, "processes", g[k].nproc);
+        jw_arr(&w, "pids", true);
+        for (uint32_t i = 0; i < g[k].nproc; i++)
+            jw_i64(&w, NULL, g[k].pids[i]);
+        jw_end_arr(&w);
+        jw_obj(&w, "fields");
+        for (size_t i = 0; i < g[k].nfields; i++)
+            agg_field_json(&w, &g[k].fields[i]);
+        jw_end_obj(&w);
+        jw_end_obj(&w);
+    }
+    jw_end_arr(&w);
+    jw_end_obj(&w);
+    jw_finish(&w);
+    return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,389 @@
+/* The summary of mmstat-run (summary.h). The calls are found by name in
+ * the files' descriptors: any counter "<family>.<call>.calls"; the tools
+ * never need the shim's table of calls. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "summary.h"
+
+struct call_row {
+    char family[64], call[64];
+    uint64_t calls, errors, bytes;
+    bool has_bytes, has_time;
+    uint64_t time_ns;
+    double p50, p99;
+};
+
+struct mem_sum {
+    bool present;
+    uint64_t allocations, frees, allocated, freed;
+    int64_t peak, live;
+    double mean, p50, p90, p99;
+    uint64_t max;
+};
+
+static uint64_t counter(const struct agg_group *g, const char *fam,
+                        const char *call, const char *what, bool *found)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s.%s.%s", fam, call, what);
+    const struct agg_field *f = agg_find(g, name);
+    bool ok = f && f->kind == MMS_KIND_COUNTER;
+    if (found)
+        *found = ok;
+    return ok ? f->u64 : 0;
+}
+
+static enum summary_sort sort_key;
+
+static int cmp_rows(const void *a, const void *b)
+{
+    const struct call_row *x = a, *y = b;
+    uint64_t kx = 0, ky = 0;
+    switch (sort_key) {
+    case SORT_TIME:
+        kx = x->time_ns;
+        ky = y->time_ns;
+        if (kx == ky) { /* untimed calls: by calls */
+            kx = x->calls;
+            ky = y->calls;
+        }
+        break;
+    case SORT_CALLS:
+        kx = x->calls;
+        ky = y->calls;
+        break;
+    case SORT_ERRORS:
+        kx = x->errors;
+        ky = y->errors;
+        break;
+    case SORT_NAME:
+        break;
+    }
+    if (kx != ky)
+        return kx > ky ? -1 : 1;
+    int c = strcmp(x->family, y->family);
+    return c ? c : strcmp(x->call, y->call);
+}
+
+/* The calls made (calls > 0) in G, sorted. */
+static size_t call_rows(const struct agg_group *g, enum summary_sort sort,
+                        struct call_row **out)
+{
+    struct call_row *rows = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < g->nfields; i++) {
+        const struct agg_field *f = &g->fields[i];
+        const char *d1 = strchr(f->name, '.');
+        const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+        if (f->kind != MMS_KIND_COUNTER || !d2 || strcmp(d2, ".calls") != 0 ||
+            f->u64 == 0 || d1 - f->name >= 64 || d2 - d1 - 1 >= 64)
+            continue;
+        struct call_row *nr = realloc(rows, (n + 1) * sizeof *nr);
+        if (!nr)
+            break;
+        rows = nr;
+        struct call_row *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        memcpy(r->family, f->name, (size_t)(d1 - f->name));
+        memcpy(r->call, d1 + 1, (size_t)(d2 - d1 - 1));
+        r->calls = f->u64;
+        r->errors = counter(g, r->family, r->call, "errors", NULL);
+        r->bytes = counter(g, r->family, r->call, "bytes", &r->has_bytes);
+        char name[256];
+        snprintf(name, sizeof name, "%s.%s.latency", r->family, r->call);
+        const struct agg_field *lat = agg_find(g, name);
+        if (lat && lat->kind == MMS_KIND_HISTOGRAM && lat->hist.count) {
+            r->has_time = true;
+            r->time_ns = lat->hist.sum;
+            r->p50 = mms_hist_quantile(&lat->hist, 0.5);
+            r->p99 = mms_hist_quantile(&lat->hist, 0.99);
+        }
+    }
+    sort_key = sort;
+    if (n)
+        qsort(rows, n, sizeof *rows, cmp_rows);
+    *out = rows;
+    return n;
+}
+
+static void mem_summary(const struct agg_group *g, struct mem_sum *m)
+{
+    memset(m, 0, sizeof *m);
+    const struct agg_field *size = agg_find(g, "mem.alloc_size");
+    const struct agg_field *a = agg_find(g, "mem.alloc_bytes");
+    const struct agg_field *fr = agg_find(g, "mem.freed_bytes");
+    const struct agg_field *peak = agg_find(g, "mem.peak_bytes");
+    const struct agg_field *live = agg_find(g, "mem.live_bytes");
+    if (!size || size->kind != MMS_KIND_HISTOGRAM)
+        return;
+    m->present = true;
+    m->allocations = size->hist.count;
+    m->mean = mms_hist_mean(&size->hist);
+    m->p50 = mms_hist_quantile(&size->hist, 0.5);
+    m->p90 = mms_hist_quantile(&size->hist, 0.9);
+    m->p99 = mms_hist_quantile(&size->hist, 0.99);
+    m->max = size->hist.max;
+    m->frees = counter(g, "mem", "free", "calls", NULL);
+    if (a && a->kind == MMS_KIND_COUNTER)
+        m->allocated = a->u64;
+    if (fr && fr->kind == MMS_KIND_COUNTER)
+        m->freed = fr->u64;
+    if (peak && peak->kind == MMS_KIND_GAUGE && peak->num.n)
+        m->peak = peak->num.imax;
+    if (live && live->kind == MMS_KIND_GAUGE && live->num.n)
+        m->live = live->num.isum;
+}
+
+/* ----------------------------------------------------------------- text */
+
+static void text_calls(FILE *out, const struct agg_group *g,
+                       enum summary_sort sort)
+{
+    struct call_row *rows;
+    size_t n = call_rows(g, sort, &rows);
+    if (n == 0) {
+        fputs("  no calls recorded\n", out);
+        free(rows);
+        return;
+    }
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    fprintf(out, "  %-6s %-16s %10s %8s %9s %9s %9s %9s %9s\n", "family",
+            "call", "calls", "errors", "bytes", "time", "avg", "p50", "p99");
+    uint64_t calls = 0, errors = 0, bytes = 0, time = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct call_row *r = &rows[i];
+        calls += r->calls;
+        errors += r->errors;
+        bytes += r->bytes;
+        time += r->time_ns;
+        fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %9s", r->family,
+                r->call, r->calls, r->errors,
+                r->has_bytes ? fmt_bytes(b1, sizeof b1, r->bytes) : "-");
+        if (r->has_time)
+            fprintf(out, " %9s %9s %9s %9s\n",
+                    fmt_ns(b2, sizeof b2, (double)r->time_ns),
+                    fmt_ns(b3, sizeof b3, (double)r->time_ns / r->calls),
+                    fmt_ns(b4, sizeof b4, r->p50),
+                    fmt_ns(b5, sizeof b5, r->p99));
+        else
+            fprintf(out, " %9s %9s %9s %9s\n", "-", "-", "-", "-");
+    }
+    fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %9s %9s\n", "total",
+            "", calls, errors, fmt_bytes(b1, sizeof b1, bytes),
+            time ? fmt_ns(b2, sizeof b2, (double)time) : "-");
+    free(rows);
+}
+
+static void text_mem(FILE *out, const struct agg_group *g)
+{
+    struct mem_sum m;
+    mem_summary(g, &m);
+    if (!m.present)
+        return;
+    char a[32], f[32], p[32], l[32];
+    fprintf(out,
+            "  memory: %" PRIu64 " allocations, %" PRIu64
+            " frees; %s allocated, %s freed; peak live %s, live at end %s\n",
+            m.allocations, m.frees, fmt_bytes(a, sizeof a, m.allocated),
+            fmt_bytes(f, sizeof f, m.freed),
+            fmt_bytes(p, sizeof p, m.peak > 0 ? (uint64_t)m.peak : 0),
+            fmt_bytes(l, sizeof l, m.live > 0 ? (uint64_t)m.live : 0));
+    if (m.allocations)
+        fprintf(out,
+                "  allocation sizes: mean %.0f, p50 %.0f, p90 %.0f, "
+                "p99 %.0f, max %" PRIu64 " bytes\n",
+                m.mean, m.p50, m.p90, m.p99, m.max);
+}
+
+static void text_proc_line(FILE *out, mms_reader *r)
+{
+    struct mms_proc_info pi;
+    mms_reader_info(r, &pi);
+    fprintf(out, "  %7d %-16s %-17s %s\n", pi.pid, pi.exe,
+            liveness_word(mms_reader_liveness(r)), pi.cmdline);
+}
+
+static void text_command(FILE *out, char *const *argv)
+{
+    for (size_t i = 0; argv[i]; i++)
+        fprintf(out, "%s%s", i ? " " : "", argv[i]);
+}
+
+static int text_summary(FILE *out, const struct run_result *rr,
+                        const struct out_proc *p, size_t n,
+                        const struct agg_group *all,
+                        const struct agg_group *each,
+                        const struct summary_opts *o)
+{
+    fputs("mmstat-run: ", out);
+    text_command(out, rr->argv);
+    if (rr->signal)
+        fprintf(out, ": killed by signal %d (%s)", rr->signal,
+                strsignal(rr->signal));
+    else
+        fprintf(out, ": exit status %d", rr->exit_code);
+    fprintf(out, " after %.3f s; %zu process%s", rr->elapsed_ns / 1e9, n,
+            n == 1 ? "" : "es");
+    if (rr->dir_kept)
+        fprintf(out, "; stats in %s", rr->dir);
+    fputc('\n', out);
+    if (!o->per_process) {
+        for (size_t i = 0; i < n; i++)
+            text_proc_line(out, p[i].reader);
+        if (n)
+            fputc('\n', out);
+        text_calls(out, all, o->sort);
+        text_mem(out, all);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            fputc('\n', out);
+            text_proc_line(out, p[i].reader);
+            text_calls(out, &each[i], o->sort);
+            text_mem(out, &each[i]);
+        }
+    }
+    return ferror(out) ? -EIO : 0;
+}
+
+/* ----------------------------------------------------------------- JSON */
+
+static void json_calls(struct jw *w, const struct agg_group *g,
+                       enum summary_sort sort)
+{
+    struct call_row *rows;
+    size_t n = call_rows(g, sort, &rows);
+    jw_arr(w, "calls", false);
+    for (size_t i = 0; i < n; i++) {
+        const struct call_row *r = &rows[i];
+        jw_obj(w, NULL);
+        jw_str(w, "family", r->family);
+        jw_str(w, "call", r->call);
+        jw_u64(w, "calls", r->calls);
+        jw_u64(w, "errors", r->errors);
+        if (r->has_bytes)
+            jw_u64(w, "bytes", r->bytes);
+        else
+            jw_null(w, "bytes");
+        if (r->has_time) {
+            jw_u64(w, "time_ns", r->time_ns);
+            jw_f64(w, "p50_ns", r->p50);
+            jw_f64(w, "p99_ns", r->p99);
+        } else {
+            jw_null(w, "time_ns");
+            jw_null(w, "p50_ns");
+            jw_null(w, "p99_ns");
+        }
+        jw_end_obj(w);
+    }
+    jw_end_arr(w);
+    free(rows);
+}
+
+static void json_mem(struct jw *w, const struct agg_group *g)
+{
+    struct mem_sum m;
+    mem_summary(g, &m);
+    if (!m.present) {
+        jw_null(w, "memory");
+        return;
+    }
+    jw_obj(w, "memory");
+    jw_u64(w, "allocations", m.allocations);
+    jw_u64(w, "frees", m.frees);
+    jw_u64(w, "allocated_bytes", m.allocated);
+    jw_u64(w, "freed_bytes", m.freed);
+    jw_i64(w, "peak_live_bytes", m.peak);
+    jw_i64(w, "live_bytes", m.live);
+    jw_obj(w, "sizes");
+    jw_f64(w, "mean", m.mean);
+    jw_f64(w, "p50", m.p50);
+    jw_f64(w, "p90", m.p90);
+    jw_f64(w, "p99", m.p99);
+    jw_u64(w, "max", m.max);
+    jw_end_obj(w);
+    jw_end_obj(w);
+}
+
+static void json_proc(struct jw *w, mms_reader *r)
+{
+    struct mms_proc_info pi;
+    mms_reader_info(r, &pi);
+    jw_i64(w, "pid", pi.pid);
+    jw_i64(w, "ppid", pi.ppid);
+    jw_str(w, "exe", pi.exe);
+    jw_str(w, "cmdline", pi.cmdline);
+    jw_str(w, "liveness", liveness_word(mms_reader_liveness(r)));
+    jw_str(w, "path", mms_reader_path(r));
+}
+
+static int json_summary(FILE *out, const struct run_result *rr,
+                        const struct out_proc *p, size_t n,
+                        const struct agg_group *all,
+                        const struct agg_group *each,
+                        const struct summary_opts *o)
+{
+    struct jw w;
+    jw_init(&w, out, true);
+    jw_obj(&w, NULL);
+    jw_u64(&w, "mmstat_run", 1);
+    jw_arr(&w, "command", true);
+    for (size_t i = 0; rr->argv[i]; i++)
+        jw_str(&w, NULL, rr->argv[i]);
+    jw_end_arr(&w);
+    jw_i64(&w, "status", rr->status);
+    if (rr->signal) {
+        jw_null(&w, "exit_code");
+        jw_i64(&w, "signal", rr->signal);
+    } else {
+        jw_i64(&w, "exit_code", rr->exit_code);
+        jw_null(&w, "signal");
+    }
+    jw_i64(&w, "elapsed_ns", rr->elapsed_ns);
+    if (rr->dir_kept)
+        jw_str(&w, "stats_dir", rr->dir);
+    else
+        jw_null(&w, "stats_dir");
+    jw_arr(&w, "processes", false);
+    for (size_t i = 0; i < n; i++) {
+        jw_obj(&w, NULL);
+        json_proc(&w, p[i].reader);
+        if (o->per_process) {
+            json_calls(&w, &each[i], o->sort);
+            json_mem(&w, &each[i]);
+        }
+        jw_end_obj(&w);
+    }
+    jw_end_arr(&w);
+    json_calls(&w, all, o->sort);
+    json_mem(&w, all);
+    jw_end_obj(&w);
+    jw_finish(&w);
+    return ferror(out) ? -EIO : 0;
+}
+
+int summary_print(FILE *out, const struct run_result *rr,
+                  const struct out_proc *p, size_t n,
+                  const struct summary_opts *o)
+{
+    struct agg_group all = {0};
+    struct agg_group *each = calloc(n ? n : 1, sizeof *each);
+    int rc = each ? 0 : -ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = agg_add(&all, p[i].reader, p[i].snap, NULL, 0);
+        if (rc == 0 && o->per_process)
+            rc = agg_add(&each[i], p[i].reader, p[i].snap, NULL, 0);
+    }
+    if (rc == 0)
+        rc = o->json ? json_summary(out, rr, p, n, &all, each, o)
+                     : text_summary(out, rr, p, n, &all, each, o);
+    agg_free(&all);
+    for (size_t i = 0; each && i < n; i++)
+        agg_free(&each[i]);
+    free(each);
+    return rc;
+}
