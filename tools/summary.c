@@ -135,8 +135,9 @@ static void mem_summary(const struct agg_group *g, struct mem_sum *m)
         m->freed = fr->u64;
     if (peak && peak->kind == MMS_KIND_GAUGE && peak->num.n)
         m->peak = peak->num.imax;
-    if (live && live->kind == MMS_KIND_GAUGE && live->num.n)
-        m->live = live->num.isum;
+    /* Exact, unlike the gauge (published in per-thread batches). */
+    (void)live;
+    m->live = (int64_t)(m->allocated - m->freed);
 }
 
 /* ----------------------------------------------------------------- text */
@@ -188,11 +189,15 @@ static void text_mem(FILE *out, const struct agg_group *g)
     char a[32], f[32], p[32], l[32];
     fprintf(out,
             "  memory: %" PRIu64 " allocations, %" PRIu64
-            " frees; %s allocated, %s freed; peak live %s, live at end %s\n",
+            " frees; %s allocated, %s freed; live at end %s, peak live %s"
+            "%s\n",
             m.allocations, m.frees, fmt_bytes(a, sizeof a, m.allocated),
             fmt_bytes(f, sizeof f, m.freed),
+            fmt_bytes(l, sizeof l, m.live > 0 ? (uint64_t)m.live : 0),
             fmt_bytes(p, sizeof p, m.peak > 0 ? (uint64_t)m.peak : 0),
-            fmt_bytes(l, sizeof l, m.live > 0 ? (uint64_t)m.live : 0));
+            g->nproc > 1 ? " (the largest of one process; gauges move in "
+                           "64K steps per thread)"
+                         : " (gauges move in 64K steps per thread)");
     if (m.allocations)
         fprintf(out,
                 "  allocation sizes: mean %.0f, p50 %.0f, p90 %.0f, "
