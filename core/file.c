@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -278,6 +279,14 @@ int mms__file_create(int dfd, const char *dir, const char *name, bool exact,
     }
     if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
         rc = MMS_EINSECURE;
+        goto fail;
+    }
+    /* Past the file size limit (ulimit -f), ftruncate would raise SIGXFSZ,
+     * whose default action kills the host program: refuse instead. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        g->file_size > rl.rlim_cur) {
+        rc = -EFBIG;
         goto fail;
     }
     if (ftruncate(fd, (off_t)g->file_size) < 0) {

@@ -112,6 +112,14 @@ static void live_flush(void)
         mms__raise_to((uint64_t *)(mmp_writer->base + mmp_mem_peak->off), now);
 }
 
+/* A thread's last moments (shim.c): publish what it gathered, or it
+ * would be lost with the thread. */
+void mmp_mem_thread_exit(void)
+{
+    if (live_delta && mmp_mem_live)
+        live_flush();
+}
+
 static size_t usable(void *p)
 {
     if (!p)
@@ -123,11 +131,24 @@ static size_t usable(void *p)
 }
 
 /* One allocation call: ERR if it failed; ASKED bytes requested; GOT and
- * GAVE the usable sizes of the block returned and of the block freed. */
-static void mem_record(struct mmp_call *c, uint64_t t0, bool err,
-                       uint64_t asked, uint64_t got, uint64_t gave)
+ * GAVE the usable sizes of the block returned and of the block freed.
+ *
+ * A free by a thread that holds no shard goes to the shared shard, and
+ * its live bytes are published at once: glibc frees a thread's buffers
+ * through this hook after the thread's shard went back at its exit (and
+ * in threads that never recorded anything). Taking a shard then would
+ * leak it (nobody hands it back), and unpublished bytes would be lost. */
+static inline __attribute__((always_inline)) void
+mem_record(struct mmp_call *c, uint64_t t0, bool err, uint64_t asked,
+           uint64_t got, uint64_t gave)
 {
-    struct mms__shard_ref sh = mms__shard(mmp_writer);
+    bool no_shard = c == &mmp_calls[MMP_CALL_free] &&
+                    MMS_UNLIKELY(mms__tls[0].wid != mmp_wid);
+    struct mms__shard_ref sh =
+        no_shard ? (struct mms__shard_ref){mmp_writer->base +
+                                               mmp_writer->hdr->shard_off,
+                                           false}
+                 : mmp_shard();
     uint64_t *cell = (uint64_t *)(sh.base + c->off);
     mms__add_cell(&cell[0], 1, sh.owned);
     if (MMS_UNLIKELY(err))
@@ -140,16 +161,10 @@ static void mem_record(struct mmp_call *c, uint64_t t0, bool err,
         mms__add_cell((uint64_t *)(sh.base + mmp_mem_freed_off), gave,
                       sh.owned);
     live_delta += (int64_t)got - (int64_t)gave;
-    if (live_delta > LIVE_FLUSH || live_delta < -LIVE_FLUSH)
+    if (live_delta > LIVE_FLUSH || live_delta < -LIVE_FLUSH || no_shard)
         live_flush();
-    if (MMS_UNLIKELY(t0)) {
-        uint64_t t1 = mmp_clock();
-        mms_field *lat = __atomic_load_n(&c->lat, __ATOMIC_ACQUIRE);
-        if (!lat)
-            lat = mmp_latency_field(c);
-        if (lat)
-            mms__hist_record_sh(lat, sh, t1 > t0 ? t1 - t0 : 0, 0);
-    }
+    if (MMS_UNLIKELY(t0))
+        mmp_record_latency(c, sh, t0);
 }
 
 /* The usual shape: BODY computes `void *r` with real_NAME; the call
@@ -158,17 +173,15 @@ static void mem_record(struct mmp_call *c, uint64_t t0, bool err,
     struct mmp_call *mmp_c = &mmp_calls[MMP_CALL_##name];                      \
     if (MMS_UNLIKELY(!get_##name()))                                           \
         return boot_expr;                                                      \
-    bool mmp_rec =                                                             \
-        __atomic_load_n(&mmp_c->on, __ATOMIC_RELAXED) && !mmp_guard;           \
-    uint64_t mmp_t0 = (mmp_rec && mmp_c->timed) ? mmp_clock() : 0
+    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);     \
+    bool mmp_rec = mmp_mode != MMP_OFF;                                        \
+    uint64_t mmp_t0 = mmp_mode == MMP_TIMED ? mmp_clock() : 0
 
+/* mem_record never changes errno (see mmp_record). */
 #define MEM_END(err, asked, got, gave)                                         \
     do {                                                                       \
-        if (mmp_rec) {                                                         \
-            int mmp_e = errno;                                                 \
+        if (mmp_rec)                                                           \
             mem_record(mmp_c, mmp_t0, err, asked, got, gave);                  \
-            errno = mmp_e;                                                     \
-        }                                                                      \
     } while (0)
 
 /* ---------------------------------------------------------------- hooks */

@@ -1,8 +1,8 @@
 /* Process events the stats file must follow: exec (the old image's file is
  * marked finished before the new image starts, and ready again if exec
- * fails) and _exit (finished, since exit handlers will not run). A vfork
- * child, which shares our memory, leaves the parent's file alone: the
- * state changes only in the process that owns the file. */
+ * fails) and _exit/_Exit (finished, since exit handlers will not run). A
+ * vfork child, which shares our memory, leaves the parent's file alone:
+ * the state changes only in the process that owns the file. */
 #include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -104,3 +104,6 @@ MMP_HOOK int execle(const char *path, const char *arg, ...)
             syscall(SYS_exit_group, status);                                   \
     }
 EXIT_HOOK(_exit)
+/* _Exit is a symbol of its own (an alias in libc): a program calling it
+ * would bypass the _exit hook and leave its file looking stale. */
+EXIT_HOOK(_Exit)

@@ -5,6 +5,9 @@
  * complete, in a setuid/setgid process, with MMSTATS_DISABLE=1, or if the
  * stats file cannot be made (then one warning, only with
  * MMSTATS_VERBOSE=1). */
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -124,13 +127,27 @@ mms_field *mmp_latency_field(struct mmp_call *c)
                                .units = "ns",
                                .hist_bits = (uint8_t)mmp_cfg.hist_bits};
     mms_field *f = NULL;
+    int saved = errno; /* called from hooks: madvise may set errno */
     mmp_guard++;
     /* Never wait: a signal handler may have interrupted the add that holds
      * the lock. Then this one sample goes unrecorded. */
     if (mms__field_add_try(mmp_writer, &s, &f) == 0)
         __atomic_store_n(&c->lat, f, __ATOMIC_RELEASE);
     mmp_guard--;
+    errno = saved;
     return f;
+}
+
+__attribute__((noinline)) void mmp_record_latency(struct mmp_call *c,
+                                                  struct mms__shard_ref sh,
+                                                  uint64_t t0)
+{
+    uint64_t t1 = mmp_clock();
+    mms_field *lat = __atomic_load_n(&c->lat, __ATOMIC_ACQUIRE);
+    if (MMS_UNLIKELY(!lat))
+        lat = mmp_latency_field(c);
+    if (lat)
+        mms__hist_record_sh(lat, sh, t1 > t0 ? t1 - t0 : 0, 0);
 }
 
 void mmp_file_state(enum mms_state st)
@@ -144,18 +161,88 @@ void mmp_file_state(enum mms_state st)
                          __ATOMIC_RELEASE);
 }
 
+
 /* fork: the child's counts go to a file of its own. The core's own
- * handler (registered first, so run first) has reset the locks. */
+ * handler (registered first, so run first) has reset the locks. The child
+ * sees the errno fork left, not ours. */
 static void atfork_child(void)
 {
     if (!mmp_writer)
         return;
+    int saved_errno = errno;
+    /* The set-up below opens and maps a file through hooked calls: they
+     * must not be recorded (into the parent's file, still mapped). */
+    uint8_t mode[MMP_NCALLS];
+    for (int i = 0; i < MMP_NCALLS; i++) {
+        mode[i] = mmp_calls[i].mode;
+        __atomic_store_n(&mmp_calls[i].mode, MMP_OFF, __ATOMIC_RELAXED);
+    }
     mmp_guard++;
     int rc = mms_writer_after_fork(mmp_writer);
     mmp_guard--;
+    for (int i = 0; i < MMP_NCALLS; i++)
+        __atomic_store_n(&mmp_calls[i].mode, mode[i], __ATOMIC_RELAXED);
     if (rc < 0 && mmp_cfg.verbose)
         mmp_warn("child %ld: no stats file of its own (%s); not recording",
                  (long)getpid(), mms_strerror(rc));
+    errno = saved_errno;
+}
+
+/* Thread exit. The core hands a thread's shard back from a thread-specific
+ * data destructor; but glibc's own clean-up after the destructors
+ * (__libc_thread_freeres frees the thread's strerror/strsignal buffers)
+ * still calls free through our hook, which would then take a new shard
+ * that nobody hands back: each exited thread leaked one, until all were
+ * taken. So a dying thread whose shard is back is parked on the shared
+ * shard 0 (atomic adds, nothing to hand back), and the live bytes it
+ * gathered are published (they would be lost). This destructor re-arms
+ * itself for every round glibc makes, so that it also runs after the
+ * core's, whichever of the two keys comes first. */
+static pthread_key_t exit_key;
+static int exit_key_ok;
+static __thread int exit_armed __attribute__((tls_model("initial-exec")));
+
+void mmp_mem_thread_exit(void); /* hook_mem.c */
+
+static void thread_exit(void *arg)
+{
+    uintptr_t round = (uintptr_t)arg;
+    mms_writer *w = mmp_writer;
+    struct mms__tls_ent *t = &mms__tls[w->slot];
+    mmp_mem_thread_exit();
+    if (t->wid != w->id || t->shard == 0) {
+        t->shard = 0;
+        t->base = w->base + w->hdr->shard_off;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        t->wid = w->id;
+    }
+    if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+        mmp_guard++;
+        pthread_setspecific(exit_key, (void *)(round + 1));
+        mmp_guard--;
+    }
+}
+
+uint32_t mmp_wid;
+
+/* A thread's first record (or its first after the core handed its shard
+ * back at exit). */
+struct mms__shard_ref mmp_shard_first(void)
+{
+    mmp_thread_first();
+    return mms__shard(mmp_writer);
+}
+
+void mmp_thread_first(void)
+{
+    if (exit_armed || !__atomic_load_n(&exit_key_ok, __ATOMIC_ACQUIRE))
+        return;
+    exit_armed = 1;
+    int saved = errno;
+    mmp_guard++;
+    pthread_setspecific(exit_key, (void *)1);
+    mmp_guard--;
+    errno = saved;
 }
 
 static int open_writer(void)
@@ -205,16 +292,25 @@ void mmp_init(void)
         mmp_guard--;
         return;
     }
+    if (mmp_writer->slot != 0) { /* cannot happen: it is the only one */
+        mms_writer_finish(mmp_writer);
+        mmp_guard--;
+        return;
+    }
+    mmp_wid = mmp_writer->id;
     pthread_atfork(NULL, NULL, atfork_child);
+    if (pthread_key_create(&exit_key, thread_exit) == 0)
+        __atomic_store_n(&exit_key_ok, 1, __ATOMIC_RELEASE);
     if (mmp_cfg.verbose)
         mmp_warn("recording to %s", mms_writer_path(mmp_writer));
     for (int i = 0; i < MMP_NCALLS; i++) {
         struct mmp_call *c = &mmp_calls[i];
         if (!(mmp_cfg.families & (1u << call_family[i])))
             continue;
-        c->timed = call_family[i] == MMP_FAM_mem ? (uint8_t)mmp_cfg.timing_mem
-                                                 : (uint8_t)mmp_cfg.timing;
-        __atomic_store_n(&c->on, 1, __ATOMIC_RELEASE);
+        int timed = call_family[i] == MMP_FAM_mem ? mmp_cfg.timing_mem
+                                                  : mmp_cfg.timing;
+        __atomic_store_n(&c->mode, (uint8_t)(timed ? MMP_TIMED : MMP_COUNT),
+                         __ATOMIC_RELEASE);
     }
     mmp_guard--;
 }

@@ -46,12 +46,16 @@ enum mmp_call_id {
 
 enum mmp_shape { MMP_XFER, MMP_CALL, MMP_WAIT, MMP_ALLOC };
 
+/* What a hook does with its call. MMP_OFF until start-up is complete, for
+ * families not enabled, and in a fork child while it sets up its own file
+ * (whose set-up calls must not be recorded into the parent's). */
+enum mmp_mode { MMP_OFF, MMP_COUNT, MMP_TIMED };
+
 /* Per hooked call. Written once by mmp_init, before `on` is set. */
 struct mmp_call {
     uint32_t off;  /* shard offset of "calls"; then errors, and for XFER
                       requested_bytes and bytes, for WAIT ready */
-    uint8_t on;    /* record this call (shim active, family enabled) */
-    uint8_t timed; /* also time it */
+    uint8_t mode;  /* MMP_OFF, MMP_COUNT or MMP_TIMED: one load decides */
     uint8_t family, shape;
     mms_field *lat; /* latency histogram, made on the first timed call */
 };
@@ -61,8 +65,10 @@ extern mms_writer *mmp_writer;
 extern const char *const mmp_call_names[MMP_NCALLS];
 extern const char *const mmp_family_names[MMP_NFAMILIES];
 
-/* Non-zero while this thread runs the shim's own code (start-up, fork
- * handling, symbol resolution): hooks then pass straight through. */
+/* Non-zero while this thread runs the shim's own code (start-up, symbol
+ * resolution, warnings). Hooks do not test it on their fast path: every
+ * such stretch either runs with all calls MMP_OFF or calls nothing
+ * hooked. */
 extern __thread int mmp_guard __attribute__((tls_model("initial-exec")));
 
 /* resolve.c: the next definition of NAME (normally libc's), or NULL. */
@@ -91,7 +97,7 @@ void mmp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
         return p;                                                              \
     }
 
-static inline uint64_t mmp_clock(void)
+static inline __attribute__((always_inline)) uint64_t mmp_clock(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -106,17 +112,43 @@ static inline uint64_t mmp_clock(void)
         errno = ENOSYS;                                                        \
         return fail_value;                                                     \
     }                                                                          \
-    bool mmp_rec =                                                             \
-        __atomic_load_n(&mmp_c->on, __ATOMIC_RELAXED) && !mmp_guard;           \
-    uint64_t mmp_t0 = (mmp_rec && mmp_c->timed) ? mmp_clock() : 0
+    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);     \
+    bool mmp_rec = mmp_mode != MMP_OFF;                                        \
+    uint64_t mmp_t0 = mmp_mode == MMP_TIMED ? mmp_clock() : 0
 
 #define MMP_BEGIN(name) MMP_BEGIN_OR(name, -1)
 
-/* Record one call: N values after "calls" (errors, then the shape's). */
-static inline void mmp_record(struct mmp_call *c, uint64_t t0, int nvals,
-                              uint64_t err, uint64_t a, uint64_t b)
+/* shim.c: this thread's first record (or first since its shard went
+ * back): make sure the thread is parked on the shared shard at its exit. */
+void mmp_thread_first(void);
+
+/* The shard this thread records into. The shim's private copy of the
+ * core has one writer, in slot 0 (mmp_init checks), whose id is kept in
+ * mmp_wid: the warm path is one TLS compare. */
+extern uint32_t mmp_wid;
+struct mms__shard_ref mmp_shard_first(void);
+static inline struct mms__shard_ref mmp_shard(void)
 {
-    struct mms__shard_ref sh = mms__shard(mmp_writer);
+    struct mms__tls_ent *t = &mms__tls[0];
+    if (MMS_LIKELY(t->wid == mmp_wid))
+        return (struct mms__shard_ref){t->base, t->shard != 0};
+    return mmp_shard_first();
+}
+
+/* The latency of a timed call that started at T0 (out of line: it keeps
+ * the hooks' counting path small). */
+void mmp_record_latency(struct mmp_call *c, struct mms__shard_ref sh,
+                        uint64_t t0);
+
+/* Record one call: N values after "calls" (errors, then the shape's).
+ * Inlined into every hook. It never changes errno: the update path makes
+ * no system call, and the rare slow paths (a thread's first shard, a
+ * latency histogram's creation) restore errno themselves. */
+static inline __attribute__((always_inline)) void
+mmp_record(struct mmp_call *c, uint64_t t0, int nvals, uint64_t err,
+           uint64_t a, uint64_t b)
+{
+    struct mms__shard_ref sh = mmp_shard();
     uint64_t *cell = (uint64_t *)(sh.base + c->off);
     mms__add_cell(&cell[0], 1, sh.owned);
     if (err)
@@ -125,25 +157,16 @@ static inline void mmp_record(struct mmp_call *c, uint64_t t0, int nvals,
         mms__add_cell(&cell[2], a, sh.owned);
     if (nvals >= 4)
         mms__add_cell(&cell[3], b, sh.owned);
-    if (t0) {
-        uint64_t t1 = mmp_clock();
-        mms_field *lat = __atomic_load_n(&c->lat, __ATOMIC_ACQUIRE);
-        if (MMS_UNLIKELY(!lat))
-            lat = mmp_latency_field(c);
-        if (lat)
-            mms__hist_record_sh(lat, sh, t1 > t0 ? t1 - t0 : 0, 0);
-    }
+    if (t0)
+        mmp_record_latency(c, sh, t0);
 }
 
-/* End of a hook; errno as the real call left it. */
+/* End of a hook; errno stays as the real call left it. */
 #define MMP_END_(nvals, err, a, b)                                             \
     do {                                                                       \
-        if (mmp_rec) {                                                         \
-            int mmp_e = errno;                                                 \
+        if (mmp_rec)                                                           \
             mmp_record(mmp_c, mmp_t0, nvals, (err) != 0, (uint64_t)(a),        \
                        (uint64_t)(b));                                         \
-            errno = mmp_e;                                                     \
-        }                                                                      \
     } while (0)
 #define MMP_END_CALL(err) MMP_END_(2, err, 0, 0)
 #define MMP_END_XFER(err, req, got) MMP_END_(4, err, req, got)
