@@ -21,7 +21,7 @@ ensure_packages() {
 
 # The packages every build needs.
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
-                uthash-dev python3 strace)
+                uthash-dev python3 strace valgrind)
 
 # The tools' tests: promtool (test_tools_prom) checks mmstat-read
 # --prometheus; the test fails without it.

@@ -1,0 +1,43 @@
+# The shim under valgrind's memcheck: the sanitizer builds cannot preload
+# an instrumented shim into plain programs, so memory errors in the shim
+# (bad reads and writes, uninitialised values, bad frees, including of
+# its bootstrap arena) are caught here instead, on a real program, a
+# threaded one, a forking one and an allocation-heavy one.
+. "$(dirname "$0")/lib.sh"
+if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
+    "$B/CMakeCache.txt" 2>/dev/null; then
+    echo "SKIP: sanitizer build (valgrind and sanitizers do not mix)"
+    exit 77
+fi
+if ! command -v valgrind >/dev/null; then
+    fail "valgrind is not installed (scripts/test installs it)"
+    finish
+    exit 1
+fi
+mkdir -p "$MMSTATS_DIR"
+# vg NAME CMD...: CMD under memcheck with the shim; any error fails.
+vg() {
+    local name=$1
+    shift
+    checks=$((checks + 1))
+    if ! LD_PRELOAD=$PRELOAD valgrind -q --error-exitcode=99 \
+        --trace-children=yes --child-silent-after-fork=no \
+        --log-file="$WORK/vg-$name-%p.log" "$@" >"$WORK/$name.out" 2>&1; then
+        fail "$name: memcheck reported errors or the program failed:"
+        cat "$WORK"/vg-"$name"-*.log "$WORK/$name.out" >&2
+    fi
+}
+vg dd dd if=/dev/zero of=/dev/null bs=512 count=200
+vg threads "$PROGS/threads" 4 1000
+vg forks "$PROGS/forks"
+mkdir -p "$WORK/counts"
+vg counts "$PROGS/counts" "$WORK/counts" 200
+vg python python3 -c 'import json; print(json.dumps(list(range(100))))'
+# The files the shim wrote under valgrind still read.
+n=0
+for f in "$MMSTATS_DIR"/*.mmstats; do
+    "$READ" "$f" >/dev/null || fail "$f does not read"
+    n=$((n + 1))
+done
+expect_match "$n" '^[1-9][0-9]*$' "stats files written under valgrind"
+finish
