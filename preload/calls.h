@@ -14,7 +14,7 @@
 #define MMP_CALLS_H
 
 #define MMP_FAMILIES(X)                                                        \
-    X(io, "read/write and their vector, positional and fortified forms")       \
+    X(io, "read/write in every form, copy_file_range, sendfile, splice")       \
     X(fs,                                                                      \
       "open, close, dup, seek, sync, truncate, stat, unlink, rename, mkdir")   \
     X(net, "sockets: connect, accept, send, recv, poll, select, epoll")        \
@@ -41,6 +41,10 @@
     X(io, __read_chk, XFER)                                                    \
     X(io, __pread_chk, XFER)                                                   \
     X(io, __pread64_chk, XFER)                                                 \
+    X(io, copy_file_range, XFER)                                               \
+    X(io, sendfile, XFER)                                                      \
+    X(io, sendfile64, XFER)                                                    \
+    X(io, splice, XFER)                                                        \
     X(fs, open, CALL)                                                          \
     X(fs, open64, CALL)                                                        \
     X(fs, openat, CALL)                                                        \
@@ -110,6 +114,10 @@
     X(stdio, fwrite, XFER)                                                     \
     X(stdio, fgets, XFER)                                                      \
     X(stdio, fputs, XFER)                                                      \
+    X(stdio, fread_unlocked, XFER)                                             \
+    X(stdio, fwrite_unlocked, XFER)                                            \
+    X(stdio, fgets_unlocked, XFER)                                             \
+    X(stdio, fputs_unlocked, XFER)                                             \
     X(stdio, fflush, CALL)                                                     \
     X(mem, malloc, ALLOC)                                                      \
     X(mem, free, ALLOC)                                                        \

@@ -19,36 +19,16 @@ static uint64_t msg_bytes(const struct msghdr *m)
     return sum;
 }
 
-#define CALL_HOOK(ret, name, params, args)                                     \
-    MMP_REAL(ret, name, params)                                                \
-    MMP_HOOK ret name params                                                   \
-    {                                                                          \
-        MMP_BEGIN(name);                                                       \
-        ret mmp_r = real_##name args;                                          \
-        MMP_END_CALL(mmp_r < 0);                                               \
-        return mmp_r;                                                          \
-    }
+#define CALL_HOOK(ret, name, params, args)                                   \
+    MMP_DEFINE_CALL(ret, name, params, args, -1, mmp_r < 0)
 
 /* REQ is an expression of the arguments: the bytes asked for. */
-#define XFER_HOOK(name, params, args, req)                                     \
-    MMP_REAL(ssize_t, name, params)                                            \
-    MMP_HOOK ssize_t name params                                               \
-    {                                                                          \
-        MMP_BEGIN(name);                                                       \
-        ssize_t mmp_r = real_##name args;                                      \
-        MMP_END_XFER(mmp_r < 0, req, GOT(mmp_r));                              \
-        return mmp_r;                                                          \
-    }
+#define XFER_HOOK(name, params, args, req)                                   \
+    MMP_DEFINE_XFER(ssize_t, name, params, args, -1, mmp_r < 0, req,         \
+                    GOT(mmp_r))
 
-#define WAIT_HOOK(name, params, args)                                          \
-    MMP_REAL(int, name, params)                                                \
-    MMP_HOOK int name params                                                   \
-    {                                                                          \
-        MMP_BEGIN(name);                                                       \
-        int mmp_r = real_##name args;                                          \
-        MMP_END_WAIT(mmp_r < 0, GOT(mmp_r));                                   \
-        return mmp_r;                                                          \
-    }
+#define WAIT_HOOK(name, params, args)                                        \
+    MMP_DEFINE_WAIT(int, name, params, args, -1, mmp_r < 0, GOT(mmp_r))
 
 CALL_HOOK(int, socket, (int d, int t, int p), (d, t, p))
 CALL_HOOK(int, connect, (int fd, const struct sockaddr *a, socklen_t l),

@@ -151,8 +151,7 @@ mmp_record(struct mmp_call *c, uint64_t t0, int nvals, uint64_t err,
     struct mms__shard_ref sh = mmp_shard();
     uint64_t *cell = (uint64_t *)(sh.base + c->off);
     mms__add_cell(&cell[0], 1, sh.owned);
-    if (err)
-        mms__add_cell(&cell[1], 1, sh.owned);
+    mms__add_cell(&cell[1], err, sh.owned); /* no branch: adds 0 or 1 */
     if (nvals >= 3)
         mms__add_cell(&cell[2], a, sh.owned);
     if (nvals >= 4)
@@ -171,5 +170,44 @@ mmp_record(struct mmp_call *c, uint64_t t0, int nvals, uint64_t err,
 #define MMP_END_CALL(err) MMP_END_(2, err, 0, 0)
 #define MMP_END_XFER(err, req, got) MMP_END_(4, err, req, got)
 #define MMP_END_WAIT(err, ready) MMP_END_(3, err, ready, 0)
+
+/* A whole hook in one line, for calls whose arguments pass through
+ * unchanged: NAME with PARAMS (named) and ARGS (the names), returning RET
+ * (FAIL when the real function is missing), recording NVALS values: ERR,
+ * A and B are expressions of the arguments and of the result, mmp_r.
+ * The timed path is a function of its own, so that the counting path
+ * keeps few registers live across the real call. */
+#define MMP_DEFINE(ret, name, params, args, fail, nvals, err, a, b)          \
+    MMP_REAL(ret, name, params)                                              \
+    static __attribute__((noinline)) ret mmp_timed_##name params             \
+    {                                                                        \
+        uint64_t mmp_t0 = mmp_clock();                                       \
+        ret mmp_r = real_##name args;                                        \
+        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, nvals, (err) != 0,   \
+                   (uint64_t)(a), (uint64_t)(b));                            \
+        return mmp_r;                                                        \
+    }                                                                        \
+    MMP_HOOK ret name params                                                 \
+    {                                                                        \
+        if (MMS_UNLIKELY(!get_##name())) {                                   \
+            errno = ENOSYS;                                                  \
+            return fail;                                                     \
+        }                                                                    \
+        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode, \
+                                           __ATOMIC_RELAXED);                \
+        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                             \
+            return mmp_timed_##name args;                                    \
+        ret mmp_r = real_##name args;                                        \
+        if (mmp_mode != MMP_OFF)                                             \
+            mmp_record(&mmp_calls[MMP_CALL_##name], 0, nvals, (err) != 0,    \
+                       (uint64_t)(a), (uint64_t)(b));                        \
+        return mmp_r;                                                        \
+    }
+#define MMP_DEFINE_XFER(ret, name, params, args, fail, err, req, got)        \
+    MMP_DEFINE(ret, name, params, args, fail, 4, err, req, got)
+#define MMP_DEFINE_CALL(ret, name, params, args, fail, err)                  \
+    MMP_DEFINE(ret, name, params, args, fail, 2, err, 0, 0)
+#define MMP_DEFINE_WAIT(ret, name, params, args, fail, err, ready)           \
+    MMP_DEFINE(ret, name, params, args, fail, 3, err, ready, 0)
 
 #endif /* MMP_SHIM_H */
