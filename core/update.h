@@ -96,12 +96,15 @@ static inline uint8_t *mms__window_slot(uint8_t *ring, size_t slot_size,
 }
 
 /* Record V in histogram F, in shard SH; NOW_NS only for windows. */
-static inline void mms__hist_record_sh(mms_field *f, struct mms__shard_ref sh,
-                                       uint64_t v, int64_t now_ns)
+/* BITS and MAX_EXP are F's: a caller that knows them at compile time
+ * passes constants, and the bucket index costs a few shifts. */
+static inline __attribute__((always_inline)) void
+mms__hist_record_geom(mms_field *f, struct mms__shard_ref sh, uint64_t v,
+                      int64_t now_ns, unsigned bits, unsigned max_exp)
 {
     struct mms_hist_cell *c = (struct mms_hist_cell *)(sh.base + f->off);
     uint64_t *buckets = (uint64_t *)(c + 1);
-    uint32_t idx = mms__hist_index(v, f->bits, f->max_exp);
+    uint32_t idx = mms__hist_index(v, bits, max_exp);
     uint64_t seq = 0;
     /* An odd seq on our own shard means this is a signal handler that
      * interrupted an update of this very histogram: add without touching
@@ -138,6 +141,12 @@ static inline void mms__hist_record_sh(mms_field *f, struct mms__shard_ref sh,
     }
     if (lock)
         mms_store_release(&c->seq, seq + 2);
+}
+
+static inline void mms__hist_record_sh(mms_field *f, struct mms__shard_ref sh,
+                                       uint64_t v, int64_t now_ns)
+{
+    mms__hist_record_geom(f, sh, v, now_ns, f->bits, f->max_exp);
 }
 
 #endif /* MMS_UPDATE_H */

@@ -7,6 +7,7 @@
  * While this thread resolves, allocations come from a static arena; such
  * pointers are recognised in free, realloc and malloc_usable_size and
  * never reach the real allocator. */
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,7 @@ MEM_REAL(size_t, malloc_usable_size, (void *))
 
 /* ------------------------------------------------------------ recording */
 
+
 uint32_t mmp_mem_alloc_off, mmp_mem_freed_off; /* shard offsets */
 mms_field *mmp_mem_size, *mmp_mem_live, *mmp_mem_peak;
 
@@ -120,14 +122,60 @@ void mmp_mem_thread_exit(void)
         live_flush();
 }
 
-static size_t usable(void *p)
+/* glibc's malloc keeps a block's size in the word before it: the low
+ * three bits are flags (bit 1: mmapped), and malloc_usable_size is that
+ * size less the header (8 bytes, 16 for an mmapped block). Reading it
+ * here saves a call per malloc and per free, but only once mmp_mem_init
+ * has checked that the next allocator is glibc's and that the formula
+ * agrees with its malloc_usable_size; otherwise the real function is
+ * asked every time. */
+static bool glibc_sizes;
+
+static inline size_t glibc_usable(const void *p)
+{
+    uint64_t h = ((const uint64_t *)p)[-1];
+    return (size_t)((h & ~7ull) - ((h & 2) ? 16 : 8));
+}
+
+static inline __attribute__((always_inline)) size_t usable(void *p)
 {
     if (!p)
         return 0;
-    if (is_boot(p))
+    if (MMS_UNLIKELY(is_boot(p)))
         return boot_size(p);
+    if (MMS_LIKELY(glibc_sizes))
+        return glibc_usable(p);
     size_t (*f)(void *) = get_malloc_usable_size();
     return f ? f(p) : 0;
+}
+
+void mmp_mem_init(void)
+{
+#if defined(__x86_64__)
+    /* valgrind redirects malloc to its own without changing what dlsym
+     * answers; its blocks have no glibc header to read. */
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload"))
+        return;
+    void *(*m)(size_t) = get_malloc();
+    void (*fr)(void *) = get_free();
+    size_t (*us)(void *) = get_malloc_usable_size();
+    Dl_info a, b;
+    if (!m || !fr || !us || !dladdr((void *)m, &a) ||
+        !dladdr((void *)us, &b) || !a.dli_fname || !b.dli_fname ||
+        strcmp(a.dli_fname, b.dli_fname) || !strstr(a.dli_fname, "libc.so"))
+        return;
+    static const size_t sizes[] = {1,    8,     24,     25,      100,
+                                   1000, 4096, 70000, 300000, 5000000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = m(sizes[i]);
+        bool same = p && us(p) == glibc_usable(p);
+        fr(p);
+        if (!same)
+            return;
+    }
+    glibc_sizes = true;
+#endif
 }
 
 /* One allocation call: ERR if it failed; ASKED bytes requested; GOT and
@@ -155,7 +203,8 @@ mem_record(struct mmp_call *c, uint64_t t0, bool err, uint64_t asked,
         mms__add_cell(&cell[1], 1, sh.owned);
     if (got) {
         mms__add_cell((uint64_t *)(sh.base + mmp_mem_alloc_off), got, sh.owned);
-        mms__hist_record_sh(mmp_mem_size, sh, asked, 0);
+        mms__hist_record_geom(mmp_mem_size, sh, asked, 0, MMP_SIZE_BITS,
+                              MMP_SIZE_MAX_EXP);
     }
     if (gave)
         mms__add_cell((uint64_t *)(sh.base + mmp_mem_freed_off), gave,
@@ -186,22 +235,58 @@ mem_record(struct mmp_call *c, uint64_t t0, bool err, uint64_t asked,
 
 /* ---------------------------------------------------------------- hooks */
 
+/* malloc and free are the hottest hooks: their timed paths are functions
+ * of their own, so the counting paths keep few registers live across the
+ * real call (as MMP_DEFINE does for the other families). */
+static __attribute__((noinline)) void *malloc_timed(size_t n)
+{
+    uint64_t t0 = mmp_clock();
+    void *r = real_malloc(n);
+    mem_record(&mmp_calls[MMP_CALL_malloc], t0, !r, n, usable(r), 0);
+    return r;
+}
+
 MMP_HOOK void *malloc(size_t n)
 {
-    MEM_BEGIN(malloc, boot_alloc(n, 16));
+    if (MMS_UNLIKELY(!get_malloc()))
+        return boot_alloc(n, 16);
+    uint8_t mode =
+        __atomic_load_n(&mmp_calls[MMP_CALL_malloc].mode, __ATOMIC_RELAXED);
+    if (MMS_UNLIKELY(mode == MMP_TIMED))
+        return malloc_timed(n);
     void *r = real_malloc(n);
-    MEM_END(!r, n, usable(r), 0);
+    if (mode != MMP_OFF)
+        mem_record(&mmp_calls[MMP_CALL_malloc], 0, !r, n, usable(r), 0);
     return r;
+}
+
+static __attribute__((noinline)) void free_timed(void *p)
+{
+    size_t gave = usable(p);
+    uint64_t t0 = mmp_clock();
+    real_free(p);
+    mem_record(&mmp_calls[MMP_CALL_free], t0, false, 0, 0, gave);
 }
 
 MMP_HOOK void free(void *p)
 {
     if (MMS_UNLIKELY(is_boot(p)))
         return; /* bootstrap memory is static: nothing to give back */
-    MEM_BEGIN(free, (void)0);
-    size_t gave = mmp_rec ? usable(p) : 0;
+    if (MMS_UNLIKELY(!get_free()))
+        return;
+    uint8_t mode =
+        __atomic_load_n(&mmp_calls[MMP_CALL_free].mode, __ATOMIC_RELAXED);
+    if (MMS_UNLIKELY(mode == MMP_TIMED)) {
+        free_timed(p);
+        return;
+    }
+    if (mode == MMP_OFF) {
+        real_free(p);
+        return;
+    }
+    size_t gave = usable(p);
     real_free(p);
-    MEM_END(false, 0, 0, gave);
+    mem_record(&mmp_calls[MMP_CALL_free], 0, false, 0, 0, gave);
 }
 
 MMP_HOOK void *calloc(size_t n, size_t size)

@@ -101,8 +101,8 @@ static int mem_fields(void)
                                   .kind = MMS_KIND_HISTOGRAM,
                                   .units = "bytes",
                                   .help = "sizes asked of the allocator",
-                                  .hist_bits = 2,
-                                  .hist_max_exp = 40};
+                                  .hist_bits = MMP_SIZE_BITS,
+                                  .hist_max_exp = MMP_SIZE_MAX_EXP};
     if ((rc = add_counter("mem", NULL, "alloc_bytes", "bytes",
                           &mmp_mem_alloc_off)) < 0 ||
         (rc = add_counter("mem", NULL, "freed_bytes", "bytes",
@@ -203,6 +203,7 @@ static int exit_key_ok;
 static __thread int exit_armed __attribute__((tls_model("initial-exec")));
 
 void mmp_mem_thread_exit(void); /* hook_mem.c */
+void mmp_mem_init(void);        /* hook_mem.c */
 
 static void thread_exit(void *arg)
 {
@@ -263,6 +264,8 @@ static int open_writer(void)
             return rc;
     if ((mmp_cfg.families & (1u << MMP_FAM_mem)) && (rc = mem_fields()) < 0)
         return rc;
+    if (mmp_cfg.families & (1u << MMP_FAM_mem))
+        mmp_mem_init();
     return 0;
 }
 

@@ -46,6 +46,10 @@ enum mmp_call_id {
 
 enum mmp_shape { MMP_XFER, MMP_CALL, MMP_WAIT, MMP_ALLOC };
 
+/* mem.alloc_size: 4 buckets per power of two, sizes up to 1 TiB. */
+#define MMP_SIZE_BITS 2
+#define MMP_SIZE_MAX_EXP 40
+
 /* What a hook does with its call. MMP_OFF until start-up is complete, for
  * families not enabled, and in a fork child while it sets up its own file
  * (whose set-up calls must not be recorded into the parent's). */
