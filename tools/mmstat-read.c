@@ -34,6 +34,8 @@ static void usage(FILE *out)
         "  -a, --all              print every file of the directory\n"
         "  -j, --json             JSON (schema: docs/tools.md)\n"
         "  -p, --prometheus       Prometheus text format 0.0.4\n"
+        "      --host NAME        with --prometheus: a host=\"NAME\" label on\n"
+        "                         every sample\n"
         "  -s, --sum              aggregate across processes: counters and\n"
         "                         histograms summed, gauges min/avg/max\n"
         "  -b, --by KEY           aggregate per exe or label (implies --sum)\n"
@@ -67,6 +69,7 @@ struct opts {
     struct filters filters;
     bool list, all, sum, running, nonzero;
     const char *by;
+    const char *host;
     enum fmt fmt;
     double watch; /* seconds; 0: no watching */
     long count;
@@ -203,7 +206,8 @@ static int print_procs(const struct procs *ps, const struct opts *o)
                           .header_only = o->list,
                           .windows_at = o->windows_at,
                           .by = o->by,
-                          .nonzero = o->nonzero};
+                          .nonzero = o->nonzero,
+                          .host = o->host};
     int rc = 0;
     if (o->sum) {
         struct agg_group *g = NULL;
@@ -234,7 +238,7 @@ static int print_procs(const struct procs *ps, const struct opts *o)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    enum { OPT_WINDOWS_AT = 256 };
+    enum { OPT_WINDOWS_AT = 256, OPT_HOST };
     static const struct option lopts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"filter", required_argument, NULL, 'f'},
@@ -249,6 +253,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"watch", optional_argument, NULL, 'w'},
         {"count", required_argument, NULL, 'n'},
         {"windows-at", required_argument, NULL, OPT_WINDOWS_AT},
+        {"host", required_argument, NULL, OPT_HOST},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -319,6 +324,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return -1;
             }
             break;
+        case OPT_HOST:
+            o->host = arg;
+            break;
         case 'h':
             usage(stdout);
             exit(EXIT_OK);
@@ -340,6 +348,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         why = "--watch needs exactly one PID or PATH";
     else if (o->count && !o->watch)
         why = "--count goes with --watch";
+    else if (o->host && o->fmt != FMT_PROM)
+        why = "--host goes with --prometheus";
     if (why) {
         fprintf(stderr, "%s: %s\n", prog, why);
         return -1;

@@ -1,6 +1,6 @@
-/* The output formats, one module each, shared by every tool (and by a
- * future HTTP exporter): out_text.c, out_json.c and out_prom.c. Each
- * writes to a FILE *; for a growable buffer, open one with
+/* The output formats, one module each, shared by every tool (and by
+ * mmstat-exporter's HTTP endpoints): out_text.c, out_json.c and
+ * out_prom.c. Each writes to a FILE *; for a growable buffer, open one with
  * open_memstream(3). Input: a list of (reader, snapshot) pairs, one per
  * process, or a list of aggregate groups (agg.h). They return 0, or
  * -EIO if the stream had an error. */
@@ -9,11 +9,19 @@
 
 #include "agg.h"
 
+struct jw;
+
 /* One process: its reader and a snapshot taken from it. */
 struct out_proc {
     mms_reader *reader;
     const mms_snapshot *snap;
 };
+
+/* JSON: called inside the object of process P (FIELD -1, after the
+ * header keys) and of each of its fields shown (FIELD: the snapshot's
+ * index), to add keys of a caller's own (the exporter's rates). */
+typedef void out_json_extra_fn(struct jw *w, const struct out_proc *p,
+                               long field, void *arg);
 
 struct out_opts {
     const struct filters *filters; /* NULL: every field */
@@ -22,6 +30,9 @@ struct out_opts {
                                       windows at; 0: each snapshot's time */
     const char *by;                /* aggregates: "exe", or NULL (--sum) */
     bool nonzero;                  /* text: leave out zero values */
+    const char *host;              /* Prometheus: a "host" label, or NULL */
+    out_json_extra_fn *json_extra; /* NULL: none */
+    void *json_extra_arg;
 };
 
 /* The version of the JSON schema (docs/tools.md): "mmstats_json". */

@@ -169,9 +169,10 @@ static void field_head(struct jw *w, const char *name, enum mms_kind kind,
     flags_json(w, flags);
 }
 
-static void fields_json(struct jw *w, const mms_snapshot *s,
+static void fields_json(struct jw *w, const struct out_proc *p,
                         const struct out_opts *o)
 {
+    const mms_snapshot *s = p->snap;
     jw_obj(w, "fields");
     for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
         const struct mms_field_info *f = mms_snapshot_field(s, i);
@@ -184,6 +185,8 @@ static void fields_json(struct jw *w, const mms_snapshot *s,
             jw_str(w, "status", "busy");
         if (f->flags & MMS_DF_WINDOW)
             windows_json(w, s, i, o->windows_at);
+        if (o->json_extra)
+            o->json_extra(w, p, (long)i, o->json_extra_arg);
         jw_end_obj(w);
     }
     jw_end_obj(w);
@@ -227,9 +230,11 @@ static void proc_json(struct jw *w, const struct out_proc *p,
         jw_i64(w, "snapshot_real_ns", mms_snapshot_real_ns(p->snap));
         jw_i64(w, "snapshot_mono_ns", mms_snapshot_mono_ns(p->snap));
     }
+    if (o->json_extra)
+        o->json_extra(w, p, -1, o->json_extra_arg);
     if (!o->header_only && p->snap) {
         jw_u64(w, "nfields", mms_snapshot_nfields(p->snap));
-        fields_json(w, p->snap, o);
+        fields_json(w, p, o);
     } else {
         jw_u64(w, "nfields", mms_reader_nfields(p->reader));
     }

@@ -1,11 +1,12 @@
 /* The Prometheus text exposition format 0.0.4: every field becomes a
  * metric family "mmstats_<name>" (dots and invalid bytes as '_'), with
  * HELP and TYPE once per family and one sample per process (labels pid,
- * exe and label) or per aggregate group. Counters get "_total", strings
- * become "_info" gauges with the value as a label, histograms become
- * Prometheus histograms with cumulative buckets at powers of two (at most
- * OUT_PROM_MAX_BUCKETS of them, then "+Inf"). Times in "ns" are exported
- * in seconds ("_seconds"), and "bytes" get a "_bytes" suffix. */
+ * exe, label and, if the caller gives one, host) or per aggregate group.
+ * Counters get "_total", strings become "_info" gauges with the value as
+ * a label, histograms become Prometheus histograms with cumulative
+ * buckets at powers of two (at most OUT_PROM_MAX_BUCKETS of them, then
+ * "+Inf"). Times in "ns" are exported in seconds ("_seconds"), and
+ * "bytes" get a "_bytes" suffix. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -286,6 +287,32 @@ static void sample_head(FILE *f, const char *name, const char *suffix,
     fputs("} ", f);
 }
 
+/* The "le" of bound 2^K - 1 divided by SCALE. The shortest exact form
+ * of a double takes a few printf and strtod calls: kept per thread for
+ * the last scale, as a scrape prints the same bounds thousands of times. */
+static const char *le_text(char *buf, size_t len, unsigned k, double scale)
+{
+    static _Thread_local double cached_scale;
+    static _Thread_local uint64_t cached; /* bit K: text[K] is valid */
+    static _Thread_local char text[64][32];
+    uint64_t bound = (k >= 64 ? UINT64_MAX : ((uint64_t)1 << k) - 1);
+    if (scale == 1) {
+        snprintf(buf, len, "%" PRIu64, bound);
+        return buf;
+    }
+    if (k >= 64)
+        return json_double(buf, len, (double)bound / scale);
+    if (scale != cached_scale) {
+        cached_scale = scale;
+        cached = 0;
+    }
+    if (!(cached & ((uint64_t)1 << k))) {
+        json_double(text[k], sizeof text[k], (double)bound / scale);
+        cached |= (uint64_t)1 << k;
+    }
+    return text[k];
+}
+
 /* A histogram's samples, with buckets merged to powers of two. */
 static void hist_samples(FILE *f, const char *name, const char *labels,
                          const struct mms_hist *h, double scale)
@@ -298,16 +325,21 @@ static void hist_samples(FILE *f, const char *name, const char *labels,
     char le[48];
     for (unsigned k = first; k <= top; k += step) {
         /* Values are integers: "<= 2^k - 1" is exactly "below 2^k", and
-         * no bucket straddles a power of two. */
+         * no bucket straddles a power of two. So every bucket before the
+         * one holding 2^k counts: a jump there, then the exact test. */
         uint64_t bound = (k >= 64 ? UINT64_MAX : ((uint64_t)1 << k) - 1);
+        uint32_t end = h->nbuckets - 1;
+        if (bound < UINT64_MAX) {
+            uint32_t at = mms_hist_index(bound + 1, h->bits, h->max_exp);
+            end = at < end ? at : end;
+        }
+        while (i < end)
+            cum += h->buckets[i++];
         while (i + 1 < h->nbuckets &&
                mms_hist_bucket_high(i, h->bits, h->max_exp) <= bound)
             cum += h->buckets[i++];
-        if (scale == 1)
-            snprintf(le, sizeof le, "%" PRIu64, bound);
-        else
-            json_double(le, sizeof le, (double)bound / scale);
-        sample_head(f, name, "_bucket", labels, "le", le);
+        sample_head(f, name, "_bucket", labels, "le",
+                    le_text(le, sizeof le, k, scale));
         fprintf(f, "%" PRIu64 "\n", cum);
     }
     while (i < h->nbuckets)
@@ -329,12 +361,16 @@ static void family_head(FILE *f, const struct family *fam)
 
 /* ------------------------------------------------------------ processes */
 
+/* Room for every label at its longest: exe, label and host of 64 bytes,
+ * each invalid byte escaped as 3. */
+#define LABELS_MAX 1024
+
 struct psrc {
-    char labels[512];
+    char labels[LABELS_MAX];
     bool skip;
 };
 
-static void proc_labels(struct psrc *ps, mms_reader *r)
+static void proc_labels(struct psrc *ps, mms_reader *r, const char *host)
 {
     struct mms_proc_info pi;
     mms_reader_info(r, &pi);
@@ -350,6 +386,10 @@ static void proc_labels(struct psrc *ps, mms_reader *r)
     if (pi.label[0]) {
         fputs(",label=", m);
         label_value(m, pi.label);
+    }
+    if (host) {
+        fputs(",host=", m);
+        label_value(m, host);
     }
     fputc('\0', m);
     fclose(m);
@@ -469,7 +509,7 @@ int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
         struct mms_proc_info pi;
         mms_reader_info(p[k].reader, &pi);
         created[k] = pi.created_ns;
-        proc_labels(&ps[k], p[k].reader);
+        proc_labels(&ps[k], p[k].reader, o->host);
         /* Files with the same labels (a pid's image before and after an
          * exec of the same program): the newest one only. */
         for (size_t j = 0; j < k; j++) {
@@ -611,14 +651,20 @@ int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
                   const struct out_opts *o)
 {
     struct fams fs = {0};
-    char(*labels)[512] = calloc(n ? n : 1, sizeof *labels);
+    char(*labels)[LABELS_MAX] = calloc(n ? n : 1, sizeof *labels);
     int rc = labels ? 0 : -ENOMEM;
     for (size_t k = 0; k < n && rc == 0; k++) {
-        if (g[k].key) {
+        if (g[k].key || o->host) {
             FILE *m = fmemopen(labels[k], sizeof labels[k], "w");
             if (m) {
-                fprintf(m, "%s=", o->by ? o->by : "key");
-                label_value(m, g[k].key);
+                if (g[k].key) {
+                    fprintf(m, "%s=", o->by ? o->by : "key");
+                    label_value(m, g[k].key);
+                }
+                if (o->host) {
+                    fputs(g[k].key ? ",host=" : "host=", m);
+                    label_value(m, o->host);
+                }
                 fputc('\0', m);
                 fclose(m);
                 labels[k][sizeof labels[k] - 1] = '\0';

@@ -19,13 +19,17 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The packages every build needs.
+# The packages every build needs (libmicrohttpd-dev: mmstat-exporter;
+# libjs-dygraphs: the charts of its dashboard, served by it at run time).
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
-                uthash-dev python3 strace valgrind)
+                uthash-dev python3 strace valgrind libmicrohttpd-dev
+                libjs-dygraphs)
 
 # The tools' tests: promtool (test_tools_prom) checks mmstat-read
-# --prometheus; the test fails without it.
-TOOLS_TEST_PACKAGES=(prometheus)
+# --prometheus; a real Prometheus server scrapes mmstat-exporter
+# (test_exporter_prometheus), headless Chromium loads its dashboard
+# (test_exporter_browser), curl talks to it. The tests fail without them.
+TOOLS_TEST_PACKAGES=(prometheus chromium curl)
 
 # The fuzz preset builds with clang and libFuzzer.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)

@@ -1,0 +1,94 @@
+# Helpers for the exporter's tests (test_exporter_*.sh), on top of lib.sh
+# and tools_lib.sh: mmstat-exporter on a free loopback port, HTTP
+# requests with bounded times, a graceful stop. Everything started here
+# is in bg_pids, killed at exit by tools_lib.sh's trap. Source it last.
+EXPORTER=$B/tools/mmstat-exporter
+if [ ! -x "$EXPORTER" ]; then
+    fail "$EXPORTER not built: install libmicrohttpd-dev (scripts/test does)"
+    finish
+    exit 1
+fi
+mkdir -p "$MMSTATS_DIR"
+chmod 700 "$MMSTATS_DIR"
+
+# A sanitizer build's exporter under a loaded machine: generous bounds.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+
+# free_port: a TCP port free on 127.0.0.1 (for servers that cannot be told
+# to pick one themselves and say which).
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# start_exporter NAME ARGS...: mmstat-exporter ARGS on 127.0.0.1, a port of
+# its own choosing; sets exp_pid, exp_port, exp_url and exp_log. 1 if it
+# did not say it listens within 10 s.
+start_exporter() {
+    exp_log=$WORK/$1.exporter.log
+    shift
+    "$EXPORTER" --listen 127.0.0.1:0 "$@" 2>"$exp_log" &
+    exp_pid=$!
+    bg_pids+=("$exp_pid")
+    exp_port=
+    exp_url=
+    if ! wait_for "$exp_log" 'listening on http://127\.0\.0\.1:[0-9]+/' 10; then
+        fail "mmstat-exporter $* did not start: $(cat "$exp_log")"
+        return 1
+    fi
+    exp_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' \
+        "$exp_log" | head -1)
+    exp_url=http://127.0.0.1:$exp_port
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, then wait for PID to end (at most
+# SECONDS, default 10; then SIGKILL). Sets stop_rc (its exit status, 137
+# if it had to be killed) and stop_ms (how long it took).
+stop_pid() {
+    local pid=$1 i t0
+    t0=$(date +%s%N)
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < ${2:-10} * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    stop_rc=0
+    wait "$pid" 2>/dev/null || stop_rc=$?
+    stop_ms=$((($(date +%s%N) - t0) / 1000000))
+    local keep=() p
+    for p in "${bg_pids[@]}"; do
+        [ "$p" = "$pid" ] || keep+=("$p")
+    done
+    bg_pids=("${keep[@]}")
+}
+
+# http PATH [CURL ARGS...]: GET exp_url PATH (10 s at most); the body in
+# $WORK/body, the status in $code.
+http() {
+    local path=$1
+    shift
+    code=$(curl -s --max-time 10 --path-as-is -o "$WORK/body" \
+        -w '%{http_code}' "$@" "$exp_url$path") || code=000
+}
+
+# expect_code PATH WANT WHAT [CURL ARGS...]
+expect_code() {
+    local path=$1 want=$2 what=$3
+    shift 3
+    http "$path" "$@"
+    expect_eq "$code" "$want" "$what: HTTP status of $path"
+}
+
+# wait_gone FILE: until FILE exists no more (bounded, 10 s).
+wait_gone() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        [ -e "$1" ] || return 0
+        sleep 0.05
+    done
+    return 1
+}

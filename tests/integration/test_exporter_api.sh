@@ -1,0 +1,318 @@
+# mmstat-exporter's endpoints give what mmstat-read gives (the same
+# output modules): /metrics is mmstat-read --prometheus (with a host
+# label, --by exe, --include-finished and its grace period) plus the
+# exporter's own metrics, accepted by promtool; /api/v1/processes is
+# --list --json plus each process's activity; /api/v1/processes/PID is
+# --json PID plus rates and interval quantiles, right for a writer of
+# known rates; /api/v1/aggregate is --json --by/--sum. The cache follows
+# the directory: files replaced under the same name are read anew, files
+# removed are dropped. And a scrape of 200 processes of 100 fields each
+# is fast.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tools_lib.sh"
+. "$(dirname "$0")/exporter_lib.sh"
+
+# jdiff A B WHAT [KEYS...]: the JSON documents in files A and B are equal
+# once KEYS are taken out of every object, at any depth.
+jdiff() {
+    local a=$1 b=$2 what=$3
+    shift 3
+    checks=$((checks + 1))
+    if ! python3 - "$a" "$b" "$@" >"$WORK/jdiff.out" 2>&1 <<'EOF'; then
+import json, sys
+drop = set(sys.argv[3:])
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if k not in drop}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+a = strip(json.load(open(sys.argv[1])))
+b = strip(json.load(open(sys.argv[2])))
+if a != b:
+    print(json.dumps(a, indent=1)[:1500])
+    print("---- versus ----")
+    print(json.dumps(b, indent=1)[:1500])
+    sys.exit(1)
+EOF
+        fail "$what: the documents differ:"
+        sed 's/^/    /' "$WORK/jdiff.out" | head -60 >&2
+    fi
+}
+
+# own_metrics FILE: FILE without the exporter's own metrics.
+own_removed() { grep -v -e '^mmstats_exporter_' -e '^# [A-Z]* mmstats_exporter_' "$1"; }
+# gauge FILE NAME: the value of an exporter metric.
+gauge() { awk -v n="$2" '$1 == n {print $2}' "$1"; }
+
+# --------------------------------------------- finished files: equalities
+FIN=$WORK/fin
+mkdir -m 700 "$FIN"
+MMSTATS_DIR=$FIN MMSTATS_LABEL=blue "$B/examples/model" >/dev/null
+MMSTATS_DIR=$FIN "$B/examples/model" >"$WORK/model.out"
+MMSTATS_DIR=$FIN "$B/examples/timers" 1 >/dev/null
+MMSTATS_DIR=$FIN "$B/examples/basic" 1 2 >/dev/null
+model_pid=$(sed -n 's/.*-\([0-9]*\)\.mmstats$/\1/p' "$WORK/model.out")
+
+start_exporter fin --dir "$FIN" --include-finished --host testhost ||
+    { finish; exit 1; }
+http /metrics
+expect_eq "$code" 200 "/metrics"
+cp "$WORK/body" "$WORK/fin.prom"
+checks=$((checks + 1))
+promtool check metrics <"$WORK/fin.prom" >"$WORK/promtool.out" 2>&1 ||
+    fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
+"$READ" -d "$FIN" --prometheus --host testhost >"$WORK/read.prom"
+checks=$((checks + 1))
+own_removed "$WORK/fin.prom" | diff - "$WORK/read.prom" >"$WORK/diff.out" ||
+    fail "/metrics is not mmstat-read --prometheus: $(head -10 "$WORK/diff.out")"
+expect_match "$(cat "$WORK/fin.prom")" \
+    "^mmstats_requests_total\{pid=\"$model_pid\",exe=\"model\",host=\"testhost\"\} 1000$" \
+    "host label"
+expect_match "$(cat "$WORK/fin.prom")" \
+    'mmstats_requests_total\{pid="[0-9]+",exe="model",label="blue",host="testhost"\} 1000$' \
+    "label and host labels"
+expect_eq "$(gauge "$WORK/fin.prom" mmstats_exporter_files)" 4 "files seen"
+expect_eq "$(gauge "$WORK/fin.prom" mmstats_exporter_files_failed)" 0 \
+    "files failed"
+expect_eq "$(gauge "$WORK/fin.prom" mmstats_exporter_processes)" 4 \
+    "processes exported (finished, with --include-finished)"
+expect_match "$(cat "$WORK/fin.prom")" \
+    '^mmstats_exporter_scrape_duration_seconds [0-9.e-]+$' "scrape duration"
+expect_match "$(cat "$WORK/fin.prom")" \
+    '^mmstats_exporter_build_info\{version="0\.1\.0"\} 1$' "build info"
+
+# The JSON API against mmstat-read --json.
+http /api/v1/processes
+cp "$WORK/body" "$WORK/list.json"
+expect_json "$WORK/list.json" "/api/v1/processes"
+"$READ" -d "$FIN" --list --json >"$WORK/read-list.json"
+jdiff "$WORK/list.json" "$WORK/read-list.json" \
+    "/api/v1/processes vs --list --json" activity
+expect_eq "$(jpy "$WORK/list.json" \
+    '[p["activity"] for p in d["processes"]]')" "[None, None, None, None]" \
+    "finished processes: no activity"
+
+http "/api/v1/processes/$model_pid"
+cp "$WORK/body" "$WORK/p1.json"
+expect_json "$WORK/p1.json" "/api/v1/processes/PID"
+"$READ" -d "$FIN" --json "$model_pid" >"$WORK/read-p.json"
+jdiff "$WORK/p1.json" "$WORK/read-p.json" "/api/v1/processes/PID vs --json" \
+    snapshot_real_ns snapshot_mono_ns windows rate interval rate_interval_s
+expect_eq "$(jpy "$WORK/p1.json" '[d["processes"][0]["rate_interval_s"],
+    d["processes"][0]["fields"]["requests"]["rate"],
+    d["processes"][0]["fields"]["latency"]["interval"]]')" \
+    "[None, None, None]" "first request: no rates yet"
+expect_eq "$(jpy "$WORK/p1.json" \
+    '"rate" in d["processes"][0]["fields"]["in_flight"]')" False \
+    "gauges have no rate"
+sleep 0.3 # a rate needs a state 0.2 s old
+http "/api/v1/processes/$model_pid?filter=req*&filter=latency"
+cp "$WORK/body" "$WORK/p2.json"
+expect_eq "$(jpy "$WORK/p2.json" 'sorted(d["processes"][0]["fields"])')" \
+    "['latency', 'requests']" "filter parameters"
+expect_eq "$(jpy "$WORK/p2.json" '[d["processes"][0]["rate_interval_s"] >= 0.2,
+    d["processes"][0]["fields"]["requests"]["rate"],
+    d["processes"][0]["fields"]["latency"]["rate"],
+    d["processes"][0]["fields"]["latency"]["interval"]["count"]]')" \
+    "[True, 0, 0, 0]" "second request: rates of a finished process"
+
+for by in exe label sum; do
+    http "/api/v1/aggregate?by=$by"
+    cp "$WORK/body" "$WORK/agg-$by.json"
+    if [ "$by" = sum ]; then
+        "$READ" -d "$FIN" --json --sum >"$WORK/read-agg.json"
+    else
+        "$READ" -d "$FIN" --json --by "$by" >"$WORK/read-agg.json"
+    fi
+    jdiff "$WORK/agg-$by.json" "$WORK/read-agg.json" \
+        "/api/v1/aggregate?by=$by vs mmstat-read" windows
+done
+http "/api/v1/aggregate?filter=req*"
+cp "$WORK/body" "$WORK/agg-f.json"
+"$READ" -d "$FIN" --json --by exe -f 'req*' >"$WORK/read-agg.json"
+jdiff "$WORK/agg-f.json" "$WORK/read-agg.json" \
+    "/api/v1/aggregate (by exe by default) with a filter" windows
+stop_pid "$exp_pid"
+expect_rc "$stop_rc" 0 "exporter stopped"
+
+# --by exe, no host label.
+start_exporter byexe --dir "$FIN" --include-finished --by exe --no-host ||
+    true
+http /metrics
+own_removed "$WORK/body" >"$WORK/by.prom"
+"$READ" -d "$FIN" --prometheus --by exe >"$WORK/read-by.prom"
+checks=$((checks + 1))
+diff "$WORK/by.prom" "$WORK/read-by.prom" >"$WORK/diff.out" ||
+    fail "--by exe is not mmstat-read --by exe: $(head -10 "$WORK/diff.out")"
+expect_match "$(cat "$WORK/by.prom")" '^mmstats_requests_total\{exe="model"\} 2000$' \
+    "--by exe: per exe"
+stop_pid "$exp_pid"
+
+# Running processes only by default; a grace period with a value.
+start_exporter running --dir "$FIN" || true
+http /metrics
+expect_eq "$(gauge "$WORK/body" mmstats_exporter_processes)" 0 \
+    "finished processes are not exported by default"
+expect_no_match "$(cat "$WORK/body")" '^mmstats_requests_total' \
+    "no samples of finished processes"
+http /api/v1/processes
+expect_eq "$(jpy "$WORK/body" 'len(d["processes"])')" 4 \
+    "the list still shows every file"
+stop_pid "$exp_pid"
+start_exporter grace --dir "$FIN" --include-finished=1 || true
+n=
+for ((i = 0; i < 50; i++)); do
+    http /metrics
+    n=$(gauge "$WORK/body" mmstats_exporter_processes)
+    [ "$n" = 0 ] && break
+    sleep 0.1
+done
+expect_eq "$n" 0 "--include-finished=1: gone a second after finishing"
+stop_pid "$exp_pid"
+
+# ------------------------------------------------ running writers, rates
+start_rate live 1000 60
+start_exporter live --host h || true
+http "/api/v1/processes/$rate_pid"
+sleep 0.5
+http /api/v1/processes
+http "/api/v1/processes/$rate_pid"
+cp "$WORK/body" "$WORK/live.json"
+jpy "$WORK/live.json" '"%.3f %.1f %.1f %.1f %.1f %s" % (
+    d["processes"][0]["rate_interval_s"],
+    d["processes"][0]["fields"]["rate.ticks"]["rate"],
+    d["processes"][0]["fields"]["rate.work"]["rate"],
+    d["processes"][0]["fields"]["rate.work"]["interval"]["quantiles"]["p50"],
+    d["processes"][0]["fields"]["rate.work"]["interval"]["quantiles"]["p99"],
+    d["processes"][0]["liveness"])' >"$WORK/live.txt" ||
+    echo "0 0 0 0 0 unreadable" >"$WORK/live.txt"
+read -r ivl ticks works p50 p99 live <"$WORK/live.txt"
+echo "rates over ${ivl}s: rate.ticks $ticks/s, rate.work $works/s, p50 $p50 p99 $p99"
+checks=$((checks + 1))
+awk -v i="$ivl" -v t="$ticks" -v w="$works" -v a="$p50" -v b="$p99" 'BEGIN {
+    exit !(i >= 0.2 && i < 10 && t > 600 && t < 1500 && w > 60 && w < 150 &&
+           a > 980 && a < 1020 && b > 980 && b < 1020) }' ||
+    fail "rates of tool_rate 1000: interval $ivl, ticks $ticks/s, work $works/s, p50 $p50, p99 $p99"
+expect_eq "$live" running "liveness"
+http /api/v1/processes
+expect_eq "$(jpy "$WORK/body" '[p["activity"]["interval_s"] >= 0.2 and
+    600 < p["activity"]["counters_per_s"] < 1500 and p["activity"]["calls_per_s"] == 0
+    for p in d["processes"] if p["pid"] == '"$rate_pid"']')" "[True]" \
+    "activity of a running process"
+http /metrics
+expect_match "$(cat "$WORK/body")" \
+    "^mmstats_rate_ticks_total\{pid=\"$rate_pid\",exe=\"tool_rate\",host=\"h\"\} [0-9]+$" \
+    "running process exported"
+
+if [ "$SAN" = 0 ]; then
+    # The shim's counts, exact: 100 writes and no other.
+    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -n 100 -r 2000 -t 60 &
+    work_pid=$!
+    bg_pids+=("$work_pid")
+    v=
+    for ((i = 0; i < 100; i++)); do
+        http /metrics
+        v=$(awk -v p="$work_pid" \
+            'index($0, "mmstats_io_write_calls_total{pid=\"" p "\"") == 1 {print $2}' \
+            "$WORK/body")
+        [ "$v" = 100 ] && break
+        sleep 0.1
+    done
+    expect_eq "$v" 100 "the shim's io.write.calls of exp_work -n 100"
+fi
+
+# The cache: a file replaced under its name is read anew; files removed
+# are dropped.
+cp "$FIN"/model-http_stats-"$model_pid".mmstats "$MMSTATS_DIR/swap-1.mmstats"
+http /api/v1/processes
+expect_eq "$(jpy "$WORK/body" '[p["exe"] for p in d["processes"]
+    if p["path"].endswith("/swap-1.mmstats")]')" "['model']" "a new file"
+cp "$FIN"/timers-*.mmstats "$MMSTATS_DIR/.swap.tmp"
+mv "$MMSTATS_DIR/.swap.tmp" "$MMSTATS_DIR/swap-1.mmstats"
+http /api/v1/processes
+expect_eq "$(jpy "$WORK/body" '[p["exe"] for p in d["processes"]
+    if p["path"].endswith("/swap-1.mmstats")]')" "['timers']" \
+    "a file replaced under the same name"
+http /metrics
+before=$(gauge "$WORK/body" mmstats_exporter_open_files)
+expect_eq "$before" "$(ls "$MMSTATS_DIR"/*.mmstats | wc -l)" \
+    "one open file per stats file"
+rm "$MMSTATS_DIR/swap-1.mmstats"
+http /metrics
+expect_eq "$(gauge "$WORK/body" mmstats_exporter_open_files)" \
+    "$((before - 1))" "a removed file is dropped"
+# A file truncated under the exporter's mapping: refused, no SIGBUS.
+cp "$FIN"/model-http_stats-"$model_pid".mmstats "$MMSTATS_DIR/trunc-1.mmstats"
+http /metrics
+truncate -s 8192 "$MMSTATS_DIR/trunc-1.mmstats"
+http /metrics
+expect_eq "$code" 200 "/metrics with a file truncated under the mapping"
+expect_eq "$(gauge "$WORK/body" mmstats_exporter_files_failed)" 1 \
+    "a truncated file counts as failed"
+rm "$MMSTATS_DIR/trunc-1.mmstats"
+echo garbage >"$MMSTATS_DIR/bad-1.mmstats"
+chmod 600 "$MMSTATS_DIR/bad-1.mmstats"
+http /metrics
+expect_eq "$code" 200 "/metrics with a corrupt file"
+expect_eq "$(gauge "$WORK/body" mmstats_exporter_files_failed)" 1 \
+    "a corrupt file counts as failed"
+rm "$MMSTATS_DIR/bad-1.mmstats"
+stop_pid "$exp_pid"
+expect_rc "$stop_rc" 0 "exporter stopped"
+kill_bg
+
+# ------------------------------------------------------------ scrape time
+# scrape_times NAME: scrape exp_url 5 times (after one to warm the cache);
+# sets worst_ms and median_ms (curl's total), and dur_ms (the exporter's
+# own measure, median).
+scrape_times() {
+    local ts=() ds=() i
+    http /metrics
+    for i in 1 2 3 4 5; do
+        t=$(curl -s --max-time 30 -o "$WORK/body" -w '%{time_total}' \
+            "$exp_url/metrics")
+        ts+=("$(awk -v t="$t" 'BEGIN {printf "%.1f", t * 1000}')")
+        ds+=("$(gauge "$WORK/body" mmstats_exporter_scrape_duration_seconds |
+            awk '{printf "%.1f", $1 * 1000}')")
+    done
+    worst_ms=$(printf '%s\n' "${ts[@]}" | sort -g | tail -1)
+    median_ms=$(printf '%s\n' "${ts[@]}" | sort -g | sed -n 3p)
+    dur_ms=$(printf '%s\n' "${ds[@]}" | sort -g | sed -n 3p)
+    bytes=$(wc -c <"$WORK/body")
+    echo "$1: $(gauge "$WORK/body" mmstats_exporter_processes) processes," \
+        "$bytes bytes: scrape median $median_ms ms, worst $worst_ms ms" \
+        "(exporter's own measure: median $dur_ms ms)"
+}
+MANY=$WORK/many
+mkdir -m 700 "$MANY"
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -H -t 120 200 100 >"$WORK/many.out" &
+bg_pids+=("$!")
+if wait_for "$WORK/many.out" '^ready 200$' 60; then
+    start_exporter many --dir "$MANY" || true
+    scrape_times "200 processes x 100 counters"
+    expect_eq "$(gauge "$WORK/body" mmstats_exporter_processes)" 200 \
+        "200 processes exported"
+    expect_eq "$(grep -c '^mmstats_load_g3_f30_total{' "$WORK/body")" 200 \
+        "a series per process"
+    checks=$((checks + 1))
+    awk -v w="$worst_ms" 'BEGIN {exit !(w < 1000)}' ||
+        fail "a scrape of 200 x 100 took $worst_ms ms"
+    stop_pid "$exp_pid"
+else
+    fail "exp_many 200 100 did not start: $(cat "$WORK/many.out")"
+fi
+kill_bg
+# The same with a quarter of the fields histograms (41 series each):
+# reported, not judged.
+rm -rf "$MANY"
+mkdir -m 700 "$MANY"
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 120 200 100 >"$WORK/many.out" &
+bg_pids+=("$!")
+if wait_for "$WORK/many.out" '^ready 200$' 60; then
+    start_exporter many2 --dir "$MANY" || true
+    scrape_times "200 processes x (75 counters + 25 histograms)"
+    stop_pid "$exp_pid"
+fi
+kill_bg
+finish

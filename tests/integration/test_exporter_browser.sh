@@ -1,0 +1,125 @@
+# The dashboard works in a real browser: headless Chromium loads it from
+# a live mmstat-exporter with live processes, and after a budget of
+# virtual time the page has process rows, per-process panels with charts
+# drawn from data (dygraphs canvases), the aggregate by program, made
+# several updates, and no JavaScript error. A screenshot is taken too
+# (with MMS_SCREENSHOT=FILE it is copied there: docs/images/dashboard.png
+# is made so). Needs Chromium (Debian package chromium, installed by
+# scripts/test): fails without it. In sanitizer builds, where the shim
+# cannot be preloaded, the live processes are the library's own writers.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tools_lib.sh"
+. "$(dirname "$0")/exporter_lib.sh"
+
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$CHROMIUM" ]; then
+    fail "chromium not found: install the Debian package chromium"
+    finish
+    exit 1
+fi
+if [ ! -r /usr/share/javascript/dygraphs/dygraph.min.js ]; then
+    fail "dygraphs not found: install the Debian package libjs-dygraphs"
+    finish
+    exit 1
+fi
+
+# Live processes: two busy ones under the shim (or library writers), a
+# finished one, and one with a label.
+if [ "$SAN" = 0 ]; then
+    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 400 -t 120 &
+    bg_pids+=("$!")
+    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 150 -t 120 &
+    bg_pids+=("$!")
+fi
+start_rate busy 1000 120
+start_rate calm 200 120
+"$B/examples/model" >/dev/null
+MMSTATS_LABEL=blue "$B/examples/timers" 1 >/dev/null
+start_exporter browser || { finish; exit 1; }
+
+# Rates need a state kept 0.2 s before: make one for every process now.
+# (Virtual time runs the page's one-second polls much faster than real
+# seconds; later states then always have an older one to compare with.)
+http /api/v1/processes
+for f in "$MMSTATS_DIR"/*.mmstats; do
+    pid=${f##*-}
+    http "/api/v1/processes/${pid%.mmstats}"
+done
+sleep 0.5
+
+# chrome ARGS...: headless Chromium on the dashboard, bounded (90 s), as
+# root (no sandbox), nothing of its own fetched from outside, a new
+# profile each time.
+chrome() {
+    local profile
+    profile=$(mktemp -d "$WORK/chrome-XXXXXX")
+    HOME=$WORK XDG_CONFIG_HOME=$WORK/.config XDG_CACHE_HOME=$WORK/.cache \
+        timeout -k 5 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+        --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --disable-extensions \
+        --user-data-dir="$profile" --window-size=1280,900 \
+        --enable-logging=stderr --v=0 "$@" "$exp_url/"
+}
+
+chrome --virtual-time-budget=12000 --dump-dom >"$WORK/dom.html" \
+    2>"$WORK/chrome.err" || true
+dom=$(cat "$WORK/dom.html")
+checks=$((checks + 1))
+[ -s "$WORK/dom.html" ] ||
+    fail "chromium dumped no DOM: $(tail -5 "$WORK/chrome.err")"
+expect_match "$dom" '<body[^>]* data-ok="1"' "the page updated"
+updates=$(sed -n 's/.*data-updates="\([0-9]*\)".*/\1/p' "$WORK/dom.html" |
+    head -1)
+checks=$((checks + 1))
+[ "${updates:-0}" -ge 5 ] || fail "only ${updates:-0} updates in 12 virtual s"
+expect_no_match "$dom" 'data-error=' "no JavaScript error"
+expect_no_match "$dom" 'data-fetch-errors=' "no failed request"
+checks=$((checks + 1))
+if grep -Eq 'Uncaught|CONSOLE.*(Error|error)' "$WORK/chrome.err"; then
+    fail "console errors: $(grep -E 'Uncaught|CONSOLE' "$WORK/chrome.err" |
+        head -5)"
+fi
+rows=$(grep -o '<tr class="proc[^"]*" data-pid="[0-9]*"' "$WORK/dom.html" |
+    wc -l)
+nfiles=$(ls "$MMSTATS_DIR"/*.mmstats | wc -l)
+expect_eq "$rows" "$nfiles" "a row per stats file"
+expect_match "$dom" "data-pid=\"$rate_pid\"" "the running writer's row"
+expect_match "$dom" '<span class="state running">running</span>' \
+    "running processes"
+expect_match "$dom" '<span class="state finished">finished</span>' \
+    "finished processes"
+panels=$(grep -o '<div class="panel" data-pid="[0-9]*"' "$WORK/dom.html" |
+    wc -l)
+expect_eq "$panels" 2 "panels for the two busiest processes"
+# Charts drawn from data: points in them, and dygraphs' canvases.
+drawn=$(grep -Eo 'class="chart( wide)?" data-points="[0-9]+" data-series="[1-9]' \
+    "$WORK/dom.html" | sed 's/.*data-points="\([0-9]*\)".*/\1/' |
+    awk '$1 >= 3' | wc -l)
+checks=$((checks + 1))
+[ "$drawn" -ge 3 ] || fail "only $drawn charts with 3 points or more"
+canvases=$(grep -o '<canvas' "$WORK/dom.html" | wc -l)
+checks=$((checks + 1))
+[ "$canvases" -ge 3 ] || fail "only $canvases canvases: charts not drawn"
+expect_match "$dom" '<td class="l exe">tool_rate</td>' \
+    "the aggregate by program"
+if [ "$SAN" = 0 ]; then
+    expect_match "$dom" 'exp_work' "the shim's processes"
+fi
+echo "dashboard: $rows rows, $panels panels, $drawn charts with data," \
+    "$canvases canvases, $updates updates"
+
+# A screenshot, as a person would see it.
+chrome --virtual-time-budget=20000 --screenshot="$WORK/dashboard.png" \
+    >/dev/null 2>"$WORK/chrome2.err" || true
+checks=$((checks + 1))
+if [ "$(head -c 8 "$WORK/dashboard.png" 2>/dev/null | od -An -tx1 | tr -d ' ')" \
+    != 89504e470d0a1a0a ] || [ "$(wc -c <"$WORK/dashboard.png")" -lt 20000 ]; then
+    fail "no screenshot: $(tail -3 "$WORK/chrome2.err")"
+elif [ -n "${MMS_SCREENSHOT:-}" ]; then
+    cp "$WORK/dashboard.png" "$MMS_SCREENSHOT"
+    echo "screenshot: $MMS_SCREENSHOT"
+fi
+
+stop_pid "$exp_pid" 10
+expect_rc "$stop_rc" 0 "exporter stopped by SIGTERM"
+finish

@@ -1,0 +1,154 @@
+# A real Prometheus server scrapes mmstat-exporter every second: the
+# counter of a workload of known size arrives exact, rate() over it is
+# plausible, the latency histogram gives histogram_quantile() a value,
+# and the PromQL of docs/exporter.md works. Both servers on loopback
+# ports, stopped with SIGTERM at the end (status 0). The workload runs
+# under the shim (exp_work: N writes at a known pace); in sanitizer
+# builds, where the shim cannot be preloaded, tool_rate (the library's
+# own counters) stands in for it. Needs prometheus and promtool (Debian
+# package prometheus, installed by scripts/test): fails without them.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tools_lib.sh"
+. "$(dirname "$0")/exporter_lib.sh"
+
+for t in prometheus promtool curl; do
+    if ! command -v "$t" >/dev/null; then
+        fail "$t not found: install the Debian packages prometheus and curl"
+        finish
+        exit 1
+    fi
+done
+
+start_exporter prom --include-finished || { finish; exit 1; }
+
+PPORT=$(free_port)
+cat >"$WORK/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: mmstats
+    static_configs:
+      - targets: ['127.0.0.1:$exp_port']
+EOF
+promtool check config "$WORK/prometheus.yml" >/dev/null 2>&1 ||
+    fail "promtool rejects the generated config"
+prometheus --config.file="$WORK/prometheus.yml" \
+    --storage.tsdb.path="$WORK/tsdb" \
+    --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
+    >"$WORK/prometheus.log" 2>&1 &
+prom_pid=$!
+bg_pids+=("$prom_pid")
+PROM=http://127.0.0.1:$PPORT
+
+# query PROMQL [TIME]: the first result's value ("" if none), and the
+# whole answer in $WORK/query.json.
+query() {
+    local args=(--data-urlencode "query=$1")
+    [ -n "${2:-}" ] && args+=(--data-urlencode "time=$2")
+    curl -s --max-time 10 -G "${args[@]}" "$PROM/api/v1/query" \
+        >"$WORK/query.json" || true
+    python3 -c 'import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    r = d["data"]["result"]
+    print(r[0]["value"][1] if r and "value" in r[0] else "")
+except Exception:
+    print("")' "$WORK/query.json"
+}
+
+ready=0
+for ((i = 0; i < 300; i++)); do
+    if curl -s --max-time 2 "$PROM/-/ready" 2>/dev/null | grep -q Ready; then
+        ready=1
+        break
+    fi
+    kill -0 "$prom_pid" 2>/dev/null || break
+    sleep 0.1
+done
+expect_eq "$ready" 1 "prometheus ready"
+if [ "$ready" != 1 ]; then
+    sed 's/^/    /' "$WORK/prometheus.log" | tail -20 >&2
+    finish
+    exit 1
+fi
+
+# The target is scraped before the workload starts: Prometheus then sees
+# all of it, from the first write on.
+up=
+for ((i = 0; i < 300; i++)); do
+    up=$(query 'up{job="mmstats"}')
+    [ "$up" = 1 ] && break
+    sleep 0.1
+done
+expect_eq "$up" 1 "the target is up"
+
+if [ "$SAN" = 0 ]; then
+    N=600 # writes, 50 a second: 12 s
+    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -n "$N" -r 50 -t 120 &
+    work_pid=$!
+    bg_pids+=("$work_pid")
+    metric=mmstats_io_write_calls_total
+    hist=mmstats_io_write_latency_seconds_bucket
+    want_rate=50
+else
+    N=12000 # tool_rate 1000 for 12 s, then finished
+    start_rate work 1000 12
+    work_pid=$rate_pid
+    metric=mmstats_rate_ticks_total
+    hist=mmstats_rate_work_seconds_bucket
+    want_rate=1000
+fi
+sel="$metric{pid=\"$work_pid\"}"
+
+# The counter, exact, once the workload is done (bounded: 60 s).
+v=
+for ((i = 0; i < 600; i++)); do
+    v=$(query "$sel")
+    [ "$v" = "$N" ] && break
+    sleep 0.1
+done
+expect_eq "$v" "$N" "the counter in Prometheus"
+expect_match "$(query mmstats_exporter_scrape_duration_seconds)" \
+    '^[0-9.e-]+$' "the exporter's own metrics"
+curl -s --max-time 10 "$exp_url/metrics" >"$WORK/metrics.prom"
+checks=$((checks + 1))
+promtool check metrics <"$WORK/metrics.prom" >"$WORK/promtool.out" 2>&1 ||
+    fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
+
+# rate() at a moment while the workload ran: a raw sample from its middle.
+curl -s --max-time 10 -G --data-urlencode "query=$sel[2m]" \
+    "$PROM/api/v1/query" >"$WORK/raw.json"
+t_mid=$(python3 -c 'import json, sys
+n = int(sys.argv[2])
+vals = json.load(open(sys.argv[1]))["data"]["result"][0]["values"]
+# A window of 4 s before it lies within the workload (12 s long).
+mid = [t for t, v in vals if 0.4 * n <= float(v) <= 0.8 * n]
+print(mid[len(mid) // 2] if mid else "")' "$WORK/raw.json" "$N" 2>/dev/null ||
+    true)
+checks=$((checks + 1))
+if [ -z "$t_mid" ]; then
+    fail "no sample from the middle of the workload: $(head -c 600 "$WORK/raw.json")"
+else
+    r=$(query "rate($sel[4s])" "$t_mid")
+    echo "rate($metric[4s]) at the middle: $r (want about $want_rate)"
+    awk -v r="$r" -v w="$want_rate" 'BEGIN {exit !(r >= 0.6 * w && r <= 1.4 * w)}' ||
+        fail "rate() $r, not about $want_rate"
+    q=$(query "histogram_quantile(0.99, sum by (le) (rate($hist{pid=\"$work_pid\"}[4s])))" "$t_mid")
+    echo "p99 from the histogram: $q s"
+    checks=$((checks + 1))
+    awk -v q="$q" 'BEGIN {exit !(q > 0 && q < 1)}' ||
+        fail "histogram_quantile: '$q'"
+    s=$(query "sum by (exe) (rate($metric[4s]))" "$t_mid")
+    checks=$((checks + 1))
+    awk -v r="$s" -v w="$want_rate" 'BEGIN {exit !(r >= 0.6 * w)}' ||
+        fail "sum by (exe) (rate(...)): '$s'"
+fi
+
+# Both stop cleanly.
+stop_pid "$prom_pid" 20
+expect_rc "$stop_rc" 0 "prometheus stopped by SIGTERM"
+stop_pid "$exp_pid" 10
+expect_rc "$stop_rc" 0 "exporter stopped by SIGTERM"
+finish

@@ -1,0 +1,142 @@
+/* mmstat-exporter's parts: the cache of open stats files with the states
+ * kept for rates (exporter_cache.c), the bodies of the endpoints
+ * (exporter_api.c) and the HTTP server around them (exporter_http.c).
+ * mmstat-exporter.c reads the options and runs the daemon. */
+#ifndef MMS_TOOLS_EXPORTER_H
+#define MMS_TOOLS_EXPORTER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "out.h"
+
+/* A rate needs a kept state at least this old (0.2 s): closer snapshots
+ * give rates made mostly of the jitter of when each was taken. */
+#define EXP_MIN_INTERVAL_NS 200000000LL
+
+/* ----------------------------------------------------------- the cache */
+
+/* A histogram of a kept state: its non-empty buckets only. */
+struct kept_hist {
+    uint8_t bits, max_exp;
+    uint64_t count, sum, min, max;
+    uint32_t n;
+    uint32_t *idx;
+    uint64_t *cnt;
+};
+
+/* What a rate needs of one snapshot: counters' values and histograms'
+ * buckets, by field index (the reader's fields only ever grow). */
+struct kept {
+    int64_t mono_ns; /* when the snapshot was taken; 0: no state */
+    size_t n;
+    uint64_t *u64;           /* COUNTER */
+    struct kept_hist **hist; /* HISTOGRAM, else NULL */
+};
+
+/* One stats file of the directory, with its reader kept open. */
+struct centry {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    int64_t mtime_ns; /* the file's, CLOCK_REALTIME: writes through the
+                         mapping move it; the stale ones' last sign of life */
+    mms_reader *r;
+    struct mms_proc_info pi; /* refreshed at each sync */
+    int liveness;            /* enum mms_liveness, at the last sync */
+    struct kept kept[2];     /* the older and the newer kept state */
+};
+
+struct cache {
+    pthread_mutex_t lock; /* held by a request from sync to its answer */
+    const char *dir;
+    unsigned max_files;
+    struct centry **v; /* sorted by path */
+    size_t n;
+    /* The last sync: files listed, failed to open, left out (over
+     * max_files); errno of listing the directory (0, or ENOENT if it
+     * does not exist yet: no files). */
+    unsigned seen, failed, skipped;
+    int dir_error;
+};
+
+void cache_init(struct cache *c, const char *dir, unsigned max_files);
+void cache_free(struct cache *c);
+/* Under c->lock: open the new files of the directory, drop the entries
+ * of files gone or replaced (another inode: a reused pid), refresh the
+ * others' headers and liveness. Returns 0 or -ENOMEM. */
+int cache_sync(struct cache *c);
+/* Whether E is exported by /metrics and aggregates: running, or finished
+ * (or stale) less than GRACE seconds ago; GRACE < 0: running only. */
+bool cache_exported(const struct centry *e, double grace, int64_t now_real);
+
+/* Rates of E between its newest kept state at least EXP_MIN_INTERVAL_NS
+ * older than S and S. */
+struct rates {
+    double secs; /* the interval; 0: no such kept state (all rates NaN) */
+    size_t n;
+    double *rate;         /* per field: counters' increments and
+                             histograms' values per second; NaN: none */
+    struct mms_hist *ivl; /* per field: a histogram's values in the
+                             interval (buckets NULL: none) */
+};
+/* HISTS: also the histograms' intervals (mms_hist_sub). */
+int rates_compute(const struct centry *e, const mms_snapshot *s, bool hists,
+                  struct rates *out);
+void rates_free(struct rates *r);
+/* Keep S as E's newer state if the newer one is at least
+ * EXP_MIN_INTERVAL_NS older (the newer becomes the older). */
+int cache_keep(struct centry *e, const mms_snapshot *s);
+
+/* --------------------------------------------------------- the exporter */
+
+struct exporter {
+    const char *dir;  /* the stats directory */
+    const char *host; /* the "host" label; NULL: none */
+    const char *by;   /* /metrics aggregated per "exe" or "label"; NULL */
+    double grace;     /* --include-finished seconds; < 0: running only */
+    struct cache cache;
+    /* The exporter's own metrics. */
+    atomic_ulong scrapes, file_errors, requests, refused_busy;
+    atomic_size_t inflight; /* bytes of answers being sent */
+    size_t max_inflight;    /* above it, data requests get 503 */
+    int64_t started_real_ns;
+};
+
+/* A body built in memory (malloc'ed). */
+struct body {
+    char *buf;
+    size_t len;
+};
+
+/* The endpoints. 0, -ENOENT (no such process: 404), -EINVAL (a bad
+ * parameter: 400) or another negative errno (500). */
+int api_metrics(struct exporter *x, struct body *out);
+int api_processes(struct exporter *x, struct body *out);
+int api_process(struct exporter *x, long pid, const struct filters *flt,
+                struct body *out);
+int api_aggregate(struct exporter *x, const char *by, const struct filters *flt,
+                  struct body *out);
+
+/* ------------------------------------------------------------ the server */
+
+struct http_config {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    bool allow_remote;        /* any Host header; else loopback names */
+    unsigned max_connections; /* in all */
+    unsigned max_per_ip;      /* from one address */
+    unsigned timeout;         /* seconds a connection may stay idle */
+    size_t conn_memory;       /* bytes per connection: request headers */
+    unsigned threads;         /* polling threads */
+};
+
+struct MHD_Daemon;
+/* Start serving X; the port actually bound (with port 0) in *PORT. */
+int http_start(struct exporter *x, const struct http_config *hc,
+               struct MHD_Daemon **out, unsigned *port);
+void http_stop(struct MHD_Daemon *d);
+
+#endif

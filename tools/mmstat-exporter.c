@@ -1,0 +1,408 @@
+/* mmstat-exporter: serve the stats files of the user running it over
+ * HTTP: Prometheus metrics (/metrics), a JSON API (/api/v1/...) and a
+ * live dashboard (/). Reads its options, starts the server
+ * (exporter_http.c) and waits for SIGTERM or SIGINT. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exporter.h"
+#include "json.h"
+
+static const char *prog = "mmstat-exporter";
+
+#define DEFAULT_LISTEN "127.0.0.1:9464"
+#define DEFAULT_GRACE 300.0
+
+static void usage(FILE *out)
+{
+    fputs(
+        "Usage: mmstat-exporter [OPTIONS]\n"
+        "Serve the stats of this user's processes over HTTP: Prometheus\n"
+        "metrics at /metrics, a JSON API under /api/v1/ and a live\n"
+        "dashboard at /. Read-only; no authentication.\n"
+        "\n"
+        "  -l, --listen ADDR:PORT   where to listen (default " DEFAULT_LISTEN
+        ");\n"
+        "                           [::1]:PORT for IPv6; port 0: any free\n"
+        "      --allow-remote       allow an address that is not loopback\n"
+        "                           (anyone who reaches it reads the stats)\n"
+        "  -d, --dir DIR            stats directory (default: $MMSTATS_DIR,\n"
+        "                           $XDG_RUNTIME_DIR/mmstats or\n"
+        "                           /tmp/mmstats-UID)\n"
+        "  -b, --by KEY             /metrics summed per exe or label, not per\n"
+        "                           process (bounded cardinality)\n"
+        "      --include-finished[=SECONDS]\n"
+        "                           also export processes that finished or\n"
+        "                           died less than SECONDS ago (default 300)\n"
+        "      --host NAME          the host label (default: the host name)\n"
+        "      --no-host            no host label\n"
+        "      --max-files N        stats files read per request (4096)\n"
+        "      --max-connections N  connections at once (default 128)\n"
+        "      --max-per-ip N       connections from one address (32)\n"
+        "      --timeout SECONDS    close connections idle that long (10)\n"
+        "      --max-response-memory SIZE\n"
+        "                           answers in flight, at most (256M);\n"
+        "                           above it, requests get 503\n"
+        "      --threads N          polling threads (default 4)\n"
+        "  -h, --help               show this help\n"
+        "  -V, --version            show the version\n"
+        "\n"
+        "Examples:\n"
+        "  mmstat-exporter                  then open http://127.0.0.1:9464/\n"
+        "  mmstat-exporter --by exe --include-finished=60\n"
+        "  curl -s localhost:9464/metrics | grep io_write_calls\n"
+        "  curl -s localhost:9464/api/v1/processes/1234\n"
+        "\n"
+        "Exit status: 0 stopped by SIGTERM or SIGINT, 1 could not start,\n"
+        "2 bad usage.\n",
+        out);
+}
+
+struct opts {
+    const char *dir, *listen, *by, *host;
+    bool allow_remote, no_host;
+    double grace;
+    unsigned long max_files, max_conn, max_per_ip, timeout, threads;
+    unsigned long long max_inflight;
+};
+
+/* A decimal number in [LO, HI], or false. */
+static bool parse_ulong(const char *s, unsigned long lo, unsigned long hi,
+                        unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-' || *s == '+')
+        return false;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || errno || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* "64M", "1G", "4096": bytes, with K/M/G as 1024-based. */
+static bool parse_size(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-' || *s == '+')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end || errno || end == s || v > (ULLONG_MAX >> shift))
+        return false;
+    *out = v << shift;
+    return true;
+}
+
+static bool is_loopback(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
+    if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) &&
+           v6->sin6_addr.s6_addr[12] == 127;
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT" (numeric, or "localhost") into HC. */
+static bool parse_listen(const char *s, struct http_config *hc)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon;
+    size_t n;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return false;
+        n = (size_t)(end - s - 1);
+        if (n >= sizeof host)
+            return false;
+        memcpy(host, s + 1, n);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return false;
+        n = (size_t)(colon - s);
+        if (n == 0 || n >= sizeof host)
+            return false;
+        memcpy(host, s, n);
+    }
+    host[n] = '\0';
+    unsigned long port;
+    if (!parse_ulong(colon + 1, 0, 65535, &port))
+        return false;
+    memset(&hc->addr, 0, sizeof hc->addr);
+    if (!strcmp(host, "localhost"))
+        snprintf(host, sizeof host, "127.0.0.1");
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&hc->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&hc->addr;
+    if (s[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        hc->addrlen = sizeof *v4;
+        return true;
+    }
+    if (s[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        hc->addrlen = sizeof *v6;
+        return true;
+    }
+    return false;
+}
+
+/* A host label: printable ASCII or UTF-8, at most 64 bytes. */
+static bool valid_host(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+        int k = utf8_seq_len(p);
+        if (!k)
+            return false;
+        p += k;
+    }
+    return true;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o,
+                      struct http_config *hc)
+{
+    enum {
+        OPT_ALLOW_REMOTE = 256,
+        OPT_INCLUDE_FINISHED,
+        OPT_HOST,
+        OPT_NO_HOST,
+        OPT_MAX_FILES,
+        OPT_MAX_CONN,
+        OPT_MAX_PER_IP,
+        OPT_TIMEOUT,
+        OPT_MAX_MEMORY,
+        OPT_THREADS,
+    };
+    static const struct option lopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"allow-remote", no_argument, NULL, OPT_ALLOW_REMOTE},
+        {"dir", required_argument, NULL, 'd'},
+        {"by", required_argument, NULL, 'b'},
+        {"include-finished", optional_argument, NULL, OPT_INCLUDE_FINISHED},
+        {"host", required_argument, NULL, OPT_HOST},
+        {"no-host", no_argument, NULL, OPT_NO_HOST},
+        {"max-files", required_argument, NULL, OPT_MAX_FILES},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"max-response-memory", required_argument, NULL, OPT_MAX_MEMORY},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "l:d:b:hV", lopts, NULL)) != -1) {
+        const char *arg = optarg ? optarg : "";
+        const char *bad = NULL;
+        switch (c) {
+        case 'l':
+            o->listen = arg;
+            break;
+        case OPT_ALLOW_REMOTE:
+            o->allow_remote = true;
+            break;
+        case 'd':
+            o->dir = arg;
+            break;
+        case 'b':
+            if (strcmp(arg, "exe") != 0 && strcmp(arg, "label") != 0)
+                bad = "--by: 'exe' or 'label'";
+            o->by = arg;
+            break;
+        case OPT_INCLUDE_FINISHED:
+            o->grace = optarg ? parse_duration(arg) : DEFAULT_GRACE;
+            if (!(o->grace >= 0) || o->grace > 365 * 86400.0)
+                bad = "--include-finished: bad duration";
+            break;
+        case OPT_HOST:
+            if (!valid_host(arg))
+                bad = "--host: 1 to 64 printable bytes";
+            o->host = arg;
+            break;
+        case OPT_NO_HOST:
+            o->no_host = true;
+            break;
+        case OPT_MAX_FILES:
+            if (!parse_ulong(arg, 1, 1000000, &o->max_files))
+                bad = "--max-files: a number from 1 to 1000000";
+            break;
+        case OPT_MAX_CONN:
+            if (!parse_ulong(arg, 1, 65536, &o->max_conn))
+                bad = "--max-connections: a number from 1 to 65536";
+            break;
+        case OPT_MAX_PER_IP:
+            if (!parse_ulong(arg, 1, 65536, &o->max_per_ip))
+                bad = "--max-per-ip: a number from 1 to 65536";
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_ulong(arg, 1, 3600, &o->timeout))
+                bad = "--timeout: seconds from 1 to 3600";
+            break;
+        case OPT_MAX_MEMORY:
+            if (!parse_size(arg, &o->max_inflight) || o->max_inflight < 4096)
+                bad = "--max-response-memory: a size of at least 4K";
+            break;
+        case OPT_THREADS:
+            if (!parse_ulong(arg, 1, 64, &o->threads))
+                bad = "--threads: a number from 1 to 64";
+            break;
+        case 'h':
+            usage(stdout);
+            exit(EXIT_OK);
+        case 'V':
+            printf("mmstat-exporter %s\n", MMS_VERSION_STRING);
+            exit(EXIT_OK);
+        default:
+            return -1;
+        }
+        if (bad) {
+            fprintf(stderr, "%s: %s, not '%s'\n", prog, bad, arg);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+        return -1;
+    }
+    if (!parse_listen(o->listen, hc)) {
+        fprintf(stderr, "%s: --listen: ADDR:PORT or [ADDR6]:PORT, not '%s'\n",
+                prog, o->listen);
+        return -1;
+    }
+    if (!o->allow_remote && !is_loopback(&hc->addr)) {
+        fprintf(stderr,
+                "%s: %s is not a loopback address: the stats would be "
+                "readable from other machines, without authentication; "
+                "add --allow-remote to do it anyway\n",
+                prog, o->listen);
+        return -1;
+    }
+    if (o->host && o->no_host) {
+        fprintf(stderr, "%s: --host and --no-host exclude each other\n", prog);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {.listen = DEFAULT_LISTEN,
+                     .grace = -1,
+                     .max_files = 4096,
+                     .max_conn = 128,
+                     .max_per_ip = 32,
+                     .timeout = 10,
+                     .threads = 4,
+                     .max_inflight = 256ull << 20};
+    struct http_config hc = {0};
+    if (parse_args(argc, argv, &o, &hc) < 0) {
+        fprintf(stderr, "Try '%s --help'.\n", prog);
+        return EXIT_USAGE;
+    }
+    hc.allow_remote = o.allow_remote;
+    hc.max_connections = (unsigned)o.max_conn;
+    hc.max_per_ip = (unsigned)o.max_per_ip;
+    hc.timeout = (unsigned)o.timeout;
+    hc.conn_memory = (size_t)32 * 1024;
+    hc.threads = (unsigned)o.threads;
+
+    char dir[PATH_MAX];
+    int e = stats_dir(o.dir, dir, sizeof dir);
+    if (e < 0) {
+        fprintf(stderr, "%s: stats directory: %s\n", prog, mms_strerror(e));
+        return EXIT_FAIL;
+    }
+    char hostname[256] = "";
+    const char *host = o.host;
+    if (!host && !o.no_host) {
+        if (gethostname(hostname, sizeof hostname - 1) == 0 &&
+            valid_host(hostname))
+            host = hostname;
+    }
+
+    /* One malloc arena: answers are built one at a time (under the
+     * cache's lock) by whichever polling thread got the request, and with
+     * an arena per thread each kept its own peak (snapshots of every
+     * file: a hundred MB for a big directory) as fragments that
+     * malloc_trim cannot return. */
+    mallopt(M_ARENA_MAX, 1);
+
+    /* Signals are taken by sigwaitinfo below: blocked before the server
+     * starts its threads, which inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct exporter x = {.dir = dir,
+                         .host = host,
+                         .by = o.by,
+                         .grace = o.grace,
+                         .max_inflight = (size_t)o.max_inflight,
+                         .started_real_ns = now_real_ns()};
+    cache_init(&x.cache, dir, (unsigned)o.max_files);
+    struct MHD_Daemon *d = NULL;
+    unsigned port = 0;
+    if ((e = http_start(&x, &hc, &d, &port)) < 0) {
+        fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, o.listen,
+                strerror(-e));
+        cache_free(&x.cache);
+        return EXIT_FAIL;
+    }
+    char addr[INET6_ADDRSTRLEN];
+    if (hc.addr.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&hc.addr)->sin_addr, addr,
+                  sizeof addr);
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&hc.addr)->sin6_addr, addr,
+                  sizeof addr);
+    bool v6 = hc.addr.ss_family == AF_INET6;
+    fprintf(stderr, "%s: listening on http://%s%s%s:%u/ (stats directory %s)\n",
+            prog, v6 ? "[" : "", addr, v6 ? "]" : "", port, dir);
+
+    int sig;
+    do {
+        sig = sigwaitinfo(&set, NULL);
+    } while (sig == SIGHUP || (sig < 0 && errno == EINTR));
+    fprintf(stderr, "%s: %s: stopping\n", prog,
+            sig > 0 ? strsignal(sig) : "signal");
+    http_stop(d);
+    cache_free(&x.cache);
+    return EXIT_OK;
+}
