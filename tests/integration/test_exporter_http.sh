@@ -165,13 +165,14 @@ elif mode == "slowloris":
         time.sleep(0.2)
     print("open", sum(1 for s in socks if s.fileno() >= 0))
 elif mode == "hold":
-    # Asks for /metrics and reads nothing for 4 s: an answer bigger than
-    # the socket buffers stays in the exporter's memory meanwhile.
+    # Asks for /metrics and reads nothing for 12 s: an answer bigger than
+    # the socket buffers stays in the exporter's memory meanwhile (long
+    # enough for a sanitizer build to have produced it).
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
     s.connect(addr)
     s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    time.sleep(4)
+    time.sleep(12)
     s.close()
     print("held")
 elif mode == "idle":
@@ -257,7 +258,7 @@ hostile hold >"$WORK/hold.out" &
 hold_pid=$!
 bg_pids+=("$hold_pid")
 code=
-for ((i = 0; i < 30; i++)); do
+for ((i = 0; i < 100; i++)); do # up to 10 s: slower in sanitizer builds
     sleep 0.1
     http /metrics
     [ "$code" = 503 ] && break
