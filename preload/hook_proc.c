@@ -46,47 +46,41 @@ static int count_args(va_list ap)
     return n;
 }
 
+/* Declare ARGV: ARG and the NULL-terminated list after it (on the stack,
+ * as glibc does); AP is left after the list's NULL. */
+#define GATHER_ARGV(argv, arg, ap)                                           \
+    va_list aq_;                                                             \
+    va_copy(aq_, ap);                                                        \
+    int n_ = count_args(aq_);                                                \
+    va_end(aq_);                                                             \
+    char *argv[n_ + 1];                                                      \
+    argv[0] = (char *)(arg);                                                 \
+    for (int i_ = 1; i_ <= n_; i_++)                                         \
+        argv[i_] = va_arg(ap, char *)
+
 MMP_HOOK int execl(const char *path, const char *arg, ...)
 {
-    va_list ap, aq;
+    va_list ap;
     va_start(ap, arg);
-    va_copy(aq, ap);
-    int n = count_args(aq);
-    va_end(aq);
-    char *argv[n + 1];
-    argv[0] = (char *)arg;
-    for (int i = 1; i <= n; i++)
-        argv[i] = va_arg(ap, char *);
+    GATHER_ARGV(argv, arg, ap);
     va_end(ap);
     return execv(path, argv);
 }
 
 MMP_HOOK int execlp(const char *file, const char *arg, ...)
 {
-    va_list ap, aq;
+    va_list ap;
     va_start(ap, arg);
-    va_copy(aq, ap);
-    int n = count_args(aq);
-    va_end(aq);
-    char *argv[n + 1];
-    argv[0] = (char *)arg;
-    for (int i = 1; i <= n; i++)
-        argv[i] = va_arg(ap, char *);
+    GATHER_ARGV(argv, arg, ap);
     va_end(ap);
     return execvp(file, argv);
 }
 
 MMP_HOOK int execle(const char *path, const char *arg, ...)
 {
-    va_list ap, aq;
+    va_list ap;
     va_start(ap, arg);
-    va_copy(aq, ap);
-    int n = count_args(aq);
-    va_end(aq);
-    char *argv[n + 1];
-    argv[0] = (char *)arg;
-    for (int i = 1; i <= n; i++)
-        argv[i] = va_arg(ap, char *);
+    GATHER_ARGV(argv, arg, ap);
     char **envp = va_arg(ap, char **);
     va_end(ap);
     return execve(path, argv, envp);
