@@ -152,11 +152,15 @@ static inline __attribute__((always_inline)) size_t usable(void *p)
 void mmp_mem_init(void)
 {
 #if defined(__x86_64__)
-    /* valgrind redirects malloc to its own without changing what dlsym
-     * answers; its blocks have no glibc header to read. */
+    /* valgrind's memcheck (and its other malloc-replacing tools) redirect
+     * malloc to their own without changing what dlsym answers; their
+     * blocks have no glibc header to read. Their preload libraries are
+     * vgpreload_<tool>; vgpreload_core alone (callgrind, cachegrind)
+     * leaves malloc alone. */
     const char *pre = getenv("LD_PRELOAD");
-    if (pre && strstr(pre, "vgpreload"))
-        return;
+    for (const char *v = pre; v && (v = strstr(v, "vgpreload_")); v++)
+        if (strncmp(v + 10, "core", 4) != 0)
+            return;
     void *(*m)(size_t) = get_malloc();
     void (*fr)(void *) = get_free();
     size_t (*us)(void *) = get_malloc_usable_size();
