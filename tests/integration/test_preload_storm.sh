@@ -40,9 +40,14 @@ same_run() { # WHAT LIMIT CMD...
     local what=$1 limit=$2
     shift 2
     local a b ra=0 rb=0
-    a=$(bash -c "ulimit $limit; exec \"\$@\"" _ "$@" 2>&1) || ra=$?
+    # Descriptors inherited from the test runner are closed first, so
+    # that the limit means the same everywhere.
+    local run='for fd in $(ls /proc/$$/fd); do
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+        ulimit '"$limit"'; exec "$@"'
+    a=$(bash -c "$run" _ "$@" 2>&1) || ra=$?
     b=$(LD_PRELOAD=$PRELOAD MMSTATS_DIR=$WORK/faults MMSTATS_FILE='{exe}-{pid}' \
-        bash -c "ulimit $limit; exec \"\$@\"" _ "$@" 2>&1) || rb=$?
+        bash -c "$run" _ "$@" 2>&1) || rb=$?
     expect_eq "$b" "$a" "$what: output unchanged"
     expect_eq "$rb" "$ra" "$what: exit status unchanged"
 }
