@@ -194,8 +194,11 @@ static inline __attribute__((always_inline)) void
 mem_record(struct mmp_call *c, uint64_t t0, bool err, uint64_t asked,
            uint64_t got, uint64_t gave)
 {
+    /* ...or one parked on shard 0 at its exit (core/shard.c): its live
+     * bytes have no later flush to wait for. */
     bool no_shard = c == &mmp_calls[MMP_CALL_free] &&
-                    MMS_UNLIKELY(mms__tls[0].wid != mmp_wid);
+                    MMS_UNLIKELY(mms__tls[0].wid != mmp_wid ||
+                                 mms__tls[0].shard == 0);
     struct mms__shard_ref sh =
         no_shard ? (struct mms__shard_ref){mmp_writer->base +
                                                mmp_writer->hdr->shard_off,
