@@ -188,16 +188,12 @@ static void atfork_child(void)
     errno = saved_errno;
 }
 
-/* Thread exit. The core hands a thread's shard back from a thread-specific
- * data destructor; but glibc's own clean-up after the destructors
- * (__libc_thread_freeres frees the thread's strerror/strsignal buffers)
- * still calls free through our hook, which would then take a new shard
- * that nobody hands back: each exited thread leaked one, until all were
- * taken. So a dying thread whose shard is back is parked on the shared
- * shard 0 (atomic adds, nothing to hand back), and the live bytes it
- * gathered are published (they would be lost). This destructor re-arms
- * itself for every round glibc makes, so that it also runs after the
- * core's, whichever of the two keys comes first. */
+/* Thread exit: publish the live bytes the thread gathered (they would
+ * be lost). The core parks a dying thread on the shared shard 0 once its
+ * shard is handed back, and frees after that publish at once (hook_mem.c),
+ * so glibc's clean-up after the destructors takes no new shard. This
+ * destructor re-arms itself for every round glibc makes, so that it also
+ * runs after the core's, whichever of the two keys comes first. */
 static pthread_key_t exit_key;
 static int exit_key_ok;
 static __thread int exit_armed __attribute__((tls_model("initial-exec")));
@@ -208,15 +204,7 @@ void mmp_mem_init(void);        /* hook_mem.c */
 static void thread_exit(void *arg)
 {
     uintptr_t round = (uintptr_t)arg;
-    mms_writer *w = mmp_writer;
-    struct mms__tls_ent *t = &mms__tls[w->slot];
     mmp_mem_thread_exit();
-    if (t->wid != w->id || t->shard == 0) {
-        t->shard = 0;
-        t->base = w->base + w->hdr->shard_off;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        t->wid = w->id;
-    }
     if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
         mmp_guard++;
         pthread_setspecific(exit_key, (void *)(round + 1));
