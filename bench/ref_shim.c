@@ -33,16 +33,16 @@ static inline uint64_t clk(void)
 #define END (calls++)
 #endif
 
-#define FWD(ret, name, params, args)                                         \
-    EXPORT ret name params                                                   \
-    {                                                                        \
-        static ret(*real) params;                                            \
-        if (!real)                                                           \
-            real = (ret(*) params)dlsym(RTLD_NEXT, #name);                   \
-        BEGIN;                                                               \
-        ret r = real args;                                                   \
-        END;                                                                 \
-        return r;                                                            \
+#define FWD(ret, name, params, args)                                           \
+    EXPORT ret name params                                                     \
+    {                                                                          \
+        static ret(*real) params;                                              \
+        if (!real)                                                             \
+            real = (ret(*) params)dlsym(RTLD_NEXT, #name);                     \
+        BEGIN;                                                                 \
+        ret r = real args;                                                     \
+        END;                                                                   \
+        return r;                                                              \
     }
 
 FWD(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
@@ -50,8 +50,7 @@ FWD(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
 FWD(int, close, (int fd), (fd))
 FWD(ssize_t, send, (int fd, const void *b, size_t n, int f), (fd, b, n, f))
 FWD(ssize_t, recv, (int fd, void *b, size_t n, int f), (fd, b, n, f))
-FWD(size_t, fwrite, (const void *p, size_t s, size_t n, FILE *f),
-    (p, s, n, f))
+FWD(size_t, fwrite, (const void *p, size_t s, size_t n, FILE *f), (p, s, n, f))
 FWD(int, fputs, (const char *s, FILE *f), (s, f))
 
 EXPORT int open(const char *p, int flags, ...);

@@ -22,8 +22,8 @@
 #define mms_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define mms_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define mms_add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
-#define mms_cas_acq_rel(p, expp, v)                                          \
-    __atomic_compare_exchange_n((p), (expp), (v), 0, __ATOMIC_ACQ_REL,      \
+#define mms_cas_acq_rel(p, expp, v)                                            \
+    __atomic_compare_exchange_n((p), (expp), (v), 0, __ATOMIC_ACQ_REL,         \
                                 __ATOMIC_RELAXED)
 /* Seqlocks: the writer fences after making seq odd and stores the data
  * relaxed; the reader loads the data relaxed and fences before re-reading

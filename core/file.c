@@ -13,7 +13,10 @@
 
 #include "internal.h"
 
-static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
 
 static uint64_t page_size(void)
 {
@@ -27,9 +30,9 @@ int mms__geom_compute(struct mms__file_geom *g, uint32_t max_fields,
 {
     uint64_t pg = page_size();
     if (max_fields == 0 || max_fields > (1u << 20) || str_bytes < 16 ||
-        str_bytes > (256u << 20) || glob_bytes < 8 ||
-        glob_bytes > (1u << 30) || shard_bytes < 8 ||
-        shard_bytes > (64u << 20) || max_shards == 0 || max_shards > 4096)
+        str_bytes > (256u << 20) || glob_bytes < 8 || glob_bytes > (1u << 30) ||
+        shard_bytes < 8 || shard_bytes > (64u << 20) || max_shards == 0 ||
+        max_shards > 4096)
         return -EINVAL;
     uint64_t off = round_up(MMS_HEADER_SIZE, pg);
     g->desc_off = (uint32_t)off;
@@ -137,15 +140,14 @@ int mms_default_dir(char *buf, size_t len)
 static char name_char(char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
-        c == '+')
+        (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == '+')
         return c;
     return '_';
 }
 
 int mms__template_expand(char *out, size_t len, const char *tmpl,
-                         const char *exe, const char *label,
-                         const char *name, long pid)
+                         const char *exe, const char *label, const char *name,
+                         long pid)
 {
     char host[MMS_HOST_LEN + 1] = "";
     char pidbuf[24];
@@ -247,13 +249,13 @@ static int publish_name(int dfd, const char *tmp, const char *final)
     return 0;
 }
 
-/* Insert "-N" before the extension of NAME: "cat-12.mmstats" -> "cat-12-1.mmstats". */
+/* Insert "-N" before the extension of NAME: "cat-12.mmstats" ->
+ * "cat-12-1.mmstats". */
 static int suffixed(char *out, size_t len, const char *name, int n)
 {
     const char *dot = strrchr(name, '.');
     size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
-    int w = snprintf(out, len, "%.*s-%d%s", (int)stem, name, n,
-                     name + stem);
+    int w = snprintf(out, len, "%.*s-%d%s", (int)stem, name, n, name + stem);
     return (w < 0 || (size_t)w >= len || w > NAME_MAX) ? -ENAMETOOLONG : 0;
 }
 

@@ -53,7 +53,10 @@ static void register_handlers(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-void mms__fork_handlers_once(void) { pthread_once(&fork_once, register_handlers); }
+void mms__fork_handlers_once(void)
+{
+    pthread_once(&fork_once, register_handlers);
+}
 
 /* Copy the parent's layout into the child's new file (before it is named
  * and READY): descriptors, strings, global values; shard 0's pages. */

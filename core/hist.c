@@ -48,8 +48,7 @@ uint64_t mms_hist_bucket_high(uint32_t i, unsigned bits, unsigned max_exp)
     if (i >= last)
         return UINT64_MAX;
     uint32_t g = i >> bits;
-    return mms_hist_bucket_low(i, bits, max_exp) + ((uint64_t)1 << (g - 1)) -
-           1;
+    return mms_hist_bucket_low(i, bits, max_exp) + ((uint64_t)1 << (g - 1)) - 1;
 }
 
 int mms_hist_init(struct mms_hist *h, unsigned bits, unsigned max_exp)
@@ -177,7 +176,8 @@ int mms_hist_sub(struct mms_hist *out, const struct mms_hist *now,
     out->sum = now->sum >= before->sum ? now->sum - before->sum : 0;
     if (count) {
         uint64_t l = mms_hist_bucket_low((uint32_t)lo, now->bits, now->max_exp);
-        uint64_t h = mms_hist_bucket_high((uint32_t)hi, now->bits, now->max_exp);
+        uint64_t h =
+            mms_hist_bucket_high((uint32_t)hi, now->bits, now->max_exp);
         out->min = l > now->min ? l : now->min;
         out->max = h < now->max ? h : now->max;
     }

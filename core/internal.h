@@ -57,29 +57,29 @@ struct mms_field {
     uint32_t win_off;      /* HISTOGRAM/COUNTER with MMS_DF_WINDOW: ring */
     uint32_t win_nbuckets; /* HISTOGRAM with MMS_DF_WINDOW */
     uint32_t n;            /* STRUCT members, MOVAVG capacity */
-    const char *name; /* NUL-terminated copy in the file's string table */
+    const char *name;      /* NUL-terminated copy in the file's string table */
 };
 
 struct mms_writer {
     uint8_t *base; /* the whole file, mapped shared */
     size_t map_size;
     struct mms_file_header *hdr;
-    uint32_t *shtab; /* shard state table, in the file */
-    uint32_t slot;   /* index in mms__writers and the TLS cache */
-    uint32_t id;     /* unique per process lifetime, never 0 */
-    uint32_t next_shard; /* atomic; next never-used shard index */
-    uint32_t populated;  /* bytes of each handed-out shard with pages */
-    unsigned flags;      /* MMS_W_* */
+    uint32_t *shtab;      /* shard state table, in the file */
+    uint32_t slot;        /* index in mms__writers and the TLS cache */
+    uint32_t id;          /* unique per process lifetime, never 0 */
+    uint32_t next_shard;  /* atomic; next never-used shard index */
+    uint32_t populated;   /* bytes of each handed-out shard with pages */
+    unsigned flags;       /* MMS_W_* */
     pthread_mutex_t lock; /* serialises field adds, never taken by updates */
-    bool shared_child; /* a child of fork() sharing the parent's file: it
-                          may not add fields (the parent's lock and field
-                          table are not its own) */
+    bool shared_child;    /* a child of fork() sharing the parent's file: it
+                             may not add fields (the parent's lock and field
+                             table are not its own) */
     uint32_t nfields;
     uint32_t max_fields;
-    struct mms_field *fields; /* [max_fields] */
-    uint32_t *index;          /* open-addressing name index, [index_cap] */
-    uint32_t index_cap;       /* power of two, >= 2 * max_fields */
-    size_t self_size;         /* bytes of the anonymous mapping holding *w */
+    struct mms_field *fields;  /* [max_fields] */
+    uint32_t *index;           /* open-addressing name index, [index_cap] */
+    uint32_t index_cap;        /* power of two, >= 2 * max_fields */
+    size_t self_size;          /* bytes of the anonymous mapping holding *w */
     int64_t (*clock_ns)(void); /* window clock; NULL: monotonic coarse */
     /* How the file was named, to name a forked child's file alike. */
     struct mms__file_geom geom;
@@ -107,7 +107,7 @@ struct mms__shard_ref {
     bool owned;    /* this thread's own shard: plain adds; else atomic */
 };
 MMS_HIDDEN struct mms__shard_ref mms__shard_acquire(mms_writer *w,
-                                                   struct mms__tls_ent *t);
+                                                    struct mms__tls_ent *t);
 MMS_HIDDEN void mms__shard_init_once(void);
 /* Allocate pages [from, to) of every shard handed out so far (called with
  * w->lock held when a sharded field grows shard_local_used). */
@@ -204,8 +204,8 @@ static inline uint32_t mms__hist_index(uint64_t v, unsigned bits,
     if (MMS_UNLIKELY(v >> max_exp))
         return ((max_exp - bits + 1) << bits);
     unsigned e = 63u - (unsigned)__builtin_clzll(v);
-    return ((e - bits + 1) << bits) +
-           (uint32_t)(v >> (e - bits)) - (1u << bits);
+    return ((e - bits + 1) << bits) + (uint32_t)(v >> (e - bits)) -
+           (1u << bits);
 }
 
 /* Copy a string into a fixed NUL-padded field, always terminated. */

@@ -28,9 +28,8 @@ static int header_load(mms_reader *r)
     if (memcmp(m->p.magic, MMS_MAGIC, MMS_MAGIC_LEN) != 0)
         return MMS_EFORMAT;
     if (m->p.endian != MMS_ENDIAN_MARK)
-        return m->p.endian == __builtin_bswap32(MMS_ENDIAN_MARK)
-                   ? MMS_EENDIAN
-                   : MMS_EFORMAT;
+        return m->p.endian == __builtin_bswap32(MMS_ENDIAN_MARK) ? MMS_EENDIAN
+                                                                 : MMS_EFORMAT;
     if (m->p.major != MMS_VERSION_MAJOR)
         return MMS_EVERSION;
     /* Writers fill the header under a temporary name and rename the file
@@ -59,8 +58,8 @@ static int geometry_check(const struct mms_file_header *h, uint64_t size)
         return MMS_ETRUNCATED;
     uint64_t fs = h->file_size;
     if (fs < h->p.header_size || h->desc_size < MMS_DESC_SIZE ||
-        h->desc_size % 8 || h->desc_cap > (1u << 20) ||
-        h->shard_cap == 0 || h->shard_cap > 4096 || h->shard_size == 0 ||
+        h->desc_size % 8 || h->desc_cap > (1u << 20) || h->shard_cap == 0 ||
+        h->shard_cap > 4096 || h->shard_size == 0 ||
         h->shard_size % MMS_SHARD_ALIGN || h->shard_off % MMS_SHARD_ALIGN ||
         h->desc_off % 8 || h->glob_off % 8 || h->glob_cap % 8 ||
         h->shtab_off % 4)
@@ -147,7 +146,10 @@ void mms_reader_close(mms_reader *r)
     free(r);
 }
 
-const char *mms_reader_path(const mms_reader *r) { return r->path; }
+const char *mms_reader_path(const mms_reader *r)
+{
+    return r->path;
+}
 
 /* Copy a string of the file's string table, replacing control bytes so a
  * hostile name cannot drive a terminal. */
@@ -163,9 +165,8 @@ typedef char mms__member_names[MMS_STRUCT_MAX_MEMBERS][MMS_MEMBER_NAME_MAX + 1];
 /* Parse a STRUCT's member table from the string table into M, with the
  * names copied into NAMES. */
 static int schema_parse(const uint8_t *strs, uint32_t str_used,
-                        const struct mms_struct_param *sp,
-                        struct mms_member *m, mms__member_names names,
-                        size_t *name_bytes)
+                        const struct mms_struct_param *sp, struct mms_member *m,
+                        mms__member_names names, size_t *name_bytes)
 {
     if (sp->nmembers == 0 || sp->nmembers > MMS_STRUCT_MAX_MEMBERS ||
         !in_bounds(sp->schema_off, sp->schema_len, str_used))
@@ -206,10 +207,9 @@ static int kind_check(mms_reader *r, const struct mms_desc *d,
     uint64_t size = d->value_size;
     switch (d->kind) {
     case MMS_KIND_COUNTER:
-        if (!sharded ||
-            size != 8 + (window ? MMS_WINDOW_SLOTS *
-                                      sizeof(struct mms_window_slot)
-                                : 0))
+        if (!sharded || size != 8 + (window ? MMS_WINDOW_SLOTS *
+                                                  sizeof(struct mms_window_slot)
+                                            : 0))
             return MMS_ECORRUPT;
         rf->win_off = window ? 8 : 0;
         return 0;
@@ -234,8 +234,8 @@ static int kind_check(mms_reader *r, const struct mms_desc *d,
                 p.win_nbuckets == 0 ||
                 mms_hist_nbuckets(p.win_bits, p.max_exp) != p.win_nbuckets)
                 return MMS_ECORRUPT;
-            need += (uint64_t)MMS_WINDOW_SLOTS *
-                    (sizeof(struct mms_hist_slot) + (uint64_t)p.win_nbuckets * 8);
+            need += (uint64_t)MMS_WINDOW_SLOTS * (sizeof(struct mms_hist_slot) +
+                                                  (uint64_t)p.win_nbuckets * 8);
         } else if (p.win_bits || p.win_off || p.win_nbuckets) {
             return MMS_ECORRUPT;
         }
@@ -315,10 +315,10 @@ static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
     if (rc < 0)
         return rc;
 
-    size_t need = sizeof(struct mms_field_info) +
-                  rf.n * sizeof(struct mms_member) * (d->kind == MMS_KIND_STRUCT) +
-                  member_bytes + d->name_len + 1 + d->units_len + 1 +
-                  d->help_len + 1;
+    size_t need =
+        sizeof(struct mms_field_info) +
+        rf.n * sizeof(struct mms_member) * (d->kind == MMS_KIND_STRUCT) +
+        member_bytes + d->name_len + 1 + d->units_len + 1 + d->help_len + 1;
     struct mms_field_info *fi = calloc(1, need);
     if (!fi)
         return -ENOMEM;
@@ -396,7 +396,10 @@ int mms_reader_refresh(mms_reader *r)
     return r->nfields > before;
 }
 
-size_t mms_reader_nfields(const mms_reader *r) { return r->nfields; }
+size_t mms_reader_nfields(const mms_reader *r)
+{
+    return r->nfields;
+}
 
 const struct mms_field_info *mms_reader_field(const mms_reader *r, size_t i)
 {
@@ -433,8 +436,8 @@ int mms_reader_info(mms_reader *r, struct mms_proc_info *o)
               strnlen(h->label, MMS_LABEL_LEN));
     copy_text(o->host, (const uint8_t *)h->host,
               strnlen(h->host, MMS_HOST_LEN));
-    size_t n = h->cmdline_len < MMS_CMDLINE_LEN ? h->cmdline_len
-                                                : MMS_CMDLINE_LEN;
+    size_t n =
+        h->cmdline_len < MMS_CMDLINE_LEN ? h->cmdline_len : MMS_CMDLINE_LEN;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)h->cmdline[i];
         o->cmdline[i] = c == 0 ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;

@@ -50,7 +50,10 @@ static void make_exit_key(void)
     pthread_key_create(&exit_key, release_thread_shards);
 }
 
-void mms__shard_init_once(void) { pthread_once(&exit_once, make_exit_key); }
+void mms__shard_init_once(void)
+{
+    pthread_once(&exit_once, make_exit_key);
+}
 
 static uint8_t *shard_addr(mms_writer *w, uint32_t i)
 {
@@ -76,8 +79,8 @@ int mms__shards_populate(mms_writer *w, uint32_t to)
     uint32_t old = mms_load_relaxed(&w->populated);
     if (to <= old)
         return 0;
-    uint32_t want = (to + MMS_POPULATE_CHUNK - 1) / MMS_POPULATE_CHUNK *
-                    MMS_POPULATE_CHUNK;
+    uint32_t want =
+        (to + MMS_POPULATE_CHUNK - 1) / MMS_POPULATE_CHUNK * MMS_POPULATE_CHUNK;
     if (want > w->hdr->shard_size)
         want = w->hdr->shard_size;
     /* Publish the new size first, then allocate in every shard handed out
@@ -86,8 +89,7 @@ int mms__shards_populate(mms_writer *w, uint32_t to)
      * can miss the new pages. */
     __atomic_store_n(&w->populated, want, __ATOMIC_SEQ_CST);
     for (uint32_t i = 0; i < w->hdr->shard_cap; i++) {
-        if (__atomic_load_n(&w->shtab[i], __ATOMIC_SEQ_CST) ==
-            MMS_SHARD_UNUSED)
+        if (__atomic_load_n(&w->shtab[i], __ATOMIC_SEQ_CST) == MMS_SHARD_UNUSED)
             continue;
         int rc = mms__populate(shard_addr(w, i) + old, want - old);
         if (rc < 0) {

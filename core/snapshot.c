@@ -157,9 +157,8 @@ static int read_movavg(const uint64_t *cell, const struct mms__rfield *f,
 /* Merge one shard's ring slot into the snapshot's ring: a newer second
  * replaces, the same second adds, an older one is ignored, and so is a
  * slot being reset (top bit set: see mms__window_slot). */
-static void ring_merge(struct ring *r, uint32_t p, uint64_t sec,
-                       uint64_t count, uint64_t sum, const uint64_t *b,
-                       uint32_t nb)
+static void ring_merge(struct ring *r, uint32_t p, uint64_t sec, uint64_t count,
+                       uint64_t sum, const uint64_t *b, uint32_t nb)
 {
     if (sec == 0 || (sec >> 63) || sec < r->sec[p])
         return;
@@ -256,8 +255,8 @@ static int extra_alloc(struct extra *x, const struct mms__rfield *f)
         if (!x->ring)
             return -ENOMEM;
         if (f->kind == MMS_KIND_HISTOGRAM) {
-            x->ring->buckets = calloc((size_t)MMS_WINDOW_SLOTS * f->win_nbuckets,
-                                      sizeof(uint64_t));
+            x->ring->buckets = calloc(
+                (size_t)MMS_WINDOW_SLOTS * f->win_nbuckets, sizeof(uint64_t));
             if (!x->ring->buckets)
                 return -ENOMEM;
         }
@@ -343,8 +342,8 @@ int mms_snapshot_take(mms_reader *r, mms_snapshot **out)
             sp += v->v.str.len + 1;
             break;
         case MMS_KIND_STRUCT:
-            v->status = read_struct((const uint64_t *)cell, f, r->infos[i],
-                                    x->members);
+            v->status =
+                read_struct((const uint64_t *)cell, f, r->infos[i], x->members);
             v->v.st.n = f->n;
             v->v.st.m = x->members;
             break;
@@ -439,10 +438,12 @@ void mms_snapshot_free(mms_snapshot *s)
     free(s);
 }
 
-size_t mms_snapshot_nfields(const mms_snapshot *s) { return s->n; }
+size_t mms_snapshot_nfields(const mms_snapshot *s)
+{
+    return s->n;
+}
 
-const struct mms_field_info *mms_snapshot_field(const mms_snapshot *s,
-                                                size_t i)
+const struct mms_field_info *mms_snapshot_field(const mms_snapshot *s, size_t i)
 {
     return i < s->n ? s->infos[i] : NULL;
 }
@@ -460,8 +461,14 @@ long mms_snapshot_find(const mms_snapshot *s, const char *name)
     return -1;
 }
 
-int64_t mms_snapshot_mono_ns(const mms_snapshot *s) { return s->mono_ns; }
-int64_t mms_snapshot_real_ns(const mms_snapshot *s) { return s->real_ns; }
+int64_t mms_snapshot_mono_ns(const mms_snapshot *s)
+{
+    return s->mono_ns;
+}
+int64_t mms_snapshot_real_ns(const mms_snapshot *s)
+{
+    return s->real_ns;
+}
 
 /* -------------------------------------------------------------- windows */
 

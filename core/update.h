@@ -18,9 +18,8 @@ static inline void mms__add_cell(uint64_t *cell, uint64_t n, bool owned)
 static inline void mms__raise_to(uint64_t *p, uint64_t v)
 {
     uint64_t cur = mms_load_relaxed(p);
-    while (v > cur && !__atomic_compare_exchange_n(p, &cur, v, 1,
-                                                   __ATOMIC_RELAXED,
-                                                   __ATOMIC_RELAXED))
+    while (v > cur && !__atomic_compare_exchange_n(
+                          p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
 }
 

@@ -52,7 +52,10 @@ void mms_counter_add(mms_field *f, uint64_t n)
     }
 }
 
-void mms_counter_inc(mms_field *f) { mms_counter_add(f, 1); }
+void mms_counter_inc(mms_field *f)
+{
+    mms_counter_add(f, 1);
+}
 
 void mms_hist_record(mms_field *f, uint64_t v)
 {
@@ -113,8 +116,7 @@ void mms_gauge_add_f64(mms_field *f, double delta)
         memcpy(&d, &old, sizeof d);
         d += delta;
         memcpy(&next, &d, sizeof next);
-    } while (!__atomic_compare_exchange_n(cell, &old, next, 1,
-                                          __ATOMIC_RELAXED,
+    } while (!__atomic_compare_exchange_n(cell, &old, next, 1, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
 }
 

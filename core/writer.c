@@ -233,7 +233,10 @@ int mms_writer_close(mms_writer *w)
     return rc;
 }
 
-const char *mms_writer_path(const mms_writer *w) { return w ? w->path : NULL; }
+const char *mms_writer_path(const mms_writer *w)
+{
+    return w ? w->path : NULL;
+}
 
 /* ------------------------------------------------------------- fields */
 
@@ -300,13 +303,12 @@ static int hist_layout(const struct mms_field_spec *spec, mms_field *f,
     uint32_t nb = mms_hist_nbuckets(bits, max_exp);
     if (!nb)
         return -EINVAL;
-    struct mms_hist_param p = {.bits = (uint8_t)bits,
-                               .max_exp = (uint8_t)max_exp,
-                               .nbuckets = nb};
+    struct mms_hist_param p = {
+        .bits = (uint8_t)bits, .max_exp = (uint8_t)max_exp, .nbuckets = nb};
     uint64_t size = sizeof(struct mms_hist_cell) + (uint64_t)nb * 8;
     if (spec->flags & MMS_DF_WINDOW) {
-        unsigned wb = spec->window_bits ? spec->window_bits
-                                        : MMS_WINDOW_DEFAULT_BITS;
+        unsigned wb =
+            spec->window_bits ? spec->window_bits : MMS_WINDOW_DEFAULT_BITS;
         if (wb > bits)
             wb = bits;
         p.win_bits = (uint8_t)wb;
@@ -451,8 +453,7 @@ static int field_add_locked(mms_writer *w, const struct mms_field_spec *spec,
     uint32_t cap = sharded ? h->shard_size : h->glob_cap;
     uint32_t voff = (*used + MMS_VALUE_ALIGN - 1) & ~(MMS_VALUE_ALIGN - 1u);
     if (w->nfields >= w->max_fields || h->desc_count >= h->desc_cap ||
-        need_str > h->str_cap - h->str_used || size > cap ||
-        voff > cap - size)
+        need_str > h->str_cap - h->str_used || size > cap || voff > cap - size)
         return MMS_EFULL;
     if (sharded && (rc = mms__shards_populate(w, voff + size)) < 0)
         return rc;
@@ -590,9 +591,11 @@ int mms_model_add(mms_writer *w, const char *prefix, const char *name,
             return MMS_ENAME;
         name = full;
     }
-    struct mms_field_spec s = {
-        .name = name, .kind = kind, .units = units, .help = help,
-        .flags = flags};
+    struct mms_field_spec s = {.name = name,
+                               .kind = kind,
+                               .units = units,
+                               .help = help,
+                               .flags = flags};
     return mms_field_add(w, &s, out);
 }
 

@@ -5,11 +5,11 @@
 
 #include <mmstats/mmstats.h>
 
-#define HTTP_STATS(X)                                                        \
-    X(counter, requests, "requests", "requests served")                      \
-    X(counter, errors, "requests", "requests that failed")                   \
-    X(gauge, in_flight, "requests", "requests being served")                 \
-    X(string, last_path, NULL, "path of the last request")                   \
+#define HTTP_STATS(X)                                                          \
+    X(counter, requests, "requests", "requests served")                        \
+    X(counter, errors, "requests", "requests that failed")                     \
+    X(gauge, in_flight, "requests", "requests being served")                   \
+    X(string, last_path, NULL, "path of the last request")                     \
     X(timer_window, latency, "ns", "time to serve a request")
 MMS_MODEL(http_stats, HTTP_STATS)
 

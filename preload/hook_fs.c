@@ -16,79 +16,79 @@ static int needs_mode(int flags)
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define OPEN_HOOK(name)                                                      \
-    MMP_REAL(int, name, (const char *, int, ...))                            \
-    static __attribute__((noinline)) int mmp_timed_##name(                  \
-        const char *path, int flags, mode_t mode)                            \
-    {                                                                        \
-        uint64_t mmp_t0 = mmp_clock();                                       \
-        int mmp_r = real_##name(path, flags, mode);                          \
-        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, 2, mmp_r < 0, 0, 0); \
-        return mmp_r;                                                        \
-    }                                                                        \
-    MMP_HOOK int name(const char *path, int flags, ...)                      \
-    {                                                                        \
-        mode_t mode = 0;                                                     \
-        if (needs_mode(flags)) {                                             \
-            va_list ap;                                                      \
-            va_start(ap, flags);                                             \
-            mode = (mode_t)va_arg(ap, int);                                  \
-            va_end(ap);                                                      \
-        }                                                                    \
-        if (MMS_UNLIKELY(!get_##name())) {                                   \
-            errno = ENOSYS;                                                  \
-            return -1;                                                       \
-        }                                                                    \
-        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode, \
-                                           __ATOMIC_RELAXED);                \
-        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                             \
-            return mmp_timed_##name(path, flags, mode);                      \
-        int mmp_r = real_##name(path, flags, mode);                          \
-        if (mmp_mode != MMP_OFF)                                             \
-            mmp_record(&mmp_calls[MMP_CALL_##name], 0, 2, mmp_r < 0, 0, 0);  \
-        return mmp_r;                                                        \
+#define OPEN_HOOK(name)                                                        \
+    MMP_REAL(int, name, (const char *, int, ...))                              \
+    static __attribute__((noinline)) int mmp_timed_##name(                     \
+        const char *path, int flags, mode_t mode)                              \
+    {                                                                          \
+        uint64_t mmp_t0 = mmp_clock();                                         \
+        int mmp_r = real_##name(path, flags, mode);                            \
+        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, 2, mmp_r < 0, 0, 0);   \
+        return mmp_r;                                                          \
+    }                                                                          \
+    MMP_HOOK int name(const char *path, int flags, ...)                        \
+    {                                                                          \
+        mode_t mode = 0;                                                       \
+        if (needs_mode(flags)) {                                               \
+            va_list ap;                                                        \
+            va_start(ap, flags);                                               \
+            mode = (mode_t)va_arg(ap, int);                                    \
+            va_end(ap);                                                        \
+        }                                                                      \
+        if (MMS_UNLIKELY(!get_##name())) {                                     \
+            errno = ENOSYS;                                                    \
+            return -1;                                                         \
+        }                                                                      \
+        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode,   \
+                                           __ATOMIC_RELAXED);                  \
+        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                               \
+            return mmp_timed_##name(path, flags, mode);                        \
+        int mmp_r = real_##name(path, flags, mode);                            \
+        if (mmp_mode != MMP_OFF)                                               \
+            mmp_record(&mmp_calls[MMP_CALL_##name], 0, 2, mmp_r < 0, 0, 0);    \
+        return mmp_r;                                                          \
     }
 OPEN_HOOK(open)
 OPEN_HOOK(open64)
 
-#define OPENAT_HOOK(name)                                                    \
-    MMP_REAL(int, name, (int, const char *, int, ...))                       \
-    static __attribute__((noinline)) int mmp_timed_##name(                  \
-        int dirfd, const char *path, int flags, mode_t mode)                 \
-    {                                                                        \
-        uint64_t mmp_t0 = mmp_clock();                                       \
-        int mmp_r = real_##name(dirfd, path, flags, mode);                   \
-        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, 2, mmp_r < 0, 0, 0); \
-        return mmp_r;                                                        \
-    }                                                                        \
-    MMP_HOOK int name(int dirfd, const char *path, int flags, ...)           \
-    {                                                                        \
-        mode_t mode = 0;                                                     \
-        if (needs_mode(flags)) {                                             \
-            va_list ap;                                                      \
-            va_start(ap, flags);                                             \
-            mode = (mode_t)va_arg(ap, int);                                  \
-            va_end(ap);                                                      \
-        }                                                                    \
-        if (MMS_UNLIKELY(!get_##name())) {                                   \
-            errno = ENOSYS;                                                  \
-            return -1;                                                       \
-        }                                                                    \
-        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode, \
-                                           __ATOMIC_RELAXED);                \
-        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                             \
-            return mmp_timed_##name(dirfd, path, flags, mode);               \
-        int mmp_r = real_##name(dirfd, path, flags, mode);                   \
-        if (mmp_mode != MMP_OFF)                                             \
-            mmp_record(&mmp_calls[MMP_CALL_##name], 0, 2, mmp_r < 0, 0, 0);  \
-        return mmp_r;                                                        \
+#define OPENAT_HOOK(name)                                                      \
+    MMP_REAL(int, name, (int, const char *, int, ...))                         \
+    static __attribute__((noinline)) int mmp_timed_##name(                     \
+        int dirfd, const char *path, int flags, mode_t mode)                   \
+    {                                                                          \
+        uint64_t mmp_t0 = mmp_clock();                                         \
+        int mmp_r = real_##name(dirfd, path, flags, mode);                     \
+        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, 2, mmp_r < 0, 0, 0);   \
+        return mmp_r;                                                          \
+    }                                                                          \
+    MMP_HOOK int name(int dirfd, const char *path, int flags, ...)             \
+    {                                                                          \
+        mode_t mode = 0;                                                       \
+        if (needs_mode(flags)) {                                               \
+            va_list ap;                                                        \
+            va_start(ap, flags);                                               \
+            mode = (mode_t)va_arg(ap, int);                                    \
+            va_end(ap);                                                        \
+        }                                                                      \
+        if (MMS_UNLIKELY(!get_##name())) {                                     \
+            errno = ENOSYS;                                                    \
+            return -1;                                                         \
+        }                                                                      \
+        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode,   \
+                                           __ATOMIC_RELAXED);                  \
+        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                               \
+            return mmp_timed_##name(dirfd, path, flags, mode);                 \
+        int mmp_r = real_##name(dirfd, path, flags, mode);                     \
+        if (mmp_mode != MMP_OFF)                                               \
+            mmp_record(&mmp_calls[MMP_CALL_##name], 0, 2, mmp_r < 0, 0, 0);    \
+        return mmp_r;                                                          \
     }
 OPENAT_HOOK(openat)
 OPENAT_HOOK(openat64)
 
 /* A hook whose result is an int (or ssize_t/off_t), -1 on error, and
  * whose arguments pass through unchanged. */
-#define SIMPLE_HOOK(ret, name, params, args)                                 \
+#define SIMPLE_HOOK(ret, name, params, args)                                   \
     MMP_DEFINE_CALL(ret, name, params, args, -1, mmp_r < 0)
 
 SIMPLE_HOOK(int, creat, (const char *p, mode_t m), (p, m))

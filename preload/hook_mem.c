@@ -92,7 +92,6 @@ MEM_REAL(size_t, malloc_usable_size, (void *))
 
 /* ------------------------------------------------------------ recording */
 
-
 uint32_t mmp_mem_alloc_off, mmp_mem_freed_off; /* shard offsets */
 mms_field *mmp_mem_size, *mmp_mem_live, *mmp_mem_peak;
 
@@ -165,11 +164,11 @@ void mmp_mem_init(void)
     void (*fr)(void *) = get_free();
     size_t (*us)(void *) = get_malloc_usable_size();
     Dl_info a, b;
-    if (!m || !fr || !us || !dladdr((void *)m, &a) ||
-        !dladdr((void *)us, &b) || !a.dli_fname || !b.dli_fname ||
-        strcmp(a.dli_fname, b.dli_fname) || !strstr(a.dli_fname, "libc.so"))
+    if (!m || !fr || !us || !dladdr((void *)m, &a) || !dladdr((void *)us, &b) ||
+        !a.dli_fname || !b.dli_fname || strcmp(a.dli_fname, b.dli_fname) ||
+        !strstr(a.dli_fname, "libc.so"))
         return;
-    static const size_t sizes[] = {1,    8,     24,     25,      100,
+    static const size_t sizes[] = {1,    8,    24,    25,     100,
                                    1000, 4096, 70000, 300000, 5000000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         void *p = m(sizes[i]);
@@ -196,9 +195,9 @@ mem_record(struct mmp_call *c, uint64_t t0, bool err, uint64_t asked,
 {
     /* ...or one parked on shard 0 at its exit (core/shard.c): its live
      * bytes have no later flush to wait for. */
-    bool no_shard = c == &mmp_calls[MMP_CALL_free] &&
-                    MMS_UNLIKELY(mms__tls[0].wid != mmp_wid ||
-                                 mms__tls[0].shard == 0);
+    bool no_shard =
+        c == &mmp_calls[MMP_CALL_free] &&
+        MMS_UNLIKELY(mms__tls[0].wid != mmp_wid || mms__tls[0].shard == 0);
     struct mms__shard_ref sh =
         no_shard ? (struct mms__shard_ref){mmp_writer->base +
                                                mmp_writer->hdr->shard_off,
@@ -229,7 +228,7 @@ mem_record(struct mmp_call *c, uint64_t t0, bool err, uint64_t asked,
     struct mmp_call *mmp_c = &mmp_calls[MMP_CALL_##name];                      \
     if (MMS_UNLIKELY(!get_##name()))                                           \
         return boot_expr;                                                      \
-    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);     \
+    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);        \
     bool mmp_rec = mmp_mode != MMP_OFF;                                        \
     uint64_t mmp_t0 = mmp_mode == MMP_TIMED ? mmp_clock() : 0
 

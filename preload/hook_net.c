@@ -19,15 +19,14 @@ static uint64_t msg_bytes(const struct msghdr *m)
     return sum;
 }
 
-#define CALL_HOOK(ret, name, params, args)                                   \
+#define CALL_HOOK(ret, name, params, args)                                     \
     MMP_DEFINE_CALL(ret, name, params, args, -1, mmp_r < 0)
 
 /* REQ is an expression of the arguments: the bytes asked for. */
-#define XFER_HOOK(name, params, args, req)                                   \
-    MMP_DEFINE_XFER(ssize_t, name, params, args, -1, mmp_r < 0, req,         \
-                    GOT(mmp_r))
+#define XFER_HOOK(name, params, args, req)                                     \
+    MMP_DEFINE_XFER(ssize_t, name, params, args, -1, mmp_r < 0, req, GOT(mmp_r))
 
-#define WAIT_HOOK(name, params, args)                                        \
+#define WAIT_HOOK(name, params, args)                                          \
     MMP_DEFINE_WAIT(int, name, params, args, -1, mmp_r < 0, GOT(mmp_r))
 
 CALL_HOOK(int, socket, (int d, int t, int p), (d, t, p))

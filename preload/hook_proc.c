@@ -48,15 +48,15 @@ static int count_args(va_list ap)
 
 /* Declare ARGV: ARG and the NULL-terminated list after it (on the stack,
  * as glibc does); AP is left after the list's NULL. */
-#define GATHER_ARGV(argv, arg, ap)                                           \
-    va_list aq_;                                                             \
-    va_copy(aq_, ap);                                                        \
-    int n_ = count_args(aq_);                                                \
-    va_end(aq_);                                                             \
-    char *argv[n_ + 1];                                                      \
-    argv[0] = (char *)(arg);                                                 \
-    for (int i_ = 1; i_ <= n_; i_++)                                         \
-        argv[i_] = va_arg(ap, char *)
+#define GATHER_ARGV(argv, arg, ap)                                             \
+    va_list aq_;                                                               \
+    va_copy(aq_, ap);                                                          \
+    int n_ = count_args(aq_);                                                  \
+    va_end(aq_);                                                               \
+    char *argv[n_ + 1];                                                        \
+    argv[0] = (char *)(arg);                                                   \
+    for (int i_ = 1; i_ <= n_; i_++)                                           \
+    argv[i_] = va_arg(ap, char *)
 
 MMP_HOOK int execl(const char *path, const char *arg, ...)
 {

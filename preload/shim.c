@@ -138,9 +138,8 @@ mms_field *mmp_latency_field(struct mmp_call *c)
     return f;
 }
 
-__attribute__((noinline)) void mmp_record_latency(struct mmp_call *c,
-                                                  struct mms__shard_ref sh,
-                                                  uint64_t t0)
+__attribute__((noinline)) void
+mmp_record_latency(struct mmp_call *c, struct mms__shard_ref sh, uint64_t t0)
 {
     uint64_t t1 = mmp_clock();
     mms_field *lat = __atomic_load_n(&c->lat, __ATOMIC_ACQUIRE);
@@ -160,7 +159,6 @@ void mmp_file_state(enum mms_state st)
         __atomic_store_n(&mmp_writer->hdr->p.state, (uint32_t)st,
                          __ATOMIC_RELEASE);
 }
-
 
 /* fork: the child's counts go to a file of its own. The core's own
  * handler (registered first, so run first) has reset the locks. The child
@@ -298,8 +296,8 @@ void mmp_init(void)
         struct mmp_call *c = &mmp_calls[i];
         if (!(mmp_cfg.families & (1u << call_family[i])))
             continue;
-        int timed = call_family[i] == MMP_FAM_mem ? mmp_cfg.timing_mem
-                                                  : mmp_cfg.timing;
+        int timed =
+            call_family[i] == MMP_FAM_mem ? mmp_cfg.timing_mem : mmp_cfg.timing;
         __atomic_store_n(&c->mode, (uint8_t)(timed ? MMP_TIMED : MMP_COUNT),
                          __ATOMIC_RELEASE);
     }

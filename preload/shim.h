@@ -57,9 +57,9 @@ enum mmp_mode { MMP_OFF, MMP_COUNT, MMP_TIMED };
 
 /* Per hooked call. Written once by mmp_init, before `on` is set. */
 struct mmp_call {
-    uint32_t off;  /* shard offset of "calls"; then errors, and for XFER
-                      requested_bytes and bytes, for WAIT ready */
-    uint8_t mode;  /* MMP_OFF, MMP_COUNT or MMP_TIMED: one load decides */
+    uint32_t off; /* shard offset of "calls"; then errors, and for XFER
+                     requested_bytes and bytes, for WAIT ready */
+    uint8_t mode; /* MMP_OFF, MMP_COUNT or MMP_TIMED: one load decides */
     uint8_t family, shape;
     mms_field *lat; /* latency histogram, made on the first timed call */
 };
@@ -116,7 +116,7 @@ static inline __attribute__((always_inline)) uint64_t mmp_clock(void)
         errno = ENOSYS;                                                        \
         return fail_value;                                                     \
     }                                                                          \
-    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);     \
+    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);        \
     bool mmp_rec = mmp_mode != MMP_OFF;                                        \
     uint64_t mmp_t0 = mmp_mode == MMP_TIMED ? mmp_clock() : 0
 
@@ -149,8 +149,8 @@ void mmp_record_latency(struct mmp_call *c, struct mms__shard_ref sh,
  * no system call, and the rare slow paths (a thread's first shard, a
  * latency histogram's creation) restore errno themselves. */
 static inline __attribute__((always_inline)) void
-mmp_record(struct mmp_call *c, uint64_t t0, int nvals, uint64_t err,
-           uint64_t a, uint64_t b)
+mmp_record(struct mmp_call *c, uint64_t t0, int nvals, uint64_t err, uint64_t a,
+           uint64_t b)
 {
     struct mms__shard_ref sh = mmp_shard();
     uint64_t *cell = (uint64_t *)(sh.base + c->off);
@@ -181,37 +181,37 @@ mmp_record(struct mmp_call *c, uint64_t t0, int nvals, uint64_t err,
  * A and B are expressions of the arguments and of the result, mmp_r.
  * The timed path is a function of its own, so that the counting path
  * keeps few registers live across the real call. */
-#define MMP_DEFINE(ret, name, params, args, fail, nvals, err, a, b)          \
-    MMP_REAL(ret, name, params)                                              \
-    static __attribute__((noinline)) ret mmp_timed_##name params             \
-    {                                                                        \
-        uint64_t mmp_t0 = mmp_clock();                                       \
-        ret mmp_r = real_##name args;                                        \
-        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, nvals, (err) != 0,   \
-                   (uint64_t)(a), (uint64_t)(b));                            \
-        return mmp_r;                                                        \
-    }                                                                        \
-    MMP_HOOK ret name params                                                 \
-    {                                                                        \
-        if (MMS_UNLIKELY(!get_##name())) {                                   \
-            errno = ENOSYS;                                                  \
-            return fail;                                                     \
-        }                                                                    \
-        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode, \
-                                           __ATOMIC_RELAXED);                \
-        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                             \
-            return mmp_timed_##name args;                                    \
-        ret mmp_r = real_##name args;                                        \
-        if (mmp_mode != MMP_OFF)                                             \
-            mmp_record(&mmp_calls[MMP_CALL_##name], 0, nvals, (err) != 0,    \
-                       (uint64_t)(a), (uint64_t)(b));                        \
-        return mmp_r;                                                        \
+#define MMP_DEFINE(ret, name, params, args, fail, nvals, err, a, b)            \
+    MMP_REAL(ret, name, params)                                                \
+    static __attribute__((noinline)) ret mmp_timed_##name params               \
+    {                                                                          \
+        uint64_t mmp_t0 = mmp_clock();                                         \
+        ret mmp_r = real_##name args;                                          \
+        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, nvals, (err) != 0,     \
+                   (uint64_t)(a), (uint64_t)(b));                              \
+        return mmp_r;                                                          \
+    }                                                                          \
+    MMP_HOOK ret name params                                                   \
+    {                                                                          \
+        if (MMS_UNLIKELY(!get_##name())) {                                     \
+            errno = ENOSYS;                                                    \
+            return fail;                                                       \
+        }                                                                      \
+        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode,   \
+                                           __ATOMIC_RELAXED);                  \
+        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                               \
+            return mmp_timed_##name args;                                      \
+        ret mmp_r = real_##name args;                                          \
+        if (mmp_mode != MMP_OFF)                                               \
+            mmp_record(&mmp_calls[MMP_CALL_##name], 0, nvals, (err) != 0,      \
+                       (uint64_t)(a), (uint64_t)(b));                          \
+        return mmp_r;                                                          \
     }
-#define MMP_DEFINE_XFER(ret, name, params, args, fail, err, req, got)        \
+#define MMP_DEFINE_XFER(ret, name, params, args, fail, err, req, got)          \
     MMP_DEFINE(ret, name, params, args, fail, 4, err, req, got)
-#define MMP_DEFINE_CALL(ret, name, params, args, fail, err)                  \
+#define MMP_DEFINE_CALL(ret, name, params, args, fail, err)                    \
     MMP_DEFINE(ret, name, params, args, fail, 2, err, 0, 0)
-#define MMP_DEFINE_WAIT(ret, name, params, args, fail, err, ready)           \
+#define MMP_DEFINE_WAIT(ret, name, params, args, fail, err, ready)             \
     MMP_DEFINE(ret, name, params, args, fail, 3, err, ready, 0)
 
 #endif /* MMP_SHIM_H */

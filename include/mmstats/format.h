@@ -37,16 +37,16 @@ enum mms_kind {
 #define MMS_DF_WINDOW 0x04u  /* COUNTER/HISTOGRAM: per-second ring follows */
 
 /* Limits shared by writer and reader. */
-#define MMS_NAME_MAX 127  /* field name bytes, without NUL */
-#define MMS_UNITS_MAX 31  /* units string bytes */
-#define MMS_HELP_MAX 255  /* help text bytes */
-#define MMS_EXE_LEN 64    /* header exe field, NUL-padded */
-#define MMS_LABEL_LEN 64  /* header label field, NUL-padded */
-#define MMS_HOST_LEN 64   /* header hostname field, NUL-padded */
+#define MMS_NAME_MAX 127     /* field name bytes, without NUL */
+#define MMS_UNITS_MAX 31     /* units string bytes */
+#define MMS_HELP_MAX 255     /* help text bytes */
+#define MMS_EXE_LEN 64       /* header exe field, NUL-padded */
+#define MMS_LABEL_LEN 64     /* header label field, NUL-padded */
+#define MMS_HOST_LEN 64      /* header hostname field, NUL-padded */
 #define MMS_CMDLINE_LEN 1024 /* header cmdline, args joined by NUL */
 #define MMS_HEADER_SIZE 4096
 #define MMS_DESC_SIZE 64
-#define MMS_SHARD_ALIGN 64   /* shards start on a cache line */
+#define MMS_SHARD_ALIGN 64 /* shards start on a cache line */
 #define MMS_VALUE_ALIGN 8
 
 /* The first 24 bytes never change across versions. */
@@ -89,12 +89,12 @@ struct mms_file_header {
     uint32_t glob_used; /* 120 atomic; bytes in use */
     uint32_t shtab_off; /* 124 shard state table: shard_cap x u32 */
 
-    uint64_t shard_off;         /* 128 shard 0; shard i at shard_off + i * shard_size */
-    uint32_t shard_size;        /* 136 bytes per shard, multiple of 64 */
-    uint32_t shard_cap;         /* 140 shards reserved (shard 0 is shared) */
-    uint32_t shard_local_used;  /* 144 atomic; bytes of each shard in use */
-    uint32_t shards_active;     /* 148 atomic; shards owned by live threads */
-    uint64_t threads_seen;      /* 152 atomic; shards handed to threads */
+    uint64_t shard_off; /* 128 shard 0; shard i at shard_off + i * shard_size */
+    uint32_t shard_size;       /* 136 bytes per shard, multiple of 64 */
+    uint32_t shard_cap;        /* 140 shards reserved (shard 0 is shared) */
+    uint32_t shard_local_used; /* 144 atomic; bytes of each shard in use */
+    uint32_t shards_active;    /* 148 atomic; shards owned by live threads */
+    uint64_t threads_seen;     /* 152 atomic; shards handed to threads */
 
     char exe[MMS_EXE_LEN];         /* 160 */
     char label[MMS_LABEL_LEN];     /* 224 */
@@ -117,18 +117,18 @@ enum mms_shard_state {
 /* One descriptor, MMS_DESC_SIZE bytes. Written completely before
  * desc_count is raised past it (release); never modified afterwards. */
 struct mms_desc {
-    uint32_t name_off;  /*  0 string table offset (relative to str_off) */
-    uint16_t name_len;  /*  4 */
-    uint8_t kind;       /*  6 enum mms_kind */
-    uint8_t flags;      /*  7 MMS_DF_* */
-    uint32_t value_off; /*  8 absolute, or shard-relative if SHARDED */
+    uint32_t name_off;   /*  0 string table offset (relative to str_off) */
+    uint16_t name_len;   /*  4 */
+    uint8_t kind;        /*  6 enum mms_kind */
+    uint8_t flags;       /*  7 MMS_DF_* */
+    uint32_t value_off;  /*  8 absolute, or shard-relative if SHARDED */
     uint32_t value_size; /* 12 bytes */
-    uint32_t units_off; /* 16 string table offset, 0 with units_len 0 */
-    uint16_t units_len; /* 20 */
-    uint16_t help_len;  /* 22 */
-    uint32_t help_off;  /* 24 */
-    uint32_t reserved0; /* 28 */
-    uint8_t param[32];  /* 32 kind-specific parameters, zero if unused */
+    uint32_t units_off;  /* 16 string table offset, 0 with units_len 0 */
+    uint16_t units_len;  /* 20 */
+    uint16_t help_len;   /* 22 */
+    uint32_t help_off;   /* 24 */
+    uint32_t reserved0;  /* 28 */
+    uint8_t param[32];   /* 32 kind-specific parameters, zero if unused */
 };
 
 /* A string value: seqlocked cell in the global area.
@@ -157,13 +157,13 @@ struct mms_string_cell {
 
 /* mms_desc.param for HISTOGRAM. */
 struct mms_hist_param {
-    uint8_t bits;        /* 0 */
-    uint8_t max_exp;     /* 1 */
-    uint8_t win_bits;    /* 2 with MMS_DF_WINDOW: ring histogram precision */
-    uint8_t reserved0;   /* 3 */
-    uint32_t nbuckets;   /* 4 */
+    uint8_t bits;          /* 0 */
+    uint8_t max_exp;       /* 1 */
+    uint8_t win_bits;      /* 2 with MMS_DF_WINDOW: ring histogram precision */
+    uint8_t reserved0;     /* 3 */
+    uint32_t nbuckets;     /* 4 */
     uint32_t win_nbuckets; /* 8 with MMS_DF_WINDOW, else 0 */
-    uint32_t win_off;    /* 12 ring offset inside the value, else 0 */
+    uint32_t win_off;      /* 12 ring offset inside the value, else 0 */
 };
 
 /* Per shard, a histogram value is (one seqlock per shard, written by the

@@ -27,15 +27,15 @@ extern "C" {
 #define MMS_VERSION_STRING "0.1.0"
 
 /* Error codes of our own; everything else is a negated errno. */
-#define MMS_EFORMAT (-4001)   /* not a stats file (bad magic) */
-#define MMS_EVERSION (-4002)  /* unsupported major version */
-#define MMS_EENDIAN (-4003)   /* written with another byte order */
-#define MMS_ECORRUPT (-4004)  /* header or descriptors out of bounds */
-#define MMS_EINSECURE (-4005) /* directory or file fails ownership checks */
-#define MMS_ENAME (-4006)     /* invalid field name */
-#define MMS_EKIND (-4007)     /* name exists with another kind */
-#define MMS_EFULL (-4008)     /* no room left for fields in the file */
-#define MMS_EBUSY (-4009)     /* value kept changing while being read */
+#define MMS_EFORMAT (-4001)    /* not a stats file (bad magic) */
+#define MMS_EVERSION (-4002)   /* unsupported major version */
+#define MMS_EENDIAN (-4003)    /* written with another byte order */
+#define MMS_ECORRUPT (-4004)   /* header or descriptors out of bounds */
+#define MMS_EINSECURE (-4005)  /* directory or file fails ownership checks */
+#define MMS_ENAME (-4006)      /* invalid field name */
+#define MMS_EKIND (-4007)      /* name exists with another kind */
+#define MMS_EFULL (-4008)      /* no room left for fields in the file */
+#define MMS_EBUSY (-4009)      /* value kept changing while being read */
 #define MMS_ETRUNCATED (-4010) /* file shorter than its header says */
 
 MMS_API const char *mms_strerror(int code);
@@ -54,11 +54,13 @@ typedef struct mms_field mms_field;
 #define MMS_W_NO_ENV 0x1u          /* ignore MMSTATS_* environment variables */
 #define MMS_W_REMOVE_AT_CLOSE 0x2u /* unlink the file in mms_writer_close */
 #define MMS_W_NO_ATEXIT 0x4u       /* do not mark finished at exit() */
-#define MMS_W_FORK_SHARE 0x8u      /* a forked child writes to this file too
-                                      (e.g. pre-forked workers); default:
-                                      the child gets a file of its own */
-#define MMS_W_FORK_MANUAL 0x10u    /* the child calls mms_writer_after_fork
-                                      itself (the preload shim does) */
+#define MMS_W_FORK_SHARE                                                       \
+    0x8u /* a forked child writes to this file too                             \
+            (e.g. pre-forked workers); default:                                \
+            the child gets a file of its own */
+#define MMS_W_FORK_MANUAL                                                      \
+    0x10u /* the child calls mms_writer_after_fork                             \
+             itself (the preload shim does) */
 
 struct mms_writer_options {
     const char *dir;           /* NULL: $MMSTATS_DIR, else the default */
@@ -112,14 +114,14 @@ struct mms_member {
 };
 
 struct mms_field_spec {
-    const char *name;    /* see mms_name_check */
+    const char *name; /* see mms_name_check */
     enum mms_kind kind;
-    const char *units;   /* optional, e.g. "bytes", "ns" */
-    const char *help;    /* optional one-line description */
-    uint32_t capacity;   /* STRING: bytes of text (0: 64);
-                            MOVAVG: values averaged (0: 100) */
-    unsigned flags;      /* MMS_DF_STATIC; MMS_DF_WINDOW (COUNTER and
-                            HISTOGRAM: keep per-second rates for 60 s) */
+    const char *units;    /* optional, e.g. "bytes", "ns" */
+    const char *help;     /* optional one-line description */
+    uint32_t capacity;    /* STRING: bytes of text (0: 64);
+                             MOVAVG: values averaged (0: 100) */
+    unsigned flags;       /* MMS_DF_STATIC; MMS_DF_WINDOW (COUNTER and
+                             HISTOGRAM: keep per-second rates for 60 s) */
     uint8_t hist_bits;    /* HISTOGRAM: 2^bits buckets per power of two,
                              1..7 (0: 6, relative error <= 0.78%) */
     uint8_t hist_max_exp; /* HISTOGRAM: values up to 2^max_exp - 1 go in
@@ -142,14 +144,14 @@ MMS_API int mms_field_add(mms_writer *w, const struct mms_field_spec *spec,
 MMS_API mms_field *mms_field_find(mms_writer *w, const char *name);
 
 /* Shorthands for mms_field_add. */
-MMS_API int mms_counter_new(mms_writer *w, const char *name,
-                            const char *units, mms_field **out);
+MMS_API int mms_counter_new(mms_writer *w, const char *name, const char *units,
+                            mms_field **out);
 MMS_API int mms_gauge_new(mms_writer *w, const char *name, const char *units,
                           mms_field **out);
 MMS_API int mms_gauge_f64_new(mms_writer *w, const char *name,
                               const char *units, mms_field **out);
-MMS_API int mms_string_new(mms_writer *w, const char *name,
-                           uint32_t capacity, mms_field **out);
+MMS_API int mms_string_new(mms_writer *w, const char *name, uint32_t capacity,
+                           mms_field **out);
 /* A histogram of default precision; a timer is a histogram in ns. */
 MMS_API int mms_hist_new(mms_writer *w, const char *name, const char *units,
                          mms_field **out);
@@ -157,8 +159,8 @@ MMS_API int mms_timer_new(mms_writer *w, const char *name, mms_field **out);
 MMS_API int mms_struct_new(mms_writer *w, const char *name,
                            const struct mms_member *members, uint32_t n,
                            mms_field **out);
-MMS_API int mms_movavg_new(mms_writer *w, const char *name,
-                           const char *units, uint32_t n, mms_field **out);
+MMS_API int mms_movavg_new(mms_writer *w, const char *name, const char *units,
+                           uint32_t n, mms_field **out);
 /* Static values: written once, at creation. */
 MMS_API int mms_static_i64(mms_writer *w, const char *name, const char *units,
                            int64_t value);
@@ -181,9 +183,8 @@ MMS_API void mms_string_setn(mms_field *f, const char *s, size_t len);
 /* Add field PREFIX.NAME (or NAME) of KIND with FLAGS: what the
  * declarative models of <mmstats/model.h> call for each member. */
 MMS_API int mms_model_add(mms_writer *w, const char *prefix, const char *name,
-                          enum mms_kind kind, unsigned flags,
-                          const char *units, const char *help,
-                          mms_field **out);
+                          enum mms_kind kind, unsigned flags, const char *units,
+                          const char *help, mms_field **out);
 
 /* Record V in a histogram (or timer: V in ns). */
 MMS_API void mms_hist_record(mms_field *f, uint64_t v);
@@ -223,10 +224,9 @@ static inline void mms__scope_end(struct mms__scope *s)
 #define MMS__CAT2(a, b) a##b
 #define MMS__CAT(a, b) MMS__CAT2(a, b)
 #define MMS_TIME_SCOPE(field) MMS__TIME_SCOPE(field, __COUNTER__)
-#define MMS__TIME_SCOPE(field, n)                                            \
-    for (struct mms__scope MMS__CAT(mms__sc_, n)                             \
-             __attribute__((cleanup(mms__scope_end))) = {                    \
-                 mms_timer_start(field), 1};                                 \
+#define MMS__TIME_SCOPE(field, n)                                              \
+    for (struct mms__scope MMS__CAT(mms__sc_, n) __attribute__((               \
+             cleanup(mms__scope_end))) = {mms_timer_start(field), 1};          \
          MMS__CAT(mms__sc_, n).once; MMS__CAT(mms__sc_, n).once = 0)
 
 /* --------------------------------------------------------- directories */
@@ -298,9 +298,9 @@ struct mms_field_info {
     const char *units; /* "" when none */
     const char *help;  /* "" when none */
     enum mms_kind kind;
-    unsigned flags;    /* MMS_DF_* */
+    unsigned flags; /* MMS_DF_* */
     uint32_t value_size;
-    uint32_t index;    /* position in the descriptor table */
+    uint32_t index; /* position in the descriptor table */
     uint8_t hist_bits, hist_max_exp, window_bits; /* HISTOGRAM */
     uint32_t n; /* STRUCT: members; MOVAVG: values averaged */
     const struct mms_member *members; /* STRUCT: names and types */
@@ -326,18 +326,18 @@ struct mms_value {
         struct {
             const char *ptr; /* NUL-terminated, owned by the snapshot */
             uint32_t len;
-        } str;          /* STRING */
+        } str;                       /* STRING */
         const struct mms_hist *hist; /* HISTOGRAM: merged over shards */
         struct {
             uint32_t n;
             const struct mms_member_value *m;
         } st; /* STRUCT */
         struct {
-            double mean;   /* of the last min(count, window) values */
-            double last;   /* the newest value */
-            uint64_t count; /* values ever added */
+            double mean;     /* of the last min(count, window) values */
+            double last;     /* the newest value */
+            uint64_t count;  /* values ever added */
             uint32_t window; /* N */
-        } avg; /* MOVAVG */
+        } avg;               /* MOVAVG */
     } v;
 };
 
@@ -345,10 +345,10 @@ struct mms_value {
  * seconds before the snapshot. */
 struct mms_window {
     unsigned seconds;
-    uint64_t count; /* COUNTER: sum of increments; HISTOGRAM: values */
-    uint64_t sum;   /* HISTOGRAM: sum of values */
-    double rate;    /* count per second */
-    double mean;    /* HISTOGRAM: sum / count */
+    uint64_t count;       /* COUNTER: sum of increments; HISTOGRAM: values */
+    uint64_t sum;         /* HISTOGRAM: sum of values */
+    double rate;          /* count per second */
+    double mean;          /* HISTOGRAM: sum / count */
     struct mms_hist hist; /* HISTOGRAM: the window's values, at the
                              field's window precision */
 };

@@ -43,48 +43,48 @@
 #define MMS__FLAGS_movavg 0u
 
 #define MMS__MODEL_MEMBER(kind, member, units, help) mms_field *member;
-#define MMS__MODEL_ADD(kind, member, units, help)                            \
-    if (rc == 0)                                                             \
-        rc = mms_model_add(m->writer, prefix, #member, MMS__KIND_##kind,     \
+#define MMS__MODEL_ADD(kind, member, units, help)                              \
+    if (rc == 0)                                                               \
+        rc = mms_model_add(m->writer, prefix, #member, MMS__KIND_##kind,       \
                            MMS__FLAGS_##kind, units, help, &m->member);
 
-#define MMS_MODEL(type, LIST)                                                \
-    struct type {                                                            \
-        mms_writer *writer;                                                  \
-        LIST(MMS__MODEL_MEMBER)                                              \
-    };                                                                       \
-    static inline int type##_register(struct type *m, mms_writer *w,         \
-                                      const char *prefix)                    \
-    {                                                                        \
-        int rc = 0;                                                          \
-        m->writer = w;                                                       \
-        LIST(MMS__MODEL_ADD)                                                 \
-        return rc;                                                           \
-    }                                                                        \
-    static inline int type##_open(struct type *m,                            \
-                                  const struct mms_writer_options *o)        \
-    {                                                                        \
-        struct mms_writer_options opt;                                       \
-        mms_writer *w;                                                       \
-        if (o)                                                               \
-            opt = *o;                                                        \
-        else                                                                 \
-            mms_writer_options_init(&opt);                                   \
-        if (!opt.name)                                                       \
-            opt.name = #type;                                                \
-        int rc = mms_writer_open(&w, &opt);                                  \
-        if (rc < 0)                                                          \
-            return rc;                                                       \
-        rc = type##_register(m, w, NULL);                                    \
-        if (rc < 0) {                                                        \
-            mms_writer_close(w);                                             \
-            m->writer = NULL;                                                \
-        }                                                                    \
-        return rc;                                                           \
-    }                                                                        \
-    static inline int type##_close(struct type *m)                           \
-    {                                                                        \
-        return mms_writer_close(m->writer);                                  \
+#define MMS_MODEL(type, LIST)                                                  \
+    struct type {                                                              \
+        mms_writer *writer;                                                    \
+        LIST(MMS__MODEL_MEMBER)                                                \
+    };                                                                         \
+    static inline int type##_register(struct type *m, mms_writer *w,           \
+                                      const char *prefix)                      \
+    {                                                                          \
+        int rc = 0;                                                            \
+        m->writer = w;                                                         \
+        LIST(MMS__MODEL_ADD)                                                   \
+        return rc;                                                             \
+    }                                                                          \
+    static inline int type##_open(struct type *m,                              \
+                                  const struct mms_writer_options *o)          \
+    {                                                                          \
+        struct mms_writer_options opt;                                         \
+        mms_writer *w;                                                         \
+        if (o)                                                                 \
+            opt = *o;                                                          \
+        else                                                                   \
+            mms_writer_options_init(&opt);                                     \
+        if (!opt.name)                                                         \
+            opt.name = #type;                                                  \
+        int rc = mms_writer_open(&w, &opt);                                    \
+        if (rc < 0)                                                            \
+            return rc;                                                         \
+        rc = type##_register(m, w, NULL);                                      \
+        if (rc < 0) {                                                          \
+            mms_writer_close(w);                                               \
+            m->writer = NULL;                                                  \
+        }                                                                      \
+        return rc;                                                             \
+    }                                                                          \
+    static inline int type##_close(struct type *m)                             \
+    {                                                                          \
+        return mms_writer_close(m->writer);                                    \
     }
 
 #endif /* MMSTATS_MODEL_H */

@@ -26,8 +26,8 @@ static void query(mms_reader *r)
     for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
         const struct mms_field_info *f = mms_snapshot_field(s, i);
         const struct mms_value *v = mms_snapshot_value(s, i);
-        volatile size_t sink = strlen(f->name) + strlen(f->units) +
-                               strlen(f->help);
+        volatile size_t sink =
+            strlen(f->name) + strlen(f->units) + strlen(f->help);
         (void)sink;
         if (f->kind == MMS_KIND_STRING && v->status == 0)
             sink = strlen(v->v.str.ptr);

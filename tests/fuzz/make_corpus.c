@@ -59,9 +59,8 @@ int main(int argc, char **argv)
     mms_writer_close(w);
 
     w = small_writer(dir, "window.mmstats");
-    struct mms_field_spec c = {.name = "w.count",
-                               .kind = MMS_KIND_COUNTER,
-                               .flags = MMS_DF_WINDOW};
+    struct mms_field_spec c = {
+        .name = "w.count", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW};
     mms_field_add(w, &c, &f);
     mms_counter_add(f, 5);
     mms_writer_close(w);

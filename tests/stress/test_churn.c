@@ -45,8 +45,7 @@ static void test_thread_churn_keeps_totals_and_bounds_shards(void **state)
             jobs[k] = (struct job){calls, bytes, hist, base + (uint64_t)k};
             want_bytes += base + (uint64_t)k;
             want_hist_sum += (base + (uint64_t)k) % 1000;
-            assert_int_equal(pthread_create(&t[k], NULL, worker, &jobs[k]),
-                             0);
+            assert_int_equal(pthread_create(&t[k], NULL, worker, &jobs[k]), 0);
         }
         for (int k = 0; k < ALIVE; k++)
             pthread_join(t[k], NULL);

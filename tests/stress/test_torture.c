@@ -167,9 +167,8 @@ static void test_no_torn_reads_across_processes(void **state)
 
     char *dir = tu_mkdtemp();
     mms_writer *w = tu_writer(dir, "torture.mmstats", NULL);
-    static const struct mms_member m[] = {{"a", MMS_MEMBER_U64},
-                                          {"b", MMS_MEMBER_U64},
-                                          {"c", MMS_MEMBER_U64}};
+    static const struct mms_member m[] = {
+        {"a", MMS_MEMBER_U64}, {"b", MMS_MEMBER_U64}, {"c", MMS_MEMBER_U64}};
     mms_field *st, *str, *h;
     assert_int_equal(mms_struct_new(w, "t.triple", m, 3, &st), 0);
     assert_int_equal(mms_string_new(w, "t.word", 40, &str), 0);
@@ -202,8 +201,7 @@ static void test_no_torn_reads_across_processes(void **state)
     struct tally t = {0};
     uint64_t v1_reads = 0, v1_torn = 0;
     uint64_t start = mms_now_ns();
-    while (t.checks < goal &&
-           (mms_now_ns() - start) / 1e9 < max_seconds) {
+    while (t.checks < goal && (mms_now_ns() - start) / 1e9 < max_seconds) {
         check_snapshot(r, &t);
         for (int k = 0; k < 8; k++) {
             int which = v->which;

@@ -6,8 +6,8 @@
 static void test_valid_names_are_accepted(void **state)
 {
     (void)state;
-    const char *ok[] = {"a", "io.write.calls", "_x", "A1.b_2.c3",
-                        "mem.live_bytes", "http.status.404"};
+    const char *ok[] = {"a",         "io.write.calls", "_x",
+                        "A1.b_2.c3", "mem.live_bytes", "http.status.404"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         assert_int_equal(mms_name_check(ok[i]), 0);
 }
@@ -15,9 +15,8 @@ static void test_valid_names_are_accepted(void **state)
 static void test_invalid_names_are_refused(void **state)
 {
     (void)state;
-    const char *bad[] = {"",      ".a",    "a.",     "a..b",  "1abc",
-                         "a b",   "a-b",   "a/b",    "é",     "a.b\n",
-                         "a\tb",  "a.b.", "x.y.z..", "*"};
+    const char *bad[] = {"",    ".a", "a.",    "a..b", "1abc", "a b",     "a-b",
+                         "a/b", "é",  "a.b\n", "a\tb", "a.b.", "x.y.z..", "*"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(mms_name_check(bad[i]), MMS_ENAME);
     assert_int_equal(mms_name_check(NULL), MMS_ENAME);
