@@ -81,6 +81,8 @@ struct mms_writer {
     uint32_t index_cap;        /* power of two, >= 2 * max_fields */
     size_t self_size;          /* bytes of the anonymous mapping holding *w */
     int64_t (*clock_ns)(void); /* window clock; NULL: monotonic coarse */
+    void (*thread_exit_cb)(void); /* see mms__writer_on_thread_exit */
+    bool no_syscalls;             /* see mms__writer_no_syscalls */
     /* How the file was named, to name a forked child's file alike. */
     struct mms__file_geom geom;
     bool exact;
@@ -133,6 +135,12 @@ extern pthread_mutex_t mms__registry_lock;
 MMS_HIDDEN int mms__field_add_try(mms_writer *w,
                                   const struct mms_field_spec *spec,
                                   mms_field **out);
+
+/* Add N fields under w->lock (waiting for it, or MMS_EBUSY if WAIT is
+ * false and it is taken): fields added together are laid out in order. */
+MMS_HIDDEN int mms__fields_add_locked(mms_writer *w,
+                                      const struct mms_field_spec *specs,
+                                      unsigned n, bool wait, mms_field **out);
 
 /* fork.c */
 MMS_HIDDEN void mms__fork_handlers_once(void);

@@ -36,6 +36,8 @@ static void release_thread_shards(void *unused)
             t->wid = 0;
             continue;
         }
+        if (t->shard && w->thread_exit_cb)
+            w->thread_exit_cb();
         if (t->shard) {
             mms_add_relaxed(&w->hdr->shards_active, (uint32_t)-1);
             mms_store_release(&w->shtab[t->shard], (uint32_t)MMS_SHARD_FREE);
@@ -79,6 +81,8 @@ int mms__shards_populate(mms_writer *w, uint32_t to)
     uint32_t old = mms_load_relaxed(&w->populated);
     if (to <= old)
         return 0;
+    if (w->no_syscalls)
+        return MMS_EFULL;
     uint32_t want =
         (to + MMS_POPULATE_CHUNK - 1) / MMS_POPULATE_CHUNK * MMS_POPULATE_CHUNK;
     if (want > w->hdr->shard_size)
@@ -155,7 +159,7 @@ struct mms__shard_ref mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
     struct mms__shard_ref shared = {shard_addr(w, 0), false};
     int saved = errno; /* callers may be hooks: keep the host's errno */
     uint32_t i = take_free_shard(w);
-    if (!i)
+    if (!i && !w->no_syscalls)
         i = take_new_shard(w);
     /* A signal handler that ran in between may have set up this entry
      * already: keep its shard and give ours back. */

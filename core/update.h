@@ -98,22 +98,22 @@ static inline uint8_t *mms__window_slot(uint8_t *ring, size_t slot_size,
 /* BITS and MAX_EXP are F's: a caller that knows them at compile time
  * passes constants, and the bucket index costs a few shifts. */
 static inline __attribute__((always_inline)) void
-mms__hist_record_geom(mms_field *f, struct mms__shard_ref sh, uint64_t v,
-                      int64_t now_ns, unsigned bits, unsigned max_exp)
+mms__hist_record_at(mms_field *f, uint8_t *cell, bool owned, uint64_t v,
+                    int64_t now_ns, unsigned bits, unsigned max_exp)
 {
-    struct mms_hist_cell *c = (struct mms_hist_cell *)(sh.base + f->off);
+    struct mms_hist_cell *c = (struct mms_hist_cell *)cell;
     uint64_t *buckets = (uint64_t *)(c + 1);
     uint32_t idx = mms__hist_index(v, bits, max_exp);
     uint64_t seq = 0;
     /* An odd seq on our own shard means this is a signal handler that
      * interrupted an update of this very histogram: add without touching
      * seq; the interrupted update makes it even when it ends. */
-    bool lock = sh.owned && !((seq = mms_load_relaxed(&c->seq)) & 1);
+    bool lock = owned && !((seq = mms_load_relaxed(&c->seq)) & 1);
     if (lock) {
         mms_store_relaxed(&c->seq, seq + 1);
         mms_fence_release();
     }
-    if (MMS_LIKELY(sh.owned)) {
+    if (MMS_LIKELY(owned)) {
         mms_seq_add_owned(&c->count, 1);
         mms_seq_add_owned(&c->sum, v);
         mms_seq_add_owned(&buckets[idx], 1);
@@ -129,17 +129,25 @@ mms__hist_record_geom(mms_field *f, struct mms__shard_ref sh, uint64_t v,
         size_t words = 2 + f->win_nbuckets;
         struct mms_hist_slot *s = (struct mms_hist_slot *)mms__window_slot(
             (uint8_t *)c + f->win_off, sizeof *s + f->win_nbuckets * 8, sec,
-            words, sh.owned);
+            words, owned);
         if (MMS_LIKELY(s)) {
             uint64_t *wb = (uint64_t *)(s + 1);
             uint32_t widx = mms__hist_index(v, f->win_bits, f->max_exp);
-            mms__add_cell(&s->count, 1, sh.owned);
-            mms__add_cell(&s->sum, v, sh.owned);
-            mms__add_cell(&wb[widx], 1, sh.owned);
+            mms__add_cell(&s->count, 1, owned);
+            mms__add_cell(&s->sum, v, owned);
+            mms__add_cell(&wb[widx], 1, owned);
         }
     }
     if (lock)
         mms_store_release(&c->seq, seq + 2);
+}
+
+static inline __attribute__((always_inline)) void
+mms__hist_record_geom(mms_field *f, struct mms__shard_ref sh, uint64_t v,
+                      int64_t now_ns, unsigned bits, unsigned max_exp)
+{
+    mms__hist_record_at(f, sh.base + f->off, sh.owned, v, now_ns, bits,
+                        max_exp);
 }
 
 static inline void mms__hist_record_sh(mms_field *f, struct mms__shard_ref sh,

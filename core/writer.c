@@ -548,6 +548,26 @@ int mms__field_add_try(mms_writer *w, const struct mms_field_spec *spec,
     return rc;
 }
 
+int mms__fields_add_locked(mms_writer *w, const struct mms_field_spec *specs,
+                           unsigned n, bool wait, mms_field **out)
+{
+    for (unsigned i = 0; i < n; i++) {
+        out[i] = NULL;
+        int rc = mms_name_check(specs[i].name);
+        if (rc < 0)
+            return rc;
+    }
+    if (wait)
+        pthread_mutex_lock(&w->lock);
+    else if (pthread_mutex_trylock(&w->lock) != 0)
+        return MMS_EBUSY;
+    int rc = w->shared_child ? -EPERM : 0;
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        rc = field_add_locked(w, &specs[i], NULL, NULL, &out[i]);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
 static int add_simple(mms_writer *w, const char *name, const char *units,
                       enum mms_kind kind, uint32_t cap, mms_field **out)
 {

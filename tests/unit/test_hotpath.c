@@ -1,0 +1,257 @@
+/* The core's internal hot-path API (core/hotpath.h), as the preload shim
+ * uses it: owned cells and adds, grouped counters laid out next to each
+ * other, histogram records on a cell, the thread-exit callback, state
+ * changes and the no-system-call setting. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotpath.h"
+#include "internal.h"
+#include "testutil.h"
+
+struct fixture {
+    char *dir;
+    mms_writer *w;
+    mms_reader *r;
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    if (!fx || !(fx->dir = tu_mkdtemp()))
+        return -1;
+    fx->w = tu_writer(fx->dir, "h.mmstats", NULL);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    mms_reader_close(fx->r);
+    mms_writer_close(fx->w);
+    tu_rmdir(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static mms_reader *reader(struct fixture *fx)
+{
+    if (!fx->r)
+        assert_int_equal(mms_reader_open(&fx->r, mms_writer_path(fx->w)), 0);
+    else
+        assert_true(mms_reader_refresh(fx->r) >= 0);
+    return fx->r;
+}
+
+static void group_counters_are_consecutive(void **state)
+{
+    struct fixture *fx = *state;
+    struct mms_field_spec specs[3] = {
+        {.name = "g.calls", .kind = MMS_KIND_COUNTER},
+        {.name = "g.errors", .kind = MMS_KIND_COUNTER},
+        {.name = "g.bytes", .kind = MMS_KIND_COUNTER},
+    };
+    mms_field *f[3];
+    assert_int_equal(mms__group_add(fx->w, specs, 3, 0, f), 0);
+    struct mms_cell c = mms__cell(f[0]);
+    assert_non_null(c.p);
+    assert_true(c.owned);
+    for (int i = 0; i < 3; i++)
+        mms__cell_add(c, 8u * (uint32_t)i, (uint64_t)(i + 1) * 10);
+    mms_counter_add(f[2], 5); /* the public API lands in the same cell */
+    mms_reader *r = reader(fx);
+    assert_int_equal(tu_counter(r, "g.calls"), 10);
+    assert_int_equal(tu_counter(r, "g.errors"), 20);
+    assert_int_equal(tu_counter(r, "g.bytes"), 35);
+}
+
+static void nowait_add_fails_busy_not_blocks(void **state)
+{
+    struct fixture *fx = *state;
+    struct mms_field_spec s = {.name = "x", .kind = MMS_KIND_COUNTER};
+    mms_field *f = NULL;
+    /* Another add in progress (its lock held): NOWAIT gives up at once. */
+    pthread_mutex_lock(&fx->w->lock);
+    assert_int_equal(mms__group_add(fx->w, &s, 1, MMS_ADD_NOWAIT, &f),
+                     MMS_EBUSY);
+    pthread_mutex_unlock(&fx->w->lock);
+    assert_null(f);
+    assert_int_equal(mms__group_add(fx->w, &s, 1, MMS_ADD_NOWAIT, &f), 0);
+    assert_non_null(f);
+    assert_int_equal(mms__group_add(NULL, &s, 1, 0, &f), -EINVAL);
+    struct mms_field_spec bad = {.name = "9bad", .kind = MMS_KIND_COUNTER};
+    assert_int_equal(mms__group_add(fx->w, &bad, 1, 0, &f), MMS_ENAME);
+}
+
+static void hist_record_on_cell(void **state)
+{
+    struct fixture *fx = *state;
+    mms_field *h;
+    assert_int_equal(mms_timer_new(fx->w, "t", &h), 0);
+    struct mms_cell c = mms__cell(h);
+    assert_non_null(c.p);
+    for (uint64_t v = 1; v <= 1000; v++)
+        mms__hist_record_cell(h, c, v);
+    mms_reader *r = reader(fx);
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    long i = mms_snapshot_find(s, "t");
+    assert_true(i >= 0);
+    const struct mms_hist *hist = mms_snapshot_value(s, (size_t)i)->v.hist;
+    assert_int_equal(hist->count, 1000);
+    assert_int_equal(hist->sum, 500500);
+    assert_int_equal(hist->min, 1);
+    assert_int_equal(hist->max, 1000);
+    mms_snapshot_free(s);
+}
+
+static void non_sharded_fields_have_no_cell(void **state)
+{
+    struct fixture *fx = *state;
+    mms_field *g;
+    assert_int_equal(mms_gauge_new(fx->w, "g", NULL, &g), 0);
+    assert_null(mms__cell(g).p);
+    assert_null(mms__cell(NULL).p);
+    uint64_t *gc = mms__gauge_cell(g);
+    assert_non_null(gc);
+    mms_add_relaxed(gc, 42);
+    assert_int_equal(tu_gauge(reader(fx), "g"), 42);
+    assert_null(mms__gauge_cell(NULL));
+}
+
+static _Thread_local int exits_seen_here;
+static int exits_total;
+static mms_field *exit_field;
+static struct mms_cell cell_after_exit;
+
+static void on_exit_cb(void)
+{
+    exits_seen_here++;
+    __atomic_add_fetch(&exits_total, 1, __ATOMIC_RELAXED);
+    /* The cell is still this thread's: a last add lands. */
+    struct mms_cell c = mms__cell(exit_field);
+    assert_true(c.owned);
+    mms__cell_add(c, 0, 100);
+}
+
+static void after_exit_cb_dtor(void *arg)
+{
+    (void)arg;
+    /* Runs after the core's destructor (keys made later run later in
+     * glibc's first round only if set later; we set it after the first
+     * update): the thread's cell is now a shared one. */
+    cell_after_exit = mms__cell(exit_field);
+    if (cell_after_exit.p)
+        mms__cell_add(cell_after_exit, 0, 1000);
+}
+
+static pthread_key_t late_key;
+
+static void *exiting_thread(void *arg)
+{
+    (void)arg;
+    struct mms_cell c = mms__cell(exit_field);
+    assert_true(c.owned);
+    mms__cell_add(c, 0, 1);
+    pthread_setspecific(late_key, (void *)1);
+    return NULL;
+}
+
+static void thread_exit_callback_runs_before_handback(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(mms_counter_new(fx->w, "e", NULL, &exit_field), 0);
+    mms__writer_on_thread_exit(fx->w, on_exit_cb);
+    assert_int_equal(pthread_key_create(&late_key, after_exit_cb_dtor), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, exiting_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(exits_total, 1);
+    assert_int_equal(exits_seen_here, 0); /* it ran in the other thread */
+    assert_non_null(cell_after_exit.p);
+    assert_false(cell_after_exit.owned);
+    assert_int_equal(tu_counter(reader(fx), "e"), 1101);
+    pthread_key_delete(late_key);
+    mms__writer_on_thread_exit(fx->w, NULL);
+}
+
+static void state_ready_clears_finished_time(void **state)
+{
+    struct fixture *fx = *state;
+    mms_reader *r = reader(fx);
+    struct mms_proc_info pi;
+    mms__writer_set_state(fx->w, MMS_STATE_FINISHED);
+    assert_int_equal(mms_reader_info(r, &pi), 0);
+    assert_int_equal(pi.state, MMS_STATE_FINISHED);
+    assert_true(pi.finished_ns > 0);
+    mms__writer_set_state(fx->w, MMS_STATE_READY);
+    assert_int_equal(mms_reader_info(r, &pi), 0);
+    assert_int_equal(pi.state, MMS_STATE_READY);
+    assert_int_equal(pi.finished_ns, 0);
+}
+
+static mms_field *ns_field;
+static struct mms_cell ns_cell;
+
+static void *no_syscall_thread(void *arg)
+{
+    (void)arg;
+    ns_cell = mms__cell(ns_field);
+    if (ns_cell.p)
+        mms__cell_add(ns_cell, 0, 7);
+    return NULL;
+}
+
+static void no_syscalls_new_threads_share(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(mms_counter_new(fx->w, "n", NULL, &ns_field), 0);
+    mms__writer_no_syscalls(fx->w);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, no_syscall_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    /* No shard was free and a new one would need madvise: shared. */
+    assert_non_null(ns_cell.p);
+    assert_false(ns_cell.owned);
+    assert_int_equal(tu_counter(reader(fx), "n"), 7);
+    /* A field add that needs new pages fails instead of asking for them. */
+    struct mms_field_spec big = {.name = "big",
+                                 .kind = MMS_KIND_HISTOGRAM,
+                                 .hist_bits = 7,
+                                 .hist_max_exp = 63};
+    mms_field *f = NULL;
+    for (int i = 0; i < 64; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "big%d", i);
+        big.name = name;
+        if (mms_field_add(fx->w, &big, &f) < 0)
+            break;
+    }
+    assert_int_equal(mms_field_add(fx->w, &big, &f), MMS_EFULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(group_counters_are_consecutive, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(nowait_add_fails_busy_not_blocks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(hist_record_on_cell, setup, teardown),
+        cmocka_unit_test_setup_teardown(non_sharded_fields_have_no_cell, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            thread_exit_callback_runs_before_handback, setup, teardown),
+        cmocka_unit_test_setup_teardown(state_ready_clears_finished_time, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(no_syscalls_new_threads_share, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
