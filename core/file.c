@@ -266,8 +266,8 @@ int mms__file_create(int dfd, const char *dir, const char *name, bool exact,
 {
     static uint32_t tmp_seq;
     char tmp[NAME_MAX + 1];
-    snprintf(tmp, sizeof tmp, ".mmstats-%ld-%u.tmp", (long)getpid(),
-             mms_add_relaxed(&tmp_seq, 1));
+    snprintf(tmp, sizeof tmp, MMS_TMP_PREFIX "%ld-%u" MMS_TMP_SUFFIX,
+             (long)getpid(), mms_add_relaxed(&tmp_seq, 1));
     int fd = openat(dfd, tmp,
                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)

@@ -463,10 +463,30 @@ int mms_reader_liveness(mms_reader *r)
 
 /* ------------------------------------------------------- find by pid */
 
-static bool is_stats_name(const char *n)
+int mms_is_stats_name(const char *n)
 {
-    size_t len = strlen(n);
-    return n[0] != '.' && len > 8 && !strcmp(n + len - 8, ".mmstats");
+    size_t len = strlen(n), slen = sizeof MMS_FILE_SUFFIX - 1;
+    return n[0] != '.' && len > slen &&
+           !strcmp(n + len - slen, MMS_FILE_SUFFIX);
+}
+
+pid_t mms_tmp_name_pid(const char *n)
+{
+    size_t len = strlen(n), plen = sizeof MMS_TMP_PREFIX - 1,
+           slen = sizeof MMS_TMP_SUFFIX - 1;
+    if (len <= plen + slen || strncmp(n, MMS_TMP_PREFIX, plen) != 0 ||
+        strcmp(n + len - slen, MMS_TMP_SUFFIX) != 0)
+        return 0;
+    long pid = 0;
+    const char *p = n + plen;
+    for (; *p >= '0' && *p <= '9' && pid < (1L << 22); p++)
+        pid = pid * 10 + (*p - '0');
+    return (*p == '-' && pid > 0 && pid < (1L << 22)) ? (pid_t)pid : 0;
+}
+
+int mms_pid_start_ticks(pid_t pid, uint64_t *ticks)
+{
+    return mms__proc_start_ticks(pid, ticks);
 }
 
 int mms_reader_open_pid(mms_reader **out, const char *dir, pid_t pid)
@@ -487,7 +507,7 @@ int mms_reader_open_pid(mms_reader **out, const char *dir, pid_t pid)
     int64_t best_created = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!is_stats_name(e->d_name))
+        if (!mms_is_stats_name(e->d_name))
             continue;
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=

@@ -231,6 +231,24 @@ static inline void mms__scope_end(struct mms__scope *s)
 
 /* --------------------------------------------------------- directories */
 
+/* Stats files end in MMS_FILE_SUFFIX; a writer creates one under a
+ * temporary name MMS_TMP_PREFIX<pid>-<n>MMS_TMP_SUFFIX and renames it once
+ * it is ready. Names starting with '.' are never stats files. */
+#define MMS_FILE_SUFFIX ".mmstats"
+#define MMS_TMP_PREFIX ".mmstats-"
+#define MMS_TMP_SUFFIX ".tmp"
+
+/* 1 if NAME (a file name, no directory) is a stats file's name, else 0. */
+MMS_API int mms_is_stats_name(const char *name);
+/* The pid in a temporary file's NAME (".mmstats-<pid>-<n>.tmp"), or 0 if
+ * NAME is not one. */
+MMS_API pid_t mms_tmp_name_pid(const char *name);
+
+/* The start time of process PID in clock ticks since boot
+ * (/proc/PID/stat field 22): 0, -ESRCH if there is no such process, or
+ * another negative errno. Liveness checks compare it with the header's. */
+MMS_API int mms_pid_start_ticks(pid_t pid, uint64_t *ticks);
+
 /* The directory stats files go to: $MMSTATS_DIR if set, else
  * $XDG_RUNTIME_DIR/mmstats if XDG_RUNTIME_DIR is usable, else
  * /tmp/mmstats-<uid>. Writes a NUL-terminated path into BUF. */
