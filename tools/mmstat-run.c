@@ -47,8 +47,10 @@ static void usage(FILE *out)
         "  -V, --version         show the version\n"
         "\n"
         "The shim is $MMSTATS_PRELOAD if set, else ../preload/" SHIM_NAME "\n"
-        "next to this program (a build tree), else " MMS_INSTALL_LIBDIR
-        "/" SHIM_NAME ".\n"
+        "next to this program (a build tree), else " MMS_BINDIR_TO_LIBDIR
+        "/" SHIM_NAME "\n"
+        "next to it (an installed tree), else " MMS_INSTALL_LIBDIR "/" SHIM_NAME
+        ".\n"
         "\n"
         "Examples:\n"
         "  mmstat-run -- tar czf /tmp/src.tgz src\n"
@@ -139,8 +141,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* The shim: $MMSTATS_PRELOAD, else next to us in a build tree, else the
- * installed one. */
+/* The shim: $MMSTATS_PRELOAD, else next to us in a build tree, else in
+ * the libdir of the tree we are installed in (wherever it was moved),
+ * else where it was installed. */
 static int find_shim(char *buf, size_t len)
 {
     const char *env = getenv("MMSTATS_PRELOAD");
@@ -161,6 +164,10 @@ static int find_shim(char *buf, size_t len)
         if (slash) {
             *slash = '\0';
             snprintf(buf, len, "%s/../preload/%s", self, SHIM_NAME);
+            if (access(buf, R_OK) == 0)
+                return 0;
+            snprintf(buf, len, "%s/" MMS_BINDIR_TO_LIBDIR "/%s", self,
+                     SHIM_NAME);
             if (access(buf, R_OK) == 0)
                 return 0;
         }
