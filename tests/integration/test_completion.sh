@@ -1,0 +1,108 @@
+# The bash completion, as installed: bash-completion finds it for every
+# tool, and _mmstat completes each tool's options (all those of its
+# --help), the PIDs that have stats files, the field names of a PID for
+# --filter, option values (--dir, --sort, --by, --hooks) and mmstat-run's
+# command. Run in a non-interactive bash with COMP_WORDS/COMP_CWORD set,
+# as bash sets them.
+. "$(dirname "$0")/lib.sh"
+
+if grep -q '^CMAKE_C_FLAGS:STRING=.*-fsanitize' "$B/CMakeCache.txt"; then
+    # The shim of a sanitizer build cannot be preloaded into /bin/true.
+    echo "SKIP: sanitizer build (the release build tests the completion)"
+    exit 77
+fi
+BC=/usr/share/bash-completion/bash_completion
+[ -f "$BC" ] || { echo "FAIL: $BC missing (Debian package bash-completion)" >&2; exit 1; }
+pfx=$WORK/pfx
+cmake --install "$B" --prefix "$pfx" >"$WORK/install.log"
+comp_dir=$pfx/share/bash-completion/completions
+
+# Two processes with stats files in the private directory.
+mkdir -p "$MMSTATS_DIR"
+LD_PRELOAD=$PRELOAD /bin/true
+LD_PRELOAD=$PRELOAD /bin/echo hello >/dev/null
+pids=$(cd "$MMSTATS_DIR" && ls | sed -n 's/.*-\([0-9]*\)\.mmstats$/\1/p' | sort -n)
+expect_eq "$(wc -w <<<"$pids")" 2 "two stats files to complete"
+pid=$(head -1 <<<"$pids")
+
+# complete WORD...: COMPREPLY for the command line WORD... (the last word
+# is the one being completed), one per line, sorted, in a fresh bash
+# that loaded bash-completion and found ours through XDG_DATA_DIRS, as
+# an interactive shell does.
+complete_line() {
+    XDG_DATA_DIRS=$pfx/share PATH=$pfx/bin:$PATH bash -c '
+        . "$0" || exit 1
+        __load_completion "$1" || { echo "no completion for $1"; exit 1; }
+        COMP_WORDS=("$@")
+        COMP_CWORD=$(($# - 1))
+        COMP_LINE="$*"
+        COMP_POINT=${#COMP_LINE}
+        COMPREPLY=()
+        _mmstat
+        printf "%s\n" "${COMPREPLY[@]}"' "$BC" "$@" | sort
+}
+# has LIST WORD...: each WORD is a line of LIST.
+has() {
+    local list=$1 what=$2 w
+    shift 2
+    for w in "$@"; do
+        checks=$((checks + 1))
+        grep -qxF -- "$w" <<<"$list" || fail "$what: no '$w' in: $(echo $list)"
+    done
+}
+
+tools=$(cd "$pfx/bin" && ls mmstat-*)
+for t in $tools; do
+    checks=$((checks + 1))
+    [ -e "$comp_dir/$t" ] || fail "$t: no $comp_dir/$t"
+    # Every option word of --help is offered after "-".
+    opts=$("$pfx/bin/$t" --help | grep -E '^ +-' |
+        grep -oE '(^|[ ,])--?[A-Za-z0-9][A-Za-z0-9-]*' | tr -d ' ,' | sort -u)
+    got=$(complete_line "$t" -)
+    # shellcheck disable=SC2086 # one word per option
+    has "$got" "$t -<TAB>" $opts
+done
+
+expect_eq "$(complete_line mmstat-read --fi)" "--filter" "mmstat-read --fi<TAB>"
+# shellcheck disable=SC2086
+has "$(complete_line mmstat-read "")" "mmstat-read <TAB>: PIDs" $pids
+expect_eq "$(complete_line mmstat-read -d "$MMSTATS_DIR" "$pid")" "$pid" \
+    "mmstat-read -d DIR $pid<TAB>"
+# Stats files by path once a path is begun.
+expect_match "$(complete_line mmstat-read "$MMSTATS_DIR/tr")" \
+    "^$MMSTATS_DIR/true-$pid\.mmstats$" "mmstat-read DIR/tr<TAB>: a file"
+
+# Field names of the PID for --filter, in every spelling.
+fields=$("$pfx/bin/mmstat-read" "$pid" | awk '$1 ~ /^io\.write\./ {print $1}')
+expect_match "$fields" '^io\.write\.calls$' "fields of $pid read"
+# shellcheck disable=SC2086
+has "$(complete_line mmstat-read "$pid" --filter io.wr)" "--filter io.wr<TAB>" \
+    $fields io.write.*
+# shellcheck disable=SC2086
+has "$(complete_line mmstat-read -f io.wr "$pid")" "-f: PID after it" "$pid"
+# shellcheck disable=SC2086
+has "$(complete_line mmstat-read "$pid" -f io.wr)" "-f io.wr<TAB>" $fields
+# shellcheck disable=SC2086
+has "$(complete_line mmstat-read "$pid" --filter = io.wr)" "--filter=io.wr<TAB>" $fields
+has "$(complete_line mmstat-read "$pid" --filter "")" "--filter <TAB>: prefixes" \
+    "io.*" "fs.*" "mem.*"
+got=$(complete_line mmstat-read -d "$MMSTATS_DIR" "$pid" -f mem.li)
+expect_eq "$got" "mem.live_bytes" "-d DIR PID -f mem.li<TAB>"
+
+# Option values.
+has "$(complete_line mmstat-read -d "$WORK/st")" "-d <dir>" "$MMSTATS_DIR"
+has "$(complete_line mmstat-clean --dir = "$WORK/st")" "--dir=<dir>" "$MMSTATS_DIR"
+has "$(complete_line mmstat-run --sort "")" "mmstat-run --sort" time calls errors name
+expect_eq "$(complete_line mmstat-read --by "")" "$(printf 'exe\nlabel')" "mmstat-read --by"
+has "$(complete_line mmstat-run --hooks io,f)" "--hooks io,f<TAB>" io,fs
+has "$(complete_line mmstat-run --hooks all,-m)" "--hooks all,-m<TAB>" all,-mem
+
+# mmstat-run: the command, then the command's own completion.
+has "$(complete_line mmstat-run --json -s calls ta)" "mmstat-run ... ta<TAB>" tar tail
+has "$(complete_line mmstat-run -- ech)" "mmstat-run -- ech<TAB>" echo
+expect_eq "$(complete_line mmstat-run -o "$WORK/su")" "" "mmstat-run -o FILE: no file yet"
+touch "$WORK/summary.txt"
+expect_eq "$(complete_line mmstat-run -o "$WORK/su")" "$WORK/summary.txt" \
+    "mmstat-run -o <file>"
+has "$(complete_line mmstat-run -- tar --crea)" "mmstat-run -- tar --crea<TAB>" --create
+finish
