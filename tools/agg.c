@@ -5,6 +5,14 @@
 #include <string.h>
 
 #include "agg.h"
+#include "hash.h"
+
+/* A field's position in its group, by name. */
+struct agg_index {
+    const char *name; /* the field's own copy */
+    size_t i;
+    UT_hash_handle hh;
+};
 
 const unsigned agg_win_secs[AGG_NWIN] = {1, 10, 60};
 
@@ -81,8 +89,19 @@ static void field_free(struct agg_field *f)
     free(f->members);
 }
 
+static void index_free(struct agg_group *g)
+{
+    struct agg_index *e = g->index, *next;
+    HASH_CLEAR(hh, g->index); /* the table; the entries stay linked */
+    for (; e; e = next) {
+        next = e->hh.next;
+        free(e);
+    }
+}
+
 void agg_free(struct agg_group *g)
 {
+    index_free(g);
     for (size_t i = 0; i < g->nfields; i++)
         field_free(&g->fields[i]);
     free(g->fields);
@@ -91,22 +110,21 @@ void agg_free(struct agg_group *g)
     memset(g, 0, sizeof *g);
 }
 
-/* Position of NAME in G, trying HINT first (processes of one program
- * list their fields in the same order), or -1. */
-static long find_field(const struct agg_group *g, const char *name, size_t hint)
+/* The field NAME of G, trying position HINT first (processes of one
+ * program list their fields in the same order), or NULL. */
+static struct agg_field *find_field(const struct agg_group *g, const char *name,
+                                    size_t hint)
 {
     if (hint < g->nfields && !strcmp(g->fields[hint].name, name))
-        return (long)hint;
-    for (size_t i = 0; i < g->nfields; i++)
-        if (!strcmp(g->fields[i].name, name))
-            return (long)i;
-    return -1;
+        return &g->fields[hint];
+    struct agg_index *e;
+    HASH_FIND_STR(g->index, name, e);
+    return e ? &g->fields[e->i] : NULL;
 }
 
 const struct agg_field *agg_find(const struct agg_group *g, const char *name)
 {
-    long i = find_field(g, name, 0);
-    return i < 0 ? NULL : &g->fields[i];
+    return find_field(g, name, SIZE_MAX);
 }
 
 static int field_new(struct agg_group *g, const struct mms_field_info *fi)
@@ -148,6 +166,16 @@ static int field_new(struct agg_group *g, const struct mms_field_info *fi)
                 goto fail;
             f->member_types[m] = fi->members[m].type;
         }
+    }
+    struct agg_index *e = malloc(sizeof *e);
+    if (!e)
+        goto fail;
+    e->name = f->name;
+    e->i = g->nfields;
+    HASH_ADD_KEYPTR(hh, g->index, e->name, strlen(e->name), e);
+    if (!hash_added(e)) {
+        free(e);
+        goto fail;
     }
     g->nfields++;
     return 0;
@@ -289,14 +317,13 @@ int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
         const struct mms_field_info *fi = mms_snapshot_field(s, i);
         if (!filters_match(flt, fi->name))
             continue;
-        long k = find_field(g, fi->name, hint);
-        if (k < 0) {
+        struct agg_field *f = find_field(g, fi->name, hint);
+        if (!f) {
             if ((rc = field_new(g, fi)) < 0)
                 return rc;
-            k = (long)g->nfields - 1;
+            f = &g->fields[g->nfields - 1];
         }
-        hint = (size_t)k + 1;
-        struct agg_field *f = &g->fields[k];
+        hint = (size_t)(f - g->fields) + 1;
         if (!same_shape(f, fi)) {
             f->mismatch++;
             continue;
@@ -305,5 +332,105 @@ int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
         if ((rc = add_value(f, s, i, windows_at)) < 0)
             return rc;
     }
+    return 0;
+}
+
+void agg_groups_free(struct agg_group *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        agg_free(&g[i]);
+    free(g);
+}
+
+/* A group's place by its key, while grouping. */
+struct key_index {
+    const char *key; /* the group's own copy */
+    size_t i;
+    UT_hash_handle hh;
+};
+
+static int cmp_group(const void *a, const void *b)
+{
+    const struct agg_group *x = a, *y = b;
+    return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+}
+
+/* The group of KEY in *G (N of them, CAP allocated), added if new. */
+static struct agg_group *group_of(struct agg_group **g, size_t *n, size_t *cap,
+                                  struct key_index **keys, const char *key)
+{
+    struct key_index *e;
+    HASH_FIND_STR(*keys, key, e);
+    if (e)
+        return &(*g)[e->i];
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        struct agg_group *ng = realloc(*g, ncap * sizeof *ng);
+        if (!ng)
+            return NULL;
+        *g = ng;
+        *cap = ncap;
+    }
+    struct agg_group *dst = &(*g)[*n];
+    memset(dst, 0, sizeof *dst);
+    if (!(dst->key = strdup(key)) || !(e = malloc(sizeof *e))) {
+        free(dst->key);
+        return NULL;
+    }
+    e->key = dst->key;
+    e->i = *n;
+    HASH_ADD_KEYPTR(hh, *keys, e->key, strlen(e->key), e);
+    if (!hash_added(e)) {
+        free(e);
+        free(dst->key);
+        return NULL;
+    }
+    (*n)++;
+    return dst;
+}
+
+int agg_group_by(const struct out_proc *p, size_t np, const char *by,
+                 const struct filters *flt, int64_t windows_at,
+                 struct agg_group **out, size_t *nout)
+{
+    struct agg_group *g = NULL;
+    struct key_index *keys = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    *out = NULL;
+    *nout = 0;
+    if (!by) {
+        if (!(g = calloc(1, sizeof *g)))
+            return -ENOMEM;
+        n = cap = 1;
+    }
+    for (size_t i = 0; i < np && rc == 0; i++) {
+        struct agg_group *dst = g;
+        if (by) {
+            struct mms_proc_info pi;
+            if ((rc = mms_reader_info(p[i].reader, &pi)) < 0)
+                break;
+            const char *key = !strcmp(by, AGG_BY_LABEL) ? pi.label : pi.exe;
+            if (!(dst = group_of(&g, &n, &cap, &keys, key))) {
+                rc = -ENOMEM;
+                break;
+            }
+        }
+        rc = agg_add(dst, p[i].reader, p[i].snap, flt, windows_at);
+    }
+    struct key_index *e = keys, *next;
+    HASH_CLEAR(hh, keys);
+    for (; e; e = next) {
+        next = e->hh.next;
+        free(e);
+    }
+    if (rc < 0) {
+        agg_groups_free(g, n);
+        return rc;
+    }
+    if (n > 1)
+        qsort(g, n, sizeof *g, cmp_group);
+    *out = g;
+    *nout = n;
     return 0;
 }

@@ -55,12 +55,15 @@ struct agg_field {
     struct agg_num *members;
 };
 
+struct agg_index;
+
 struct agg_group {
     char *key; /* the exe with --by exe; NULL for --sum */
     uint32_t nproc;
     int32_t *pids; /* nproc of them */
     struct agg_field *fields;
     size_t nfields, cap;
+    struct agg_index *index; /* fields by name (uthash) */
 };
 
 /* Add the fields of snapshot S (of reader R) that pass FLT to G. Windows
@@ -69,5 +72,18 @@ int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
             const struct filters *flt, int64_t windows_at);
 const struct agg_field *agg_find(const struct agg_group *g, const char *name);
 void agg_free(struct agg_group *g);
+
+/* The grouping keys of agg_group_by: a process's exe or label. */
+#define AGG_BY_EXE "exe"
+#define AGG_BY_LABEL "label"
+
+/* The processes P in groups: one per value of BY (AGG_BY_EXE or
+ * AGG_BY_LABEL), sorted by it, or one group of them all (BY NULL). Each
+ * adds its fields that pass FLT, windows taken at WINDOWS_AT (agg_add).
+ * Free with agg_groups_free. */
+int agg_group_by(const struct out_proc *p, size_t n, const char *by,
+                 const struct filters *flt, int64_t windows_at,
+                 struct agg_group **out, size_t *nout);
+void agg_groups_free(struct agg_group *g, size_t n);
 
 #endif

@@ -68,9 +68,7 @@ int stats_files(const char *dir, char ***out)
     int n = 0, cap = 0, rc = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.' || len <= 8 ||
-            strcmp(e->d_name + len - 8, ".mmstats") != 0)
+        if (!mms_is_stats_name(e->d_name))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;

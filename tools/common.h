@@ -11,6 +11,12 @@
 
 #include <mmstats/mmstats.h>
 
+/* One process read: its reader and a snapshot taken from it. */
+struct out_proc {
+    mms_reader *reader;
+    const mms_snapshot *snap;
+};
+
 /* Exit codes, as for ps/vmstat: 0 ok, 1 a failed operation, 2 bad usage. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mmstats/preload.h>
+
 #include "exporter.h"
 #include "json.h"
 
@@ -61,70 +63,6 @@ static int select_exported(struct exporter *x, struct sel *q, unsigned *failed)
         q->e[q->n] = e;
         q->p[q->n++] = (struct out_proc){e->r, s};
     }
-    return 0;
-}
-
-static int cmp_group(const void *a, const void *b)
-{
-    const struct agg_group *x = a, *y = b;
-    return strcmp(x->key ? x->key : "", y->key ? y->key : "");
-}
-
-static void groups_free(struct agg_group *g, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        agg_free(&g[i]);
-    free(g);
-}
-
-/* Q's processes in groups: one per exe or label (BY), or one (NULL). */
-static int group(const struct sel *q, const char *by, const struct filters *flt,
-                 struct agg_group **out, size_t *nout)
-{
-    struct agg_group *g = NULL;
-    size_t n = 0;
-    int rc = 0;
-    *out = NULL;
-    *nout = 0;
-    if (!by) {
-        if (!(g = calloc(1, sizeof *g)))
-            return -ENOMEM;
-        n = 1;
-    }
-    for (size_t i = 0; i < q->n && rc == 0; i++) {
-        struct agg_group *dst = g;
-        if (by) {
-            const struct mms_proc_info *pi = &q->e[i]->pi;
-            const char *key = !strcmp(by, "label") ? pi->label : pi->exe;
-            dst = NULL;
-            for (size_t k = 0; k < n && !dst; k++)
-                if (!strcmp(g[k].key, key))
-                    dst = &g[k];
-            if (!dst) {
-                struct agg_group *ng = realloc(g, (n + 1) * sizeof *ng);
-                if (!ng) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                g = ng;
-                dst = &g[n++];
-                memset(dst, 0, sizeof *dst);
-                if (!(dst->key = strdup(key))) {
-                    rc = -ENOMEM;
-                    break;
-                }
-            }
-        }
-        rc = agg_add(dst, q->p[i].reader, q->p[i].snap, flt, 0);
-    }
-    if (rc < 0) {
-        groups_free(g, n);
-        return rc;
-    }
-    if (n > 1)
-        qsort(g, n, sizeof *g, cmp_group);
-    *out = g;
-    *nout = n;
     return 0;
 }
 
@@ -247,10 +185,10 @@ int api_metrics(struct exporter *x, struct body *out)
         if (x->by) {
             struct agg_group *g;
             size_t n;
-            rc = group(&q, x->by, NULL, &g, &n);
+            rc = agg_group_by(q.p, q.n, x->by, NULL, 0, &g, &n);
             if (rc == 0) {
                 rc = out_prom_aggs(f, g, n, &o);
-                groups_free(g, n);
+                agg_groups_free(g, n);
             }
         } else {
             rc = out_prom_procs(f, q.p, q.n, &o);
@@ -271,8 +209,8 @@ int api_metrics(struct exporter *x, struct body *out)
 
 /* What the process list adds to each running process: its activity
  * between two kept states, from the fields named as the shim names
- * them ("<family>.<call>.calls", ".errors", ".bytes"; "mem.live_bytes",
- * "mem.peak_bytes"), and every counter. */
+ * them (<mmstats/preload.h>: "<family>.<call>.calls", ".errors",
+ * ".bytes"; the live and peak memory gauges), and every counter. */
 struct activity {
     bool valid; /* running and read */
     double secs;
@@ -296,22 +234,23 @@ static void activity_of(struct activity *a, const mms_snapshot *s,
     for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
         const struct mms_field_info *fi = mms_snapshot_field(s, i);
         const struct mms_value *v = mms_snapshot_value(s, i);
-        if (fi->kind == MMS_KIND_GAUGE && !strcmp(fi->name, "mem.live_bytes")) {
+        if (fi->kind == MMS_KIND_GAUGE &&
+            !strcmp(fi->name, MMS_PRELOAD_MEM_LIVE_BYTES)) {
             a->has_live = true;
             a->live = v->v.i64;
         } else if (fi->kind == MMS_KIND_GAUGE &&
-                   !strcmp(fi->name, "mem.peak_bytes")) {
+                   !strcmp(fi->name, MMS_PRELOAD_MEM_PEAK_BYTES)) {
             a->has_peak = true;
             a->peak = v->v.i64;
         }
         if (fi->kind != MMS_KIND_COUNTER || isnan(r->rate[i]))
             continue;
         a->counters += r->rate[i];
-        if (ends_with(fi->name, ".calls"))
+        if (ends_with(fi->name, "." MMS_PRELOAD_CALLS))
             a->calls += r->rate[i];
-        else if (ends_with(fi->name, ".errors"))
+        else if (ends_with(fi->name, "." MMS_PRELOAD_ERRORS))
             a->errors += r->rate[i];
-        else if (ends_with(fi->name, ".bytes"))
+        else if (ends_with(fi->name, "." MMS_PRELOAD_BYTES))
             a->bytes += r->rate[i];
     }
 }
@@ -513,11 +452,11 @@ int api_aggregate(struct exporter *x, const char *by, const struct filters *flt,
     if (rc == 0) {
         struct agg_group *g;
         size_t n;
-        rc = group(&q, by, flt, &g, &n);
+        rc = agg_group_by(q.p, q.n, by, flt, 0, &g, &n);
         if (rc == 0) {
             struct out_opts o = {.by = by};
             rc = out_json_aggs(f, g, n, &o);
-            groups_free(g, n);
+            agg_groups_free(g, n);
         }
     }
     sel_free(&q);

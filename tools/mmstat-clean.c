@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <time.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -15,48 +16,52 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "common.h"
 
-static const char *prog = "mmstat-clean";
+static const struct cli_opt clean_opts[] = {
+    {'d', CLI_REQUIRED, "dir", "DIR",
+     "stats directory (default: $MMSTATS_DIR,\n"
+     "$XDG_RUNTIME_DIR/mmstats or /tmp/mmstats-UID)"},
+    {'n', CLI_NONE, "dry-run", NULL,
+     "say what would be removed, remove nothing"},
+    {'o', CLI_REQUIRED, "older-than", "DURATION",
+     "only files older than DURATION (90s, 10m,\n"
+     "2h, 1d, 1w); finished files too"},
+    {'f', CLI_NONE, "all-finished", NULL, "also every finished file"},
+    {'q', CLI_NONE, "quiet", NULL, "print nothing but errors"},
+    {'h', CLI_NONE, "help", NULL, "show this help"},
+    {'V', CLI_NONE, "version", NULL, "show the version"},
+};
 
-static void usage(FILE *out)
-{
-    fputs("Usage: mmstat-clean [OPTIONS]\n"
-          "Remove the stats files of processes that are gone: stale files\n"
-          "(no such process, or its pid now belongs to another process) and\n"
-          "leftover .mmstats-PID-N.tmp files of dead writers. Files of\n"
-          "running processes are never removed; finished ones only on "
-          "request.\n"
-          "\n"
-          "  -d, --dir DIR            stats directory (default: "
-          "$MMSTATS_DIR,\n"
-          "                           $XDG_RUNTIME_DIR/mmstats or "
-          "/tmp/mmstats-UID)\n"
-          "  -n, --dry-run            say what would be removed, remove "
-          "nothing\n"
-          "  -o, --older-than DURATION\n"
-          "                           only files older than DURATION (90s, "
-          "10m,\n"
-          "                           2h, 1d, 1w); finished files too\n"
-          "  -f, --all-finished       also every finished file\n"
-          "  -q, --quiet              print nothing but errors\n"
-          "  -h, --help               show this help\n"
-          "  -V, --version            show the version\n"
-          "\n"
-          "Only regular files owned by you, directly in the directory, are\n"
-          "considered; symlinks, other users' files and corrupt files are\n"
-          "left alone (corrupt ones are reported).\n"
-          "\n"
-          "Examples:\n"
-          "  mmstat-clean                      remove stale files\n"
-          "  mmstat-clean --dry-run --all-finished\n"
-          "  mmstat-clean --older-than 1d      stale or finished, over a "
-          "day old\n"
-          "\n"
-          "Exit status: 0 ok, 1 a file could not be read or removed, 2 bad "
-          "usage.\n",
-          out);
-}
+static const struct cli clean_cli = {
+    .prog = "mmstat-clean",
+    .synopsis = "[OPTIONS]",
+    .about = "Remove the stats files of processes that are gone: stale files\n"
+             "(no such process, or its pid now belongs to another process) "
+             "and\n"
+             "leftover " MMS_TMP_PREFIX "PID-N" MMS_TMP_SUFFIX
+             " files of dead writers. Files of\n"
+             "running processes are never removed; finished ones only on "
+             "request.",
+    .opts = clean_opts,
+    .nopts = CLI_NOPTS(clean_opts),
+    .after = "Only regular files owned by you, directly in the directory, "
+             "are\n"
+             "considered; symlinks, other users' files and corrupt files are\n"
+             "left alone (corrupt ones are reported).\n"
+             "\n"
+             "Examples:\n"
+             "  mmstat-clean                      remove stale files\n"
+             "  mmstat-clean --dry-run --all-finished\n"
+             "  mmstat-clean --older-than 1d      stale or finished, over a "
+             "day old\n"
+             "\n"
+             "Exit status: 0 ok, 1 a file could not be read or removed, 2 "
+             "bad usage.\n",
+};
+
+static const char *const prog = "mmstat-clean";
 
 struct opts {
     const char *dir;
@@ -143,85 +148,37 @@ static void clean_stats(struct ctx *c, const char *name, const struct stat *st)
         c->kept++;
 }
 
-/* ".mmstats-<pid>-<n>.tmp": the pid, or 0. */
-static long tmp_pid(const char *name)
+/* Start of process PID as CLOCK_REALTIME ns, 0 if unknown, -1 if there
+ * is no such process. The kernel counts a start time in clock ticks since
+ * boot (CLOCK_BOOTTIME); boot is now minus the time since boot. */
+static int64_t proc_start_ns(pid_t pid)
 {
-    static const char pre[] = ".mmstats-";
-    size_t len = strlen(name);
-    if (strncmp(name, pre, sizeof pre - 1) != 0 || len < sizeof pre + 5 ||
-        strcmp(name + len - 4, ".tmp") != 0)
-        return 0;
-    char *end;
-    errno = 0;
-    long pid = strtol(name + sizeof pre - 1, &end, 10);
-    if (errno || pid <= 0 || *end != '-')
-        return 0;
-    return pid;
-}
-
-/* Start of process PID as CLOCK_REALTIME ns (from /proc/PID/stat field
- * 22 and the boot time), 0 if unknown, -1 if there is no such process. */
-static int64_t proc_start_ns(long pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -1 : 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
-    /* After ')' come fields 3 (state) .. 22 (starttime): skip 19. */
-    p++;
-    for (int field = 3; field < 22; field++) {
-        while (*p == ' ')
-            p++;
-        while (*p && *p != ' ')
-            p++;
-        if (!*p)
-            return 0;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long ticks = strtoull(p, &end, 10);
-    if (errno || end == p)
-        return 0;
-    FILE *f = fopen("/proc/stat", "re");
-    if (!f)
-        return 0;
-    char line[256];
-    long long btime = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "btime ", 6)) {
-            btime = strtoll(line + 6, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
+    uint64_t ticks;
+    int e = mms_pid_start_ticks(pid, &ticks);
+    if (e == -ESRCH)
+        return -1;
     long hz = sysconf(_SC_CLK_TCK);
-    if (!btime || hz <= 0)
+    struct timespec up;
+    if (e < 0 || hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &up) < 0)
         return 0;
-    return btime * 1000000000LL + (int64_t)(ticks * (1000000000ULL / hz));
+    int64_t boot =
+        now_real_ns() - ((int64_t)up.tv_sec * 1000000000 + up.tv_nsec);
+    return boot + (int64_t)(ticks * (1000000000ULL / (uint64_t)hz));
 }
 
-static void clean_tmp(struct ctx *c, const char *name, long pid,
+static void clean_tmp(struct ctx *c, const char *name, pid_t pid,
                       const struct stat *st)
 {
     char why[128];
     int64_t start = proc_start_ns(pid);
     /* A writer creates, fills and renames its temporary file within
-     * milliseconds; one older than its pid's process (allowing the
-     * boot-time rounding of a second) was left by an earlier process. */
+     * milliseconds; one older than its pid's process (allowing a tick
+     * and the clocks' rounding) was left by an earlier process. */
     if (start < 0)
-        snprintf(why, sizeof why, "temporary file of pid %ld, gone", pid);
+        snprintf(why, sizeof why, "temporary file of pid %d, gone", (int)pid);
     else if (start > 0 && mtime_ns(st) + 2000000000LL < start)
         snprintf(why, sizeof why,
-                 "temporary file of pid %ld, now another process", pid);
+                 "temporary file of pid %d, now another process", (int)pid);
     else {
         c->kept++;
         return;
@@ -251,10 +208,8 @@ static int clean(const struct opts *o, const char *dir)
     struct dirent *ent;
     while ((ent = readdir(d))) {
         const char *name = ent->d_name;
-        size_t len = strlen(name);
-        long tpid = tmp_pid(name);
-        bool stats =
-            name[0] != '.' && len > 8 && !strcmp(name + len - 8, ".mmstats");
+        pid_t tpid = mms_tmp_name_pid(name);
+        bool stats = mms_is_stats_name(name);
         if (!stats && !tpid)
             continue;
         struct stat st;
@@ -280,54 +235,56 @@ static int clean(const struct opts *o, const char *dir)
     return c.rc;
 }
 
+/* Apply option ID with argument ARG to O: 0, 1 if the program is done
+ * (--help, --version), or -1 after a message. */
+static int set_opt(struct opts *o, int id, const char *arg)
+{
+    switch (id) {
+    case 'd':
+        o->dir = arg;
+        return 0;
+    case 'n':
+        o->dry_run = true;
+        return 0;
+    case 'o':
+        o->older_than = parse_duration(arg);
+        if (o->older_than < 0) {
+            cli_error(&clean_cli, "--older-than: bad duration '%s'", arg);
+            return -1;
+        }
+        return 0;
+    case 'f':
+        o->all_finished = true;
+        return 0;
+    case 'q':
+        o->quiet = true;
+        return 0;
+    case 'h':
+        cli_usage(&clean_cli, stdout);
+        return 1;
+    case 'V':
+        printf("%s %s\n", prog, MMS_VERSION_STRING);
+        return 1;
+    default:
+        return -1;
+    }
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option lopts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"older-than", required_argument, NULL, 'o'},
-        {"all-finished", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
     struct opts o = {.older_than = -1};
-    int c;
-    while ((c = getopt_long(argc, argv, "d:no:fqhV", lopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o.dir = optarg;
-            break;
-        case 'n':
-            o.dry_run = true;
-            break;
-        case 'o':
-            o.older_than = parse_duration(optarg);
-            if (o.older_than < 0) {
-                fprintf(stderr, "%s: --older-than: bad duration '%s'\n", prog,
-                        optarg);
-                goto bad;
-            }
-            break;
-        case 'f':
-            o.all_finished = true;
-            break;
-        case 'q':
-            o.quiet = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return EXIT_OK;
-        case 'V':
-            printf("mmstat-clean %s\n", MMS_VERSION_STRING);
-            return EXIT_OK;
-        default:
-            goto bad;
-        }
+    int id, rc = 0;
+    const char *arg;
+    while (rc == 0 && (id = cli_next(&clean_cli, argc, argv, &arg)) != -1)
+        rc = set_opt(&o, id, arg);
+    if (rc == 0 && optind < argc) {
+        cli_error(&clean_cli, "unexpected argument '%s'", argv[optind]);
+        rc = -1;
     }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-        goto bad;
+    if (rc != 0) {
+        if (rc < 0)
+            cli_try_help(&clean_cli);
+        return rc < 0 ? EXIT_USAGE : EXIT_OK;
     }
     char dir[PATH_MAX];
     int e = stats_dir(o.dir, dir, sizeof dir);
@@ -336,7 +293,4 @@ int main(int argc, char **argv)
         return EXIT_FAIL;
     }
     return clean(&o, dir);
-bad:
-    fprintf(stderr, "Try '%s --help'.\n", prog);
-    return EXIT_USAGE;
 }

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -14,48 +13,70 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "exporter.h"
 #include "json.h"
-
-static const char *prog = "mmstat-exporter";
 
 #define DEFAULT_LISTEN "127.0.0.1:9464"
 #define DEFAULT_GRACE 300.0
 
-static void usage(FILE *out)
-{
-    fputs(
-        "Usage: mmstat-exporter [OPTIONS]\n"
-        "Serve the stats of this user's processes over HTTP: Prometheus\n"
-        "metrics at /metrics, a JSON API under /api/v1/ and a live\n"
-        "dashboard at /. Read-only; no authentication.\n"
-        "\n"
-        "  -l, --listen ADDR:PORT   where to listen (default " DEFAULT_LISTEN
-        ");\n"
-        "                           [::1]:PORT for IPv6; port 0: any free\n"
-        "      --allow-remote       allow an address that is not loopback\n"
-        "                           (anyone who reaches it reads the stats)\n"
-        "  -d, --dir DIR            stats directory (default: $MMSTATS_DIR,\n"
-        "                           $XDG_RUNTIME_DIR/mmstats or\n"
-        "                           /tmp/mmstats-UID)\n"
-        "  -b, --by KEY             /metrics summed per exe or label, not per\n"
-        "                           process (bounded cardinality)\n"
-        "      --include-finished[=SECONDS]\n"
-        "                           also export processes that finished or\n"
-        "                           died less than SECONDS ago (default 300)\n"
-        "      --host NAME          the host label (default: the host name)\n"
-        "      --no-host            no host label\n"
-        "      --max-files N        stats files read per request (4096)\n"
-        "      --max-connections N  connections at once (default 128)\n"
-        "      --max-per-ip N       connections from one address (32)\n"
-        "      --timeout SECONDS    close connections idle that long (10)\n"
-        "      --max-response-memory SIZE\n"
-        "                           answers in flight, at most (256M);\n"
-        "                           above it, requests get 503\n"
-        "      --threads N          polling threads (default 4)\n"
-        "  -h, --help               show this help\n"
-        "  -V, --version            show the version\n"
-        "\n"
+enum {
+    OPT_ALLOW_REMOTE = 256,
+    OPT_INCLUDE_FINISHED,
+    OPT_HOST,
+    OPT_NO_HOST,
+    OPT_MAX_FILES,
+    OPT_MAX_CONN,
+    OPT_MAX_PER_IP,
+    OPT_TIMEOUT,
+    OPT_MAX_MEMORY,
+    OPT_THREADS,
+};
+
+static const struct cli_opt exp_opts[] = {
+    {'l', CLI_REQUIRED, "listen", "ADDR:PORT",
+     "where to listen (default " DEFAULT_LISTEN ");\n"
+     "[::1]:PORT for IPv6; port 0: any free"},
+    {OPT_ALLOW_REMOTE, CLI_NONE, "allow-remote", NULL,
+     "allow an address that is not loopback\n"
+     "(anyone who reaches it reads the stats)"},
+    {'d', CLI_REQUIRED, "dir", "DIR",
+     "stats directory (default: $MMSTATS_DIR,\n"
+     "$XDG_RUNTIME_DIR/mmstats or\n/tmp/mmstats-UID)"},
+    {'b', CLI_REQUIRED, "by", "KEY",
+     "/metrics summed per exe or label, not per\n"
+     "process (bounded cardinality)"},
+    {OPT_INCLUDE_FINISHED, CLI_OPTIONAL, "include-finished", "SECONDS",
+     "also export processes that finished or\n"
+     "died less than SECONDS ago (default 300)"},
+    {OPT_HOST, CLI_REQUIRED, "host", "NAME",
+     "the host label (default: the host name)"},
+    {OPT_NO_HOST, CLI_NONE, "no-host", NULL, "no host label"},
+    {OPT_MAX_FILES, CLI_REQUIRED, "max-files", "N",
+     "stats files read per request (4096)"},
+    {OPT_MAX_CONN, CLI_REQUIRED, "max-connections", "N",
+     "connections at once (default 128)"},
+    {OPT_MAX_PER_IP, CLI_REQUIRED, "max-per-ip", "N",
+     "connections from one address (32)"},
+    {OPT_TIMEOUT, CLI_REQUIRED, "timeout", "SECONDS",
+     "close connections idle that long (10)"},
+    {OPT_MAX_MEMORY, CLI_REQUIRED, "max-response-memory", "SIZE",
+     "answers in flight, at most (256M);\nabove it, requests get 503"},
+    {OPT_THREADS, CLI_REQUIRED, "threads", "N", "polling threads (default 4)"},
+    {'h', CLI_NONE, "help", NULL, "show this help"},
+    {'V', CLI_NONE, "version", NULL, "show the version"},
+};
+
+static const struct cli exp_cli = {
+    .prog = "mmstat-exporter",
+    .synopsis = "[OPTIONS]",
+    .about = "Serve the stats of this user's processes over HTTP: "
+             "Prometheus\n"
+             "metrics at /metrics, a JSON API under /api/v1/ and a live\n"
+             "dashboard at /. Read-only; no authentication.",
+    .opts = exp_opts,
+    .nopts = CLI_NOPTS(exp_opts),
+    .after =
         "Examples:\n"
         "  mmstat-exporter                  then open http://127.0.0.1:9464/\n"
         "  mmstat-exporter --by exe --include-finished=60\n"
@@ -64,8 +85,9 @@ static void usage(FILE *out)
         "\n"
         "Exit status: 0 stopped by SIGTERM or SIGINT, 1 could not start,\n"
         "2 bad usage.\n",
-        out);
-}
+};
+
+static const char *const prog = "mmstat-exporter";
 
 struct opts {
     const char *dir, *listen, *by, *host;
@@ -191,130 +213,116 @@ static bool valid_host(const char *s)
     return true;
 }
 
-static int parse_args(int argc, char **argv, struct opts *o,
-                      struct http_config *hc)
+/* Apply option ID with argument ARG to O: 0, 1 if the program is done
+ * (--help, --version), or -1 after a message. */
+static int set_opt(struct opts *o, int id, const char *arg)
 {
-    enum {
-        OPT_ALLOW_REMOTE = 256,
-        OPT_INCLUDE_FINISHED,
-        OPT_HOST,
-        OPT_NO_HOST,
-        OPT_MAX_FILES,
-        OPT_MAX_CONN,
-        OPT_MAX_PER_IP,
-        OPT_TIMEOUT,
-        OPT_MAX_MEMORY,
-        OPT_THREADS,
-    };
-    static const struct option lopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"allow-remote", no_argument, NULL, OPT_ALLOW_REMOTE},
-        {"dir", required_argument, NULL, 'd'},
-        {"by", required_argument, NULL, 'b'},
-        {"include-finished", optional_argument, NULL, OPT_INCLUDE_FINISHED},
-        {"host", required_argument, NULL, OPT_HOST},
-        {"no-host", no_argument, NULL, OPT_NO_HOST},
-        {"max-files", required_argument, NULL, OPT_MAX_FILES},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-        {"max-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"max-response-memory", required_argument, NULL, OPT_MAX_MEMORY},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "l:d:b:hV", lopts, NULL)) != -1) {
-        const char *arg = optarg ? optarg : "";
-        const char *bad = NULL;
-        switch (c) {
-        case 'l':
-            o->listen = arg;
-            break;
-        case OPT_ALLOW_REMOTE:
-            o->allow_remote = true;
-            break;
-        case 'd':
-            o->dir = arg;
-            break;
-        case 'b':
-            if (strcmp(arg, "exe") != 0 && strcmp(arg, "label") != 0)
-                bad = "--by: 'exe' or 'label'";
-            o->by = arg;
-            break;
-        case OPT_INCLUDE_FINISHED:
-            o->grace = optarg ? parse_duration(arg) : DEFAULT_GRACE;
-            if (!(o->grace >= 0) || o->grace > 365 * 86400.0)
-                bad = "--include-finished: bad duration";
-            break;
-        case OPT_HOST:
-            if (!valid_host(arg))
-                bad = "--host: 1 to 64 printable bytes";
-            o->host = arg;
-            break;
-        case OPT_NO_HOST:
-            o->no_host = true;
-            break;
-        case OPT_MAX_FILES:
-            if (!parse_ulong(arg, 1, 1000000, &o->max_files))
-                bad = "--max-files: a number from 1 to 1000000";
-            break;
-        case OPT_MAX_CONN:
-            if (!parse_ulong(arg, 1, 65536, &o->max_conn))
-                bad = "--max-connections: a number from 1 to 65536";
-            break;
-        case OPT_MAX_PER_IP:
-            if (!parse_ulong(arg, 1, 65536, &o->max_per_ip))
-                bad = "--max-per-ip: a number from 1 to 65536";
-            break;
-        case OPT_TIMEOUT:
-            if (!parse_ulong(arg, 1, 3600, &o->timeout))
-                bad = "--timeout: seconds from 1 to 3600";
-            break;
-        case OPT_MAX_MEMORY:
-            if (!parse_size(arg, &o->max_inflight) || o->max_inflight < 4096)
-                bad = "--max-response-memory: a size of at least 4K";
-            break;
-        case OPT_THREADS:
-            if (!parse_ulong(arg, 1, 64, &o->threads))
-                bad = "--threads: a number from 1 to 64";
-            break;
-        case 'h':
-            usage(stdout);
-            exit(EXIT_OK);
-        case 'V':
-            printf("mmstat-exporter %s\n", MMS_VERSION_STRING);
-            exit(EXIT_OK);
-        default:
-            return -1;
-        }
-        if (bad) {
-            fprintf(stderr, "%s: %s, not '%s'\n", prog, bad, arg);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+    const char *bad = NULL;
+    switch (id) {
+    case 'l':
+        o->listen = arg;
+        break;
+    case OPT_ALLOW_REMOTE:
+        o->allow_remote = true;
+        break;
+    case 'd':
+        o->dir = arg;
+        break;
+    case 'b':
+        if (strcmp(arg, AGG_BY_EXE) != 0 && strcmp(arg, AGG_BY_LABEL) != 0)
+            bad = "--by: 'exe' or 'label'";
+        o->by = arg;
+        break;
+    case OPT_INCLUDE_FINISHED:
+        o->grace = arg ? parse_duration(arg) : DEFAULT_GRACE;
+        if (!(o->grace >= 0) || o->grace > 365 * 86400.0)
+            bad = "--include-finished: bad duration";
+        break;
+    case OPT_HOST:
+        if (!valid_host(arg))
+            bad = "--host: 1 to 64 printable bytes";
+        o->host = arg;
+        break;
+    case OPT_NO_HOST:
+        o->no_host = true;
+        break;
+    case OPT_MAX_FILES:
+        if (!parse_ulong(arg, 1, 1000000, &o->max_files))
+            bad = "--max-files: a number from 1 to 1000000";
+        break;
+    case OPT_MAX_CONN:
+        if (!parse_ulong(arg, 1, 65536, &o->max_conn))
+            bad = "--max-connections: a number from 1 to 65536";
+        break;
+    case OPT_MAX_PER_IP:
+        if (!parse_ulong(arg, 1, 65536, &o->max_per_ip))
+            bad = "--max-per-ip: a number from 1 to 65536";
+        break;
+    case OPT_TIMEOUT:
+        if (!parse_ulong(arg, 1, 3600, &o->timeout))
+            bad = "--timeout: seconds from 1 to 3600";
+        break;
+    case OPT_MAX_MEMORY:
+        if (!parse_size(arg, &o->max_inflight) || o->max_inflight < 4096)
+            bad = "--max-response-memory: a size of at least 4K";
+        break;
+    case OPT_THREADS:
+        if (!parse_ulong(arg, 1, 64, &o->threads))
+            bad = "--threads: a number from 1 to 64";
+        break;
+    case 'h':
+        cli_usage(&exp_cli, stdout);
+        return 1;
+    case 'V':
+        printf("%s %s\n", prog, MMS_VERSION_STRING);
+        return 1;
+    default:
         return -1;
     }
-    if (!parse_listen(o->listen, hc)) {
-        fprintf(stderr, "%s: --listen: ADDR:PORT or [ADDR6]:PORT, not '%s'\n",
-                prog, o->listen);
-        return -1;
-    }
-    if (!o->allow_remote && !is_loopback(&hc->addr)) {
-        fprintf(stderr,
-                "%s: %s is not a loopback address: the stats would be "
-                "readable from other machines, without authentication; "
-                "add --allow-remote to do it anyway\n",
-                prog, o->listen);
-        return -1;
-    }
-    if (o->host && o->no_host) {
-        fprintf(stderr, "%s: --host and --no-host exclude each other\n", prog);
+    if (bad) {
+        cli_error(&exp_cli, "%s, not '%s'", bad, arg);
         return -1;
     }
     return 0;
+}
+
+/* What the options say together: the address into HC; -1 after a
+ * message if they do not go together. */
+static int check_opts(const struct opts *o, struct http_config *hc)
+{
+    if (!parse_listen(o->listen, hc)) {
+        cli_error(&exp_cli, "--listen: ADDR:PORT or [ADDR6]:PORT, not '%s'",
+                  o->listen);
+        return -1;
+    }
+    if (!o->allow_remote && !is_loopback(&hc->addr)) {
+        cli_error(&exp_cli,
+                  "%s is not a loopback address: the stats would be "
+                  "readable from other machines, without authentication; "
+                  "add --allow-remote to do it anyway",
+                  o->listen);
+        return -1;
+    }
+    if (o->host && o->no_host) {
+        cli_error(&exp_cli, "--host and --no-host exclude each other");
+        return -1;
+    }
+    return 0;
+}
+
+/* 0, 1 if done (--help, --version), or -1 on bad usage. */
+static int parse_args(int argc, char **argv, struct opts *o,
+                      struct http_config *hc)
+{
+    int id, rc = 0;
+    const char *arg;
+    while (rc == 0 && (id = cli_next(&exp_cli, argc, argv, &arg)) != -1)
+        rc = set_opt(o, id, arg);
+    if (rc == 0 && optind < argc) {
+        cli_error(&exp_cli, "unexpected argument '%s'", argv[optind]);
+        rc = -1;
+    }
+    return rc == 0 ? check_opts(o, hc) : rc;
 }
 
 int main(int argc, char **argv)
@@ -328,9 +336,11 @@ int main(int argc, char **argv)
                      .threads = 4,
                      .max_inflight = 256ull << 20};
     struct http_config hc = {0};
-    if (parse_args(argc, argv, &o, &hc) < 0) {
-        fprintf(stderr, "Try '%s --help'.\n", prog);
-        return EXIT_USAGE;
+    int prc = parse_args(argc, argv, &o, &hc);
+    if (prc != 0) {
+        if (prc < 0)
+            cli_try_help(&exp_cli);
+        return prc < 0 ? EXIT_USAGE : EXIT_OK;
     }
     hc.allow_remote = o.allow_remote;
     hc.max_connections = (unsigned)o.max_conn;

@@ -10,57 +10,68 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "out.h"
 #include "watch.h"
 
-static const char *prog = "mmstat-read";
+enum { OPT_WINDOWS_AT = 256, OPT_HOST };
 
-static void usage(FILE *out)
-{
-    fputs(
-        "Usage: mmstat-read [OPTIONS] [PID|PATH]...\n"
-        "List the processes that keep mmstats files, or print their stats.\n"
-        "\n"
-        "Without PID or PATH, text output lists the stats files (PID, EXE,\n"
-        "STATE, AGE, SIZE on disk, FIELDS, PATH); --json, --prometheus,\n"
-        "--sum and --all read every file of the directory instead.\n"
-        "\n"
-        "  -d, --dir DIR          stats directory (default: $MMSTATS_DIR,\n"
-        "                         $XDG_RUNTIME_DIR/mmstats or "
-        "/tmp/mmstats-UID)\n"
-        "  -f, --filter GLOB      only fields whose name matches GLOB\n"
-        "                         (repeatable: any of them)\n"
-        "  -l, --list             list the files (with --json: headers only)\n"
-        "  -a, --all              print every file of the directory\n"
-        "  -j, --json             JSON (schema: docs/tools.md)\n"
-        "  -p, --prometheus       Prometheus text format 0.0.4\n"
-        "      --host NAME        with --prometheus: a host=\"NAME\" label on\n"
-        "                         every sample\n"
-        "  -s, --sum              aggregate across processes: counters and\n"
-        "                         histograms summed, gauges min/avg/max\n"
-        "  -b, --by KEY           aggregate per exe or label (implies --sum)\n"
-        "  -r, --running          only processes still running\n"
-        "  -z, --nonzero          text: leave out fields that are zero\n"
-        "  -w, --watch[=SECONDS]  print per-interval deltas, rates and\n"
-        "                         percentiles of one process (default 1 s)\n"
-        "  -n, --count N          with --watch: stop after N intervals\n"
-        "      --windows-at NS    take time windows at CLOCK_MONOTONIC NS\n"
-        "                         (reproducible output)\n"
-        "  -h, --help             show this help\n"
-        "  -V, --version          show the version\n"
-        "\n"
-        "Examples:\n"
-        "  mmstat-read                       list stats files\n"
-        "  mmstat-read 1234                  dump the stats of pid 1234\n"
-        "  mmstat-read -f 'io.*' -f 'mem.*' 1234\n"
-        "  mmstat-read --json 1234 | jq '.processes[0].fields'\n"
-        "  mmstat-read --prometheus > metrics.prom\n"
-        "  mmstat-read --sum --by exe        totals per program\n"
-        "  mmstat-read --watch=2 -f 'app.*' 1234\n"
-        "\n"
-        "Exit status: 0 ok, 1 a file could not be read, 2 bad usage.\n",
-        out);
-}
+static const struct cli_opt read_opts[] = {
+    {'d', CLI_REQUIRED, "dir", "DIR",
+     "stats directory (default: $MMSTATS_DIR,\n"
+     "$XDG_RUNTIME_DIR/mmstats or /tmp/mmstats-UID)"},
+    {'f', CLI_REQUIRED, "filter", "GLOB",
+     "only fields whose name matches GLOB\n(repeatable: any of them)"},
+    {'l', CLI_NONE, "list", NULL, "list the files (with --json: headers only)"},
+    {'a', CLI_NONE, "all", NULL, "print every file of the directory"},
+    {'j', CLI_NONE, "json", NULL, "JSON (schema: docs/tools.md)"},
+    {'p', CLI_NONE, "prometheus", NULL, "Prometheus text format 0.0.4"},
+    {OPT_HOST, CLI_REQUIRED, "host", "NAME",
+     "with --prometheus: a host=\"NAME\" label on\nevery sample"},
+    {'s', CLI_NONE, "sum", NULL,
+     "aggregate across processes: counters and\n"
+     "histograms summed, gauges min/avg/max"},
+    {'b', CLI_REQUIRED, "by", "KEY",
+     "aggregate per exe or label (implies --sum)"},
+    {'r', CLI_NONE, "running", NULL, "only processes still running"},
+    {'z', CLI_NONE, "nonzero", NULL, "text: leave out fields that are zero"},
+    {'w', CLI_OPTIONAL, "watch", "SECONDS",
+     "print per-interval deltas, rates and\n"
+     "percentiles of one process (default 1 s)"},
+    {'n', CLI_REQUIRED, "count", "N", "with --watch: stop after N intervals"},
+    {OPT_WINDOWS_AT, CLI_REQUIRED, "windows-at", "NS",
+     "take time windows at CLOCK_MONOTONIC NS\n(reproducible output)"},
+    {'h', CLI_NONE, "help", NULL, "show this help"},
+    {'V', CLI_NONE, "version", NULL, "show the version"},
+};
+
+static const struct cli read_cli = {
+    .prog = "mmstat-read",
+    .synopsis = "[OPTIONS] [PID|PATH]...",
+    .about = "List the processes that keep mmstats files, or print their "
+             "stats.\n"
+             "\n"
+             "Without PID or PATH, text output lists the stats files (PID, "
+             "EXE,\n"
+             "STATE, AGE, SIZE on disk, FIELDS, PATH); --json, "
+             "--prometheus,\n"
+             "--sum and --all read every file of the directory instead.",
+    .opts = read_opts,
+    .nopts = CLI_NOPTS(read_opts),
+    .after = "Examples:\n"
+             "  mmstat-read                       list stats files\n"
+             "  mmstat-read 1234                  dump the stats of pid "
+             "1234\n"
+             "  mmstat-read -f 'io.*' -f 'mem.*' 1234\n"
+             "  mmstat-read --json 1234 | jq '.processes[0].fields'\n"
+             "  mmstat-read --prometheus > metrics.prom\n"
+             "  mmstat-read --sum --by exe        totals per program\n"
+             "  mmstat-read --watch=2 -f 'app.*' 1234\n"
+             "\n"
+             "Exit status: 0 ok, 1 a file could not be read, 2 bad usage.\n",
+};
+
+static const char *const prog = "mmstat-read";
 
 enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };
 
@@ -143,63 +154,6 @@ static void list_text(const struct procs *ps)
     }
 }
 
-static int cmp_group(const void *a, const void *b)
-{
-    const struct agg_group *x = a, *y = b;
-    return strcmp(x->key ? x->key : "", y->key ? y->key : "");
-}
-
-/* Aggregate PS into groups (one for --sum, one per key for --by). */
-static int aggregate(const struct procs *ps, const struct opts *o,
-                     struct agg_group **out, size_t *nout)
-{
-    struct agg_group *g = NULL;
-    size_t n = 0;
-    int rc = 0;
-    if (!o->by) {
-        g = calloc(1, sizeof *g);
-        if (!g) {
-            *out = NULL;
-            *nout = 0;
-            return -ENOMEM;
-        }
-        n = 1;
-    }
-    for (size_t i = 0; i < ps->n && rc == 0; i++) {
-        struct agg_group *dst = g;
-        if (o->by) {
-            struct mms_proc_info pi;
-            mms_reader_info(ps->v[i].reader, &pi);
-            const char *key = !strcmp(o->by, "label") ? pi.label : pi.exe;
-            dst = NULL;
-            for (size_t k = 0; k < n; k++)
-                if (!strcmp(g[k].key, key))
-                    dst = &g[k];
-            if (!dst) {
-                struct agg_group *ng = realloc(g, (n + 1) * sizeof *ng);
-                if (!ng) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                g = ng;
-                dst = &g[n++];
-                memset(dst, 0, sizeof *dst);
-                if (!(dst->key = strdup(key))) {
-                    rc = -ENOMEM;
-                    break;
-                }
-            }
-        }
-        rc = agg_add(dst, ps->v[i].reader, ps->v[i].snap, &o->filters,
-                     o->windows_at);
-    }
-    if (n > 1)
-        qsort(g, n, sizeof *g, cmp_group);
-    *out = g;
-    *nout = n;
-    return rc;
-}
-
 static int print_procs(const struct procs *ps, const struct opts *o)
 {
     struct out_opts oo = {.filters = &o->filters,
@@ -212,14 +166,13 @@ static int print_procs(const struct procs *ps, const struct opts *o)
     if (o->sum) {
         struct agg_group *g = NULL;
         size_t n = 0;
-        rc = aggregate(ps, o, &g, &n);
+        rc = agg_group_by(ps->v, ps->n, o->by, &o->filters, o->windows_at, &g,
+                          &n);
         if (rc == 0)
             rc = o->fmt == FMT_JSON   ? out_json_aggs(stdout, g, n, &oo)
                  : o->fmt == FMT_PROM ? out_prom_aggs(stdout, g, n, &oo)
                                       : out_text_aggs(stdout, g, n, &oo);
-        for (size_t i = 0; i < n; i++)
-            agg_free(&g[i]);
-        free(g);
+        agg_groups_free(g, n);
     } else if (o->list && o->fmt == FMT_TEXT) {
         list_text(ps);
     } else {
@@ -236,122 +189,115 @@ static int print_procs(const struct procs *ps, const struct opts *o)
     return EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, struct opts *o)
+/* A decimal number > 0 of OPT, or -1 with a message. */
+static long long positive(const char *opt, const char *what, const char *arg)
 {
-    enum { OPT_WINDOWS_AT = 256, OPT_HOST };
-    static const struct option lopts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"filter", required_argument, NULL, 'f'},
-        {"list", no_argument, NULL, 'l'},
-        {"all", no_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},
-        {"prometheus", no_argument, NULL, 'p'},
-        {"sum", no_argument, NULL, 's'},
-        {"by", required_argument, NULL, 'b'},
-        {"running", no_argument, NULL, 'r'},
-        {"nonzero", no_argument, NULL, 'z'},
-        {"watch", optional_argument, NULL, 'w'},
-        {"count", required_argument, NULL, 'n'},
-        {"windows-at", required_argument, NULL, OPT_WINDOWS_AT},
-        {"host", required_argument, NULL, OPT_HOST},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
-    int c, fmts = 0;
     char *end;
-    while ((c = getopt_long(argc, argv, "d:f:lajpsb:rzw::n:hV", lopts, NULL)) !=
-           -1) {
-        const char *arg = optarg ? optarg : "";
-        switch (c) {
-        case 'd':
-            o->dir = arg;
-            break;
-        case 'f':
-            if (filters_add(&o->filters, arg) < 0)
-                return -1;
-            break;
-        case 'l':
-            o->list = true;
-            break;
-        case 'a':
-            o->all = true;
-            break;
-        case 'j':
-            o->fmt = FMT_JSON;
-            fmts |= 1;
-            break;
-        case 'p':
-            o->fmt = FMT_PROM;
-            fmts |= 2;
-            break;
-        case 'b':
-            if (strcmp(arg, "exe") != 0 && strcmp(arg, "label") != 0) {
-                fprintf(stderr, "%s: --by: 'exe' or 'label', not '%s'\n", prog,
-                        arg);
-                return -1;
-            }
-            o->by = arg;
-            /* fall through */
-        case 's':
-            o->sum = true;
-            break;
-        case 'r':
-            o->running = true;
-            break;
-        case 'z':
-            o->nonzero = true;
-            break;
-        case 'w':
-            o->watch = optarg ? parse_duration(arg) : 1.0;
-            if (!(o->watch >= 0.01) || o->watch > 86400) {
-                fprintf(stderr, "%s: --watch: bad interval '%s'\n", prog, arg);
-                return -1;
-            }
-            break;
-        case 'n':
-            errno = 0;
-            o->count = strtol(arg, &end, 10);
-            if (!*arg || *end || errno || o->count <= 0) {
-                fprintf(stderr, "%s: --count: bad number '%s'\n", prog, arg);
-                return -1;
-            }
-            break;
-        case OPT_WINDOWS_AT:
-            errno = 0;
-            o->windows_at = strtoll(arg, &end, 10);
-            if (!*arg || *end || errno || o->windows_at <= 0) {
-                fprintf(stderr, "%s: --windows-at: bad time '%s'\n", prog, arg);
-                return -1;
-            }
-            break;
-        case OPT_HOST:
-            o->host = arg;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(EXIT_OK);
-        case 'V':
-            printf("mmstat-read %s\n", MMS_VERSION_STRING);
-            exit(EXIT_OK);
-        default:
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (!*arg || *end || errno || v <= 0) {
+        cli_error(&read_cli, "--%s: bad %s '%s'", opt, what, arg);
+        return -1;
+    }
+    return v;
+}
+
+/* Apply option ID with argument ARG (NULL: none) to O: 0, 1 if the
+ * program is done (--help, --version), or -1 after a message. */
+static int set_opt(struct opts *o, int id, const char *arg)
+{
+    switch (id) {
+    case 'd':
+        o->dir = arg;
+        return 0;
+    case 'f':
+        return filters_add(&o->filters, arg) < 0 ? -1 : 0;
+    case 'l':
+        o->list = true;
+        return 0;
+    case 'a':
+        o->all = true;
+        return 0;
+    case 'j':
+    case 'p':
+        if (o->fmt != FMT_TEXT && o->fmt != (id == 'j' ? FMT_JSON : FMT_PROM)) {
+            cli_error(&read_cli, "--json and --prometheus exclude each other");
             return -1;
         }
+        o->fmt = id == 'j' ? FMT_JSON : FMT_PROM;
+        return 0;
+    case 'b':
+        if (strcmp(arg, AGG_BY_EXE) != 0 && strcmp(arg, AGG_BY_LABEL) != 0) {
+            cli_error(&read_cli, "--by: 'exe' or 'label', not '%s'", arg);
+            return -1;
+        }
+        o->by = arg;
+        o->sum = true;
+        return 0;
+    case 's':
+        o->sum = true;
+        return 0;
+    case 'r':
+        o->running = true;
+        return 0;
+    case 'z':
+        o->nonzero = true;
+        return 0;
+    case 'w':
+        o->watch = arg ? parse_duration(arg) : 1.0;
+        if (!(o->watch >= 0.01) || o->watch > 86400) {
+            cli_error(&read_cli, "--watch: bad interval '%s'", arg);
+            return -1;
+        }
+        return 0;
+    case 'n':
+        o->count = (long)positive("count", "number", arg);
+        return o->count < 0 ? -1 : 0;
+    case OPT_WINDOWS_AT:
+        o->windows_at = positive("windows-at", "time", arg);
+        return o->windows_at < 0 ? -1 : 0;
+    case OPT_HOST:
+        o->host = arg;
+        return 0;
+    case 'h':
+        cli_usage(&read_cli, stdout);
+        return 1;
+    case 'V':
+        printf("%s %s\n", prog, MMS_VERSION_STRING);
+        return 1;
+    default:
+        return -1;
     }
-    const char *why = NULL;
-    if (fmts == 3)
-        why = "--json and --prometheus exclude each other";
-    else if (o->list && (o->sum || o->fmt == FMT_PROM || o->watch))
-        why = "--list goes with neither --sum, --prometheus nor --watch";
-    else if (o->watch && (o->sum || o->fmt != FMT_TEXT || o->all))
-        why = "--watch prints text of one process";
-    else if (o->watch && argc - optind != 1)
-        why = "--watch needs exactly one PID or PATH";
-    else if (o->count && !o->watch)
-        why = "--count goes with --watch";
-    else if (o->host && o->fmt != FMT_PROM)
-        why = "--host goes with --prometheus";
+}
+
+/* Options that do not go together; NARGS PIDs or paths. */
+static const char *conflict(const struct opts *o, int nargs)
+{
+    if (o->list && (o->sum || o->fmt == FMT_PROM || o->watch))
+        return "--list goes with neither --sum, --prometheus nor --watch";
+    if (o->watch && (o->sum || o->fmt != FMT_TEXT || o->all))
+        return "--watch prints text of one process";
+    if (o->watch && nargs != 1)
+        return "--watch needs exactly one PID or PATH";
+    if (o->count && !o->watch)
+        return "--count goes with --watch";
+    if (o->host && o->fmt != FMT_PROM)
+        return "--host goes with --prometheus";
+    return NULL;
+}
+
+/* 0, 1 if done (--help, --version), or -1 on bad usage. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    int id, rc = 0;
+    const char *arg;
+    while (rc == 0 && (id = cli_next(&read_cli, argc, argv, &arg)) != -1)
+        rc = set_opt(o, id, arg);
+    if (rc != 0)
+        return rc;
+    const char *why = conflict(o, argc - optind);
     if (why) {
-        fprintf(stderr, "%s: %s\n", prog, why);
+        cli_error(&read_cli, "%s", why);
         return -1;
     }
     return 0;
@@ -360,10 +306,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
     struct opts o = {0};
-    if (parse_args(argc, argv, &o) < 0) {
-        fprintf(stderr, "Try '%s --help'.\n", prog);
+    int prc = parse_args(argc, argv, &o);
+    if (prc != 0) {
+        if (prc < 0)
+            cli_try_help(&read_cli);
         filters_free(&o.filters);
-        return EXIT_USAGE;
+        return prc < 0 ? EXIT_USAGE : EXIT_OK;
     }
     char dir[PATH_MAX];
     int e = stats_dir(o.dir, dir, sizeof dir);

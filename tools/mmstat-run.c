@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,38 +13,50 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "summary.h"
 #include "tools_config.h"
 
 #define SHIM_NAME "libmmstats_preload.so"
 
-static const char *prog = "mmstat-run";
+enum { OPT_HOOKS = 256, OPT_NO_TIMING, OPT_TIMING_MEM };
 
-static void usage(FILE *out)
-{
-    fputs(
-        "Usage: mmstat-run [OPTIONS] [--] COMMAND [ARGS]...\n"
+static const struct cli_opt run_opts[] = {
+    {'o', CLI_REQUIRED, "output", "FILE",
+     "the summary to FILE instead of stderr"},
+    {'j', CLI_NONE, "json", NULL, "the summary as JSON (docs/tools.md)"},
+    {'p', CLI_NONE, "per-process", NULL,
+     "a summary per process, not their total"},
+    {'s', CLI_REQUIRED, "sort", "KEY", "time (default), calls, errors or name"},
+    {'d', CLI_REQUIRED, "dir", "DIR",
+     "keep the stats files in DIR (default: a\n"
+     "private directory, removed at the end)"},
+    {OPT_HOOKS, CLI_REQUIRED, "hooks", "LIST",
+     "families to record (MMSTATS_HOOKS): all, or\n"
+     "io,fs,net,stdio,mem; -name leaves one out"},
+    {OPT_NO_TIMING, CLI_NONE, "no-timing", NULL,
+     "no latency histograms (MMSTATS_TIMING=0)"},
+    {OPT_TIMING_MEM, CLI_NONE, "timing-mem", NULL,
+     "latencies of mem calls too (MMSTATS_TIMING_MEM)"},
+    {'l', CLI_REQUIRED, "label", "LABEL",
+     "label the stats files (MMSTATS_LABEL)"},
+    {'h', CLI_NONE, "help", NULL, "show this help"},
+    {'V', CLI_NONE, "version", NULL, "show the version"},
+};
+
+static const struct cli run_cli = {
+    .prog = "mmstat-run",
+    .synopsis = "[OPTIONS] [--] COMMAND [ARGS]...",
+    .about =
         "Run COMMAND with the mmstats preload shim and print a summary of\n"
         "its calls (per family and call: calls, errors, bytes, time, p50\n"
-        "and p99 latency) and memory when it ends. Its children (fork, exec)\n"
+        "and p99 latency) and memory when it ends. Its children (fork, "
+        "exec)\n"
         "are summed. COMMAND's input, output and exit status pass through\n"
-        "(a death by signal N gives 128 + N).\n"
-        "\n"
-        "  -o, --output FILE     the summary to FILE instead of stderr\n"
-        "  -j, --json            the summary as JSON (docs/tools.md)\n"
-        "  -p, --per-process     a summary per process, not their total\n"
-        "  -s, --sort KEY        time (default), calls, errors or name\n"
-        "  -d, --dir DIR         keep the stats files in DIR (default: a\n"
-        "                        private directory, removed at the end)\n"
-        "      --hooks LIST      families to record (MMSTATS_HOOKS): all, or\n"
-        "                        io,fs,net,stdio,mem; -name leaves one out\n"
-        "      --no-timing       no latency histograms (MMSTATS_TIMING=0)\n"
-        "      --timing-mem      latencies of mem calls too "
-        "(MMSTATS_TIMING_MEM)\n"
-        "  -l, --label LABEL     label the stats files (MMSTATS_LABEL)\n"
-        "  -h, --help            show this help\n"
-        "  -V, --version         show the version\n"
-        "\n"
+        "(a death by signal N gives 128 + N).",
+    .opts = run_opts,
+    .nopts = CLI_NOPTS(run_opts),
+    .after =
         "The shim is $MMSTATS_PRELOAD if set, else ../preload/" SHIM_NAME "\n"
         "next to this program (a build tree), else " MMS_BINDIR_TO_LIBDIR
         "/" SHIM_NAME "\n"
@@ -57,10 +68,13 @@ static void usage(FILE *out)
         "  mmstat-run --hooks io,fs --sort calls -- make -j4\n"
         "  mmstat-run --json -o summary.json -- ./server --once\n"
         "\n"
-        "Exit status: COMMAND's; 1 if mmstat-run failed before running it,\n"
+        "Exit status: COMMAND's; 1 if mmstat-run failed before running "
+        "it,\n"
         "2 on bad usage, 126/127 if COMMAND could not be executed.\n",
-        out);
-}
+    .stop_at_arg = true,
+};
+
+static const char *const prog = "mmstat-run";
 
 struct opts {
     const char *output, *dir, *hooks, *label;
@@ -68,77 +82,69 @@ struct opts {
     struct summary_opts sum;
 };
 
-static int parse_args(int argc, char **argv, struct opts *o)
+/* Apply option ID with argument ARG to O: 0, 1 if the program is done
+ * (--help, --version), or -1 after a message. */
+static int set_opt(struct opts *o, int id, const char *arg)
 {
-    enum { OPT_HOOKS = 256, OPT_NO_TIMING, OPT_TIMING_MEM };
-    static const struct option lopts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'j'},
-        {"per-process", no_argument, NULL, 'p'},
-        {"sort", required_argument, NULL, 's'},
-        {"dir", required_argument, NULL, 'd'},
-        {"hooks", required_argument, NULL, OPT_HOOKS},
-        {"no-timing", no_argument, NULL, OPT_NO_TIMING},
-        {"timing-mem", no_argument, NULL, OPT_TIMING_MEM},
-        {"label", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
     static const char *const sorts[] = {"time", "calls", "errors", "name"};
-    int c;
-    while ((c = getopt_long(argc, argv, "+o:jps:d:l:hV", lopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            o->output = optarg;
-            break;
-        case 'j':
-            o->sum.json = true;
-            break;
-        case 'p':
-            o->sum.per_process = true;
-            break;
-        case 's': {
-            size_t k = 0;
-            while (k < 4 && strcmp(optarg, sorts[k]) != 0)
-                k++;
-            if (k == 4) {
-                fprintf(stderr, "%s: --sort: time, calls, errors or name\n",
-                        prog);
-                return -1;
+    switch (id) {
+    case 'o':
+        o->output = arg;
+        return 0;
+    case 'j':
+        o->sum.json = true;
+        return 0;
+    case 'p':
+        o->sum.per_process = true;
+        return 0;
+    case 's':
+        for (size_t k = 0; k < sizeof sorts / sizeof *sorts; k++) {
+            if (!strcmp(arg, sorts[k])) {
+                o->sum.sort = (enum summary_sort)k;
+                return 0;
             }
-            o->sum.sort = (enum summary_sort)k;
-            break;
         }
-        case 'd':
-            o->dir = optarg;
-            break;
-        case OPT_HOOKS:
-            o->hooks = optarg;
-            break;
-        case OPT_NO_TIMING:
-            o->no_timing = true;
-            break;
-        case OPT_TIMING_MEM:
-            o->timing_mem = true;
-            break;
-        case 'l':
-            o->label = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(EXIT_OK);
-        case 'V':
-            printf("mmstat-run %s\n", MMS_VERSION_STRING);
-            exit(EXIT_OK);
-        default:
-            return -1;
-        }
-    }
-    if (optind == argc) {
-        fprintf(stderr, "%s: no command given\n", prog);
+        cli_error(&run_cli, "--sort: time, calls, errors or name, not '%s'",
+                  arg);
+        return -1;
+    case 'd':
+        o->dir = arg;
+        return 0;
+    case OPT_HOOKS:
+        o->hooks = arg;
+        return 0;
+    case OPT_NO_TIMING:
+        o->no_timing = true;
+        return 0;
+    case OPT_TIMING_MEM:
+        o->timing_mem = true;
+        return 0;
+    case 'l':
+        o->label = arg;
+        return 0;
+    case 'h':
+        cli_usage(&run_cli, stdout);
+        return 1;
+    case 'V':
+        printf("%s %s\n", prog, MMS_VERSION_STRING);
+        return 1;
+    default:
         return -1;
     }
-    return 0;
+}
+
+/* 0, 1 if done (--help, --version), or -1 on bad usage. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    int id, rc = 0;
+    const char *arg;
+    while (rc == 0 && (id = cli_next(&run_cli, argc, argv, &arg)) != -1)
+        rc = set_opt(o, id, arg);
+    if (rc == 0 && optind == argc) {
+        cli_error(&run_cli, "no command given");
+        rc = -1;
+    }
+    return rc;
 }
 
 /* The shim: $MMSTATS_PRELOAD, else next to us in a build tree, else in
@@ -354,9 +360,11 @@ out:
 int main(int argc, char **argv)
 {
     struct opts o = {0};
-    if (parse_args(argc, argv, &o) < 0) {
-        fprintf(stderr, "Try '%s --help'.\n", prog);
-        return EXIT_USAGE;
+    int prc = parse_args(argc, argv, &o);
+    if (prc != 0) {
+        if (prc < 0)
+            cli_try_help(&run_cli);
+        return prc < 0 ? EXIT_USAGE : EXIT_OK;
     }
     char **cmd = argv + optind;
     char shim[PATH_MAX + 64], dir[PATH_MAX];

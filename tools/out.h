@@ -11,12 +11,6 @@
 
 struct jw;
 
-/* One process: its reader and a snapshot taken from it. */
-struct out_proc {
-    mms_reader *reader;
-    const mms_snapshot *snap;
-};
-
 /* JSON: called inside the object of process P (FIELD -1, after the
  * header keys) and of each of its fields shown (FIELD: the snapshot's
  * index), to add keys of a caller's own (the exporter's rates). */

@@ -14,14 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "json.h"
 #include "out.h"
 
 #define OUT_PROM_MAX_BUCKETS 40
 
-enum ptype { P_COUNTER, P_GAUGE, P_HIST, P_INFO };
-static const char *const ptype_name[] = {"counter", "gauge", "histogram",
-                                         "gauge"};
+/* P_MULTI: several gauges, one per struct member (and, in aggregates,
+ * min, max and avg of a gauge). */
+enum ptype { P_NONE, P_COUNTER, P_GAUGE, P_HIST, P_INFO, P_MULTI };
+static const char *const ptype_name[] = {[P_COUNTER] = "counter",
+                                         [P_GAUGE] = "gauge",
+                                         [P_HIST] = "histogram",
+                                         [P_INFO] = "gauge"};
 
 /* Which number of a field a sample shows. */
 enum sub {
@@ -39,7 +44,9 @@ struct sample {
     int32_t stat;   /* aggregate struct members: SUB_MIN/MAX/AVG */
 };
 
-/* SCALE: values are divided by it (1e9 for "ns", shown in seconds). */
+/* SCALE: values are divided by it (1e9 for "ns", shown in seconds).
+ * Families are kept in a hash by full name, which also keeps the order
+ * they were added in: the order they are printed in. */
 struct family {
     char *name; /* without _total / _info */
     char *full; /* with them: the key */
@@ -48,85 +55,62 @@ struct family {
     double scale;
     struct sample *s;
     size_t n, cap;
+    UT_hash_handle hh;
 };
 
-struct fams {
-    struct family *v;
-    size_t n, cap;
-    size_t *hash; /* index + 1, 0: empty */
-    size_t hcap;
+/* Each kind's Prometheus type; P_NONE: not exported. */
+static const enum ptype kind_ptype[] = {
+    [MMS_KIND_COUNTER] = P_COUNTER, [MMS_KIND_GAUGE] = P_GAUGE,
+    [MMS_KIND_GAUGE_F64] = P_GAUGE, [MMS_KIND_STRING] = P_INFO,
+    [MMS_KIND_HISTOGRAM] = P_HIST,  [MMS_KIND_STRUCT] = P_MULTI,
+    [MMS_KIND_MOVAVG] = P_GAUGE,
 };
+
+static enum ptype ptype_of(enum mms_kind kind)
+{
+    size_t k = (size_t)kind;
+    return k < sizeof kind_ptype / sizeof *kind_ptype ? kind_ptype[k] : P_NONE;
+}
 
 static const char *type_suffix(enum ptype t)
 {
     return t == P_COUNTER ? "_total" : t == P_INFO ? "_info" : "";
 }
 
-static uint64_t fnv(const char *s)
+static void family_free(struct family *f)
 {
-    uint64_t h = 1469598103934665603u;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211u;
-    return h;
+    free(f->name);
+    free(f->full);
+    free(f->help);
+    free(f->s);
+    free(f);
 }
 
-static int fams_rehash(struct fams *fs)
-{
-    size_t ncap = fs->hcap ? fs->hcap * 2 : 256;
-    size_t *nh = calloc(ncap, sizeof *nh);
-    if (!nh)
-        return -ENOMEM;
-    for (size_t i = 0; i < fs->n; i++) {
-        size_t p = fnv(fs->v[i].full) & (ncap - 1);
-        while (nh[p])
-            p = (p + 1) & (ncap - 1);
-        nh[p] = i + 1;
-    }
-    free(fs->hash);
-    fs->hash = nh;
-    fs->hcap = ncap;
-    return 0;
-}
-
-/* The family NAME of TYPE, created with HELP and SCALE if new; NULL if
- * its full name exists with another type or scale (the sample is left
- * out) or on ENOMEM. */
-static struct family *fam_get(struct fams *fs, const char *name,
+/* The family NAME of TYPE in *FS, created with HELP and SCALE if new;
+ * NULL if its full name exists with another type or scale (the sample is
+ * left out) or on ENOMEM. */
+static struct family *fam_get(struct family **fs, const char *name,
                               enum ptype type, const char *help, double scale)
 {
     char full[600];
     snprintf(full, sizeof full, "%s%s", name, type_suffix(type));
-    if (fs->n * 2 >= fs->hcap && fams_rehash(fs) < 0)
+    struct family *f;
+    HASH_FIND_STR(*fs, full, f);
+    if (f)
+        return f->type == type && f->scale == scale ? f : NULL;
+    if (!(f = calloc(1, sizeof *f)))
         return NULL;
-    size_t p = fnv(full) & (fs->hcap - 1);
-    while (fs->hash[p]) {
-        struct family *f = &fs->v[fs->hash[p] - 1];
-        if (!strcmp(f->full, full))
-            return f->type == type && f->scale == scale ? f : NULL;
-        p = (p + 1) & (fs->hcap - 1);
-    }
-    if (fs->n == fs->cap) {
-        size_t ncap = fs->cap ? fs->cap * 2 : 64;
-        struct family *nv = realloc(fs->v, ncap * sizeof *nv);
-        if (!nv)
-            return NULL;
-        fs->v = nv;
-        fs->cap = ncap;
-    }
-    struct family *f = &fs->v[fs->n];
-    memset(f, 0, sizeof *f);
     f->name = strdup(name);
     f->full = strdup(full);
     f->help = strdup(help);
-    if (!f->name || !f->full || !f->help) {
-        free(f->name);
-        free(f->full);
-        free(f->help);
-        return NULL;
-    }
     f->type = type;
     f->scale = scale;
-    fs->hash[p] = ++fs->n;
+    if (f->name && f->full && f->help)
+        HASH_ADD_KEYPTR(hh, *fs, f->full, strlen(f->full), f);
+    if (!f->name || !f->full || !f->help || !hash_added(f)) {
+        family_free(f);
+        return NULL;
+    }
     return f;
 }
 
@@ -148,16 +132,14 @@ static int fam_add(struct family *f, struct sample s)
     return 0;
 }
 
-static void fams_free(struct fams *fs)
+static void fams_free(struct family **fs)
 {
-    for (size_t i = 0; i < fs->n; i++) {
-        free(fs->v[i].name);
-        free(fs->v[i].full);
-        free(fs->v[i].help);
-        free(fs->v[i].s);
+    struct family *f = *fs, *next;
+    HASH_CLEAR(hh, *fs); /* the table; the families stay linked */
+    for (; f; f = next) {
+        next = f->hh.next;
+        family_free(f);
     }
-    free(fs->v);
-    free(fs->hash);
 }
 
 /* ------------------------------------------------------------- naming */
@@ -396,48 +378,30 @@ static void proc_labels(struct psrc *ps, mms_reader *r, const char *host)
     p[len - 1] = '\0';
 }
 
-static int add_proc_field(struct fams *fs, uint32_t src, uint32_t i,
+static int add_proc_field(struct family **fs, uint32_t src, uint32_t i,
                           const struct mms_field_info *fi)
 {
     char name[512], help[512];
     double scale;
-    enum ptype type;
-    switch (fi->kind) {
-    case MMS_KIND_COUNTER:
-        type = P_COUNTER;
-        break;
-    case MMS_KIND_GAUGE:
-    case MMS_KIND_GAUGE_F64:
-    case MMS_KIND_MOVAVG:
-        type = P_GAUGE;
-        break;
-    case MMS_KIND_STRING:
-        type = P_INFO;
-        break;
-    case MMS_KIND_HISTOGRAM:
-        type = P_HIST;
-        break;
-    case MMS_KIND_STRUCT:
-        for (uint32_t m = 0; m < fi->n; m++) {
-            metric_name(name, sizeof name, fi->name, fi->members[m].name, "",
-                        "", &scale);
-            help_text(help, sizeof help, fi->name, fi->members[m].name,
-                      fi->help, "", scale, NULL);
-            struct family *f = fam_get(fs, name, P_GAUGE, help, scale);
-            if (f && fam_add(f, (struct sample){src, i, (int32_t)m, 0}) < 0)
-                return -ENOMEM;
-        }
+    enum ptype type = ptype_of(fi->kind);
+    if (type == P_NONE)
         return 0;
-    default:
-        return 0;
+    /* A struct: a gauge per member. */
+    uint32_t nm = type == P_MULTI ? fi->n : 1;
+    for (uint32_t m = 0; m < nm; m++) {
+        const char *member = type == P_MULTI ? fi->members[m].name : NULL;
+        /* A string's units are in its help only: its value is a label. */
+        const char *units = member ? "" : fi->units;
+        metric_name(name, sizeof name, fi->name, member,
+                    type == P_INFO ? "" : units, "", &scale);
+        help_text(help, sizeof help, fi->name, member, fi->help, units, scale,
+                  fi->kind == MMS_KIND_MOVAVG ? "moving average" : NULL);
+        struct family *f =
+            fam_get(fs, name, member ? P_GAUGE : type, help, scale);
+        struct sample smp = {src, i, member ? (int32_t)m : SUB_VALUE, 0};
+        if (f && fam_add(f, smp) < 0)
+            return -ENOMEM;
     }
-    metric_name(name, sizeof name, fi->name, NULL,
-                type == P_INFO ? "" : fi->units, "", &scale);
-    help_text(help, sizeof help, fi->name, NULL, fi->help, fi->units, scale,
-              fi->kind == MMS_KIND_MOVAVG ? "moving average" : NULL);
-    struct family *f = fam_get(fs, name, type, help, scale);
-    if (f && fam_add(f, (struct sample){src, i, SUB_VALUE, 0}) < 0)
-        return -ENOMEM;
     return 0;
 }
 
@@ -499,7 +463,7 @@ static void proc_sample(FILE *out, const struct family *fam,
 int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
                    const struct out_opts *o)
 {
-    struct fams fs = {0};
+    struct family *fs = NULL;
     struct psrc *ps = calloc(n ? n : 1, sizeof *ps);
     int rc = ps ? 0 : -ENOMEM;
     int64_t *created = calloc(n ? n : 1, sizeof *created);
@@ -531,8 +495,7 @@ int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
                 rc = add_proc_field(&fs, (uint32_t)k, (uint32_t)i, fi);
         }
     }
-    for (size_t i = 0; i < fs.n && rc == 0; i++) {
-        const struct family *fam = &fs.v[i];
+    for (const struct family *fam = fs; fam && rc == 0; fam = fam->hh.next) {
         family_head(out, fam);
         for (size_t j = 0; j < fam->n; j++) {
             const struct sample *s = &fam->s[j];
@@ -556,30 +519,19 @@ static const struct {
                  {SUB_MAX, "_max", "maximum over processes"},
                  {SUB_AVG, "_avg", "average over processes"}};
 
-static int add_agg_field(struct fams *fs, uint32_t src, uint32_t i,
+static int add_agg_field(struct family **fs, uint32_t src, uint32_t i,
                          const struct agg_field *af)
 {
     char name[512], help[512];
     double scale;
-    enum ptype type;
-    switch (af->kind) {
-    case MMS_KIND_COUNTER:
-        type = P_COUNTER;
-        break;
-    case MMS_KIND_STRING:
-        type = P_INFO;
-        break;
-    case MMS_KIND_HISTOGRAM:
-        type = P_HIST;
-        break;
-    case MMS_KIND_GAUGE:
-    case MMS_KIND_GAUGE_F64:
-    case MMS_KIND_MOVAVG:
-    case MMS_KIND_STRUCT: {
-        uint32_t nm = af->kind == MMS_KIND_STRUCT ? af->nmembers : 1;
+    enum ptype type = ptype_of(af->kind);
+    if (type == P_NONE)
+        return 0;
+    if (type == P_GAUGE || type == P_MULTI) {
+        /* Gauges (each member of a struct): min, max and avg. */
+        uint32_t nm = type == P_MULTI ? af->nmembers : 1;
         for (uint32_t m = 0; m < nm; m++) {
-            const char *member =
-                af->kind == MMS_KIND_STRUCT ? af->member_names[m] : NULL;
+            const char *member = type == P_MULTI ? af->member_names[m] : NULL;
             const char *units = member ? "" : af->units;
             for (size_t k = 0; k < 3; k++) {
                 metric_name(name, sizeof name, af->name, member, units,
@@ -593,9 +545,6 @@ static int add_agg_field(struct fams *fs, uint32_t src, uint32_t i,
                     return -ENOMEM;
             }
         }
-        return 0;
-    }
-    default:
         return 0;
     }
     metric_name(name, sizeof name, af->name, NULL,
@@ -650,7 +599,7 @@ static void agg_sample(FILE *out, const struct family *fam,
 int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
                   const struct out_opts *o)
 {
-    struct fams fs = {0};
+    struct family *fs = NULL;
     char(*labels)[LABELS_MAX] = calloc(n ? n : 1, sizeof *labels);
     int rc = labels ? 0 : -ENOMEM;
     for (size_t k = 0; k < n && rc == 0; k++) {
@@ -673,8 +622,7 @@ int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
         for (size_t i = 0; i < g[k].nfields && rc == 0; i++)
             rc = add_agg_field(&fs, (uint32_t)k, (uint32_t)i, &g[k].fields[i]);
     }
-    for (size_t i = 0; i < fs.n && rc == 0; i++) {
-        const struct family *fam = &fs.v[i];
+    for (const struct family *fam = fs; fam && rc == 0; fam = fam->hh.next) {
         family_head(out, fam);
         for (size_t j = 0; j < fam->n; j++) {
             const struct sample *s = &fam->s[j];

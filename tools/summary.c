@@ -1,11 +1,14 @@
 /* The summary of mmstat-run (summary.h). The calls are found by name in
  * the files' descriptors: any counter "<family>.<call>.calls"; the tools
- * never need the shim's table of calls. */
+ * never need the shim's table of calls, only the names of what it
+ * records (<mmstats/preload.h>). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <mmstats/preload.h>
 
 #include "json.h"
 #include "summary.h"
@@ -80,8 +83,9 @@ static size_t call_rows(const struct agg_group *g, enum summary_sort sort,
         const struct agg_field *f = &g->fields[i];
         const char *d1 = strchr(f->name, '.');
         const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-        if (f->kind != MMS_KIND_COUNTER || !d2 || strcmp(d2, ".calls") != 0 ||
-            f->u64 == 0 || d1 - f->name >= 64 || d2 - d1 - 1 >= 64)
+        if (f->kind != MMS_KIND_COUNTER || !d2 ||
+            strcmp(d2 + 1, MMS_PRELOAD_CALLS) != 0 || f->u64 == 0 ||
+            d1 - f->name >= 64 || d2 - d1 - 1 >= 64)
             continue;
         struct call_row *nr = realloc(rows, (n + 1) * sizeof *nr);
         if (!nr)
@@ -92,10 +96,12 @@ static size_t call_rows(const struct agg_group *g, enum summary_sort sort,
         memcpy(r->family, f->name, (size_t)(d1 - f->name));
         memcpy(r->call, d1 + 1, (size_t)(d2 - d1 - 1));
         r->calls = f->u64;
-        r->errors = counter(g, r->family, r->call, "errors", NULL);
-        r->bytes = counter(g, r->family, r->call, "bytes", &r->has_bytes);
+        r->errors = counter(g, r->family, r->call, MMS_PRELOAD_ERRORS, NULL);
+        r->bytes =
+            counter(g, r->family, r->call, MMS_PRELOAD_BYTES, &r->has_bytes);
         char name[256];
-        snprintf(name, sizeof name, "%s.%s.latency", r->family, r->call);
+        snprintf(name, sizeof name, "%s.%s.%s", r->family, r->call,
+                 MMS_PRELOAD_LATENCY);
         const struct agg_field *lat = agg_find(g, name);
         if (lat && lat->kind == MMS_KIND_HISTOGRAM && lat->hist.count) {
             r->has_time = true;
@@ -114,11 +120,10 @@ static size_t call_rows(const struct agg_group *g, enum summary_sort sort,
 static void mem_summary(const struct agg_group *g, struct mem_sum *m)
 {
     memset(m, 0, sizeof *m);
-    const struct agg_field *size = agg_find(g, "mem.alloc_size");
-    const struct agg_field *a = agg_find(g, "mem.alloc_bytes");
-    const struct agg_field *fr = agg_find(g, "mem.freed_bytes");
-    const struct agg_field *peak = agg_find(g, "mem.peak_bytes");
-    const struct agg_field *live = agg_find(g, "mem.live_bytes");
+    const struct agg_field *size = agg_find(g, MMS_PRELOAD_MEM_ALLOC_SIZE);
+    const struct agg_field *a = agg_find(g, MMS_PRELOAD_MEM_ALLOC_BYTES);
+    const struct agg_field *fr = agg_find(g, MMS_PRELOAD_MEM_FREED_BYTES);
+    const struct agg_field *peak = agg_find(g, MMS_PRELOAD_MEM_PEAK_BYTES);
     if (!size || size->kind != MMS_KIND_HISTOGRAM)
         return;
     m->present = true;
@@ -128,15 +133,15 @@ static void mem_summary(const struct agg_group *g, struct mem_sum *m)
     m->p90 = mms_hist_quantile(&size->hist, 0.9);
     m->p99 = mms_hist_quantile(&size->hist, 0.99);
     m->max = size->hist.max;
-    m->frees = counter(g, "mem", "free", "calls", NULL);
+    m->frees = counter(g, "mem", "free", MMS_PRELOAD_CALLS, NULL);
     if (a && a->kind == MMS_KIND_COUNTER)
         m->allocated = a->u64;
     if (fr && fr->kind == MMS_KIND_COUNTER)
         m->freed = fr->u64;
     if (peak && peak->kind == MMS_KIND_GAUGE && peak->num.n)
         m->peak = peak->num.imax;
-    /* Exact, unlike the gauge (published in per-thread batches). */
-    (void)live;
+    /* Exact, unlike the live-bytes gauge (published in per-thread
+     * batches). */
     m->live = (int64_t)(m->allocated - m->freed);
 }
 

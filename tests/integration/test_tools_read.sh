@@ -178,6 +178,21 @@ for bad in --bogus "--json --prometheus" "--count 3" "--watch 1 2" \
     "$READ" $bad >/dev/null 2>&1 || rc=$?
     expect_rc "$rc" 2 "usage error: $bad"
 done
+# Usage errors name the program, not the path it was run by (getopt's
+# own messages say "./mmstat-read:"), and say what was wrong.
+usage_err() { (cd "$(dirname "$READ")" && ./mmstat-read "$@" 2>&1 >/dev/null) || true; }
+expect_eq "$(usage_err --bogus | head -1)" "mmstat-read: unknown option '--bogus'" \
+    "usage: unknown long option"
+expect_eq "$(usage_err -Q | head -1)" "mmstat-read: unknown option '-Q'" \
+    "usage: unknown short option"
+expect_eq "$(usage_err --dir | head -1)" "mmstat-read: option '--dir' needs an argument" \
+    "usage: missing argument"
+expect_eq "$(usage_err --list=yes | head -1)" "mmstat-read: option '--list' takes no argument" \
+    "usage: argument to a flag"
+expect_eq "$(usage_err --w | head -1)" "mmstat-read: ambiguous option '--w'" \
+    "usage: ambiguous prefix"
+expect_eq "$(usage_err --bogus | tail -1)" "Try 'mmstat-read --help'." \
+    "usage: where to look"
 h=$("$READ" --help)
 expect_match "$h" '^Usage: mmstat-read ' "help: usage"
 expect_match "$h" 'Examples:' "help: examples"
