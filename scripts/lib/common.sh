@@ -21,11 +21,11 @@ ensure_packages() {
 
 # The packages every build needs (libmicrohttpd-dev: mmstat-exporter;
 # libjs-dygraphs: the charts of its dashboard, served by it at run time;
-# help2man, lowdown: the man pages; man-db, bash-completion: the tests of
-# the man pages and of the completion).
+# help2man, lowdown: the man pages; man-db, bash-completion, zsh: the tests
+# of the man pages and of the completions).
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
                 uthash-dev python3 strace valgrind libmicrohttpd-dev
-                libjs-dygraphs help2man lowdown man-db bash-completion)
+                libjs-dygraphs help2man lowdown man-db bash-completion zsh)
 
 # The tools' tests: promtool (test_tools_prom) checks mmstat-read
 # --prometheus; a real Prometheus server scrapes mmstat-exporter

@@ -105,4 +105,38 @@ touch "$WORK/summary.txt"
 expect_eq "$(complete_line mmstat-run -o "$WORK/su")" "$WORK/summary.txt" \
     "mmstat-run -o <file>"
 has "$(complete_line mmstat-run -- tar --crea)" "mmstat-run -- tar --crea<TAB>" --create
+
+# zsh: an interactive zsh in a pseudo-terminal finds _mmstat_tools on
+# its fpath; for each case, type it, TAB, then print the line as
+# completed. Each step waits for a marker the shell prints (no sleeps).
+if ! command -v zsh >/dev/null; then
+    fail "zsh missing (Debian package zsh): the zsh completion was not tested"
+    finish
+    exit 1
+fi
+checks=$((checks + 1))
+[ -f "$pfx/share/zsh/site-functions/_mmstat_tools" ] || fail "no zsh completion installed"
+cat >"$WORK/drive.zsh" <<'EOF'
+pfx=$1; shift
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "unset zle_bracketed_paste; PS1='%% '; fpath=($pfx/share/zsh/site-functions \$fpath); autoload -U compinit; compinit -u -D; PATH=$pfx/bin:\$PATH; print SYNC\$((40+2))"
+zpty -r z out '*SYNC42*' || exit 1
+n=0
+for c in "$@"; do
+    n=$((n + 1))
+    zpty -w -n z "$c"$'\t\C-aprint -r -- RESULT: \n'
+    zpty -w z "print SYNC\$((1000+$n))"
+    zpty -r z out "*SYNC$((1000 + n))*" || exit 1
+    print -r -- "$out"
+done
+zpty -w z exit
+zpty -d z
+EOF
+zout=$(cd "$WORK" && timeout 120 zsh -f "$WORK/drive.zsh" "$pfx" \
+    'mmstat-read --fi' 'mmstat-run --sort ti' "mmstat-read $pid -f mem.li" \
+    "mmstat-clean --dir $WORK/st" 2>&1 | tr -d '\r' |
+    sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | grep -a '^RESULT: ' || true)
+has "$zout" "zsh" "RESULT: mmstat-read --filter" "RESULT: mmstat-run --sort time" \
+    "RESULT: mmstat-read $pid -f mem.live_bytes" "RESULT: mmstat-clean --dir $MMSTATS_DIR"
 finish

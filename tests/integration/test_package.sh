@@ -189,6 +189,12 @@ if [ -f /usr/share/bash-completion/bash_completion ]; then
     expect_match "$c" "complete -F _mmstat .*mmstat-run" "bash-completion loads ours"
 fi
 
+# zsh finds its completion on the default fpath (vendor-completions).
+if command -v zsh >/dev/null; then
+    z=$(zsh -f -c 'autoload -U compinit; compinit -u -D; print -r -- $_comps[mmstat-read]' 2>&1)
+    expect_eq "$z" "_mmstat_tools" "zsh: compinit knows mmstat-read"
+fi
+
 # Purge: nothing of it is left.
 dpkg --purge mmstats >"$WORK/dpkg.log" 2>&1 || fail "dpkg --purge: $(cat "$WORK/dpkg.log")"
 left=$(dpkg-query -W -f='${Status}' mmstats 2>/dev/null || true)
@@ -204,6 +210,7 @@ while read -r f; do
         usr/lib/tmpfiles.d | usr/lib/*-linux-gnu | usr/lib/*-linux-gnu/cmake | \
         usr/lib/*-linux-gnu/pkgconfig | usr/share | usr/share/bash-completion | \
         usr/share/bash-completion/completions | usr/share/doc | usr/share/lintian | \
+        usr/share/zsh | usr/share/zsh/vendor-completions | \
         usr/share/lintian/overrides | usr/share/man | usr/share/man/man[0-9]) continue ;;
     esac
     checks=$((checks + 1))
