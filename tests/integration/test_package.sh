@@ -40,7 +40,9 @@ if [ -n "$status" ] && [ "$status" != "unknown ok not-installed" ] &&
 fi
 
 start=$(date +%s)
-if ! "$SRC/scripts/package" --out "$WORK/deb" >"$WORK/package.log" 2>&1; then
+# At the lowest priority: ctest runs other tests beside this one, and a
+# whole build must not starve them.
+if ! nice -n 19 "$SRC/scripts/package" --out "$WORK/deb" >"$WORK/package.log" 2>&1; then
     echo "FAIL: scripts/package:" >&2
     tail -40 "$WORK/package.log" >&2
     exit 1
