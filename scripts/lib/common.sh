@@ -33,6 +33,9 @@ BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
 # (test_exporter_browser), curl talks to it. The tests fail without them.
 TOOLS_TEST_PACKAGES=(prometheus chromium curl)
 
+# scripts/package and its test (test_package): the .deb's tools and lint.
+PACKAGE_PACKAGES=(dpkg-dev file lintian)
+
 # The fuzz preset builds with clang and libFuzzer.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
