@@ -17,6 +17,14 @@ struct mms_cell mms__cell(mms_field *f)
     return (struct mms_cell){sh.base + f->off, sh.owned};
 }
 
+struct mms_cell mms__cell_shared(mms_field *f)
+{
+    if (!f || !(f->flags & MMS_DF_SHARDED))
+        return (struct mms_cell){NULL, false};
+    mms_writer *w = f->w;
+    return (struct mms_cell){w->base + w->hdr->shard_off + f->off, false};
+}
+
 void mms__hist_record_cell(mms_field *f, struct mms_cell c, uint64_t v)
 {
     if (!f || f->kind != MMS_KIND_HISTOGRAM || !c.p)

@@ -41,6 +41,13 @@ struct mms_cell {
  * sharded, or no room is left. */
 MMS_HIDDEN_API struct mms_cell mms__cell(mms_field *f);
 
+/* F's shared cell, the one every thread may add to (never owned): claims
+ * nothing, makes no system call. For updates that must not claim a cell:
+ * glibc frees a dying thread's buffers after every thread-exit callback,
+ * also in threads that never recorded anything, and a cell claimed then
+ * would never be handed back. {NULL, false} as for mms__cell. */
+MMS_HIDDEN_API struct mms_cell mms__cell_shared(mms_field *f);
+
 /* Add N to the u64 at byte OFF of cell C. */
 static inline void mms__cell_add(struct mms_cell c, uint32_t off, uint64_t n)
 {

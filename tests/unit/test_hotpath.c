@@ -125,6 +125,48 @@ static void non_sharded_fields_have_no_cell(void **state)
     assert_null(mms__gauge_cell(NULL));
 }
 
+static mms_field *shared_field;
+
+static void *shared_cell_thread(void *arg)
+{
+    (void)arg;
+    struct mms_cell c = mms__cell_shared(shared_field);
+    if (c.p && !c.owned)
+        mms__cell_add(c, 0, 5);
+    return NULL;
+}
+
+static void shared_cell_claims_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(mms_counter_new(fx->w, "s", NULL, &shared_field), 0);
+    /* This thread's own cell first: the reader's count of threads then
+     * moves only if the other thread claims one. */
+    struct mms_cell own = mms__cell(shared_field);
+    assert_true(own.owned);
+    mms__cell_add(own, 0, 2);
+    struct mms_proc_info before, after;
+    assert_true(mms_reader_info(reader(fx), &before) >= 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, shared_cell_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    struct mms_cell sh = mms__cell_shared(shared_field);
+    assert_non_null(sh.p);
+    assert_false(sh.owned);
+    assert_ptr_not_equal(sh.p, own.p);
+    mms__cell_add(sh, 0, 1);
+    /* Its own cell and the shared one both count in the total. */
+    mms_reader *r = reader(fx);
+    assert_int_equal(tu_counter(r, "s"), 8);
+    assert_true(mms_reader_info(r, &after) >= 0);
+    /* The thread took no cell of its own: it was never seen. */
+    assert_int_equal(after.threads_seen, before.threads_seen);
+    assert_null(mms__cell_shared(NULL).p);
+    mms_field *g;
+    assert_int_equal(mms_gauge_new(fx->w, "sg", NULL, &g), 0);
+    assert_null(mms__cell_shared(g).p);
+}
+
 static _Thread_local int exits_seen_here;
 static int exits_total;
 static mms_field *exit_field;
@@ -244,6 +286,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(nowait_add_fails_busy_not_blocks, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(hist_record_on_cell, setup, teardown),
+        cmocka_unit_test_setup_teardown(shared_cell_claims_nothing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(non_sharded_fields_have_no_cell, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
