@@ -14,7 +14,7 @@ struct mmp_config mmp_cfg = {
     .timing = 1,
     .timing_mem = 0,
     .hist_bits = 5,
-    .families = (1u << MMP_NFAMILIES) - 1,
+    .families = ~0u,
 };
 
 enum opt_type { OPT_BOOL, OPT_STR, OPT_INT, OPT_FAMILIES };
@@ -66,13 +66,10 @@ void mmp_warn(const char *fmt, ...)
     if (len >= sizeof buf - 1)
         len = sizeof buf - 2;
     buf[len++] = '\n';
-    mmp_guard++;
-    ssize_t (*w)(int, const void *, size_t) =
-        (ssize_t(*)(int, const void *, size_t))mmp_resolve("write");
+    mmp_real_write_t w = mmp_real_write();
     if (w && w(2, buf, len) < 0) {
         /* nothing to do: a warning that cannot be written is dropped */
     }
-    mmp_guard--;
 }
 
 static int parse_bool(const char *v, int *out)
@@ -88,10 +85,11 @@ static int parse_bool(const char *v, int *out)
     return -1;
 }
 
+/* The families MMSTATS_HOOKS chooses among (not the ones always on). */
 static int family_bit(const char *name, size_t len)
 {
     for (int i = 0; i < MMP_NFAMILIES; i++)
-        if (strlen(mmp_family_names[i]) == len &&
+        if (!mmp_family_always[i] && strlen(mmp_family_names[i]) == len &&
             !strncmp(mmp_family_names[i], name, len))
             return i;
     return -1;
@@ -107,7 +105,7 @@ static int parse_families(const char *v, unsigned *out)
         const char *name = p + minus;
         size_t nlen = len - minus;
         if (nlen == 3 && !strncmp(name, "all", 3)) {
-            set = minus ? 0 : (1u << MMP_NFAMILIES) - 1;
+            set = minus ? 0 : ~0u;
         } else if (nlen == 4 && !strncmp(name, "none", 4)) {
             set = 0;
         } else {
@@ -145,7 +143,7 @@ static void print_option(const struct opt *o)
         size_t n = 0;
         val[0] = '\0';
         for (int i = 0; i < MMP_NFAMILIES; i++)
-            if (*(unsigned *)o->dst & (1u << i))
+            if (!mmp_family_always[i] && (*(unsigned *)o->dst & (1u << i)))
                 n += (size_t)snprintf(val + n, sizeof val - n, "%s%s",
                                       n ? "," : "", mmp_family_names[i]);
         if (!n)
@@ -158,7 +156,7 @@ static void print_option(const struct opt *o)
 
 void mmp_config_load(void)
 {
-    for (size_t i = 0; i < MMS_ARRAY_LEN(opts); i++) {
+    for (size_t i = 0; i < MMP_ARRAY_LEN(opts); i++) {
         const struct opt *o = &opts[i];
         const char *v = secure_getenv(o->name);
         if (!v)
@@ -190,13 +188,13 @@ void mmp_config_load(void)
 
 /* Warnings about bad values wait until MMSTATS_VERBOSE is known; each is
  * shown once (the table is read once). */
-static const char *bad_name[MMS_ARRAY_LEN(opts)],
-    *bad_value[MMS_ARRAY_LEN(opts)];
+static const char *bad_name[MMP_ARRAY_LEN(opts)],
+    *bad_value[MMP_ARRAY_LEN(opts)];
 static size_t nbad;
 
 void mmp_config_bad(const char *name, const char *value)
 {
-    if (nbad < MMS_ARRAY_LEN(bad_name)) {
+    if (nbad < MMP_ARRAY_LEN(bad_name)) {
         bad_name[nbad] = name;
         bad_value[nbad++] = value;
     }
@@ -208,6 +206,6 @@ void mmp_config_report(void)
         mmp_warn("ignoring %s=\"%s\": not a valid value; keeping the default",
                  bad_name[i], bad_value[i]);
     if (mmp_cfg.verbose)
-        for (size_t i = 0; i < MMS_ARRAY_LEN(opts); i++)
+        for (size_t i = 0; i < MMP_ARRAY_LEN(opts); i++)
             print_option(&opts[i]);
 }

@@ -1,7 +1,8 @@
 /* mem family: malloc, free and every other allocation call. Records calls
  * and errors per call; bytes allocated and freed (as the allocator's
  * usable sizes, so live bytes = allocated - freed is exact); the size
- * asked for, as a histogram; live and peak bytes as gauges.
+ * asked for, as a histogram; live and peak bytes as gauges. The family's
+ * own fields (mem.alloc_bytes, ...) are made with its first call.
  *
  * Bootstrap: finding the real malloc with dlsym may itself call calloc.
  * While this thread resolves, allocations come from a static arena; such
@@ -12,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mmstats/preload.h>
+
 #include "shim.h"
 
 /* ------------------------------------------------------------ bootstrap */
 
-#define BOOT_SIZE (64 * 1024)
+#define BOOT_SIZE ((size_t)64 * 1024)
 static _Alignas(64) uint8_t boot[BOOT_SIZE];
 static size_t boot_used;
 
@@ -30,14 +33,13 @@ static void *boot_alloc(size_t n, size_t align)
     if (align < 16)
         align = 16;
     size_t off, next;
-    size_t cur = __atomic_load_n(&boot_used, __ATOMIC_RELAXED);
+    size_t cur = mms_load_relaxed(&boot_used);
     do {
         off = (cur + sizeof(struct boot_hdr) + align - 1) & ~(align - 1);
         next = off + n;
         if (n > BOOT_SIZE || next > BOOT_SIZE)
             return NULL;
-    } while (!__atomic_compare_exchange_n(&boot_used, &cur, next, 1,
-                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    } while (!mms_cas_acq_rel(&boot_used, &cur, next));
     struct boot_hdr *h = (struct boot_hdr *)(boot + off) - 1;
     h->size = n;
     return boot + off; /* static storage: already zero, as calloc wants */
@@ -53,102 +55,141 @@ static size_t boot_size(const void *p)
     return ((const struct boot_hdr *)p - 1)->size;
 }
 
-/* -------------------------------------------------------- real functions */
+/* ------------------------------------------------------------ the fields */
 
-static __thread int resolving __attribute__((tls_model("initial-exec")));
+/* mem.alloc_size: 4 buckets per power of two, sizes up to 1 TiB. */
+#define SIZE_BITS 2
+#define SIZE_MAX_EXP 40
 
-/* Resolve NAME unless this thread is already resolving (then NULL: the
- * caller serves the bootstrap arena). */
-static void *resolve_mem(void **slot, const char *name)
+static mms_field *f_bytes, *f_size; /* alloc_bytes (freed_bytes next), size */
+static uint64_t *live_p, *peak_p;   /* the gauges' values */
+
+/* This thread's cells of the family's fields, set before any of its mem
+ * calls' counter cells (mmp_tls_ctr) and forgotten after them: a cached
+ * call cell means these are valid too. And the live bytes it gathered
+ * (below). One thread-local, so that a hook finds them all with one
+ * look-up of its address. */
+struct mem_tls {
+    uint8_t *bytes, *size;
+    int64_t live_delta;
+};
+static __thread struct mem_tls mt MMP_IE;
+
+static int mem_fields(void)
 {
-    void *p = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (MMS_LIKELY(p) || resolving)
-        return p;
-    resolving = 1;
-    p = mmp_resolve(name);
-    resolving = 0;
-    __atomic_store_n(slot, p, __ATOMIC_RELAXED);
-    return p;
+    struct mms_field_spec s[] = {
+        {.name = MMS_PRELOAD_MEM_ALLOC_BYTES,
+         .kind = MMS_KIND_COUNTER,
+         .units = "bytes",
+         .help = "usable size of every block handed out"},
+        {.name = MMS_PRELOAD_MEM_FREED_BYTES,
+         .kind = MMS_KIND_COUNTER,
+         .units = "bytes",
+         .help = "usable size of every block freed"},
+        {.name = MMS_PRELOAD_MEM_ALLOC_SIZE,
+         .kind = MMS_KIND_HISTOGRAM,
+         .units = "bytes",
+         .help = "sizes asked of the allocator",
+         .hist_bits = SIZE_BITS,
+         .hist_max_exp = SIZE_MAX_EXP},
+        {.name = MMS_PRELOAD_MEM_LIVE_BYTES,
+         .kind = MMS_KIND_GAUGE,
+         .units = "bytes",
+         .help = "bytes in use (published in batches)"},
+        {.name = MMS_PRELOAD_MEM_PEAK_BYTES,
+         .kind = MMS_KIND_GAUGE,
+         .units = "bytes",
+         .help = "the highest live bytes published"},
+    };
+    mms_field *f[5];
+    int rc = mmp_group_add(s, 5, f);
+    if (rc < 0)
+        return rc;
+    uint64_t *live = mms__gauge_cell(f[3]), *peak = mms__gauge_cell(f[4]);
+    if (!live || !peak)
+        return MMS_EKIND;
+    /* Several threads may get here at once: all store the same values. */
+    mms_store_relaxed(&live_p, live);
+    mms_store_relaxed(&peak_p, peak);
+    mms_store_relaxed(&f_bytes, f[0]);
+    mms_store_relaxed(&f_size, f[2]);
+    return 0;
 }
-
-#define MEM_REAL(ret, name, params)                                            \
-    static ret(*real_##name) params;                                           \
-    static inline ret(*get_##name(void)) params                                \
-    {                                                                          \
-        return (ret(*) params)resolve_mem((void **)&real_##name, #name);       \
-    }
-
-MEM_REAL(void *, malloc, (size_t))
-MEM_REAL(void, free, (void *))
-MEM_REAL(void *, calloc, (size_t, size_t))
-MEM_REAL(void *, realloc, (void *, size_t))
-MEM_REAL(void *, reallocarray, (void *, size_t, size_t))
-MEM_REAL(int, posix_memalign, (void **, size_t, size_t))
-MEM_REAL(void *, aligned_alloc, (size_t, size_t))
-MEM_REAL(void *, memalign, (size_t, size_t))
-MEM_REAL(void *, valloc, (size_t))
-MEM_REAL(void *, pvalloc, (size_t))
-MEM_REAL(size_t, malloc_usable_size, (void *))
-
-/* ------------------------------------------------------------ recording */
-
-uint32_t mmp_mem_alloc_off, mmp_mem_freed_off; /* shard offsets */
-mms_field *mmp_mem_size, *mmp_mem_live, *mmp_mem_peak;
 
 /* Live bytes change on every call; a shared gauge written that often
  * would be a cache line all threads fight over. Each thread gathers its
  * change and publishes it past this threshold (so the gauges lag the
  * exact live bytes, alloc_bytes - freed_bytes, by at most this much per
- * thread). */
-#define LIVE_FLUSH (64 * 1024)
-static __thread int64_t live_delta __attribute__((tls_model("initial-exec")));
+ * thread), at its exit, and at once when it records through shared cells
+ * (a dying thread, or one that never recorded: nothing later would
+ * publish it). */
+#define LIVE_FLUSH ((int64_t)64 << 10)
+
+/* P is written through the CAS macro, which clang-tidy does not see. */
+// NOLINTNEXTLINE(readability-non-const-parameter)
+static void raise_to(uint64_t *p, uint64_t v)
+{
+    uint64_t cur = mms_load_relaxed(p);
+    while ((int64_t)v > (int64_t)cur && !mms_cas_acq_rel(p, &cur, v))
+        ;
+}
 
 static void live_flush(void)
 {
-    uint64_t *live = (uint64_t *)(mmp_writer->base + mmp_mem_live->off);
-    uint64_t now =
-        __atomic_add_fetch(live, (uint64_t)live_delta, __ATOMIC_RELAXED);
-    live_delta = 0;
+    int64_t d = mt.live_delta;
+    mt.live_delta = 0;
+    uint64_t now = mms_add_relaxed(live_p, (uint64_t)d) + (uint64_t)d;
     if ((int64_t)now > 0)
-        mms__raise_to((uint64_t *)(mmp_writer->base + mmp_mem_peak->off), now);
+        raise_to(peak_p, now);
 }
 
-/* A thread's last moments (shim.c): publish what it gathered, or it
- * would be lost with the thread. */
-void mmp_mem_thread_exit(void)
+static void mem_thread_exit(void)
 {
-    if (live_delta && mmp_mem_live)
+    if (mt.live_delta && live_p)
         live_flush();
+}
+
+static void mem_forget(void)
+{
+    mt.bytes = NULL;
+    mt.size = NULL;
 }
 
 /* glibc's malloc keeps a block's size in the word before it: the low
  * three bits are flags (bit 1: mmapped), and malloc_usable_size is that
  * size less the header (8 bytes, 16 for an mmapped block). Reading it
- * here saves a call per malloc and per free, but only once mmp_mem_init
- * has checked that the next allocator is glibc's and that the formula
- * agrees with its malloc_usable_size; otherwise the real function is
- * asked every time. */
+ * here saves a call per malloc and per free, but only once mem_start has
+ * checked that the next allocator is glibc's and that the formula agrees
+ * with its malloc_usable_size; otherwise the real function is asked every
+ * time. */
 static bool glibc_sizes;
 
 static inline size_t glibc_usable(const void *p)
 {
     uint64_t h = ((const uint64_t *)p)[-1];
-    return (size_t)((h & ~7ull) - ((h & 2) ? 16 : 8));
+    return (size_t)((h & ~7ull) - 8 - ((h & 2) << 2)); /* no branch */
 }
 
-static inline __attribute__((always_inline)) size_t usable(void *p)
+/* The usable size of a block of the real allocator. */
+static inline __attribute__((always_inline)) size_t usable_real(void *p)
 {
     if (!p)
         return 0;
-    if (MMS_UNLIKELY(is_boot(p)))
-        return boot_size(p);
-    if (MMS_LIKELY(glibc_sizes))
+    if (MMP_LIKELY(glibc_sizes))
         return glibc_usable(p);
-    size_t (*f)(void *) = get_malloc_usable_size();
+    mmp_real_malloc_usable_size_t f = mmp_real_malloc_usable_size();
     return f ? f(p) : 0;
 }
 
-void mmp_mem_init(void)
+/* ...or of any block (the program's own, maybe a bootstrap block). */
+static inline __attribute__((always_inline)) size_t usable(void *p)
+{
+    if (MMP_UNLIKELY(is_boot(p)))
+        return boot_size(p);
+    return usable_real(p);
+}
+
+static void mem_start(void)
 {
 #if defined(__x86_64__)
     /* valgrind's memcheck (and its other malloc-replacing tools) redirect
@@ -160,12 +201,12 @@ void mmp_mem_init(void)
     for (const char *v = pre; v && (v = strstr(v, "vgpreload_")); v++)
         if (strncmp(v + 10, "core", 4) != 0)
             return;
-    void *(*m)(size_t) = get_malloc();
-    void (*fr)(void *) = get_free();
-    size_t (*us)(void *) = get_malloc_usable_size();
+    mmp_real_malloc_t m = mmp_real_malloc();
+    mmp_real_free_t fr = mmp_real_free();
+    mmp_real_malloc_usable_size_t us = mmp_real_malloc_usable_size();
     Dl_info a, b;
     if (!m || !fr || !us || !dladdr((void *)m, &a) || !dladdr((void *)us, &b) ||
-        !a.dli_fname || !b.dli_fname || strcmp(a.dli_fname, b.dli_fname) ||
+        !a.dli_fname || !b.dli_fname || strcmp(a.dli_fname, b.dli_fname) != 0 ||
         !strstr(a.dli_fname, "libc.so"))
         return;
     static const size_t sizes[] = {1,    8,    24,    25,     100,
@@ -181,118 +222,152 @@ void mmp_mem_init(void)
 #endif
 }
 
-/* One allocation call: ERR if it failed; ASKED bytes requested; GOT and
- * GAVE the usable sizes of the block returned and of the block freed.
- *
- * A free by a thread that holds no shard goes to the shared shard, and
- * its live bytes are published at once: glibc frees a thread's buffers
- * through this hook after the thread's shard went back at its exit (and
- * in threads that never recorded anything). Taking a shard then would
- * leak it (nobody hands it back), and unpublished bytes would be lost. */
-static inline __attribute__((always_inline)) void
-mem_record(struct mmp_call *c, uint64_t t0, bool err, uint64_t asked,
-           uint64_t got, uint64_t gave)
+const struct mmp_family_ops mmp_family_mem = {.start = mem_start,
+                                              .fields = mem_fields,
+                                              .thread_exit = mem_thread_exit,
+                                              .forget = mem_forget};
+
+/* ------------------------------------------------------------ recording */
+
+/* The slow path of mem_record: as mmp_record_slow, with the family's
+ * cells (mmp_cell_of: shared for a free by a thread that never recorded
+ * anything). */
+static __attribute__((noinline)) void mem_record_slow(unsigned id, uint64_t t0,
+                                                      bool err, uint64_t asked,
+                                                      uint64_t got,
+                                                      uint64_t gave)
 {
-    /* ...or one parked on shard 0 at its exit (core/shard.c): its live
-     * bytes have no later flush to wait for. */
-    bool no_shard =
-        c == &mmp_calls[MMP_CALL_free] &&
-        MMS_UNLIKELY(mms__tls[0].wid != mmp_wid || mms__tls[0].shard == 0);
-    struct mms__shard_ref sh =
-        no_shard ? (struct mms__shard_ref){mmp_writer->base +
-                                               mmp_writer->hdr->shard_off,
-                                           false}
-                 : mmp_shard();
-    uint64_t *cell = (uint64_t *)(sh.base + c->off);
-    mms__add_cell(&cell[0], 1, sh.owned);
-    if (MMS_UNLIKELY(err))
-        mms__add_cell(&cell[1], 1, sh.owned);
+    if (mms_load_relaxed(&mmp_mode[id]) == MMP_OFF)
+        return;
+    int saved = errno;
+    if (!mmp_call_ready(id)) {
+        mmp_drop();
+        errno = saved;
+        return;
+    }
+    struct mms_cell c = mmp_cell_of(id, mmp_calls[id].ctr);
+    struct mms_cell by = mmp_cell_of(id, f_bytes);
+    struct mms_cell sz = mmp_cell_of(id, f_size);
+    if (!c.p || !by.p || !sz.p) {
+        mmp_drop();
+        errno = saved;
+        return;
+    }
+    mms__cell_add(c, 0, 1);
+    mms__cell_add(c, 8, err);
     if (got) {
-        mms__add_cell((uint64_t *)(sh.base + mmp_mem_alloc_off), got, sh.owned);
-        mms__hist_record_geom(mmp_mem_size, sh, asked, 0, MMP_SIZE_BITS,
-                              MMP_SIZE_MAX_EXP);
+        mms__cell_add(by, 0, got);
+        mms__hist_record_cell(f_size, sz, asked);
     }
     if (gave)
-        mms__add_cell((uint64_t *)(sh.base + mmp_mem_freed_off), gave,
-                      sh.owned);
-    live_delta += (int64_t)got - (int64_t)gave;
-    if (live_delta > LIVE_FLUSH || live_delta < -LIVE_FLUSH || no_shard)
+        mms__cell_add(by, 8, gave);
+    mt.live_delta += (int64_t)got - (int64_t)gave;
+    if (mmp_cacheable(c) && by.owned && sz.owned) {
+        mt.bytes = by.p;
+        mt.size = sz.p;
+        __asm__ volatile("" ::: "memory"); /* before the call's cell */
+        mmp_tls_ctr[id] = c.p;
+        if (mt.live_delta > LIVE_FLUSH || mt.live_delta < -LIVE_FLUSH)
+            live_flush();
+    } else {
         live_flush();
-    if (MMS_UNLIKELY(t0))
-        mmp_record_latency(c, sh, t0);
+    }
+    if (t0)
+        mmp_latency(id, t0);
+    errno = saved;
 }
 
-/* The usual shape: BODY computes `void *r` with real_NAME; the call
- * failed if r is NULL while ASKED > 0. */
-#define MEM_BEGIN(name, boot_expr)                                             \
-    struct mmp_call *mmp_c = &mmp_calls[MMP_CALL_##name];                      \
-    if (MMS_UNLIKELY(!get_##name()))                                           \
-        return boot_expr;                                                      \
-    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);        \
-    bool mmp_rec = mmp_mode != MMP_OFF;                                        \
-    uint64_t mmp_t0 = mmp_mode == MMP_TIMED ? mmp_clock() : 0
+/* One allocation call: ERR if it failed; ASKED bytes requested; GOT and
+ * GAVE the usable sizes of the block returned and of the block freed. It
+ * never changes errno: the fast path makes no call that could. */
+static inline __attribute__((always_inline)) void
+mem_record(unsigned id, uint64_t t0, bool err, uint64_t asked, uint64_t got,
+           uint64_t gave)
+{
+    uint8_t *p = mmp_tls_ctr[id];
+    if (MMP_UNLIKELY(!p)) {
+        mem_record_slow(id, t0, err, asked, got, gave);
+        return;
+    }
+    struct mms_cell c = {p, true};
+    mms__cell_add(c, 0, 1);
+    if (MMP_UNLIKELY(err))
+        mms__cell_add(c, 8, 1);
+    if (got) {
+        mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
+        mms__hist_record_cell(f_size, (struct mms_cell){mt.size, true}, asked);
+    }
+    if (gave)
+        mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
+    mt.live_delta += (int64_t)got - (int64_t)gave;
+    if (MMP_UNLIKELY(mt.live_delta > LIVE_FLUSH || mt.live_delta < -LIVE_FLUSH))
+        live_flush();
+    if (MMP_UNLIKELY(t0))
+        mmp_latency(id, t0);
+}
 
-/* mem_record never changes errno (see mmp_record). */
-#define MEM_END(err, asked, got, gave)                                         \
-    do {                                                                       \
-        if (mmp_rec)                                                           \
-            mem_record(mmp_c, mmp_t0, err, asked, got, gave);                  \
-    } while (0)
+/* Real function NAME, or RET_BOOT if there is none yet (this thread is
+ * resolving: dlsym allocates). Then whether the call is timed. */
+/* NOLINTBEGIN(bugprone-macro-parentheses): a statement list */
+#define MEM_BEGIN(name, boot_expr)                                             \
+    mmp_real_##name##_t real = mmp_real_##name();                              \
+    if (MMP_UNLIKELY(!real))                                                   \
+        return boot_expr;                                                      \
+    uint64_t t0 = mmp_is_timed(MMP_CALL_##name) ? mmp_clock() : 0
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* ---------------------------------------------------------------- hooks */
 
 /* malloc and free are the hottest hooks: their timed paths are functions
  * of their own, so the counting paths keep few registers live across the
- * real call (as MMP_DEFINE does for the other families). */
+ * real call (as the generated hooks do). */
 static __attribute__((noinline)) void *malloc_timed(size_t n)
 {
     uint64_t t0 = mmp_clock();
-    void *r = real_malloc(n);
-    mem_record(&mmp_calls[MMP_CALL_malloc], t0, !r, n, usable(r), 0);
+    void *r = mmp_real_malloc()(n);
+    mem_record(MMP_CALL_malloc, t0, !r, n, usable_real(r), 0);
     return r;
 }
 
 MMP_HOOK void *malloc(size_t n)
 {
-    if (MMS_UNLIKELY(!get_malloc()))
+    mmp_real_malloc_t real = mmp_real_malloc();
+    if (MMP_UNLIKELY(!real))
         return boot_alloc(n, 16);
-    uint8_t mode =
-        __atomic_load_n(&mmp_calls[MMP_CALL_malloc].mode, __ATOMIC_RELAXED);
-    if (MMS_UNLIKELY(mode == MMP_TIMED))
+    if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_malloc)))
         return malloc_timed(n);
-    void *r = real_malloc(n);
-    if (mode != MMP_OFF)
-        mem_record(&mmp_calls[MMP_CALL_malloc], 0, !r, n, usable(r), 0);
+    void *r = real(n);
+    mem_record(MMP_CALL_malloc, 0, !r, n, usable_real(r), 0);
     return r;
 }
 
 static __attribute__((noinline)) void free_timed(void *p)
 {
-    size_t gave = usable(p);
+    size_t gave = usable_real(p);
     uint64_t t0 = mmp_clock();
-    real_free(p);
-    mem_record(&mmp_calls[MMP_CALL_free], t0, false, 0, 0, gave);
+    mmp_real_free()(p);
+    mem_record(MMP_CALL_free, t0, false, 0, 0, gave);
 }
 
 MMP_HOOK void free(void *p)
 {
-    if (MMS_UNLIKELY(is_boot(p)))
+    if (MMP_UNLIKELY(is_boot(p)))
         return; /* bootstrap memory is static: nothing to give back */
-    if (MMS_UNLIKELY(!get_free()))
+    mmp_real_free_t real = mmp_real_free();
+    if (MMP_UNLIKELY(!real))
         return;
-    uint8_t mode =
-        __atomic_load_n(&mmp_calls[MMP_CALL_free].mode, __ATOMIC_RELAXED);
-    if (MMS_UNLIKELY(mode == MMP_TIMED)) {
+    uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_free]);
+    if (MMP_UNLIKELY(mode == MMP_TIMED)) {
         free_timed(p);
         return;
     }
     if (mode == MMP_OFF) {
-        real_free(p);
+        real(p);
         return;
     }
-    size_t gave = usable(p);
-    real_free(p);
-    mem_record(&mmp_calls[MMP_CALL_free], 0, false, 0, 0, gave);
+    size_t gave = usable_real(p);
+    real(p);
+    mem_record(MMP_CALL_free, 0, false, 0, 0, gave);
 }
 
 MMP_HOOK void *calloc(size_t n, size_t size)
@@ -300,15 +375,16 @@ MMP_HOOK void *calloc(size_t n, size_t size)
     size_t total;
     bool overflow = __builtin_mul_overflow(n, size, &total);
     MEM_BEGIN(calloc, overflow ? NULL : boot_alloc(total, 16));
-    void *r = real_calloc(n, size);
-    MEM_END(!r, overflow ? SIZE_MAX : total, usable(r), 0);
+    void *r = real(n, size);
+    mem_record(MMP_CALL_calloc, t0, !r, overflow ? SIZE_MAX : total,
+               usable_real(r), 0);
     return r;
 }
 
 /* realloc of a bootstrap block: move it to the real allocator. */
 static void *realloc_from_boot(void *p, size_t n)
 {
-    void *(*m)(size_t) = get_malloc();
+    mmp_real_malloc_t m = mmp_real_malloc();
     void *r = m ? m(n) : boot_alloc(n, 16);
     if (r) {
         size_t old = boot_size(p);
@@ -319,22 +395,24 @@ static void *realloc_from_boot(void *p, size_t n)
 
 MMP_HOOK void *realloc(void *p, size_t n)
 {
-    if (MMS_UNLIKELY(is_boot(p)))
+    if (MMP_UNLIKELY(is_boot(p)))
         return realloc_from_boot(p, n);
     MEM_BEGIN(realloc, NULL);
-    size_t gave = (mmp_rec && p) ? usable(p) : 0;
-    void *r = real_realloc(p, n);
+    bool rec = mms_load_relaxed(&mmp_mode[MMP_CALL_realloc]) != MMP_OFF;
+    size_t gave = (rec && p) ? usable_real(p) : 0;
+    void *r = real(p, n);
     /* Failed (NULL with n > 0): the old block is still there. realloc(p,
      * 0) may free p and return NULL: not an error. */
     bool failed = !r && n > 0;
-    MEM_END(failed, n, usable(r), failed ? 0 : gave);
+    mem_record(MMP_CALL_realloc, t0, failed, n, usable_real(r),
+               failed ? 0 : gave);
     return r;
 }
 
 MMP_HOOK void *reallocarray(void *p, size_t n, size_t size)
 {
     size_t total;
-    if (MMS_UNLIKELY(is_boot(p))) {
+    if (MMP_UNLIKELY(is_boot(p))) {
         if (__builtin_mul_overflow(n, size, &total)) {
             errno = ENOMEM;
             return NULL;
@@ -343,27 +421,31 @@ MMP_HOOK void *reallocarray(void *p, size_t n, size_t size)
     }
     bool overflow = __builtin_mul_overflow(n, size, &total);
     MEM_BEGIN(reallocarray, NULL);
-    size_t gave = (mmp_rec && p && !overflow) ? usable(p) : 0;
-    void *r = real_reallocarray(p, n, size);
+    bool rec = mms_load_relaxed(&mmp_mode[MMP_CALL_reallocarray]) != MMP_OFF;
+    size_t gave = (rec && p && !overflow) ? usable_real(p) : 0;
+    void *r = real(p, n, size);
     bool failed = !r && (overflow || total > 0);
-    MEM_END(failed, overflow ? SIZE_MAX : total, usable(r), failed ? 0 : gave);
+    mem_record(MMP_CALL_reallocarray, t0, failed, overflow ? SIZE_MAX : total,
+               usable_real(r), failed ? 0 : gave);
     return r;
 }
 
 MMP_HOOK int posix_memalign(void **out, size_t align, size_t n)
 {
     MEM_BEGIN(posix_memalign, (*out = boot_alloc(n, align)) ? 0 : ENOMEM);
-    int rc = real_posix_memalign(out, align, n);
-    MEM_END(rc != 0, n, rc == 0 ? usable(*out) : 0, 0);
+    int rc = real(out, align, n);
+    mem_record(MMP_CALL_posix_memalign, t0, rc != 0, n,
+               rc == 0 ? usable_real(*out) : 0, 0);
     return rc;
 }
 
+/* NOLINTBEGIN(bugprone-macro-parentheses): function names */
 #define ALIGNED_HOOK(name)                                                     \
     MMP_HOOK void *name(size_t align, size_t n)                                \
     {                                                                          \
         MEM_BEGIN(name, boot_alloc(n, align));                                 \
-        void *r = real_##name(align, n);                                       \
-        MEM_END(!r, n, usable(r), 0);                                          \
+        void *r = real(align, n);                                              \
+        mem_record(MMP_CALL_##name, t0, !r, n, usable_real(r), 0);             \
         return r;                                                              \
     }
 ALIGNED_HOOK(aligned_alloc)
@@ -373,12 +455,13 @@ ALIGNED_HOOK(memalign)
     MMP_HOOK void *name(size_t n)                                              \
     {                                                                          \
         MEM_BEGIN(name, boot_alloc(n, 4096));                                  \
-        void *r = real_##name(n);                                              \
-        MEM_END(!r, n, usable(r), 0);                                          \
+        void *r = real(n);                                                     \
+        mem_record(MMP_CALL_##name, t0, !r, n, usable_real(r), 0);             \
         return r;                                                              \
     }
 PAGE_HOOK(valloc)
 PAGE_HOOK(pvalloc)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 MMP_HOOK size_t malloc_usable_size(void *p)
 {

@@ -1,19 +1,41 @@
-/* Finding the real functions: dlsym(RTLD_NEXT, name), once per symbol.
- * glibc's dlsym may call calloc (for its error buffer); that calloc comes
- * back into our hook while the real calloc is not known yet, so while a
- * thread resolves, allocation hooks serve memory from a static bootstrap
- * arena (hook_mem.c recognises those pointers). A symbol that does not
- * exist resolves to NULL and the hook fails with ENOSYS: never abort. */
+/* Finding the real functions: dlsym(RTLD_NEXT, name), once per call, on
+ * first use (hooks may run before the shim's constructor). glibc's dlsym
+ * may call calloc (for its error buffer); that calloc comes back into our
+ * hook while the real calloc is not known yet, so while a thread
+ * resolves, a nested resolution answers NULL and the allocation hooks
+ * serve memory from a static bootstrap arena (hook_mem.c recognises those
+ * pointers). A symbol that does not exist resolves to NULL and the hook
+ * fails with ENOSYS: never abort. */
 #include <dlfcn.h>
 
 #include "shim.h"
 
-__thread int mmp_guard __attribute__((tls_model("initial-exec")));
+void *mmp_real[MMP_NCALLS];
+__thread int mmp_resolving MMP_IE;
 
 void *mmp_resolve(const char *name)
 {
-    mmp_guard++;
-    void *p = dlsym(RTLD_NEXT, name);
-    mmp_guard--;
+    return dlsym(RTLD_NEXT, name);
+}
+
+/* Races resolve to the same address: each slot is written with one value
+ * only. */
+void *mmp_resolve_call(unsigned id)
+{
+    if (mmp_resolving)
+        return NULL;
+    int saved = errno; /* the caller sees the errno of its call only */
+    mmp_resolving = 1;
+    void *p = mmp_resolve(mmp_call_names[id]);
+    mmp_resolving = 0;
+    errno = saved;
+    mms_store_relaxed(&mmp_real[id], p);
     return p;
+}
+
+void mmp_resolve_all(void)
+{
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        if (!mms_load_relaxed(&mmp_real[id]))
+            mmp_resolve_call(id);
 }

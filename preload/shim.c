@@ -1,235 +1,412 @@
-/* The shim's life: start-up (options, the stats file, one set of fields
- * per hooked call), latency histograms made on first use, and process
- * events: fork (the child gets its own file), exec and _exit (the file is
- * marked finished first). Hooks pass straight through until start-up is
- * complete, in a setuid/setgid process, with MMSTATS_DISABLE=1, or if the
- * stats file cannot be made (then one warning, only with
- * MMSTATS_VERBOSE=1). */
+/* The shim's life: start-up (options, the stats file sized from them),
+ * each call's fields made on its first use (the records' slow path),
+ * threads' cells forgotten at their exit, and process events: fork and
+ * clone children get their own file, exec and _exit mark it finished,
+ * seccomp stops every system call of the shim's own. Hooks pass straight
+ * through until start-up is complete, in a setuid/setgid process, with
+ * MMSTATS_DISABLE=1, or if the stats file cannot be made (then one
+ * warning, only with MMSTATS_VERBOSE=1). */
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <mmstats/preload.h>
 
 #include "config.h"
 #include "shim.h"
 
-struct mmp_call mmp_calls[MMP_NCALLS];
-mms_writer *mmp_writer;
+/* ------------------------------------------------------ the table */
 
 const char *const mmp_call_names[MMP_NCALLS] = {
-#define MMP_NAME(fam, name, shape) #name,
+#define MMP_NAME(fam, name, ...) #name,
     MMP_CALLS(MMP_NAME)
 #undef MMP_NAME
 };
 
 const char *const mmp_family_names[MMP_NFAMILIES] = {
-#define MMP_FNAME(fam, desc) #fam,
+#define MMP_FNAME(fam, kind, desc) #fam,
     MMP_FAMILIES(MMP_FNAME)
 #undef MMP_FNAME
 };
 
-static const uint8_t call_family[MMP_NCALLS] = {
-#define MMP_FAM(fam, name, shape) MMP_FAM_##fam,
+#define MMP_ALWAYS_REC 0
+#define MMP_ALWAYS_ALWAYS 1
+const uint8_t mmp_family_always[MMP_NFAMILIES] = {
+#define MMP_FALWAYS(fam, kind, desc) MMP_ALWAYS_##kind,
+    MMP_FAMILIES(MMP_FALWAYS)
+#undef MMP_FALWAYS
+};
+
+const uint8_t mmp_call_family[MMP_NCALLS] = {
+#define MMP_FAM(fam, name, ...) MMP_FAM_##fam,
     MMP_CALLS(MMP_FAM)
 #undef MMP_FAM
 };
 
-static const uint8_t call_shape[MMP_NCALLS] = {
-#define MMP_SHAPE(fam, name, shape) MMP_##shape,
-    MMP_CALLS(MMP_SHAPE)
-#undef MMP_SHAPE
+const uint8_t mmp_call_set[MMP_NCALLS] = {
+#define MMP_SET(fam, name, shape, ...) MMP_SET_OF(shape),
+    MMP_CALLS(MMP_SET)
+#undef MMP_SET
 };
 
-/* mem family extras (hook_mem.c) */
-extern uint32_t mmp_mem_alloc_off, mmp_mem_freed_off;
-extern mms_field *mmp_mem_size, *mmp_mem_live, *mmp_mem_peak;
-
-/* Counters of one call, in the order the record functions expect. */
-static const char *const shape_fields[][4] = {
-    [MMP_XFER] = {"calls", "errors", "requested_bytes", "bytes"},
-    [MMP_CALL] = {"calls", "errors", NULL, NULL},
-    [MMP_WAIT] = {"calls", "errors", "ready", NULL},
-    [MMP_ALLOC] = {"calls", "errors", NULL, NULL},
+static const struct mmp_family_ops *const families[MMP_NFAMILIES] = {
+#define MMP_FPTR(fam, kind, desc) &mmp_family_##fam,
+    MMP_FAMILIES(MMP_FPTR)
+#undef MMP_FPTR
 };
-static const char *const field_units[] = {"calls", "calls", "bytes", "bytes"};
 
-static int add_counter(const char *fam, const char *call, const char *what,
-                       const char *units, uint32_t *off)
+enum field_token {
+#define MMP_FTOK(tok, units) FIELD_##tok,
+    MMP_FIELDS(MMP_FTOK)
+#undef MMP_FTOK
+        NFIELD_TOKENS
+};
+static const char *const field_name[NFIELD_TOKENS] = {
+#define MMP_FNAME(tok, units) MMS_PRELOAD_##tok,
+    MMP_FIELDS(MMP_FNAME)
+#undef MMP_FNAME
+};
+static const char *const field_units[NFIELD_TOKENS] = {
+#define MMP_FUNITS(tok, units) units,
+    MMP_FIELDS(MMP_FUNITS)
+#undef MMP_FUNITS
+};
+
+/* The counters of each field set, in the order of their cells. */
+#define MAX_COUNTERS 4
+#define MMP_FTOKEN(tok) FIELD_##tok,
+static const uint8_t set_fields[MMP_NSETS][MAX_COUNTERS] = {
+    [MMP_SET_CALL] = {MMP_FIELDSET_CALL(MMP_FTOKEN)},
+    [MMP_SET_XFER] = {MMP_FIELDSET_XFER(MMP_FTOKEN)},
+    [MMP_SET_WAIT] = {MMP_FIELDSET_WAIT(MMP_FTOKEN)},
+    [MMP_SET_NONE] = {0},
+};
+#undef MMP_FTOKEN
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): a term of a sum */
+#define MMP_FONE(tok) +1
+static const uint8_t set_size[MMP_NSETS] = {
+    [MMP_SET_CALL] = 0 MMP_FIELDSET_CALL(MMP_FONE),
+    [MMP_SET_XFER] = 0 MMP_FIELDSET_XFER(MMP_FONE),
+    [MMP_SET_WAIT] = 0 MMP_FIELDSET_WAIT(MMP_FONE),
+    [MMP_SET_NONE] = 0 MMP_FIELDSET_NONE(MMP_FONE),
+};
+#undef MMP_FONE
+
+/* ------------------------------------------------------ the state */
+
+uint8_t mmp_mode[MMP_NCALLS];
+struct mmp_call mmp_calls[MMP_NCALLS];
+__thread uint8_t *mmp_tls_ctr[MMP_NCALLS] MMP_IE;
+__thread uint8_t *mmp_tls_lat[MMP_NCALLS] MMP_IE;
+__thread uint8_t mmp_thread MMP_IE;
+
+static mms_writer *writer;
+static mms_field *dropped;               /* mmstats.dropped */
+static uint8_t fam_state[MMP_NFAMILIES]; /* enum mmp_fields_state */
+static int no_syscalls;                  /* the process entered seccomp */
+
+/* Orders this thread's stores against a signal handler in this thread. */
+#define COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+
+static bool family_on(unsigned fam)
 {
-    char name[MMS_NAME_MAX + 1];
-    mms_field *f;
-    if (call)
-        snprintf(name, sizeof name, "%s.%s.%s", fam, call, what);
-    else
-        snprintf(name, sizeof name, "%s.%s", fam, what);
-    int rc = mms_counter_new(mmp_writer, name, units, &f);
-    if (rc == 0 && off)
-        *off = f->off;
+    return mmp_family_always[fam] || (mmp_cfg.families & (1u << fam));
+}
+
+static bool call_timed(unsigned id)
+{
+    return mmp_call_family[id] == MMP_FAM_mem ? mmp_cfg.timing_mem
+                                              : mmp_cfg.timing;
+}
+
+/* ---------------------------------------------------- making fields */
+
+void mmp_drop(void)
+{
+    struct mms_cell c = mms__cell_shared(dropped);
+    if (c.p)
+        mms__cell_add(c, 0, 1);
+}
+
+/* Never wait for the writer's lock: the thread holding it may be the
+ * very one a signal handler interrupted, and waiting would need a system
+ * call. A few tries while another thread finishes its add, then give up
+ * (the record is dropped, and counted). */
+#define GROUP_TRIES 32
+#define GROUP_SPINS 256
+
+int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
+                  mms_field **out)
+{
+    int rc = MMS_EBUSY;
+    for (int i = 0; i < GROUP_TRIES && rc == MMS_EBUSY; i++) {
+        for (int k = 0; i && k < GROUP_SPINS; k++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#else
+            COMPILER_BARRIER();
+#endif
+        }
+        rc = mms__group_add(writer, specs, n, MMS_ADD_NOWAIT, out);
+    }
     return rc;
 }
 
-/* The counters of call I, consecutive in the shard (the record functions
- * index them from the first). */
-static int call_fields(int i)
+/* Settle STATE from RC: ready, failed for good, or (busy) not yet. */
+/* STATE is written through the atomic macro clang-tidy does not see. */
+// NOLINTNEXTLINE(readability-non-const-parameter)
+static bool settle(uint8_t *state, int rc)
 {
-    struct mmp_call *c = &mmp_calls[i];
-    const char *fam = mmp_family_names[call_family[i]];
-    const char *const *names = shape_fields[call_shape[i]];
-    uint32_t off[4];
-    for (int k = 0; k < 4 && names[k]; k++) {
-        const char *units =
-            (call_shape[i] == MMP_WAIT && k == 2) ? "fds" : field_units[k];
-        int rc = add_counter(fam, mmp_call_names[i], names[k], units, &off[k]);
-        if (rc < 0)
-            return rc;
-        if (k && off[k] != off[k - 1] + 8)
-            return -EINVAL; /* cannot happen: fields are laid out in order */
+    if (rc == 0)
+        mms_store_release(state, (uint8_t)MMP_FIELDS_READY);
+    else if (rc != MMS_EBUSY)
+        mms_store_release(state, (uint8_t)MMP_FIELDS_FAILED);
+    return rc == 0;
+}
+
+static bool family_ready(unsigned fam)
+{
+    uint8_t st = mms_load_acquire(&fam_state[fam]);
+    if (st != MMP_FIELDS_NONE)
+        return st == MMP_FIELDS_READY;
+    return settle(&fam_state[fam],
+                  families[fam]->fields ? families[fam]->fields() : 0);
+}
+
+/* Call ID's counters, then its latency histogram if it is timed, in one
+ * group: "<family>.<call>.<field>". */
+static int call_fields(unsigned id)
+{
+    const uint8_t *set = set_fields[mmp_call_set[id]];
+    unsigned n = set_size[mmp_call_set[id]];
+    char names[MAX_COUNTERS + 1][MMS_NAME_MAX + 1];
+    struct mms_field_spec s[MAX_COUNTERS + 1];
+    memset(s, 0, sizeof s);
+    const char *fam = mmp_family_names[mmp_call_family[id]];
+    const char *call = mmp_call_names[id];
+    for (unsigned k = 0; k < n; k++) {
+        snprintf(names[k], sizeof names[k], "%s.%s.%s", fam, call,
+                 field_name[set[k]]);
+        s[k] = (struct mms_field_spec){.name = names[k],
+                                       .kind = MMS_KIND_COUNTER,
+                                       .units = field_units[set[k]]};
     }
-    c->off = off[0];
-    c->family = call_family[i];
-    c->shape = call_shape[i];
-    return 0;
-}
-
-static int mem_fields(void)
-{
-    int rc;
-    struct mms_field_spec size = {.name = "mem.alloc_size",
-                                  .kind = MMS_KIND_HISTOGRAM,
-                                  .units = "bytes",
-                                  .help = "sizes asked of the allocator",
-                                  .hist_bits = MMP_SIZE_BITS,
-                                  .hist_max_exp = MMP_SIZE_MAX_EXP};
-    if ((rc = add_counter("mem", NULL, "alloc_bytes", "bytes",
-                          &mmp_mem_alloc_off)) < 0 ||
-        (rc = add_counter("mem", NULL, "freed_bytes", "bytes",
-                          &mmp_mem_freed_off)) < 0 ||
-        (rc = mms_field_add(mmp_writer, &size, &mmp_mem_size)) < 0 ||
-        (rc = mms_gauge_new(mmp_writer, "mem.live_bytes", "bytes",
-                            &mmp_mem_live)) < 0 ||
-        (rc = mms_gauge_new(mmp_writer, "mem.peak_bytes", "bytes",
-                            &mmp_mem_peak)) < 0)
+    bool timed = mmp_is_timed(id);
+    if (timed) {
+        snprintf(names[n], sizeof names[n], "%s.%s.%s", fam, call,
+                 MMS_PRELOAD_LATENCY);
+        s[n] = (struct mms_field_spec){.name = names[n],
+                                       .kind = MMS_KIND_HISTOGRAM,
+                                       .units = "ns",
+                                       .hist_bits = (uint8_t)mmp_cfg.hist_bits};
+        n++;
+    }
+    mms_field *f[MAX_COUNTERS + 1];
+    int rc = mmp_group_add(s, n, f);
+    if (rc < 0)
         return rc;
+    mms_store_relaxed(&mmp_calls[id].ctr, f[0]);
+    mms_store_relaxed(&mmp_calls[id].lat, timed ? f[n - 1] : NULL);
     return 0;
 }
 
-mms_field *mmp_latency_field(struct mmp_call *c)
+bool mmp_call_ready(unsigned id)
 {
-    char name[MMS_NAME_MAX + 1];
-    int i = (int)(c - mmp_calls);
-    snprintf(name, sizeof name, "%s.%s.latency", mmp_family_names[c->family],
-             mmp_call_names[i]);
-    struct mms_field_spec s = {.name = name,
-                               .kind = MMS_KIND_HISTOGRAM,
-                               .units = "ns",
-                               .hist_bits = (uint8_t)mmp_cfg.hist_bits};
-    mms_field *f = NULL;
-    int saved = errno; /* called from hooks: madvise may set errno */
-    mmp_guard++;
-    /* Never wait: a signal handler may have interrupted the add that holds
-     * the lock. Then this one sample goes unrecorded. */
-    if (mms__field_add_try(mmp_writer, &s, &f) == 0)
-        __atomic_store_n(&c->lat, f, __ATOMIC_RELEASE);
-    mmp_guard--;
-    errno = saved;
-    return f;
+    struct mmp_call *c = &mmp_calls[id];
+    uint8_t st = mms_load_acquire(&c->state);
+    if (MMP_LIKELY(st != MMP_FIELDS_NONE))
+        return st == MMP_FIELDS_READY;
+    if (!family_ready(mmp_call_family[id]))
+        return false;
+    return settle(&c->state, call_fields(id));
 }
 
-__attribute__((noinline)) void
-mmp_record_latency(struct mmp_call *c, struct mms__shard_ref sh, uint64_t t0)
+/* --------------------------------------------------------- recording */
+
+void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
+                     uint64_t a, uint64_t b)
 {
-    uint64_t t1 = mmp_clock();
-    mms_field *lat = __atomic_load_n(&c->lat, __ATOMIC_ACQUIRE);
-    if (MMS_UNLIKELY(!lat))
-        lat = mmp_latency_field(c);
-    if (lat)
-        mms__hist_record_sh(lat, sh, t1 > t0 ? t1 - t0 : 0, 0);
+    if (mms_load_relaxed(&mmp_mode[id]) == MMP_OFF)
+        return;
+    int saved = errno;
+    struct mms_cell c = {NULL, false};
+    if (mmp_call_ready(id))
+        c = mms__cell(mmp_calls[id].ctr);
+    if (!c.p) {
+        mmp_drop();
+        errno = saved;
+        return;
+    }
+    mms__cell_add(c, 0, 1);
+    mms__cell_add(c, 8, err);
+    if (nvals >= 3)
+        mms__cell_add(c, 16, a);
+    if (nvals >= 4)
+        mms__cell_add(c, 24, b);
+    if (mmp_cacheable(c))
+        mmp_tls_ctr[id] = c.p;
+    if (t0)
+        mmp_latency(id, t0);
+    errno = saved;
+}
+
+struct mms_cell mmp_cell_of(unsigned id, mms_field *f)
+{
+    if (id == MMP_CALL_free && mmp_thread == MMP_THREAD_NEW)
+        return mms__cell_shared(f);
+    return mms__cell(f);
+}
+
+void mmp_latency_slow(unsigned id, uint64_t dt)
+{
+    int saved = errno;
+    mms_field *f = mmp_call_ready(id) ? mmp_calls[id].lat : NULL;
+    struct mms_cell c = f ? mmp_cell_of(id, f) : (struct mms_cell){NULL, 0};
+    if (!c.p) {
+        mmp_drop();
+    } else {
+        mms__hist_record_cell(f, c, dt);
+        if (mmp_cacheable(c))
+            mmp_tls_lat[id] = c.p;
+    }
+    errno = saved;
+}
+
+/* ------------------------------------------------ threads, processes */
+
+/* Forget this thread's cells: the call cells first, since a cached call
+ * cell vouches for its family's cells too. */
+static void forget_cells(void)
+{
+    memset(mmp_tls_ctr, 0, sizeof mmp_tls_ctr);
+    memset(mmp_tls_lat, 0, sizeof mmp_tls_lat);
+    COMPILER_BARRIER();
+    for (unsigned f = 0; f < MMP_NFAMILIES; f++)
+        if (families[f]->forget)
+            families[f]->forget();
+}
+
+/* The writer's thread-exit callback: the last moment this thread's
+ * cells are its own. Later records (other destructors, glibc's clean-up)
+ * get shared cells, never cached. */
+static void thread_exit(void)
+{
+    mmp_thread = MMP_THREAD_EXITING;
+    COMPILER_BARRIER();
+    forget_cells();
+    for (unsigned f = 0; f < MMP_NFAMILIES; f++)
+        if (families[f]->thread_exit)
+            families[f]->thread_exit();
+}
+
+void mmp_child_setup(void)
+{
+    if (!writer)
+        return;
+    int saved = errno; /* the child sees the errno fork left, not ours */
+    /* The set-up below opens and maps a file through hooked calls: they
+     * must not be recorded (into the parent's file, still mapped). */
+    uint8_t mode[MMP_NCALLS];
+    for (unsigned i = 0; i < MMP_NCALLS; i++) {
+        mode[i] = mmp_mode[i];
+        mms_store_relaxed(&mmp_mode[i], (uint8_t)MMP_OFF);
+    }
+    COMPILER_BARRIER();
+    forget_cells(); /* the parent's thread's cells */
+    mmp_thread = MMP_THREAD_NEW;
+    /* In seccomp, making a file would take system calls the filter may
+     * kill: this child records nothing. */
+    if (mms_load_relaxed(&no_syscalls)) {
+        errno = saved;
+        return;
+    }
+    int rc = mms_writer_after_fork(writer);
+    COMPILER_BARRIER();
+    for (unsigned i = 0; i < MMP_NCALLS; i++)
+        mms_store_relaxed(&mmp_mode[i], mode[i]);
+    if (rc < 0 && mmp_cfg.verbose)
+        mmp_warn("child %ld: no stats file of its own (%s); not recording",
+                 (long)getpid(), mms_strerror(rc));
+    errno = saved;
 }
 
 void mmp_file_state(enum mms_state st)
 {
-    if (!mmp_writer || mmp_writer->hdr->pid != (int32_t)getpid())
-        return;
-    if (st == MMS_STATE_FINISHED)
-        mms_writer_finish(mmp_writer);
-    else
-        __atomic_store_n(&mmp_writer->hdr->p.state, (uint32_t)st,
-                         __ATOMIC_RELEASE);
+    if (writer && !mms_load_relaxed(&no_syscalls))
+        mms__writer_set_state(writer, st);
 }
 
-/* fork: the child's counts go to a file of its own. The core's own
- * handler (registered first, so run first) has reset the locks. The child
- * sees the errno fork left, not ours. */
-static void atfork_child(void)
+void mmp_enter_seccomp(void)
 {
-    if (!mmp_writer)
+    /* Whatever a hook may still need, while system calls are allowed. */
+    mmp_resolve_all();
+    if (!writer)
         return;
-    int saved_errno = errno;
-    /* The set-up below opens and maps a file through hooked calls: they
-     * must not be recorded (into the parent's file, still mapped). */
-    uint8_t mode[MMP_NCALLS];
-    for (int i = 0; i < MMP_NCALLS; i++) {
-        mode[i] = mmp_calls[i].mode;
-        __atomic_store_n(&mmp_calls[i].mode, MMP_OFF, __ATOMIC_RELAXED);
+    mms_store_relaxed(&no_syscalls, 1);
+    mms__writer_no_syscalls(writer);
+    /* The clock may fall back to a system call (a clock source the vDSO
+     * cannot read): latency is no longer measured. */
+    for (unsigned i = 0; i < MMP_NCALLS; i++)
+        if (mms_load_relaxed(&mmp_mode[i]) == MMP_TIMED)
+            mms_store_relaxed(&mmp_mode[i], (uint8_t)MMP_COUNT);
+}
+
+/* ----------------------------------------------------------- start-up */
+
+/* Of a finite RLIMIT_AS, the shim maps at most this share. */
+#define AS_SHARE 32
+#define SHARD_ROUND ((uint64_t)64 * 1024)
+#define SHARD_MAX ((uint64_t)64 << 20)
+#define MAX_SHARDS 64
+
+static uint64_t hist_bytes(unsigned bits, unsigned max_exp)
+{
+    return 64 + 8 * (uint64_t)mms_hist_nbuckets(bits, max_exp);
+}
+
+/* The file's geometry from what the configuration may record: each
+ * enabled call's counters and latency histogram, the families' own
+ * fields, and room to spare, in a shard per thread; within a share of a
+ * finite RLIMIT_AS (fewer shards: more threads share shard 0). */
+static void size_writer(struct mms_writer_options *o)
+{
+    uint64_t lat =
+        hist_bytes((unsigned)mmp_cfg.hist_bits, MMS_HIST_DEFAULT_MAX_EXP);
+    uint64_t bytes = 8 + 4096; /* mmstats.dropped; the families' fields */
+    uint32_t nfields = 32;
+    for (unsigned id = 0; id < MMP_NCALLS; id++) {
+        unsigned n = set_size[mmp_call_set[id]];
+        if (!n || !family_on(mmp_call_family[id]))
+            continue;
+        bytes += 8 * (uint64_t)n;
+        nfields += n;
+        if (call_timed(id)) {
+            bytes += lat;
+            nfields++;
+        }
     }
-    mmp_guard++;
-    int rc = mms_writer_after_fork(mmp_writer);
-    mmp_guard--;
-    for (int i = 0; i < MMP_NCALLS; i++)
-        __atomic_store_n(&mmp_calls[i].mode, mode[i], __ATOMIC_RELAXED);
-    if (rc < 0 && mmp_cfg.verbose)
-        mmp_warn("child %ld: no stats file of its own (%s); not recording",
-                 (long)getpid(), mms_strerror(rc));
-    errno = saved_errno;
-}
-
-/* Thread exit: publish the live bytes the thread gathered (they would
- * be lost). The core parks a dying thread on the shared shard 0 once its
- * shard is handed back, and frees after that publish at once (hook_mem.c),
- * so glibc's clean-up after the destructors takes no new shard. This
- * destructor re-arms itself for every round glibc makes, so that it also
- * runs after the core's, whichever of the two keys comes first. */
-static pthread_key_t exit_key;
-static int exit_key_ok;
-static __thread int exit_armed __attribute__((tls_model("initial-exec")));
-
-void mmp_mem_thread_exit(void); /* hook_mem.c */
-void mmp_mem_init(void);        /* hook_mem.c */
-
-static void thread_exit(void *arg)
-{
-    uintptr_t round = (uintptr_t)arg;
-    mmp_mem_thread_exit();
-    if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
-        mmp_guard++;
-        pthread_setspecific(exit_key, (void *)(round + 1));
-        mmp_guard--;
-    }
-}
-
-uint32_t mmp_wid;
-
-/* A thread's first record (or its first after the core handed its shard
- * back at exit). */
-struct mms__shard_ref mmp_shard_first(void)
-{
-    mmp_thread_first();
-    return mms__shard(mmp_writer);
-}
-
-void mmp_thread_first(void)
-{
-    if (exit_armed || !__atomic_load_n(&exit_key_ok, __ATOMIC_ACQUIRE))
+    bytes += bytes / 8;
+    bytes = (bytes + SHARD_ROUND - 1) / SHARD_ROUND * SHARD_ROUND;
+    o->shard_bytes = (uint32_t)(bytes < SHARD_MAX ? bytes : SHARD_MAX);
+    o->max_fields = nfields;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return;
-    exit_armed = 1;
-    int saved = errno;
-    mmp_guard++;
-    pthread_setspecific(exit_key, (void *)1);
-    mmp_guard--;
-    errno = saved;
+    /* The rest of the file: names, globals, descriptors. */
+    uint64_t fixed = ((uint64_t)256 << 10) + (uint64_t)nfields * 256;
+    uint64_t budget = rl.rlim_cur / AS_SHARE;
+    uint64_t room = budget > fixed ? budget - fixed : 0;
+    uint64_t shards = room / o->shard_bytes;
+    if (shards < 2) {
+        shards = 2;
+        uint64_t half = room / 2 / SHARD_ROUND * SHARD_ROUND;
+        o->shard_bytes = (uint32_t)(half > SHARD_ROUND ? half : SHARD_ROUND);
+    }
+    o->max_shards = (uint32_t)(shards < MAX_SHARDS ? shards : MAX_SHARDS);
 }
 
 static int open_writer(void)
@@ -239,72 +416,71 @@ static int open_writer(void)
     o.dir = mmp_cfg.dir;
     o.file_template = mmp_cfg.file;
     o.label = mmp_cfg.label;
-    o.max_fields = 2048;
     o.flags = MMS_W_NO_ENV | MMS_W_FORK_MANUAL;
-    int rc = mms_writer_open(&mmp_writer, &o);
+    size_writer(&o);
+    int rc = mms_writer_open(&writer, &o);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < MMP_NCALLS; i++)
-        if ((mmp_cfg.families & (1u << call_family[i])) &&
-            (rc = call_fields(i)) < 0)
-            return rc;
-    if ((mmp_cfg.families & (1u << MMP_FAM_mem)) && (rc = mem_fields()) < 0)
-        return rc;
-    if (mmp_cfg.families & (1u << MMP_FAM_mem))
-        mmp_mem_init();
+    struct mms_field_spec d = {
+        .name = "mmstats.dropped",
+        .kind = MMS_KIND_COUNTER,
+        .units = "records",
+        .help = "calls the shim could not record (no room, busy, seccomp)"};
+    return mms_field_add(writer, &d, &dropped);
+}
+
+/* Until the first release of this test version: every enabled call's
+ * fields at start-up. */
+static int eager_fields(void)
+{
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        if (set_size[mmp_call_set[id]] && family_on(mmp_call_family[id]) &&
+            !mmp_call_ready(id))
+            return MMS_EFULL;
     return 0;
 }
 
-void mmp_init(void)
+static void start(void)
 {
     static int started;
-    if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+    int no = 0;
+    if (!mms_cas_acq_rel(&started, &no, 1))
         return;
     /* setuid/setgid or otherwise secure: do nothing at all. */
     if (getauxval(AT_SECURE))
         return;
-    mmp_guard++;
     mmp_config_load();
     mmp_config_report();
-    if (mmp_cfg.disable) {
-        mmp_guard--;
+    if (mmp_cfg.disable)
         return;
-    }
     int rc = open_writer();
+    for (unsigned f = 0; rc == 0 && f < MMP_NFAMILIES; f++)
+        if (family_on(f) && families[f]->start)
+            families[f]->start();
+    /* Timed or not decides which fields a call gets. */
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        if (set_size[mmp_call_set[id]] && family_on(mmp_call_family[id]))
+            mmp_mode[id] = (uint8_t)(call_timed(id) ? MMP_TIMED : MMP_COUNT);
+    if (rc == 0)
+        rc = eager_fields();
     if (rc < 0) {
+        memset(mmp_mode, MMP_OFF, sizeof mmp_mode);
         if (mmp_cfg.verbose)
             mmp_warn("not recording: %s%s%s", mms_strerror(rc),
-                     mmp_writer ? " in " : "",
-                     mmp_writer ? mms_writer_path(mmp_writer) : "");
-        if (mmp_writer)
-            mms_writer_finish(mmp_writer);
-        mmp_guard--;
+                     writer ? " in " : "",
+                     writer ? mms_writer_path(writer) : "");
+        if (writer)
+            mms_writer_finish(writer);
+        writer = NULL;
         return;
     }
-    if (mmp_writer->slot != 0) { /* cannot happen: it is the only one */
-        mms_writer_finish(mmp_writer);
-        mmp_guard--;
-        return;
-    }
-    mmp_wid = mmp_writer->id;
-    pthread_atfork(NULL, NULL, atfork_child);
-    if (pthread_key_create(&exit_key, thread_exit) == 0)
-        __atomic_store_n(&exit_key_ok, 1, __ATOMIC_RELEASE);
+    pthread_atfork(NULL, NULL, mmp_child_setup);
+    mms__writer_on_thread_exit(writer, thread_exit);
     if (mmp_cfg.verbose)
-        mmp_warn("recording to %s", mms_writer_path(mmp_writer));
-    for (int i = 0; i < MMP_NCALLS; i++) {
-        struct mmp_call *c = &mmp_calls[i];
-        if (!(mmp_cfg.families & (1u << call_family[i])))
-            continue;
-        int timed =
-            call_family[i] == MMP_FAM_mem ? mmp_cfg.timing_mem : mmp_cfg.timing;
-        __atomic_store_n(&c->mode, (uint8_t)(timed ? MMP_TIMED : MMP_COUNT),
-                         __ATOMIC_RELEASE);
-    }
-    mmp_guard--;
+        mmp_warn("recording to %s", mms_writer_path(writer));
 }
 
 __attribute__((constructor)) static void mmp_constructor(void)
 {
-    mmp_init();
+    start();
 }

@@ -1,19 +1,25 @@
-/* The shim's shared part: per-call stats, the reentrancy guard, symbol
- * resolution and the record functions every hook calls. Hooks follow one
- * pattern (see hook_io.c):
+/* The shim's shared part: the call ids and names from the table
+ * (calls.h), the hooks' prototypes and real functions, the record path
+ * every hook inlines, and the macro that makes a whole hook from its table
+ * entry. A generated hook (hook_io.c) is one line:
  *
- *   MMP_REAL(ssize_t, write, (int, const void *, size_t));
- *   MMP_HOOK ssize_t write(int fd, const void *buf, size_t n)
+ *   MMP_CALLS_io(MMP_DEFINE)
+ *
+ * and for write expands to (MMP_DEFINE, below):
+ *
+ *   ssize_t write(int fd, const void *buf, size_t n)
  *   {
- *       MMP_BEGIN(write);                    // resolve, decide, start clock
- *       ssize_t r = real_write(fd, buf, n);  // the real call, unchanged
- *       MMP_END_XFER(r < 0, n, r > 0 ? r : 0);  // record; errno kept
- *       return r;
+ *       resolve real write (ENOSYS if there is none);
+ *       if the call is timed: return mmp_timed_write(fd, buf, n);
+ *       ssize_t r = real(fd, buf, n);       // the real call, unchanged
+ *       record: calls 1, errors r < 0, requested n, bytes r > 0 ? r : 0
+ *       return r;                           // errno as the call left it
  *   }
  *
- * The shim links the core statically and uses its internal update
- * primitives (core/update.h), so that one call's fields cost one shard
- * lookup. */
+ * Recording adds to this thread's cells of the call's fields, cached in
+ * the shim's own TLS (mmp_tls_ctr): one pointer per call, NULL until the
+ * slow path (shim.c) has made the fields and found the thread's cell.
+ * The shim uses nothing of the core beyond core/hotpath.h. */
 #ifndef MMP_SHIM_H
 #define MMP_SHIM_H
 
@@ -21,85 +27,198 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "calls.h"
-#include "update.h"
+#include "hotpath.h"
+
+/* With optimisation, glibc's headers make these macros: the shim
+ * declares and defines the functions themselves. */
+#undef fread_unlocked
+#undef fwrite_unlocked
+#undef fgets_unlocked
+#undef fputs_unlocked
 
 #define MMP_HOOK __attribute__((visibility("default")))
+#define MMP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MMP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MMP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MMP_IE __attribute__((tls_model("initial-exec")))
+
+/* clone's first parameter, named for the table. */
+typedef int (*mmp_clone_fn)(void *);
+
+/* ------------------------------------------------- parameter lists */
+
+/* The table's parameters come as type, name pairs (up to 8): MMP_PARAMS
+ * makes the declaration's list, MMP_ARGS the call's. */
+#define MMP_CAT(a, b) MMP_CAT_(a, b)
+#define MMP_CAT_(a, b) a##b
+#define MMP_NARGS(...)                                                         \
+    MMP_NARGS_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,   \
+               2, 1, 0)
+#define MMP_NARGS_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13,     \
+                   a14, a15, a16, n, ...)                                      \
+    n
+/* NOLINTBEGIN(bugprone-macro-parentheses): types and names, not values */
+#define MMP_PARAMS(...) MMP_CAT(MMP_P_, MMP_NARGS(__VA_ARGS__))(__VA_ARGS__)
+#define MMP_P_2(t, a) t a
+#define MMP_P_4(t, a, ...) t a, MMP_P_2(__VA_ARGS__)
+#define MMP_P_6(t, a, ...) t a, MMP_P_4(__VA_ARGS__)
+#define MMP_P_8(t, a, ...) t a, MMP_P_6(__VA_ARGS__)
+#define MMP_P_10(t, a, ...) t a, MMP_P_8(__VA_ARGS__)
+#define MMP_P_12(t, a, ...) t a, MMP_P_10(__VA_ARGS__)
+#define MMP_P_14(t, a, ...) t a, MMP_P_12(__VA_ARGS__)
+#define MMP_P_16(t, a, ...) t a, MMP_P_14(__VA_ARGS__)
+#define MMP_ARGS(...) MMP_CAT(MMP_A_, MMP_NARGS(__VA_ARGS__))(__VA_ARGS__)
+#define MMP_A_2(t, a) a
+#define MMP_A_4(t, a, ...) a, MMP_A_2(__VA_ARGS__)
+#define MMP_A_6(t, a, ...) a, MMP_A_4(__VA_ARGS__)
+#define MMP_A_8(t, a, ...) a, MMP_A_6(__VA_ARGS__)
+#define MMP_A_10(t, a, ...) a, MMP_A_8(__VA_ARGS__)
+#define MMP_A_12(t, a, ...) a, MMP_A_10(__VA_ARGS__)
+#define MMP_A_14(t, a, ...) a, MMP_A_12(__VA_ARGS__)
+#define MMP_A_16(t, a, ...) a, MMP_A_14(__VA_ARGS__)
+/* NOLINTEND(bugprone-macro-parentheses) */
+
+/* ------------------------------------------------------ ids and names */
 
 enum mmp_family {
-#define MMP_FAM_ENUM(fam, desc) MMP_FAM_##fam,
+#define MMP_FAM_ENUM(fam, kind, desc) MMP_FAM_##fam,
     MMP_FAMILIES(MMP_FAM_ENUM)
 #undef MMP_FAM_ENUM
         MMP_NFAMILIES
 };
 
 enum mmp_call_id {
-#define MMP_CALL_ENUM(fam, name, shape) MMP_CALL_##name,
+#define MMP_CALL_ENUM(fam, name, ...) MMP_CALL_##name,
     MMP_CALLS(MMP_CALL_ENUM)
 #undef MMP_CALL_ENUM
         MMP_NCALLS
 };
 
-enum mmp_shape { MMP_XFER, MMP_CALL, MMP_WAIT, MMP_ALLOC };
-
-/* mem.alloc_size: 4 buckets per power of two, sizes up to 1 TiB. */
-#define MMP_SIZE_BITS 2
-#define MMP_SIZE_MAX_EXP 40
-
-/* What a hook does with its call. MMP_OFF until start-up is complete, for
- * families not enabled, and in a fork child while it sets up its own file
- * (whose set-up calls must not be recorded into the parent's). */
-enum mmp_mode { MMP_OFF, MMP_COUNT, MMP_TIMED };
-
-/* Per hooked call. Written once by mmp_init, before `on` is set. */
-struct mmp_call {
-    uint32_t off; /* shard offset of "calls"; then errors, and for XFER
-                     requested_bytes and bytes, for WAIT ready */
-    uint8_t mode; /* MMP_OFF, MMP_COUNT or MMP_TIMED: one load decides */
-    uint8_t family, shape;
-    mms_field *lat; /* latency histogram, made on the first timed call */
+enum mmp_fieldset {
+    MMP_SET_CALL,
+    MMP_SET_XFER,
+    MMP_SET_WAIT,
+    MMP_SET_NONE,
+    MMP_NSETS
 };
 
-extern struct mmp_call mmp_calls[MMP_NCALLS];
-extern mms_writer *mmp_writer;
 extern const char *const mmp_call_names[MMP_NCALLS];
 extern const char *const mmp_family_names[MMP_NFAMILIES];
+extern const uint8_t mmp_call_family[MMP_NCALLS];
+extern const uint8_t mmp_call_set[MMP_NCALLS]; /* enum mmp_fieldset */
+extern const uint8_t mmp_family_always[MMP_NFAMILIES];
 
-/* Non-zero while this thread runs the shim's own code (start-up, symbol
- * resolution, warnings). Hooks do not test it on their fast path: every
- * such stretch either runs with all calls MMP_OFF or calls nothing
- * hooked. */
-extern __thread int mmp_guard __attribute__((tls_model("initial-exec")));
+/* Every hook's prototype (libc declares most, not all: __xstat, the
+ * fortified forms...). */
+#define MMP_PROTO(fam, name, shape, ret, ...)                                  \
+    MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__));
+MMP_CALLS(MMP_PROTO)
+#undef MMP_PROTO
 
-/* resolve.c: the next definition of NAME (normally libc's), or NULL. */
+/* ------------------------------------------------- per-call state */
+
+/* What a hook does with its call. MMP_OFF until start-up is complete, for
+ * families not enabled, and in a fork child while it sets up its own
+ * file (whose set-up calls must not be recorded into the parent's). */
+enum mmp_mode { MMP_OFF, MMP_COUNT, MMP_TIMED };
+extern uint8_t mmp_mode[MMP_NCALLS];
+
+/* A call's fields, made on its first use (shim.c, mmp_call_ready). */
+enum mmp_fields_state { MMP_FIELDS_NONE, MMP_FIELDS_READY, MMP_FIELDS_FAILED };
+struct mmp_call {
+    uint8_t state;  /* enum mmp_fields_state, published with release */
+    mms_field *ctr; /* the first counter; the others follow in every cell */
+    mms_field *lat; /* the latency histogram of a timed call, or NULL */
+};
+extern struct mmp_call mmp_calls[MMP_NCALLS];
+
+/* This thread's cells: of call I's counters (mmp_tls_ctr[I]) and latency
+ * histogram (mmp_tls_lat[I]); NULL sends the hook to the slow path. Only
+ * owned cells are cached, and all are forgotten in the writer's
+ * thread-exit callback and in a fork child. */
+extern __thread uint8_t *mmp_tls_ctr[MMP_NCALLS] MMP_IE;
+extern __thread uint8_t *mmp_tls_lat[MMP_NCALLS] MMP_IE;
+
+/* Where this thread stands: it never cached a cell, it has cells, or it
+ * is exiting (its cells were forgotten; it must not cache new ones). */
+enum mmp_thread_state { MMP_THREAD_NEW, MMP_THREAD_ACTIVE, MMP_THREAD_EXITING };
+extern __thread uint8_t mmp_thread MMP_IE;
+
+/* A cell that may be cached: owned, and not by an exiting thread. Marks
+ * the thread active. */
+static inline bool mmp_cacheable(struct mms_cell c)
+{
+    if (!c.owned || mmp_thread == MMP_THREAD_EXITING)
+        return false;
+    mmp_thread = MMP_THREAD_ACTIVE;
+    return true;
+}
+
+/* ---------------------------------------------------- hook families */
+
+/* What each family does beyond its calls' own fields. Every member may
+ * be NULL. Defined as mmp_family_<name> in hook_<name>.c. */
+struct mmp_family_ops {
+    /* At start-up, when the family is enabled (may make system calls). */
+    void (*start)(void);
+    /* The family's own fields, made with the first use of any of its
+     * calls: 0 or a negative error (MMS_EBUSY: try again later). */
+    int (*fields)(void);
+    /* A thread's last moments: publish what it gathered. */
+    void (*thread_exit)(void);
+    /* Forget this thread's cached cells (thread exit, fork child). */
+    void (*forget)(void);
+};
+#define MMP_FAM_DECL(fam, kind, desc)                                          \
+    extern const struct mmp_family_ops mmp_family_##fam;
+MMP_FAMILIES(MMP_FAM_DECL)
+#undef MMP_FAM_DECL
+
+/* --------------------------------------------------- real functions */
+
+/* resolve.c: the next definition of call ID (normally libc's), found
+ * once with dlsym and kept in mmp_real[ID]; NULL if there is none, or
+ * while this thread is resolving already (dlsym may allocate: the
+ * allocation hooks then serve a bootstrap arena). */
+extern void *mmp_real[MMP_NCALLS];
+void *mmp_resolve_call(unsigned id);
+/* Every call's real function, now (before entering seccomp). */
+void mmp_resolve_all(void);
+/* Any symbol's next definition (for the shim's own use). */
 void *mmp_resolve(const char *name);
+extern __thread int mmp_resolving MMP_IE;
 
-/* shim.c */
-void mmp_init(void);
-mms_field *mmp_latency_field(struct mmp_call *c);
-/* Mark the stats file finished (before exec and _exit) or ready again
- * (exec failed); only in the process that owns the file. */
-void mmp_file_state(enum mms_state st);
-/* config.c */
-void mmp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* A pointer to the real function, resolved on first use. The pointer is
- * written at most once per value (races resolve to the same address). */
-#define MMP_REAL(ret, name, params)                                            \
-    static ret(*real_##name) params;                                           \
-    static inline ret(*get_##name(void)) params                                \
+/* mmp_real_NAME(): NAME's real function, typed (NULL if none). */
+#define MMP_REAL_DECL(fam, name, shape, ret, ...)                              \
+    typedef ret (*mmp_real_##name##_t)(MMP_PARAMS(__VA_ARGS__));               \
+    static inline mmp_real_##name##_t mmp_real_##name(void)                    \
     {                                                                          \
-        ret(*p) params = __atomic_load_n(&real_##name, __ATOMIC_RELAXED);      \
-        if (MMS_UNLIKELY(!p)) {                                                \
-            p = (ret(*) params)mmp_resolve(#name);                             \
-            __atomic_store_n(&real_##name, p, __ATOMIC_RELAXED);               \
-        }                                                                      \
-        return p;                                                              \
+        void *p = mms_load_relaxed(&mmp_real[MMP_CALL_##name]);                \
+        if (MMP_UNLIKELY(!p))                                                  \
+            p = mmp_resolve_call(MMP_CALL_##name);                             \
+        return (mmp_real_##name##_t)p;                                         \
     }
+MMP_CALLS(MMP_REAL_DECL)
+#undef MMP_REAL_DECL
+
+/* ---------------------------------------------------------- recording */
 
 static inline __attribute__((always_inline)) uint64_t mmp_clock(void)
 {
@@ -108,110 +227,233 @@ static inline __attribute__((always_inline)) uint64_t mmp_clock(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Start of a hook: NAME's real function into real_NAME (ENOSYS if it has
- * none), whether to record, and the start time. */
-#define MMP_BEGIN_OR(name, fail_value)                                         \
-    struct mmp_call *mmp_c = &mmp_calls[MMP_CALL_##name];                      \
-    if (MMS_UNLIKELY(!get_##name())) {                                         \
-        errno = ENOSYS;                                                        \
-        return fail_value;                                                     \
-    }                                                                          \
-    uint8_t mmp_mode = __atomic_load_n(&mmp_c->mode, __ATOMIC_RELAXED);        \
-    bool mmp_rec = mmp_mode != MMP_OFF;                                        \
-    uint64_t mmp_t0 = mmp_mode == MMP_TIMED ? mmp_clock() : 0
-
-#define MMP_BEGIN(name) MMP_BEGIN_OR(name, -1)
-
-/* shim.c: this thread's first record (or first since its shard went
- * back): make sure the thread is parked on the shared shard at its exit. */
-void mmp_thread_first(void);
-
-/* The shard this thread records into. The shim's private copy of the
- * core has one writer, in slot 0 (mmp_init checks), whose id is kept in
- * mmp_wid: the warm path is one TLS compare. */
-extern uint32_t mmp_wid;
-struct mms__shard_ref mmp_shard_first(void);
-static inline struct mms__shard_ref mmp_shard(void)
+static inline bool mmp_is_timed(unsigned id)
 {
-    struct mms__tls_ent *t = &mms__tls[0];
-    if (MMS_LIKELY(t->wid == mmp_wid))
-        return (struct mms__shard_ref){t->base, t->shard != 0};
-    return mmp_shard_first();
+    return mms_load_relaxed(&mmp_mode[id]) == MMP_TIMED;
 }
 
-/* The latency of a timed call that started at T0 (out of line: it keeps
- * the hooks' counting path small). */
-void mmp_record_latency(struct mmp_call *c, struct mms__shard_ref sh,
-                        uint64_t t0);
+/* shim.c. The slow path of a record: the mode checked again, the call's
+ * fields made if need be, this thread's cell found (and cached if it
+ * may be); a record that cannot be made is counted in mmstats.dropped.
+ * It never changes errno. */
+void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
+                     uint64_t a, uint64_t b);
+/* The slow path of mmp_latency. */
+void mmp_latency_slow(unsigned id, uint64_t dt);
+/* Make call ID's fields (and its family's) if they are not yet: false if
+ * that cannot be done now. */
+bool mmp_call_ready(unsigned id);
+/* This thread's cell of F, a field of call ID: the shared cell for a
+ * free by a thread that never recorded anything (glibc frees a dying
+ * thread's buffers after its exit callbacks, even in threads that made no
+ * hooked call: a cell claimed then would never be handed back). */
+struct mms_cell mmp_cell_of(unsigned id, mms_field *f);
+/* Count one record that could not be made. */
+void mmp_drop(void);
+/* mms__group_add with MMS_ADD_NOWAIT, retried a bounded number of times
+ * while another thread holds the writer's lock. */
+int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
+                  mms_field **out);
+/* The state of the stats file (exec, _exit), in the process that owns
+ * it, unless the process entered seccomp (the core's check needs getpid). */
+void mmp_file_state(enum mms_state st);
+/* A new process that shares nothing of our memory's future: a fork
+ * child (atfork) or a clone() child without CLONE_VM (hook_proc.c). */
+void mmp_child_setup(void);
+/* The process is about to enter seccomp: no system call from now on. */
+void mmp_enter_seccomp(void);
+void mmp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Record one call: N values after "calls" (errors, then the shape's).
- * Inlined into every hook. It never changes errno: the update path makes
- * no system call, and the rare slow paths (a thread's first shard, a
- * latency histogram's creation) restore errno themselves. */
 static inline __attribute__((always_inline)) void
-mmp_record(struct mmp_call *c, uint64_t t0, int nvals, uint64_t err, uint64_t a,
-           uint64_t b)
+mmp_add_cells(struct mms_cell c, unsigned nvals, uint64_t err, uint64_t a,
+              uint64_t b)
 {
-    struct mms__shard_ref sh = mmp_shard();
-    uint64_t *cell = (uint64_t *)(sh.base + c->off);
-    mms__add_cell(&cell[0], 1, sh.owned);
-    mms__add_cell(&cell[1], err, sh.owned); /* no branch: adds 0 or 1 */
+    mms__cell_add(c, 0, 1);
+    mms__cell_add(c, 8, err); /* no branch: adds 0 or 1 */
     if (nvals >= 3)
-        mms__add_cell(&cell[2], a, sh.owned);
+        mms__cell_add(c, 16, a);
     if (nvals >= 4)
-        mms__add_cell(&cell[3], b, sh.owned);
-    if (t0)
-        mmp_record_latency(c, sh, t0);
+        mms__cell_add(c, 24, b);
 }
 
-/* End of a hook; errno stays as the real call left it. */
-#define MMP_END_(nvals, err, a, b)                                             \
-    do {                                                                       \
-        if (mmp_rec)                                                           \
-            mmp_record(mmp_c, mmp_t0, nvals, (err) != 0, (uint64_t)(a),        \
-                       (uint64_t)(b));                                         \
-    } while (0)
-#define MMP_END_CALL(err) MMP_END_(2, err, 0, 0)
-#define MMP_END_XFER(err, req, got) MMP_END_(4, err, req, got)
-#define MMP_END_WAIT(err, ready) MMP_END_(3, err, ready, 0)
+/* The latency of call ID, started at T0 (only the timed paths, each a
+ * function of its own, inline this). No clock is read once timing was
+ * stopped (seccomp): the clock may need a system call. */
+static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
+                                                              uint64_t t0)
+{
+    if (!mmp_is_timed(id))
+        return;
+    uint64_t t1 = mmp_clock();
+    uint64_t dt = t1 > t0 ? t1 - t0 : 0;
+    uint8_t *l = mmp_tls_lat[id];
+    if (MMP_LIKELY(l))
+        mms__hist_record_cell(mmp_calls[id].lat, (struct mms_cell){l, true},
+                              dt);
+    else
+        mmp_latency_slow(id, dt);
+}
 
-/* A whole hook in one line, for calls whose arguments pass through
- * unchanged: NAME with PARAMS (named) and ARGS (the names), returning RET
- * (FAIL when the real function is missing), recording NVALS values: ERR,
- * A and B are expressions of the arguments and of the result, mmp_r.
+/* Record one call of ID: NVALS counters ("calls", "errors", then the
+ * shape's A and B), and its latency if T0. ERR, A and B are evaluated
+ * only when the call is recorded. */
+#define MMP_RECORD(id, t0, nvals, err, a, b)                                   \
+    do {                                                                       \
+        uint8_t *mmp_p = mmp_tls_ctr[id];                                      \
+        if (MMP_LIKELY(mmp_p)) {                                               \
+            mmp_add_cells((struct mms_cell){mmp_p, true}, nvals,               \
+                          (uint64_t)(err), (uint64_t)(a), (uint64_t)(b));      \
+            if (t0)                                                            \
+                mmp_latency(id, t0);                                           \
+        } else if (mms_load_relaxed(&mmp_mode[id]) != MMP_OFF) {               \
+            mmp_record_slow(id, t0, nvals, (uint64_t)(err), (uint64_t)(a),     \
+                            (uint64_t)(b));                                    \
+        }                                                                      \
+    } while (0)
+
+/* Sums over the caller's iovecs: only after a call succeeded, when the
+ * kernel has read them all (before, they may be what makes it fail). */
+static inline uint64_t mmp_iov_bytes(const struct iovec *iov, int cnt)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < cnt; i++)
+        sum += iov[i].iov_len;
+    return sum;
+}
+static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < m->msg_iovlen; i++)
+        sum += m->msg_iov[i].iov_len;
+    return sum;
+}
+
+/* What each generated shape records of its result R (and of the
+ * parameters the table names), and returns if the real function is
+ * missing. */
+#define MMP_GOT(r) ((r) > 0 ? (uint64_t)(r) : 0)
+/* NOLINTBEGIN(bugprone-macro-parentheses): parameter names of the hook */
+#define MMP_REC_CALL(id, t0, r) MMP_RECORD(id, t0, 2, (r) < 0, 0, 0)
+#define MMP_REC_CALL_PTR(id, t0, r) MMP_RECORD(id, t0, 2, (r) == NULL, 0, 0)
+#define MMP_REC_CALL_EOF(id, t0, r) MMP_RECORD(id, t0, 2, (r) == EOF, 0, 0)
+#define MMP_REC_XFER(id, t0, r) MMP_RECORD(id, t0, 4, (r) < 0, n, MMP_GOT(r))
+#define MMP_REC_XFER_IOV(id, t0, r)                                            \
+    MMP_RECORD(id, t0, 4, (r) < 0, (r) >= 0 ? mmp_iov_bytes(iov, cnt) : 0,     \
+               MMP_GOT(r))
+#define MMP_REC_XFER_MSG(id, t0, r)                                            \
+    MMP_RECORD(id, t0, 4, (r) < 0, (r) >= 0 ? mmp_msg_bytes(m) : 0, MMP_GOT(r))
+/* A short count is an error only if the stream says so (not at EOF).
+ * ferror_unlocked reads the stream's flags: no system call, no lock. */
+#define MMP_REC_FREAD(id, t0, r)                                               \
+    MMP_RECORD(id, t0, 4, (r) < n && ferror_unlocked(f), size * n, size * (r))
+#define MMP_REC_FWRITE(id, t0, r)                                              \
+    MMP_RECORD(id, t0, 4, (r) < n, size * n, size * (r))
+#define MMP_REC_FGETS(id, t0, r)                                               \
+    MMP_RECORD(id, t0, 4, (r) == NULL && ferror_unlocked(f), n > 0 ? n : 0,    \
+               (r) ? strlen(r) : 0)
+/* fputs reads S whole before anything else: its length is safe to take. */
+#define MMP_REC_FPUTS(id, t0, r)                                               \
+    MMP_RECORD(id, t0, 4, (r) == EOF, strlen(s), (r) == EOF ? 0 : strlen(s))
+#define MMP_REC_WAIT(id, t0, r) MMP_RECORD(id, t0, 3, (r) < 0, MMP_GOT(r), 0)
+/* NOLINTEND(bugprone-macro-parentheses) */
+#define MMP_FAIL_CALL (-1)
+#define MMP_FAIL_CALL_PTR NULL
+#define MMP_FAIL_CALL_EOF EOF
+#define MMP_FAIL_XFER (-1)
+#define MMP_FAIL_XFER_IOV (-1)
+#define MMP_FAIL_XFER_MSG (-1)
+#define MMP_FAIL_FREAD 0
+#define MMP_FAIL_FWRITE 0
+#define MMP_FAIL_FGETS NULL
+#define MMP_FAIL_FPUTS EOF
+#define MMP_FAIL_WAIT (-1)
+
+/* ------------------------------------------------ hooks from the table */
+
+/* A shape's field set and body kind (calls.h, MMP_SHAPE_*). */
+#define MMP_FIRST(a, b) a
+#define MMP_SECOND(a, b) b
+#define MMP_APPLY(m, args) m args
+#define MMP_SET_OF(shape)                                                      \
+    MMP_CAT(MMP_SET_, MMP_APPLY(MMP_FIRST, MMP_SHAPE_##shape))
+/* A table entry's body: generated (GEN, MODE) or written by hand (OWN:
+ * nothing is generated here, and the prototype above makes a missing or
+ * mistyped body an error). */
+#define MMP_BODY_OF(shape)                                                     \
+    MMP_CAT(MMP_BODY_, MMP_APPLY(MMP_SECOND, MMP_SHAPE_##shape))
+
+/* MMP_CALLS_<family>(MMP_DEFINE) in hook_<family>.c defines its hooks.
  * The timed path is a function of its own, so that the counting path
  * keeps few registers live across the real call. */
-#define MMP_DEFINE(ret, name, params, args, fail, nvals, err, a, b)            \
-    MMP_REAL(ret, name, params)                                                \
-    static __attribute__((noinline)) ret mmp_timed_##name params               \
+#define MMP_DEFINE(fam, name, shape, ret, ...)                                 \
+    MMP_BODY_OF(shape)(name, shape, ret, __VA_ARGS__)
+#define MMP_BODY_OWN(name, shape, ret, ...)
+#define MMP_BODY_GEN(name, shape, ret, ...)                                    \
+    static __attribute__((noinline))                                           \
+    ret mmp_timed_##name(MMP_PARAMS(__VA_ARGS__))                              \
     {                                                                          \
         uint64_t mmp_t0 = mmp_clock();                                         \
-        ret mmp_r = real_##name args;                                          \
-        mmp_record(&mmp_calls[MMP_CALL_##name], mmp_t0, nvals, (err) != 0,     \
-                   (uint64_t)(a), (uint64_t)(b));                              \
+        ret mmp_r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__));                  \
+        MMP_REC_##shape(MMP_CALL_##name, mmp_t0, mmp_r);                       \
         return mmp_r;                                                          \
     }                                                                          \
-    MMP_HOOK ret name params                                                   \
+    MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
-        if (MMS_UNLIKELY(!get_##name())) {                                     \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (MMP_UNLIKELY(!real)) {                                             \
             errno = ENOSYS;                                                    \
-            return fail;                                                       \
+            return MMP_FAIL_##shape;                                           \
         }                                                                      \
-        uint8_t mmp_mode = __atomic_load_n(&mmp_calls[MMP_CALL_##name].mode,   \
-                                           __ATOMIC_RELAXED);                  \
-        if (MMS_UNLIKELY(mmp_mode == MMP_TIMED))                               \
-            return mmp_timed_##name args;                                      \
-        ret mmp_r = real_##name args;                                          \
-        if (mmp_mode != MMP_OFF)                                               \
-            mmp_record(&mmp_calls[MMP_CALL_##name], 0, nvals, (err) != 0,      \
-                       (uint64_t)(a), (uint64_t)(b));                          \
+        if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_##name)))                       \
+            return mmp_timed_##name(MMP_ARGS(__VA_ARGS__));                    \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
+        MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                            \
         return mmp_r;                                                          \
     }
-#define MMP_DEFINE_XFER(ret, name, params, args, fail, err, req, got)          \
-    MMP_DEFINE(ret, name, params, args, fail, 4, err, req, got)
-#define MMP_DEFINE_CALL(ret, name, params, args, fail, err)                    \
-    MMP_DEFINE(ret, name, params, args, fail, 2, err, 0, 0)
-#define MMP_DEFINE_WAIT(ret, name, params, args, fail, err, ready)             \
-    MMP_DEFINE(ret, name, params, args, fail, 3, err, ready, 0)
+
+/* open's mode argument exists only with O_CREAT or O_TMPFILE; reading it
+ * otherwise reads garbage (and is undefined behaviour). */
+static inline mode_t mmp_open_mode(int flags, va_list ap)
+{
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): the caller's */
+        return (mode_t)va_arg(ap, int);
+    return 0;
+}
+
+/* MODE body: NAME(..., int flags, ...) as open and openat. The variadic
+ * pair's empty name leaves MMP_ARGS ending in a comma, before MODE. The
+ * timed path gets the mode as its one variadic argument. */
+#define MMP_BODY_MODE(name, shape, ret, ...)                                   \
+    static __attribute__((noinline))                                           \
+    ret mmp_timed_##name(MMP_PARAMS(__VA_ARGS__))                              \
+    {                                                                          \
+        va_list ap;                                                            \
+        va_start(ap, flags);                                                   \
+        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
+        mode_t mode = (mode_t)va_arg(ap, int);                                 \
+        va_end(ap);                                                            \
+        uint64_t mmp_t0 = mmp_clock();                                         \
+        ret mmp_r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__) mode);             \
+        MMP_REC_CALL(MMP_CALL_##name, mmp_t0, mmp_r);                          \
+        return mmp_r;                                                          \
+    }                                                                          \
+    MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
+    {                                                                          \
+        va_list ap;                                                            \
+        va_start(ap, flags);                                                   \
+        mode_t mode = mmp_open_mode(flags, ap);                                \
+        va_end(ap);                                                            \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (MMP_UNLIKELY(!real)) {                                             \
+            errno = ENOSYS;                                                    \
+            return -1;                                                         \
+        }                                                                      \
+        if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_##name)))                       \
+            return mmp_timed_##name(MMP_ARGS(__VA_ARGS__) mode);               \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
+        MMP_REC_CALL(MMP_CALL_##name, 0, mmp_r);                               \
+        return mmp_r;                                                          \
+    }
 
 #endif /* MMP_SHIM_H */
