@@ -316,7 +316,8 @@ item "4.3 exec: the old image's file is finished; the new image has its own"
 run "$WORK/exec" env LD_PRELOAD="$PRELOAD" "$P/pf_exec"
 expect_eq "$(cat "$WORK/exec.rc")" 0 "4.3 pf_exec exit status"
 xpid=$(awk '$1 == "stage1" {print $3}' "$WORK/exec.out")
-expect_match "$(cat "$WORK/exec.out")" 'failed exec: own file ready' "4.3 a failed exec: ready again"
+expect_match "$(cat "$WORK/exec.out")" 'failed exec: own file ready, finish time unset' \
+    "4.3 a failed exec: ready again, no finish time (issue 14.10)"
 expect_match "$(cat "$WORK/exec.out")" "stage2 pid $xpid: own file ready" "4.3 the new image runs, same pid"
 X1=$(pidfile pf_exec "$xpid")
 X2=$MMSTATS_DIR/pf_exec-$xpid-1.mmstats

@@ -3,6 +3,7 @@
  * exits. The shim never unmaps its stats file: no crash. Prints the
  * handlers' lines; exit 0. */
 #include <pthread.h>
+#include <sched.h>
 
 #include "pf_common.h"
 
@@ -28,12 +29,16 @@ __attribute__((destructor)) static void dtor(void)
     churn("destructor ok\n");
 }
 
+static int spinning;
+
 static void *spinner(void *arg)
 {
-    for (;;) {
+    for (int first = 1;; first = 0) {
         free(pf_keep(malloc(32)));
         if (write(devnull, "t", 1) < 0)
             _exit(96);
+        if (first)
+            __atomic_add_fetch(&spinning, 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }
@@ -46,7 +51,13 @@ int main(void)
     for (int i = 0; i < 4; i++)
         if (pthread_create(&t, NULL, spinner, NULL))
             pf_die("pthread_create");
-    usleep(2000);
+    /* Main returns once every spinner is in its loop (bounded: they
+     * start within moments, or something is badly wrong). */
+    for (long i = 0; __atomic_load_n(&spinning, __ATOMIC_ACQUIRE) < 4; i++)
+        if (i > 10000000L)
+            pf_die("spinners never started");
+        else
+            sched_yield();
     printf("main returns\n");
     return 0;
 }

@@ -56,4 +56,19 @@ static inline const char *pf_own_state(void)
     return s;
 }
 
+/* Whether this process's own stats file records a finish time: "set",
+ * "unset", or "none" (no file). */
+static inline const char *pf_own_finish_time(void)
+{
+    mms_reader *r;
+    if (mms_reader_open_pid(&r, NULL, getpid()) < 0)
+        return "none";
+    struct mms_proc_info pi;
+    const char *s = "?";
+    if (mms_reader_info(r, &pi) >= 0)
+        s = pi.finished_ns ? "set" : "unset";
+    mms_reader_close(r);
+    return s;
+}
+
 #endif

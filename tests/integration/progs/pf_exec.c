@@ -1,7 +1,8 @@
 /* exec: pf_exec writes 3 times, tries to exec a missing file (fails: our
  * file must be "ready" again), then execs itself as "pf_exec stage2",
  * which writes 2 times. The first image's file is marked finished before
- * the exec; the second image, same pid, gets a file of its own. */
+ * the exec (and ready again, with no finish time, after the failed one);
+ * the second image, same pid, gets a file of its own. */
 #include "pf_common.h"
 
 int main(int argc, char **argv)
@@ -16,7 +17,8 @@ int main(int argc, char **argv)
     printf("stage1 pid %d\n", (int)getpid());
     char *args[] = {argv[0], "stage2", NULL};
     execv("/nonexistent/pf_exec", args);
-    printf("failed exec: own file %s\n", pf_own_state());
+    printf("failed exec: own file %s, finish time %s\n", pf_own_state(),
+           pf_own_finish_time());
     fflush(stdout);
     execv("/proc/self/exe", args);
     pf_die("exec");
