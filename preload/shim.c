@@ -132,16 +132,24 @@ void mmp_drop(void)
         mms__cell_add(c, 0, 1);
 }
 
-/* Never wait for the writer's lock: the thread holding it may be the
- * very one a signal handler interrupted, and waiting would need a system
- * call. A few tries while another thread finishes its add, then give up
- * (the record is dropped, and counted). */
+/* Never wait for the writer's lock: waiting would need a system call,
+ * and the thread holding it may be the very one a signal handler
+ * interrupted. Then give up at once: a handler that spins while the
+ * code it interrupted holds the lock, under a fast timer, would leave
+ * that code no time to finish. Otherwise a few tries while another
+ * thread finishes its add, then give up. Either way the record is
+ * dropped, and counted. */
 #define GROUP_TRIES 32
 #define GROUP_SPINS 256
+static __thread int adding MMP_IE; /* this thread is in mms__group_add */
 
 int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
                   mms_field **out)
 {
+    if (adding)
+        return MMS_EBUSY;
+    adding = 1;
+    COMPILER_BARRIER();
     int rc = MMS_EBUSY;
     for (int i = 0; i < GROUP_TRIES && rc == MMS_EBUSY; i++) {
         for (int k = 0; i && k < GROUP_SPINS; k++) {
@@ -153,6 +161,8 @@ int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
         }
         rc = mms__group_add(writer, specs, n, MMS_ADD_NOWAIT, out);
     }
+    COMPILER_BARRIER();
+    adding = 0;
     return rc;
 }
 
@@ -429,17 +439,6 @@ static int open_writer(void)
     return mms_field_add(writer, &d, &dropped);
 }
 
-/* Until the first release of this test version: every enabled call's
- * fields at start-up. */
-static int eager_fields(void)
-{
-    for (unsigned id = 0; id < MMP_NCALLS; id++)
-        if (set_size[mmp_call_set[id]] && family_on(mmp_call_family[id]) &&
-            !mmp_call_ready(id))
-            return MMS_EFULL;
-    return 0;
-}
-
 static void start(void)
 {
     static int started;
@@ -453,18 +452,10 @@ static void start(void)
     mmp_config_report();
     if (mmp_cfg.disable)
         return;
+    /* Only what every process needs: the file and mmstats.dropped. A
+     * call's fields are made on its first use. */
     int rc = open_writer();
-    for (unsigned f = 0; rc == 0 && f < MMP_NFAMILIES; f++)
-        if (family_on(f) && families[f]->start)
-            families[f]->start();
-    /* Timed or not decides which fields a call gets. */
-    for (unsigned id = 0; id < MMP_NCALLS; id++)
-        if (set_size[mmp_call_set[id]] && family_on(mmp_call_family[id]))
-            mmp_mode[id] = (uint8_t)(call_timed(id) ? MMP_TIMED : MMP_COUNT);
-    if (rc == 0)
-        rc = eager_fields();
     if (rc < 0) {
-        memset(mmp_mode, MMP_OFF, sizeof mmp_mode);
         if (mmp_cfg.verbose)
             mmp_warn("not recording: %s%s%s", mms_strerror(rc),
                      writer ? " in " : "",
@@ -474,10 +465,20 @@ static void start(void)
         writer = NULL;
         return;
     }
+    for (unsigned f = 0; f < MMP_NFAMILIES; f++)
+        if (family_on(f) && families[f]->start)
+            families[f]->start();
     pthread_atfork(NULL, NULL, mmp_child_setup);
     mms__writer_on_thread_exit(writer, thread_exit);
     if (mmp_cfg.verbose)
         mmp_warn("recording to %s", mms_writer_path(writer));
+    /* Hooks record from here on; timed or not decides which fields a call
+     * gets. */
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        if (set_size[mmp_call_set[id]] && family_on(mmp_call_family[id]))
+            mms_store_release(
+                &mmp_mode[id],
+                (uint8_t)(call_timed(id) ? MMP_TIMED : MMP_COUNT));
 }
 
 __attribute__((constructor)) static void mmp_constructor(void)

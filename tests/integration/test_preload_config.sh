@@ -66,6 +66,16 @@ expect_eq "$(count '^mem\..*\.latency$')" 0 "default: mem latency fields"
 expect_eq "$(value io.write.calls)" 100 "default: io.write.calls"
 expect_eq "$(value mmstats.dropped)" 0 "default: nothing dropped"
 
+# ---- fields are made on a call's first use: start-up makes only the
+# shim's own; a call never made has none
+expect_eq "$(value fs.mkdirat.calls)" "" "default: no fields for mkdirat (never called)"
+expect_eq "$(count '^io\.pread64\.')" 0 "default: no fields for pread64 (never called)"
+mkdir -p "$MMSTATS_DIR/true"
+MMSTATS_DIR=$MMSTATS_DIR/true LD_PRELOAD=$PRELOAD /bin/true || fail "true: status $?"
+tf=$(ls "$MMSTATS_DIR"/true/*.mmstats 2>/dev/null | head -1 || true)
+expect_eq "$("$READ" "${tf:-none}" 2>&1 | awk '$1 ~ /^[a-z_]+\.[a-z0-9_.]+$/ {print $1}')" \
+    mmstats.dropped "true: the only field is the shim's own"
+
 # ---- MMSTATS_DISABLE=1: pure pass-through, no file, no directory
 with disable MMSTATS_DISABLE=1 --
 checks=$((checks + 1))

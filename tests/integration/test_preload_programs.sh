@@ -4,6 +4,7 @@
 # strace saw the kernel do; other programs' counts are checked for being
 # plausible (the exact ones are in test_preload_counts.sh).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/preload_lib.sh"
 # A sanitizer build of the shim cannot be preloaded into programs built
 # without that sanitizer (its runtime must be loaded first): the shim is
 # tested in the plain builds.
@@ -53,13 +54,9 @@ stats() {
         fail "$1: want one stats file, found: ${files[*]}"
     fi
 }
-# num FILE NAME: field NAME of FILE, or "absent" (every hooked call's
-# fields are listed, made or not: absent is a typo, and fails).
-num() {
-    local v
-    v=$(field "$1" "$2" 2>/dev/null || true)
-    echo "${v:-absent}"
-}
+# num FILE NAME: field NAME of FILE; 0 if its call was never made; a
+# name the table does not know (a typo) fails.
+num() { pnum "$@"; }
 # sum FILE REGEX: the sum of the fields whose names match REGEX.
 sum() {
     "$READ" "$1" | awk -v re="$2" '$1 ~ re {s += $2} END {print s + 0}'
