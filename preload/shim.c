@@ -367,6 +367,8 @@ void mmp_enter_seccomp(void)
 
 /* ----------------------------------------------------------- start-up */
 
+#if MMS_VERSION_MAJOR < 3
+/* Format 2: a fixed reservation per thread (shard), sized here. */
 /* Of a finite RLIMIT_AS, the shim maps at most this share. */
 #define AS_SHARE 32
 #define SHARD_ROUND ((uint64_t)64 * 1024)
@@ -418,6 +420,14 @@ static void size_writer(struct mms_writer_options *o)
     }
     o->max_shards = (uint32_t)(shards < MAX_SHARDS ? shards : MAX_SHARDS);
 }
+#else
+/* Format 3 files are compact and grow as fields are used: nothing to
+ * size, and little address space taken whatever RLIMIT_AS is. */
+static void size_writer(struct mms_writer_options *o)
+{
+    (void)o;
+}
+#endif
 
 static int open_writer(void)
 {
