@@ -31,8 +31,6 @@ int main(int argc, char **argv)
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.max_fields = (uint32_t)nfields + 16;
-    o.string_bytes = (uint32_t)nfields * 32 + 4096;
-    o.shard_bytes = (uint32_t)nfields * 8 + 4096;
     o.max_shards = (uint32_t)threads + 2;
     mms_writer *w;
     int rc = mms_writer_open(&w, &o);

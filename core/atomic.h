@@ -47,6 +47,7 @@
 /* Add to a cell only this thread writes (its own shard). One instruction on
  * x86-64, so a signal handler running between "load" and "store" cannot
  * lose an update, and no bus lock is taken. Elsewhere: an atomic add. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by the asm. */
 static inline void mms_add_owned_u64(uint64_t *p, uint64_t v)
 {
 #if defined(__x86_64__) && !MMS_TSAN && !defined(MMS_NO_ASM)

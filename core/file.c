@@ -9,52 +9,12 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
-
-static uint64_t round_up(uint64_t v, uint64_t a)
-{
-    return (v + a - 1) / a * a;
-}
-
-static uint64_t page_size(void)
-{
-    long p = sysconf(_SC_PAGESIZE);
-    return p >= 4096 ? (uint64_t)p : 4096;
-}
-
-int mms__geom_compute(struct mms__file_geom *g, uint32_t max_fields,
-                      uint32_t str_bytes, uint32_t glob_bytes,
-                      uint32_t shard_bytes, uint32_t max_shards)
-{
-    uint64_t pg = page_size();
-    if (max_fields == 0 || max_fields > (1u << 20) || str_bytes < 16 ||
-        str_bytes > (256u << 20) || glob_bytes < 8 || glob_bytes > (1u << 30) ||
-        shard_bytes < 8 || shard_bytes > (64u << 20) || max_shards == 0 ||
-        max_shards > 4096)
-        return -EINVAL;
-    uint64_t off = round_up(MMS_HEADER_SIZE, pg);
-    g->desc_off = (uint32_t)off;
-    g->desc_cap = max_fields;
-    off = round_up(off + (uint64_t)max_fields * MMS_DESC_SIZE, pg);
-    g->str_off = (uint32_t)off;
-    g->str_cap = str_bytes;
-    off = round_up(off + str_bytes, pg);
-    g->glob_off = (uint32_t)off;
-    g->glob_cap = (uint32_t)round_up(glob_bytes, MMS_VALUE_ALIGN);
-    off = round_up(off + g->glob_cap, pg);
-    g->shtab_off = (uint32_t)off;
-    off = round_up(off + (uint64_t)max_shards * sizeof(uint32_t), pg);
-    g->shard_off = off;
-    /* Whole pages, so each shard can be populated on its own. */
-    g->shard_size = (uint32_t)round_up(shard_bytes, pg);
-    g->shard_cap = max_shards;
-    g->file_size = off + (uint64_t)g->shard_size * max_shards;
-    if (g->file_size > MMS_MAX_FILE_SIZE)
-        return -EFBIG;
-    return 0;
-}
 
 /* Ownership rules after OpenJDK's hsperfdata: a real directory, ours, not
  * writable by anyone else. Checked on an fd, so the answer holds for the
@@ -78,32 +38,78 @@ static int dir_open(const char *dir)
     return dfd;
 }
 
-int mms_dir_check(const char *dir)
+static int strip_slashes(const char *dir, char *out, size_t len);
+
+int mms_dir_check(const char *dir_in)
 {
-    if (!dir || !*dir)
+    char dir[PATH_MAX];
+    if (!dir_in || !*dir_in)
         return -EINVAL;
+    int rc = strip_slashes(dir_in, dir, sizeof dir);
+    if (rc < 0)
+        return rc;
     int dfd = dir_open(dir);
     if (dfd < 0)
         return dfd;
-    int rc = dir_fd_check(dfd);
+    rc = dir_fd_check(dfd);
     close(dfd);
     return rc;
 }
 
-int mms__dir_prepare(const char *dir, int *dfd_out)
+/* DIR without trailing slashes ("/" stays): with one, O_NOFOLLOW would
+ * follow a symlink (a path ending in '/' names what the link points to). */
+static int strip_slashes(const char *dir, char *out, size_t len)
 {
-    if (!dir || !*dir)
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (n >= len)
+        return -ENAMETOOLONG;
+    memcpy(out, dir, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int mms__dir_prepare(const char *dir_in, int *dfd_out, char *abs,
+                     size_t abs_len, dev_t *dev, ino_t *ino)
+{
+    char dir[PATH_MAX];
+    if (!dir_in || !*dir_in)
         return -EINVAL;
+    int rc = strip_slashes(dir_in, dir, sizeof dir);
+    if (rc < 0)
+        return rc;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -errno;
     int dfd = dir_open(dir);
     if (dfd < 0)
         return dfd;
-    int rc = dir_fd_check(dfd);
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    if ((rc = dir_fd_check(dfd)) == 0 && fstat(dfd, &st) < 0)
+        rc = -errno;
     if (rc < 0) {
         close(dfd);
         return rc;
     }
+    if (abs) {
+        /* Resolved once, so that a child that changed directory still
+         * finds this one (and one that changed its root finds another,
+         * which the device and inode then tell). */
+        char buf[PATH_MAX];
+        rc = !realpath(dir, buf)      ? -errno
+             : strlen(buf) >= abs_len ? -ENAMETOOLONG
+                                      : 0;
+        if (rc < 0) {
+            close(dfd);
+            return rc;
+        }
+        memcpy(abs, buf, strlen(buf) + 1);
+    }
+    if (dev)
+        *dev = st.st_dev;
+    if (ino)
+        *ino = st.st_ino;
     *dfd_out = dfd;
     return 0;
 }
@@ -195,9 +201,11 @@ int mms__template_expand(char *out, size_t len, const char *tmpl,
     return 0;
 }
 
-static void header_fill(struct mms_file_header *h,
-                        const struct mms__file_geom *g, const char *label)
+/* ------------------------------------------------------------ creation */
+
+static void header_fill(mms_writer *w, uint64_t size, const char *label)
 {
+    struct mms_file_header *h = w->hdr;
     memcpy(h->p.magic, MMS_MAGIC, MMS_MAGIC_LEN);
     h->p.endian = MMS_ENDIAN_MARK;
     h->p.major = MMS_VERSION_MAJOR;
@@ -212,27 +220,52 @@ static void header_fill(struct mms_file_header *h,
     if (mms__proc_start_ticks(getpid(), &ticks) == 0)
         h->start_ticks = ticks;
     h->created_ns = mms__now_ns(CLOCK_REALTIME);
-    h->file_size = g->file_size;
-    h->desc_off = g->desc_off;
-    h->desc_cap = g->desc_cap;
-    h->desc_size = MMS_DESC_SIZE;
-    h->str_off = g->str_off;
-    h->str_cap = g->str_cap;
-    /* Offset 0 of the string table is an empty string, so a zero offset
-     * with zero length is always valid. */
-    h->str_used = 8;
-    h->glob_off = g->glob_off;
-    h->glob_cap = g->glob_cap;
-    h->shtab_off = g->shtab_off;
-    h->shard_off = g->shard_off;
-    h->shard_size = g->shard_size;
-    h->shard_cap = g->shard_cap;
+    h->file_size = size;
+    h->heap_off = MMS_HEADER_SIZE;
+    h->heap_used = MMS_HEADER_SIZE;
+    h->extent_size = w->extent_size;
+    h->shard_limit = w->shard_limit;
+    mms__header_identity(h);
     mms__strlcpy(h->exe, mms__proc_exe(), sizeof h->exe);
     mms__strlcpy(h->label, label, sizeof h->label);
     if (gethostname(h->host, sizeof h->host - 1) < 0)
         h->host[0] = '\0';
     h->host[sizeof h->host - 1] = '\0';
     h->cmdline_len = (uint32_t)mms__proc_cmdline(h->cmdline, MMS_CMDLINE_LEN);
+}
+
+void mms__header_identity(struct mms_file_header *h)
+{
+    uint64_t dev = 0, ino = 0;
+    if (mms__pidns(0, &dev, &ino) == 0) {
+        h->pidns_dev = dev;
+        h->pidns_ino = ino;
+    }
+    int n = mms__proc_nspid(0, h->nspid, MMS_NSPID_MAX);
+    h->nspid_count = n > 0 ? (uint32_t)n : 0;
+    mms__boot_id(h->boot_id);
+    char buf[4096];
+    ssize_t len = mms__read_small("/proc/self/cgroup", buf, sizeof buf);
+    const char *path = NULL;
+    size_t plen = 0;
+    for (char *line = buf; len > 0 && line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        /* cgroup v2's "0::/path" wins; else the first line's path. */
+        if (c2 && (!path || !strncmp(line, "0::", 3))) {
+            path = c2 + 1;
+            plen = strlen(path);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    if (plen >= MMS_CGROUP_LEN)
+        plen = MMS_CGROUP_LEN - 1;
+    memset(h->cgroup, 0, sizeof h->cgroup);
+    if (path)
+        memcpy(h->cgroup, path, plen);
+    h->cgroup_len = (uint32_t)plen;
 }
 
 /* Give the temporary file its final name without replacing anything. */
@@ -249,98 +282,231 @@ static int publish_name(int dfd, const char *tmp, const char *final)
     return 0;
 }
 
-/* Insert "-N" before the extension of NAME: "cat-12.mmstats" ->
- * "cat-12-1.mmstats". */
-static int suffixed(char *out, size_t len, const char *name, int n)
+/* The ATTEMPT-th other name for NAME (section 16): "<stem>-<attempt>"
+ * for the first 16, then "<stem>-<pid>-<attempt>": no two live processes
+ * share a pid, so a fixed name (MMSTATS_FILE without {pid}) never runs
+ * out. */
+#define NAME_NUMBERED 16
+static int other_name(char *out, size_t len, const char *name, int attempt)
 {
     const char *dot = strrchr(name, '.');
     size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
-    int w = snprintf(out, len, "%.*s-%d%s", (int)stem, name, n, name + stem);
-    return (w < 0 || (size_t)w >= len || w > NAME_MAX) ? -ENAMETOOLONG : 0;
+    long pid = (long)getpid();
+    int n = attempt <= NAME_NUMBERED
+                ? snprintf(out, len, "%.*s-%d%s", (int)stem, name, attempt,
+                           name + stem)
+                : snprintf(out, len, "%.*s-%ld-%d%s", (int)stem, name, pid,
+                           attempt - NAME_NUMBERED, name + stem);
+    return (n < 0 || (size_t)n >= len || n > NAME_MAX) ? -ENAMETOOLONG : 0;
 }
 
-int mms__file_create(int dfd, const char *dir, const char *name, bool exact,
-                     const struct mms__file_geom *g, const char *label,
-                     mms__fill_fn fill, void *fill_arg, uint8_t **map_out,
-                     char *path_out, size_t path_len)
+#define NAME_TRIES 10000
+
+static int tmp_open(int dfd, char *tmp, size_t len)
 {
     static uint32_t tmp_seq;
-    char tmp[NAME_MAX + 1];
-    snprintf(tmp, sizeof tmp, MMS_TMP_PREFIX "%ld-%u" MMS_TMP_SUFFIX,
-             (long)getpid(), mms_add_relaxed(&tmp_seq, 1));
+    snprintf(tmp, len, MMS_TMP_PREFIX "%ld-%u" MMS_TMP_SUFFIX, (long)getpid(),
+             mms_add_relaxed(&tmp_seq, 1));
     int fd = openat(dfd, tmp,
                     O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return errno == ELOOP ? MMS_EINSECURE : -errno;
-    int rc;
-    uint8_t *map = MAP_FAILED;
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    if (rc == 0 &&
+        (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()))
         rc = MMS_EINSECURE;
-        goto fail;
+    if (rc < 0) {
+        close(fd);
+        unlinkat(dfd, tmp, 0);
+        return rc;
     }
-    /* Past the file size limit (ulimit -f), ftruncate would raise SIGXFSZ,
-     * whose default action kills the host program: refuse instead. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        g->file_size > rl.rlim_cur) {
-        rc = -EFBIG;
-        goto fail;
-    }
-    if (ftruncate(fd, (off_t)g->file_size) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    /* Reserve the fixed part now, so a full disk is an error here and
-     * never a SIGBUS in an update. Shard pages are allocated as fields and
-     * threads need them (MADV_POPULATE_WRITE, see shard.c). */
-    rc = posix_fallocate(fd, 0, (off_t)g->shard_off);
-    if (rc != 0) {
-        rc = -rc;
-        goto fail;
-    }
-    map = mmap(NULL, g->file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-        rc = -errno;
-        goto fail;
-    }
-    close(fd);
-    fd = -1;
+    return fd;
+}
 
-    struct mms_file_header *h = (struct mms_file_header *)map;
-    header_fill(h, g, label);
-    uint32_t *shtab = (uint32_t *)(map + g->shtab_off);
-    mms_store_relaxed(&shtab[0], (uint32_t)MMS_SHARD_OWNED);
-    if (fill && (rc = fill(map, fill_arg)) < 0)
-        goto fail;
-    mms_store_release(&h->p.state, (uint32_t)MMS_STATE_READY);
+static bool fsize_allows(uint64_t size)
+{
+    struct rlimit rl;
+    return syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0 ||
+           rl.rlim_cur == RLIM_INFINITY || size <= rl.rlim_cur;
+}
+
+/* Map extent 0 of FD for a fresh file and fill its header and shard 0. */
+struct fresh_arg {
+    uint64_t size;
+    const char *label;
+};
+
+static int fill_fresh(mms_writer *w, int fd, void *arg)
+{
+    struct fresh_arg *a = arg;
+    void *map =
+        mmap(NULL, w->extent_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return -errno;
+    w->ext[0] = map;
+    w->hdr = map;
+    header_fill(w, a->size, a->label);
+    return mms__shard0_create(w);
+}
+
+int mms__file_create(mms_writer *w, int dfd, const char *name, uint64_t initial,
+                     mms__fill_fn fill, void *fill_arg, const char *label)
+{
+    char tmp[NAME_MAX + 1];
+    int fd = tmp_open(dfd, tmp, sizeof tmp);
+    if (fd < 0)
+        return fd;
+    /* Past the file size limit (ulimit -f), growing would raise SIGXFSZ,
+     * whose default action kills the host program: refuse instead. And
+     * a full disk is an error now, never a SIGBUS later. */
+    int rc = fsize_allows(initial) ? 0 : -EFBIG;
+    if (rc == 0 && (rc = -posix_fallocate(fd, 0, (off_t)initial)) == 0) {
+        struct fresh_arg fa = {initial, label};
+        rc = fill ? fill(w, fd, fill_arg) : fill_fresh(w, fd, &fa);
+    }
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    if (rc == 0 && fstat(fd, &st) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc < 0) {
+        unlinkat(dfd, tmp, 0);
+        return rc;
+    }
+    w->file_dev = st.st_dev;
+    w->file_ino = st.st_ino;
+    mms_store_release(&w->hdr->p.state, (uint32_t)MMS_STATE_READY);
 
     char final[NAME_MAX + 1];
     mms__strlcpy(final, name, sizeof final);
     for (int attempt = 1;; attempt++) {
         rc = publish_name(dfd, tmp, final);
-        if (rc != -EEXIST || exact || attempt > 64)
+        if (rc != -EEXIST || w->exact || attempt > NAME_TRIES)
             break;
-        if ((rc = suffixed(final, sizeof final, name, attempt)) < 0)
+        if ((rc = other_name(final, sizeof final, name, attempt)) < 0)
             break;
     }
-    if (rc < 0)
-        goto fail;
-    int w = snprintf(path_out, path_len, "%s/%s", dir, final);
-    if (w < 0 || (size_t)w >= path_len)
-        path_out[0] = '\0';
-    *map_out = map;
+    if (rc < 0) {
+        unlinkat(dfd, tmp, 0);
+        return rc;
+    }
+    int n = snprintf(w->path, sizeof w->path, "%s/%s", w->dir, final);
+    if (n < 0 || (size_t)n >= sizeof w->path)
+        w->path[0] = '\0';
     return 0;
+}
 
-fail:
-    if (map != MAP_FAILED)
-        munmap(map, g->file_size);
+/* -------------------------------------------------------------- growth */
+
+/* Open the file by its path, as long as it is still the file we made. */
+static int reopen(mms_writer *w)
+{
+    int fd = mms__sys_open(w->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    dev_t dev;
+    ino_t ino;
+    if (mms__sys_fstat(fd, &dev, &ino, NULL) < 0 || dev != w->file_dev ||
+        ino != w->file_ino) {
+        mms__sys_close(fd);
+        return -ESTALE;
+    }
+    return fd;
+}
+
+static int map_extents(mms_writer *w, int fd, uint64_t size)
+{
+    uint32_t last = (uint32_t)((size - 1) >> w->ext_shift);
+    for (uint32_t k = 0; k <= last && k < MMS_MAX_EXTENTS; k++) {
+        if (mms_load_acquire(&w->ext[k]))
+            continue;
+        int err = 0;
+        void *m =
+            mms__sys_mmap(NULL, w->extent_size, PROT_READ | PROT_WRITE,
+                          MAP_SHARED, fd, (uint64_t)k * w->extent_size, &err);
+        if (m == MAP_FAILED)
+            return -err;
+        mms_store_release(&w->ext[k], (uint8_t *)m);
+    }
+    return 0;
+}
+
+int mms__extent_map(mms_writer *w, uint32_t k)
+{
+    if (mms_load_acquire(&w->ext[k]))
+        return 0;
+    int fd = reopen(w);
+    if (fd < 0)
+        return fd;
+    int rc = map_extents(w, fd, ((uint64_t)k + 1) << w->ext_shift);
+    mms__sys_close(fd);
+    return rc;
+}
+
+/* A mark of the calling thread: its address. */
+static __thread char grow_mark __attribute__((tls_model("initial-exec")));
+
+bool mms__grow_wait(mms_writer *w)
+{
+    /* Growth takes microseconds: spin a little, then let it run. */
+    for (int i = 0; i < 20000; i++) {
+        if (!mms_load_acquire(&w->growing))
+            return true;
+        if (i < 1000)
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#else
+            __asm__ volatile("" ::: "memory");
+#endif
+        else
+            sched_yield();
+    }
+    return false;
+}
+
+int mms__grow(mms_writer *w, uint64_t end)
+{
+    if (w->detached || mms_load_relaxed(&w->no_syscalls))
+        return MMS_EFULL;
+    uintptr_t none = 0, me = (uintptr_t)&grow_mark;
+    if (!mms_cas_acq_rel(&w->growing, &none, me))
+        /* Never wait for our own thread (a signal handler interrupted its
+         * growth); another thread's, the caller may wait for. */
+        return none == me ? MMS_EBUSY : -EAGAIN;
+    struct mms_file_header *h = w->hdr;
+    uint64_t cur = mms_load_acquire(&h->file_size);
+    uint64_t base = mms_load_acquire(&h->heap_used);
+    if (end > base)
+        base = end;
+    uint64_t step = base / 4 > MMS_GROW_MIN ? base / 4 : MMS_GROW_MIN;
+    uint64_t target = mms__round_up(base + step, 4096);
+    if (target > w->max_size)
+        target = w->max_size;
+    if (!fsize_allows(target)) {
+        struct rlimit rl;
+        syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl);
+        target = rl.rlim_cur / 4096 * 4096;
+    }
+    int rc = target < end ? MMS_EFULL : 0;
+    if (target < cur)
+        target = cur;
+    int fd = rc == 0 ? reopen(w) : -1;
+    if (fd < 0 && rc == 0)
+        rc = fd;
+    if (rc == 0 && target > cur)
+        rc = mms__sys_fallocate(fd, cur, target - cur);
+    if (rc == 0)
+        rc = map_extents(w, fd, target);
+    if (rc == 0) {
+        /* Processes sharing the file (MMS_W_FORK_SHARE) grow it too: the
+         * size only ever goes up. */
+        while (cur < target && !mms_cas_acq_rel(&h->file_size, &cur, target))
+            ;
+    }
     if (fd >= 0)
-        close(fd);
-    unlinkat(dfd, tmp, 0);
+        mms__sys_close(fd);
+    mms_store_release(&w->growing, (uintptr_t)0);
+    mms__maybe_msync(w);
     return rc;
 }

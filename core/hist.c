@@ -28,6 +28,8 @@ uint32_t mms_hist_index(uint64_t v, unsigned bits, unsigned max_exp)
 
 uint64_t mms_hist_bucket_low(uint32_t i, unsigned bits, unsigned max_exp)
 {
+    if (!mms__hist_geom_ok(bits, max_exp))
+        return 0; /* no such geometry: and no shift past the width */
     uint32_t sub = 1u << bits;
     if (i < sub)
         return i;
@@ -36,11 +38,15 @@ uint64_t mms_hist_bucket_low(uint32_t i, unsigned bits, unsigned max_exp)
         return (uint64_t)1 << max_exp;
     uint32_t g = i >> bits; /* >= 1: the power of two is 2^(g + bits - 1) */
     uint64_t s = i & (sub - 1);
+    if (g == 0 || g > max_exp)
+        return 0; /* cannot happen for i in [sub, last): no bad shift */
     return (sub + s) << (g - 1);
 }
 
 uint64_t mms_hist_bucket_high(uint32_t i, unsigned bits, unsigned max_exp)
 {
+    if (!mms__hist_geom_ok(bits, max_exp))
+        return 0;
     uint32_t sub = 1u << bits;
     if (i < sub)
         return i;
@@ -48,6 +54,8 @@ uint64_t mms_hist_bucket_high(uint32_t i, unsigned bits, unsigned max_exp)
     if (i >= last)
         return UINT64_MAX;
     uint32_t g = i >> bits;
+    if (g == 0 || g > max_exp)
+        return 0; /* cannot happen for i in [sub, last): no bad shift */
     return mms_hist_bucket_low(i, bits, max_exp) + ((uint64_t)1 << (g - 1)) - 1;
 }
 

@@ -1,6 +1,6 @@
 /* The internal API of core/hotpath.h for the preload shim: a thread's cell
- * of a field, histogram records on a cell, field groups, state changes and
- * the writer's thread-exit and no-system-call settings. */
+ * of a field or record, histogram records on a cell, field groups, state
+ * changes and the writer's thread-exit and no-system-call settings. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <time.h>
@@ -9,12 +9,16 @@
 #include "hotpath.h"
 #include "update.h"
 
+MMS_HIDDEN uint8_t *mms__record_cell_slow(mms_table *t, uint32_t rec,
+                                          bool *owned);
+
 struct mms_cell mms__cell(mms_field *f)
 {
     if (!f || !(f->flags & MMS_DF_SHARDED))
         return (struct mms_cell){NULL, false};
-    struct mms__shard_ref sh = mms__shard(f->w);
-    return (struct mms_cell){sh.base + f->off, sh.owned};
+    bool owned = false;
+    uint8_t *c = mms__cell_of(f, &owned);
+    return (struct mms_cell){c, c ? owned : false};
 }
 
 struct mms_cell mms__cell_shared(mms_field *f)
@@ -22,7 +26,17 @@ struct mms_cell mms__cell_shared(mms_field *f)
     if (!f || !(f->flags & MMS_DF_SHARDED))
         return (struct mms_cell){NULL, false};
     mms_writer *w = f->w;
-    return (struct mms_cell){w->base + w->hdr->shard_off + f->off, false};
+    struct mms__shard *sh0 = mms__shard_get(w, 0);
+    uint8_t *c = sh0 ? mms__row_cell(sh0, f->index) : NULL;
+    if (!c && sh0) {
+        int saved = errno;
+        c = mms__cell_slow(w, sh0, f->index, f->group_first, f->group_count,
+                           f->group_bytes, f->cell_off);
+        errno = saved;
+        if (!c)
+            mms__dropped(w, 1);
+    }
+    return (struct mms_cell){c, false};
 }
 
 void mms__hist_record_cell(mms_field *f, struct mms_cell c, uint64_t v)
@@ -36,7 +50,7 @@ uint64_t *mms__gauge_cell(mms_field *f)
 {
     if (!f || f->kind != MMS_KIND_GAUGE)
         return NULL;
-    return (uint64_t *)(f->w->base + f->off);
+    return (uint64_t *)f->value;
 }
 
 int mms__group_add(mms_writer *w, const struct mms_field_spec *specs,
@@ -45,21 +59,71 @@ int mms__group_add(mms_writer *w, const struct mms_field_spec *specs,
     if (!w || !specs || !out)
         return -EINVAL;
     int saved = errno;
-    int rc =
-        mms__fields_add_locked(w, specs, n, !(flags & MMS_ADD_NOWAIT), out);
+    int rc = mms__fields_add(w, specs, n, !(flags & MMS_ADD_NOWAIT), out);
     errno = saved;
     return rc;
 }
 
+struct mms_cell mms__record_cell(mms_table *t, uint32_t rec)
+{
+    if (!t)
+        return (struct mms_cell){NULL, false};
+    struct mms__tls_ent *tl = &mms__tls[t->w->slot];
+    bool owned = false;
+    uint8_t *c = NULL;
+    if (tl->wid == t->w->id)
+        c = mms__row_cell(tl->sh, rec);
+    if (c)
+        owned = tl->owned;
+    else
+        c = mms__record_cell_slow(t, rec, &owned);
+    return (struct mms_cell){c, c ? owned : false};
+}
+
+uint32_t mms__record_member_off(mms_table *t, unsigned member)
+{
+    return t && member < t->nmembers ? t->m[member].off : 0;
+}
+
+void mms__record_hist_cell(mms_table *t, struct mms_cell c, uint32_t rec,
+                           unsigned member, uint64_t v)
+{
+    if (!t || !c.p || member >= t->nmembers || t->m[member].kind != MMS_MK_HIST)
+        return;
+    const struct mms__tmember *m = &t->m[member];
+    uint64_t *body = (uint64_t *)(c.p + m->off);
+    uint32_t idx = mms__hist_index(v, m->bits, m->max_exp);
+    uint64_t *chunk =
+        mms__chunk_of(t->w, (uint32_t *)(body + 4), idx >> m->bits, m->nbuckets,
+                      m->bits, c.owned, rec, (uint16_t)member);
+    if (!chunk)
+        return;
+    uint64_t s = 0;
+    bool lock = mms__seq_take((uint64_t *)c.p, c.owned, &s);
+    mms__hist_body_add(body, &chunk[idx & ((1u << m->bits) - 1)], c.owned, v);
+    if (lock)
+        mms_store_release((uint64_t *)c.p, s + 2);
+}
+
+MMS_HIDDEN void mms__record_maxarg_at(mms_table *t, uint8_t *c, unsigned member,
+                                      bool owned, uint64_t v, uint64_t arg);
+
+void mms__record_maxarg_cell(mms_table *t, struct mms_cell c, unsigned member,
+                             uint64_t v, uint64_t arg)
+{
+    if (t && c.p && member < t->nmembers && t->m[member].kind == MMS_MK_MAXARG)
+        mms__record_maxarg_at(t, c.p, member, c.owned, v, arg);
+}
+
 void mms__writer_set_state(mms_writer *w, enum mms_state st)
 {
-    if (!w || w->hdr->pid != (int32_t)getpid())
+    if (!w || w->detached || w->hdr->pid != (int32_t)getpid())
         return;
     if (st == MMS_STATE_FINISHED) {
         mms_writer_finish(w);
         return;
     }
-    mms_store_relaxed(&w->hdr->finished_ns, 0);
+    mms_store_relaxed(&w->hdr->finished_ns, (int64_t)0);
     mms_store_release(&w->hdr->p.state, (uint32_t)st);
 }
 
@@ -73,4 +137,20 @@ void mms__writer_no_syscalls(mms_writer *w)
 {
     if (w)
         __atomic_store_n(&w->no_syscalls, true, __ATOMIC_RELAXED);
+}
+
+int mms__writer_reserve(mms_writer *w, size_t bytes)
+{
+    if (!w)
+        return -EINVAL;
+    int saved = errno;
+    int rc = mms__heap_reserve(w, bytes);
+    errno = saved;
+    return rc;
+}
+
+void mms__writer_dropped(mms_writer *w, uint64_t n)
+{
+    if (w)
+        mms__dropped(w, n);
 }

@@ -16,9 +16,17 @@
  *   be cached.
  * - Fields of one mms__group_add call that are COUNTERs sit next to each
  *   other in every cell: mms__cell(first).p + 8 * k is the k-th.
- * - None of these functions changes errno. Only mms__cell and
- *   mms__group_add may make a system call, and not after
- *   mms__writer_no_syscalls. */
+ * - A thread's first use of a field (a cell), a histogram's first value
+ *   in a chunk, a new record take space prepared ahead in the file: no
+ *   system call. When that space runs low, the same slow path extends the
+ *   file (at most once per 16 KiB of file, never after
+ *   mms__writer_no_syscalls); a thread's first cell also reads its tid and
+ *   name (gettid, prctl), unless system calls are off. An update that
+ *   finds no space is dropped and counted in the header's "dropped".
+ * - After fork (a file of its own for the child), a thread's cached cells
+ *   stay valid: the child's file is mapped where the parent's was and the
+ *   forking thread keeps its shard.
+ * - None of these functions changes errno. */
 #ifndef MMS_HOTPATH_H
 #define MMS_HOTPATH_H
 
@@ -38,14 +46,16 @@ struct mms_cell {
 };
 
 /* This thread's cell of sharded field F; {NULL, false} if F is NULL, not
- * sharded, or no room is left. */
+ * sharded, or no room is left (the update is then counted as dropped). */
 MMS_HIDDEN_API struct mms_cell mms__cell(mms_field *f);
 
 /* F's shared cell, the one every thread may add to (never owned): claims
- * nothing, makes no system call. For updates that must not claim a cell:
- * glibc frees a dying thread's buffers after every thread-exit callback,
- * also in threads that never recorded anything, and a cell claimed then
- * would never be handed back. {NULL, false} as for mms__cell. */
+ * nothing (no shard), makes no system call (shard 0's cell of F is taken
+ * from prepared space on its first use). For updates that must not claim
+ * a cell: glibc frees a dying thread's buffers after every thread-exit
+ * callback, also in threads that never recorded anything, and a cell
+ * claimed then would never be handed back. {NULL, false} as for
+ * mms__cell. */
 MMS_HIDDEN_API struct mms_cell mms__cell_shared(mms_field *f);
 
 /* Add N to the u64 at byte OFF of cell C. */
@@ -58,9 +68,19 @@ static inline void mms__cell_add(struct mms_cell c, uint32_t off, uint64_t n)
         mms_add_relaxed(p, n);
 }
 
+/* Raise the u64 at byte OFF of cell C to at least V (a MAX member). */
+static inline void mms__cell_max(struct mms_cell c, uint32_t off, uint64_t v)
+{
+    uint64_t *p = (uint64_t *)(c.p + off);
+    uint64_t cur = mms_load_relaxed(p);
+    while (v > cur && !__atomic_compare_exchange_n(
+                          p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
 /* Record V in histogram F through this thread's cell C of it (C from
- * mms__cell(F)). Out of line: the histogram's seqlock, buckets and min
- * and max are more than a hot path should inline. */
+ * mms__cell(F)). Out of line; inside, the bucket's chunk is found inline
+ * and only a chunk's first value allocates it (out of line). */
 MMS_HIDDEN_API void mms__hist_record_cell(mms_field *f, struct mms_cell c,
                                           uint64_t v);
 
@@ -68,25 +88,49 @@ MMS_HIDDEN_API void mms__hist_record_cell(mms_field *f, struct mms_cell c,
  * raise-to-max by code that keeps its own batching; NULL if F is not one. */
 MMS_HIDDEN_API uint64_t *mms__gauge_cell(mms_field *f);
 
-/* Add N fields (SPECS) at once. The counters among them are consecutive
- * in every cell. With MMS_ADD_NOWAIT, never waits: MMS_EBUSY when another
- * thread, or the code a signal handler interrupted, is adding a field. */
+/* Add N fields (SPECS) at once, as one group: consecutive indices, and
+ * their cells in one block per thread. The counters among them are
+ * consecutive in every cell. With MMS_ADD_NOWAIT, never waits: MMS_EBUSY
+ * when another thread, or the code a signal handler interrupted, is
+ * adding a field. */
 #define MMS_ADD_NOWAIT 0x1u
 MMS_HIDDEN_API int mms__group_add(mms_writer *w,
                                   const struct mms_field_spec *specs,
                                   unsigned n, unsigned flags, mms_field **out);
+
+/* Keyed tables: this thread's cell of record REC of T (from
+ * mms_record_get), and where member MEMBER sits in it. SUM members take
+ * mms__cell_add, MAX members mms__cell_max (MIN: mms__cell_max of ~v). */
+MMS_HIDDEN_API struct mms_cell mms__record_cell(mms_table *t, uint32_t rec);
+MMS_HIDDEN_API uint32_t mms__record_member_off(mms_table *t, unsigned member);
+/* Record V in HIST member MEMBER, or raise MAXARG member MEMBER to V with
+ * ARG, through cell C of record REC. */
+MMS_HIDDEN_API void mms__record_hist_cell(mms_table *t, struct mms_cell c,
+                                          uint32_t rec, unsigned member,
+                                          uint64_t v);
+MMS_HIDDEN_API void mms__record_maxarg_cell(mms_table *t, struct mms_cell c,
+                                            unsigned member, uint64_t v,
+                                            uint64_t arg);
 
 /* State changes of the process that owns the file (no-ops elsewhere: a
  * vfork child, a child sharing the file). FINISHED records the time;
  * READY (after a failed exec) clears it again. */
 MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
 
-/* CB runs in each thread that used W, at its exit, before the core hands
- * the thread's shard back: the last moment its owned cells are its own. */
+/* CB runs in each thread that used W, at its exit, before the core moves
+ * the thread's values to shard 0 and frees its shard: the last moment its
+ * owned cells are its own. */
 MMS_HIDDEN_API void mms__writer_on_thread_exit(mms_writer *w, void (*cb)(void));
 
 /* From now on W's slow paths make no system call (the process entered
  * seccomp): what would need one is dropped instead. */
 MMS_HIDDEN_API void mms__writer_no_syscalls(mms_writer *w);
+
+/* Prepare BYTES more of the file now (start-up: so that the first uses
+ * that follow take prepared space). 0 or a negative code. */
+MMS_HIDDEN_API int mms__writer_reserve(mms_writer *w, size_t bytes);
+
+/* Count N updates the caller had to drop (readers show "dropped"). */
+MMS_HIDDEN_API void mms__writer_dropped(mms_writer *w, uint64_t n);
 
 #endif /* MMS_HOTPATH_H */

@@ -41,3 +41,22 @@ int mms_name_check(const char *name)
         return MMS_ENAME;
     return mms__name_check_n(name, strnlen(name, MMS_NAME_MAX + 1));
 }
+
+bool mms__member_name_ok(const char *n, size_t len)
+{
+    if (!n || len == 0 || len > MMS_MEMBER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_name_char((unsigned char)n[i]))
+            return false;
+    return true;
+}
+
+uint32_t mms__fnv1a(const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ s[i]) * 16777619u;
+    return h;
+}

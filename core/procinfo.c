@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +30,7 @@ int64_t mms__now_ns(int clock)
 }
 
 /* Read up to LEN-1 bytes of a small /proc file; returns bytes or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t len)
+ssize_t mms__read_small(const char *path, char *buf, size_t len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -60,7 +61,7 @@ int mms__proc_start_ticks(pid_t pid, uint64_t *out)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    ssize_t n = read_small(path, buf, sizeof buf);
+    ssize_t n = mms__read_small(path, buf, sizeof buf);
     if (n < 0)
         return n == -ENOENT ? -ESRCH : (int)n;
     char *p = strrchr(buf, ')');
@@ -87,7 +88,7 @@ int mms__proc_start_ticks(pid_t pid, uint64_t *out)
 
 size_t mms__proc_cmdline(char *buf, size_t len)
 {
-    ssize_t n = read_small("/proc/self/cmdline", buf, len);
+    ssize_t n = mms__read_small("/proc/self/cmdline", buf, len);
     if (n <= 0) {
         buf[0] = '\0';
         return 0;
@@ -103,4 +104,84 @@ const char *mms__proc_exe(void)
     extern char *program_invocation_short_name;
     const char *s = program_invocation_short_name;
     return (s && *s) ? s : "unknown";
+}
+
+/* The NSpid line of /proc/PID/status (0: self): the pids of the process
+ * from the outermost namespace its /proc shows to its own (the last). */
+int mms__proc_nspid(pid_t pid, int32_t *out, int max)
+{
+    char path[64], buf[4096];
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    ssize_t n = mms__read_small(path, buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    char *p = strstr(buf, "\nNSpid:");
+    if (!p)
+        return -ENOENT;
+    p += 7;
+    int k = 0;
+    while (k < max) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        out[k++] = (int32_t)v;
+        p = end;
+        if (*p == '\n')
+            break;
+    }
+    return k;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* /proc/sys/kernel/random/boot_id: a UUID in text, as 16 bytes. */
+int mms__boot_id(uint8_t out[16])
+{
+    char buf[64] = "";
+    memset(out, 0, 16);
+    ssize_t n =
+        mms__read_small("/proc/sys/kernel/random/boot_id", buf, sizeof buf);
+    if (n < 0)
+        return (int)n;
+    int k = 0;
+    for (ssize_t i = 0; i + 1 < n && k < 16; i++) {
+        if (buf[i] == '-')
+            continue;
+        int hi = hexval(buf[i]), lo = hexval(buf[i + 1]);
+        if (hi < 0 || lo < 0)
+            break;
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    if (k != 16) {
+        memset(out, 0, 16);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Device and inode of /proc/PID/ns/pid (0: self): the pid namespace. */
+int mms__pidns(pid_t pid, uint64_t *dev, uint64_t *ino)
+{
+    char path[64];
+    if (pid)
+        snprintf(path, sizeof path, "/proc/%ld/ns/pid", (long)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/ns/pid");
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    *dev = (uint64_t)st.st_dev;
+    *ino = (uint64_t)st.st_ino;
+    return 0;
 }

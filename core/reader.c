@@ -1,8 +1,7 @@
-/* The reader: opens a stats file as untrusted input, validates every
- * offset, size, count and string against the file's real size, keeps a
- * private checked copy of the layout, and takes consistent snapshots.
- * After open/refresh, nothing read from the file is used as a pointer or
- * length without having passed a check here. */
+/* The reader: opens a stats file as untrusted input, walks its blocks
+ * (docs/format.md sections 6 and 11.2) and validates every one (section
+ * 13) into a private, checked view that snapshot.c trusts. Nothing read
+ * from the file is used as a pointer or length without a check here. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -17,11 +16,67 @@
 
 #include "internal.h"
 
-#define SEQ_RETRIES MMS_SEQ_RETRIES
 #define in_bounds mms__in_bounds
 
-/* Load the header from the mapping into r->h: the immutable part plainly
- * (it was published by the release store of state), the rest atomically. */
+void *mms__vec_push(struct mms__vec *v, size_t elem)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        void *p = realloc(v->p, cap * elem);
+        if (!p)
+            return NULL;
+        v->p = p;
+        v->cap = cap;
+    }
+    return (uint8_t *)v->p + elem * v->n++;
+}
+
+void mms__vec_free(struct mms__vec *v)
+{
+    free(v->p);
+    memset(v, 0, sizeof *v);
+}
+
+/* ------------------------------------------------------------ the index */
+
+#define IX_PAGE 1024u
+
+static struct mms__rix ix_get(const mms_reader *r, uint32_t i)
+{
+    uint32_t p = i / IX_PAGE;
+    if (p >= r->ix_pages || !r->ix[p])
+        return (struct mms__rix){MMS__R_NONE, 0};
+    return r->ix[p][i % IX_PAGE];
+}
+
+static int ix_set(mms_reader *r, uint32_t i, unsigned what, uint32_t num)
+{
+    uint32_t p = i / IX_PAGE;
+    if (p >= r->ix_pages) {
+        uint32_t n = p + 1 > r->ix_pages * 2 ? p + 1 : r->ix_pages * 2;
+        void *a = realloc(r->ix, n * sizeof(struct mms__rix *));
+        if (!a)
+            return -ENOMEM;
+        r->ix = a;
+        memset(r->ix + r->ix_pages, 0,
+               (n - r->ix_pages) * sizeof(struct mms__rix *));
+        r->ix_pages = n;
+    }
+    if (!r->ix[p] && !(r->ix[p] = calloc(IX_PAGE, sizeof(struct mms__rix))))
+        return -ENOMEM;
+    r->ix[p][i % IX_PAGE] = (struct mms__rix){what, num};
+    return 0;
+}
+
+/* An index a new block may take: below next_index and not taken yet. */
+static bool index_free(const mms_reader *r, uint32_t i)
+{
+    return i < mms_load_acquire(&r->live->next_index) && i < MMS_INDEX_MAX &&
+           ix_get(r, i).what == MMS__R_NONE;
+}
+
+/* -------------------------------------------------------------- header */
+
 static int header_load(mms_reader *r)
 {
     const struct mms_file_header *m = r->live;
@@ -30,52 +85,761 @@ static int header_load(mms_reader *r)
     if (m->p.endian != MMS_ENDIAN_MARK)
         return m->p.endian == __builtin_bswap32(MMS_ENDIAN_MARK) ? MMS_EENDIAN
                                                                  : MMS_EFORMAT;
+    if (m->p.major == 2)
+        return MMS_EOLDVERSION;
     if (m->p.major != MMS_VERSION_MAJOR)
         return MMS_EVERSION;
     /* Writers fill the header under a temporary name and rename the file
-     * only once it is READY, so a file still initialising here is one
-     * caught mid-creation by name, or a broken one: try again later. */
+     * once it is READY: a file still initialising is one caught by its
+     * temporary name, or a broken one: try again later. */
     uint32_t state = mms_load_acquire(&m->p.state);
     if (state == MMS_STATE_INIT || state == 0)
         return -EAGAIN;
-    if (state > MMS_STATE_FINISHED)
+    if (state > MMS_STATE_FOLDING)
         return MMS_ECORRUPT;
-    /* Only the bytes we know: a newer minor version may have a larger
-     * header, but its prefix is ours. Word by word and atomically, since
-     * some of these words are being updated by the writer. */
+    /* Word by word and atomically: some words change under us. */
     const uint32_t *src = (const uint32_t *)m;
     uint32_t *dst = (uint32_t *)&r->h;
     for (size_t i = 0; i < sizeof r->h / 4; i++)
         dst[i] = mms_load_relaxed(&src[i]);
+    const struct mms_file_header *h = &r->h;
+    if (h->p.header_size < sizeof *h || h->p.header_size % 8 ||
+        h->p.header_size > r->map_size || h->heap_off != h->p.header_size ||
+        h->extent_size < MMS_EXTENT_MIN || h->extent_size > MMS_EXTENT_MAX ||
+        (h->extent_size & (h->extent_size - 1)))
+        return MMS_ECORRUPT;
     return 0;
 }
 
-static int geometry_check(const struct mms_file_header *h, uint64_t size)
+/* Map the file again, at its current size. */
+static int remap(mms_reader *r)
 {
-    if (h->p.header_size < sizeof *h || h->p.header_size > size)
+    struct stat st;
+    if (fstat(r->fd, &st) < 0)
+        return -errno;
+    if ((uint64_t)st.st_size > MMS_MAX_FILE_SIZE)
         return MMS_ECORRUPT;
-    if (h->file_size > size)
-        return MMS_ETRUNCATED;
-    uint64_t fs = h->file_size;
-    if (fs < h->p.header_size || h->desc_size < MMS_DESC_SIZE ||
-        h->desc_size % 8 || h->desc_cap > (1u << 20) || h->shard_cap == 0 ||
-        h->shard_cap > 4096 || h->shard_size == 0 ||
-        h->shard_size % MMS_SHARD_ALIGN || h->shard_off % MMS_SHARD_ALIGN ||
-        h->desc_off % 8 || h->glob_off % 8 || h->glob_cap % 8 ||
-        h->shtab_off % 4)
+    size_t size = (size_t)st.st_size;
+    if (size <= r->map_size)
+        return size < r->map_size ? MMS_ETRUNCATED : 0;
+    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, r->fd, 0);
+    if (m == MAP_FAILED)
+        return -errno;
+    munmap((void *)r->base, r->map_size);
+    r->base = m;
+    r->map_size = size;
+    r->live = m;
+    return 0;
+}
+
+/* --------------------------------------------------------------- fields */
+
+static void copy_text(char *dst, const uint8_t *src, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        dst[i] = (src[i] < 0x20 || src[i] == 0x7f) ? '?' : (char)src[i];
+    dst[len] = '\0';
+}
+
+static bool member_bytes_ok(const uint8_t *p, size_t len)
+{
+    return mms__member_name_ok((const char *)p, len);
+}
+
+/* A STRUCT's member table (LEN bytes at P) into M, names into the info's
+ * text (NAMES, at most LEN bytes). */
+static int schema_parse(const uint8_t *p, size_t len, uint32_t n,
+                        struct mms_member *m, char *names)
+{
+    const uint8_t *end = p + len;
+    for (uint32_t i = 0; i < n; i++) {
+        if (end - p < 3)
+            return MMS_ECORRUPT;
+        uint8_t type = p[0], nl = p[1];
+        if (type < MMS_MEMBER_U64 || type > MMS_MEMBER_F64 || nl == 0 ||
+            nl > MMS_MEMBER_NAME_MAX || end - p < 3 + nl || p[2 + nl] != 0 ||
+            !member_bytes_ok(p + 2, nl))
+            return MMS_ECORRUPT;
+        memcpy(names, p + 2, nl);
+        names[nl] = '\0';
+        m[i].name = names;
+        m[i].type = (enum mms_member_type)type;
+        names += nl + 1;
+        p += 3 + nl;
+    }
+    return 0;
+}
+
+/* Kind checks of a FIELD (item 16 of section 13), filling RF. */
+static int field_kind_check(const struct mms_field_block *b,
+                            struct mms__rfield *rf)
+{
+    bool sharded = b->flags & MMS_DF_SHARDED, window = b->flags & MMS_DF_WINDOW;
+    switch (b->kind) {
+    case MMS_KIND_COUNTER:
+        return b->cell_size == 8 + (window ? MMS_WINDOW_SLOTS * 16u : 0)
+                   ? 0
+                   : MMS_ECORRUPT;
+    case MMS_KIND_GAUGE:
+    case MMS_KIND_GAUGE_F64:
+        return b->value_size == 8 && !window ? 0 : MMS_ECORRUPT;
+    case MMS_KIND_SCALAR:
+        return b->value_size == 8 && !window && b->type >= MMS_TYPE_BOOL &&
+                       b->type <= MMS_TYPE_MAX
+                   ? 0
+                   : MMS_ECORRUPT;
+    case MMS_KIND_STRING:
+        return !window && b->value_size >= 24 && b->value_size % 8 == 0 &&
+                       b->value_size <= 16 + MMS_STRING_MAX_CAP
+                   ? 0
+                   : MMS_ECORRUPT;
+    case MMS_KIND_HISTOGRAM: {
+        struct mms_hist_param p;
+        memcpy(&p, b->param, sizeof p);
+        if (!sharded || mms_hist_nbuckets(p.bits, p.max_exp) != p.nbuckets ||
+            !p.nbuckets || p.nchunks != mms__hist_nchunks(p.bits, p.max_exp))
+            return MMS_ECORRUPT;
+        uint64_t need = mms__hist_cell_bytes(40, p.nchunks);
+        if (window) {
+            if (p.win_bits < 1 || p.win_bits > p.bits || p.win_off != need ||
+                mms_hist_nbuckets(p.win_bits, p.max_exp) != p.win_nbuckets)
+                return MMS_ECORRUPT;
+            need += (uint64_t)MMS_WINDOW_SLOTS * (24 + 8ull * p.win_nbuckets);
+        } else if (p.win_bits || p.win_off || p.win_nbuckets) {
+            return MMS_ECORRUPT;
+        }
+        if (b->cell_size != need)
+            return MMS_ECORRUPT;
+        rf->bits = p.bits;
+        rf->max_exp = p.max_exp;
+        rf->win_bits = p.win_bits;
+        rf->nbuckets = p.nbuckets;
+        rf->nchunks = p.nchunks;
+        rf->win_nbuckets = p.win_nbuckets;
+        rf->win_off = p.win_off;
+        return 0;
+    }
+    case MMS_KIND_STRUCT: {
+        struct mms_struct_param sp;
+        memcpy(&sp, b->param, sizeof sp);
+        if (window || sp.nmembers == 0 ||
+            sp.nmembers > MMS_STRUCT_MAX_MEMBERS ||
+            b->value_size != 8 + 8u * sp.nmembers)
+            return MMS_ECORRUPT;
+        rf->n = sp.nmembers;
+        return 0;
+    }
+    case MMS_KIND_MOVAVG: {
+        struct mms_movavg_param mp;
+        memcpy(&mp, b->param, sizeof mp);
+        if (window || mp.capacity == 0 || mp.capacity > MMS_STRING_MAX_CAP ||
+            b->value_size != 16 + 8ull * mp.capacity)
+            return MMS_ECORRUPT;
+        rf->n = mp.capacity;
+        return 0;
+    }
+    default:
+        return 0; /* a kind from a newer minor version: listed, not read */
+    }
+}
+
+static bool kind_is_sharded(uint8_t kind)
+{
+    return kind == MMS_KIND_COUNTER || kind == MMS_KIND_HISTOGRAM;
+}
+
+static bool kind_known(uint8_t kind)
+{
+    return kind >= MMS_KIND_COUNTER && kind <= MMS_KIND_SCALAR;
+}
+
+/* Where a FIELD's value may be (item 15). */
+static int field_place_check(const struct mms_field_block *b, uint32_t size,
+                             uint64_t text_end)
+{
+    bool sharded = b->flags & MMS_DF_SHARDED;
+    if (kind_known(b->kind) && sharded != kind_is_sharded(b->kind))
         return MMS_ECORRUPT;
-    if (!in_bounds(h->desc_off, (uint64_t)h->desc_cap * h->desc_size, fs) ||
-        !in_bounds(h->str_off, h->str_cap, fs) ||
-        !in_bounds(h->glob_off, h->glob_cap, fs) ||
-        !in_bounds(h->shtab_off, (uint64_t)h->shard_cap * 4, fs) ||
-        !in_bounds(h->shard_off, (uint64_t)h->shard_cap * h->shard_size, fs))
-        return MMS_ECORRUPT;
-    if (h->desc_off < h->p.header_size || h->str_off < h->p.header_size ||
-        h->glob_off < h->p.header_size || h->shtab_off < h->p.header_size ||
-        h->shard_off < h->p.header_size)
+    if (sharded)
+        return b->value_off || b->value_size || b->cell_size % 8 ? MMS_ECORRUPT
+                                                                 : 0;
+    if (b->cell_size || b->value_off % 8 || b->value_off < text_end ||
+        !in_bounds(b->value_off, b->value_size, size))
         return MMS_ECORRUPT;
     return 0;
 }
+
+static int infos_room(mms_reader *r)
+{
+    if (r->nfields < r->cap)
+        return 0;
+    size_t ncap = r->cap ? r->cap * 2 : 64;
+    void *a = realloc(r->infos, ncap * sizeof(struct mms_field_info *));
+    if (!a)
+        return -ENOMEM;
+    r->infos = a;
+    void *b = realloc(r->rf, ncap * sizeof *r->rf);
+    if (!b)
+        return -ENOMEM;
+    r->rf = b;
+    r->cap = ncap;
+    return 0;
+}
+
+static int take_field(mms_reader *r, uint64_t off, uint32_t size)
+{
+    struct mms_field_block b;
+    if (size < sizeof b)
+        return MMS_ECORRUPT;
+    memcpy(&b, r->base + off, sizeof b);
+    uint64_t text =
+        (uint64_t)b.name_len + b.units_len + b.help_len + 3 + b.schema_len;
+    if (!index_free(r, b.index) || b.name_len == 0 ||
+        b.name_len > MMS_NAME_MAX || b.units_len > MMS_UNITS_MAX ||
+        b.help_len > MMS_HELP_MAX || sizeof b + text > size)
+        return MMS_ECORRUPT;
+    const uint8_t *t = r->base + off + sizeof b;
+    char name[MMS_NAME_MAX + 1];
+    memcpy(name, t, b.name_len);
+    name[b.name_len] = '\0';
+    if (mms__name_check_n(name, b.name_len) < 0)
+        return MMS_ECORRUPT;
+    struct mms__rfield rf = {.kind = b.kind,
+                             .flags = b.flags,
+                             .type = b.type,
+                             .index = b.index,
+                             .cell_size = b.cell_size,
+                             .value_off = off + b.value_off,
+                             .value_size = b.value_size};
+    int rc = field_place_check(&b, size, sizeof b + text);
+    if (rc == 0)
+        rc = field_kind_check(&b, &rf);
+    if (rc < 0)
+        return rc;
+    bool is_struct = b.kind == MMS_KIND_STRUCT;
+    size_t need = sizeof(struct mms_field_info) +
+                  (is_struct ? rf.n * sizeof(struct mms_member) : 0) +
+                  b.schema_len + b.name_len + b.units_len + b.help_len + 3;
+    struct mms_field_info *fi = calloc(1, need);
+    if (!fi || infos_room(r) < 0) {
+        free(fi);
+        return -ENOMEM;
+    }
+    char *p = (char *)(fi + 1);
+    if (is_struct) {
+        struct mms_member *m = (struct mms_member *)p;
+        p += rf.n * sizeof *m;
+        const uint8_t *schema = t + b.name_len + b.units_len + b.help_len + 3;
+        if (schema_parse(schema, b.schema_len, rf.n, m, p) < 0) {
+            free(fi);
+            return MMS_ECORRUPT;
+        }
+        fi->members = m;
+        p += b.schema_len;
+    }
+    memcpy(p, name, b.name_len + 1u);
+    fi->name = p;
+    p += b.name_len + 1;
+    copy_text(p, t + b.name_len + 1, b.units_len);
+    fi->units = p;
+    p += b.units_len + 1;
+    copy_text(p, t + b.name_len + b.units_len + 2, b.help_len);
+    fi->help = p;
+    fi->kind = (enum mms_kind)b.kind;
+    fi->flags = b.flags;
+    fi->value_size = (b.flags & MMS_DF_SHARDED) ? b.cell_size : b.value_size;
+    fi->index = b.index;
+    fi->hist_bits = rf.bits;
+    fi->hist_max_exp = rf.max_exp;
+    fi->window_bits = rf.win_bits;
+    fi->type = (enum mms_type)(b.kind == MMS_KIND_SCALAR ? b.type : 0);
+    fi->n = rf.n;
+    if ((rc = ix_set(r, b.index, MMS__R_FIELD, (uint32_t)r->nfields)) < 0) {
+        free(fi);
+        return rc;
+    }
+    r->infos[r->nfields] = fi;
+    r->rf[r->nfields] = rf;
+    r->nfields++;
+    return 1;
+}
+
+/* --------------------------------------------------------------- tables */
+
+static uint32_t rmember_size(const struct mms__rmember *m)
+{
+    switch (m->kind) {
+    case MMS_MK_SUM:
+    case MMS_MK_SUM_I64:
+    case MMS_MK_MAX:
+    case MMS_MK_MIN:
+        return 8;
+    case MMS_MK_MAXARG:
+        return 16;
+    case MMS_MK_HIST:
+        return mms__hist_cell_bytes(32, m->nchunks);
+    }
+    return 0;
+}
+
+static int members_check(struct mms__rtable *t,
+                         const struct mms_member_desc *md, char *names)
+{
+    uint64_t used[MMS_TABLE_MAX_MEMBERS][2];
+    for (uint32_t i = 0; i < t->info.nmembers; i++) {
+        const struct mms_member_desc *d = &md[i];
+        struct mms__rmember *m = &t->m[i];
+        if (d->kind < MMS_MK_SUM || d->kind > MMS_MK_MAXARG ||
+            !member_bytes_ok((const uint8_t *)d->name, d->name_len) ||
+            d->units_len > MMS_MEMBER_UNITS_MAX || d->offset % 8 ||
+            d->offset < 8)
+            return MMS_ECORRUPT;
+        m->kind = d->kind;
+        if (d->kind == MMS_MK_HIST) {
+            m->nbuckets = mms_hist_nbuckets(d->bits, d->max_exp);
+            if (!m->nbuckets)
+                return MMS_ECORRUPT;
+            m->bits = d->bits;
+            m->max_exp = d->max_exp;
+            m->nchunks = mms__hist_nchunks(d->bits, d->max_exp);
+        }
+        m->off = d->offset;
+        m->size = rmember_size(m);
+        if (d->size != m->size || !in_bounds(m->off, m->size, t->cell_size))
+            return MMS_ECORRUPT;
+        for (uint32_t k = 0; k < i; k++)
+            if (m->off < used[k][1] && used[k][0] < m->off + m->size)
+                return MMS_ECORRUPT;
+        used[i][0] = m->off;
+        used[i][1] = m->off + m->size;
+        struct mms_table_member *pm = &t->members[i];
+        memcpy(names, d->name, d->name_len);
+        names[d->name_len] = '\0';
+        pm->name = names;
+        names += d->name_len + 1;
+        copy_text(names, (const uint8_t *)d->units, d->units_len);
+        pm->units = names;
+        names += d->units_len + 1;
+        pm->kind = (enum mms_member_kind)d->kind;
+        pm->hist_bits = d->bits;
+        pm->hist_max_exp = d->max_exp;
+    }
+    return 0;
+}
+
+static int take_table(mms_reader *r, uint64_t off, uint32_t size)
+{
+    struct mms_table_block b;
+    if (size < sizeof b)
+        return MMS_ECORRUPT;
+    memcpy(&b, r->base + off, sizeof b);
+    uint64_t fixed = sizeof b + 64ull * b.nmembers;
+    if (!index_free(r, b.index) || b.capacity < 2 ||
+        b.capacity > MMS_TABLE_CAP_MAX || b.key_type > MMS_KEY_U64S ||
+        b.key_max < 1 || b.key_max > MMS_KEY_MAX || b.nmembers < 1 ||
+        b.nmembers > MMS_TABLE_MAX_MEMBERS || b.name_len < 1 ||
+        b.name_len > MMS_NAME_MAX || b.help_len > MMS_HELP_MAX ||
+        b.cell_size > MMS_RECORD_CELL_MAX || b.cell_size % 8 ||
+        fixed + b.name_len + b.help_len + 2 > size)
+        return MMS_ECORRUPT;
+    const uint8_t *text = r->base + off + fixed;
+    char name[MMS_NAME_MAX + 1];
+    memcpy(name, text, b.name_len);
+    name[b.name_len] = '\0';
+    if (mms__name_check_n(name, b.name_len) < 0)
+        return MMS_ECORRUPT;
+    struct mms__rtable *t = calloc(1, sizeof *t);
+    char *names =
+        t ? malloc((size_t)b.nmembers * 50 + b.name_len + b.help_len + 2)
+          : NULL;
+    if (!t || !names) {
+        free(t);
+        free(names);
+        return -ENOMEM;
+    }
+    t->text = names;
+    t->off = off;
+    t->cell_size = b.cell_size;
+    t->info.nmembers = b.nmembers;
+    int rc = members_check(
+        t, (const struct mms_member_desc *)(r->base + off + sizeof b), names);
+    struct mms__rtable **slot = NULL;
+    if (rc == 0 &&
+        !(slot = mms__vec_push(&r->tables, sizeof(struct mms__rtable *))))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = ix_set(r, b.index, MMS__R_TABLE, (uint32_t)(r->tables.n - 1));
+    if (rc < 0 || !slot) {
+        if (slot)
+            r->tables.n--;
+        free(names);
+        free(t);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    char *p = names + (size_t)b.nmembers * 50;
+    memcpy(p, name, b.name_len + 1u);
+    t->info.name = p;
+    p += b.name_len + 1;
+    copy_text(p, text + b.name_len + 1, b.help_len);
+    t->info.help = p;
+    t->info.index = b.index;
+    t->info.key_type = (enum mms_key_type)b.key_type;
+    t->info.capacity = b.capacity;
+    t->info.key_max = b.key_max;
+    t->info.members = t->members;
+    *slot = t;
+    return 1;
+}
+
+static int take_record(mms_reader *r, uint64_t off, uint32_t size)
+{
+    struct mms_record_block b;
+    if (size < sizeof b)
+        return MMS_ECORRUPT;
+    memcpy(&b, r->base + off, sizeof b);
+    struct mms__rix tx = ix_get(r, b.table);
+    if (tx.what != MMS__R_TABLE || !index_free(r, b.index))
+        return MMS_ECORRUPT;
+    struct mms__rtable *t = ((struct mms__rtable **)r->tables.p)[tx.num];
+    if (b.key_len > t->info.key_max || sizeof b + b.key_len > size)
+        return MMS_ECORRUPT;
+    if (t->nrecs >= t->info.capacity)
+        return 0; /* more than the table holds: ignored */
+    struct mms__rrecord *rec = mms__vec_push(&r->records, sizeof *rec);
+    if (!rec)
+        return -ENOMEM;
+    *rec = (struct mms__rrecord){.table = tx.num,
+                                 .index = b.index,
+                                 .key_off = off + sizeof b,
+                                 .key_len = b.key_len,
+                                 .overflow = b.rflags & MMS_RF_OVERFLOW};
+    uint32_t num = (uint32_t)(r->records.n - 1);
+    if (t->nrecs == t->caprecs) {
+        uint32_t cap = t->caprecs ? t->caprecs * 2 : 16;
+        void *a = realloc(t->recs, cap * sizeof *t->recs);
+        if (!a) {
+            r->records.n--;
+            return -ENOMEM;
+        }
+        t->recs = a;
+        t->caprecs = cap;
+    }
+    int rc = ix_set(r, b.index, MMS__R_RECORD, num);
+    if (rc < 0) {
+        r->records.n--;
+        return rc;
+    }
+    t->recs[t->nrecs++] = num;
+    return 0;
+}
+
+/* ---------------------------------------------------- shards and cells */
+
+static int take_shard(mms_reader *r, uint64_t off, uint32_t size)
+{
+    if (size < sizeof(struct mms_shard_block))
+        return MMS_ECORRUPT;
+    uint32_t id = ((const struct mms_shard_block *)(r->base + off))->shard;
+    if (id >= mms_load_acquire(&r->live->next_shard) || id >= MMS_SHARD_ID_MAX)
+        return MMS_ECORRUPT;
+    const struct mms__rshard *s = r->shards.p;
+    for (size_t i = 0; i < r->shards.n; i++)
+        if (s[i].id == id)
+            return MMS_ECORRUPT;
+    struct mms__rshard *n = mms__vec_push(&r->shards, sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    *n = (struct mms__rshard){id, off};
+    return 0;
+}
+
+/* The cell size of index I: 0 with *SIZE set, 1 if I is not known yet,
+ * MMS_ECORRUPT if it cannot have cells. */
+static int index_cell(const mms_reader *r, uint32_t i, uint32_t *size,
+                      uint32_t *owner)
+{
+    struct mms__rix x = ix_get(r, i);
+    switch (x.what) {
+    case MMS__R_FIELD: {
+        const struct mms__rfield *f = &r->rf[x.num];
+        *size = (f->flags & MMS_DF_SHARDED) ? f->cell_size : 0;
+        *owner = x.num;
+        return 0;
+    }
+    case MMS__R_RECORD: {
+        const struct mms__rrecord *rec =
+            &((const struct mms__rrecord *)r->records.p)[x.num];
+        *size = ((struct mms__rtable **)r->tables.p)[rec->table]->cell_size;
+        *owner = x.num | MMS__RC_RECORD;
+        return 0;
+    }
+    case MMS__R_NONE:
+        return i < mms_load_acquire(&r->live->next_index) ? 1 : MMS_ECORRUPT;
+    default:
+        return MMS_ECORRUPT;
+    }
+}
+
+/* A CELLS block at OFF in shard SHARD: its cells, or kept aside (1) while
+ * one of its indices is not known yet. */
+static int take_cells(mms_reader *r, uint64_t off, uint32_t size,
+                      uint32_t shard)
+{
+    struct mms_cells_block b;
+    if (size < sizeof b)
+        return MMS_ECORRUPT;
+    memcpy(&b, r->base + off, sizeof b);
+    if (b.count < 1 || b.first >= MMS_INDEX_MAX ||
+        b.count > MMS_INDEX_MAX - b.first)
+        return MMS_ECORRUPT;
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < b.count; k++) {
+        uint32_t sz, owner;
+        int rc = index_cell(r, b.first + k, &sz, &owner);
+        if (rc != 0)
+            return rc;
+        total += sz;
+        if (total > size)
+            return MMS_ECORRUPT;
+    }
+    if (mms__round_up(sizeof b + total, 8) != size)
+        return MMS_ECORRUPT;
+    uint32_t at = (uint32_t)sizeof b;
+    for (uint32_t k = 0; k < b.count; k++) {
+        uint32_t sz = 0, owner = 0;
+        index_cell(r, b.first + k, &sz, &owner);
+        if (sz) {
+            struct mms__rcell *c = mms__vec_push(&r->cells, sizeof *c);
+            if (!c)
+                return -ENOMEM;
+            *c = (struct mms__rcell){(uint32_t)(off + at), shard, owner};
+        }
+        at += sz;
+    }
+    return 0;
+}
+
+/* Pending (and set-aside) blocks: offset, and the shard + 1 of the area
+ * they are in (0: the heap). */
+struct held {
+    uint64_t off;
+    uint32_t area_shard;
+};
+
+static int hold(struct mms__vec *v, uint64_t off, uint32_t area_shard)
+{
+    struct held *h = mms__vec_push(v, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    *h = (struct held){off, area_shard};
+    return 0;
+}
+
+/* --------------------------------------------------------------- walk */
+
+/* Read the block header at OFF (inside [OFF, LIMIT)): 0 with *B set, 1
+ * for an all-zero header (being allocated), or MMS_ECORRUPT. */
+static int block_at(const mms_reader *r, uint64_t off, uint64_t limit,
+                    struct mms_block *b)
+{
+    if (off % 8 || off + 8 > limit)
+        return MMS_ECORRUPT;
+    uint64_t word = mms_load_acquire((const uint64_t *)(r->base + off));
+    if (word == 0)
+        return 1;
+    memcpy(b, &word, sizeof *b);
+    if (b->size < 8 || b->size % 8 || !in_bounds(off, b->size, limit) ||
+        b->bstate < MMS_BS_PENDING || b->bstate > MMS_BS_DEAD)
+        return MMS_ECORRUPT;
+    return 0;
+}
+
+static int walk_area(mms_reader *r, struct mms__rarea *a);
+
+/* Take the READY block at OFF (AREA_SHARD: 0 in the heap, else the shard
+ * + 1 of the area it is in). Returns 0, 1 if a field or table was added,
+ * or a negative code. */
+static int take_block(mms_reader *r, uint64_t off, const struct mms_block *b,
+                      uint32_t area_shard)
+{
+    if (area_shard) {
+        if (b->type == MMS_BLOCK_FILLER)
+            return 0;
+        if (b->type != MMS_BLOCK_CELLS)
+            return MMS_ECORRUPT;
+        int rc = take_cells(r, off, b->size, area_shard - 1);
+        return rc == 1 ? hold(&r->orphans, off, area_shard) : rc;
+    }
+    switch (b->type) {
+    case MMS_BLOCK_FIELD:
+        return take_field(r, off, b->size);
+    case MMS_BLOCK_SHARD:
+        return take_shard(r, off, b->size);
+    case MMS_BLOCK_AREA: {
+        const struct mms_area_block *ab =
+            (const struct mms_area_block *)(r->base + off);
+        uint32_t shard = ab->shard;
+        if (off % MMS_LINE || b->size % MMS_LINE || b->size < sizeof *ab ||
+            shard >= mms_load_acquire(&r->live->next_shard))
+            return MMS_ECORRUPT;
+        struct mms__rarea *a = mms__vec_push(&r->areas, sizeof *a);
+        if (!a)
+            return -ENOMEM;
+        *a = (struct mms__rarea){off, b->size, 0, shard};
+        return walk_area(r, a);
+    }
+    case MMS_BLOCK_CELLS:
+        return MMS_ECORRUPT; /* only inside an area */
+    case MMS_BLOCK_CHUNK:
+        return off % MMS_LINE || b->size % MMS_LINE ? MMS_ECORRUPT : 0;
+    case MMS_BLOCK_TABLE:
+        return take_table(r, off, b->size);
+    case MMS_BLOCK_RECORD:
+        return take_record(r, off, b->size);
+    default:
+        return 0; /* FILLER, or a type of a newer minor version */
+    }
+}
+
+/* Walk [*POS, LIMIT) from *POS. */
+static int walk_range(mms_reader *r, uint64_t base, uint32_t *pos32,
+                      uint64_t *pos64, uint64_t limit, uint32_t area_shard)
+{
+    int added = 0;
+    for (;;) {
+        uint64_t off = pos64 ? *pos64 : base + *pos32;
+        if (off >= limit)
+            break;
+        struct mms_block b;
+        int rc = block_at(r, off, limit, &b);
+        if (rc == 1)
+            break; /* being allocated: next refresh */
+        if (rc < 0)
+            return rc;
+        if (b.bstate == MMS_BS_PENDING)
+            rc = hold(&r->pending, off, area_shard);
+        else if (b.bstate == MMS_BS_READY)
+            rc = take_block(r, off, &b, area_shard);
+        if (rc < 0)
+            return rc;
+        added |= rc == 1;
+        if (pos64)
+            *pos64 += b.size;
+        else
+            *pos32 += b.size;
+    }
+    return added;
+}
+
+static int walk_area(mms_reader *r, struct mms__rarea *a)
+{
+    const struct mms_area_block *ab =
+        (const struct mms_area_block *)(r->base + a->off);
+    uint32_t used = mms_load_acquire(&ab->used);
+    uint32_t cap = a->size - (uint32_t)sizeof *ab;
+    if (used > cap)
+        return MMS_ECORRUPT;
+    uint64_t base = a->off + sizeof *ab;
+    /* A's vector may move while taking blocks: copy in, copy out. */
+    uint32_t pos = a->pos, shard1 = a->shard + 1;
+    size_t ai = (size_t)(a - (struct mms__rarea *)r->areas.p);
+    int rc = walk_range(r, base, &pos, NULL, base + used, shard1);
+    ((struct mms__rarea *)r->areas.p)[ai].pos = pos;
+    return rc < 0 ? rc : 0;
+}
+
+/* Look again at held blocks (pending, or cells of unknown indices). */
+static int retry_held(mms_reader *r, struct mms__vec *v, bool cells_only)
+{
+    size_t n = v->n, kept = 0;
+    struct held *h = v->p;
+    int added = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct held x = h[i];
+        struct mms_block b;
+        uint64_t limit = r->map_size;
+        int rc = block_at(r, x.off, limit, &b);
+        if (rc != 0)
+            return rc < 0 ? rc : MMS_ECORRUPT;
+        if (cells_only) {
+            rc = take_cells(r, x.off, b.size, x.area_shard - 1);
+            if (rc == 1)
+                h[kept++] = x;
+        } else if (b.bstate == MMS_BS_PENDING) {
+            h[kept++] = x;
+            continue;
+        } else if (b.bstate == MMS_BS_READY) {
+            /* Taking it may hold it again (a set-aside CELLS block):
+             * that goes to another vector, never this one. */
+            rc = take_block(r, x.off, &b, x.area_shard);
+        }
+        if (rc < 0)
+            return rc;
+        added |= rc == 1;
+        h = v->p;
+    }
+    /* Blocks held while this ran (a new area's) came after the first N. */
+    size_t extra = v->n - n;
+    if (extra)
+        memmove(h + kept, h + n, extra * sizeof *h);
+    v->n = kept + extra;
+    return added;
+}
+
+int mms__reader_walk(mms_reader *r)
+{
+    const struct mms_file_header *m = r->live;
+    uint64_t gen = mms_load_acquire(&m->publish_gen);
+    uint64_t used = mms_load_acquire(&m->heap_used);
+    if (gen == r->last_gen && used == r->last_used && r->pos)
+        return 0;
+    if (used < r->h.heap_off || used % 8 || used > MMS_MAX_FILE_SIZE)
+        return MMS_ECORRUPT;
+    int rc;
+    if (used > r->map_size && (rc = remap(r)) < 0)
+        return rc;
+    if (used > r->map_size)
+        return MMS_ETRUNCATED;
+    if (!r->pos)
+        r->pos = r->h.heap_off;
+    int added = 0;
+    if ((rc = retry_held(r, &r->pending, false)) < 0)
+        return rc;
+    added |= rc;
+    for (size_t i = 0; i < r->areas.n; i++)
+        if ((rc = walk_area(r, &((struct mms__rarea *)r->areas.p)[i])) < 0)
+            return rc;
+    if ((rc = walk_range(r, 0, NULL, &r->pos, used, 0)) < 0)
+        return rc;
+    added |= rc;
+    if ((rc = retry_held(r, &r->orphans, true)) < 0)
+        return rc;
+    r->last_gen = gen;
+    r->last_used = used;
+    return added;
+}
+
+const uint64_t *mms__reader_chunk(mms_reader *r, uint32_t off, uint32_t index,
+                                  uint16_t member, uint16_t chunk,
+                                  uint32_t shard, uint32_t nb)
+{
+    uint32_t size = mms__chunk_block_size(nb);
+    if (off % MMS_LINE || off < r->h.heap_off ||
+        !in_bounds(off, size, r->map_size))
+        return NULL;
+    struct mms_chunk_block cb;
+    memcpy(&cb, r->base + off, sizeof cb);
+    if (cb.b.type != MMS_BLOCK_CHUNK ||
+        mms_load_acquire(
+            &((const struct mms_chunk_block *)(r->base + off))->b.bstate) ==
+            MMS_BS_PENDING ||
+        cb.b.size != size || cb.index != index || cb.member != member ||
+        cb.chunk != chunk || cb.shard != shard || cb.nbuckets != nb)
+        return NULL;
+    return (const uint64_t *)(r->base + off + sizeof cb);
+}
+
+/* -------------------------------------------------------- open, close */
 
 static int file_check(int fd, struct stat *st)
 {
@@ -95,8 +859,21 @@ static int file_check(int fd, struct stat *st)
     return 0;
 }
 
+static int open_checked(mms_reader *r)
+{
+    int rc = header_load(r);
+    if (rc == 0 &&
+        (r->h.file_size > r->map_size || r->h.heap_used > r->h.file_size))
+        rc = r->h.heap_used > r->h.file_size ? MMS_ECORRUPT : MMS_ETRUNCATED;
+    if (rc == 0)
+        rc = mms__reader_walk(r);
+    return rc < 0 ? rc : 0;
+}
+
 int mms_reader_open(mms_reader **out, const char *path)
 {
+    if (!out)
+        return -EINVAL;
     *out = NULL;
     if (!path)
         return -EINVAL;
@@ -105,33 +882,36 @@ int mms_reader_open(mms_reader **out, const char *path)
         return errno == ELOOP ? MMS_EINSECURE : -errno;
     struct stat st;
     int rc = file_check(fd, &st);
-    if (rc < 0) {
+    void *map = MAP_FAILED;
+    if (rc == 0) {
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+            rc = -errno;
+    }
+    mms_reader *r = rc == 0 ? calloc(1, sizeof *r) : NULL;
+    if (rc == 0 && !r)
+        rc = -ENOMEM;
+    if (rc < 0 || !r) {
+        if (map != MAP_FAILED)
+            munmap(map, (size_t)st.st_size);
         close(fd);
         return rc;
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED)
-        return -e;
-    mms_reader *r = calloc(1, sizeof *r);
-    if (!r) {
-        munmap(map, (size_t)st.st_size);
-        return -ENOMEM;
-    }
+    r->fd = fd;
     r->base = map;
     r->map_size = (size_t)st.st_size;
     r->live = map;
     mms__strlcpy(r->path, path, sizeof r->path);
-    if ((rc = header_load(r)) < 0 ||
-        (rc = geometry_check(&r->h, r->map_size)) < 0 ||
-        (rc = mms_reader_refresh(r)) < 0) {
+    MMS__GUARDED(r, rc, open_checked(r));
+    if (rc < 0) {
         mms_reader_close(r);
         return rc;
     }
     *out = r;
     return 0;
 }
+
+MMS_HIDDEN void mms__snapshot_destroy(struct mms_snapshot *s);
 
 void mms_reader_close(mms_reader *r)
 {
@@ -141,8 +921,27 @@ void mms_reader_close(mms_reader *r)
         free(r->infos[i]);
     free(r->infos);
     free(r->rf);
+    struct mms__rtable **t = r->tables.p;
+    for (size_t i = 0; i < r->tables.n; i++) {
+        free(t[i]->recs);
+        free(t[i]->text);
+        free(t[i]);
+    }
+    for (uint32_t p = 0; p < r->ix_pages; p++)
+        free(r->ix[p]);
+    free(r->ix);
+    mms__vec_free(&r->tables);
+    mms__vec_free(&r->records);
+    mms__vec_free(&r->cells);
+    mms__vec_free(&r->shards);
+    mms__vec_free(&r->areas);
+    mms__vec_free(&r->pending);
+    mms__vec_free(&r->orphans);
+    mms__snapshot_destroy(r->spare);
     if (r->base)
         munmap((void *)r->base, r->map_size);
+    if (r->fd >= 0)
+        close(r->fd);
     free(r);
 }
 
@@ -151,249 +950,15 @@ const char *mms_reader_path(const mms_reader *r)
     return r->path;
 }
 
-/* Copy a string of the file's string table, replacing control bytes so a
- * hostile name cannot drive a terminal. */
-static void copy_text(char *dst, const uint8_t *src, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        dst[i] = (src[i] < 0x20 || src[i] == 0x7f) ? '?' : (char)src[i];
-    dst[len] = '\0';
-}
-
-typedef char mms__member_names[MMS_STRUCT_MAX_MEMBERS][MMS_MEMBER_NAME_MAX + 1];
-
-/* Parse a STRUCT's member table from the string table into M, with the
- * names copied into NAMES. */
-static int schema_parse(const uint8_t *strs, uint32_t str_used,
-                        const struct mms_struct_param *sp, struct mms_member *m,
-                        mms__member_names names, size_t *name_bytes)
-{
-    if (sp->nmembers == 0 || sp->nmembers > MMS_STRUCT_MAX_MEMBERS ||
-        !in_bounds(sp->schema_off, sp->schema_len, str_used))
-        return MMS_ECORRUPT;
-    const uint8_t *p = strs + sp->schema_off, *end = p + sp->schema_len;
-    *name_bytes = 0;
-    for (uint32_t i = 0; i < sp->nmembers; i++) {
-        if (end - p < 3)
-            return MMS_ECORRUPT;
-        uint8_t type = p[0], len = p[1];
-        if (type < MMS_MEMBER_U64 || type > MMS_MEMBER_F64 || len == 0 ||
-            len > MMS_MEMBER_NAME_MAX || end - p < 3 + len || p[2 + len] != 0)
-            return MMS_ECORRUPT;
-        for (uint8_t j = 0; j < len; j++) {
-            uint8_t c = p[2 + j];
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '_'))
-                return MMS_ECORRUPT;
-        }
-        memcpy(names[i], p + 2, len);
-        names[i][len] = '\0';
-        m[i].name = names[i];
-        m[i].type = (enum mms_member_type)type;
-        *name_bytes += len + 1u;
-        p += 3 + len;
-    }
-    return 0;
-}
-
-/* Kind-specific checks: value size and parameters agree with the kind. */
-static int kind_check(mms_reader *r, const struct mms_desc *d,
-                      struct mms__rfield *rf, uint32_t str_used,
-                      struct mms_member *members, mms__member_names names,
-                      size_t *member_bytes)
-{
-    bool sharded = d->flags & MMS_DF_SHARDED;
-    bool window = d->flags & MMS_DF_WINDOW;
-    uint64_t size = d->value_size;
-    switch (d->kind) {
-    case MMS_KIND_COUNTER:
-        if (!sharded || size != 8 + (window ? MMS_WINDOW_SLOTS *
-                                                  sizeof(struct mms_window_slot)
-                                            : 0))
-            return MMS_ECORRUPT;
-        rf->win_off = window ? 8 : 0;
-        return 0;
-    case MMS_KIND_GAUGE:
-    case MMS_KIND_GAUGE_F64:
-        return (sharded || window || size != 8) ? MMS_ECORRUPT : 0;
-    case MMS_KIND_STRING:
-        if (sharded || window || size < sizeof(struct mms_string_cell) + 8 ||
-            size % 8 ||
-            size > sizeof(struct mms_string_cell) + MMS_STRING_MAX_CAP)
-            return MMS_ECORRUPT;
-        return 0;
-    case MMS_KIND_HISTOGRAM: {
-        struct mms_hist_param p;
-        memcpy(&p, d->param, sizeof p);
-        if (!sharded || mms_hist_nbuckets(p.bits, p.max_exp) != p.nbuckets ||
-            p.nbuckets == 0)
-            return MMS_ECORRUPT;
-        uint64_t need = sizeof(struct mms_hist_cell) + (uint64_t)p.nbuckets * 8;
-        if (window) {
-            if (p.win_bits > p.bits || p.win_off != need ||
-                p.win_nbuckets == 0 ||
-                mms_hist_nbuckets(p.win_bits, p.max_exp) != p.win_nbuckets)
-                return MMS_ECORRUPT;
-            need += (uint64_t)MMS_WINDOW_SLOTS * (sizeof(struct mms_hist_slot) +
-                                                  (uint64_t)p.win_nbuckets * 8);
-        } else if (p.win_bits || p.win_off || p.win_nbuckets) {
-            return MMS_ECORRUPT;
-        }
-        if (size != need)
-            return MMS_ECORRUPT;
-        rf->bits = p.bits;
-        rf->max_exp = p.max_exp;
-        rf->win_bits = p.win_bits;
-        rf->nbuckets = p.nbuckets;
-        rf->win_nbuckets = p.win_nbuckets;
-        rf->win_off = p.win_off;
-        return 0;
-    }
-    case MMS_KIND_STRUCT: {
-        struct mms_struct_param sp;
-        memcpy(&sp, d->param, sizeof sp);
-        if (sharded || window)
-            return MMS_ECORRUPT;
-        int rc = schema_parse(r->base + r->h.str_off, str_used, &sp, members,
-                              names, member_bytes);
-        if (rc < 0 || size != 8 + 8 * (uint64_t)sp.nmembers)
-            return MMS_ECORRUPT;
-        rf->n = sp.nmembers;
-        return 0;
-    }
-    case MMS_KIND_MOVAVG: {
-        struct mms_movavg_param mp;
-        memcpy(&mp, d->param, sizeof mp);
-        if (sharded || window || mp.capacity == 0 ||
-            mp.capacity > MMS_STRING_MAX_CAP ||
-            size != 16 + 8 * (uint64_t)mp.capacity)
-            return MMS_ECORRUPT;
-        rf->n = mp.capacity;
-        return 0;
-    }
-    default:
-        return 0; /* a kind from a newer minor version: listed, not read */
-    }
-}
-
-/* Check one descriptor (already copied out of the file) and build its
- * info. Returns 0, or MMS_ECORRUPT. */
-static int desc_accept(mms_reader *r, const struct mms_desc *d, uint32_t idx,
-                       uint32_t str_used)
-{
-    const struct mms_file_header *h = &r->h;
-    const uint8_t *strs = r->base + h->str_off;
-    if (!in_bounds(d->name_off, d->name_len, str_used) ||
-        !in_bounds(d->units_off, d->units_len, str_used) ||
-        !in_bounds(d->help_off, d->help_len, str_used) ||
-        d->units_len > MMS_UNITS_MAX || d->help_len > MMS_HELP_MAX)
-        return MMS_ECORRUPT;
-    char name[MMS_NAME_MAX + 1];
-    if (d->name_len > MMS_NAME_MAX)
-        return MMS_ECORRUPT;
-    memcpy(name, strs + d->name_off, d->name_len);
-    if (mms__name_check_n(name, d->name_len) < 0)
-        return MMS_ECORRUPT;
-    name[d->name_len] = '\0';
-
-    bool sharded = d->flags & MMS_DF_SHARDED;
-    if (d->value_off % MMS_VALUE_ALIGN || d->value_size == 0)
-        return MMS_ECORRUPT;
-    if (sharded ? !in_bounds(d->value_off, d->value_size, h->shard_size)
-                : (d->value_off < h->glob_off ||
-                   !in_bounds(d->value_off - h->glob_off, d->value_size,
-                              h->glob_cap)))
-        return MMS_ECORRUPT;
-    struct mms__rfield rf = {.kind = d->kind,
-                             .flags = d->flags,
-                             .off = d->value_off,
-                             .size = d->value_size};
-    struct mms_member members[MMS_STRUCT_MAX_MEMBERS];
-    mms__member_names names;
-    size_t member_bytes = 0;
-    int rc = kind_check(r, d, &rf, str_used, members, names, &member_bytes);
-    if (rc < 0)
-        return rc;
-
-    size_t need =
-        sizeof(struct mms_field_info) +
-        rf.n * sizeof(struct mms_member) * (d->kind == MMS_KIND_STRUCT) +
-        member_bytes + d->name_len + 1 + d->units_len + 1 + d->help_len + 1;
-    struct mms_field_info *fi = calloc(1, need);
-    if (!fi)
-        return -ENOMEM;
-    char *p = (char *)(fi + 1);
-    if (d->kind == MMS_KIND_STRUCT) {
-        struct mms_member *m = (struct mms_member *)p;
-        p += rf.n * sizeof *m;
-        for (uint32_t i = 0; i < rf.n; i++) {
-            size_t l = strlen(members[i].name);
-            memcpy(p, members[i].name, l + 1);
-            m[i].name = p;
-            m[i].type = members[i].type;
-            p += l + 1;
-        }
-        fi->members = m;
-    }
-    memcpy(p, name, d->name_len + 1u);
-    fi->name = p;
-    p += d->name_len + 1;
-    copy_text(p, strs + d->units_off, d->units_len);
-    fi->units = p;
-    p += d->units_len + 1;
-    copy_text(p, strs + d->help_off, d->help_len);
-    fi->help = p;
-    fi->kind = (enum mms_kind)d->kind;
-    fi->flags = d->flags;
-    fi->value_size = d->value_size;
-    fi->index = idx;
-    fi->hist_bits = rf.bits;
-    fi->hist_max_exp = rf.max_exp;
-    fi->window_bits = rf.win_bits;
-    fi->n = rf.n;
-
-    if (r->nfields == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 64;
-        void *a = realloc(r->infos, ncap * sizeof *r->infos);
-        if (!a) {
-            free(fi);
-            return -ENOMEM;
-        }
-        r->infos = a;
-        void *b = realloc(r->rf, ncap * sizeof *r->rf);
-        if (!b) {
-            free(fi);
-            return -ENOMEM;
-        }
-        r->rf = b;
-        r->cap = ncap;
-    }
-    r->infos[r->nfields] = fi;
-    r->rf[r->nfields] = rf;
-    r->nfields++;
-    return 0;
-}
-
 int mms_reader_refresh(mms_reader *r)
 {
-    const struct mms_file_header *m = r->live;
-    /* Descriptors below desc_count are complete and immutable even while
-     * another is being appended (layout_gen odd), so there is nothing to
-     * wait for: layout_gen only tells a caller cheaply that it changed. */
-    uint32_t count = mms_load_acquire(&m->desc_count);
-    uint32_t str_used = mms_load_acquire(&m->str_used);
-    if (count > r->h.desc_cap || str_used > r->h.str_cap)
-        return MMS_ECORRUPT;
-    size_t before = r->nfields;
-    for (uint32_t i = (uint32_t)r->nfields; i < count; i++) {
-        struct mms_desc d;
-        memcpy(&d, r->base + r->h.desc_off + (uint64_t)i * r->h.desc_size,
-               sizeof d);
-        int rc = desc_accept(r, &d, i, str_used);
-        if (rc < 0)
-            return rc;
-    }
-    return r->nfields > before;
+    if (!r)
+        return -EINVAL;
+    if (r->broken)
+        return MMS_ETRUNCATED;
+    int rc = 0;
+    MMS__GUARDED(r, rc, mms__reader_walk(r));
+    return rc;
 }
 
 size_t mms_reader_nfields(const mms_reader *r)
@@ -406,13 +971,16 @@ const struct mms_field_info *mms_reader_field(const mms_reader *r, size_t i)
     return i < r->nfields ? r->infos[i] : NULL;
 }
 
-int mms_reader_info(mms_reader *r, struct mms_proc_info *o)
+/* ----------------------------------------------------------------- info */
+
+static int info_fill(mms_reader *r, struct mms_proc_info *o)
 {
     const struct mms_file_header *h = &r->h, *m = r->live;
     memset(o, 0, sizeof *o);
     o->major = h->p.major;
     o->minor = h->p.minor;
     o->state = (enum mms_state)mms_load_acquire(&m->p.state);
+    o->flags = h->flags;
     o->pid = h->pid;
     o->ppid = h->ppid;
     o->uid = h->uid;
@@ -420,24 +988,45 @@ int mms_reader_info(mms_reader *r, struct mms_proc_info *o)
     o->start_ticks = h->start_ticks;
     o->created_ns = h->created_ns;
     o->finished_ns = mms_load_relaxed(&m->finished_ns);
-    o->file_size = h->file_size;
-    o->layout_gen = mms_load_relaxed(&m->layout_gen);
-    o->shard_cap = h->shard_cap;
+    o->file_size = mms_load_relaxed(&m->file_size);
+    o->heap_used = mms_load_relaxed(&m->heap_used);
+    o->layout_gen = mms_load_relaxed(&m->publish_gen);
+    o->shard_cap = h->shard_limit;
+    o->shards_used = (uint32_t)r->shards.n;
     o->shards_active = mms_load_relaxed(&m->shards_active);
     o->threads_seen = mms_load_relaxed(&m->threads_seen);
-    const uint32_t *tab = (const uint32_t *)(r->base + h->shtab_off);
-    for (uint32_t i = 0; i < h->shard_cap; i++) {
-        uint32_t st = mms_load_relaxed(&tab[i]);
-        if (st == MMS_SHARD_OWNED || st == MMS_SHARD_FREE)
-            o->shards_used++;
-    }
+    o->threads_shared = mms_load_relaxed(&m->threads_shared);
+    o->dropped = mms_load_relaxed(&m->dropped);
+    o->next_index = mms_load_relaxed(&m->next_index);
+    o->extent_size = h->extent_size;
+    o->pidns_dev = h->pidns_dev;
+    o->pidns_ino = h->pidns_ino;
+    o->nspid_count =
+        h->nspid_count > MMS_NSPID_MAX ? MMS_NSPID_MAX : h->nspid_count;
+    memcpy(o->nspid, h->nspid, sizeof o->nspid);
+    memcpy(o->boot_id, h->boot_id, sizeof o->boot_id);
+    size_t cl =
+        h->cgroup_len < MMS_CGROUP_LEN ? h->cgroup_len : MMS_CGROUP_LEN - 1;
+    copy_text(o->cgroup, (const uint8_t *)h->cgroup, strnlen(h->cgroup, cl));
+    /* Rollup fields change in place (the fold protocol): read them now. */
+    o->fold_procs = mms_load_relaxed(&m->fold_procs);
+    o->fold_first_ns = mms_load_relaxed(&m->fold_first_ns);
+    o->fold_last_ns = mms_load_relaxed(&m->fold_last_ns);
+    char tmp[MMS_FOLD_NAME_LEN];
+    memcpy(tmp, m->group, MMS_GROUP_LEN);
+    copy_text(o->group, (const uint8_t *)tmp, strnlen(tmp, MMS_GROUP_LEN));
+    memcpy(tmp, m->fold_pending, sizeof tmp);
+    copy_text(o->fold_pending, (const uint8_t *)tmp,
+              strnlen(tmp, sizeof tmp - 1));
+    memcpy(tmp, m->fold_done, sizeof tmp);
+    copy_text(o->fold_done, (const uint8_t *)tmp, strnlen(tmp, sizeof tmp - 1));
     copy_text(o->exe, (const uint8_t *)h->exe, strnlen(h->exe, MMS_EXE_LEN));
     copy_text(o->label, (const uint8_t *)h->label,
               strnlen(h->label, MMS_LABEL_LEN));
     copy_text(o->host, (const uint8_t *)h->host,
               strnlen(h->host, MMS_HOST_LEN));
     size_t n =
-        h->cmdline_len < MMS_CMDLINE_LEN ? h->cmdline_len : MMS_CMDLINE_LEN;
+        h->cmdline_len < MMS_CMDLINE_LEN ? h->cmdline_len : MMS_CMDLINE_LEN - 1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)h->cmdline[i];
         o->cmdline[i] = c == 0 ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
@@ -446,95 +1035,13 @@ int mms_reader_info(mms_reader *r, struct mms_proc_info *o)
     return 0;
 }
 
-int mms_reader_liveness(mms_reader *r)
+int mms_reader_info(mms_reader *r, struct mms_proc_info *o)
 {
-    if (mms_load_acquire(&r->live->p.state) == MMS_STATE_FINISHED)
-        return MMS_LIVE_FINISHED;
-    if (r->h.pid <= 0)
-        return MMS_LIVE_DEAD;
-    uint64_t ticks;
-    int rc = mms__proc_start_ticks(r->h.pid, &ticks);
-    if (rc == -ESRCH)
-        return MMS_LIVE_DEAD;
-    if (rc == 0 && r->h.start_ticks && ticks != r->h.start_ticks)
-        return MMS_LIVE_PID_REUSED;
-    return MMS_LIVE_RUNNING;
-}
-
-/* ------------------------------------------------------- find by pid */
-
-int mms_is_stats_name(const char *n)
-{
-    size_t len = strlen(n), slen = sizeof MMS_FILE_SUFFIX - 1;
-    return n[0] != '.' && len > slen &&
-           !strcmp(n + len - slen, MMS_FILE_SUFFIX);
-}
-
-pid_t mms_tmp_name_pid(const char *n)
-{
-    size_t len = strlen(n), plen = sizeof MMS_TMP_PREFIX - 1,
-           slen = sizeof MMS_TMP_SUFFIX - 1;
-    if (len <= plen + slen || strncmp(n, MMS_TMP_PREFIX, plen) != 0 ||
-        strcmp(n + len - slen, MMS_TMP_SUFFIX) != 0)
-        return 0;
-    long pid = 0;
-    const char *p = n + plen;
-    for (; *p >= '0' && *p <= '9' && pid < (1L << 22); p++)
-        pid = pid * 10 + (*p - '0');
-    return (*p == '-' && pid > 0 && pid < (1L << 22)) ? (pid_t)pid : 0;
-}
-
-int mms_pid_start_ticks(pid_t pid, uint64_t *ticks)
-{
-    return mms__proc_start_ticks(pid, ticks);
-}
-
-int mms_reader_open_pid(mms_reader **out, const char *dir, pid_t pid)
-{
-    char dbuf[PATH_MAX];
-    *out = NULL;
-    if (!dir) {
-        int rc = mms_default_dir(dbuf, sizeof dbuf);
-        if (rc < 0)
-            return rc;
-        dir = dbuf;
-    }
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    mms_reader *best = NULL;
-    int best_rank = -1;
-    int64_t best_created = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!mms_is_stats_name(e->d_name))
-            continue;
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
-            (int)sizeof path)
-            continue;
-        mms_reader *r;
-        if (mms_reader_open(&r, path) < 0)
-            continue;
-        if (r->h.pid != pid) {
-            mms_reader_close(r);
-            continue;
-        }
-        /* Prefer the file of the running image, then the newest. */
-        int rank = mms_reader_liveness(r) == MMS_LIVE_RUNNING;
-        if (rank > best_rank ||
-            (rank == best_rank && r->h.created_ns > best_created)) {
-            mms_reader_close(best);
-            best = r;
-            best_rank = rank;
-            best_created = r->h.created_ns;
-        } else {
-            mms_reader_close(r);
-        }
-    }
-    closedir(d);
-    if (!best)
-        return -ENOENT;
-    *out = best;
-    return 0;
+    if (!r || !o)
+        return -EINVAL;
+    if (r->broken)
+        return MMS_ETRUNCATED;
+    int rc = 0;
+    MMS__GUARDED(r, rc, info_fill(r, o));
+    return rc;
 }

@@ -1,16 +1,18 @@
-/* Per-thread shards: each thread that updates a writer's sharded values
- * owns one shard (plain stores, no contention); readers sum all shards. A
- * thread's shard is freed at its exit with its counts kept, and reused by
- * the next new thread. When all shards are taken, threads share shard 0
- * with atomic adds.
- *
- * Shards are reserved address space; their pages are allocated only for
- * the bytes fields use (w->populated), in every shard handed out, with
- * MADV_POPULATE_WRITE: a full disk is then an error at field creation or
- * shard hand-out, never a SIGBUS in an update. */
+/* Shards: a thread's identity in the file and its private row of cells
+ * (docs/format.md section 9). A thread takes a shard on its first update:
+ * a FREE one of this process (its cells zeroed by the last owner's exit,
+ * and still allocated), else a new one, up to the writer's shard limit;
+ * beyond it, or without space, it shares shard 0 with atomic adds. At
+ * its exit the thread moves its values to shard 0 (cells.c) and frees
+ * the shard. Nothing here locks: a signal handler may run it while the
+ * code it interrupted holds any lock. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sys/mman.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -20,32 +22,104 @@ __thread struct mms__tls_ent mms__tls[MMS_MAX_WRITERS]
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
-static uint8_t *shard_addr(mms_writer *w, uint32_t i);
-
-/* Thread exit: hand back the shards this thread owned. Code that runs
- * later in the dying thread (other destructors, glibc's own clean-up,
- * which calls free) may still update: the thread stays parked on the
- * shared shard 0, so it never takes a new shard nobody would hand back. */
-static void release_thread_shards(void *unused)
+/* Write the owner fields of a SHARD block under its seqlock. */
+static void identity_set(mms_writer *w, struct mms_shard_block *b, bool owner,
+                         bool ending)
 {
-    (void)unused;
-    for (uint32_t slot = 0; slot < MMS_MAX_WRITERS; slot++) {
-        struct mms__tls_ent *t = &mms__tls[slot];
-        mms_writer *w = mms_load_acquire(&mms__writers[slot]);
-        if (!w || w->id != t->wid) {
-            t->wid = 0;
-            continue;
+    uint32_t seq = mms_load_relaxed(&b->seq);
+    mms_store_relaxed(&b->seq, seq + 1);
+    mms_fence_release();
+    if (ending) {
+        mms_seq_store(&b->end_ns, mms__now_ns(CLOCK_REALTIME));
+    } else {
+        int32_t tid = 0;
+        char name[16] = "";
+        /* Two system calls, once per thread; never in no-syscall mode
+         * (a seccomp filter could kill the host for them). */
+        if (owner && !mms_load_relaxed(&w->no_syscalls)) {
+            tid = (int32_t)syscall(SYS_gettid);
+            prctl(PR_GET_NAME, name, 0, 0, 0);
+            name[15] = '\0';
         }
-        if (t->shard && w->thread_exit_cb)
-            w->thread_exit_cb();
-        if (t->shard) {
-            mms_add_relaxed(&w->hdr->shards_active, (uint32_t)-1);
-            mms_store_release(&w->shtab[t->shard], (uint32_t)MMS_SHARD_FREE);
-        }
-        t->shard = 0;
-        t->base = shard_addr(w, 0);
+        uint64_t words[2];
+        memcpy(words, name, sizeof name);
+        mms_seq_store(&b->tid, tid);
+        mms_seq_store(&b->generation, b->generation + 1);
+        mms_seq_store((uint64_t *)&b->name[0], words[0]);
+        mms_seq_store((uint64_t *)&b->name[8], words[1]);
+        mms_seq_store(&b->start_ns, mms__now_ns(CLOCK_REALTIME));
+        mms_seq_store(&b->end_ns, (int64_t)0);
     }
+    mms_store_release(&b->seq, seq + 2);
 }
+
+/* A new shard ID: its SHARD block and private row. NULL without space. */
+static struct mms__shard *shard_make(mms_writer *w, uint32_t id)
+{
+    struct mms__shard *sh = mms__pool_alloc(&w->pool, sizeof *sh);
+    if (!sh || mms__pages_init(&sh->row, &w->pool, w->max_index) < 0)
+        return NULL;
+    uint64_t off =
+        mms__block_alloc(w, MMS_BLOCK_SHARD, sizeof(struct mms_shard_block), 8);
+    if (!off)
+        return NULL;
+    struct mms_shard_block *b = (struct mms_shard_block *)mms__ptr(w, off);
+    b->shard = id;
+    b->sstate = MMS_SHARD_OWNED;
+    sh->id = id;
+    sh->blk = b;
+    sh->next_area = MMS_AREA_FIRST;
+    return sh;
+}
+
+int mms__shard0_create(mms_writer *w)
+{
+    mms_store_relaxed(&w->hdr->next_shard, 1u);
+    struct mms__shard *sh = shard_make(w, 0);
+    if (!sh)
+        return MMS_EFULL;
+    mms__block_publish(w, &sh->blk->b, MMS_BS_READY);
+    mms_store_release(&w->shards[0], sh);
+    return 0;
+}
+
+/* A FREE shard of this process, now OWNED by the caller; or NULL. */
+static struct mms__shard *take_free(mms_writer *w)
+{
+    uint32_t n = mms_load_acquire(&w->hdr->next_shard);
+    if (n > w->shard_limit)
+        n = w->shard_limit;
+    uint32_t start = mms_load_relaxed(&w->free_hint);
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = 1 + (start + k) % (n > 1 ? n - 1 : 1);
+        struct mms__shard *sh = mms__shard_get(w, i);
+        uint32_t expect = MMS_SHARD_FREE;
+        if (sh && mms_load_relaxed(&sh->blk->sstate) == MMS_SHARD_FREE &&
+            mms_cas_acq_rel(&sh->blk->sstate, &expect,
+                            (uint32_t)MMS_SHARD_OWNED)) {
+            mms_store_relaxed(&w->free_hint, i);
+            return sh;
+        }
+    }
+    return NULL;
+}
+
+/* A new shard id (up to the limit) with its block; or NULL. */
+static struct mms__shard *take_new(mms_writer *w)
+{
+    uint32_t id = mms_load_relaxed(&w->hdr->next_shard);
+    do {
+        if (id >= w->shard_limit)
+            return NULL;
+    } while (!mms_cas_acq_rel(&w->hdr->next_shard, &id, id + 1));
+    struct mms__shard *sh = shard_make(w, id);
+    if (!sh)
+        return NULL; /* the id stays unused: readers do not mind */
+    mms_store_release(&w->shards[id], sh);
+    return sh;
+}
+
+static void release_thread_shards(void *unused);
 
 static void make_exit_key(void)
 {
@@ -57,126 +131,82 @@ void mms__shard_init_once(void)
     pthread_once(&exit_once, make_exit_key);
 }
 
-static uint8_t *shard_addr(mms_writer *w, uint32_t i)
+void mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
 {
-    return w->base + w->hdr->shard_off + (uint64_t)i * w->hdr->shard_size;
-}
-
-/* Allocate the pages of [p, p + len). Kernels before 5.14 lack
- * MADV_POPULATE_WRITE: there, touch each page instead (an atomic add of 0
- * changes nothing a concurrent writer does). */
-int mms__populate(uint8_t *p, size_t len)
-{
-    if (len == 0 || madvise(p, len, MADV_POPULATE_WRITE) == 0)
-        return 0;
-    if (errno != EINVAL)
-        return -errno;
-    for (size_t off = 0; off < len; off += 4096)
-        mms_add_relaxed((uint64_t *)(p + off), 0);
-    return 0;
-}
-
-int mms__shards_populate(mms_writer *w, uint32_t to)
-{
-    uint32_t old = mms_load_relaxed(&w->populated);
-    if (to <= old)
-        return 0;
-    if (w->no_syscalls)
-        return MMS_EFULL;
-    uint32_t want =
-        (to + MMS_POPULATE_CHUNK - 1) / MMS_POPULATE_CHUNK * MMS_POPULATE_CHUNK;
-    if (want > w->hdr->shard_size)
-        want = w->hdr->shard_size;
-    /* Publish the new size first, then allocate in every shard handed out
-     * or being handed out. take_new_shard does the mirror image (claim,
-     * then read the size): with both sequentially consistent, no shard
-     * can miss the new pages. */
-    __atomic_store_n(&w->populated, want, __ATOMIC_SEQ_CST);
-    for (uint32_t i = 0; i < w->hdr->shard_cap; i++) {
-        if (__atomic_load_n(&w->shtab[i], __ATOMIC_SEQ_CST) == MMS_SHARD_UNUSED)
-            continue;
-        int rc = mms__populate(shard_addr(w, i) + old, want - old);
-        if (rc < 0) {
-            __atomic_store_n(&w->populated, old, __ATOMIC_SEQ_CST);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* A shard freed by an exited thread (its pages exist), or 0. */
-static uint32_t take_free_shard(mms_writer *w)
-{
-    uint32_t n = w->hdr->shard_cap;
-    for (uint32_t i = 1; i < n; i++) {
-        uint32_t expect = MMS_SHARD_FREE;
-        if (mms_load_relaxed(&w->shtab[i]) == MMS_SHARD_FREE &&
-            mms_cas_acq_rel(&w->shtab[i], &expect, (uint32_t)MMS_SHARD_OWNED))
-            return i;
-    }
-    return 0;
-}
-
-/* A never-used shard with the pages fields use allocated, or 0. Claimed
- * in the file's shard table (UNUSED -> RESERVED -> OWNED), not just in
- * this process, so processes sharing a file after fork (MMS_W_FORK_SHARE)
- * never hand out the same shard; readers skip RESERVED shards, whose
- * pages may not exist yet. */
-static uint32_t take_new_shard(mms_writer *w)
-{
-    uint32_t cap = w->hdr->shard_cap;
-    for (uint32_t i = mms_load_relaxed(&w->next_shard); i < cap; i++) {
-        uint32_t expect = MMS_SHARD_UNUSED;
-        if (mms_load_relaxed(&w->shtab[i]) != MMS_SHARD_UNUSED ||
-            !__atomic_compare_exchange_n(&w->shtab[i], &expect,
-                                         (uint32_t)MMS_SHARD_RESERVED, 0,
-                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-            continue;
-        mms_store_relaxed(&w->next_shard, i + 1);
-        /* Allocate what fields use, until a field add running meanwhile
-         * has nothing more to ask (see mms__shards_populate). */
-        uint32_t done = 0, want;
-        while ((want = __atomic_load_n(&w->populated, __ATOMIC_SEQ_CST)) >
-               done) {
-            if (mms__populate(shard_addr(w, i) + done, want - done) < 0) {
-                mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_UNUSED);
-                return 0;
-            }
-            done = want;
-        }
-        mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_OWNED);
-        return i;
-    }
-    return 0;
-}
-
-/* First update by this thread: find it a shard, without a lock (a signal
- * handler may run this while the code it interrupted holds any lock). A
- * thread falls back to the shared shard 0 only when every shard is taken
- * or pages cannot be had. */
-struct mms__shard_ref mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t)
-{
-    struct mms__shard_ref shared = {shard_addr(w, 0), false};
     int saved = errno; /* callers may be hooks: keep the host's errno */
-    uint32_t i = take_free_shard(w);
-    if (!i && !w->no_syscalls)
-        i = take_new_shard(w);
-    /* A signal handler that ran in between may have set up this entry
-     * already: keep its shard and give ours back. */
-    if (i && t->wid == w->id) {
-        mms_store_release(&w->shtab[i], (uint32_t)MMS_SHARD_FREE);
-        errno = saved;
-        return (struct mms__shard_ref){t->base, t->shard != 0};
+    struct mms__shard *sh0 = mms__shard_get(w, 0);
+    struct mms__shard *sh = take_free(w);
+    bool fresh = false;
+    if (!sh) {
+        sh = take_new(w);
+        fresh = sh != NULL;
     }
-    if (i) {
+    if (sh) {
+        identity_set(w, sh->blk, true, false);
+        if (fresh)
+            mms__block_publish(w, &sh->blk->b, MMS_BS_READY);
+        /* A signal handler that ran in between may have set this entry
+         * up already: keep its shard and give ours back. */
+        if (t->wid == w->id) {
+            mms_store_release(&sh->blk->sstate, (uint32_t)MMS_SHARD_FREE);
+            errno = saved;
+            return;
+        }
         mms_add_relaxed(&w->hdr->shards_active, 1);
         mms_add_relaxed(&w->hdr->threads_seen, 1);
         pthread_setspecific(exit_key, (void *)1);
+    } else {
+        mms_add_relaxed(&w->hdr->threads_shared, 1);
     }
-    t->shard = i;
-    t->base = i ? shard_addr(w, i) : shared.base;
+    t->sh = sh ? sh : sh0;
+    t->owned = sh != NULL;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t->wid = w->id;
     errno = saved;
-    return (struct mms__shard_ref){t->base, i != 0};
+}
+
+/* Thread exit: move the values of the shards this thread owned to shard
+ * 0 and free them. Code that runs later in the dying thread (other
+ * destructors, glibc's clean-up, which calls free) may still update: the
+ * thread stays on the shared shard 0 and never takes a new one. */
+static void release_thread_shards(void *unused)
+{
+    (void)unused;
+    for (uint32_t slot = 0; slot < MMS_MAX_WRITERS; slot++) {
+        struct mms__tls_ent *t = &mms__tls[slot];
+        mms_writer *w = mms_load_acquire(&mms__writers[slot]);
+        if (!w || w->id != t->wid) {
+            t->wid = 0;
+            continue;
+        }
+        if (!t->owned)
+            continue;
+        struct mms__shard *sh = t->sh;
+        if (w->thread_exit_cb)
+            w->thread_exit_cb();
+        mms__cells_retire(w, sh);
+        identity_set(w, sh->blk, true, true);
+        mms_add_relaxed(&w->hdr->shards_active, (uint32_t)-1);
+        t->sh = mms__shard_get(w, 0);
+        t->owned = 0;
+        mms_store_release(&sh->blk->sstate, (uint32_t)MMS_SHARD_FREE);
+    }
+}
+
+void mms__shards_after_fork(mms_writer *w, uint32_t keep)
+{
+    uint32_t n = mms_load_relaxed(&w->hdr->next_shard);
+    for (uint32_t i = 1; i < n && i < w->shard_limit; i++) {
+        struct mms__shard *sh = mms__shard_get(w, i);
+        if (!sh)
+            continue;
+        if (i == keep) { /* the forking thread, with its new tid */
+            identity_set(w, sh->blk, true, false);
+            continue;
+        }
+        if (mms_load_relaxed(&sh->blk->sstate) == MMS_SHARD_OWNED) {
+            identity_set(w, sh->blk, false, true);
+            mms_store_release(&sh->blk->sstate, (uint32_t)MMS_SHARD_FREE);
+        }
+    }
 }

@@ -11,6 +11,8 @@
 
 #include "internal.h"
 
+MMS_HIDDEN void mms__snapshot_destroy(struct mms_snapshot *s);
+
 #define HIST_FULL_TRIES 4 /* whole-histogram copies before settling */
 
 /* A merged per-second ring of a windowed field. */
@@ -27,14 +29,47 @@ struct extra {
     struct mms_member_value *members;
 };
 
+struct snap_table {
+    const struct mms__rtable *t;
+    uint32_t nrecords;
+    uint64_t overflow_hits;
+    size_t nrec;
+    struct mms_record_info *recs;
+};
+
+/* One cell's value in its shard (MMS_SNAP_SHARDS). */
+struct shard_val {
+    uint32_t shard;
+    struct mms_shard_value v;
+};
+
 struct mms_snapshot {
+    mms_reader *r;
+    unsigned flags;
     size_t n;
     int64_t mono_ns, real_ns;
     const struct mms_field_info **infos;
-    const struct mms__rfield *rf; /* copy: the reader's may grow */
+    struct mms__rfield *rf; /* copy: the reader's may grow */
     struct mms_value *values;
     struct extra *extra;
     char *strbuf;
+    uint64_t *buckets; /* every histogram's, one after the other */
+    size_t nbuckets;
+    size_t nshards;
+    struct mms_shard_info *shards;
+    size_t ntables;
+    struct snap_table *tables;
+    struct mms_record_member *members; /* every record's, in order */
+    size_t nmembers;
+    uint8_t *keys;
+    struct mms_record_info **recmap; /* record number -> its info */
+    size_t nrecmap;
+    uint32_t *sv_start; /* MMS_SNAP_SHARDS: field i's values in sv */
+    struct shard_val *sv;
+    uint64_t *scratch;
+    size_t scratch_words;
+    void *arena; /* everything above lives here */
+    size_t arena_size;
 };
 
 #define SEQ_PATIENCE_NS 1000000 /* see seq_retry */
@@ -123,6 +158,8 @@ static int read_struct(const uint64_t *cell, const struct mms__rfield *f,
                        struct mms_member_value *m)
 {
     uint64_t words[MMS_STRUCT_MAX_MEMBERS];
+    if (!m || f->n > MMS_STRUCT_MAX_MEMBERS)
+        return MMS_ECORRUPT; /* cannot happen: checked when walked */
     int rc = seq_copy(cell, words, f->n, MMS_SEQ_RETRIES);
     for (uint32_t i = 0; i < f->n; i++) {
         m[i].name = fi->members[i].name;
@@ -139,6 +176,8 @@ static int read_movavg(const uint64_t *cell, const struct mms__rfield *f,
     if (rc < 0)
         return rc;
     uint64_t n = scratch[0];
+    if (f->n == 0)
+        return MMS_ECORRUPT; /* cannot happen: checked when walked */
     uint64_t k = n < f->n ? n : f->n;
     double sum = 0;
     for (uint64_t i = 0; i < k; i++) {
@@ -174,67 +213,397 @@ static void ring_merge(struct ring *r, uint32_t p, uint64_t sec, uint64_t count,
         r->buckets[(size_t)p * nb + i] += b[i];
 }
 
-/* One shard's histogram (value words after seq, copied to W) into X. */
-static void hist_merge_words(struct extra *x, const struct mms__rfield *f,
-                             const uint64_t *w)
+/* ------------------------------------------------------------- layout */
+
+/* Carve a snapshot's arrays from one buffer: run with base NULL to
+ * measure, then with the buffer. */
+struct carve {
+    uint8_t *base;
+    size_t used;
+};
+
+static void *carve(struct carve *c, size_t size)
 {
-    struct mms_hist *h = &x->hist;
-    uint64_t count = w[0], sum = w[1], min_inv = w[2], max = w[3];
-    const uint64_t *b = w + 4;
-    if (count) {
-        /* min_inv is 0 only while shard 0's first update is in flight. */
-        uint64_t min = ~min_inv;
-        if (min_inv && (h->count == 0 || min < h->min))
-            h->min = min;
-        if (h->count == 0 || max > h->max)
-            h->max = max;
-        h->count += count;
-        h->sum += sum;
-        for (uint32_t i = 0; i < f->nbuckets; i++)
-            h->buckets[i] += b[i];
+    void *p = c->base ? c->base + c->used : NULL;
+    c->used += (size + 15) & ~(size_t)15;
+    return p;
+}
+
+static size_t hist_words(const struct mms__rfield *f)
+{
+    return f->kind == MMS_KIND_HISTOGRAM ? f->nbuckets : 0;
+}
+
+static bool has_ring(const struct mms__rfield *f)
+{
+    return (f->flags & MMS_DF_WINDOW) &&
+           (f->kind == MMS_KIND_HISTOGRAM || f->kind == MMS_KIND_COUNTER);
+}
+
+/* Words to copy one histogram cell or record cell. */
+static size_t cell_scratch(const struct mms__rfield *f)
+{
+    return f->kind == MMS_KIND_HISTOGRAM
+               ? 4 + ((size_t)f->nchunks << f->bits) + f->cell_size / 8
+           : f->kind == MMS_KIND_MOVAVG ? 1 + (size_t)f->n
+                                        : 0;
+}
+
+static void layout(mms_snapshot *s, mms_reader *r, struct carve *c)
+{
+    size_t n = s->n, strbytes = 1, sw = 64, nsv = 0;
+    s->infos = carve(c, n * sizeof(const struct mms_field_info *));
+    s->rf = carve(c, n * sizeof *s->rf);
+    s->values = carve(c, n * sizeof *s->values);
+    s->extra = carve(c, n * sizeof *s->extra);
+    s->nbuckets = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct mms__rfield *f = &r->rf[i];
+        struct extra *x = c->base ? &s->extra[i] : NULL;
+        s->nbuckets += hist_words(f);
+        if (f->kind == MMS_KIND_STRING)
+            strbytes += f->value_size - sizeof(struct mms_string_cell) + 1;
+        if (cell_scratch(f) > sw)
+            sw = cell_scratch(f);
+        if (has_ring(f)) {
+            struct ring *rg = carve(c, sizeof *rg);
+            uint64_t *b =
+                f->kind == MMS_KIND_HISTOGRAM
+                    ? carve(c, (size_t)MMS_WINDOW_SLOTS * f->win_nbuckets * 8)
+                    : NULL;
+            if (x) {
+                x->ring = rg;
+                rg->buckets = b;
+            }
+        }
+        if (f->kind == MMS_KIND_STRUCT) {
+            void *m = carve(c, f->n * sizeof(struct mms_member_value));
+            if (x)
+                x->members = m;
+        }
     }
-    if (!(f->flags & MMS_DF_WINDOW))
+    s->buckets = carve(c, s->nbuckets * 8);
+    s->strbuf = carve(c, strbytes);
+    s->nshards = r->shards.n;
+    s->shards = carve(c, s->nshards * sizeof *s->shards);
+    s->ntables = r->tables.n;
+    s->tables = carve(c, s->ntables * sizeof *s->tables);
+    size_t nrec = 0, nmem = 0, keys = 0;
+    struct mms__rtable *const *ts = r->tables.p;
+    for (size_t t = 0; t < s->ntables; t++) {
+        nrec += ts[t]->nrecs;
+        nmem += (size_t)ts[t]->nrecs * ts[t]->info.nmembers;
+        for (uint32_t k = 0; k < ts[t]->nrecs; k++)
+            keys += ((const struct mms__rrecord *)r->records.p)[ts[t]->recs[k]]
+                        .key_len +
+                    1u;
+        for (uint32_t k = 0; k < ts[t]->info.nmembers; k++)
+            if (ts[t]->m[k].kind == MMS_MK_HIST &&
+                ts[t]->cell_size / 8 + 4 > sw)
+                sw = ts[t]->cell_size / 8 + 4;
+    }
+    if (ts && r->tables.n)
+        for (size_t t = 0; t < s->ntables; t++)
+            if (ts[t]->cell_size / 8 + 4 > sw)
+                sw = ts[t]->cell_size / 8 + 4;
+    struct mms_record_info *recs = carve(c, nrec * sizeof *recs);
+    s->members = carve(c, nmem * sizeof *s->members);
+    s->nmembers = nmem;
+    s->keys = carve(c, keys + 1);
+    s->nrecmap = r->records.n;
+    s->recmap = carve(c, s->nrecmap * sizeof(struct mms_record_info *));
+    if (c->base) {
+        size_t at = 0, am = 0;
+        for (size_t t = 0; t < s->ntables; t++) {
+            s->tables[t].t = ts[t];
+            s->tables[t].recs = recs + at;
+            s->tables[t].nrec = ts[t]->nrecs;
+            for (uint32_t k = 0; k < ts[t]->nrecs; k++) {
+                recs[at + k].m = s->members + am;
+                s->recmap[ts[t]->recs[k]] = &recs[at + k];
+                am += ts[t]->info.nmembers;
+            }
+            at += ts[t]->nrecs;
+        }
+    }
+    if (s->flags & MMS_SNAP_SHARDS) {
+        const struct mms__rcell *cells = r->cells.p;
+        for (size_t k = 0; k < r->cells.n; k++)
+            nsv += !(cells[k].owner & MMS__RC_RECORD);
+        s->sv_start = carve(c, (n + 1) * sizeof *s->sv_start);
+        s->sv = carve(c, nsv * sizeof *s->sv);
+    }
+    s->scratch_words = sw;
+    s->scratch = carve(c, sw * 8);
+}
+
+static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
+{
+    mms_snapshot probe = {.r = r, .flags = flags, .n = r->nfields};
+    struct carve c = {NULL, 0};
+    layout(&probe, r, &c);
+    size_t need = c.used;
+    mms_snapshot *s = r->spare;
+    r->spare = NULL;
+    if (s && s->arena_size < need) {
+        mms__snapshot_destroy(s);
+        s = NULL;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        void *a = s ? malloc(need ? need : 16) : NULL;
+        if (!a) {
+            free(s);
+            return NULL;
+        }
+        s->arena = a;
+        s->arena_size = need;
+    }
+    void *arena = s->arena;
+    size_t asize = s->arena_size;
+    memset(s, 0, sizeof *s);
+    s->arena = arena;
+    s->arena_size = asize;
+    s->r = r;
+    s->flags = flags;
+    s->n = r->nfields;
+    memset(arena, 0, need);
+    c = (struct carve){arena, 0};
+    layout(s, r, &c);
+    for (size_t i = 0, b = 0; i < s->n; i++) {
+        const struct mms__rfield *f = &r->rf[i];
+        s->infos[i] = r->infos[i];
+        s->rf[i] = *f;
+        s->values[i].kind = (enum mms_kind)f->kind;
+        if (f->kind == MMS_KIND_HISTOGRAM) {
+            struct mms_hist *h = &s->extra[i].hist;
+            h->bits = f->bits;
+            h->max_exp = f->max_exp;
+            h->nbuckets = f->nbuckets;
+            h->buckets = s->buckets + b;
+            b += f->nbuckets;
+            s->values[i].v.hist = h;
+        }
+    }
+    return s;
+}
+
+void mms__snapshot_destroy(mms_snapshot *s)
+{
+    if (!s)
         return;
-    size_t slot_words = 3 + f->win_nbuckets;
-    const uint64_t *ring = w + (f->win_off - 8) / 8;
-    for (uint32_t p = 0; p < MMS_WINDOW_SLOTS; p++) {
-        const uint64_t *s = ring + p * slot_words;
-        ring_merge(x->ring, p, s[0], s[1], s[2], s + 3, f->win_nbuckets);
+    free(s->arena);
+    free(s);
+}
+
+/* -------------------------------------------------------- global values */
+
+static int read_scalar(const uint8_t *p, uint8_t type, struct mms_value *v)
+{
+    switch (type) {
+    case MMS_TYPE_BOOL:
+        v->v.u64 = mms_load_relaxed(p) != 0;
+        break;
+    case MMS_TYPE_U8:
+        v->v.u64 = mms_load_relaxed(p);
+        break;
+    case MMS_TYPE_I8:
+        /* NOLINTNEXTLINE(bugprone-signed-char-misuse): an i8, sign kept */
+        v->v.i64 = (int8_t)mms_load_relaxed(p);
+        break;
+    case MMS_TYPE_U16:
+        v->v.u64 = mms_load_relaxed((const uint16_t *)p);
+        break;
+    case MMS_TYPE_I16:
+        v->v.i64 = (int16_t)mms_load_relaxed((const uint16_t *)p);
+        break;
+    case MMS_TYPE_U32:
+        v->v.u64 = mms_load_relaxed((const uint32_t *)p);
+        break;
+    case MMS_TYPE_I32:
+        v->v.i64 = (int32_t)mms_load_relaxed((const uint32_t *)p);
+        break;
+    case MMS_TYPE_F32: {
+        uint32_t bits = mms_load_relaxed((const uint32_t *)p);
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        v->v.f64 = x;
+        break;
+    }
+    default: /* U64, I64, F64: the same 8 bytes */
+        v->v.u64 = mms_load_relaxed((const uint64_t *)p);
+        break;
+    }
+    return 0;
+}
+
+static void read_globals(mms_snapshot *s, mms_reader *r)
+{
+    char *sp = s->strbuf;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct mms__rfield *f = &s->rf[i];
+        struct mms_value *v = &s->values[i];
+        const uint8_t *cell = r->base + f->value_off;
+        switch (f->kind) {
+        case MMS_KIND_GAUGE:
+        case MMS_KIND_GAUGE_F64:
+            v->v.u64 = mms_load_relaxed((const uint64_t *)cell);
+            break;
+        case MMS_KIND_SCALAR:
+            read_scalar(cell, f->type, v);
+            break;
+        case MMS_KIND_STRING:
+            v->status = read_string(cell, f->value_size, sp, &v->v.str.len);
+            v->v.str.ptr = sp;
+            sp += v->v.str.len + 1;
+            break;
+        case MMS_KIND_STRUCT:
+            v->status = read_struct((const uint64_t *)cell, f, s->infos[i],
+                                    s->extra[i].members);
+            v->v.st.n = f->n;
+            v->v.st.m = s->extra[i].members;
+            break;
+        case MMS_KIND_MOVAVG:
+            v->status = read_movavg((const uint64_t *)cell, f, s->scratch, v);
+            break;
+        default:
+            break;
+        }
     }
 }
 
-/* Read a histogram from one shard. The whole value is tried under its
- * seqlock a few times; a shard written without pause may never give a
- * quiet moment that long, so then count, sum, min and max are read
- * consistently (a short copy) and the buckets as they are: the status
- * becomes MMS_EBUSY, meaning the buckets may miss updates in flight. If
- * even the short copy fails (its writer stopped mid-update, preempted),
- * those four words are read as they are too: off by that one update. */
-static int read_hist_shard(const uint8_t *cell, const struct mms__rfield *f,
-                           uint64_t *scratch, struct extra *x)
+/* -------------------------------------------------------- sharded cells */
+
+/* Merge a histogram body W = {count, sum, min_inv, max} into H. */
+static void hist_merge_head(struct mms_hist *h, const uint64_t *w)
 {
-    const uint64_t *seq = (const uint64_t *)cell;
-    size_t nw = f->size / 8 - 1;
-    int rc = seq_copy(seq, scratch, nw, HIST_FULL_TRIES);
-    if (rc < 0) {
-        size_t from = seq_copy(seq, scratch, 4, MMS_SEQ_RETRIES) < 0 ? 0 : 4;
-        for (size_t i = from; i < nw; i++)
-            scratch[i] = mms_load_relaxed(&seq[1 + i]);
-        rc = MMS_EBUSY;
+    uint64_t count = w[0], sum = w[1], min_inv = w[2], max = w[3];
+    if (!count)
+        return;
+    /* min_inv is 0 only while shard 0's first update is in flight. */
+    uint64_t min = ~min_inv;
+    if (min_inv && (h->count == 0 || min < h->min))
+        h->min = min;
+    if (h->count == 0 || max > h->max)
+        h->max = max;
+    h->count += count;
+    h->sum += sum;
+}
+
+/* Copy the histogram body at BODY (count, sum, min_inv, max, chunk[]) of
+ * INDEX/MEMBER in SHARD to W: W[0..3] the head, W[4..] the dense buckets
+ * (only chunks present; PRESENT gets a bit per chunk). 0, or
+ * MMS_ECORRUPT for a bad chunk reference. */
+static int hist_body_copy(mms_reader *r, const uint64_t *body, uint32_t nchunks,
+                          uint32_t nbuckets, unsigned bits, uint32_t index,
+                          uint16_t member, uint32_t shard, uint64_t *w,
+                          uint64_t *present)
+{
+    for (int k = 0; k < 4; k++)
+        w[k] = mms_seq_load(&body[k]);
+    const uint32_t *dir = (const uint32_t *)(body + 4);
+    *present = 0;
+    for (uint32_t c = 0; c < nchunks; c++) {
+        uint32_t off = mms_load_acquire(&dir[c]);
+        if (!off)
+            continue;
+        uint32_t nb = mms__chunk_nb(nbuckets, bits, c);
+        const uint64_t *b =
+            mms__reader_chunk(r, off, index, member, (uint16_t)c, shard, nb);
+        if (!b)
+            return MMS_ECORRUPT;
+        uint64_t *dst = w + 4 + ((size_t)c << bits);
+        for (uint32_t k = 0; k < nb; k++)
+            dst[k] = mms_seq_load(&b[k]);
+        *present |= 1ull << c;
     }
-    hist_merge_words(x, f, scratch);
+    return 0;
+}
+
+static void hist_add_buckets(struct mms_hist *h, const uint64_t *w,
+                             uint64_t present, uint32_t nchunks)
+{
+    for (uint32_t c = 0; c < nchunks; c++) {
+        if (!(present >> c & 1))
+            continue;
+        uint32_t first = c << h->bits,
+                 nb = mms__chunk_nb(h->nbuckets, h->bits, c);
+        for (uint32_t k = 0; k < nb; k++)
+            h->buckets[first + k] += w[4 + first + k];
+    }
+}
+
+static void hist_ring_merge(struct ring *rg, const struct mms__rfield *f,
+                            const uint64_t *ring)
+{
+    size_t slot_words = 3 + f->win_nbuckets;
+    for (uint32_t p = 0; p < MMS_WINDOW_SLOTS; p++) {
+        const uint64_t *sl = ring + p * slot_words;
+        ring_merge(rg, p, sl[0], sl[1], sl[2], sl + 3, f->win_nbuckets);
+    }
+}
+
+/* Read one histogram cell (section 11.6) into X (and SV). */
+static int read_hist_cell(mms_snapshot *s, const struct mms__rfield *f,
+                          const uint8_t *cell, uint32_t shard, struct extra *x,
+                          struct mms_shard_value *sv)
+{
+    mms_reader *r = s->r;
+    const uint64_t *seq = (const uint64_t *)cell;
+    uint64_t *w = s->scratch, present = 0;
+    size_t ring_words = f->win_off ? (f->cell_size - f->win_off) / 8 : 0;
+    uint64_t *ring = w + 4 + ((size_t)f->nchunks << f->bits);
+    int rc = MMS_EBUSY;
+    for (int t = 0; t < HIST_FULL_TRIES && rc == MMS_EBUSY; t++) {
+        backoff(t);
+        uint64_t s1 = mms_load_acquire(seq);
+        if (s1 & 1)
+            continue;
+        int crc = hist_body_copy(r, seq + 1, f->nchunks, f->nbuckets, f->bits,
+                                 f->index, 0, shard, w, &present);
+        const uint64_t *src = (const uint64_t *)(cell + f->win_off);
+        for (size_t k = 0; k < ring_words; k++)
+            ring[k] = mms_seq_load(&src[k]);
+        mms_fence_acquire();
+        if (mms_load_relaxed(seq) == s1)
+            rc = crc;
+    }
+    if (rc == MMS_ECORRUPT)
+        return rc;
+    if (rc == MMS_EBUSY) {
+        /* Never still long enough: the head consistently, the buckets as
+         * they are (they may miss updates in flight). */
+        uint64_t head[4];
+        if (seq_copy(seq, head, 4, MMS_SEQ_RETRIES) < 0)
+            for (int k = 0; k < 4; k++)
+                head[k] = mms_load_relaxed(&seq[1 + k]);
+        if (hist_body_copy(r, seq + 1, f->nchunks, f->nbuckets, f->bits,
+                           f->index, 0, shard, w, &present) < 0)
+            return MMS_ECORRUPT;
+        memcpy(w, head, sizeof head);
+    }
+    hist_merge_head(&x->hist, w);
+    hist_add_buckets(&x->hist, w, present, f->nchunks);
+    if (x->ring)
+        hist_ring_merge(x->ring, f, ring);
+    if (sv) {
+        sv->count = w[0];
+        sv->sum = w[1];
+        sv->min = w[0] && w[2] ? ~w[2] : 0;
+        sv->max = w[0] ? w[3] : 0;
+    }
     return rc;
 }
 
-static void counter_ring_shard(const uint8_t *cell, struct ring *r)
+static void counter_ring_cell(const uint8_t *cell, struct ring *r)
 {
-    const struct mms_window_slot *s = (const void *)(cell + 8);
+    const struct mms_window_slot *sl = (const void *)(cell + 8);
     for (uint32_t p = 0; p < MMS_WINDOW_SLOTS; p++) {
         for (int t = 0; t < 4; t++) {
-            uint64_t sec = mms_load_acquire(&s[p].sec);
-            uint64_t sum = mms_load_relaxed(&s[p].sum);
+            uint64_t sec = mms_load_acquire(&sl[p].sec);
+            uint64_t sum = mms_load_relaxed(&sl[p].sum);
             mms_fence_acquire();
-            if (mms_load_relaxed(&s[p].sec) == sec) {
+            if (mms_load_relaxed(&sl[p].sec) == sec) {
                 ring_merge(r, p, sec, sum, sum, NULL, 0);
                 break;
             }
@@ -242,200 +611,337 @@ static void counter_ring_shard(const uint8_t *cell, struct ring *r)
     }
 }
 
-static int extra_alloc(struct extra *x, const struct mms__rfield *f)
+/* ---------------------------------------------------------- records */
+
+static void member_merge(const struct mms__rmember *m,
+                         struct mms_record_member *out, const uint64_t *w)
 {
-    if (f->kind == MMS_KIND_HISTOGRAM) {
-        int rc = mms_hist_init(&x->hist, f->bits, f->max_exp);
-        if (rc < 0)
-            return rc;
+    switch (m->kind) {
+    case MMS_MK_SUM:
+        out->v.u64 += w[0];
+        break;
+    case MMS_MK_SUM_I64:
+        out->v.i64 = (int64_t)((uint64_t)out->v.i64 + w[0]);
+        break;
+    case MMS_MK_MAX:
+        if (w[0] > out->v.u64)
+            out->v.u64 = w[0];
+        break;
+    case MMS_MK_MIN:
+        if (w[0] && (!out->v.u64 || ~w[0] < out->v.u64))
+            out->v.u64 = ~w[0];
+        break;
+    case MMS_MK_MAXARG:
+        if (w[0] > out->v.u64 || (!out->v.u64 && !out->arg)) {
+            out->v.u64 = w[0];
+            out->arg = w[1];
+        }
+        break;
+    case MMS_MK_HIST: {
+        struct mms_hist h = {.count = out->count,
+                             .sum = out->sum,
+                             .min = out->min,
+                             .max = out->max};
+        hist_merge_head(&h, w);
+        out->count = h.count;
+        out->sum = h.sum;
+        out->min = h.min;
+        out->max = h.max;
+        break;
     }
-    if (f->flags & MMS_DF_WINDOW &&
-        (f->kind == MMS_KIND_HISTOGRAM || f->kind == MMS_KIND_COUNTER)) {
-        x->ring = calloc(1, sizeof *x->ring);
-        if (!x->ring)
-            return -ENOMEM;
-        if (f->kind == MMS_KIND_HISTOGRAM) {
-            x->ring->buckets = calloc(
-                (size_t)MMS_WINDOW_SLOTS * f->win_nbuckets, sizeof(uint64_t));
-            if (!x->ring->buckets)
-                return -ENOMEM;
+    }
+}
+
+/* Read one record cell under its seqlock into M (the record's members). */
+static int read_record_cell(mms_snapshot *s, const struct mms__rtable *t,
+                            const uint8_t *cell, struct mms_record_member *m)
+{
+    const uint64_t *seq = (const uint64_t *)cell;
+    size_t nw = t->cell_size / 8 - 1;
+    uint64_t *w = s->scratch;
+    int rc = seq_copy(seq, w, nw, HIST_FULL_TRIES);
+    if (rc < 0)
+        for (size_t k = 0; k < nw; k++)
+            w[k] = mms_load_relaxed(&seq[1 + k]);
+    for (uint32_t k = 0; k < t->info.nmembers; k++)
+        member_merge(&t->m[k], &m[k], w + (t->m[k].off - 8) / 8);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the pass */
+
+static void pass_reset(mms_snapshot *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        struct extra *x = &s->extra[i];
+        if (s->rf[i].kind == MMS_KIND_COUNTER)
+            s->values[i].v.u64 = 0;
+        if (s->rf[i].kind == MMS_KIND_HISTOGRAM) {
+            x->hist.count = x->hist.sum = x->hist.min = x->hist.max = 0;
+            s->values[i].status = 0;
+        }
+        /* The arena is zeroed in snapshot_alloc (the analyzer misses it).
+         * NOLINTBEGIN(clang-analyzer-core.uninitialized.Assign) */
+        struct ring *rg = x->ring;
+        /* NOLINTEND(clang-analyzer-core.uninitialized.Assign) */
+        if (rg) {
+            uint64_t *b = rg->buckets;
+            memset(rg, 0, sizeof *rg);
+            rg->buckets = b;
+            if (b)
+                memset(b, 0,
+                       (size_t)MMS_WINDOW_SLOTS * s->rf[i].win_nbuckets * 8);
         }
     }
-    if (f->kind == MMS_KIND_STRUCT) {
-        x->members = calloc(f->n, sizeof *x->members);
-        if (!x->members)
-            return -ENOMEM;
+    memset(s->buckets, 0, s->nbuckets * 8);
+    memset(s->members, 0, s->nmembers * sizeof *s->members);
+    for (size_t t = 0; t < s->ntables; t++)
+        for (size_t k = 0; k < s->tables[t].nrec; k++)
+            s->tables[t].recs[k].status = 0;
+}
+
+/* One read of every cell; SV_AT counts per-shard values. */
+static void cells_pass(mms_snapshot *s, mms_reader *r)
+{
+    const struct mms__rcell *cells = r->cells.p;
+    size_t nsv = 0;
+    if (s->flags & MMS_SNAP_SHARDS) {
+        /* CSR: count cells per field first. */
+        memset(s->sv_start, 0, (s->n + 1) * sizeof *s->sv_start);
+        for (size_t k = 0; k < r->cells.n; k++)
+            if (!(cells[k].owner & MMS__RC_RECORD) && cells[k].owner < s->n)
+                s->sv_start[cells[k].owner + 1]++;
+        for (size_t i = 0; i < s->n; i++)
+            s->sv_start[i + 1] += s->sv_start[i];
     }
+    for (size_t k = 0; k < r->cells.n; k++) {
+        const struct mms__rcell *c = &cells[k];
+        const uint8_t *cell = r->base + c->off;
+        if (c->owner & MMS__RC_RECORD) {
+            uint32_t num = c->owner & ~MMS__RC_RECORD;
+            struct mms_record_info *ri =
+                num < s->nrecmap ? s->recmap[num] : NULL;
+            if (!ri)
+                continue;
+            const struct mms__rrecord *rec =
+                &((const struct mms__rrecord *)
+                      r->records.p)[c->owner & ~MMS__RC_RECORD];
+            if (read_record_cell(s, s->tables[rec->table].t, cell,
+                                 (struct mms_record_member *)ri->m) < 0)
+                ri->status = MMS_EBUSY;
+            continue;
+        }
+        if (c->owner >= s->n)
+            continue; /* a field added after this snapshot's layout */
+        const struct mms__rfield *f = &s->rf[c->owner];
+        struct extra *x = &s->extra[c->owner];
+        struct mms_value *v = &s->values[c->owner];
+        struct mms_shard_value *sv = NULL;
+        if (s->flags & MMS_SNAP_SHARDS) {
+            /* Filled in order: the next free place of this field. */
+            struct shard_val *e = &s->sv[nsv++];
+            memset(e, 0, sizeof *e);
+            e->shard = c->shard;
+            sv = &e->v;
+        }
+        if (f->kind == MMS_KIND_COUNTER) {
+            uint64_t u = mms_load_relaxed((const uint64_t *)cell);
+            v->v.u64 += u;
+            if (sv)
+                sv->u64 = u;
+            if (x->ring)
+                counter_ring_cell(cell, x->ring);
+        } else if (f->kind == MMS_KIND_HISTOGRAM) {
+            int rc = read_hist_cell(s, f, cell, c->shard, x, sv);
+            if (rc < 0 && v->status != MMS_ECORRUPT)
+                v->status = rc;
+        }
+    }
+}
+
+/* MMS_SNAP_SHARDS: the cells' values were appended in walk order; sort
+ * them by field (stable) into the places sv_start gives. */
+static void shard_values_sort(mms_snapshot *s, mms_reader *r)
+{
+    if (!(s->flags & MMS_SNAP_SHARDS))
+        return;
+    const struct mms__rcell *cells = r->cells.p;
+    size_t total = s->sv_start[s->n];
+    struct shard_val *tmp = malloc((total ? total : 1) * sizeof *tmp);
+    uint32_t *at = calloc(s->n + 1, sizeof *at);
+    if (!tmp || !at) {
+        free(tmp);
+        free(at);
+        return;
+    }
+    size_t j = 0;
+    for (size_t k = 0; k < r->cells.n; k++) {
+        uint32_t o = cells[k].owner;
+        if ((o & MMS__RC_RECORD) || o >= s->n)
+            continue;
+        tmp[s->sv_start[o] + at[o]++] = s->sv[j++];
+    }
+    memcpy(s->sv, tmp, total * sizeof *tmp);
+    free(tmp);
+    free(at);
+}
+
+static void read_shards(mms_snapshot *s, mms_reader *r)
+{
+    const struct mms__rshard *rs = r->shards.p;
+    for (size_t k = 0; k < s->nshards; k++) {
+        const struct mms_shard_block *b =
+            (const struct mms_shard_block *)(r->base + rs[k].off);
+        struct mms_shard_info *o = &s->shards[k];
+        o->shard = rs[k].id;
+        o->state = (enum mms_shard_state)mms_load_acquire(&b->sstate);
+        for (int t = 0; t < MMS_SEQ_RETRIES; t++) {
+            uint32_t s1 = mms_load_acquire(&b->seq);
+            if (s1 & 1)
+                continue;
+            uint64_t name[2] = {mms_seq_load((const uint64_t *)&b->name[0]),
+                                mms_seq_load((const uint64_t *)&b->name[8])};
+            o->tid = mms_seq_load(&b->tid);
+            o->generation = mms_seq_load(&b->generation);
+            o->start_ns = mms_seq_load(&b->start_ns);
+            o->end_ns = mms_seq_load(&b->end_ns);
+            mms_fence_acquire();
+            if (mms_load_relaxed(&b->seq) != s1)
+                continue;
+            char raw[16];
+            memcpy(raw, name, sizeof raw);
+            size_t len = strnlen(raw, sizeof raw);
+            for (size_t i = 0; i < len; i++)
+                o->name[i] = (raw[i] < 0x20 || raw[i] == 0x7f) ? '?' : raw[i];
+            o->name[len] = '\0';
+            break;
+        }
+    }
+}
+
+static void read_tables(mms_snapshot *s, mms_reader *r)
+{
+    struct mms__rtable *const *ts = r->tables.p;
+    const struct mms__rrecord *recs = r->records.p;
+    uint8_t *kp = s->keys;
+    for (size_t t = 0; t < s->ntables; t++) {
+        struct snap_table *st = &s->tables[t];
+        const struct mms_table_block *b =
+            (const struct mms_table_block *)(r->base + ts[t]->off);
+        st->nrecords = mms_load_relaxed(&b->nrecords);
+        st->overflow_hits = mms_load_relaxed(&b->overflow_hits);
+        for (size_t k = 0; k < st->nrec; k++) {
+            const struct mms__rrecord *rec = &recs[ts[t]->recs[k]];
+            struct mms_record_info *ri = &st->recs[k];
+            memcpy(kp, r->base + rec->key_off, rec->key_len);
+            kp[rec->key_len] = 0;
+            ri->key = kp;
+            ri->key_len = rec->key_len;
+            ri->index = rec->index;
+            ri->overflow = rec->overflow;
+            kp += rec->key_len + 1;
+        }
+    }
+}
+
+/* What a snapshot's arrays were sized for. */
+struct shape {
+    size_t fields, cells, records, tables, shards;
+};
+
+static struct shape shape_of(const mms_reader *r)
+{
+    return (struct shape){r->nfields, r->cells.n, r->records.n, r->tables.n,
+                          r->shards.n};
+}
+
+static bool same_shape(struct shape a, struct shape b)
+{
+    return a.fields == b.fields && a.cells == b.cells &&
+           a.records == b.records && a.tables == b.tables &&
+           a.shards == b.shards;
+}
+
+/* Take a snapshot. The walk runs inside the retry loop, after retire_end
+ * is loaded: a thread's exit may move values into a shard-0 cell that is
+ * new, and a walk from before the move would not know that cell. */
+static int take(mms_reader *r, unsigned flags, mms_snapshot **out)
+{
+    const struct mms_file_header *m = r->live;
+    mms_snapshot *s = NULL;
+    struct shape sized = {0, 0, 0, 0, 0};
+    int t;
+    for (t = 0; t < MMS_RETIRE_TRIES; t++) {
+        uint64_t e = mms_load_acquire(&m->retire_end);
+        int rc = mms__reader_walk(r);
+        if (rc < 0)
+            return rc;
+        m = r->live; /* the walk may have mapped the file again */
+        if (!s || !same_shape(sized, shape_of(r))) {
+            if (s) { /* back to the reader, whose spare it becomes */
+                r->spare = NULL;
+                mms_snapshot_free(s);
+            }
+            if (!(s = snapshot_alloc(r, flags)))
+                return -ENOMEM;
+            sized = shape_of(r);
+            /* Freed if a SIGBUS ends this: the reader keeps it as its
+             * spare. */
+            r->spare = s;
+        }
+        s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
+        s->real_ns = mms__now_ns(CLOCK_REALTIME);
+        pass_reset(s);
+        cells_pass(s, r);
+        mms_fence_acquire();
+        if (mms_load_relaxed(&m->retire_begin) == e)
+            break;
+        sched_yield();
+    }
+    if (t == MMS_RETIRE_TRIES)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->rf[i].flags & MMS_DF_SHARDED)
+                s->values[i].status = MMS_EBUSY;
+    read_globals(s, r);
+    read_shards(s, r);
+    read_tables(s, r);
+    shard_values_sort(s, r);
+    r->spare = NULL;
+    *out = s;
     return 0;
 }
 
-static mms_snapshot *snapshot_alloc(mms_reader *r, size_t *scratch_words)
+int mms_snapshot_take_flags(mms_reader *r, unsigned flags, mms_snapshot **out)
 {
-    size_t n = r->nfields, strbytes = 1;
-    *scratch_words = 1;
-    for (size_t i = 0; i < n; i++) {
-        const struct mms__rfield *f = &r->rf[i];
-        if (f->kind == MMS_KIND_STRING)
-            strbytes += f->size - sizeof(struct mms_string_cell) + 1;
-        if ((f->kind == MMS_KIND_HISTOGRAM || f->kind == MMS_KIND_MOVAVG) &&
-            f->size / 8 > *scratch_words)
-            *scratch_words = f->size / 8;
-    }
-    mms_snapshot *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    s->n = n;
-    s->infos = malloc((n ? n : 1) * sizeof *s->infos);
-    s->rf = malloc((n ? n : 1) * sizeof *s->rf);
-    s->values = calloc(n ? n : 1, sizeof *s->values);
-    s->extra = calloc(n ? n : 1, sizeof *s->extra);
-    s->strbuf = malloc(strbytes);
-    if (!s->infos || !s->rf || !s->values || !s->extra || !s->strbuf)
-        goto fail;
-    if (n) /* r->rf is NULL until the first field: no memcpy from NULL */
-        memcpy((void *)s->rf, r->rf, n * sizeof *s->rf);
-    for (size_t i = 0; i < n; i++)
-        if (extra_alloc(&s->extra[i], &r->rf[i]) < 0)
-            goto fail;
-    return s;
-fail:
-    mms_snapshot_free(s);
-    return NULL;
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r)
+        return -EINVAL;
+    if (r->broken)
+        return MMS_ETRUNCATED;
+    int rc = 0;
+    MMS__GUARDED(r, rc, take(r, flags, out));
+    return rc;
 }
 
 int mms_snapshot_take(mms_reader *r, mms_snapshot **out)
 {
-    *out = NULL;
-    int rc = mms_reader_refresh(r);
-    if (rc < 0)
-        return rc;
-    size_t scratch_words;
-    mms_snapshot *s = snapshot_alloc(r, &scratch_words);
-    uint64_t *scratch = malloc(scratch_words * sizeof *scratch);
-    if (!s || !scratch) {
-        mms_snapshot_free(s);
-        free(scratch);
-        return -ENOMEM;
-    }
-    s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
-    s->real_ns = mms__now_ns(CLOCK_REALTIME);
-
-    size_t n = s->n;
-    const struct mms_file_header *h = &r->h;
-    const uint32_t *tab = (const uint32_t *)(r->base + h->shtab_off);
-    char *sp = s->strbuf;
-    for (size_t i = 0; i < n; i++) {
-        const struct mms__rfield *f = &s->rf[i];
-        struct mms_value *v = &s->values[i];
-        struct extra *x = &s->extra[i];
-        s->infos[i] = r->infos[i];
-        v->kind = (enum mms_kind)f->kind;
-        const uint8_t *cell = r->base + f->off;
-        switch (f->kind) {
-        case MMS_KIND_GAUGE:
-        case MMS_KIND_GAUGE_F64:
-            v->v.u64 = mms_load_relaxed((const uint64_t *)cell);
-            break;
-        case MMS_KIND_STRING:
-            v->status = read_string(cell, f->size, sp, &v->v.str.len);
-            v->v.str.ptr = sp;
-            sp += v->v.str.len + 1;
-            break;
-        case MMS_KIND_STRUCT:
-            v->status =
-                read_struct((const uint64_t *)cell, f, r->infos[i], x->members);
-            v->v.st.n = f->n;
-            v->v.st.m = x->members;
-            break;
-        case MMS_KIND_MOVAVG:
-            v->status = read_movavg((const uint64_t *)cell, f, scratch, v);
-            break;
-        case MMS_KIND_HISTOGRAM:
-            v->v.hist = &x->hist;
-            break;
-        default:
-            break;
-        }
-    }
-    /* Sharded values: shard by shard, so each shard's memory is walked
-     * once. Only shards handed out have pages behind them. Plain counters
-     * (most fields) go through a tight loop over their offsets; the rest
-     * (windowed counters, histograms) through the general one. */
-    uint32_t *coff = malloc((n ? n : 1) * sizeof *coff);
-    uint64_t *csum = calloc(n ? n : 1, sizeof *csum);
-    uint32_t *cidx = malloc((n ? n : 1) * sizeof *cidx);
-    uint32_t *other = malloc((n ? n : 1) * sizeof *other);
-    if (!coff || !csum || !cidx || !other) {
-        free(coff);
-        free(csum);
-        free(cidx);
-        free(other);
-        free(scratch);
-        mms_snapshot_free(s);
-        return -ENOMEM;
-    }
-    size_t nc = 0, no = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct mms__rfield *f = &s->rf[i];
-        if (f->kind == MMS_KIND_COUNTER && !s->extra[i].ring) {
-            coff[nc] = f->off;
-            cidx[nc++] = (uint32_t)i;
-        } else if (f->kind == MMS_KIND_COUNTER ||
-                   f->kind == MMS_KIND_HISTOGRAM) {
-            other[no++] = (uint32_t)i;
-        }
-    }
-    for (uint32_t sh = 0; sh < h->shard_cap; sh++) {
-        uint32_t st = mms_load_acquire(&tab[sh]);
-        if (st != MMS_SHARD_OWNED && st != MMS_SHARD_FREE)
-            continue;
-        const uint8_t *base =
-            r->base + h->shard_off + (uint64_t)sh * h->shard_size;
-        for (size_t k = 0; k < nc; k++)
-            csum[k] += mms_load_relaxed((const uint64_t *)(base + coff[k]));
-        for (size_t k = 0; k < no; k++) {
-            size_t i = other[k];
-            const struct mms__rfield *f = &s->rf[i];
-            if (f->kind == MMS_KIND_COUNTER) {
-                s->values[i].v.u64 +=
-                    mms_load_relaxed((const uint64_t *)(base + f->off));
-                counter_ring_shard(base + f->off, s->extra[i].ring);
-            } else if (read_hist_shard(base + f->off, f, scratch,
-                                       &s->extra[i]) < 0) {
-                s->values[i].status = MMS_EBUSY;
-            }
-        }
-    }
-    for (size_t k = 0; k < nc; k++)
-        s->values[cidx[k]].v.u64 = csum[k];
-    free(coff);
-    free(csum);
-    free(cidx);
-    free(other);
-    free(scratch);
-    *out = s;
-    return 0;
+    return mms_snapshot_take_flags(r, 0, out);
 }
 
 void mms_snapshot_free(mms_snapshot *s)
 {
     if (!s)
         return;
-    if (s->extra) {
-        for (size_t i = 0; i < s->n; i++) {
-            mms_hist_free(&s->extra[i].hist);
-            if (s->extra[i].ring)
-                free(s->extra[i].ring->buckets);
-            free(s->extra[i].ring);
-            free(s->extra[i].members);
-        }
+    mms_reader *r = s->r;
+    /* Keep its buffer for the reader's next snapshot (no allocation
+     * churn for a reader that takes one snapshot after another). */
+    if (r && !r->spare) {
+        r->spare = s;
+        return;
     }
-    free(s->extra);
-    free((void *)s->rf);
-    free(s->infos);
-    free(s->values);
-    free(s->strbuf);
-    free(s);
+    mms__snapshot_destroy(s);
 }
 
 size_t mms_snapshot_nfields(const mms_snapshot *s)
@@ -453,21 +959,167 @@ const struct mms_value *mms_snapshot_value(const mms_snapshot *s, size_t i)
     return i < s->n ? &s->values[i] : NULL;
 }
 
-long mms_snapshot_find(const mms_snapshot *s, const char *name)
+int mms_snapshot_find(const mms_snapshot *s, const char *name, size_t *i)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->infos[i]->name, name))
-            return (long)i;
-    return -1;
+    if (!s || !name || !i)
+        return -EINVAL;
+    for (size_t k = 0; k < s->n; k++) {
+        if (!strcmp(s->infos[k]->name, name)) {
+            *i = k;
+            return 0;
+        }
+    }
+    return MMS_ENOENT;
 }
 
 int64_t mms_snapshot_mono_ns(const mms_snapshot *s)
 {
     return s->mono_ns;
 }
+
 int64_t mms_snapshot_real_ns(const mms_snapshot *s)
 {
     return s->real_ns;
+}
+
+/* ------------------------------------------------------------ shards */
+
+size_t mms_snapshot_nshards(const mms_snapshot *s)
+{
+    return s->nshards;
+}
+
+int mms_snapshot_shard(const mms_snapshot *s, size_t k,
+                       struct mms_shard_info *out)
+{
+    if (!s || !out || k >= s->nshards)
+        return -EINVAL;
+    *out = s->shards[k];
+    return 0;
+}
+
+int mms_snapshot_shard_value(const mms_snapshot *s, size_t k, size_t i,
+                             struct mms_shard_value *out)
+{
+    if (!s || !out || k >= s->nshards || i >= s->n ||
+        !(s->flags & MMS_SNAP_SHARDS) || !(s->rf[i].flags & MMS_DF_SHARDED))
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    uint32_t id = s->shards[k].shard;
+    bool any = false;
+    for (uint32_t j = s->sv_start[i]; j < s->sv_start[i + 1]; j++) {
+        const struct shard_val *e = &s->sv[j];
+        if (e->shard != id)
+            continue;
+        out->u64 += e->v.u64;
+        if (e->v.count && (!any || e->v.min < out->min))
+            out->min = e->v.min;
+        if (e->v.count && e->v.max > out->max)
+            out->max = e->v.max;
+        any |= e->v.count != 0;
+        out->count += e->v.count;
+        out->sum += e->v.sum;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ tables */
+
+size_t mms_snapshot_ntables(const mms_snapshot *s)
+{
+    return s->ntables;
+}
+
+const struct mms_table_info *mms_snapshot_table(const mms_snapshot *s, size_t t)
+{
+    return t < s->ntables ? &s->tables[t].t->info : NULL;
+}
+
+int mms_snapshot_table_counts(const mms_snapshot *s, size_t t,
+                              uint32_t *nrecords, uint64_t *overflow_hits)
+{
+    if (!s || t >= s->ntables)
+        return -EINVAL;
+    if (nrecords)
+        *nrecords = s->tables[t].nrecords;
+    if (overflow_hits)
+        *overflow_hits = s->tables[t].overflow_hits;
+    return 0;
+}
+
+size_t mms_snapshot_nrecords(const mms_snapshot *s, size_t t)
+{
+    return t < s->ntables ? s->tables[t].nrec : 0;
+}
+
+const struct mms_record_info *mms_snapshot_record(const mms_snapshot *s,
+                                                  size_t t, size_t r)
+{
+    if (t >= s->ntables || r >= s->tables[t].nrec)
+        return NULL;
+    return &s->tables[t].recs[r];
+}
+
+static int record_hist(const mms_snapshot *s, size_t t, size_t rn,
+                       unsigned member, struct mms_hist *out)
+{
+    mms_reader *r = s->r;
+    const struct mms__rtable *tb = s->tables[t].t;
+    const struct mms__rmember *m = &tb->m[member];
+    uint32_t num = tb->recs[rn];
+    const struct mms__rcell *cells = r->cells.p;
+    size_t words = 4 + ((size_t)m->nchunks << m->bits);
+    uint64_t *w = malloc(words * 8);
+    if (!w)
+        return -ENOMEM;
+    for (size_t k = 0; k < r->cells.n; k++) {
+        if (cells[k].owner != (num | MMS__RC_RECORD))
+            continue;
+        const uint8_t *cell = r->base + cells[k].off;
+        const uint64_t *seq = (const uint64_t *)cell;
+        uint64_t present = 0;
+        int rc = MMS_EBUSY;
+        for (int tr = 0; tr < MMS_SEQ_RETRIES && rc == MMS_EBUSY; tr++) {
+            uint64_t s1 = mms_load_acquire(seq);
+            if (s1 & 1)
+                continue;
+            int crc = hist_body_copy(
+                r, (const uint64_t *)(cell + m->off), m->nchunks, m->nbuckets,
+                m->bits,
+                tb->recs
+                    ? ((const struct mms__rrecord *)r->records.p)[num].index
+                    : 0,
+                (uint16_t)member, cells[k].shard, w, &present);
+            mms_fence_acquire();
+            if (mms_load_relaxed(seq) == s1)
+                rc = crc;
+        }
+        if (rc == MMS_ECORRUPT) {
+            free(w);
+            return rc;
+        }
+        hist_merge_head(out, w);
+        hist_add_buckets(out, w, present, m->nchunks);
+    }
+    free(w);
+    return 0;
+}
+
+int mms_snapshot_record_hist(const mms_snapshot *s, size_t t, size_t r,
+                             unsigned member, struct mms_hist *out)
+{
+    if (!s || !out || t >= s->ntables || r >= s->tables[t].nrec ||
+        member >= s->tables[t].t->info.nmembers ||
+        s->tables[t].t->m[member].kind != MMS_MK_HIST)
+        return -EINVAL;
+    const struct mms__rmember *m = &s->tables[t].t->m[member];
+    int rc = mms_hist_init(out, m->bits, m->max_exp);
+    if (rc < 0)
+        return rc;
+    if (s->r->broken)
+        return MMS_ETRUNCATED;
+    MMS__GUARDED(s->r, rc, record_hist(s, t, r, member, out));
+    return rc;
 }
 
 /* -------------------------------------------------------------- windows */

@@ -15,6 +15,7 @@ static inline void mms__add_cell(uint64_t *cell, uint64_t n, bool owned)
 }
 
 /* Raise *P to at least V. Rarely stores once warm, so the CAS is cheap. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
 static inline void mms__raise_to(uint64_t *p, uint64_t v)
 {
     uint64_t cur = mms_load_relaxed(p);
@@ -94,66 +95,110 @@ static inline uint8_t *mms__window_slot(uint8_t *ring, size_t slot_size,
     return (uint8_t *)mms__window_slot_reset(words, sec, data_words, owned);
 }
 
-/* Record V in histogram F, in shard SH; NOW_NS only for windows. */
-/* BITS and MAX_EXP are F's: a caller that knows them at compile time
- * passes constants, and the bucket index costs a few shifts. */
+/* This thread's cell of sharded field F (claiming a shard and allocating
+ * the cell on first use), or NULL: the update is dropped (and counted).
+ * Warm: a TLS compare and two loads. */
+static inline __attribute__((always_inline)) uint8_t *mms__cell_of(mms_field *f,
+                                                                   bool *owned)
+{
+    struct mms__tls_ent *t = &mms__tls[f->w->slot];
+    if (MMS_LIKELY(t->wid == f->w->id)) {
+        uint8_t *c = mms__row_cell(t->sh, f->index);
+        if (MMS_LIKELY(c != NULL)) {
+            *owned = t->owned;
+            return c;
+        }
+    }
+    return mms__field_cell_slow(f, owned);
+}
+
+/* The shard a cell of this thread belongs to: its own, or shard 0. */
+static inline uint32_t mms__cell_shard(mms_writer *w, bool owned)
+{
+    return owned ? mms__tls[w->slot].sh->id : 0;
+}
+
+/* The buckets of chunk C of a histogram (directory DIR) for index I and
+ * MEMBER, allocating the chunk on first use (out of line); NULL: the
+ * value is dropped (and counted). */
+MMS_HIDDEN uint64_t *mms__chunk_new(mms_writer *w, uint32_t *dir, uint32_t c,
+                                    uint32_t nbuckets, unsigned bits,
+                                    bool owned, uint32_t i, uint16_t member);
+static inline __attribute__((always_inline)) uint64_t *
+mms__chunk_of(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nbuckets,
+              unsigned bits, bool owned, uint32_t i, uint16_t member)
+{
+    uint32_t off = mms_load_acquire(&dir[c]);
+    if (MMS_LIKELY(off != 0))
+        return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
+    return mms__chunk_new(w, dir, c, nbuckets, bits, owned, i, member);
+}
+
+/* Add V to the histogram body B (count, sum, min_inv, max) whose bucket
+ * is BUCKET; the caller holds the seqlock (or, in shard 0, has none). */
+static inline __attribute__((always_inline)) void
+mms__hist_body_add(uint64_t *b, uint64_t *bucket, bool owned, uint64_t v)
+{
+    if (MMS_LIKELY(owned)) {
+        mms_seq_add_owned(&b[0], 1);
+        mms_seq_add_owned(&b[1], v);
+        mms_seq_add_owned(bucket, 1);
+    } else {
+        mms_add_relaxed(&b[0], 1);
+        mms_add_relaxed(&b[1], v);
+        mms_add_relaxed(bucket, 1);
+    }
+    mms__raise_to(&b[3], v);
+    mms__raise_to(&b[2], ~v);
+}
+
+/* Take a cell's seqlock: false (touch nothing) when not owned, or when
+ * SEQ is odd: then this is a signal handler that interrupted an update of
+ * this very cell on its thread, which makes it even when it ends. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static inline bool mms__seq_take(uint64_t *seq, bool owned, uint64_t *s)
+{
+    if (!owned || ((*s = mms_load_relaxed(seq)) & 1))
+        return false;
+    mms_store_relaxed(seq, *s + 1);
+    mms_fence_release();
+    return true;
+}
+
+/* Record V in histogram F through its cell CELL; NOW_NS only for
+ * windows. BITS and MAX_EXP are F's: a caller that knows them at compile
+ * time passes constants. The chunk is found (or made) before the seqlock
+ * is taken, so the odd stretch stays short. */
 static inline __attribute__((always_inline)) void
 mms__hist_record_at(mms_field *f, uint8_t *cell, bool owned, uint64_t v,
                     int64_t now_ns, unsigned bits, unsigned max_exp)
 {
-    struct mms_hist_cell *c = (struct mms_hist_cell *)cell;
-    uint64_t *buckets = (uint64_t *)(c + 1);
+    uint64_t *seq = (uint64_t *)cell, *body = seq + 1;
     uint32_t idx = mms__hist_index(v, bits, max_exp);
-    uint64_t seq = 0;
-    /* An odd seq on our own shard means this is a signal handler that
-     * interrupted an update of this very histogram: add without touching
-     * seq; the interrupted update makes it even when it ends. */
-    bool lock = owned && !((seq = mms_load_relaxed(&c->seq)) & 1);
-    if (lock) {
-        mms_store_relaxed(&c->seq, seq + 1);
-        mms_fence_release();
-    }
-    if (MMS_LIKELY(owned)) {
-        mms_seq_add_owned(&c->count, 1);
-        mms_seq_add_owned(&c->sum, v);
-        mms_seq_add_owned(&buckets[idx], 1);
-    } else {
-        mms_add_relaxed(&c->count, 1);
-        mms_add_relaxed(&c->sum, v);
-        mms_add_relaxed(&buckets[idx], 1);
-    }
-    mms__raise_to(&c->max, v);
-    mms__raise_to(&c->min_inv, ~v);
+    uint64_t *chunk =
+        mms__chunk_of(f->w, (uint32_t *)(cell + sizeof(struct mms_hist_cell)),
+                      idx >> bits, f->nbuckets, bits, owned, f->index, 0);
+    if (MMS_UNLIKELY(!chunk))
+        return;
+    uint64_t s = 0;
+    bool lock = mms__seq_take(seq, owned, &s);
+    mms__hist_body_add(body, &chunk[idx & ((1u << bits) - 1)], owned, v);
     if (f->flags & MMS_DF_WINDOW) {
         uint64_t sec = (uint64_t)now_ns / 1000000000u;
         size_t words = 2 + f->win_nbuckets;
-        struct mms_hist_slot *s = (struct mms_hist_slot *)mms__window_slot(
-            (uint8_t *)c + f->win_off, sizeof *s + f->win_nbuckets * 8, sec,
+        struct mms_hist_slot *sl = (struct mms_hist_slot *)mms__window_slot(
+            cell + f->win_off, sizeof *sl + (size_t)f->win_nbuckets * 8, sec,
             words, owned);
-        if (MMS_LIKELY(s)) {
-            uint64_t *wb = (uint64_t *)(s + 1);
+        if (MMS_LIKELY(sl)) {
+            uint64_t *wb = (uint64_t *)(sl + 1);
             uint32_t widx = mms__hist_index(v, f->win_bits, f->max_exp);
-            mms__add_cell(&s->count, 1, owned);
-            mms__add_cell(&s->sum, v, owned);
+            mms__add_cell(&sl->count, 1, owned);
+            mms__add_cell(&sl->sum, v, owned);
             mms__add_cell(&wb[widx], 1, owned);
         }
     }
     if (lock)
-        mms_store_release(&c->seq, seq + 2);
-}
-
-static inline __attribute__((always_inline)) void
-mms__hist_record_geom(mms_field *f, struct mms__shard_ref sh, uint64_t v,
-                      int64_t now_ns, unsigned bits, unsigned max_exp)
-{
-    mms__hist_record_at(f, sh.base + f->off, sh.owned, v, now_ns, bits,
-                        max_exp);
-}
-
-static inline void mms__hist_record_sh(mms_field *f, struct mms__shard_ref sh,
-                                       uint64_t v, int64_t now_ns)
-{
-    mms__hist_record_geom(f, sh, v, now_ns, f->bits, f->max_exp);
+        mms_store_release(seq, s + 2);
 }
 
 #endif /* MMS_UPDATE_H */

@@ -3,8 +3,8 @@
  * the vDSO clock).
  *
  * Two update disciplines:
- * - sharded values (counters, histograms): the thread's own shard takes
- *   single-instruction adds; the shared shard 0 takes atomic adds.
+ * - sharded values (counters, histograms): the thread's own cell takes
+ *   single-instruction adds; shard 0's cells take atomic adds.
  * - global multi-word values (strings, structs, moving averages): a
  *   seqlock taken with a CAS; a setter that finds it taken drops its value
  *   (as if it had run just before the other) instead of waiting, which
@@ -40,15 +40,17 @@ void mms_counter_add(mms_field *f, uint64_t n)
 {
     if (!KIND_OK(f, MMS_KIND_COUNTER))
         return;
-    struct mms__shard_ref sh = mms__shard(f->w);
-    uint8_t *cell = sh.base + f->off;
-    mms__add_cell((uint64_t *)cell, n, sh.owned);
+    bool owned;
+    uint8_t *cell = mms__cell_of(f, &owned);
+    if (MMS_UNLIKELY(!cell))
+        return;
+    mms__add_cell((uint64_t *)cell, n, owned);
     if (f->flags & MMS_DF_WINDOW) {
         uint64_t sec = (uint64_t)window_now_ns(f->w) / 1000000000u;
         struct mms_window_slot *s = (struct mms_window_slot *)mms__window_slot(
-            cell + f->win_off, sizeof *s, sec, 1, sh.owned);
+            cell + 8, sizeof *s, sec, 1, owned);
         if (MMS_LIKELY(s))
-            mms__add_cell(&s->sum, n, sh.owned);
+            mms__add_cell(&s->sum, n, owned);
     }
 }
 
@@ -57,12 +59,19 @@ void mms_counter_inc(mms_field *f)
     mms_counter_add(f, 1);
 }
 
+static void hist_record(mms_field *f, uint64_t v, int64_t now)
+{
+    bool owned;
+    uint8_t *cell = mms__cell_of(f, &owned);
+    if (MMS_LIKELY(cell != NULL))
+        mms__hist_record_at(f, cell, owned, v, now, f->bits, f->max_exp);
+}
+
 void mms_hist_record(mms_field *f, uint64_t v)
 {
     if (!KIND_OK(f, MMS_KIND_HISTOGRAM))
         return;
-    mms__hist_record_sh(f, mms__shard(f->w), v,
-                        (f->flags & MMS_DF_WINDOW) ? window_now_ns(f->w) : 0);
+    hist_record(f, v, (f->flags & MMS_DF_WINDOW) ? window_now_ns(f->w) : 0);
 }
 
 void mms_timer_stop(mms_timer *t)
@@ -76,12 +85,12 @@ void mms_timer_stop(mms_timer *t)
     int64_t now = 0;
     if (f->flags & MMS_DF_WINDOW)
         now = f->w->clock_ns ? f->w->clock_ns() : (int64_t)end;
-    mms__hist_record_sh(f, mms__shard(f->w), d, now);
+    hist_record(f, d, now);
 }
 
 static inline uint64_t *global_cell(mms_field *f)
 {
-    return (uint64_t *)(f->w->base + f->off);
+    return (uint64_t *)f->value;
 }
 
 void mms_gauge_set(mms_field *f, int64_t v)
@@ -122,6 +131,7 @@ void mms_gauge_add_f64(mms_field *f, double delta)
 
 /* Seqlock writer for global cells: 0 with *SEQ set when the lock was
  * taken (seq now odd), -1 when another setter holds it. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
 static inline int seq_begin(uint64_t *seqp, uint64_t *seq)
 {
     *seq = mms_load_relaxed(seqp);
@@ -131,6 +141,7 @@ static inline int seq_begin(uint64_t *seqp, uint64_t *seq)
     return 0;
 }
 
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
 static inline void seq_end(uint64_t *seqp, uint64_t seq)
 {
     mms_store_release(seqp, seq + 2);
@@ -143,7 +154,7 @@ void mms_string_setn(mms_field *f, const char *s, size_t len)
     if (!KIND_OK(f, MMS_KIND_STRING))
         return;
     struct mms_string_cell *c = (struct mms_string_cell *)global_cell(f);
-    uint32_t cap = f->size - (uint32_t)sizeof *c;
+    uint32_t cap = f->value_size - (uint32_t)sizeof *c;
     uint64_t seq;
     if (len > cap)
         len = cap;
@@ -174,7 +185,7 @@ void mms_struct_set(mms_field *f, const void *values)
     const uint8_t *src = values;
     for (uint32_t i = 0; i < f->n; i++) {
         uint64_t word;
-        memcpy(&word, src + 8 * i, 8);
+        memcpy(&word, src + (size_t)8 * i, 8);
         mms_seq_store(&cell[1 + i], word);
     }
     seq_end(&cell[0], seq);
@@ -193,3 +204,199 @@ void mms_movavg_add(mms_field *f, double v)
     mms_seq_store(&cell[1], n + 1);
     seq_end(&cell[0], seq);
 }
+
+/* ------------------------------------------------------------- scalars */
+
+/* Store V (already converted to the field's type) in its width. */
+static void scalar_store(mms_field *f, uint64_t bits)
+{
+    uint8_t *p = f->value;
+    switch (f->type) {
+    case MMS_TYPE_BOOL:
+    case MMS_TYPE_I8:
+    case MMS_TYPE_U8:
+        mms_store_relaxed(p, (uint8_t)bits);
+        break;
+    case MMS_TYPE_I16:
+    case MMS_TYPE_U16:
+        mms_store_relaxed((uint16_t *)p, (uint16_t)bits);
+        break;
+    case MMS_TYPE_I32:
+    case MMS_TYPE_U32:
+    case MMS_TYPE_F32:
+        mms_store_relaxed((uint32_t *)p, (uint32_t)bits);
+        break;
+    default:
+        mms_store_relaxed((uint64_t *)p, bits);
+        break;
+    }
+}
+
+static bool is_float(uint8_t type)
+{
+    return type == MMS_TYPE_F32 || type == MMS_TYPE_F64;
+}
+
+/* The bits of V converted to type TYPE, as a C cast would. */
+static uint64_t scalar_from_f64(uint8_t type, double v)
+{
+    if (type == MMS_TYPE_F32) {
+        float x = (float)v;
+        uint32_t b;
+        memcpy(&b, &x, sizeof b);
+        return b;
+    }
+    if (type == MMS_TYPE_F64) {
+        uint64_t b;
+        memcpy(&b, &v, sizeof b);
+        return b;
+    }
+    if (type == MMS_TYPE_BOOL)
+        return v != 0;
+    if (v != v)
+        return 0;
+    if (type == MMS_TYPE_U64 || type == MMS_TYPE_U32 || type == MMS_TYPE_U16 ||
+        type == MMS_TYPE_U8)
+        return v <= 0                        ? 0
+               : v >= 18446744073709551615.0 ? UINT64_MAX
+                                             : (uint64_t)v;
+    return v <= -9223372036854775808.0  ? (uint64_t)INT64_MIN
+           : v >= 9223372036854775807.0 ? (uint64_t)INT64_MAX
+                                        : (uint64_t)(int64_t)v;
+}
+
+static bool scalar_ok(mms_field *f)
+{
+    return f && (f->kind == MMS_KIND_SCALAR || f->kind == MMS_KIND_GAUGE ||
+                 f->kind == MMS_KIND_GAUGE_F64);
+}
+
+/* GAUGE is a SCALAR of I64, GAUGE_F64 one of F64. */
+static uint8_t type_of(const mms_field *f)
+{
+    return f->kind == MMS_KIND_GAUGE       ? MMS_TYPE_I64
+           : f->kind == MMS_KIND_GAUGE_F64 ? MMS_TYPE_F64
+                                           : f->type;
+}
+
+void mms_scalar_set_i64(mms_field *f, int64_t v)
+{
+    if (!scalar_ok(f))
+        return;
+    uint8_t t = type_of(f);
+    if (is_float(t))
+        scalar_store(f, scalar_from_f64(t, (double)v));
+    else
+        scalar_store(f, t == MMS_TYPE_BOOL ? v != 0 : (uint64_t)v);
+}
+
+void mms_scalar_set_u64(mms_field *f, uint64_t v)
+{
+    if (!scalar_ok(f))
+        return;
+    uint8_t t = type_of(f);
+    if (is_float(t))
+        scalar_store(f, scalar_from_f64(t, (double)v));
+    else
+        scalar_store(f, t == MMS_TYPE_BOOL ? v != 0 : v);
+}
+
+void mms_scalar_set_f64(mms_field *f, double v)
+{
+    if (scalar_ok(f))
+        scalar_store(f, scalar_from_f64(type_of(f), v));
+}
+
+/* Integers: a wrapping atomic add in the type's width (two's complement:
+ * the same for signed and unsigned). */
+void mms_scalar_add_i64(mms_field *f, int64_t d)
+{
+    if (!scalar_ok(f))
+        return;
+    uint8_t *p = f->value;
+    switch (type_of(f)) {
+    case MMS_TYPE_I8:
+    case MMS_TYPE_U8:
+        mms_add_relaxed(p, (uint8_t)d);
+        break;
+    case MMS_TYPE_I16:
+    case MMS_TYPE_U16:
+        mms_add_relaxed((uint16_t *)p, (uint16_t)d);
+        break;
+    case MMS_TYPE_I32:
+    case MMS_TYPE_U32:
+        mms_add_relaxed((uint32_t *)p, (uint32_t)d);
+        break;
+    case MMS_TYPE_I64:
+    case MMS_TYPE_U64:
+        mms_add_relaxed((uint64_t *)p, (uint64_t)d);
+        break;
+    case MMS_TYPE_F32:
+    case MMS_TYPE_F64:
+        mms_scalar_add_f64(f, (double)d);
+        break;
+    default: /* BOOL: no add */
+        break;
+    }
+}
+
+void mms_scalar_add_f64(mms_field *f, double d)
+{
+    if (!scalar_ok(f))
+        return;
+    uint8_t t = type_of(f);
+    if (t == MMS_TYPE_F64) {
+        uint64_t *p = (uint64_t *)f->value, old = mms_load_relaxed(p), next;
+        do {
+            double x;
+            memcpy(&x, &old, sizeof x);
+            x += d;
+            memcpy(&next, &x, sizeof next);
+        } while (!__atomic_compare_exchange_n(
+            p, &old, next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    } else if (t == MMS_TYPE_F32) {
+        uint32_t *p = (uint32_t *)f->value, old = mms_load_relaxed(p), next;
+        do {
+            float x;
+            memcpy(&x, &old, sizeof x);
+            x += (float)d;
+            memcpy(&next, &x, sizeof next);
+        } while (!__atomic_compare_exchange_n(
+            p, &old, next, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    } else if (t != MMS_TYPE_BOOL) {
+        mms_scalar_add_i64(f, (int64_t)d);
+    }
+}
+
+#define SCALAR_SETTERS(t, code, ctype)                                         \
+    void mms_##t##_set(mms_field *f, ctype v)                                  \
+    {                                                                          \
+        if (f && f->kind == MMS_KIND_SCALAR && f->type == (code))              \
+            SCALAR_SET_##t(f, v);                                              \
+    }                                                                          \
+    void mms_##t##_add(mms_field *f, ctype d)                                  \
+    {                                                                          \
+        if (f && f->kind == MMS_KIND_SCALAR && f->type == (code))              \
+            SCALAR_ADD_##t(f, d);                                              \
+    }
+#define SCALAR_SET_bool(f, v) scalar_store(f, (v) ? 1 : 0)
+#define SCALAR_ADD_bool(f, d) ((void)(d))
+#define SCALAR_SET_INT(f, v) mms_scalar_set_i64(f, (int64_t)(v))
+#define SCALAR_ADD_INT(f, d) mms_scalar_add_i64(f, (int64_t)(d))
+#define SCALAR_SET_i8 SCALAR_SET_INT
+#define SCALAR_SET_i16 SCALAR_SET_INT
+#define SCALAR_SET_i32 SCALAR_SET_INT
+#define SCALAR_SET_u8 SCALAR_SET_INT
+#define SCALAR_SET_u16 SCALAR_SET_INT
+#define SCALAR_SET_u32 SCALAR_SET_INT
+#define SCALAR_SET_u64(f, v) mms_scalar_set_u64(f, (v))
+#define SCALAR_SET_f32(f, v) mms_scalar_set_f64(f, (double)(v))
+#define SCALAR_ADD_i8 SCALAR_ADD_INT
+#define SCALAR_ADD_i16 SCALAR_ADD_INT
+#define SCALAR_ADD_i32 SCALAR_ADD_INT
+#define SCALAR_ADD_u8 SCALAR_ADD_INT
+#define SCALAR_ADD_u16 SCALAR_ADD_INT
+#define SCALAR_ADD_u32 SCALAR_ADD_INT
+#define SCALAR_ADD_u64 SCALAR_ADD_INT
+#define SCALAR_ADD_f32(f, d) mms_scalar_add_f64(f, (double)(d))
+MMS_SCALAR_TYPES(SCALAR_SETTERS)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Read mmstats stats files (format 2.x) with the Python standard library
+"""Read mmstats stats files (format 3.x) with the Python standard library
 only, and print the JSON that `mmstat-read --json` prints (the schema is in
 docs/tools.md).
 
@@ -7,18 +7,17 @@ docs/tools.md).
                        [PID|PATH]...
 
 Without PID or PATH, every *.mmstats file of the stats directory is read.
-The layout comes from docs/format.md; kinds 5-7 (histograms, structs,
-moving averages) and the per-second windows, which that document does not
-specify yet, from include/mmstats/format.h. Like the C reader, it treats
-the file as untrusted: every offset, size and count is checked before it
+Written from docs/format.md alone. Like the C reader, it treats the file as
+untrusted: every offset, size and count is checked (section 13) before it
 is used, and a bad file is one line on stderr (exit status 1 at the end).
+It reads the file with pread, never through a mapping, so a file truncated
+while it reads is an error ("truncated"), never a SIGBUS.
 """
 
 import argparse
 import fnmatch
 import json
 import math
-import mmap
 import os
 import stat
 import struct
@@ -28,10 +27,11 @@ import time
 PROG = "mmstats.py"
 MAGIC = b"MMSTATS\0"
 ENDIAN_MARK = 0x01020304
-HEADER_MIN = 1384           # sizeof(struct mms_file_header)
+HEADER_MIN = 2312           # sizeof(struct mms_file_header)
 HEADER_SIZE = 4096          # the smallest file
-DESC_SIZE = 64
 MAX_FILE = 1 << 32
+INDEX_MAX = 1 << 24
+SHARD_ID_MAX = 1 << 20
 SEQ_RETRIES = 10000         # bounded seqlock retries, as the C reader
 HIST_FULL_TRIES = 4
 WINDOW_SLOTS = 64
@@ -39,22 +39,35 @@ WINDOWS = (1, 10, 60)
 QUANTILES = ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p999"))
 U64 = (1 << 64) - 1
 
+RETIRE_TRIES = 100
 KINDS = {1: "counter", 2: "gauge", 3: "gauge_f64", 4: "string",
-         5: "histogram", 6: "struct", 7: "movavg"}
+         5: "histogram", 6: "struct", 7: "movavg", 8: "scalar"}
+# SCALAR types: name, struct format, signed/float
+TYPES = {1: ("bool", "B"), 2: ("i8", "b"), 3: ("i16", "h"), 4: ("i32", "i"),
+         5: ("i64", "q"), 6: ("u8", "B"), 7: ("u16", "H"), 8: ("u32", "I"),
+         9: ("u64", "Q"), 10: ("f32", "f"), 11: ("f64", "d")}
 DF_SHARDED, DF_STATIC, DF_WINDOW = 0x1, 0x2, 0x4
-SHARD_OWNED, SHARD_FREE = 1, 2
-STATE_INIT, STATE_READY, STATE_FINISHED = 1, 2, 3
+STATE_INIT, STATE_READY, STATE_FINISHED, STATE_FOLDING = 1, 2, 3, 4
 MEMBER_TYPES = {1: "u64", 2: "i64", 3: "f64"}
+# Blocks (section 6)
+B_FILLER, B_FIELD, B_SHARD, B_AREA, B_CELLS, B_CHUNK, B_TABLE, B_RECORD = \
+    range(1, 9)
+BS_PENDING, BS_READY, BS_DEAD = 1, 2, 3
+LINE = 64
+MK_SUM, MK_SUM_I64, MK_MAX, MK_MIN, MK_HIST, MK_MAXARG = range(1, 7)
+INIT_PIDNS_INO = 0xEFFFFFFC
 
 # The C reader's messages (mms_strerror), so both tools say the same.
 ERRORS = {
     "format": "not an mmstats file (bad magic)",
     "version": "unsupported mmstats format version",
     "endian": "stats file written with another byte order",
-    "corrupt": "corrupt stats file (header or descriptors out of bounds)",
+    "corrupt": "corrupt stats file (a header field or block out of bounds)",
     "insecure": "insecure directory or file (symlink, wrong owner, "
                 "group/world-writable or hard-linked)",
     "truncated": "stats file shorter than its header says",
+    "oldversion": "version 2 file: written by an older mmstats; read it "
+                  "with the tools of that version",
 }
 
 
@@ -227,14 +240,82 @@ def proc_start_ticks(pid):
         return 0
 
 
+def member_name_ok(b):
+    return 1 <= len(b) <= 31 and all(
+        0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A or 0x30 <= c <= 0x39 or
+        c == 0x5F for c in b)
+
+
+def round_up(v, a):
+    return (v + a - 1) // a * a
+
+
+def hist_nchunks(bits, max_exp):
+    return max_exp - bits + 2
+
+
+def chunk_nb(nbuckets, bits, c):
+    return min(1 << bits, nbuckets - (c << bits))
+
+
+def chunk_block_size(nb):
+    return round_up(24 + 8 * nb, LINE)
+
+
+def read_small(path, limit=4096):
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def pidns(pid):
+    """(st_dev, st_ino) of /proc/PID/ns/pid ("self" for PID 0), or None."""
+    try:
+        st = os.stat("/proc/%s/ns/pid" % ("self" if pid == 0 else pid))
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None
+
+
+def proc_nspid(pid):
+    data = read_small("/proc/%d/status" % pid)
+    if data is None:
+        return None
+    for line in data.split(b"\n"):
+        if line.startswith(b"NSpid:"):
+            try:
+                return [int(x) for x in line.split()[1:]]
+            except ValueError:
+                return None
+    return None
+
+
+def boot_id():
+    data = read_small("/proc/sys/kernel/random/boot_id", 64)
+    if not data:
+        return None
+    h = data.strip().replace(b"-", b"")
+    try:
+        b = bytes.fromhex(h.decode("ascii"))
+    except ValueError:
+        return None
+    return b if len(b) == 16 else None
+
+
 # ------------------------------------------------------------------ files
 
 class Field:
     pass
 
 
+class Table:
+    pass
+
+
 class StatsFile:
-    """One validated file: the checks of docs/format.md section 14."""
+    """One validated file: the checks of docs/format.md section 13."""
 
     def __init__(self, path):
         self.path = path
@@ -246,6 +327,7 @@ class StatsFile:
             if e.errno == errno.ELOOP:
                 raise StatsError("insecure")
             raise StatsError(e.strerror)
+        self.fd = fd
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -258,20 +340,58 @@ class StatsFile:
                 raise StatsError("truncated")
             if st.st_size > MAX_FILE:
                 raise StatsError("corrupt")
-            self.m = mmap.mmap(fd, st.st_size, mmap.MAP_SHARED,
-                               mmap.PROT_READ)
-        finally:
+            self.load()
+            self._header()
+            self.fields, self.tables, self.records = [], [], []
+            self.cells, self.shards, self.areas = [], {}, []
+            self.pending, self.orphans, self.ix = [], [], {}
+            self.pos = self.heap_off
+            self.last = None
+            self.refresh()
+        except BaseException:
             os.close(fd)
+            raise
+
+    def close(self):
+        os.close(self.fd)
+
+    # ---- bytes
+
+    def pread(self, off, n):
+        out = b""
+        while len(out) < n:
+            chunk = os.pread(self.fd, n - len(out), off + len(out))
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def load(self):
+        """The whole file, read now (pread: a shrinking file is an error,
+        never a SIGBUS)."""
+        size = os.fstat(self.fd).st_size
+        if size > MAX_FILE:
+            raise StatsError("corrupt")
+        self.m = self.pread(0, size)
         self.size = len(self.m)
-        self._header()
-        self.fields = []
-        self.refresh()
+
+    def u16(self, off):
+        return struct.unpack_from(self.bo + "H", self.m, off)[0]
 
     def u32(self, off):
         return struct.unpack_from(self.bo + "I", self.m, off)[0]
 
     def u64(self, off):
         return struct.unpack_from(self.bo + "Q", self.m, off)[0]
+
+    def live_u64(self, off):
+        """A word read from the file now (not from the loaded bytes)."""
+        b = self.pread(off, 8)
+        if len(b) != 8:
+            raise StatsError("truncated")
+        return struct.unpack(self.bo + "Q", b)[0]
+
+    # ---- header
 
     def _header(self):
         m = self.m
@@ -286,170 +406,389 @@ class StatsFile:
             raise StatsError("format")
         bo = self.bo
         self.major, self.minor = struct.unpack_from(bo + "HH", m, 12)
-        if self.major != 2:
+        if self.major == 2:
+            raise StatsError("oldversion")
+        if self.major != 3:
             raise StatsError("version")
-        for _ in range(100):
-            state = self.u32(16)
-            if state not in (0, STATE_INIT):
-                break
-            time.sleep(0.001)
+        state = self.u32(16)
         if state in (0, STATE_INIT):
             raise StatsError("Resource temporarily unavailable")
-        if state > STATE_FINISHED:
+        if state > STATE_FOLDING:
             raise StatsError("corrupt")
-        (self.header_size,) = struct.unpack_from(bo + "I", m, 20)
-        self.uid, self.pid, self.ppid = struct.unpack_from(bo + "Iii", m, 28)
+        (self.header_size, self.flags, self.uid, self.pid,
+         self.ppid) = struct.unpack_from(bo + "IIIii", m, 20)
         self.start_ticks, self.created_ns = struct.unpack_from(bo + "Qq", m,
                                                                40)
-        self.file_size = self.u64(72)
-        (self.desc_off, self.desc_cap, _, self.desc_size, self.str_off,
-         self.str_cap, _, self.gid, self.glob_off, self.glob_cap, _,
-         self.shtab_off) = struct.unpack_from(bo + "12I", m, 80)
-        self.shard_off, self.shard_size, self.shard_cap = \
-            struct.unpack_from(bo + "QII", m, 128)
-        self.exe = text(m[160:224])
-        self.label = text(m[224:288])
-        self.host = text(m[288:352])
-        cl_len = min(self.u32(352), 1024)
+        self.heap_off, self.gid, self.extent_size = struct.unpack_from(
+            bo + "III", m, 88)
+        self.shard_limit = self.u32(108)
+        self.pidns_dev, self.pidns_ino = struct.unpack_from(bo + "QQ", m, 160)
+        self.nspid_count = min(self.u32(176), 8)
+        self.nspid = list(struct.unpack_from(bo + "8i", m, 180))
+        self.boot_id = bytes(m[216:232])
+        self.exe = text(m[232:296])
+        self.label = text(m[296:360])
+        self.host = text(m[360:424])
+        cl_len = min(self.u32(424), 1023)
         self.cmdline = text(bytes(
             0x20 if c == 0 else 0x3F if (c < 0x20 or c == 0x7F) else c
-            for c in m[360:360 + cl_len]), controls=False)
-        self._geometry()
-
-    def _geometry(self):
-        size, fs = self.size, self.file_size
-        if self.header_size < HEADER_MIN or self.header_size > size:
+            for c in m[432:432 + cl_len]), controls=False)
+        ext = self.extent_size
+        if (self.header_size < HEADER_MIN or self.header_size % 8 or
+                self.header_size > self.size or
+                self.heap_off != self.header_size or
+                ext < (64 << 10) or ext > (1 << 30) or ext & (ext - 1)):
             raise StatsError("corrupt")
-        if fs > size:
+        file_size, heap_used = self.u64(72), self.u64(80)
+        if heap_used > file_size:
+            raise StatsError("corrupt")
+        if file_size > self.size:
             raise StatsError("truncated")
-        if (fs < self.header_size or self.desc_size < DESC_SIZE or
-                self.desc_size % 8 or self.desc_cap > (1 << 20) or
-                self.shard_cap == 0 or self.shard_cap > 4096 or
-                self.shard_size == 0 or self.shard_size % 64 or
-                self.shard_off % 64 or self.desc_off % 8 or
-                self.glob_off % 8 or self.glob_cap % 8 or self.shtab_off % 4):
-            raise StatsError("corrupt")
-        for off, n in ((self.desc_off, self.desc_cap * self.desc_size),
-                       (self.str_off, self.str_cap),
-                       (self.glob_off, self.glob_cap),
-                       (self.shtab_off, self.shard_cap * 4),
-                       (self.shard_off, self.shard_cap * self.shard_size)):
-            if not in_bounds(off, n, fs) or off < self.header_size:
-                raise StatsError("corrupt")
+
+    # ---- the walk (section 11.2)
 
     def refresh(self):
-        count, str_used = self.u32(88), self.u32(104)
-        if count > self.desc_cap or str_used > self.str_cap:
+        used, gen = self.u64(80), self.u64(64)
+        if used < self.heap_off or used % 8 or used > MAX_FILE:
             raise StatsError("corrupt")
-        for i in range(len(self.fields), count):
-            self.fields.append(self._desc(i, str_used))
+        if used > self.size:
+            raise StatsError("truncated")
+        self.next_index = self.u32(100)
+        self.next_shard = self.u32(104)
+        if (used, gen) == self.last:
+            return
+        held, self.pending = self.pending, []
+        for off, area_shard in held:
+            hdr = self.block_at(off, self.size)
+            if hdr is None or hdr[1] == BS_PENDING:
+                self.pending.append((off, area_shard))
+            elif hdr[1] == BS_READY:
+                self.take_block(off, hdr, area_shard)
+        for a in self.areas:
+            self.walk_area(a)
+        self.pos = self.walk(self.pos, used, 0)
+        orphans, self.orphans = self.orphans, []
+        for off, area_shard in orphans:
+            hdr = self.block_at(off, self.size)
+            if self.take_cells(off, hdr[2], area_shard - 1) == 1:
+                self.orphans.append((off, area_shard))
+        self.last = (used, gen)
 
-    def _string(self, off, n):
-        return self.m[self.str_off + off:self.str_off + off + n]
+    def block_at(self, off, limit):
+        """(type, state, size), None for a zero header; corrupt else."""
+        if off % 8 or off + 8 > limit:
+            raise StatsError("corrupt")
+        btype, bstate, size = struct.unpack_from(self.bo + "HHI", self.m, off)
+        if btype == 0 and bstate == 0 and size == 0:
+            return None
+        if (size < 8 or size % 8 or not in_bounds(off, size, limit) or
+                not 1 <= bstate <= 3):
+            raise StatsError("corrupt")
+        return btype, bstate, size
 
-    def _desc(self, idx, str_used):
+    def walk(self, pos, limit, area_shard):
+        while pos < limit:
+            hdr = self.block_at(pos, limit)
+            if hdr is None:
+                break
+            if hdr[1] == BS_PENDING:
+                self.pending.append((pos, area_shard))
+            elif hdr[1] == BS_READY:
+                self.take_block(pos, hdr, area_shard)
+            pos += hdr[2]
+        return pos
+
+    def walk_area(self, a):
+        used = self.u32(a["off"] + 12)
+        if used > a["size"] - 16:
+            raise StatsError("corrupt")
+        base = a["off"] + 16
+        a["pos"] = self.walk(base + a["pos"], base + used,
+                             a["shard"] + 1) - base
+
+    def index_free(self, i):
+        return i < self.next_index and i < INDEX_MAX and i not in self.ix
+
+    def take_block(self, off, hdr, area_shard):
+        btype, _, size = hdr
+        if area_shard:
+            if btype == B_FILLER:
+                return
+            if btype != B_CELLS:
+                raise StatsError("corrupt")
+            if self.take_cells(off, size, area_shard - 1) == 1:
+                self.orphans.append((off, area_shard))
+            return
+        if btype == B_FIELD:
+            self.take_field(off, size)
+        elif btype == B_SHARD:
+            if size < 64:
+                raise StatsError("corrupt")
+            sid = self.u32(off + 8)
+            if (sid >= self.next_shard or sid >= SHARD_ID_MAX or
+                    sid in self.shards):
+                raise StatsError("corrupt")
+            self.shards[sid] = off
+        elif btype == B_AREA:
+            if off % LINE or size % LINE or size < 16:
+                raise StatsError("corrupt")
+            shard = self.u32(off + 8)
+            if shard >= self.next_shard:
+                raise StatsError("corrupt")
+            a = {"off": off, "size": size, "pos": 0, "shard": shard}
+            self.areas.append(a)
+            self.walk_area(a)
+        elif btype == B_CELLS:
+            raise StatsError("corrupt")
+        elif btype == B_CHUNK:
+            if off % LINE or size % LINE:
+                raise StatsError("corrupt")
+        elif btype == B_TABLE:
+            self.take_table(off, size)
+        elif btype == B_RECORD:
+            self.take_record(off, size)
+
+    # ---- fields (items 13-16)
+
+    def take_field(self, off, size):
         bo, m = self.bo, self.m
-        base = self.desc_off + idx * self.desc_size
-        (name_off, name_len, kind, flags, value_off, value_size, units_off,
-         units_len, help_len, help_off) = struct.unpack_from(
-             bo + "IHBBIIIHHI", m, base)
-        param = m[base + 32:base + 64]
-        if (not in_bounds(name_off, name_len, str_used) or
-                not in_bounds(units_off, units_len, str_used) or
-                not in_bounds(help_off, help_len, str_used) or
-                units_len > 31 or help_len > 255 or name_len > 127):
+        if size < 72:
             raise StatsError("corrupt")
-        name = self._string(name_off, name_len)
+        (index, kind, flags, ftype, _, name_len, units_len, help_len,
+         schema_len, cell_size, value_off, value_size) = struct.unpack_from(
+             bo + "IBBBBHHHHIII", m, off + 8)
+        param = m[off + 40:off + 72]
+        text_len = name_len + units_len + help_len + 3 + schema_len
+        if (not self.index_free(index) or name_len == 0 or name_len > 127 or
+                units_len > 31 or help_len > 255 or 72 + text_len > size):
+            raise StatsError("corrupt")
+        t = off + 72
+        name = m[t:t + name_len]
         if not name_ok(name):
             raise StatsError("corrupt")
         sharded = bool(flags & DF_SHARDED)
         window = bool(flags & DF_WINDOW)
-        if value_off % 8 or value_size == 0:
+        known = 1 <= kind <= 8
+        if known and sharded != (kind in (1, 5)):
             raise StatsError("corrupt")
         if sharded:
-            if not in_bounds(value_off, value_size, self.shard_size):
+            if value_off or value_size or cell_size % 8:
                 raise StatsError("corrupt")
-        elif (value_off < self.glob_off or
-              not in_bounds(value_off - self.glob_off, value_size,
-                            self.glob_cap)):
+        elif (cell_size or value_off % 8 or value_off < 72 + text_len or
+              not in_bounds(value_off, value_size, size)):
             raise StatsError("corrupt")
         f = Field()
         f.name = name.decode("ascii")
-        f.units = text(self._string(units_off, units_len))
-        f.help = text(self._string(help_off, help_len))
-        f.kind, f.flags, f.off, f.size = kind, flags, value_off, value_size
+        f.units = text(m[t + name_len + 1:t + name_len + 1 + units_len])
+        h0 = t + name_len + units_len + 2
+        f.help = text(m[h0:h0 + help_len])
+        f.kind, f.flags, f.type = kind, flags, ftype
+        f.index, f.cell_size = index, cell_size
+        f.off, f.size = off + value_off, value_size
         if kind == 1:
-            if not sharded or value_size != 8 + (16 * WINDOW_SLOTS
-                                                 if window else 0):
+            if cell_size != 8 + (16 * WINDOW_SLOTS if window else 0):
                 raise StatsError("corrupt")
         elif kind in (2, 3):
-            if sharded or window or value_size != 8:
+            if value_size != 8 or window:
+                raise StatsError("corrupt")
+        elif kind == 8:
+            if value_size != 8 or window or ftype not in TYPES:
                 raise StatsError("corrupt")
         elif kind == 4:
-            if (sharded or window or value_size < 24 or value_size % 8 or
+            if (window or value_size < 24 or value_size % 8 or
                     value_size > 16 + 65536):
                 raise StatsError("corrupt")
         elif kind == 5:
-            (f.bits, f.max_exp, f.win_bits, _, f.nb, f.win_nb,
-             f.win_off) = struct.unpack_from(bo + "BBBBIII", param, 0)
-            if (not sharded or f.nb == 0 or
-                    hist_nbuckets(f.bits, f.max_exp) != f.nb):
+            (f.bits, f.max_exp, f.win_bits, _, f.nb, f.nchunks, f.win_nb,
+             f.win_off) = struct.unpack_from(bo + "BBBBIIII", param, 0)
+            if (f.nb == 0 or hist_nbuckets(f.bits, f.max_exp) != f.nb or
+                    f.nchunks != hist_nchunks(f.bits, f.max_exp)):
                 raise StatsError("corrupt")
-            need = 40 + f.nb * 8
+            need = round_up(40 + 4 * f.nchunks, 8)
             if window:
-                if (f.win_bits > f.bits or f.win_off != need or
-                        f.win_nb == 0 or
+                if (f.win_bits < 1 or f.win_bits > f.bits or
+                        f.win_off != need or
                         hist_nbuckets(f.win_bits, f.max_exp) != f.win_nb):
                     raise StatsError("corrupt")
-                need += WINDOW_SLOTS * (24 + f.win_nb * 8)
+                need += WINDOW_SLOTS * (24 + 8 * f.win_nb)
             elif f.win_bits or f.win_off or f.win_nb:
                 raise StatsError("corrupt")
-            if value_size != need:
+            if cell_size != need:
                 raise StatsError("corrupt")
         elif kind == 6:
-            schema_off, nmembers, schema_len = struct.unpack_from(
-                bo + "IHH", param, 0)
-            if sharded or window:
+            (n,) = struct.unpack_from(bo + "H", param, 0)
+            if window or n == 0 or n > 32 or value_size != 8 + 8 * n:
                 raise StatsError("corrupt")
-            f.members = self._schema(schema_off, nmembers, schema_len,
-                                     str_used)
-            if value_size != 8 + 8 * nmembers:
-                raise StatsError("corrupt")
+            f.members = self._schema(t + name_len + units_len + help_len + 3,
+                                     schema_len, n)
         elif kind == 7:
             (f.cap,) = struct.unpack_from(bo + "I", param, 0)
-            if (sharded or window or f.cap == 0 or f.cap > 65536 or
+            if (window or f.cap == 0 or f.cap > 65536 or
                     value_size != 16 + 8 * f.cap):
                 raise StatsError("corrupt")
-        return f
+        self.ix[index] = ("field", len(self.fields))
+        self.fields.append(f)
 
-    def _schema(self, off, n, length, str_used):
-        if n == 0 or n > 32 or not in_bounds(off, length, str_used):
-            raise StatsError("corrupt")
-        p, end = self.str_off + off, self.str_off + off + length
+    def _schema(self, p, length, n):
+        end = p + length
         members = []
         for _ in range(n):
             if end - p < 3:
                 raise StatsError("corrupt")
             mtype, mlen = self.m[p], self.m[p + 1]
             if (mtype not in MEMBER_TYPES or mlen == 0 or mlen > 31 or
-                    end - p < 3 + mlen or self.m[p + 2 + mlen] != 0):
+                    end - p < 3 + mlen or self.m[p + 2 + mlen] != 0 or
+                    not member_name_ok(self.m[p + 2:p + 2 + mlen])):
                 raise StatsError("corrupt")
-            mname = self.m[p + 2:p + 2 + mlen]
-            if any(not (0x61 <= c <= 0x7A or 0x41 <= c <= 0x5A or
-                        0x30 <= c <= 0x39 or c == 0x5F) for c in mname):
-                raise StatsError("corrupt")
-            members.append((mname.decode("ascii"), mtype))
+            members.append((self.m[p + 2:p + 2 + mlen].decode("ascii"),
+                            mtype))
             p += 3 + mlen
         return members
 
-    # --------------------------------------------------------- liveness
+    # ---- tables (items 21-22)
+
+    def take_table(self, off, size):
+        bo, m = self.bo, self.m
+        if size < 40:
+            raise StatsError("corrupt")
+        (index, cap, key_type, nmem, key_max, cell_size, name_len,
+         help_len) = struct.unpack_from(bo + "IIBBHIHH", m, off + 8)
+        fixed = 40 + 64 * nmem
+        if (not self.index_free(index) or cap < 2 or cap > (1 << 20) or
+                key_type > 2 or key_max < 1 or key_max > 4096 or
+                nmem < 1 or nmem > 32 or name_len < 1 or name_len > 127 or
+                help_len > 255 or cell_size > 65536 or cell_size % 8 or
+                fixed + name_len + help_len + 2 > size):
+            raise StatsError("corrupt")
+        name = m[off + fixed:off + fixed + name_len]
+        if not name_ok(name):
+            raise StatsError("corrupt")
+        t = Table()
+        t.name = name.decode("ascii")
+        t.off, t.capacity, t.cell_size, t.recs = off, cap, cell_size, []
+        t.key_max, t.key_type = key_max, key_type
+        t.members = []
+        used = []
+        for i in range(nmem):
+            d = off + 40 + 64 * i
+            (kind, bits, max_exp, nlen, ulen, _, _, _, moff,
+             msize) = struct.unpack_from(bo + "BBBBBBBBII", m, d)
+            if (not 1 <= kind <= 6 or
+                    not member_name_ok(m[d + 16:d + 16 + nlen]) or
+                    ulen > 15 or moff % 8 or moff < 8):
+                raise StatsError("corrupt")
+            nch = nb = 0
+            if kind == MK_HIST:
+                nb = hist_nbuckets(bits, max_exp)
+                if not nb:
+                    raise StatsError("corrupt")
+                nch = hist_nchunks(bits, max_exp)
+                want = round_up(32 + 4 * nch, 8)
+            else:
+                want = 16 if kind == MK_MAXARG else 8
+            if msize != want or not in_bounds(moff, msize, cell_size):
+                raise StatsError("corrupt")
+            for a, b in used:
+                if moff < b and a < moff + msize:
+                    raise StatsError("corrupt")
+            used.append((moff, moff + msize))
+            t.members.append({"kind": kind, "bits": bits, "max_exp": max_exp,
+                              "off": moff, "nb": nb, "nchunks": nch})
+        self.ix[index] = ("table", len(self.tables))
+        self.tables.append(t)
+
+    def take_record(self, off, size):
+        if size < 24:
+            raise StatsError("corrupt")
+        table, index, _, key_len = struct.unpack_from(self.bo + "IIIH",
+                                                      self.m, off + 8)
+        x = self.ix.get(table)
+        if x is None or x[0] != "table" or not self.index_free(index):
+            raise StatsError("corrupt")
+        t = self.tables[x[1]]
+        if key_len > t.key_max or 24 + key_len > size:
+            raise StatsError("corrupt")
+        if len(t.recs) >= t.capacity:
+            return
+        self.ix[index] = ("record", len(self.records))
+        t.recs.append(len(self.records))
+        self.records.append((x[1], index))
+
+    # ---- cells (item 19)
+
+    def index_cell(self, i):
+        """(cell size, owner) of index I; None if not known yet."""
+        x = self.ix.get(i)
+        if x is None:
+            if i < self.next_index:
+                return None
+            raise StatsError("corrupt")
+        if x[0] == "field":
+            f = self.fields[x[1]]
+            return (f.cell_size if f.flags & DF_SHARDED else 0), x
+        if x[0] == "record":
+            t = self.tables[self.records[x[1]][0]]
+            return t.cell_size, x
+        raise StatsError("corrupt")
+
+    def take_cells(self, off, size, shard):
+        if size < 16:
+            raise StatsError("corrupt")
+        first, count = struct.unpack_from(self.bo + "II", self.m, off + 8)
+        if count < 1 or first >= INDEX_MAX or count > INDEX_MAX - first:
+            raise StatsError("corrupt")
+        got = []
+        total = 0
+        for k in range(count):
+            c = self.index_cell(first + k)
+            if c is None:
+                return 1
+            got.append(c)
+            total += c[0]
+            if total > size:
+                raise StatsError("corrupt")
+        if round_up(16 + total, 8) != size:
+            raise StatsError("corrupt")
+        at = off + 16
+        for sz, owner in got:
+            if sz:
+                self.cells.append((at, shard, owner))
+            at += sz
+        return 0
+
+    def chunk(self, off, index, member, c, shard, nb):
+        """The buckets' offset of a checked chunk reference, or None."""
+        size = chunk_block_size(nb)
+        if off % LINE or off < self.heap_off or not in_bounds(off, size,
+                                                              self.size):
+            return None
+        (btype, bstate, bsize, bindex, bmember, bchunk, bshard,
+         bnb) = struct.unpack_from(self.bo + "HHIIHHII", self.m, off)
+        if (btype != B_CHUNK or bstate == BS_PENDING or bsize != size or
+                bindex != index or bmember != member or bchunk != c or
+                bshard != shard or bnb != nb):
+            return None
+        return off + 24
+
+    # ---- liveness (section 14)
 
     def state(self):
         return self.u32(16)
 
     def liveness(self):
-        if self.state() == STATE_FINISHED:
+        if self.state() in (STATE_FINISHED, STATE_FOLDING):
             return "finished"
+        if self.boot_id != bytes(16):
+            mine = boot_id()
+            if mine is not None and mine != self.boot_id:
+                return "stale"
+        here = pidns(0)
+        if (not self.pidns_ino or here is None or
+                here == (self.pidns_dev, self.pidns_ino)):
+            return self.live_here()
+        return self.live_elsewhere(here[1])
+
+    def live_here(self):
         if self.pid <= 0:
             return "stale"
         ticks = proc_start_ticks(self.pid)
@@ -459,31 +798,38 @@ class StatsFile:
             return "stale(pid-reused)"
         return "running"
 
-    def shards(self):
-        """The shards with pages: entries OWNED or FREE (as the C reader)."""
-        return [i for i in range(self.shard_cap)
-                if self.u32(self.shtab_off + 4 * i) in (SHARD_OWNED,
-                                                        SHARD_FREE)]
+    def live_elsewhere(self, my_ino):
+        seen = False
+        try:
+            names = os.listdir("/proc")
+        except OSError:
+            return "unknown"
+        for n in names:
+            if not n.isdigit() or int(n) <= 0:
+                continue
+            if pidns(int(n)) != (self.pidns_dev, self.pidns_ino):
+                continue
+            seen = True
+            ns = proc_nspid(int(n))
+            ticks = proc_start_ticks(int(n))
+            if ns and ns[-1] == self.pid and ticks is not None:
+                if not self.start_ticks or ticks == self.start_ticks:
+                    return "running"
+                return "stale(pid-reused)"
+        if seen or my_ino == INIT_PIDNS_INO:
+            return "stale"
+        return "unknown"
 
 
 # ----------------------------------------------------------------- values
 
-def seq_words(sf, off, nwords, tries):
-    """NWORDS u64 after the seqlock word at OFF, copied consistently, or
-    None after TRIES attempts."""
-    fmt = sf.bo + "%dQ" % nwords
-    for _ in range(tries):
-        s1 = sf.u64(off)
-        if s1 & 1:
-            continue
-        words = struct.unpack_from(fmt, sf.m, off + 8)
-        if sf.u64(off) == s1:
-            return words
-    return None
+def seq_ok(sf, off, s1):
+    """The seqlock word at OFF still S1 (read again from the file)?"""
+    return not s1 & 1 and sf.live_u64(off) == s1
 
 
 def ring_merge(ring, p, sec, count, total, buckets):
-    """Merge one shard's slot: a newer second replaces, the same second
+    """Merge one cell's slot: a newer second replaces, the same second
     adds; an older one, and one being reset (bit 63 set), are ignored."""
     slot = ring[p]
     if sec == 0 or sec >> 63 or sec < slot[0]:
@@ -537,9 +883,143 @@ def window(f, ring, hist, seconds, now_ns):
     return out
 
 
-def read_field(sf, f, shards, now_ns):
+def hist_cell(sf, f, off, shard):
+    """(head words, {chunk: buckets}, ring words, busy, corrupt) of the
+    histogram cell at OFF, consistent under its seqlock (section 11.6)."""
+    bo = sf.bo
+    ring_words = (f.cell_size - f.win_off) // 8 if f.win_off else 0
+    for attempt in range(HIST_FULL_TRIES + 1):
+        if attempt:
+            sf.load()    # the cell moved while we read: read again
+        s1 = sf.u64(off)
+        head = struct.unpack_from(bo + "4Q", sf.m, off + 8)
+        dirs = struct.unpack_from(bo + "%dI" % f.nchunks, sf.m, off + 40)
+        chunks = {}
+        for c, d in enumerate(dirs):
+            if not d:
+                continue
+            nb = chunk_nb(f.nb, f.bits, c)
+            b = sf.chunk(d, f.index, 0, c, shard, nb)
+            if b is None:
+                return head, {}, (), False, True
+            chunks[c] = struct.unpack_from(bo + "%dQ" % nb, sf.m, b)
+        ring = struct.unpack_from(bo + "%dQ" % ring_words, sf.m,
+                                  off + f.win_off) if ring_words else ()
+        if seq_ok(sf, off, s1):
+            return head, chunks, ring, False, False
+    return head, chunks, ring, True, False
+
+
+def read_hist(sf, f, cells, hist, ring):
+    busy = corrupt = False
+    for off, shard in cells:
+        head, chunks, rw, b, bad = hist_cell(sf, f, off, shard)
+        busy |= b
+        if bad:
+            corrupt = True
+            continue
+        count, total, min_inv, mx = head
+        if count:
+            mn = ~min_inv & U64
+            if min_inv and (hist.count == 0 or mn < hist.min):
+                hist.min = mn
+            if hist.count == 0 or mx > hist.max:
+                hist.max = mx
+            hist.count = (hist.count + count) & U64
+            hist.sum = (hist.sum + total) & U64
+        for c, bk in chunks.items():
+            base = c << f.bits
+            for k, n in enumerate(bk):
+                hist.buckets[base + k] = (hist.buckets[base + k] + n) & U64
+        if ring is not None:
+            step = 3 + f.win_nb
+            for p in range(WINDOW_SLOTS):
+                sl = rw[p * step:(p + 1) * step]
+                ring_merge(ring, p, sl[0], sl[1], sl[2], list(sl[3:]))
+    return busy, corrupt
+
+
+def read_sharded(sf, f, cells, now_ns, out):
+    """Counter or histogram F from its cells (list of (offset, shard))."""
+    bo, m = sf.bo, sf.m
+    ring = hist = None
+    busy = corrupt = False
+    if f.kind == 1:
+        total = 0
+        if f.flags & DF_WINDOW:
+            ring = new_ring(0)
+        for off, _ in cells:
+            total = (total + sf.u64(off)) & U64
+            if ring:
+                for p in range(WINDOW_SLOTS):
+                    sec, n = struct.unpack_from(bo + "QQ", m,
+                                                off + 8 + 16 * p)
+                    ring_merge(ring, p, sec, n, n, None)
+        out["value"] = total
+    else:
+        hist = Hist(f.bits, f.max_exp)
+        if f.flags & DF_WINDOW:
+            ring = new_ring(f.win_nb)
+        busy, corrupt = read_hist(sf, f, cells, hist, ring)
+        out["value"] = hist.to_json()
+    return ring, hist, busy, corrupt
+
+
+def read_global(sf, f, out):
+    """An unsharded value (section 8); True if it kept changing."""
+    bo, m = sf.bo, sf.m
+    if f.kind == 2:
+        out["value"] = struct.unpack_from(bo + "q", m, f.off)[0]
+    elif f.kind == 3:
+        out["value"] = struct.unpack_from(bo + "d", m, f.off)[0]
+    elif f.kind == 8:
+        name, fmt = TYPES[f.type]
+        out["type"] = name
+        v = struct.unpack_from(bo + fmt, m, f.off)[0]
+        out["value"] = bool(v) if name == "bool" else \
+            float(v) if name in ("f32", "f64") else v
+    elif f.kind in (4, 6, 7):
+        if f.kind == 6:
+            out["member_types"] = {n: MEMBER_TYPES[t] for n, t in f.members}
+        for _ in range(SEQ_RETRIES):
+            s1 = sf.u64(f.off)
+            data = m[f.off:f.off + f.size]
+            if seq_ok(sf, f.off, s1):
+                out["value"] = global_value(sf, f, data)
+                return False
+            sf.load()
+            m = sf.m
+        out["value"] = None
+        return True
+    else:
+        out["value"] = None
+    return False
+
+
+def global_value(sf, f, data):
+    bo = sf.bo
+    if f.kind == 4:
+        n = min(struct.unpack_from(bo + "I", data, 8)[0], f.size - 16)
+        return text(data[16:16 + n], controls=False)
+    if f.kind == 6:
+        value = {}
+        for k, (n, t) in enumerate(f.members):
+            value[n] = struct.unpack_from(bo + {1: "Q", 2: "q", 3: "d"}[t],
+                                          data, 8 + 8 * k)[0]
+        return value
+    n = struct.unpack_from(bo + "Q", data, 8)[0]
+    k = min(n, f.cap)
+    ring_d = struct.unpack_from(bo + "%dd" % f.cap, data, 16)
+    total = 0.0
+    for i in range(k):
+        total += ring_d[i]
+    return {"mean": total / k if k else 0.0,
+            "last": ring_d[(n - 1) % f.cap] if n else 0.0,
+            "count": n, "window": f.cap}
+
+
+def field_json(sf, f, cells, now_ns):
     """The JSON object of field F (a snapshot of its value)."""
-    m, bo = sf.m, sf.bo
     kind = KINDS.get(f.kind, "unknown")
     flags = [n for bit, n in ((DF_SHARDED, "sharded"), (DF_STATIC, "static"),
                               (DF_WINDOW, "window")) if f.flags & bit]
@@ -547,103 +1027,13 @@ def read_field(sf, f, shards, now_ns):
     if kind == "unknown":
         out["kind_code"] = f.kind
     out.update({"units": f.units, "help": f.help, "flags": flags})
-    busy = False
     ring = hist = None
-    if f.kind == 1:
-        total = 0
-        if f.flags & DF_WINDOW:
-            ring = new_ring(0)
-        for s in shards:
-            cell = sf.shard_off + s * sf.shard_size + f.off
-            total = (total + sf.u64(cell)) & U64
-            if ring:
-                for p in range(WINDOW_SLOTS):
-                    sec, n = struct.unpack_from(bo + "QQ", m,
-                                                cell + 8 + 16 * p)
-                    ring_merge(ring, p, sec, n, n, None)
-        out["value"] = total
-    elif f.kind == 2:
-        out["value"] = struct.unpack_from(bo + "q", m, f.off)[0]
-    elif f.kind == 3:
-        out["value"] = struct.unpack_from(bo + "d", m, f.off)[0]
-    elif f.kind == 4:
-        cap = f.size - 16
-        value = None
-        for _ in range(SEQ_RETRIES):
-            s1 = sf.u64(f.off)
-            if s1 & 1:
-                continue
-            n = min(sf.u32(f.off + 8), cap)
-            data = m[f.off + 16:f.off + 16 + n]
-            if sf.u64(f.off) == s1:
-                value = text(data, controls=False)
-                break
-        out["value"] = value
-        busy = value is None
-    elif f.kind == 5:
-        hist = Hist(f.bits, f.max_exp)
-        nw = f.size // 8 - 1
-        if f.flags & DF_WINDOW:
-            ring = new_ring(f.win_nb)
-        for s in shards:
-            cell = sf.shard_off + s * sf.shard_size + f.off
-            w = seq_words(sf, cell, nw, HIST_FULL_TRIES)
-            if w is None:
-                head = seq_words(sf, cell, 4, SEQ_RETRIES) or (0, 0, 0, 0)
-                w = tuple(head) + struct.unpack_from(
-                    bo + "%dQ" % (nw - 4), m, cell + 40)
-                busy = True
-            count, total, min_inv, mx = w[0:4]
-            if count:
-                mn = ~min_inv & U64
-                if hist.count == 0 or mn < hist.min:
-                    hist.min = mn
-                if hist.count == 0 or mx > hist.max:
-                    hist.max = mx
-                hist.count = (hist.count + count) & U64
-                hist.sum = (hist.sum + total) & U64
-                hist.buckets = [(a + b) & U64 for a, b in
-                                zip(hist.buckets, w[4:4 + f.nb])]
-            if ring:
-                base = (f.win_off - 8) // 8
-                step = 3 + f.win_nb
-                for p in range(WINDOW_SLOTS):
-                    sl = w[base + p * step:base + (p + 1) * step]
-                    ring_merge(ring, p, sl[0], sl[1], sl[2], list(sl[3:]))
-        out["value"] = hist.to_json()
-    elif f.kind == 6:
-        out["member_types"] = {n: MEMBER_TYPES[t] for n, t in f.members}
-        w = seq_words(sf, f.off, len(f.members), SEQ_RETRIES)
-        if w is None:
-            out["value"] = None
-            busy = True
-        else:
-            value = {}
-            for (n, t), word in zip(f.members, w):
-                raw = struct.pack(bo + "Q", word)
-                value[n] = struct.unpack(bo + {1: "Q", 2: "q", 3: "d"}[t],
-                                         raw)[0]
-            out["value"] = value
-    elif f.kind == 7:
-        w = seq_words(sf, f.off, 1 + f.cap, SEQ_RETRIES)
-        if w is None:
-            out["value"] = None
-            busy = True
-        else:
-            n = w[0]
-            k = min(n, f.cap)
-            ring_d = struct.unpack(bo + "%dd" % f.cap,
-                                   struct.pack(bo + "%dQ" % f.cap, *w[1:]))
-            total = 0.0
-            for i in range(k):
-                total += ring_d[i]
-            out["value"] = {
-                "mean": total / k if k else 0.0,
-                "last": ring_d[(n - 1) % f.cap] if n else 0.0,
-                "count": n, "window": f.cap}
+    busy = corrupt = False
+    if f.kind in (1, 5):
+        ring, hist, busy, corrupt = read_sharded(sf, f, cells, now_ns, out)
     else:
-        out["value"] = None
-    if busy:
+        busy = read_global(sf, f, out)
+    if corrupt or busy:    # as mmstat-read: any status is "busy"
         out["status"] = "busy"
     if ring is not None:
         out["windows"] = {"%ds" % s: window(f, ring, hist, s, now_ns)
@@ -652,8 +1042,14 @@ def read_field(sf, f, shards, now_ns):
 
 
 def process_json(sf, filters, windows_at):
-    sf.refresh()
-    shards = sf.shards()
+    # Cells moved by an exiting thread (section 11.3): read again until no
+    # move overlapped the read.
+    for _ in range(RETIRE_TRIES):
+        e = sf.live_u64(152)
+        sf.load()
+        sf.refresh()
+        if sf.live_u64(144) == e:
+            break
     real_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
     mono_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     state = sf.state()
@@ -667,23 +1063,28 @@ def process_json(sf, filters, windows_at):
         "gid": sf.gid, "exe": sf.exe, "label": sf.label, "host": sf.host,
         "cmdline": sf.cmdline,
         "format_version": "%d.%d" % (sf.major, sf.minor),
-        "state": {1: "init", 2: "ready", 3: "finished"}.get(state, "unknown"),
+        "state": {1: "init", 2: "ready", 3: "finished",
+                  4: "folding"}.get(state, "unknown"),
         "liveness": sf.liveness(),
         "start_ticks": sf.start_ticks, "created_ns": sf.created_ns,
         "finished_ns": finished or None,
-        "file_size": sf.file_size, "disk_bytes": disk,
-        "layout_gen": sf.u64(64), "shard_cap": sf.shard_cap,
-        "shards_used": len(shards), "shards_active": sf.u32(148),
-        "threads_seen": sf.u64(152),
+        "file_size": sf.u64(72), "disk_bytes": disk,
+        "layout_gen": sf.u64(64), "shard_cap": sf.shard_limit,
+        "shards_used": len(sf.shards), "shards_active": sf.u32(112),
+        "threads_seen": sf.u64(120), "dropped": sf.u64(136),
         "snapshot_real_ns": real_ns, "snapshot_mono_ns": mono_ns,
         "nfields": len(sf.fields), "fields": {},
     }
+    by_field = {}
+    for off, shard, owner in sf.cells:
+        if owner[0] == "field":
+            by_field.setdefault(owner[1], []).append((off, shard))
     now = windows_at or mono_ns
-    for f in sf.fields:
+    for i, f in enumerate(sf.fields):
         if filters and not any(fnmatch.fnmatchcase(f.name, g)
                                for g in filters):
             continue
-        out["fields"][f.name] = read_field(sf, f, shards, now)
+        out["fields"][f.name] = field_json(sf, f, by_field.get(i, []), now)
     return out
 
 
@@ -721,10 +1122,15 @@ def open_pid(d, pid):
         except (StatsError, OSError, ValueError, struct.error):
             continue
         if sf.pid != pid:
+            sf.close()
             continue
         key = (sf.liveness() == "running", sf.created_ns)
         if best_key is None or key > best_key:
+            if best is not None:
+                best.close()
             best, best_key = sf, key
+        else:
+            sf.close()
     if best is None:
         raise StatsError("no stats file found")
     return best
@@ -770,7 +1176,10 @@ def main(argv=None):
                 sf = open_pid(d, int(t))
             else:
                 sf = StatsFile(t)
-            procs.append(process_json(sf, args.filter, args.windows_at))
+            try:
+                procs.append(process_json(sf, args.filter, args.windows_at))
+            finally:
+                sf.close()
         except (StatsError, OSError, ValueError, struct.error) as e:
             print("%s: %s: %s" % (PROG, t, e), file=sys.stderr)
             rc = 1

@@ -51,16 +51,64 @@ mms_writer *tu_writer(const char *dir, const char *name,
     return w;
 }
 
+int tu_setup(void **state)
+{
+    struct tu_fx *fx = calloc(1, sizeof *fx);
+    if (!fx || !(fx->dir = tu_mkdtemp())) {
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+int tu_teardown(void **state)
+{
+    struct tu_fx *fx = *state;
+    mms_reader_close(fx->r);
+    if (fx->w)
+        mms_writer_close(fx->w);
+    tu_rmdir(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+void tu_open_pair(struct tu_fx *fx, const char *name,
+                  const struct mms_writer_options *o)
+{
+    fx->w = tu_writer(fx->dir, name, o);
+    tu_reader(fx);
+}
+
+mms_reader *tu_reader(struct tu_fx *fx)
+{
+    if (!fx->r) {
+        int rc = mms_reader_open(&fx->r, mms_writer_path(fx->w));
+        if (rc < 0)
+            fail_msg("mms_reader_open: %s", mms_strerror(rc));
+    }
+    return fx->r;
+}
+
+const struct mms_value *tu_value(mms_snapshot *s, const char *name,
+                                 const struct mms_field_info **fi)
+{
+    size_t i;
+    if (mms_snapshot_find(s, name, &i) < 0)
+        fail_msg("field %s not in snapshot", name);
+    if (fi)
+        *fi = mms_snapshot_field(s, i);
+    return mms_snapshot_value(s, i);
+}
+
 static const struct mms_value *value_of(mms_reader *r, const char *name,
                                         mms_snapshot **s)
 {
     int rc = mms_snapshot_take(r, s);
     if (rc < 0)
         fail_msg("mms_snapshot_take: %s", mms_strerror(rc));
-    long i = mms_snapshot_find(*s, name);
-    if (i < 0)
-        fail_msg("field %s not in snapshot", name);
-    return mms_snapshot_value(*s, (size_t)i);
+    return tu_value(*s, name, NULL);
 }
 
 uint64_t tu_counter(mms_reader *r, const char *name)
@@ -77,6 +125,57 @@ int64_t tu_gauge(mms_reader *r, const char *name)
     int64_t v = value_of(r, name, &s)->v.i64;
     mms_snapshot_free(s);
     return v;
+}
+
+double tu_f64(mms_reader *r, const char *name)
+{
+    mms_snapshot *s;
+    double v = value_of(r, name, &s)->v.f64;
+    mms_snapshot_free(s);
+    return v;
+}
+
+mms_field *tu_find(mms_writer *w, const char *name)
+{
+    mms_field *f = NULL;
+    return mms_field_find(w, name, &f) == 0 ? f : NULL;
+}
+
+long tu_index(const mms_snapshot *s, const char *name)
+{
+    size_t i;
+    return mms_snapshot_find(s, name, &i) == 0 ? (long)i : -1;
+}
+
+void tu_hist_check(const struct mms_hist *h, int exact)
+{
+    uint64_t sum = 0;
+    int lo = -1, hi = -1;
+    for (uint32_t i = 0; i < h->nbuckets; i++) {
+        sum += h->buckets[i];
+        if (h->buckets[i]) {
+            if (lo < 0)
+                lo = (int)i;
+            hi = (int)i;
+        }
+    }
+    if (exact && sum != h->count)
+        fail_msg("buckets add up to %llu, count %llu", (unsigned long long)sum,
+                 (unsigned long long)h->count);
+    if (h->count == 0) {
+        if (h->min || h->max || h->sum)
+            fail_msg("empty histogram with min/max/sum set");
+        return;
+    }
+    if (h->min > h->max)
+        fail_msg("min %llu > max %llu", (unsigned long long)h->min,
+                 (unsigned long long)h->max);
+    if (exact && lo >= 0 &&
+        (h->min < mms_hist_bucket_low((uint32_t)lo, h->bits, h->max_exp) ||
+         h->min > mms_hist_bucket_high((uint32_t)lo, h->bits, h->max_exp) ||
+         h->max < mms_hist_bucket_low((uint32_t)hi, h->bits, h->max_exp) ||
+         h->max > mms_hist_bucket_high((uint32_t)hi, h->bits, h->max_exp)))
+        fail_msg("min or max outside the non-empty buckets");
 }
 
 const char *tu_build_path(const char *rel)

@@ -38,6 +38,8 @@ const char *state_word(enum mms_state state)
         return "ready";
     case MMS_STATE_FINISHED:
         return "finished";
+    case MMS_STATE_FOLDING:
+        return "folding";
     }
     return "unknown";
 }

@@ -139,6 +139,17 @@ static void value_json(struct jw *w, const struct mms_field_info *f,
         }
         jw_end_obj(w);
         break;
+    case MMS_KIND_SCALAR:
+        jw_str(w, "type", mms_type_name(f->type));
+        if (f->type == MMS_TYPE_BOOL)
+            jw_bool(w, "value", v->v.u64 != 0);
+        else if (f->type == MMS_TYPE_F32 || f->type == MMS_TYPE_F64)
+            jw_f64(w, "value", v->v.f64);
+        else if (f->type >= MMS_TYPE_I8 && f->type <= MMS_TYPE_I64)
+            jw_i64(w, "value", v->v.i64);
+        else
+            jw_u64(w, "value", v->v.u64);
+        break;
     case MMS_KIND_MOVAVG:
         if (v->status < 0) {
             jw_null(w, "value");
@@ -226,6 +237,7 @@ static void proc_json(struct jw *w, const struct out_proc *p,
     jw_u64(w, "shards_used", pi.shards_used);
     jw_u64(w, "shards_active", pi.shards_active);
     jw_u64(w, "threads_seen", pi.threads_seen);
+    jw_u64(w, "dropped", pi.dropped);
     if (p->snap) {
         jw_i64(w, "snapshot_real_ns", mms_snapshot_real_ns(p->snap));
         jw_i64(w, "snapshot_mono_ns", mms_snapshot_mono_ns(p->snap));

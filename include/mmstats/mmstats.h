@@ -8,6 +8,7 @@
 #ifndef MMSTATS_H
 #define MMSTATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,16 +28,18 @@ extern "C" {
 #define MMS_VERSION_STRING "0.1.0"
 
 /* Error codes of our own; everything else is a negated errno. */
-#define MMS_EFORMAT (-4001)    /* not a stats file (bad magic) */
-#define MMS_EVERSION (-4002)   /* unsupported major version */
-#define MMS_EENDIAN (-4003)    /* written with another byte order */
-#define MMS_ECORRUPT (-4004)   /* header or descriptors out of bounds */
-#define MMS_EINSECURE (-4005)  /* directory or file fails ownership checks */
-#define MMS_ENAME (-4006)      /* invalid field name */
-#define MMS_EKIND (-4007)      /* name exists with another kind */
-#define MMS_EFULL (-4008)      /* no room left for fields in the file */
-#define MMS_EBUSY (-4009)      /* value kept changing while being read */
-#define MMS_ETRUNCATED (-4010) /* file shorter than its header says */
+#define MMS_EFORMAT (-4001)     /* not a stats file (bad magic) */
+#define MMS_EVERSION (-4002)    /* unsupported major version */
+#define MMS_EENDIAN (-4003)     /* written with another byte order */
+#define MMS_ECORRUPT (-4004)    /* a header field or block out of bounds */
+#define MMS_EINSECURE (-4005)   /* directory or file fails ownership checks */
+#define MMS_ENAME (-4006)       /* invalid field name */
+#define MMS_EKIND (-4007)       /* name exists with another kind */
+#define MMS_EFULL (-4008)       /* no room left (indices, space, limits) */
+#define MMS_EBUSY (-4009)       /* value kept changing while being read */
+#define MMS_ETRUNCATED (-4010)  /* file shorter than its header says */
+#define MMS_EOLDVERSION (-4011) /* a version 2 file: an older mmstats's */
+#define MMS_ENOENT (-4012)      /* no field (or table) of that name */
 
 MMS_API const char *mms_strerror(int code);
 
@@ -63,17 +66,24 @@ typedef struct mms_field mms_field;
              itself (the preload shim does) */
 
 struct mms_writer_options {
-    const char *dir;           /* NULL: $MMSTATS_DIR, else the default */
-    const char *file_template; /* NULL: $MMSTATS_FILE, else the default */
-    const char *path;          /* exact path; overrides dir and template */
-    const char *label;         /* NULL: $MMSTATS_LABEL; {label} and header */
-    const char *name;          /* {name} in the template, e.g. a model */
-    uint32_t max_fields;       /* 0: 1024 */
-    uint32_t string_bytes;     /* 0: 64 KiB, names, units and help text */
-    uint32_t global_bytes;     /* 0: 64 KiB, gauges and strings */
-    uint32_t shard_bytes;      /* 0: 1 MiB of address space per thread */
-    uint32_t max_shards;       /* 0: 64, including the shared shard 0 */
-    unsigned flags;            /* MMS_W_* */
+    const char *dir;            /* NULL: $MMSTATS_DIR, else the default */
+    const char *file_template;  /* NULL: $MMSTATS_FILE, else the default */
+    const char *path;           /* exact path; overrides dir and template */
+    const char *label;          /* NULL: $MMSTATS_LABEL; {label} and header */
+    const char *name;           /* {name} in the template, e.g. a model */
+    uint32_t max_fields;        /* 0: 65536; indices for fields, tables and
+                                   records together (at most 2^24) */
+    uint32_t max_shards;        /* 0: 1024 shard ids, shard 0 included; threads
+                                   beyond share shard 0 (atomic adds) */
+    uint32_t initial_size;      /* 0: 16 KiB, the file's size at creation */
+    uint32_t max_size;          /* 0: as large as offsets allow (4 GiB, or 4096
+                                   extents); the file never grows past it */
+    uint32_t extent_size;       /* 0: 1 MiB, or 256 KiB when RLIMIT_AS is
+                                   finite: address space mapped at a time */
+    uint32_t msync_interval_ms; /* 0: never; else msync the file at most
+                                   this often, from slow paths and at
+                                   finish (docs/api.md, "Durability") */
+    unsigned flags;             /* MMS_W_* */
     /* Clock for time windows, in ns (NULL: CLOCK_MONOTONIC_COARSE, which
      * readers compare with CLOCK_MONOTONIC). For tests and simulations. */
     int64_t (*clock_ns)(void);
@@ -96,9 +106,12 @@ MMS_API int mms_writer_open(mms_writer **out,
 /* Mark the file finished, unmap it and free W. No update may run on W's
  * fields, in any thread, during or after this call. */
 MMS_API int mms_writer_close(mms_writer *w);
-/* Mark the file finished but keep everything mapped: updates that still
- * happen (other destructors, other threads) land harmlessly. */
+/* Mark the file finished (and msync it if asked to) but keep everything
+ * mapped: updates that still happen (other destructors, other threads)
+ * land harmlessly. */
 MMS_API void mms_writer_finish(mms_writer *w);
+/* The file's path (absolute when the directory was given relative), or
+ * NULL for a NULL writer. */
 MMS_API const char *mms_writer_path(const mms_writer *w);
 /* In a forked child: give it a file of its own (same fields; counters and
  * histograms from zero; gauges, strings and statics carried over), mapped
@@ -106,6 +119,10 @@ MMS_API const char *mms_writer_path(const mms_writer *w);
  * at fork() unless the writer has MMS_W_FORK_SHARE or MMS_W_FORK_MANUAL.
  * If it fails, the child's updates go to private memory (nowhere). */
 MMS_API int mms_writer_after_fork(mms_writer *w);
+/* Write the file's dirty pages to disk now (msync MS_SYNC): for stats
+ * directories on disk that must survive a machine crash. Never needed
+ * for readers, which see every update at once. */
+MMS_API int mms_writer_sync(mms_writer *w);
 
 /* A member of a struct value. */
 struct mms_member {
@@ -116,6 +133,7 @@ struct mms_member {
 struct mms_field_spec {
     const char *name; /* see mms_name_check */
     enum mms_kind kind;
+    enum mms_type type;   /* SCALAR: the value's type */
     const char *units;    /* optional, e.g. "bytes", "ns" */
     const char *help;     /* optional one-line description */
     uint32_t capacity;    /* STRING: bytes of text (0: 64);
@@ -128,8 +146,8 @@ struct mms_field_spec {
                              buckets, larger in the overflow (0: 36) */
     uint8_t window_bits;  /* HISTOGRAM with MMS_DF_WINDOW: precision of
                              the per-second histograms (0: 3) */
+    uint32_t nmembers;    /* STRUCT: 1..32 */
     const struct mms_member *members; /* STRUCT: the members, in order */
-    uint32_t nmembers;                /* STRUCT: 1..32 */
 };
 
 #define MMS_HIST_DEFAULT_BITS 6     /* relative error <= 2^-7 = 0.78% */
@@ -138,10 +156,12 @@ struct mms_field_spec {
 #define MMS_MOVAVG_DEFAULT_N 100
 
 /* Add a field, or return the existing field of that name and kind
- * (MMS_EKIND if it exists with another kind). Any thread, any time. */
+ * (MMS_EKIND if it exists with another kind). Any thread, any time but
+ * inside a signal handler; may grow the file (a system call). */
 MMS_API int mms_field_add(mms_writer *w, const struct mms_field_spec *spec,
                           mms_field **out);
-MMS_API mms_field *mms_field_find(mms_writer *w, const char *name);
+/* The field named NAME: 0 with *OUT set, or MMS_ENOENT (*OUT NULL). */
+MMS_API int mms_field_find(mms_writer *w, const char *name, mms_field **out);
 
 /* Shorthands for mms_field_add. */
 MMS_API int mms_counter_new(mms_writer *w, const char *name, const char *units,
@@ -161,14 +181,26 @@ MMS_API int mms_struct_new(mms_writer *w, const char *name,
                            mms_field **out);
 MMS_API int mms_movavg_new(mms_writer *w, const char *name, const char *units,
                            uint32_t n, mms_field **out);
-/* Static values: written once, at creation. */
+/* A SCALAR of TYPE (kind 8): bool, fixed-width integers, f32 (and i64,
+ * f64, though mms_gauge_new and mms_gauge_f64_new are the usual way to
+ * those). */
+MMS_API int mms_scalar_new(mms_writer *w, const char *name, enum mms_type type,
+                           const char *units, mms_field **out);
+
+/* Static values: written once, at creation, never changed. */
 MMS_API int mms_static_i64(mms_writer *w, const char *name, const char *units,
                            int64_t value);
+MMS_API int mms_static_f64(mms_writer *w, const char *name, const char *units,
+                           double value);
 MMS_API int mms_static_str(mms_writer *w, const char *name, const char *value);
+/* A static SCALAR of TYPE holding V (converted as a C cast would). */
+MMS_API int mms_static_scalar(mms_writer *w, const char *name,
+                              enum mms_type type, const char *units, double v);
 
-/* Updates: no locks, no system calls (a thread's first update of a writer
- * takes a shard: one madvise). A NULL field is a no-op, so a program whose
- * stats setup failed runs on. The field's kind must match the call. */
+/* Updates: no locks, no system calls; a thread's first update of a field
+ * takes space prepared ahead (see docs/api.md, "What an update costs").
+ * A NULL field is a no-op, so a program whose stats setup failed runs on.
+ * The field's kind must match the call (else the call does nothing). */
 MMS_API void mms_counter_add(mms_field *f, uint64_t n);
 MMS_API void mms_counter_inc(mms_field *f);
 MMS_API void mms_gauge_set(mms_field *f, int64_t v);
@@ -179,12 +211,47 @@ MMS_API void mms_gauge_add_f64(mms_field *f, double delta);
  * one of them wins, the others' values are dropped, never mixed. */
 MMS_API void mms_string_set(mms_field *f, const char *s);
 MMS_API void mms_string_setn(mms_field *f, const char *s, size_t len);
+/* Set or add to a SCALAR (any type; GAUGE and GAUGE_F64 too), converted to
+ * the field's type as a C cast would (integers wrap; a bool is v != 0). */
+MMS_API void mms_scalar_set_i64(mms_field *f, int64_t v);
+MMS_API void mms_scalar_set_u64(mms_field *f, uint64_t v);
+MMS_API void mms_scalar_set_f64(mms_field *f, double v);
+MMS_API void mms_scalar_add_i64(mms_field *f, int64_t d);
+MMS_API void mms_scalar_add_f64(mms_field *f, double d);
 
-/* Add field PREFIX.NAME (or NAME) of KIND with FLAGS: what the
- * declarative models of <mmstats/model.h> call for each member. */
+/* The original mmstats's field types, one family per type T (C type C):
+ *   int  mms_T_new(w, name, units, &f);    a SCALAR of that type
+ *   void mms_T_set(f, C v);
+ *   void mms_T_add(f, C d);                 (not for bool)
+ *   int  mms_static_T(w, name, units, C v);
+ * i64 and f64 are the gauges above (mms_gauge_new, mms_static_i64...). */
+#define MMS_SCALAR_TYPES(X)                                                    \
+    X(bool, MMS_TYPE_BOOL, bool)                                               \
+    X(i8, MMS_TYPE_I8, int8_t)                                                 \
+    X(i16, MMS_TYPE_I16, int16_t)                                              \
+    X(i32, MMS_TYPE_I32, int32_t)                                              \
+    X(u8, MMS_TYPE_U8, uint8_t)                                                \
+    X(u16, MMS_TYPE_U16, uint16_t)                                             \
+    X(u32, MMS_TYPE_U32, uint32_t)                                             \
+    X(u64, MMS_TYPE_U64, uint64_t)                                             \
+    X(f32, MMS_TYPE_F32, float)
+#define MMS__SCALAR_DECL(t, code, ctype)                                       \
+    MMS_API int mms_##t##_new(mms_writer *w, const char *name,                 \
+                              const char *units, mms_field **out);             \
+    MMS_API void mms_##t##_set(mms_field *f, ctype v);                         \
+    MMS_API void mms_##t##_add(mms_field *f, ctype d);                         \
+    MMS_API int mms_static_##t(mms_writer *w, const char *name,                \
+                               const char *units, ctype v);
+MMS_SCALAR_TYPES(MMS__SCALAR_DECL)
+#undef MMS__SCALAR_DECL
+
+/* Add field PREFIX.NAME (or NAME) of KIND (and TYPE, for SCALAR; else 0)
+ * with FLAGS: what the declarative models of <mmstats/model.h> call for
+ * each member. */
 MMS_API int mms_model_add(mms_writer *w, const char *prefix, const char *name,
-                          enum mms_kind kind, unsigned flags, const char *units,
-                          const char *help, mms_field **out);
+                          enum mms_kind kind, enum mms_type type,
+                          unsigned flags, const char *units, const char *help,
+                          mms_field **out);
 
 /* Record V in a histogram (or timer: V in ns). */
 MMS_API void mms_hist_record(mms_field *f, uint64_t v);
@@ -195,6 +262,50 @@ MMS_API void mms_hist_record(mms_field *f, uint64_t v);
 MMS_API void mms_struct_set(mms_field *f, const void *values);
 /* Add a value to a moving average (the mean of the last N values). */
 MMS_API void mms_movavg_add(mms_field *f, double v);
+
+/* ------------------------------------------------------- keyed tables */
+
+/* A bounded table of records keyed by a byte string (a path, an address,
+ * a stack), each with the same members, inserted without locks; when it
+ * is full, new keys go to its overflow record "(other)". */
+typedef struct mms_table mms_table;
+
+struct mms_table_member {
+    const char *name;          /* [A-Za-z0-9_], up to 31 bytes */
+    enum mms_member_kind kind; /* MMS_MK_* */
+    const char *units;         /* optional, up to 15 bytes */
+    uint8_t hist_bits;         /* MMS_MK_HIST: as mms_field_spec's */
+    uint8_t hist_max_exp;
+};
+
+struct mms_table_spec {
+    const char *name;  /* a field name; fields and tables share names */
+    const char *help;  /* optional */
+    uint32_t capacity; /* records, the overflow record included; 0: 1024 */
+    enum mms_key_type key_type; /* how readers show keys */
+    uint16_t key_max;           /* longest key, bytes (0: 4096); longer keys are
+                                   truncated */
+    const struct mms_table_member *members;
+    uint32_t nmembers; /* 1..32 */
+};
+
+/* Add a table (or return the existing one of that name and schema). */
+MMS_API int mms_table_new(mms_writer *w, const struct mms_table_spec *spec,
+                          mms_table **out);
+/* The record of KEY (LEN bytes) in T, inserted if new: 0 with *REC set;
+ * 1 with *REC the overflow record when T is full (or has no room: the
+ * file could not grow); negative on bad arguments. No lock, no system
+ * call while the prepared space lasts; async-signal-safe. */
+MMS_API int mms_record_get(mms_table *t, const void *key, size_t len,
+                           uint32_t *rec);
+/* Update member MEMBER (its position in the spec) of record REC for this
+ * thread, by the member's kind: SUM/SUM_I64 add V, MAX/MIN raise/lower to
+ * V, HIST records V, MAXARG raises to V with argument 0. */
+MMS_API void mms_record_update(mms_table *t, uint32_t rec, unsigned member,
+                               uint64_t v);
+/* MAXARG: raise to V, keeping ARG with the largest V (read together). */
+MMS_API void mms_record_maxarg(mms_table *t, uint32_t rec, unsigned member,
+                               uint64_t v, uint64_t arg);
 
 /* Timers: CLOCK_MONOTONIC ns around a region.
  *   mms_timer t = mms_timer_start(latency); ...; mms_timer_stop(&t);
@@ -297,14 +408,31 @@ typedef struct mms_snapshot mms_snapshot;
 struct mms_proc_info {
     uint16_t major, minor;
     enum mms_state state;
+    uint32_t flags; /* MMS_HF_* */
     int32_t pid, ppid;
     uint32_t uid, gid;
     uint64_t start_ticks;
     int64_t created_ns, finished_ns;
-    uint64_t file_size;
-    uint64_t layout_gen;
-    uint32_t shard_cap, shards_used, shards_active;
-    uint64_t threads_seen;
+    uint64_t file_size;  /* bytes prepared (the file's size) */
+    uint64_t heap_used;  /* bytes of blocks */
+    uint64_t layout_gen; /* the header's publish_gen: changes when blocks
+                            are added */
+    uint32_t shard_cap;  /* shard_limit */
+    uint32_t shards_used, shards_active; /* SHARD blocks; owned ones */
+    uint64_t threads_seen, threads_shared, dropped;
+    uint32_t next_index, extent_size;
+    /* identity (docs/format.md section 14) */
+    uint64_t pidns_dev, pidns_ino;
+    uint32_t nspid_count;
+    int32_t nspid[MMS_NSPID_MAX];
+    uint8_t boot_id[16];
+    char cgroup[MMS_CGROUP_LEN];
+    /* rollups (section 15) */
+    uint64_t fold_procs;
+    int64_t fold_first_ns, fold_last_ns;
+    char group[MMS_GROUP_LEN + 1];
+    char fold_pending[MMS_FOLD_NAME_LEN];
+    char fold_done[MMS_FOLD_NAME_LEN];
     char exe[MMS_EXE_LEN + 1];
     char label[MMS_LABEL_LEN + 1];
     char host[MMS_HOST_LEN + 1];
@@ -316,11 +444,12 @@ struct mms_field_info {
     const char *units; /* "" when none */
     const char *help;  /* "" when none */
     enum mms_kind kind;
-    unsigned flags; /* MMS_DF_* */
-    uint32_t value_size;
-    uint32_t index; /* position in the descriptor table */
+    unsigned flags;      /* MMS_DF_* */
+    uint32_t value_size; /* bytes of the value (sharded: of one cell) */
+    uint32_t index;      /* the field's index in the file */
     uint8_t hist_bits, hist_max_exp, window_bits; /* HISTOGRAM */
-    uint32_t n; /* STRUCT: members; MOVAVG: values averaged */
+    enum mms_type type; /* SCALAR: the value's type; else 0 */
+    uint32_t n;         /* STRUCT: members; MOVAVG: values averaged */
     const struct mms_member *members; /* STRUCT: names and types */
 };
 
@@ -336,11 +465,14 @@ struct mms_member_value {
 
 struct mms_value {
     enum mms_kind kind;
-    int status; /* 0, or MMS_EBUSY when a seqlocked value kept changing */
+    int status; /* 0, or MMS_EBUSY when a seqlocked value kept changing
+                   (or a move to shard 0 kept overlapping the read), or
+                   MMS_ECORRUPT when a cell referred to a bad chunk */
     union {
-        uint64_t u64; /* COUNTER (the total, windowed or not) */
-        int64_t i64;  /* GAUGE */
-        double f64;   /* GAUGE_F64 */
+        uint64_t u64; /* COUNTER (the total); SCALAR of unsigned type or
+                         BOOL (0 or 1) */
+        int64_t i64;  /* GAUGE; SCALAR of signed type */
+        double f64;   /* GAUGE_F64; SCALAR of type F32 or F64 */
         struct {
             const char *ptr; /* NUL-terminated, owned by the snapshot */
             uint32_t len;
@@ -371,33 +503,45 @@ struct mms_window {
                              field's window precision */
 };
 
-/* Liveness of the process that wrote a file. */
+/* Liveness of the process that wrote a file (docs/format.md section 14). */
 enum mms_liveness {
-    MMS_LIVE_RUNNING = 0,    /* pid exists with the recorded start time */
+    MMS_LIVE_RUNNING = 0,    /* the process runs */
     MMS_LIVE_FINISHED = 1,   /* the writer marked the file finished */
-    MMS_LIVE_DEAD = 2,       /* no such pid: stale */
+    MMS_LIVE_DEAD = 2,       /* no such process: stale */
     MMS_LIVE_PID_REUSED = 3, /* pid exists, other start time: stale */
+    MMS_LIVE_UNKNOWN = 4,    /* another pid namespace this reader cannot
+                                see: never treat as dead */
 };
 
 /* Open and validate PATH (untrusted input: every offset, size and string is
- * bounds-checked; a bad file gives an error code, never a crash). */
+ * bounds-checked; a bad file gives an error code, never a crash; a file
+ * truncated while it is read gives MMS_ETRUNCATED). */
 MMS_API int mms_reader_open(mms_reader **out, const char *path);
 /* Open the newest file in DIR (NULL: mms_default_dir) written by PID. */
 MMS_API int mms_reader_open_pid(mms_reader **out, const char *dir, pid_t pid);
 MMS_API void mms_reader_close(mms_reader *r);
 MMS_API const char *mms_reader_path(const mms_reader *r);
+/* The header: who wrote the file, its state and counters. */
 MMS_API int mms_reader_info(mms_reader *r, struct mms_proc_info *out);
+/* A MMS_LIVE_* value, or a negative error. */
 MMS_API int mms_reader_liveness(mms_reader *r);
-/* Pick up fields added since the last call: 1 if the layout grew, 0 if
- * not, negative on error. Field infos already returned stay valid. */
+/* Pick up blocks added since the last call: 1 if fields or tables were
+ * added, 0 if not, negative on error. Field infos already returned stay
+ * valid. */
 MMS_API int mms_reader_refresh(mms_reader *r);
 MMS_API size_t mms_reader_nfields(const mms_reader *r);
 MMS_API const struct mms_field_info *mms_reader_field(const mms_reader *r,
                                                       size_t i);
 
-/* Read every field: counters summed over shards, seqlocked values retried
- * a bounded number of times. The snapshot must be freed before R closes. */
+/* Read every field and table: sharded values summed (merged) over their
+ * cells, seqlocked values retried a bounded number of times. The snapshot
+ * must be freed before R closes. */
 MMS_API int mms_snapshot_take(mms_reader *r, mms_snapshot **out);
+/* The same, with FLAGS: MMS_SNAP_SHARDS also keeps each shard's values
+ * (mms_snapshot_shard_value). */
+#define MMS_SNAP_SHARDS 0x1u
+MMS_API int mms_snapshot_take_flags(mms_reader *r, unsigned flags,
+                                    mms_snapshot **out);
 MMS_API void mms_snapshot_free(mms_snapshot *s);
 MMS_API size_t mms_snapshot_nfields(const mms_snapshot *s);
 MMS_API const struct mms_field_info *mms_snapshot_field(const mms_snapshot *s,
@@ -414,13 +558,94 @@ MMS_API int mms_snapshot_window_at(const mms_snapshot *s, size_t i,
                                    struct mms_window *out);
 MMS_API void mms_window_free(struct mms_window *w);
 
-/* Index of NAME in S, or -1. */
-MMS_API long mms_snapshot_find(const mms_snapshot *s, const char *name);
+/* The position of field NAME in S: 0 with *I set, or MMS_ENOENT. */
+MMS_API int mms_snapshot_find(const mms_snapshot *s, const char *name,
+                              size_t *i);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME ns when S was taken. */
 MMS_API int64_t mms_snapshot_mono_ns(const mms_snapshot *s);
 MMS_API int64_t mms_snapshot_real_ns(const mms_snapshot *s);
 
+/* Per-thread values: the shards of a snapshot (the threads that have or
+ * had a shard of their own, and shard 0, the shared one: threads without
+ * a shard and the totals of exited threads). */
+struct mms_shard_info {
+    uint32_t shard; /* id; 0 is the shared shard */
+    enum mms_shard_state state;
+    int32_t tid;         /* the owner's thread id (0: unknown) */
+    uint64_t generation; /* threads that owned it so far */
+    char name[17];       /* the owner's thread name */
+    int64_t start_ns;    /* CLOCK_REALTIME when the owner took it */
+    int64_t end_ns;      /* when the owner exited; 0 while it runs */
+};
+/* A field's value in one shard: COUNTER u64; HISTOGRAM count, sum, min,
+ * max (no buckets). */
+struct mms_shard_value {
+    uint64_t u64;
+    uint64_t count, sum, min, max;
+};
+MMS_API size_t mms_snapshot_nshards(const mms_snapshot *s);
+MMS_API int mms_snapshot_shard(const mms_snapshot *s, size_t k,
+                               struct mms_shard_info *out);
+/* Field I's value in shard K (position in the snapshot's shard list): 0,
+ * -EINVAL without MMS_SNAP_SHARDS or for an unsharded field. A shard that
+ * never wrote the field reads as zero. */
+MMS_API int mms_snapshot_shard_value(const mms_snapshot *s, size_t k, size_t i,
+                                     struct mms_shard_value *out);
+
+/* Keyed tables of a snapshot: tables, their records (key, members merged
+ * over shards). */
+struct mms_table_info {
+    const char *name;
+    const char *help;
+    uint32_t index;
+    enum mms_key_type key_type;
+    uint32_t capacity;
+    uint32_t key_max;
+    uint32_t nmembers;
+    const struct mms_table_member *members; /* name, kind, units, bits */
+};
+/* A record member's merged value: SUM u64; SUM_I64 i64; MAX u64; MIN u64
+ * (0 when none); HIST count, sum, min, max (buckets with
+ * mms_snapshot_record_hist); MAXARG u64 (the max) and arg. */
+struct mms_record_member {
+    union {
+        uint64_t u64;
+        int64_t i64;
+    } v;
+    uint64_t arg;                  /* MAXARG */
+    uint64_t count, sum, min, max; /* HIST */
+};
+struct mms_record_info {
+    const uint8_t *key; /* key_len bytes, owned by the snapshot */
+    uint32_t key_len;
+    uint32_t index;
+    bool overflow;                     /* the table's "(other)" record */
+    int status;                        /* as mms_value.status */
+    const struct mms_record_member *m; /* nmembers values */
+};
+MMS_API size_t mms_snapshot_ntables(const mms_snapshot *s);
+MMS_API const struct mms_table_info *mms_snapshot_table(const mms_snapshot *s,
+                                                        size_t t);
+/* Records inserted (overflow included) and lookups answered with the
+ * overflow record because the table was full. */
+MMS_API int mms_snapshot_table_counts(const mms_snapshot *s, size_t t,
+                                      uint32_t *nrecords,
+                                      uint64_t *overflow_hits);
+MMS_API size_t mms_snapshot_nrecords(const mms_snapshot *s, size_t t);
+MMS_API const struct mms_record_info *mms_snapshot_record(const mms_snapshot *s,
+                                                          size_t t, size_t r);
+/* Record R's HIST member MEMBER as a full histogram (merged over shards,
+ * read again from the file now): initialises OUT; free with
+ * mms_hist_free. */
+MMS_API int mms_snapshot_record_hist(const mms_snapshot *s, size_t t, size_t r,
+                                     unsigned member, struct mms_hist *out);
+
+/* "counter", "gauge", ... "scalar"; "unknown" for other values. */
 MMS_API const char *mms_kind_name(enum mms_kind kind);
+/* "bool", "i8", ... "f64"; "unknown" for other values. */
+MMS_API const char *mms_type_name(enum mms_type type);
+/* "sum", "sum_i64", "max", "min", "hist", "maxarg"; "unknown" else. */
+MMS_API const char *mms_member_kind_name(enum mms_member_kind kind);
 
 #ifdef __cplusplus
 }

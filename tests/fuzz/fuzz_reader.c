@@ -21,8 +21,36 @@ static void query(mms_reader *r)
     mms_reader_info(r, &pi);
     (void)mms_reader_liveness(r);
     mms_snapshot *s;
-    if (mms_snapshot_take(r, &s) < 0)
+    if (mms_snapshot_take_flags(r, MMS_SNAP_SHARDS, &s) < 0)
         return;
+    for (size_t k = 0; k < mms_snapshot_nshards(s); k++) {
+        struct mms_shard_info si;
+        struct mms_shard_value sv;
+        mms_snapshot_shard(s, k, &si);
+        for (size_t i = 0; i < mms_snapshot_nfields(s); i++)
+            mms_snapshot_shard_value(s, k, i, &sv);
+    }
+    for (size_t t = 0; t < mms_snapshot_ntables(s); t++) {
+        const struct mms_table_info *ti = mms_snapshot_table(s, t);
+        uint32_t nrec;
+        uint64_t hits;
+        mms_snapshot_table_counts(s, t, &nrec, &hits);
+        for (size_t k = 0; k < mms_snapshot_nrecords(s, t); k++) {
+            const struct mms_record_info *ri = mms_snapshot_record(s, t, k);
+            volatile uint8_t sink = ri->key_len ? ri->key[ri->key_len - 1] : 0;
+            (void)sink;
+            for (uint32_t m = 0; m < ti->nmembers; m++) {
+                struct mms_hist h;
+                if (ti->members[m].kind == MMS_MK_HIST &&
+                    mms_snapshot_record_hist(s, t, k, m, &h) == 0) {
+                    volatile double q = mms_hist_quantile(&h, 0.5);
+                    (void)q;
+                }
+                if (ti->members[m].kind == MMS_MK_HIST)
+                    mms_hist_free(&h);
+            }
+        }
+    }
     for (size_t i = 0; i < mms_snapshot_nfields(s); i++) {
         const struct mms_field_info *f = mms_snapshot_field(s, i);
         const struct mms_value *v = mms_snapshot_value(s, i);

@@ -1,5 +1,5 @@
-# scripts/mmstats.py, a reader written from docs/format.md (and
-# format.h) with the Python standard library only, prints the same JSON
+# scripts/mmstats.py, a reader written from docs/format.md with the Python
+# standard library only, prints the same JSON
 # as mmstat-read --json. Compared on finished files (whose values no
 # longer change) with the windows taken at the same CLOCK_MONOTONIC time
 # (--windows-at), the two documents must be equal as parsed JSON, except
@@ -20,8 +20,20 @@ fi
 model=$(ls "$MMSTATS_DIR"/model-*.mmstats)
 cp --sparse=always "$model" "$MMSTATS_DIR/future-1.mmstats"
 chmod 600 "$MMSTATS_DIR/future-1.mmstats"
-desc_off=$(read_header "$model" 80 I)
-patch_header "$MMSTATS_DIR/future-1.mmstats" $((desc_off + 6)) B 9
+# The first FIELD block (format 3: blocks from heap_off, type 2).
+field_off=$(python3 - "$model" <<'EOF'
+import struct, sys
+m = open(sys.argv[1], "rb").read()
+off, end = struct.unpack_from("<I", m, 88)[0], struct.unpack_from("<Q", m, 80)[0]
+while off < end:
+    btype, _, size = struct.unpack_from("<HHI", m, off)
+    if btype == 2:
+        print(off)
+        break
+    off += size
+EOF
+)
+patch_header "$MMSTATS_DIR/future-1.mmstats" $((field_off + 12)) B 9
 now=$(python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC))')
 
 # same TAG ARGS...: both readers on ARGS; their JSON must be equal.
@@ -98,15 +110,13 @@ expect_eq "$(jpy "$WORK/filtered.py.json" "list(d['processes'][0]['fields'])")" 
 # ---- the same refusals
 cp --sparse=always "$model" "$WORK/count.mmstats"
 chmod 600 "$WORK/count.mmstats"
-patch_header "$WORK/count.mmstats" 88 I $(( $(read_header "$model" 84 I) + 1 ))
+patch_header "$WORK/count.mmstats" 100 I 0 # next_index: every index too big
 cp --sparse=always "$model" "$WORK/name.mmstats"
 chmod 600 "$WORK/name.mmstats"
-name_off=$(read_header "$model" "$desc_off" I)
-str_off=$(read_header "$model" 96 I)
-patch_header "$WORK/name.mmstats" $((str_off + name_off)) B 46 # '.'
+patch_header "$WORK/name.mmstats" $((field_off + 72)) B 46 # '.'
 cp --sparse=always "$model" "$WORK/geometry.mmstats"
 chmod 600 "$WORK/geometry.mmstats"
-patch_header "$WORK/geometry.mmstats" 136 I 100 # shard_size % 64
+patch_header "$WORK/geometry.mmstats" 96 I 100 # extent_size
 head -c 8192 "$model" >"$WORK/truncated.mmstats"
 head -c 8192 /dev/urandom >"$WORK/garbage.mmstats"
 cp "$model" "$WORK/writable.mmstats"

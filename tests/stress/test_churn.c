@@ -58,8 +58,7 @@ static void test_thread_churn_keeps_totals_and_bounds_shards(void **state)
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
     const struct mms_hist *h =
-        mms_snapshot_value(s, (size_t)mms_snapshot_find(s, "churn.hist"))
-            ->v.hist;
+        mms_snapshot_value(s, (size_t)tu_index(s, "churn.hist"))->v.hist;
     assert_int_equal(tu_counter(r, "churn.calls"), n);
     assert_int_equal(tu_counter(r, "churn.bytes"), want_bytes);
     assert_int_equal(h->count, n);

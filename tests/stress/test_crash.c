@@ -83,9 +83,9 @@ static void test_sigkilled_writers_leave_readable_files(void **state)
         assert_int_equal(mms_reader_liveness(r), MMS_LIVE_DEAD);
         mms_snapshot *s;
         assert_int_equal(mms_snapshot_take(r, &s), 0);
-        long ic = mms_snapshot_find(s, "crash.count");
-        long ip = mms_snapshot_find(s, "crash.pair");
-        long ih = mms_snapshot_find(s, "crash.hist");
+        long ic = tu_index(s, "crash.count");
+        long ip = tu_index(s, "crash.pair");
+        long ih = tu_index(s, "crash.hist");
         assert_true(ic >= 0 && ip >= 0 && ih >= 0);
         uint64_t count = mms_snapshot_value(s, (size_t)ic)->v.u64;
         const struct mms_value *p = mms_snapshot_value(s, (size_t)ip);

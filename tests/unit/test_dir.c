@@ -67,9 +67,6 @@ static void small_options(struct mms_writer_options *o)
 {
     mms_writer_options_init(o);
     o->max_fields = 8;
-    o->string_bytes = 256;
-    o->global_bytes = 256;
-    o->shard_bytes = 4096;
     o->max_shards = 2;
     o->flags = MMS_W_NO_ENV | MMS_W_NO_ATEXIT;
 }

@@ -428,7 +428,7 @@ static void read_hist(mms_reader *r, const char *name, struct mms_hist *out)
 {
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
-    long i = mms_snapshot_find(s, name);
+    long i = tu_index(s, name);
     assert_true(i >= 0);
     const struct mms_value *v = mms_snapshot_value(s, (size_t)i);
     assert_int_equal(v->kind, MMS_KIND_HISTOGRAM);
@@ -508,7 +508,7 @@ static void test_lower_precision_fields_within_their_bound(void **state)
     bad.hist_bits = 5;
     bad.hist_max_exp = 5;
     assert_int_equal(mms_field_add(fx->w, &bad, &f), -EINVAL);
-    assert_null(mms_field_find(fx->w, "low.bad"));
+    assert_null(tu_find(fx->w, "low.bad"));
 }
 
 /* --------------------------------------------------------- merge, sub */

@@ -101,7 +101,7 @@ static void hist_record_on_cell(void **state)
     mms_reader *r = reader(fx);
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
-    long i = mms_snapshot_find(s, "t");
+    long i = tu_index(s, "t");
     assert_true(i >= 0);
     const struct mms_hist *hist = mms_snapshot_value(s, (size_t)i)->v.hist;
     assert_int_equal(hist->count, 1000);
@@ -238,44 +238,35 @@ static void state_ready_clears_finished_time(void **state)
     assert_int_equal(pi.finished_ns, 0);
 }
 
-static mms_field *ns_field;
-static struct mms_cell ns_cell;
-
-static void *no_syscall_thread(void *arg)
-{
-    (void)arg;
-    ns_cell = mms__cell(ns_field);
-    if (ns_cell.p)
-        mms__cell_add(ns_cell, 0, 7);
-    return NULL;
-}
-
-static void no_syscalls_new_threads_share(void **state)
+/* Once the prepared space is used up with system calls off, updates are
+ * dropped and counted, and field adds fail: the file never grows. */
+static void no_syscalls_full_drops_and_counts(void **state)
 {
     struct fixture *fx = *state;
-    assert_int_equal(mms_counter_new(fx->w, "n", NULL, &ns_field), 0);
+    struct mms_proc_info pi0, pi;
+    assert_int_equal(mms_reader_info(reader(fx), &pi0), 0);
     mms__writer_no_syscalls(fx->w);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, no_syscall_thread, NULL), 0);
-    assert_int_equal(pthread_join(t, NULL), 0);
-    /* No shard was free and a new one would need madvise: shared. */
-    assert_non_null(ns_cell.p);
-    assert_false(ns_cell.owned);
-    assert_int_equal(tu_counter(reader(fx), "n"), 7);
-    /* A field add that needs new pages fails instead of asking for them. */
-    struct mms_field_spec big = {.name = "big",
-                                 .kind = MMS_KIND_HISTOGRAM,
-                                 .hist_bits = 7,
-                                 .hist_max_exp = 63};
     mms_field *f = NULL;
-    for (int i = 0; i < 64; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "big%d", i);
-        big.name = name;
-        if (mms_field_add(fx->w, &big, &f) < 0)
-            break;
+    int rc = 0, n = 0;
+    for (; n < 10000 && rc == 0; n++) {
+        char name[32];
+        snprintf(name, sizeof name, "nsf.c%d", n);
+        if ((rc = mms_counter_new(fx->w, name, NULL, &f)) == 0)
+            mms_counter_add(f, 1);
     }
-    assert_int_equal(mms_field_add(fx->w, &big, &f), MMS_EFULL);
+    assert_int_equal(rc, MMS_EFULL);
+    uint64_t sent = 0;
+    for (int k = 0; k < 200; k++, sent++) {
+        struct mms_field_spec hs = {.name = "nsf.h",
+                                    .kind = MMS_KIND_HISTOGRAM};
+        mms_field *hf;
+        if (mms_field_add(fx->w, &hs, &hf) < 0)
+            break;
+        mms_hist_record(hf, (uint64_t)1 << (k % 60));
+    }
+    assert_int_equal(mms_reader_info(reader(fx), &pi), 0);
+    assert_int_equal(pi.file_size, pi0.file_size);
+    assert_true(pi.heap_used <= pi.file_size);
 }
 
 int main(void)
@@ -294,8 +285,8 @@ int main(void)
             thread_exit_callback_runs_before_handback, setup, teardown),
         cmocka_unit_test_setup_teardown(state_ready_clears_finished_time, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(no_syscalls_new_threads_share, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(no_syscalls_full_drops_and_counts,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,7 +206,7 @@ static void test_each_member_is_a_field_of_its_kind(void **state)
                                     m.latency,  m.wait,  m.avg_size};
     for (int i = 0; i < NMEMBERS; i++) {
         assert_non_null(handles[i]);
-        assert_ptr_equal(handles[i], mms_field_find(m.writer, want[i].name));
+        assert_ptr_equal(handles[i], tu_find(m.writer, want[i].name));
         for (int j = 0; j < i; j++)
             assert_ptr_not_equal(handles[i], handles[j]);
     }
@@ -228,8 +228,8 @@ static void test_register_prefixes_field_names(void **state)
     mms_reader *r;
     assert_int_equal(mms_reader_open(&r, mms_writer_path(w)), 0);
     check_fields(r, "pfx");
-    assert_null(mms_field_find(w, "requests"));
-    assert_ptr_equal(mms_field_find(w, "pfx.requests"), m.requests);
+    assert_null(tu_find(w, "requests"));
+    assert_ptr_equal(tu_find(w, "pfx.requests"), m.requests);
     /* Registering again gives the same handles and no new fields. */
     struct all_kinds again;
     assert_int_equal(all_kinds_register(&again, w, "pfx"), 0);
@@ -242,7 +242,7 @@ static void test_register_prefixes_field_names(void **state)
                         "two.deep.avg_size");
     assert_ptr_not_equal(two.requests, m.requests);
     assert_int_equal(all_kinds_register(&bare, w, ""), 0);
-    assert_ptr_equal(bare.requests, mms_field_find(w, "requests"));
+    assert_ptr_equal(bare.requests, tu_find(w, "requests"));
     assert_int_equal(mms_reader_nfields(r), 2 * NMEMBERS);
     assert_int_equal(mms_reader_refresh(r), 1);
     assert_int_equal(mms_reader_nfields(r), 3 * NMEMBERS);
@@ -266,14 +266,14 @@ static void test_register_reports_bad_prefix_and_kind_clash(void **state)
     assert_int_equal(mms_gauge_new(w, "c.bytes", NULL, &g), 0);
     assert_int_equal(all_kinds_register(&m, w, "c"), MMS_EKIND);
     assert_non_null(m.requests);
-    assert_null(mms_field_find(w, "c.in_flight"));
+    assert_null(tu_find(w, "c.in_flight"));
     mms_writer_close(w);
 }
 
 /* The value of NAME in S; fails if it is missing. */
 static const struct mms_value *val(mms_snapshot *s, const char *name)
 {
-    long i = mms_snapshot_find(s, name);
+    long i = tu_index(s, name);
     if (i < 0)
         fail_msg("field %s not in snapshot", name);
     return mms_snapshot_value(s, (size_t)i);
@@ -333,14 +333,12 @@ static void test_updates_through_handles_read_back_exactly(void **state)
     struct mms_window win;
     int64_t next = 5001 * 1000000000ll;
     assert_int_equal(
-        mms_snapshot_window_at(s, (size_t)mms_snapshot_find(s, "bytes"), 1,
-                               next, &win),
+        mms_snapshot_window_at(s, (size_t)tu_index(s, "bytes"), 1, next, &win),
         0);
     assert_int_equal(win.count, 2000);
     mms_window_free(&win);
     assert_int_equal(
-        mms_snapshot_window_at(s, (size_t)mms_snapshot_find(s, "wait"), 1, next,
-                               &win),
+        mms_snapshot_window_at(s, (size_t)tu_index(s, "wait"), 1, next, &win),
         0);
     assert_int_equal(win.count, 2);
     assert_int_equal(win.sum, 165);

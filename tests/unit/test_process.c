@@ -198,16 +198,16 @@ static int child_check(const char *path, uint64_t want_req)
         return 2;
     }
     int bad = 0;
-    long i = mms_snapshot_find(s, "app.requests");
+    long i = tu_index(s, "app.requests");
     if (i < 0 || mms_snapshot_value(s, (size_t)i)->v.u64 != want_req)
         bad |= 4;
-    i = mms_snapshot_find(s, "app.temp");
+    i = tu_index(s, "app.temp");
     if (i < 0 || mms_snapshot_value(s, (size_t)i)->v.i64 != -42)
         bad |= 8;
-    i = mms_snapshot_find(s, "app.ratio");
+    i = tu_index(s, "app.ratio");
     if (i < 0 || mms_snapshot_value(s, (size_t)i)->v.f64 != 0.5)
         bad |= 16;
-    i = mms_snapshot_find(s, "app.mode");
+    i = tu_index(s, "app.mode");
     if (i < 0 ||
         strcmp(mms_snapshot_value(s, (size_t)i)->v.str.ptr, "turbo boost"))
         bad |= 32;

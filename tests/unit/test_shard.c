@@ -95,14 +95,10 @@ static void *work(void *arg)
     return NULL;
 }
 
-/* The shard table as stored in the file: entries other than UNUSED. */
+/* Shard ids handed out so far, shard 0 included. */
 static uint32_t shards_in_table(mms_writer *w)
 {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < w->hdr->shard_cap; i++)
-        if (mms_load_acquire(&w->shtab[i]) != MMS_SHARD_UNUSED)
-            n++;
-    return n;
+    return mms_load_acquire(&w->hdr->next_shard);
 }
 
 static void proc_info(const char *path, struct mms_proc_info *pi)
@@ -158,7 +154,7 @@ static void *watch(void *arg)
         for (int i = 0; i < NCOUNTERS; i++) {
             char name[16];
             snprintf(name, sizeof name, "c%d", i);
-            long idx = mms_snapshot_find(s, name);
+            long idx = tu_index(s, name);
             uint64_t v = idx < 0 ? 0 : mms_snapshot_value(s, idx)->v.u64;
             if (idx < 0 || v < last[i] || v > expected_total(i, NTHREADS))
                 snprintf(wt->error, sizeof wt->error,

@@ -66,7 +66,7 @@ static const struct mms_value *value_of(mms_reader *r, const char *name,
                                         const struct mms_field_info **fi)
 {
     assert_int_equal(mms_snapshot_take(r, s), 0);
-    long i = mms_snapshot_find(*s, name);
+    long i = tu_index(*s, name);
     if (i < 0)
         fail_msg("field %s not in snapshot", name);
     if (fi)
@@ -221,7 +221,7 @@ static void test_struct_invalid_member_specs_are_einval(void **state)
         assert_int_equal(mms_struct_new(fx->w, "bad", m, 1, &f), -EINVAL);
     }
     /* Nothing was added by the refused specs. */
-    assert_null(mms_field_find(fx->w, "bad"));
+    assert_null(tu_find(fx->w, "bad"));
     assert_int_equal(mms_reader_refresh(fx->r), 0);
     assert_int_equal(mms_reader_nfields(fx->r), 0);
     /* The limits themselves are fine. */
@@ -287,7 +287,7 @@ static void *race_reader(void *arg)
         uint64_t p1 = __atomic_load_n(&rc->progress, __ATOMIC_RELAXED);
         rc->writer_stalled = p1 - p0 < STALL_SETS;
         if (idx < 0)
-            idx = mms_snapshot_find(s, "race");
+            idx = tu_index(s, "race");
         if (idx < 0) {
             rc->violations++;
             mms_snapshot_free(s);
@@ -616,7 +616,7 @@ static void test_movavg_fewer_values_than_window(void **state)
     mms_movavg_add(NULL, 1.0);
     assert_int_equal(mms_movavg_new(fx->w, "avg.huge", NULL, 1u << 20, &f),
                      -EINVAL);
-    assert_null(mms_field_find(fx->w, "avg.huge"));
+    assert_null(tu_find(fx->w, "avg.huge"));
     assert_int_equal(mms_reader_refresh(fx->r), 0);
     const struct mms_field_info *fi = NULL;
     for (size_t i = 0; i < mms_reader_nfields(fx->r); i++)

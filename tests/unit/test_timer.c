@@ -58,7 +58,7 @@ static struct tstat timer_of(mms_reader *r, const char *name)
 {
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
-    long i = mms_snapshot_find(s, name);
+    long i = tu_index(s, name);
     assert_true(i >= 0);
     const struct mms_value *v = mms_snapshot_value(s, (size_t)i);
     assert_int_equal(v->kind, MMS_KIND_HISTOGRAM);

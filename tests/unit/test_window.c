@@ -94,7 +94,7 @@ static int window_of(struct fix *fx, const char *name, unsigned seconds,
 {
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
-    long i = mms_snapshot_find(s, name);
+    long i = tu_index(s, name);
     assert_true(i >= 0);
     int rc = mms_snapshot_window_at(s, (size_t)i, seconds, now_ns, out);
     mms_snapshot_free(s);
@@ -211,7 +211,7 @@ static void test_counter_window_matches_ring_model_everywhere(void **state)
     }
     mms_snapshot *snap;
     assert_int_equal(mms_snapshot_take(fx->r, &snap), 0);
-    long i = mms_snapshot_find(snap, "win.count");
+    long i = tu_index(snap, "win.count");
     assert_true(i >= 0);
     uint64_t checked_nonzero = 0;
     for (uint64_t now = T0; now <= T0 + 220; now++) {
@@ -432,7 +432,7 @@ static void test_hist_window_values_and_quantiles(void **state)
     /* The field's all-time histogram has everything, at full precision. */
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
-    long i = mms_snapshot_find(s, "win.lat");
+    long i = tu_index(s, "win.lat");
     const struct mms_value *v = mms_snapshot_value(s, (size_t)i);
     assert_int_equal(v->v.hist->count, HSECS * PER_SEC + 1);
     assert_int_equal(v->v.hist->max, 1ull << 40);
@@ -517,8 +517,8 @@ static void test_window_seconds_out_of_range_is_einval(void **state)
     mms_counter_inc(fx->wc);
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
-    long c = mms_snapshot_find(s, "win.count");
-    long h = mms_snapshot_find(s, "win.lat");
+    long c = tu_index(s, "win.count");
+    long h = tu_index(s, "win.lat");
     int64_t now = (int64_t)(T0 + 2) * NS;
     const unsigned bad[] = {0, 61, 64, 1000, UINT32_MAX};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {

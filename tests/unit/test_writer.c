@@ -50,7 +50,7 @@ static void open_pair(struct fixture *fx, const struct mms_writer_options *o)
 static const struct mms_value *snap_value(mms_snapshot *s, const char *name,
                                           const struct mms_field_info **fi)
 {
-    long i = mms_snapshot_find(s, name);
+    long i = tu_index(s, name);
     if (i < 0)
         fail_msg("field %s not in snapshot", name);
     if (fi)
@@ -112,7 +112,9 @@ static void test_open_creates_0600_file_with_header(void **state)
     assert_true(pi.created_ns > 0);
     assert_int_equal(pi.finished_ns, 0);
     assert_int_equal(pi.file_size, (uint64_t)st.st_size);
-    assert_int_equal(pi.layout_gen, 0);
+    assert_int_equal(pi.layout_gen, 1); /* shard 0's block */
+    assert_int_equal(pi.heap_used, MMS_HEADER_SIZE + 64);
+    assert_int_equal(pi.shards_used, 1);
     assert_int_equal(mms_reader_nfields(fx->r), 0);
     assert_int_equal(mms_reader_liveness(fx->r), MMS_LIVE_RUNNING);
 }
@@ -174,8 +176,8 @@ static void test_field_add_same_name_and_kind_returns_same_handle(void **st)
     assert_int_equal(mms_field_add(fx->w, &spec, &c), 0);
     assert_ptr_equal(a, b);
     assert_ptr_equal(a, c);
-    assert_ptr_equal(mms_field_find(fx->w, "io.calls"), a);
-    assert_null(mms_field_find(fx->w, "io.other"));
+    assert_ptr_equal(tu_find(fx->w, "io.calls"), a);
+    assert_null(tu_find(fx->w, "io.other"));
 
     mms_counter_add(a, 2);
     mms_counter_add(c, 3);
@@ -196,7 +198,7 @@ static void test_field_add_name_with_other_kind_is_ekind(void **state)
     assert_int_equal(mms_string_new(fx->w, "x.y", 8, &s), MMS_EKIND);
     assert_null(s);
     assert_int_equal(mms_static_i64(fx->w, "x.y", NULL, 1), MMS_EKIND);
-    assert_ptr_equal(mms_field_find(fx->w, "x.y"), c);
+    assert_ptr_equal(tu_find(fx->w, "x.y"), c);
     assert_int_equal(mms_reader_refresh(fx->r), 1);
     assert_int_equal(mms_reader_nfields(fx->r), 1);
     assert_int_equal(mms_reader_field(fx->r, 0)->kind, MMS_KIND_COUNTER);
@@ -263,104 +265,86 @@ static void test_max_fields_exhausted_is_efull(void **state)
     assert_int_equal(mms_counter_new(fx->w, "c", NULL, NULL), MMS_EFULL);
     /* Existing fields are still found when the table is full. */
     assert_int_equal(mms_gauge_new(fx->w, "g2", NULL, &f), 0);
-    assert_ptr_equal(f, mms_field_find(fx->w, "g2"));
+    assert_ptr_equal(f, tu_find(fx->w, "g2"));
     mms_gauge_set(f, 22);
     assert_int_equal(mms_reader_refresh(fx->r), 1);
     assert_int_equal(mms_reader_nfields(fx->r), 4);
     assert_int_equal(tu_gauge(fx->r, "g2"), 22);
 }
 
-static void test_string_bytes_exhausted_is_efull(void **state)
+/* The file may not grow past max_size: a field add that needs more space
+ * fails with MMS_EFULL, and an update that needs a new cell is dropped and
+ * counted in the header's "dropped", never silently. */
+static void test_max_size_exhausted_is_efull_and_counts_drops(void **state)
 {
     struct fixture *fx = *state;
     struct mms_writer_options o;
     mms_writer_options_init(&o);
-    o.string_bytes = 64;
+    o.initial_size = 16384;
+    o.max_size = 16384;
     open_pair(fx, &o);
-    /* The table starts with 8 reserved bytes; each "sNN" takes 4 with its
-     * NUL, so exactly (64 - 8) / 4 = 14 names fit. */
-    char name[16];
-    int added = 0, rc = 0;
-    for (int i = 0; i < 100; i++) {
-        snprintf(name, sizeof name, "s%02d", i);
-        if ((rc = mms_gauge_new(fx->w, name, NULL, NULL)) < 0)
-            break;
-        added++;
-    }
-    assert_int_equal(rc, MMS_EFULL);
-    assert_int_equal(added, 14);
-    /* A name that fitted once is still there; a short new one is not. */
-    assert_int_equal(mms_gauge_new(fx->w, "s00", NULL, NULL), 0);
-    assert_int_equal(mms_gauge_new(fx->w, "z", NULL, NULL), MMS_EFULL);
-    assert_int_equal(mms_reader_refresh(fx->r), 1);
-    assert_int_equal(mms_reader_nfields(fx->r), 14);
-    assert_string_equal(mms_reader_field(fx->r, 13)->name, "s13");
-}
-
-static void test_global_bytes_exhausted_is_efull(void **state)
-{
-    struct fixture *fx = *state;
-    struct mms_writer_options o;
-    mms_writer_options_init(&o);
-    o.global_bytes = 64;
-    open_pair(fx, &o);
-    /* Eight 8-byte gauge cells fill 64 bytes. */
-    char name[16];
-    mms_field *g[8];
-    for (int i = 0; i < 8; i++) {
-        snprintf(name, sizeof name, "g%d", i);
-        assert_int_equal(mms_gauge_new(fx->w, name, NULL, &g[i]), 0);
-    }
-    assert_int_equal(mms_gauge_new(fx->w, "g8", NULL, NULL), MMS_EFULL);
-    assert_int_equal(mms_gauge_f64_new(fx->w, "f", NULL, NULL), MMS_EFULL);
-    assert_int_equal(mms_string_new(fx->w, "s", 8, NULL), MMS_EFULL);
-    /* Counters live in the shards, not in the global area. */
-    mms_field *c;
-    assert_int_equal(mms_counter_new(fx->w, "c", NULL, &c), 0);
-    mms_counter_add(c, 5);
-    for (int i = 0; i < 8; i++)
-        mms_gauge_set(g[i], 100 + i);
-    assert_int_equal(tu_gauge(fx->r, "g0"), 100);
-    assert_int_equal(tu_gauge(fx->r, "g7"), 107);
-    assert_int_equal(tu_counter(fx->r, "c"), 5);
-
-    /* A string cell is 16 bytes plus its capacity. */
-    mms_writer *w2 = tu_writer(fx->dir, "w2.mmstats", &o);
-    assert_int_equal(mms_string_new(w2, "s", 64, NULL), MMS_EFULL);
-    assert_int_equal(mms_string_new(w2, "t", 48, NULL), 0);
-    assert_int_equal(mms_gauge_new(w2, "g", NULL, NULL), MMS_EFULL);
-    mms_writer_close(w2);
-}
-
-static void test_shard_bytes_exhausted_is_efull(void **state)
-{
-    struct fixture *fx = *state;
-    struct mms_writer_options o;
-    mms_writer_options_init(&o);
-    o.shard_bytes = 8;
-    o.max_fields = 1u << 16;
-    open_pair(fx, &o);
-    /* Shards are whole pages, so the room is the rounded shard size. */
-    uint32_t room = fx->w->hdr->shard_size / 8;
-    assert_int_equal(room, (uint32_t)sysconf(_SC_PAGESIZE) / 8);
-    char name[16];
-    uint32_t added = 0;
-    int rc = 0;
+    char name[64];
+    int rc = 0, added = 0;
     mms_field *last = NULL;
-    for (uint32_t i = 0; i < room + 10; i++) {
-        snprintf(name, sizeof name, "c%u", i);
-        if ((rc = mms_counter_new(fx->w, name, NULL, &last)) < 0)
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "a.fairly.long.counter.name%d", i);
+        if ((rc = mms_counter_new(fx->w, name, "calls", &last)) < 0)
             break;
-        mms_counter_add(last, i);
         added++;
     }
     assert_int_equal(rc, MMS_EFULL);
-    assert_int_equal(added, room);
-    /* Global values still fit. */
-    assert_int_equal(mms_gauge_new(fx->w, "g", NULL, NULL), 0);
-    snprintf(name, sizeof name, "c%u", room - 1);
-    assert_int_equal(tu_counter(fx->r, name), room - 1);
-    assert_int_equal(tu_counter(fx->r, "c1"), 1);
+    assert_true(added > 20 && added < 1000);
+    struct mms_proc_info pi;
+    assert_int_equal(mms_reader_info(fx->r, &pi), 0);
+    assert_int_equal(pi.file_size, 16384);
+    assert_true(pi.heap_used <= pi.file_size);
+    /* Each counter's first update needs a cell: some find none. Every
+     * update is then either in the totals or in "dropped". */
+    for (int i = 0; i < added; i++) {
+        snprintf(name, sizeof name, "a.fairly.long.counter.name%d", i);
+        mms_counter_add(tu_find(fx->w, name), 1);
+    }
+    assert_true(mms_reader_refresh(fx->r) >= 0);
+    assert_int_equal(mms_reader_nfields(fx->r), (size_t)added);
+    mms_snapshot *snap;
+    assert_int_equal(mms_snapshot_take(fx->r, &snap), 0);
+    uint64_t total = 0;
+    for (size_t i = 0; i < mms_snapshot_nfields(snap); i++)
+        total += mms_snapshot_value(snap, i)->v.u64;
+    mms_snapshot_free(snap);
+    assert_int_equal(mms_reader_info(fx->r, &pi), 0);
+    assert_true(pi.dropped >= 1);
+    assert_int_equal(total + pi.dropped, (uint64_t)added);
+    assert_true(pi.heap_used <= pi.file_size);
+}
+
+/* Within max_size the file grows as fields and cells need it: thousands of
+ * counters, all readable, in a file of what they use. */
+static void test_file_grows_with_use(void **state)
+{
+    struct fixture *fx = *state;
+    open_pair(fx, NULL);
+    struct mms_proc_info pi;
+    assert_int_equal(mms_reader_info(fx->r, &pi), 0);
+    assert_int_equal(pi.file_size, 16384);
+    char name[32];
+    mms_field *f[3000];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "grow.c%d", i);
+        assert_int_equal(mms_counter_new(fx->w, name, NULL, &f[i]), 0);
+        mms_counter_add(f[i], (uint64_t)i);
+    }
+    assert_int_equal(mms_reader_info(fx->r, &pi), 0);
+    assert_int_equal(pi.dropped, 0);
+    assert_true(pi.file_size > 16384);
+    assert_true(pi.file_size < 1024 * 1024);
+    assert_true(pi.file_size - pi.heap_used < pi.file_size / 2 + 16384);
+    struct stat st;
+    assert_int_equal(stat(mms_writer_path(fx->w), &st), 0);
+    assert_int_equal((uint64_t)st.st_size, pi.file_size);
+    assert_int_equal(tu_counter(fx->r, "grow.c2999"), 2999);
+    assert_int_equal(tu_counter(fx->r, "grow.c0"), 0);
+    assert_int_equal(tu_counter(fx->r, "grow.c1234"), 1234);
 }
 
 /* --------------------------------------------------------------- values */
@@ -524,8 +508,8 @@ static void test_null_field_updates_are_noops(void **state)
     mms_string_set(f, "x");
     mms_string_setn(f, "x", 1);
 
-    assert_null(mms_field_find(NULL, "c"));
-    assert_null(mms_field_find(fx->w, NULL));
+    assert_null(tu_find(NULL, "c"));
+    assert_null(tu_find(fx->w, NULL));
     assert_null(mms_writer_path(NULL));
     mms_writer_finish(NULL);
     assert_int_equal(mms_writer_close(NULL), -EINVAL);
@@ -611,6 +595,35 @@ static void test_template_expands_placeholders(void **state)
              (long)getpid());
     assert_string_equal(mms_writer_path(w), want);
     mms_writer_close(w);
+}
+
+/* A fixed name (MMSTATS_FILE without {pid}) shared by many writers never
+ * runs out (issue 14.9): numbered, then with the pid and a number. */
+static void test_fixed_name_never_runs_out(void **state)
+{
+    struct fixture *fx = *state;
+    char want[4096];
+    for (int i = 0; i < 100; i++) {
+        int rc;
+        mms_writer *w = open_tmpl(fx->dir, "fixed.mmstats", NULL, NULL, &rc);
+        assert_int_equal(rc, 0);
+        if (i == 0)
+            snprintf(want, sizeof want, "%s/fixed.mmstats", fx->dir);
+        else if (i <= 16)
+            snprintf(want, sizeof want, "%s/fixed-%d.mmstats", fx->dir, i);
+        else
+            snprintf(want, sizeof want, "%s/fixed-%ld-%d.mmstats", fx->dir,
+                     (long)getpid(), i - 16);
+        assert_string_equal(mms_writer_path(w), want);
+        mms_writer_close(w);
+    }
+    DIR *d = opendir(fx->dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += mms_is_stats_name(e->d_name);
+    closedir(d);
+    assert_int_equal(n, 100);
 }
 
 static void test_template_collision_gets_numbered_suffix(void **state)
@@ -705,9 +718,8 @@ int main(void)
         T(test_field_add_bad_name_is_ename),
         T(test_field_add_bad_spec_is_einval),
         T(test_max_fields_exhausted_is_efull),
-        T(test_string_bytes_exhausted_is_efull),
-        T(test_global_bytes_exhausted_is_efull),
-        T(test_shard_bytes_exhausted_is_efull),
+        T(test_max_size_exhausted_is_efull_and_counts_drops),
+        T(test_file_grows_with_use),
         T(test_static_values_are_visible_with_static_flag),
         T(test_gauge_set_add_and_negative_values),
         T(test_f64_gauge_set_and_add),
@@ -716,6 +728,7 @@ int main(void)
         T(test_null_field_updates_are_noops),
         T(test_template_expands_placeholders),
         T(test_template_collision_gets_numbered_suffix),
+        T(test_fixed_name_never_runs_out),
         T(test_template_unknown_placeholder_is_einval),
         T(test_template_label_cannot_add_path_component),
     };

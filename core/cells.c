@@ -1,0 +1,405 @@
+/* A shard's cells (docs/format.md sections 8.5 and 9): CELLS blocks in
+ * the shard's areas, allocated on the shard's first update of a group;
+ * CHUNK blocks of histograms, allocated on the first value in a chunk;
+ * the move of an exiting thread's values to shard 0; and zeroing values
+ * in a fork child's copy. All of it lock-free: callers may be hooks or
+ * signal handlers. */
+#include <string.h>
+
+#include "update.h"
+
+/* A CELLS block of SIZE bytes in SH's current area, or in a new one. */
+static uint64_t cells_block(mms_writer *w, struct mms__shard *sh, uint32_t size)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        uint64_t a = mms_load_acquire(&sh->area);
+        if (a) {
+            uint64_t off = mms__area_alloc(w, a, MMS_BLOCK_CELLS, size);
+            if (off)
+                return off;
+        }
+        uint32_t want = (uint32_t)mms__round_up(
+            sizeof(struct mms_area_block) + size, MMS_LINE);
+        uint32_t asz = mms_load_relaxed(&sh->next_area);
+        if (asz < want)
+            asz = want;
+        uint64_t na = mms__block_alloc(w, MMS_BLOCK_AREA, asz, MMS_LINE);
+        if (!na)
+            return 0;
+        struct mms_area_block *ab = (struct mms_area_block *)mms__ptr(w, na);
+        ab->shard = sh->id;
+        mms__block_publish(w, &ab->b, MMS_BS_READY);
+        /* Lost to a signal handler (or, in shard 0, another thread): the
+         * winner's area is used, ours stays empty. */
+        mms_cas_acq_rel(&sh->area, &a, na);
+        uint32_t next = asz * 2 > MMS_AREA_MAX ? MMS_AREA_MAX : asz * 2;
+        mms_store_relaxed(&sh->next_area, next);
+    }
+    return 0;
+}
+
+uint8_t *mms__cell_slow(mms_writer *w, struct mms__shard *sh, uint32_t i,
+                        uint32_t first, uint32_t count, uint32_t bytes,
+                        uint32_t cell_off)
+{
+    uint8_t *c = mms__row_cell(sh, i);
+    if (c)
+        return c;
+    void **head = mms__pages_slot(&sh->row, &w->pool, first);
+    if (!head)
+        return NULL;
+    uint8_t *cells = mms_load_acquire((uint8_t **)head);
+    if (!cells) {
+        uint64_t off = cells_block(
+            w, sh,
+            (uint32_t)mms__round_up(sizeof(struct mms_cells_block) + bytes, 8));
+        if (!off)
+            return NULL;
+        struct mms_cells_block *b = (struct mms_cells_block *)mms__ptr(w, off);
+        b->first = first;
+        b->count = count;
+        uint8_t *mine = (uint8_t *)(b + 1);
+        void *expect = NULL;
+        /* The group's first slot is the claim: one CELLS block per shard
+         * and group. The loser (a signal handler's interrupted code, or
+         * another thread in shard 0) drops its block. */
+        if (mms_cas_acq_rel(head, &expect, mine)) {
+            cells = mine;
+            mms__block_publish(w, &b->b, MMS_BS_READY);
+        } else {
+            cells = expect;
+            mms__block_publish(w, &b->b, MMS_BS_DEAD);
+        }
+    }
+    c = cells + cell_off;
+    if (i != first) {
+        /* Cache the member's own slot (a miss only costs this path). */
+        void **slot = mms__pages_slot(&sh->row, &w->pool, i);
+        if (slot)
+            mms_store_release(slot, (void *)c);
+    }
+    return c;
+}
+
+/* The group of index I: first, count, bytes and I's offset in it. */
+static bool group_of(mms_writer *w, uint32_t i, uint32_t g[4])
+{
+    void *e = mms__ix_get(w, i);
+    if (!e)
+        return false;
+    if (mms__ix_tag(e) == MMS__IX_FIELD) {
+        const mms_field *f = e;
+        g[0] = f->group_first;
+        g[1] = f->group_count;
+        g[2] = f->group_bytes;
+        g[3] = f->cell_off;
+        return f->flags & MMS_DF_SHARDED;
+    }
+    if (mms__ix_tag(e) == MMS__IX_RECORD) {
+        const mms_table *t = mms__ix_ptr(e);
+        g[0] = i;
+        g[1] = 1;
+        g[2] = t->cell_size;
+        g[3] = 0;
+        return true;
+    }
+    return false;
+}
+
+uint8_t *mms__field_cell_slow(mms_field *f, bool *owned)
+{
+    mms_writer *w = f->w;
+    struct mms__tls_ent *t = &mms__tls[w->slot];
+    if (t->wid != w->id)
+        mms__shard_acquire(w, t);
+    *owned = t->owned;
+    uint8_t *c = mms__cell_slow(w, t->sh, f->index, f->group_first,
+                                f->group_count, f->group_bytes, f->cell_off);
+    if (!c)
+        mms__dropped(w, 1);
+    return c;
+}
+
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+uint64_t *mms__chunk_slow(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nb,
+                          uint32_t shard, uint32_t i, uint16_t member)
+{
+    uint32_t off = mms_load_acquire(&dir[c]);
+    if (!off) {
+        uint64_t o = mms__block_alloc(w, MMS_BLOCK_CHUNK,
+                                      mms__chunk_block_size(nb), MMS_LINE);
+        if (!o)
+            return NULL;
+        struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
+        cb->index = i;
+        cb->member = member;
+        cb->chunk = (uint16_t)c;
+        cb->shard = shard;
+        cb->nbuckets = nb;
+        /* READY before anything refers to it; a loser's is never used. */
+        mms__block_publish(w, &cb->b, MMS_BS_READY);
+        uint32_t expect = 0;
+        if (mms_cas_acq_rel(&dir[c], &expect, (uint32_t)o)) {
+            off = (uint32_t)o;
+        } else {
+            mms__block_publish(w, &cb->b, MMS_BS_DEAD);
+            off = expect;
+        }
+    }
+    return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
+}
+
+uint64_t *mms__chunk_new(mms_writer *w, uint32_t *dir, uint32_t c,
+                         uint32_t nbuckets, unsigned bits, bool owned,
+                         uint32_t i, uint16_t member)
+{
+    uint64_t *b = mms__chunk_slow(w, dir, c, mms__chunk_nb(nbuckets, bits, c),
+                                  mms__cell_shard(w, owned), i, member);
+    if (!b)
+        mms__dropped(w, 1);
+    return b;
+}
+
+/* ------------------------------------------------------- thread exit */
+
+/* Move a u64 from the owned word P to shard 0's word P0: add there, then
+ * take it away here with one read-modify-write (a signal handler's add in
+ * between stays). */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static void move_word(uint64_t *p, uint64_t *p0)
+{
+    uint64_t v = mms_load_relaxed(p);
+    if (!v)
+        return;
+    mms_add_relaxed(p0, v);
+    mms_add_owned_u64(p, (uint64_t)0 - v);
+}
+
+/* Move the histogram body at B (count, sum, min_inv, max, chunk[]) of
+ * shard SHARD to the body B0 in shard 0, under the caller's seqlock. All
+ * of shard 0's chunks are made first: if one cannot be, nothing moves. */
+static void move_hist(mms_writer *w, uint64_t *b, uint64_t *b0, unsigned bits,
+                      uint32_t nbuckets, uint32_t nchunks, uint32_t i,
+                      uint16_t member)
+{
+    uint32_t *dir = (uint32_t *)(b + 4), *dir0 = (uint32_t *)(b0 + 4);
+    uint64_t *dst[MMS_HIST_MAX_EXP_MAX + 2];
+    for (uint32_t c = 0; c < nchunks; c++) {
+        dst[c] = NULL;
+        if (!mms_load_relaxed(&dir[c]))
+            continue;
+        dst[c] = mms__chunk_slow(w, dir0, c, mms__chunk_nb(nbuckets, bits, c),
+                                 0, i, member);
+        if (!dst[c])
+            return;
+    }
+    for (uint32_t c = 0; c < nchunks; c++) {
+        if (!dst[c])
+            continue;
+        uint64_t *src = (uint64_t *)(mms__ptr(w, mms_load_relaxed(&dir[c])) +
+                                     sizeof(struct mms_chunk_block));
+        uint32_t nb = mms__chunk_nb(nbuckets, bits, c);
+        for (uint32_t k = 0; k < nb; k++)
+            move_word(&src[k], &dst[c][k]);
+    }
+    move_word(&b[0], &b0[0]);
+    move_word(&b[1], &b0[1]);
+    mms__raise_to(&b0[2], mms_load_relaxed(&b[2]));
+    mms__raise_to(&b0[3], mms_load_relaxed(&b[3]));
+    mms_seq_store(&b[2], (uint64_t)0);
+    mms_seq_store(&b[3], (uint64_t)0);
+}
+
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static void seq_open(uint64_t *seq, uint64_t *s)
+{
+    *s = mms_load_relaxed(seq);
+    mms_store_relaxed(seq, *s | 1);
+    mms_fence_release();
+}
+
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static void seq_close(uint64_t *seq, uint64_t s)
+{
+    mms_store_release(seq, (s | 1) + 1);
+}
+
+static void retire_field(mms_writer *w, mms_field *f, uint8_t *c, uint8_t *c0)
+{
+    if (f->kind == MMS_KIND_COUNTER) {
+        move_word((uint64_t *)c, (uint64_t *)c0);
+        return;
+    }
+    uint64_t s;
+    seq_open((uint64_t *)c, &s);
+    move_hist(w, (uint64_t *)c + 1, (uint64_t *)c0 + 1, f->bits, f->nbuckets,
+              f->nchunks, f->index, 0);
+    seq_close((uint64_t *)c, s);
+}
+
+/* A MAXARG pair into shard 0's record cell (shared: its seqlock is taken
+ * with a compare-and-swap; if it is busy the pair stays where it is). */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static bool maxarg_to0(uint64_t *seq0, uint64_t *p0, const uint64_t *p)
+{
+    uint64_t s = mms_load_relaxed(seq0);
+    if ((s & 1) || !mms_cas_acq_rel(seq0, &s, s + 1))
+        return false;
+    mms_fence_release();
+    if (mms_load_relaxed(&p[0]) > mms_load_relaxed(&p0[0])) {
+        mms_seq_store(&p0[0], mms_load_relaxed(&p[0]));
+        mms_seq_store(&p0[1], mms_load_relaxed(&p[1]));
+    }
+    mms_store_release(seq0, s + 2);
+    return true;
+}
+
+static void retire_record(mms_writer *w, const mms_table *t, uint32_t i,
+                          uint8_t *c, uint8_t *c0)
+{
+    uint64_t s;
+    seq_open((uint64_t *)c, &s);
+    for (unsigned k = 0; k < t->nmembers; k++) {
+        const struct mms__tmember *m = &t->m[k];
+        uint64_t *p = (uint64_t *)(c + m->off), *p0 = (uint64_t *)(c0 + m->off);
+        switch (m->kind) {
+        case MMS_MK_SUM:
+        case MMS_MK_SUM_I64:
+            move_word(p, p0);
+            break;
+        case MMS_MK_MAX:
+        case MMS_MK_MIN: /* MIN is kept inverted: both only grow */
+            mms__raise_to(p0, mms_load_relaxed(p));
+            mms_seq_store(p, (uint64_t)0);
+            break;
+        case MMS_MK_HIST:
+            move_hist(w, p, p0, m->bits, m->nbuckets, m->nchunks, i,
+                      (uint16_t)k);
+            break;
+        case MMS_MK_MAXARG:
+            if (maxarg_to0((uint64_t *)c0, p0, p)) {
+                mms_seq_store(&p[0], (uint64_t)0);
+                mms_seq_store(&p[1], (uint64_t)0);
+            }
+            break;
+        }
+    }
+    seq_close((uint64_t *)c, s);
+}
+
+/* Move the cells of the group whose head (first index) is I: C and C0
+ * are the group's cells in the thread's shard and in shard 0. */
+static void retire_group(mms_writer *w, uint32_t first, uint32_t count,
+                         uint8_t *c, uint8_t *c0)
+{
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t i = first + k, g[4];
+        void *e = mms__ix_get(w, i);
+        if (!e || !group_of(w, i, g))
+            continue;
+        if (mms__ix_tag(e) == MMS__IX_FIELD)
+            retire_field(w, e, c + g[3], c0 + g[3]);
+        else
+            retire_record(w, mms__ix_ptr(e), i, c + g[3], c0 + g[3]);
+    }
+}
+
+void mms__cells_retire(mms_writer *w, struct mms__shard *sh)
+{
+    struct mms_file_header *h = w->hdr;
+    struct mms__shard *sh0 = mms__shard_get(w, 0);
+    if (!sh0 || sh == sh0)
+        return;
+    mms_add_relaxed(&h->retire_begin, 1);
+    mms_fence_release();
+    /* Each group once, from its head's slot (the others' slots, when
+     * cached, point into the same block). */
+    for (uint32_t d = 0; d < sh->row.ndir; d++) {
+        void **page = mms_load_acquire(&sh->row.dir[d]);
+        for (uint32_t k = 0; page && k < MMS_PAGE_LEN; k++) {
+            uint8_t *c = mms_load_acquire(&page[k]);
+            uint32_t i = (d << MMS_PAGE_SHIFT) + k, g[4];
+            if (!c || !group_of(w, i, g) || g[0] != i)
+                continue;
+            uint8_t *c0 = mms__cell_slow(w, sh0, i, g[0], g[1], g[2], 0);
+            if (c0) /* else it stays in the FREE shard: counted once */
+                retire_group(w, g[0], g[1], c, c0);
+        }
+    }
+    __atomic_fetch_add(&h->retire_end, 1, __ATOMIC_RELEASE);
+}
+
+/* ---------------------------------------------------------------- fork */
+
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static void zero_words(uint8_t *p, size_t len)
+{
+    for (size_t k = 0; k < len; k += 8)
+        mms_store_relaxed((uint64_t *)(p + k), (uint64_t)0);
+}
+
+/* Zero index I's cell C, keeping histogram chunk directories (the
+ * chunks stay, zeroed). */
+static void zero_cell(mms_writer *w, uint32_t i, uint8_t *c)
+{
+    void *e = mms__ix_get(w, i);
+    if (!e)
+        return;
+    if (mms__ix_tag(e) == MMS__IX_FIELD) {
+        const mms_field *f = e;
+        if (f->kind == MMS_KIND_HISTOGRAM) {
+            zero_words(c, sizeof(struct mms_hist_cell));
+            if (f->win_off)
+                zero_words(c + f->win_off, f->cell_size - f->win_off);
+        } else {
+            zero_words(c, f->cell_size);
+        }
+    } else if (mms__ix_tag(e) == MMS__IX_RECORD) {
+        const mms_table *t = mms__ix_ptr(e);
+        zero_words(c, 8);
+        for (unsigned k = 0; k < t->nmembers; k++)
+            zero_words(c + t->m[k].off,
+                       t->m[k].kind == MMS_MK_HIST ? 32 : t->m[k].size);
+    }
+}
+
+static void zero_cells_block(mms_writer *w, struct mms_cells_block *b)
+{
+    uint8_t *c = (uint8_t *)(b + 1);
+    for (uint32_t k = 0; k < b->count; k++) {
+        uint32_t g[4];
+        if (!group_of(w, b->first + k, g))
+            return;
+        zero_cell(w, b->first + k, c + g[3]);
+    }
+}
+
+void mms__heap_zero_values(mms_writer *w)
+{
+    struct mms_file_header *h = w->hdr;
+    uint64_t end = mms_load_acquire(&h->heap_used);
+    for (uint64_t off = h->heap_off; off < end;) {
+        struct mms_block *b = (struct mms_block *)mms__ptr(w, off);
+        if (b->size == 0)
+            break;
+        if (b->bstate == MMS_BS_READY && b->type == MMS_BLOCK_AREA) {
+            struct mms_area_block *a = (struct mms_area_block *)b;
+            for (uint32_t p = 0; p < a->used;) {
+                struct mms_block *n =
+                    (struct mms_block *)((uint8_t *)(a + 1) + p);
+                if (n->size == 0)
+                    break;
+                if (n->type == MMS_BLOCK_CELLS && n->bstate == MMS_BS_READY)
+                    zero_cells_block(w, (struct mms_cells_block *)n);
+                p += n->size;
+            }
+        } else if (b->bstate == MMS_BS_READY && b->type == MMS_BLOCK_CHUNK) {
+            struct mms_chunk_block *cb = (struct mms_chunk_block *)b;
+            zero_words((uint8_t *)(cb + 1), (size_t)8 * cb->nbuckets);
+        } else if (b->bstate == MMS_BS_READY && b->type == MMS_BLOCK_TABLE) {
+            struct mms_table_block *tb = (struct mms_table_block *)b;
+            mms_store_relaxed(&tb->overflow_hits, (uint64_t)0);
+        }
+        off += b->size;
+    }
+}
