@@ -367,21 +367,67 @@ void mmp_enter_seccomp(void)
 
 /* ----------------------------------------------------------- start-up */
 
-/* The writer's index space from what the configuration may record: each
+#if MMS_VERSION_MAJOR < 3
+/* Format 2: a fixed reservation per thread (shard), sized here. */
+/* Of a finite RLIMIT_AS, the shim maps at most this share. */
+#define AS_SHARE 32
+#define SHARD_ROUND ((uint64_t)64 * 1024)
+#define SHARD_MAX ((uint64_t)64 << 20)
+#define MAX_SHARDS 64
+
+static uint64_t hist_bytes(unsigned bits, unsigned max_exp)
+{
+    return 64 + 8 * (uint64_t)mms_hist_nbuckets(bits, max_exp);
+}
+
+/* The file's geometry from what the configuration may record: each
  * enabled call's counters and latency histogram, the families' own
- * fields. The file itself starts small and grows as fields and threads
- * use it (the core maps it in smaller extents under a finite RLIMIT_AS). */
+ * fields, and room to spare, in a shard per thread; within a share of a
+ * finite RLIMIT_AS (fewer shards: more threads share shard 0). */
 static void size_writer(struct mms_writer_options *o)
 {
+    uint64_t lat =
+        hist_bytes((unsigned)mmp_cfg.hist_bits, MMS_HIST_DEFAULT_MAX_EXP);
+    uint64_t bytes = 8 + 4096; /* mmstats.dropped; the families' fields */
     uint32_t nfields = 32;
     for (unsigned id = 0; id < MMP_NCALLS; id++) {
         unsigned n = set_size[mmp_call_set[id]];
         if (!n || !family_on(mmp_call_family[id]))
             continue;
-        nfields += n + (call_timed(id) ? 1 : 0);
+        bytes += 8 * (uint64_t)n;
+        nfields += n;
+        if (call_timed(id)) {
+            bytes += lat;
+            nfields++;
+        }
     }
+    bytes += bytes / 8;
+    bytes = (bytes + SHARD_ROUND - 1) / SHARD_ROUND * SHARD_ROUND;
+    o->shard_bytes = (uint32_t)(bytes < SHARD_MAX ? bytes : SHARD_MAX);
     o->max_fields = nfields;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    /* The rest of the file: names, globals, descriptors. */
+    uint64_t fixed = ((uint64_t)256 << 10) + (uint64_t)nfields * 256;
+    uint64_t budget = rl.rlim_cur / AS_SHARE;
+    uint64_t room = budget > fixed ? budget - fixed : 0;
+    uint64_t shards = room / o->shard_bytes;
+    if (shards < 2) {
+        shards = 2;
+        uint64_t half = room / 2 / SHARD_ROUND * SHARD_ROUND;
+        o->shard_bytes = (uint32_t)(half > SHARD_ROUND ? half : SHARD_ROUND);
+    }
+    o->max_shards = (uint32_t)(shards < MAX_SHARDS ? shards : MAX_SHARDS);
 }
+#else
+/* Format 3 files are compact and grow as fields are used: nothing to
+ * size, and little address space taken whatever RLIMIT_AS is. */
+static void size_writer(struct mms_writer_options *o)
+{
+    (void)o;
+}
+#endif
 
 static int open_writer(void)
 {
