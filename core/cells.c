@@ -32,7 +32,15 @@ static uint64_t cells_block(mms_writer *w, struct mms__shard *sh, uint32_t size)
         /* Lost to a signal handler (or, in shard 0, another thread): the
          * winner's area is used, ours stays empty. */
         mms_cas_acq_rel(&sh->area, &a, na);
-        uint32_t next = asz * 2 > MMS_AREA_MAX ? MMS_AREA_MAX : asz * 2;
+        /* Areas grow with what the shard holds (half of it), from 512
+         * bytes: a thread of a few calls keeps one or two small areas; a
+         * busy one, few large ones. */
+        uint32_t total = mms_load_relaxed(&sh->area_total) + asz;
+        mms_store_relaxed(&sh->area_total, total);
+        uint32_t next = (uint32_t)mms__round_up(total / 2, MMS_LINE);
+        next = next < MMS_AREA_FIRST ? MMS_AREA_FIRST
+               : next > MMS_AREA_MAX ? MMS_AREA_MAX
+                                     : next;
         mms_store_relaxed(&sh->next_area, next);
     }
     return 0;

@@ -99,7 +99,8 @@ MMS_HIDDEN void **mms__pages_slot(struct mms__pages *pg, struct mms__pool *pool,
 struct mms__shard {
     struct mms__pages row; /* index -> cell pointer */
     uint32_t id;
-    uint32_t next_area; /* size of the next area */
+    uint32_t next_area;  /* size of the next area */
+    uint32_t area_total; /* bytes of the shard's areas so far */
     struct mms_shard_block *blk;
     uint64_t area; /* file offset of the current area, atomic; 0: none */
 };
