@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <mmstats/preload.h>
@@ -105,7 +104,6 @@ __thread uint8_t *mmp_tls_lat[MMP_NCALLS] MMP_IE;
 __thread uint8_t mmp_thread MMP_IE;
 
 static mms_writer *writer;
-static mms_field *dropped;               /* mmstats.dropped */
 static uint8_t fam_state[MMP_NFAMILIES]; /* enum mmp_fields_state */
 static int no_syscalls;                  /* the process entered seccomp */
 
@@ -127,9 +125,7 @@ static bool call_timed(unsigned id)
 
 void mmp_drop(void)
 {
-    struct mms_cell c = mms__cell_shared(dropped);
-    if (c.p)
-        mms__cell_add(c, 0, 1);
+    mms__writer_dropped(writer, 1);
 }
 
 /* Never wait for the writer's lock: waiting would need a system call,
@@ -367,68 +363,6 @@ void mmp_enter_seccomp(void)
 
 /* ----------------------------------------------------------- start-up */
 
-#if MMS_VERSION_MAJOR < 3
-/* Format 2: a fixed reservation per thread (shard), sized here. */
-/* Of a finite RLIMIT_AS, the shim maps at most this share. */
-#define AS_SHARE 32
-#define SHARD_ROUND ((uint64_t)64 * 1024)
-#define SHARD_MAX ((uint64_t)64 << 20)
-#define MAX_SHARDS 64
-
-static uint64_t hist_bytes(unsigned bits, unsigned max_exp)
-{
-    return 64 + 8 * (uint64_t)mms_hist_nbuckets(bits, max_exp);
-}
-
-/* The file's geometry from what the configuration may record: each
- * enabled call's counters and latency histogram, the families' own
- * fields, and room to spare, in a shard per thread; within a share of a
- * finite RLIMIT_AS (fewer shards: more threads share shard 0). */
-static void size_writer(struct mms_writer_options *o)
-{
-    uint64_t lat =
-        hist_bytes((unsigned)mmp_cfg.hist_bits, MMS_HIST_DEFAULT_MAX_EXP);
-    uint64_t bytes = 8 + 4096; /* mmstats.dropped; the families' fields */
-    uint32_t nfields = 32;
-    for (unsigned id = 0; id < MMP_NCALLS; id++) {
-        unsigned n = set_size[mmp_call_set[id]];
-        if (!n || !family_on(mmp_call_family[id]))
-            continue;
-        bytes += 8 * (uint64_t)n;
-        nfields += n;
-        if (call_timed(id)) {
-            bytes += lat;
-            nfields++;
-        }
-    }
-    bytes += bytes / 8;
-    bytes = (bytes + SHARD_ROUND - 1) / SHARD_ROUND * SHARD_ROUND;
-    o->shard_bytes = (uint32_t)(bytes < SHARD_MAX ? bytes : SHARD_MAX);
-    o->max_fields = nfields;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-        return;
-    /* The rest of the file: names, globals, descriptors. */
-    uint64_t fixed = ((uint64_t)256 << 10) + (uint64_t)nfields * 256;
-    uint64_t budget = rl.rlim_cur / AS_SHARE;
-    uint64_t room = budget > fixed ? budget - fixed : 0;
-    uint64_t shards = room / o->shard_bytes;
-    if (shards < 2) {
-        shards = 2;
-        uint64_t half = room / 2 / SHARD_ROUND * SHARD_ROUND;
-        o->shard_bytes = (uint32_t)(half > SHARD_ROUND ? half : SHARD_ROUND);
-    }
-    o->max_shards = (uint32_t)(shards < MAX_SHARDS ? shards : MAX_SHARDS);
-}
-#else
-/* Format 3 files are compact and grow as fields are used: nothing to
- * size, and little address space taken whatever RLIMIT_AS is. */
-static void size_writer(struct mms_writer_options *o)
-{
-    (void)o;
-}
-#endif
-
 static int open_writer(void)
 {
     struct mms_writer_options o;
@@ -437,16 +371,7 @@ static int open_writer(void)
     o.file_template = mmp_cfg.file;
     o.label = mmp_cfg.label;
     o.flags = MMS_W_NO_ENV | MMS_W_FORK_MANUAL;
-    size_writer(&o);
-    int rc = mms_writer_open(&writer, &o);
-    if (rc < 0)
-        return rc;
-    struct mms_field_spec d = {
-        .name = "mmstats.dropped",
-        .kind = MMS_KIND_COUNTER,
-        .units = "records",
-        .help = "calls the shim could not record (no room, busy, seccomp)"};
-    return mms_field_add(writer, &d, &dropped);
+    return mms_writer_open(&writer, &o);
 }
 
 static void start(void)
@@ -462,8 +387,8 @@ static void start(void)
     mmp_config_report();
     if (mmp_cfg.disable)
         return;
-    /* Only what every process needs: the file and mmstats.dropped. A
-     * call's fields are made on its first use. */
+    /* Only what every process needs: the file. A call's fields are made
+     * on its first use. */
     int rc = open_writer();
     if (rc < 0) {
         if (mmp_cfg.verbose)

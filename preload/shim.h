@@ -234,7 +234,7 @@ static inline bool mmp_is_timed(unsigned id)
 
 /* shim.c. The slow path of a record: the mode checked again, the call's
  * fields made if need be, this thread's cell found (and cached if it
- * may be); a record that cannot be made is counted in mmstats.dropped.
+ * may be); a record that cannot be made is counted in the header's dropped.
  * It never changes errno. */
 void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
                      uint64_t a, uint64_t b);
@@ -248,7 +248,8 @@ bool mmp_call_ready(unsigned id);
  * thread's buffers after its exit callbacks, even in threads that made no
  * hooked call: a cell claimed then would never be handed back). */
 struct mms_cell mmp_cell_of(unsigned id, mms_field *f);
-/* Count one record that could not be made. */
+/* Count one record that could not be made: in the stats file's header
+ * ("dropped"), with the updates the core itself had to drop. */
 void mmp_drop(void);
 /* mms__group_add with MMS_ADD_NOWAIT, retried a bounded number of times
  * while another thread holds the writer's lock. */

@@ -12,7 +12,7 @@ fi
 known_field() {
     local n=$1
     case $n in
-    mmstats.dropped | mem.alloc_bytes | mem.freed_bytes | mem.alloc_size | \
+    mem.alloc_bytes | mem.freed_bytes | mem.alloc_size | \
         mem.live_bytes | mem.peak_bytes) return 0 ;;
     esac
     # Without python3 the table is unknown: every name is taken.
@@ -36,4 +36,11 @@ pnum() {
         if known_field "$2"; then v=0; else v=unknown:$2; fi
     fi
     echo "$v"
+}
+# dropped FILE: the records the writer had to drop (the header's count,
+# which the shim's drops join); "unreadable:FILE" if FILE cannot be read.
+dropped() {
+    local v
+    v=$("$READ" --json "$1" 2>/dev/null | sed -n 's/^ *"dropped": *\([0-9]*\),*$/\1/p' | head -1)
+    echo "${v:-unreadable:$1}"
 }

@@ -218,10 +218,10 @@ for mode in warm cold; do
         expect_eq "$(num "$f" io.write.calls)" $((m + h)) \
             "sigwrite: io.write.calls = main's $m + the handler's $h"
         expect_eq "$(num "$f" io.write.bytes)" $((m + h)) "sigwrite: io.write.bytes"
-        expect_eq "$(num "$f" mmstats.dropped)" 0 "sigwrite: nothing dropped"
+        expect_eq "$(dropped "$f")" 0 "sigwrite: nothing dropped"
     else
-        expect_eq "$(($(num "$f" io.write.calls) + $(num "$f" mmstats.dropped)))" \
-            $((m + h)) "sigwrite cold: io.write.calls + mmstats.dropped = $m + $h"
+        expect_eq "$(($(num "$f" io.write.calls) + $(dropped "$f")))" \
+            $((m + h)) "sigwrite cold: io.write.calls + dropped = $m + $h"
     fi
 done
 

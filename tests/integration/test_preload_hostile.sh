@@ -1,7 +1,7 @@
 # Hostile programs (issue 14): each check failed on the shim before its
 # fix. The host must behave exactly as bare: same output, same exit
 # status, no crash; and the shim's records stay exact, or are counted as
-# dropped (mmstats.dropped), never lost silently.
+# dropped (the header's count, mmstat-read --json), never lost silently.
 #   1  pointers libc rejects (EFAULT...): no crash     (pf_badptr)
 #   2  seccomp, strict and filter: no SIGKILL         (pf_seccomp)
 #   3  a tight RLIMIT_AS: the shim fits in it          (pf_bigalloc)
@@ -46,7 +46,6 @@ same() {
 f() { field "${1:-none}" "$2" 2>/dev/null || true; }
 # n FILE FIELD: the field's value, 0 for a call never made (no fields).
 n() { pnum "${1:-none}" "$2"; }
-dropped() { n "$1" mmstats.dropped; }
 
 echo "== 1 pointers libc rejects: the hooks read nothing the call did not check"
 same badptr "$P/pf_badptr"
@@ -76,7 +75,7 @@ else
         # read's fields are new in seccomp: made without a system call, or
         # the record dropped and counted.
         expect_eq "$(($(n "$F" io.read.calls) + $(dropped "$F")))" 1 \
-            "2 $mode: io.read.calls + mmstats.dropped"
+            "2 $mode: io.read.calls + dropped"
         expect_eq "$(f "$F" io.write.latency)" 1 \
             "2 $mode: latency measured before seccomp only (the clock may need a system call)"
     done
@@ -149,7 +148,7 @@ for i in 1 2 3; do
         "$P/threads" 8 1000
     F=$(ls "$WORK"/s-race$i/*.mmstats 2>/dev/null | head -1 || true)
     expect_eq "$(($(n "$F" io.write.calls) + $(dropped "$F")))" 8000 \
-        "race $i: io.write.calls + mmstats.dropped = the 8,000 writes"
+        "race $i: io.write.calls + dropped = the 8,000 writes"
 done
 
 echo "$skips item(s) skipped (not counted as passed)"

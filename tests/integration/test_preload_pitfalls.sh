@@ -442,8 +442,7 @@ if [ "$HAVE_MOUNT" = 1 ]; then
     reads=${reads:-0}
     # Drops the shim counts itself, and those the core counts in the
     # file's header (no space for a new cell).
-    dropped=$(( $(f "${FL:-none}" mmstats.dropped || echo 0) + $("$R" --json "${FL:-none}" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["processes"][0]["dropped"])') ))
+    dropped=$(dropped "${FL:-none}")
     checks=$((checks + 1))
     [ "$reads" = 16 ] || [ $((reads + dropped)) -ge 16 ] ||
         fail "5.4 reads counted ($reads) or dropped ($dropped): want 16, or reads + dropped >= 16"
