@@ -1,8 +1,8 @@
 # The Debian package: scripts/package builds it and lintian finds no
 # error; dpkg -i installs it into the real system; then mmstat-run -- true,
 # man -w, a pkg-config build and a find_package build work with nothing
-# but system paths, the systemd unit verifies, the tmpfiles.d entry ages
-# out old files only, bash-completion finds the completion; dpkg --purge
+# but system paths, the systemd units verify, the user-tmpfiles.d entry
+# makes the stats directories, bash-completion finds the completion; dpkg --purge
 # removes it and leaves none of its files.
 #
 # It changes the system, so it runs only where that is wanted: as root
@@ -159,29 +159,40 @@ else
     fail "find_package build: $(cat "$WORK/cmake.log")"
 fi
 
-# The systemd user unit: it parses and its ExecStart exists.
+# The systemd user units parse and run the packaged programs.
 unit=/usr/lib/systemd/user/mmstat-exporter.service
 expect_match "$(grep '^ExecStart=' "$unit")" "^ExecStart=/usr/bin/mmstat-exporter " "unit runs the packaged exporter"
+clean_unit=/usr/lib/systemd/user/mmstat-clean.service
+expect_match "$(grep -c '^ExecStart=/usr/bin/mmstat-clean ' "$clean_unit")" "^4$" \
+    "mmstat-clean.service cleans both directories"
 if command -v systemd-analyze >/dev/null; then
-    v=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $v"
-    checks=$((checks + 1))
+    for u in "$unit" "$clean_unit" /usr/lib/systemd/user/mmstat-clean.timer; do
+        v=$(systemd-analyze verify "$u" 2>&1) || fail "systemd-analyze verify $u: $v"
+        checks=$((checks + 1))
+    done
 fi
 
-# The tmpfiles.d entry, run by systemd-tmpfiles on a scratch root: files
-# neither read nor written for 20 days go, others stay.
-if command -v systemd-tmpfiles >/dev/null; then
-    r=$WORK/root
-    mkdir -p "$r/tmp/mmstats-1000" "$r/tmp/other"
-    touch -d '20 days ago' "$r/tmp/mmstats-1000/old-1.mmstats" "$r/tmp/other/old"
-    touch "$r/tmp/mmstats-1000/new-2.mmstats"
-    touch -m -d '20 days ago' "$r/tmp/mmstats-1000/read-3.mmstats" # atime now
-    systemd-tmpfiles --clean --root="$r" /usr/lib/tmpfiles.d/mmstats.conf ||
-        fail "systemd-tmpfiles --clean exited $?"
-    left=$(cd "$r" && find . -type f | sort | tr '\n' ' ')
-    expect_eq "$left" "./tmp/mmstats-1000/new-2.mmstats ./tmp/mmstats-1000/read-3.mmstats ./tmp/other/old " \
-        "tmpfiles.d: only stale stats files removed"
+# The user-tmpfiles.d entry makes a user's two stats directories, mode
+# 0700, as that user (here nobody, with a scratch XDG_RUNTIME_DIR); and
+# the package no longer ages files out (no system tmpfiles.d entry).
+expect_eq "$(ls /usr/lib/tmpfiles.d/mmstats.conf 2>/dev/null)" "" "no system tmpfiles.d ageing rule"
+if command -v systemd-tmpfiles >/dev/null && command -v runuser >/dev/null; then
+    nuid=$(id -u nobody)
+    if [ -e "/tmp/mmstats-$nuid" ]; then
+        fail "/tmp/mmstats-$nuid exists already: the tmpfiles entry was not checked"
+    else
+        # Not under $WORK: nobody must be able to reach it.
+        rt=$(mktemp -d /tmp/mmstats-test-runtime.XXXXXX)
+        chmod 777 "$rt"
+        runuser -u nobody -- env XDG_RUNTIME_DIR="$rt" systemd-tmpfiles --user --create \
+            /usr/share/user-tmpfiles.d/mmstats.conf || fail "systemd-tmpfiles --user --create exited $?"
+        expect_eq "$(stat -c '%a %U' "$rt/mmstats" "/tmp/mmstats-$nuid" 2>&1 | tr '\n' ' ')" \
+            "700 nobody 700 nobody " "user-tmpfiles.d: both stats directories, 0700, the user's"
+        rmdir "/tmp/mmstats-$nuid" "$rt/mmstats" 2>/dev/null || true
+        rmdir "$rt" 2>/dev/null || true
+    fi
 else
-    fail "systemd-tmpfiles missing: the tmpfiles.d entry was not checked"
+    fail "systemd-tmpfiles or runuser missing: the tmpfiles entry was not checked"
 fi
 
 # bash-completion finds the completion in the system directory.
@@ -209,7 +220,7 @@ while read -r f; do
     case "$f" in
     # Shared directories that other packages own too.
     usr | usr/bin | usr/include | usr/lib | usr/lib/systemd | usr/lib/systemd/user | \
-        usr/lib/tmpfiles.d | usr/lib/*-linux-gnu | usr/lib/*-linux-gnu/cmake | \
+        usr/share/user-tmpfiles.d | usr/lib/*-linux-gnu | usr/lib/*-linux-gnu/cmake | \
         usr/lib/*-linux-gnu/pkgconfig | usr/share | usr/share/bash-completion | \
         usr/share/bash-completion/completions | usr/share/doc | usr/share/lintian | \
         usr/share/zsh | usr/share/zsh/vendor-completions | \
