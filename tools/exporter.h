@@ -92,6 +92,8 @@ int cache_keep(struct centry *e, const mms_snapshot *s);
 
 /* --------------------------------------------------------- the exporter */
 
+struct guard;
+
 struct exporter {
     const char *dir;  /* the stats directory */
     const char *host; /* the "host" label; NULL: none */
@@ -100,8 +102,11 @@ struct exporter {
     struct cache cache;
     /* The exporter's own metrics. */
     atomic_ulong scrapes, file_errors, requests, refused_busy;
-    atomic_size_t inflight; /* bytes of answers being sent */
-    size_t max_inflight;    /* above it, data requests get 503 */
+    atomic_ulong closed_slow;     /* no request within the timeout */
+    atomic_ulong closed_for_room; /* closed to let another client in */
+    struct guard *guard;          /* the connections (exporter_guard.c) */
+    atomic_size_t inflight;       /* bytes of answers being sent */
+    size_t max_inflight;          /* above it, data requests get 503 */
     int64_t started_real_ns;
 };
 
@@ -129,6 +134,7 @@ struct http_config {
     unsigned max_connections; /* in all */
     unsigned max_per_ip;      /* from one address */
     unsigned timeout;         /* seconds a connection may stay idle */
+    unsigned request_timeout; /* seconds to send a whole request */
     size_t conn_memory;       /* bytes per connection: request headers */
     unsigned threads;         /* polling threads */
 };
@@ -137,6 +143,29 @@ struct MHD_Daemon;
 /* Start serving X; the port actually bound (with port 0) in *PORT. */
 int http_start(struct exporter *x, const struct http_config *hc,
                struct MHD_Daemon **out, unsigned *port);
-void http_stop(struct MHD_Daemon *d);
+/* Stop the server (every connection closed), then X's guard. */
+void http_stop(struct exporter *x, struct MHD_Daemon *d);
+
+/* ------------------------------------------------------------ the guard */
+
+/* The limits on connections (exporter_guard.c): at most MAX_CONN counted
+ * in all and MAX_PER_IP from one address, making room by closing the
+ * connection that has waited longest for a request; a connection that
+ * has not sent a whole request TIMEOUT_S seconds after it was accepted
+ * or answered is closed. Counts go to X's closed_slow and
+ * closed_for_room. */
+struct MHD_Connection;
+int guard_start(struct guard **out, struct exporter *x, unsigned max_conn,
+                unsigned max_per_ip, unsigned timeout_s);
+void guard_stop(struct guard *g);
+/* From MHD's callbacks: a connection accepted (CTX: its socket context),
+ * a request of it about to be answered, its answer done (or failed), and
+ * the connection closed. */
+void guard_started(struct guard *g, struct MHD_Connection *c, void **ctx);
+void guard_request(struct guard *g, struct MHD_Connection *c);
+void guard_completed(struct guard *g, struct MHD_Connection *c);
+void guard_closed(struct guard *g, void **ctx);
+/* Connections counted now. */
+unsigned guard_connections(struct guard *g);
 
 #endif

@@ -148,6 +148,18 @@ static void self_metrics(FILE *f, struct exporter *x, const struct scrape *s)
             atomic_load(&x->file_errors));
     counter(f, "http_requests", "HTTP requests answered.",
             atomic_load(&x->requests));
+    gauge(f, "connections",
+          "Client connections open (counted against "
+          "--max-connections).",
+          x->guard ? guard_connections(x->guard) : 0);
+    counter(f, "slow_requests_closed",
+            "Connections closed for not sending a whole request within "
+            "--request-timeout.",
+            atomic_load(&x->closed_slow));
+    counter(f, "connections_closed_for_room",
+            "Connections closed while waiting for a request, to let "
+            "another client in (--max-connections, --max-per-ip).",
+            atomic_load(&x->closed_for_room));
     counter(f, "busy_refusals",
             "Requests refused with 503: too many bytes "
             "of answers in flight.",

@@ -1,7 +1,9 @@
 /* mmstat-exporter's HTTP server, on libmicrohttpd: a few polling threads
  * (epoll), so a slow client costs a connection slot and its buffer, never
- * a thread; limits on connections in all and per address, an idle
- * timeout and a per-connection memory limit that refuses huge headers.
+ * a thread; limits on connections in all and per address that make room
+ * for a client with a request (exporter_guard.c), a time limit to send a
+ * request, an idle timeout and a per-connection memory limit that
+ * refuses huge headers.
  * Routes are exact strings: no URL is ever mapped to a file name, and the
  * only files served besides the stats files are an allow-list of the
  * dashboard's scripts. GET and HEAD only; a Host check against DNS
@@ -310,6 +312,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     (void)upload_data;
     (void)con_cls;
     atomic_fetch_add(&ctx->x->requests, 1);
+    guard_request(ctx->x->guard, c);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return method_not_allowed(c);
@@ -385,6 +388,29 @@ static void logger(void *cls, const char *fmt, va_list ap)
     pthread_mutex_unlock(&lock);
 }
 
+/* ---------------------------------------------------------- connections */
+
+static void notify_connection(void *cls, struct MHD_Connection *c,
+                              void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct exporter *x = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        guard_started(x->guard, c, socket_context);
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        guard_closed(x->guard, socket_context);
+}
+
+static void notify_completed(void *cls, struct MHD_Connection *c,
+                             void **con_cls,
+                             enum MHD_RequestTerminationCode code)
+{
+    struct exporter *x = cls;
+    (void)con_cls;
+    (void)code;
+    guard_completed(x->guard, c);
+}
+
 /* ---------------------------------------------------------------- start */
 
 static struct conn_ctx the_ctx;
@@ -401,20 +427,32 @@ int http_start(struct exporter *x, const struct http_config *hc,
         {hc->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
          (intptr_t)hc->threads, NULL},
         {MHD_OPTION_END, 0, NULL}};
+    int e = guard_start(&x->guard, x, hc->max_connections, hc->max_per_ip,
+                        hc->request_timeout);
+    if (e < 0)
+        return e;
+    /* The guard keeps the limits, closing connections to make room; MHD
+     * counts those until it has seen them close, and splits its limit
+     * between its threads: room for both. */
+    unsigned mhd_limit = 2 * hc->max_connections + hc->threads;
     errno = 0;
     /* The logger first: MHD reports options that come before it to its
      * default one. */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, &the_ctx, MHD_OPTION_EXTERNAL_LOGGER,
         logger, NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&hc->addr,
-        MHD_OPTION_CONNECTION_LIMIT, hc->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, hc->max_per_ip,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_NOTIFY_CONNECTION,
+        notify_connection, x, MHD_OPTION_NOTIFY_COMPLETED, notify_completed, x,
         MHD_OPTION_CONNECTION_TIMEOUT, hc->timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, hc->conn_memory,
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_UNESCAPE_CALLBACK,
         unescape, NULL, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
-    if (!d)
-        return errno ? -errno : -EADDRNOTAVAIL;
+    if (!d) {
+        e = errno ? -errno : -EADDRNOTAVAIL;
+        guard_stop(x->guard);
+        x->guard = NULL;
+        return e;
+    }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     *port = info ? info->port : 0;
@@ -422,8 +460,10 @@ int http_start(struct exporter *x, const struct http_config *hc,
     return 0;
 }
 
-void http_stop(struct MHD_Daemon *d)
+void http_stop(struct exporter *x, struct MHD_Daemon *d)
 {
     if (d)
         MHD_stop_daemon(d);
+    guard_stop(x->guard);
+    x->guard = NULL;
 }

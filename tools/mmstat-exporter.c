@@ -29,6 +29,7 @@ enum {
     OPT_MAX_CONN,
     OPT_MAX_PER_IP,
     OPT_TIMEOUT,
+    OPT_REQUEST_TIMEOUT,
     OPT_MAX_MEMORY,
     OPT_THREADS,
 };
@@ -55,11 +56,17 @@ static const struct cli_opt exp_opts[] = {
     {OPT_MAX_FILES, CLI_REQUIRED, "max-files", "N",
      "stats files read per request (4096)"},
     {OPT_MAX_CONN, CLI_REQUIRED, "max-connections", "N",
-     "connections at once (default 128)"},
+     "connections at once (default 128); above\n"
+     "it, the one that waited longest for a\n"
+     "request is closed to make room"},
     {OPT_MAX_PER_IP, CLI_REQUIRED, "max-per-ip", "N",
-     "connections from one address (32)"},
+     "connections from one address (32), the\n"
+     "same way"},
     {OPT_TIMEOUT, CLI_REQUIRED, "timeout", "SECONDS",
      "close connections idle that long (10)"},
+    {OPT_REQUEST_TIMEOUT, CLI_REQUIRED, "request-timeout", "SECONDS",
+     "close connections that took that long\n"
+     "to send a whole request (10)"},
     {OPT_MAX_MEMORY, CLI_REQUIRED, "max-response-memory", "SIZE",
      "answers in flight, at most (256M);\nabove it, requests get 503"},
     {OPT_THREADS, CLI_REQUIRED, "threads", "N", "polling threads (default 4)"},
@@ -93,7 +100,8 @@ struct opts {
     const char *dir, *listen, *by, *host;
     bool allow_remote, no_host;
     double grace;
-    unsigned long max_files, max_conn, max_per_ip, timeout, threads;
+    unsigned long max_files, max_conn, max_per_ip, timeout, request_timeout,
+        threads;
     unsigned long long max_inflight;
 };
 
@@ -262,6 +270,10 @@ static int set_opt(struct opts *o, int id, const char *arg)
         if (!parse_ulong(arg, 1, 3600, &o->timeout))
             bad = "--timeout: seconds from 1 to 3600";
         break;
+    case OPT_REQUEST_TIMEOUT:
+        if (!parse_ulong(arg, 1, 3600, &o->request_timeout))
+            bad = "--request-timeout: seconds from 1 to 3600";
+        break;
     case OPT_MAX_MEMORY:
         if (!parse_size(arg, &o->max_inflight) || o->max_inflight < 4096)
             bad = "--max-response-memory: a size of at least 4K";
@@ -333,6 +345,7 @@ int main(int argc, char **argv)
                      .max_conn = 128,
                      .max_per_ip = 32,
                      .timeout = 10,
+                     .request_timeout = 10,
                      .threads = 4,
                      .max_inflight = 256ull << 20};
     struct http_config hc = {0};
@@ -346,6 +359,7 @@ int main(int argc, char **argv)
     hc.max_connections = (unsigned)o.max_conn;
     hc.max_per_ip = (unsigned)o.max_per_ip;
     hc.timeout = (unsigned)o.timeout;
+    hc.request_timeout = (unsigned)o.request_timeout;
     hc.conn_memory = (size_t)32 * 1024;
     hc.threads = (unsigned)o.threads;
 
@@ -412,7 +426,7 @@ int main(int argc, char **argv)
     } while (sig == SIGHUP || (sig < 0 && errno == EINTR));
     fprintf(stderr, "%s: %s: stopping\n", prog,
             sig > 0 ? strsignal(sig) : "signal");
-    http_stop(d);
+    http_stop(&x, d);
     cache_free(&x.cache);
     return EXIT_OK;
 }

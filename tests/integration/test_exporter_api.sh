@@ -6,8 +6,10 @@
 # --json PID plus rates and interval quantiles, right for a writer of
 # known rates; /api/v1/aggregate is --json --by/--sum. The cache follows
 # the directory: files replaced under the same name are read anew, files
-# removed are dropped. And a scrape of 200 processes of 100 fields each
-# is fast.
+# removed are dropped. Rates are checked on tool_step, a writer that
+# changes only when the test tells it to, so they are exact whatever the
+# machine's load. And a scrape of 200 processes of 100 fields each is
+# correct (its time is reported, not judged: speed is for scripts/bench).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 . "$(dirname "$0")/exporter_lib.sh"
@@ -106,8 +108,13 @@ expect_eq "$(jpy "$WORK/p1.json" '[d["processes"][0]["rate_interval_s"],
 expect_eq "$(jpy "$WORK/p1.json" \
     '"rate" in d["processes"][0]["fields"]["in_flight"]')" False \
     "gauges have no rate"
-sleep 0.3 # a rate needs a state 0.2 s old
-http "/api/v1/processes/$model_pid?filter=req*&filter=latency"
+# A rate needs a state 0.2 s old: asked until there is one.
+for ((i = 0; i < 1200; i++)); do
+    http "/api/v1/processes/$model_pid?filter=req*&filter=latency"
+    [ "$(jpy "$WORK/body" 'd["processes"][0]["rate_interval_s"]')" != None ] &&
+        break
+    sleep 0.05
+done
 cp "$WORK/body" "$WORK/p2.json"
 expect_eq "$(jpy "$WORK/p2.json" 'sorted(d["processes"][0]["fields"])')" \
     "['latency', 'requests']" "filter parameters"
@@ -162,62 +169,84 @@ expect_eq "$(jpy "$WORK/body" 'len(d["processes"])')" 4 \
 stop_pid "$exp_pid"
 start_exporter grace --dir "$FIN" --include-finished=1 || true
 n=
-for ((i = 0; i < 50; i++)); do
+for ((i = 0; i < 1200; i++)); do
     http /metrics
     n=$(gauge "$WORK/body" mmstats_exporter_processes)
     [ "$n" = 0 ] && break
-    sleep 0.1
+    sleep 0.05
 done
 expect_eq "$n" 0 "--include-finished=1: gone a second after finishing"
 stop_pid "$exp_pid"
 
 # ------------------------------------------------ running writers, rates
-start_rate live 1000 60
+# tool_step writes only when told: between two of the exporter's kept
+# states exactly what the test added, so the rates times their interval
+# are exact.
+start_step
 start_exporter live --host h || true
-http "/api/v1/processes/$rate_pid"
-sleep 0.5
-http /api/v1/processes
-http "/api/v1/processes/$rate_pid"
-cp "$WORK/body" "$WORK/live.json"
-jpy "$WORK/live.json" '"%.3f %.1f %.1f %.1f %.1f %s" % (
-    d["processes"][0]["rate_interval_s"],
-    d["processes"][0]["fields"]["rate.ticks"]["rate"],
-    d["processes"][0]["fields"]["rate.work"]["rate"],
-    d["processes"][0]["fields"]["rate.work"]["interval"]["quantiles"]["p50"],
-    d["processes"][0]["fields"]["rate.work"]["interval"]["quantiles"]["p99"],
-    d["processes"][0]["liveness"])' >"$WORK/live.txt" ||
-    echo "0 0 0 0 0 unreadable" >"$WORK/live.txt"
-read -r ivl ticks works p50 p99 live <"$WORK/live.txt"
-echo "rates over ${ivl}s: rate.ticks $ticks/s, rate.work $works/s, p50 $p50 p99 $p99"
+# detail: rate_interval_s, the ticks' and the work's rates, the interval's
+# count, p50 and p99, liveness.
+detail() {
+    http "/api/v1/processes/$step_pid"
+    jpy "$WORK/body" '"%r %r %r %r %r %r %s" % (
+        d["processes"][0]["rate_interval_s"],
+        d["processes"][0]["fields"]["step.ticks"]["rate"],
+        d["processes"][0]["fields"]["step.work"]["rate"],
+        (d["processes"][0]["fields"]["step.work"]["interval"] or {}).get("count"),
+        (d["processes"][0]["fields"]["step.work"]["interval"] or {}).get("quantiles", {}).get("p50"),
+        (d["processes"][0]["fields"]["step.work"]["interval"] or {}).get("quantiles", {}).get("p99"),
+        d["processes"][0]["liveness"])' 2>/dev/null || echo "unreadable"
+}
+read -r ivl _ <<<"$(detail)"
+expect_eq "$ivl" None "first request: no rate yet"
+step 5000 1000
+for ((i = 0; i < 1200; i++)); do
+    read -r ivl ticks works n p50 p99 live <<<"$(detail)"
+    [ "$ivl" != None ] && break
+    sleep 0.05
+done
+echo "rates over ${ivl}s: step.ticks $ticks/s, step.work $works/s, p50 $p50 p99 $p99"
 checks=$((checks + 1))
-awk -v i="$ivl" -v t="$ticks" -v w="$works" -v a="$p50" -v b="$p99" 'BEGIN {
-    exit !(i >= 0.2 && i < 10 && t > 600 && t < 1500 && w > 60 && w < 150 &&
-           a > 980 && a < 1020 && b > 980 && b < 1020) }' ||
-    fail "rates of tool_rate 1000: interval $ivl, ticks $ticks/s, work $works/s, p50 $p50, p99 $p99"
+awk -v i="$ivl" -v t="$ticks" -v w="$works" -v n="$n" -v a="$p50" -v b="$p99" \
+    'function near(x, y) { return x > y * 0.999999 && x < y * 1.000001 }
+    BEGIN { exit !(i >= 0.2 && near(t * i, 5000) && near(w * i, 5000) &&
+                   n == 5000 && a > 990 && a < 1010 && b > 990 && b < 1010) }' ||
+    fail "rates of 5000 ticks: interval $ivl, ticks $ticks/s, work $works/s, n $n, p50 $p50, p99 $p99"
 expect_eq "$live" running "liveness"
-http /api/v1/processes
-expect_eq "$(jpy "$WORK/body" '[p["activity"]["interval_s"] >= 0.2 and
-    600 < p["activity"]["counters_per_s"] < 1500 and p["activity"]["calls_per_s"] == 0
-    for p in d["processes"] if p["pid"] == '"$rate_pid"']')" "[True]" \
-    "activity of a running process"
+# The list's activity: against the state just kept, or the one before it
+# if that is not 0.2 s old yet: 700 or 5700 counted, either exactly.
+step 700 1000
+for ((i = 0; i < 1200; i++)); do
+    http /api/v1/processes
+    act=$(jpy "$WORK/body" '[(p["activity"]["counters_per_s"] *
+        p["activity"]["interval_s"], p["activity"]["calls_per_s"])
+        for p in d["processes"] if p["pid"] == '"$step_pid"' and
+        p["activity"]["interval_s"] is not None]')
+    [ "$act" != "[]" ] && break
+    sleep 0.05
+done
+expect_eq "$(python3 -c 'import sys; v = eval(sys.argv[1])
+print([any(abs(c - k) < 1e-6 * k for k in (700, 5700)) and calls == 0
+       for c, calls in v])' "$act")" "[True]" "activity of a running process"
 http /metrics
 expect_match "$(cat "$WORK/body")" \
-    "^mmstats_rate_ticks_total\{pid=\"$rate_pid\",exe=\"tool_rate\",host=\"h\"\} [0-9]+$" \
+    "^mmstats_step_ticks_total\{pid=\"$step_pid\",exe=\"tool_step\",host=\"h\"\} 5700$" \
     "running process exported"
+stop_step
 
 if [ "$SAN" = 0 ]; then
     # The shim's counts, exact: 100 writes and no other.
-    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -n 100 -r 2000 -t 60 &
+    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -n 100 -r 2000 -t 0 &
     work_pid=$!
     bg_pids+=("$work_pid")
     v=
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < 1200; i++)); do
         http /metrics
         v=$(awk -v p="$work_pid" \
             'index($0, "mmstats_io_write_calls_total{pid=\"" p "\"") == 1 {print $2}' \
             "$WORK/body")
         [ "$v" = 100 ] && break
-        sleep 0.1
+        sleep 0.05
     done
     expect_eq "$v" 100 "the shim's io.write.calls of exp_work -n 100"
 fi
@@ -270,7 +299,7 @@ scrape_times() {
     local ts=() ds=() i
     http /metrics
     for i in 1 2 3 4 5; do
-        t=$(curl -s --max-time 30 -o "$WORK/body" -w '%{time_total}' \
+        t=$(curl -s --max-time 120 -o "$WORK/body" -w '%{time_total}' \
             "$exp_url/metrics")
         ts+=("$(awk -v t="$t" 'BEGIN {printf "%.1f", t * 1000}')")
         ds+=("$(gauge "$WORK/body" mmstats_exporter_scrape_duration_seconds |
@@ -286,18 +315,15 @@ scrape_times() {
 }
 MANY=$WORK/many
 mkdir -m 700 "$MANY"
-MMSTATS_DIR=$MANY "$PROGS/exp_many" -H -t 120 200 100 >"$WORK/many.out" &
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -H -t 0 200 100 >"$WORK/many.out" &
 bg_pids+=("$!")
-if wait_for "$WORK/many.out" '^ready 200$' 60; then
+if wait_for "$WORK/many.out" '^ready 200$' 600; then
     start_exporter many --dir "$MANY" || true
     scrape_times "200 processes x 100 counters"
     expect_eq "$(gauge "$WORK/body" mmstats_exporter_processes)" 200 \
         "200 processes exported"
     expect_eq "$(grep -c '^mmstats_load_g3_f30_total{' "$WORK/body")" 200 \
         "a series per process"
-    checks=$((checks + 1))
-    awk -v w="$worst_ms" 'BEGIN {exit !(w < 1000)}' ||
-        fail "a scrape of 200 x 100 took $worst_ms ms"
     stop_pid "$exp_pid"
 else
     fail "exp_many 200 100 did not start: $(cat "$WORK/many.out")"
@@ -307,9 +333,9 @@ kill_bg
 # reported, not judged.
 rm -rf "$MANY"
 mkdir -m 700 "$MANY"
-MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 120 200 100 >"$WORK/many.out" &
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 200 100 >"$WORK/many.out" &
 bg_pids+=("$!")
-if wait_for "$WORK/many.out" '^ready 200$' 60; then
+if wait_for "$WORK/many.out" '^ready 200$' 600; then
     start_exporter many2 --dir "$MANY" || true
     scrape_times "200 processes x (75 counters + 25 histograms)"
     stop_pid "$exp_pid"

@@ -26,35 +26,52 @@ fi
 # Live processes: two busy ones under the shim (or library writers), a
 # finished one, and one with a label.
 if [ "$SAN" = 0 ]; then
-    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 400 -t 120 &
+    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 400 -t 0 &
     bg_pids+=("$!")
-    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 150 -t 120 &
+    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 150 -t 0 &
     bg_pids+=("$!")
 fi
-start_rate busy 1000 120
-start_rate calm 200 120
+start_rate busy 1000 0
+start_rate calm 200 0
 "$B/examples/model" >/dev/null
 MMSTATS_LABEL=blue "$B/examples/timers" 1 >/dev/null
 start_exporter browser || { finish; exit 1; }
 
-# Rates need a state kept 0.2 s before: make one for every process now.
-# (Virtual time runs the page's one-second polls much faster than real
-# seconds; later states then always have an older one to compare with.)
+# Rates need a state kept 0.2 s before: make one for every process now,
+# and ask until each has a rate. (Virtual time runs the page's one-second
+# polls much faster than real seconds; later states then always have an
+# older one to compare with.)
 http /api/v1/processes
 for f in "$MMSTATS_DIR"/*.mmstats; do
     pid=${f##*-}
     http "/api/v1/processes/${pid%.mmstats}"
 done
-sleep 0.5
+for f in "$MMSTATS_DIR"/*.mmstats; do
+    pid=${f##*-}
+    pid=${pid%.mmstats}
+    for ((i = 0; i < 1200; i++)); do
+        http "/api/v1/processes/$pid"
+        [ "$(jpy "$WORK/body" 'd["processes"][0]["rate_interval_s"]')" != None ] &&
+            break
+        sleep 0.05
+    done
+done
+for ((i = 0; i < 1200; i++)); do
+    http /api/v1/processes
+    [ "$(jpy "$WORK/body" 'all(p["activity"] is None or
+        p["activity"]["interval_s"] is not None for p in d["processes"])')" = True ] &&
+        break
+    sleep 0.05
+done
 
-# chrome ARGS...: headless Chromium on the dashboard, bounded (90 s), as
-# root (no sandbox), nothing of its own fetched from outside, a new
-# profile each time.
+# chrome ARGS...: headless Chromium on the dashboard, bounded (300 s, a
+# guard against a hang), as root (no sandbox), nothing of its own fetched
+# from outside, a new profile each time.
 chrome() {
     local profile
     profile=$(mktemp -d "$WORK/chrome-XXXXXX")
     HOME=$WORK XDG_CONFIG_HOME=$WORK/.config XDG_CACHE_HOME=$WORK/.cache \
-        timeout -k 5 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+        timeout -k 5 300 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
         --disable-quic --no-first-run --disable-background-networking \
         --disable-component-update --disable-sync --disable-extensions \
         --user-data-dir="$profile" --window-size=1280,900 \

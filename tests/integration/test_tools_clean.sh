@@ -10,7 +10,7 @@
 D=$MMSTATS_DIR
 OFF_STATE=16 OFF_PID=32 OFF_TICKS=40 OFF_FINISHED=56
 
-start_rate live 1000 60
+start_rate live 1000 0
 live=$rate_path
 out=$("$B/examples/model")
 finished=${out#writing }

@@ -27,7 +27,7 @@ if [ "$SAN" = 0 ]; then
     # from a program built with -D_FORTIFY_SOURCE.
     shim "$PROGS/pf_fortify" /etc/passwd 16 >/dev/null
 fi
-start_rate live 1000 30
+start_rate live 1000 0
 
 # promtool_ok FILE WHAT: promtool check metrics accepts FILE.
 promtool_ok() {

@@ -36,10 +36,14 @@ EOF
 patch_header "$MMSTATS_DIR/future-1.mmstats" $((field_off + 12)) B 9
 now=$(python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC))')
 
-# same TAG ARGS...: both readers on ARGS; their JSON must be equal.
+# same TAG ARGS...: both readers on ARGS; their JSON must be equal. The
+# files are synced first: on a filesystem with delayed allocation (ext4)
+# the blocks a file takes on disk ("disk_bytes") change when it is
+# written back, which could fall between the two readers.
 same() {
     local tag=$1 rc1=0 rc2=0
     shift
+    sync -- "$MMSTATS_DIR"/*.mmstats "$@" 2>/dev/null || sync
     "$READ" --json --windows-at "$now" "$@" >"$WORK/$tag.c.json" \
         2>"$WORK/$tag.c.err" || rc1=$?
     python3 "$PYREAD" --windows-at "$now" "$@" >"$WORK/$tag.py.json" \

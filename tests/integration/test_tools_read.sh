@@ -19,7 +19,7 @@ if [ "$SAN" = 0 ]; then
     expect_rc "$rc" 137 "shim tool_io -k 9"
     spath=$(newest_file tool_io)
 fi
-start_rate live 1000 30
+start_rate live 1000 0
 
 # ---- listing
 list=$("$READ")

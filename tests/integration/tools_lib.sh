@@ -29,10 +29,11 @@ kill_bg() {
 trap 'kill_bg; rm -rf "$WORK"' EXIT
 
 # wait_for FILE REGEX [SECONDS]: until a line of FILE matches (polling,
-# bounded); 1 on timeout.
+# bounded: SECONDS, default 60, is no expectation of speed, only a guard
+# against a hang); 1 on timeout.
 wait_for() {
     local i
-    for ((i = 0; i < ${3:-10} * 20; i++)); do
+    for ((i = 0; i < ${3:-60} * 20; i++)); do
         grep -Eq -- "$2" "$1" 2>/dev/null && return 0
         sleep 0.05
     done
@@ -40,7 +41,8 @@ wait_for() {
 }
 
 # start_rate TAG ARGS...: tool_rate ARGS in the background; sets rate_pid
-# and rate_path once its stats file exists.
+# and rate_path once its stats file exists. With SECONDS 0 it runs until
+# told to stop (stop_rate, or the end of the test).
 start_rate() {
     local out=$WORK/$1.rate
     shift
@@ -48,11 +50,47 @@ start_rate() {
     rate_pid=$!
     bg_pids+=("$rate_pid")
     rate_path=
-    if wait_for "$out" '^pid ' 10; then
+    if wait_for "$out" '^pid '; then
         rate_path=$(awk '/^pid /{print $3; exit}' "$out")
     else
         fail "tool_rate $* did not start"
     fi
+}
+
+# stop_rate PID: tell a tool_rate to stop (it marks its file finished)
+# and wait for it.
+stop_rate() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# start_step: tool_step as a coprocess (a writer that changes its fields
+# only when told); sets step_pid and step_path.
+start_step() {
+    coproc STEP { exec "$PROGS/tool_step"; }
+    step_pid=$STEP_PID
+    bg_pids+=("$step_pid")
+    local _p _n
+    step_path=
+    read -r -t 60 _p _n step_path <&"${STEP[0]}" ||
+        fail "tool_step did not start"
+}
+
+# step N V: tool_step adds N to step.ticks and records V in step.work N
+# times; returns once it has (sets step_total).
+step() {
+    local ok
+    echo "add $1 $2" >&"${STEP[1]}"
+    step_total=
+    read -r -t 60 ok step_total <&"${STEP[0]}" && [ "$ok" = ok ] ||
+        fail "tool_step: no answer to add $1 $2"
+}
+
+# stop_step: the end of tool_step's input: it marks its file finished and
+# exits.
+stop_step() {
+    eval "exec ${STEP[1]}>&-"
+    wait "$step_pid" 2>/dev/null || true
 }
 
 # patch_header FILE OFFSET FORMAT VALUE: overwrite a header field (Python

@@ -3,8 +3,8 @@
  * F fields each, a quarter of them histograms (-H: none), the rest
  * counters, all with values. Prints "ready N" once every file is
  * written, then keeps them running until SIGTERM or SIGINT, or until -t
- * SECONDS (default 120) pass; the children end with it (also if it is
- * killed).
+ * SECONDS (default 120; 0: no limit) pass, or the test that started it
+ * ends; the children end with it (also if it is killed).
  *   exp_many [-H] [-t SECONDS] N F */
 #include <signal.h>
 #include <stdio.h>
@@ -90,6 +90,7 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     for (int k = 1; k < nproc; k++) {
         pid_t pid = fork();
         if (pid < 0) {
@@ -120,7 +121,8 @@ int main(int argc, char **argv)
     }
     printf("ready %d\n", nproc);
     fflush(stdout);
-    for (long ms = 0; !stop && ms < (long)(limit * 1000); ms += 100)
+    for (long ms = 0; !stop && (limit == 0 || ms < (long)(limit * 1000));
+         ms += 100)
         usleep(100000);
     for (int k = 1; k < nproc; k++)
         kill(kids[k], SIGTERM);

@@ -1,13 +1,16 @@
 /* A workload for the exporter's tests, run under the shim: -n N writes of
  * one byte to /dev/null at -r RATE a second (N 0: no end), then idle until
- * -t SECONDS have passed since the start (default 60), or until killed.
+ * -t SECONDS have passed since the start (default 60; 0: no limit), or
+ * until killed (SIGTERM also when the test that started it ends).
  * Apart from those writes it calls write(2) never, so the shim's
  * io.write.calls is exactly N once they are done. With -x, each write
  * also comes with a read of /dev/zero, a stat of "/" and an allocation
  * kept for the next 512 writes (some megabytes live), and the rate swings
  * between RATE/4 and RATE over 20 s: livelier charts for the dashboard. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -52,8 +55,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!(rate > 0) || n < 0)
+    if (!(rate > 0) || n < 0 || limit < 0)
         return 2;
+    if (limit == 0)
+        limit = 1e18;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
     int in = open("/dev/zero", O_RDONLY | O_CLOEXEC);
     if (out < 0 || in < 0)
