@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <math.h>
@@ -120,14 +121,57 @@ int open_target(const char *arg, const char *dir, mms_reader **r)
     long pid = parse_pid(arg);
     if (pid > 0 && access(arg, F_OK) != 0)
         return mms_reader_open_pid(r, dir, (pid_t)pid);
-    return mms_reader_open(r, arg);
+    return reader_open(r, arg);
 }
 
-const char *open_error(const char *arg, int code)
+const char *open_error(char *buf, size_t len, const char *arg, const char *dir,
+                       int code)
 {
-    if (code == -ENOENT && parse_pid(arg) > 0 && access(arg, F_OK) != 0)
-        return "no stats file found";
-    return mms_strerror(code);
+    if (code == -ENOENT && parse_pid(arg) > 0 && access(arg, F_OK) != 0) {
+        snprintf(buf, len, "no stats file for this pid in %s", dir);
+        return buf;
+    }
+    snprintf(buf, len, "%s", mms_strerror(code));
+    return buf;
+}
+
+int reader_open(mms_reader **r, const char *path)
+{
+    int e = mms_reader_open(r, path);
+    if (e != MMS_ETRUNCATED && e != MMS_ECORRUPT && e != MMS_EVERSION &&
+        e != MMS_EENDIAN)
+        return e;
+    /* A file too short for its header, or with a header that makes no
+     * sense, that does not even begin with the magic (a text file, say)
+     * is not a stats file at all. Not blocking on a FIFO. */
+    char magic[MMS_MAGIC_LEN];
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return e;
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+                    ? read(fd, magic, sizeof magic)
+                    : -1;
+    close(fd);
+    if (n >= 0 && (n < (ssize_t)sizeof magic ||
+                   memcmp(magic, MMS_MAGIC, sizeof magic) != 0))
+        return MMS_EFORMAT;
+    return e;
+}
+
+void no_stats_hint(const char *prog, const char *dir, bool missing)
+{
+    if (missing)
+        fprintf(stderr, "%s: no stats files yet: %s does not exist.\n", prog,
+                dir);
+    else
+        fprintf(stderr, "%s: no stats files in %s yet.\n", prog, dir);
+    fputs("  A program makes one while it runs under the shim (mmstat-run -- "
+          "PROGRAM,\n"
+          "  or LD_PRELOAD=libmmstats_preload.so PROGRAM), or keeps stats "
+          "with\n"
+          "  libmmstats; MMSTATS_DIR or --dir chooses the directory.\n",
+          stderr);
 }
 
 uint64_t disk_bytes(const char *path)
@@ -243,12 +287,55 @@ char *fmt_value(char *buf, size_t len, double v, const char *units)
 {
     if (units && !strcmp(units, "ns"))
         return fmt_ns(buf, len, v);
-    if (units && !strcmp(units, "bytes") && v >= 0 && v < 1.8e19)
+    if (units && !strcmp(units, "bytes") && v >= 0 && v < 1.8e19) {
+        /* Below a K, a unit all the same: "100B", not a bare count. */
+        if (v < 1023.5) {
+            snprintf(buf, len, "%.0fB", v);
+            return buf;
+        }
         return fmt_bytes(buf, len, (uint64_t)llround(v));
+    }
     if (v == floor(v) && fabs(v) < 1e15)
         snprintf(buf, len, "%.0f", v);
     else
         snprintf(buf, len, "%.4g", v);
+    return buf;
+}
+
+bool units_scaled(const char *units)
+{
+    return units && (!strcmp(units, "ns") || !strcmp(units, "bytes"));
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+const char *units_for(char *buf, size_t len, const char *units, double n)
+{
+    size_t l = strlen(units);
+    size_t cut = 0;
+    if (n == 1 && l > 2 && units[l - 1] == 's') {
+        /* "processes", "boxes", "matches": "-es"; "class", "status",
+         * "basis" are not plurals. */
+        if (ends_with(units, "sses") || ends_with(units, "xes") ||
+            ends_with(units, "ches") || ends_with(units, "shes"))
+            cut = 2;
+        else if (!ends_with(units, "ss") && !ends_with(units, "us") &&
+                 !ends_with(units, "is"))
+            cut = 1;
+    }
+    snprintf(buf, len, "%.*s", (int)(l - cut), units);
+    return buf;
+}
+
+const char *plural(char *buf, size_t len, const char *word, double n)
+{
+    bool es = ends_with(word, "s") || ends_with(word, "x") ||
+              ends_with(word, "ch") || ends_with(word, "sh");
+    snprintf(buf, len, "%s%s", word, n == 1 ? "" : es ? "es" : "s");
     return buf;
 }
 

@@ -35,8 +35,15 @@ void paths_free(char **paths, int n);
 
 /* Open ARG: a pid (the newest file of that pid in DIR) or a path. */
 int open_target(const char *arg, const char *dir, mms_reader **r);
-/* The reason to print when open_target(ARG) failed with CODE. */
-const char *open_error(const char *arg, int code);
+/* The reason to print when open_target(ARG) failed with CODE, into BUF. */
+const char *open_error(char *buf, size_t len, const char *arg, const char *dir,
+                       int code);
+/* mms_reader_open, but a file that does not begin with the magic is
+ * MMS_EFORMAT ("not an mmstats file") whatever else is wrong with it. */
+int reader_open(mms_reader **r, const char *path);
+/* On stderr: there are no stats files in DIR (MISSING: it does not
+ * exist) yet, where they will appear and how to make one. */
+void no_stats_hint(const char *prog, const char *dir, bool missing);
 
 /* Bytes PATH takes on disk (st_blocks * 512; the files are sparse), or 0. */
 uint64_t disk_bytes(const char *path);
@@ -61,8 +68,17 @@ char *fmt_bytes(char *buf, size_t len, uint64_t bytes);
 char *fmt_age(char *buf, size_t len, int64_t seconds);
 char *fmt_ns(char *buf, size_t len, double ns);
 /* A value in UNITS for a table: times in "ns" as fmt_ns, "bytes" as
- * fmt_bytes, anything else as a number with up to 4 significant digits. */
+ * fmt_bytes ("100B" below 1K), anything else as a number with up to 4
+ * significant digits. */
 char *fmt_value(char *buf, size_t len, double v, const char *units);
+/* Whether fmt_value shows UNITS itself (a time or a size): then the
+ * units are not printed after the value. */
+bool units_scaled(const char *units);
+/* UNITS for a count of N, into BUF: made singular for exactly 1
+ * ("calls" -> "call", "processes" -> "process", "bytes" -> "byte"). */
+const char *units_for(char *buf, size_t len, const char *units, double n);
+/* "WORD" or "WORDs" (WORD + "es" when it ends in s, x, ch or sh) for N. */
+const char *plural(char *buf, size_t len, const char *word, double n);
 
 /* "90", "90s", "10m", "2h", "1d", "1.5h": seconds, or -1 if malformed. */
 double parse_duration(const char *s);

@@ -111,7 +111,7 @@ static void clean_stats(struct ctx *c, const char *name, const struct stat *st)
     if (snprintf(path, sizeof path, "%s/%s", c->dir, name) >= (int)sizeof path)
         return;
     mms_reader *r;
-    int e = mms_reader_open(&r, path);
+    int e = reader_open(&r, path);
     if (e < 0) {
         fprintf(stderr, "%s: %s: %s; left alone\n", prog, path,
                 mms_strerror(e));
@@ -192,6 +192,11 @@ static void clean_tmp(struct ctx *c, const char *name, pid_t pid,
 static int clean(const struct opts *o, const char *dir)
 {
     int e = mms_dir_check(dir);
+    if (e == -ENOENT && !o->dir) {
+        if (!o->quiet)
+            printf("no stats files yet: %s does not exist\n", dir);
+        return EXIT_OK;
+    }
     if (e < 0) {
         fprintf(stderr, "%s: %s: %s\n", prog, dir, mms_strerror(e));
         return EXIT_FAIL;

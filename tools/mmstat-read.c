@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "out.h"
 #include "watch.h"
 
-enum { OPT_WINDOWS_AT = 256, OPT_HOST };
+enum { OPT_WINDOWS_AT = 256, OPT_HOST, OPT_RAW };
 
 static const struct cli_opt read_opts[] = {
     {'d', CLI_REQUIRED, "dir", "DIR",
@@ -35,9 +36,13 @@ static const struct cli_opt read_opts[] = {
      "aggregate per exe or label (implies --sum)"},
     {'r', CLI_NONE, "running", NULL, "only processes still running"},
     {'z', CLI_NONE, "nonzero", NULL, "text: leave out fields that are zero"},
+    {OPT_RAW, CLI_NONE, "raw", NULL,
+     "text: exact numbers (times in ns, sizes in\n"
+     "bytes), not scaled for reading"},
     {'w', CLI_OPTIONAL, "watch", "SECONDS",
      "print per-interval deltas, rates and\n"
-     "percentiles of one process (default 1 s)"},
+     "percentiles of one process (default 1 s);\n"
+     "with --json, a JSON object per interval"},
     {'n', CLI_REQUIRED, "count", "N", "with --watch: stop after N intervals"},
     {OPT_WINDOWS_AT, CLI_REQUIRED, "windows-at", "NS",
      "take time windows at CLOCK_MONOTONIC NS\n(reproducible output)"},
@@ -67,6 +72,7 @@ static const struct cli read_cli = {
              "  mmstat-read --prometheus > metrics.prom\n"
              "  mmstat-read --sum --by exe        totals per program\n"
              "  mmstat-read --watch=2 -f 'app.*' 1234\n"
+             "  mmstat-read --watch --json 1234 | jq .fields\n"
              "\n"
              "Exit status: 0 ok, 1 a file could not be read, 2 bad usage.\n",
 };
@@ -78,7 +84,7 @@ enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };
 struct opts {
     const char *dir;
     struct filters filters;
-    bool list, all, sum, running, nonzero;
+    bool list, all, sum, running, nonzero, raw;
     const char *by;
     const char *host;
     enum fmt fmt;
@@ -110,7 +116,9 @@ static int load(struct procs *ps, const char *target, const char *dir,
     mms_reader *r;
     int e = open_target(target, dir, &r);
     if (e < 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, target, open_error(target, e));
+        char why[PATH_MAX + 64];
+        fprintf(stderr, "%s: %s: %s\n", prog, target,
+                open_error(why, sizeof why, target, dir, e));
         return EXIT_FAIL;
     }
     if (o->running && mms_reader_liveness(r) != MMS_LIVE_RUNNING) {
@@ -136,7 +144,7 @@ static int load(struct procs *ps, const char *target, const char *dir,
     return EXIT_OK;
 }
 
-static void list_text(const struct procs *ps)
+static void list_text(const struct procs *ps, bool raw)
 {
     printf("%8s %-16s %-17s %7s %7s %6s  %s\n", "PID", "EXE", "STATE", "AGE",
            "SIZE", "FIELDS", "PATH");
@@ -146,10 +154,17 @@ static void list_text(const struct procs *ps)
         struct mms_proc_info pi;
         char age[32], size[32];
         mms_reader_info(r, &pi);
+        int64_t secs = (now - pi.created_ns) / 1000000000;
+        uint64_t bytes = disk_bytes(mms_reader_path(r));
+        if (raw) {
+            snprintf(age, sizeof age, "%" PRId64, secs < 0 ? 0 : secs);
+            snprintf(size, sizeof size, "%" PRIu64, bytes);
+        } else {
+            fmt_age(age, sizeof age, secs);
+            fmt_bytes(size, sizeof size, bytes);
+        }
         printf("%8d %-16s %-17s %7s %7s %6zu  %s\n", pi.pid, pi.exe,
-               liveness_word(mms_reader_liveness(r)),
-               fmt_age(age, sizeof age, (now - pi.created_ns) / 1000000000),
-               fmt_bytes(size, sizeof size, disk_bytes(mms_reader_path(r))),
+               liveness_word(mms_reader_liveness(r)), age, size,
                mms_reader_nfields(r), mms_reader_path(r));
     }
 }
@@ -161,6 +176,7 @@ static int print_procs(const struct procs *ps, const struct opts *o)
                           .windows_at = o->windows_at,
                           .by = o->by,
                           .nonzero = o->nonzero,
+                          .raw = o->raw,
                           .host = o->host};
     int rc = 0;
     if (o->sum) {
@@ -174,7 +190,7 @@ static int print_procs(const struct procs *ps, const struct opts *o)
                                       : out_text_aggs(stdout, g, n, &oo);
         agg_groups_free(g, n);
     } else if (o->list && o->fmt == FMT_TEXT) {
-        list_text(ps);
+        list_text(ps, o->raw);
     } else {
         rc = o->fmt == FMT_JSON   ? out_json_procs(stdout, ps->v, ps->n, &oo)
              : o->fmt == FMT_PROM ? out_prom_procs(stdout, ps->v, ps->n, &oo)
@@ -243,6 +259,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case 'z':
         o->nonzero = true;
         return 0;
+    case OPT_RAW:
+        o->raw = true;
+        return 0;
     case 'w':
         o->watch = arg ? parse_duration(arg) : 1.0;
         if (!(o->watch >= 0.01) || o->watch > 86400) {
@@ -275,8 +294,8 @@ static const char *conflict(const struct opts *o, int nargs)
 {
     if (o->list && (o->sum || o->fmt == FMT_PROM || o->watch))
         return "--list goes with neither --sum, --prometheus nor --watch";
-    if (o->watch && (o->sum || o->fmt != FMT_TEXT || o->all))
-        return "--watch prints text of one process";
+    if (o->watch && (o->sum || o->fmt == FMT_PROM || o->all))
+        return "--watch prints text or JSON of one process";
     if (o->watch && nargs != 1)
         return "--watch needs exactly one PID or PATH";
     if (o->count && !o->watch)
@@ -321,8 +340,10 @@ int main(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (o.watch) {
-        struct watch_opts wo = {
-            .interval = o.watch, .count = o.count, .filters = &o.filters};
+        struct watch_opts wo = {.interval = o.watch,
+                                .count = o.count,
+                                .filters = &o.filters,
+                                .json = o.fmt == FMT_JSON};
         int rc = watch_main(argv[optind], dir, &wo);
         filters_free(&o.filters);
         return rc;
@@ -334,10 +355,18 @@ int main(int argc, char **argv)
         if (!o.sum && !o.all && o.fmt == FMT_TEXT)
             o.list = true;
         npaths = stats_files(dir, &paths);
+        /* No directory yet: no stats yet, unless it was named (a typo). */
+        if (npaths == -ENOENT && !o.dir)
+            npaths = 0;
         if (npaths < 0) {
             fprintf(stderr, "%s: %s: %s\n", prog, dir, strerror(-npaths));
             filters_free(&o.filters);
             return EXIT_FAIL;
+        }
+        if (npaths == 0 && o.fmt == FMT_TEXT) {
+            no_stats_hint(prog, dir, access(dir, F_OK) != 0);
+            filters_free(&o.filters);
+            return EXIT_OK;
         }
     }
     int rc = EXIT_OK;

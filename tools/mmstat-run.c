@@ -19,7 +19,12 @@
 
 #define SHIM_NAME "libmmstats_preload.so"
 
-enum { OPT_HOOKS = 256, OPT_NO_TIMING, OPT_TIMING_MEM };
+enum { OPT_HOOKS = 256, OPT_NO_TIMING, OPT_TIMING_MEM, OPT_RAW };
+
+/* The shim's families of calls, as MMSTATS_HOOKS names them
+ * (docs/preload.md); test_tools_run checks this list against the shim's
+ * own (its MMSTATS_VERBOSE=1 table). */
+static const char *const families[] = {"io", "fs", "net", "stdio", "mem"};
 
 static const struct cli_opt run_opts[] = {
     {'o', CLI_REQUIRED, "output", "FILE",
@@ -40,6 +45,8 @@ static const struct cli_opt run_opts[] = {
      "latencies of mem calls too (MMSTATS_TIMING_MEM)"},
     {'l', CLI_REQUIRED, "label", "LABEL",
      "label the stats files (MMSTATS_LABEL)"},
+    {OPT_RAW, CLI_NONE, "raw", NULL,
+     "text: exact numbers (bytes, ns), not\nscaled for reading"},
     {'h', CLI_NONE, "help", NULL, "show this help"},
     {'V', CLI_NONE, "version", NULL, "show the version"},
 };
@@ -82,6 +89,36 @@ struct opts {
     struct summary_opts sum;
 };
 
+/* 0 if LIST is a valid MMSTATS_HOOKS: "all", "none", families and
+ * "-family"s, separated by commas; else -1 after a message. */
+static int check_hooks(const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        const char *name = p[0] == '-' ? p + 1 : p;
+        size_t len = n - (size_t)(name - p);
+        bool ok = (len == 3 && !strncmp(p, "all", 3)) ||
+                  (len == 4 && !strncmp(p, "none", 4));
+        for (size_t i = 0; !ok && i < sizeof families / sizeof *families; i++)
+            ok = len == strlen(families[i]) && !strncmp(name, families[i], len);
+        if (!ok) {
+            char known[128] = "";
+            for (size_t i = 0; i < sizeof families / sizeof *families; i++)
+                snprintf(known + strlen(known), sizeof known - strlen(known),
+                         ", %s", families[i]);
+            cli_error(&run_cli,
+                      "--hooks: unknown family '%.*s' in '%s' (all, none%s; "
+                      "-NAME leaves one out)",
+                      (int)n, p, list, known);
+            return -1;
+        }
+        if (!p[n])
+            return 0;
+        p += n + 1;
+    }
+}
+
 /* Apply option ID with argument ARG to O: 0, 1 if the program is done
  * (--help, --version), or -1 after a message. */
 static int set_opt(struct opts *o, int id, const char *arg)
@@ -112,6 +149,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
         return 0;
     case OPT_HOOKS:
         o->hooks = arg;
+        return check_hooks(arg);
+    case OPT_RAW:
+        o->sum.raw = true;
         return 0;
     case OPT_NO_TIMING:
         o->no_timing = true;
@@ -305,7 +345,7 @@ static size_t load_procs(const char *dir, bool shared, int64_t start,
         goto out;
     for (int i = 0; i < np; i++) {
         mms_reader *r;
-        int e = mms_reader_open(&r, paths[i]);
+        int e = reader_open(&r, paths[i]);
         if (e < 0) {
             fprintf(stderr, "%s: %s: %s\n", prog, paths[i], mms_strerror(e));
             continue;

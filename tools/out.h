@@ -24,6 +24,7 @@ struct out_opts {
                                       windows at; 0: each snapshot's time */
     const char *by;                /* aggregates: "exe", or NULL (--sum) */
     bool nonzero;                  /* text: leave out zero values */
+    bool raw;                      /* text: exact numbers, unscaled */
     const char *host;              /* Prometheus: a "host" label, or NULL */
     out_json_extra_fn *json_extra; /* NULL: none */
     void *json_extra_arg;

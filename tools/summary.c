@@ -147,19 +147,36 @@ static void mem_summary(const struct agg_group *g, struct mem_sum *m)
 
 /* ----------------------------------------------------------------- text */
 
+/* A size or a time for the table: scaled, or exact with RAW. */
+static const char *cell(char *buf, size_t len, double v, const char *units,
+                        bool raw)
+{
+    if (raw)
+        snprintf(buf, len, "%.0f", v);
+    else if (!strcmp(units, "ns"))
+        fmt_ns(buf, len, v);
+    else
+        fmt_bytes(buf, len, (uint64_t)v);
+    return buf;
+}
+
 static void text_calls(FILE *out, const struct agg_group *g,
-                       enum summary_sort sort)
+                       const struct summary_opts *o)
 {
     struct call_row *rows;
-    size_t n = call_rows(g, sort, &rows);
+    size_t n = call_rows(g, o->sort, &rows);
     if (n == 0) {
         fputs("  no calls recorded\n", out);
         free(rows);
         return;
     }
+    bool raw = o->raw;
+    int w = raw ? 12 : 9; /* exact numbers need room */
     char b1[32], b2[32], b3[32], b4[32], b5[32];
-    fprintf(out, "  %-6s %-16s %10s %8s %9s %9s %9s %9s %9s\n", "family",
-            "call", "calls", "errors", "bytes", "time", "avg", "p50", "p99");
+    fprintf(out, "  %-6s %-16s %10s %8s %*s %*s %*s %*s %*s\n", "family",
+            "call", "calls", "errors", w, "bytes", w, raw ? "time_ns" : "time",
+            w, raw ? "avg_ns" : "avg", w, raw ? "p50_ns" : "p50", w,
+            raw ? "p99_ns" : "p99");
     uint64_t calls = 0, errors = 0, bytes = 0, time = 0;
     for (size_t i = 0; i < n; i++) {
         const struct call_row *r = &rows[i];
@@ -167,47 +184,66 @@ static void text_calls(FILE *out, const struct agg_group *g,
         errors += r->errors;
         bytes += r->bytes;
         time += r->time_ns;
-        fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %9s", r->family,
-                r->call, r->calls, r->errors,
-                r->has_bytes ? fmt_bytes(b1, sizeof b1, r->bytes) : "-");
+        fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %*s", r->family,
+                r->call, r->calls, r->errors, w,
+                r->has_bytes
+                    ? cell(b1, sizeof b1, (double)r->bytes, "bytes", raw)
+                    : "-");
         if (r->has_time)
-            fprintf(out, " %9s %9s %9s %9s\n",
-                    fmt_ns(b2, sizeof b2, (double)r->time_ns),
-                    fmt_ns(b3, sizeof b3, (double)r->time_ns / r->calls),
-                    fmt_ns(b4, sizeof b4, r->p50),
-                    fmt_ns(b5, sizeof b5, r->p99));
+            fprintf(
+                out, " %*s %*s %*s %*s\n", w,
+                cell(b2, sizeof b2, (double)r->time_ns, "ns", raw), w,
+                cell(b3, sizeof b3, (double)r->time_ns / r->calls, "ns", raw),
+                w, cell(b4, sizeof b4, r->p50, "ns", raw), w,
+                cell(b5, sizeof b5, r->p99, "ns", raw));
         else
-            fprintf(out, " %9s %9s %9s %9s\n", "-", "-", "-", "-");
+            fprintf(out, " %*s %*s %*s %*s\n", w, "-", w, "-", w, "-", w, "-");
     }
-    fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %9s %9s\n", "total",
-            "", calls, errors, fmt_bytes(b1, sizeof b1, bytes),
-            time ? fmt_ns(b2, sizeof b2, (double)time) : "-");
+    fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %*s %*s\n", "total",
+            "", calls, errors, w,
+            cell(b1, sizeof b1, (double)bytes, "bytes", raw), w,
+            time ? cell(b2, sizeof b2, (double)time, "ns", raw) : "-");
     free(rows);
 }
 
-static void text_mem(FILE *out, const struct agg_group *g)
+static void text_mem(FILE *out, const struct agg_group *g, bool raw)
 {
     struct mem_sum m;
     mem_summary(g, &m);
     if (!m.present)
         return;
-    char a[32], f[32], p[32], l[32];
+    char a[32], f[32], p[32], l[32], wa[32], wf[32];
     fprintf(out,
-            "  memory: %" PRIu64 " allocations, %" PRIu64
-            " frees; %s allocated, %s freed; live at end %s, peak live %s"
+            "  memory: %" PRIu64 " %s, %" PRIu64
+            " %s; %s allocated, %s freed; live at end %s, peak live %s"
             "%s\n",
-            m.allocations, m.frees, fmt_bytes(a, sizeof a, m.allocated),
-            fmt_bytes(f, sizeof f, m.freed),
-            fmt_bytes(l, sizeof l, m.live > 0 ? (uint64_t)m.live : 0),
-            fmt_bytes(p, sizeof p, m.peak > 0 ? (uint64_t)m.peak : 0),
+            m.allocations,
+            plural(wa, sizeof wa, "allocation", (double)m.allocations), m.frees,
+            plural(wf, sizeof wf, "free", (double)m.frees),
+            cell(a, sizeof a, (double)m.allocated, "bytes", raw),
+            cell(f, sizeof f, (double)m.freed, "bytes", raw),
+            cell(l, sizeof l, m.live > 0 ? (double)m.live : 0, "bytes", raw),
+            cell(p, sizeof p, m.peak > 0 ? (double)m.peak : 0, "bytes", raw),
             g->nproc > 1 ? " (the largest of one process; gauges move in "
                            "64K steps per thread)"
                          : " (gauges move in 64K steps per thread)");
-    if (m.allocations)
+    if (!m.allocations)
+        return;
+    if (raw) {
         fprintf(out,
                 "  allocation sizes: mean %.0f, p50 %.0f, p90 %.0f, "
                 "p99 %.0f, max %" PRIu64 " bytes\n",
                 m.mean, m.p50, m.p90, m.p99, m.max);
+        return;
+    }
+    char s1[32], s2[32], s3[32], s4[32], s5[32];
+    fprintf(out,
+            "  allocation sizes: mean %s, p50 %s, p90 %s, p99 %s, max %s\n",
+            fmt_value(s1, sizeof s1, m.mean, "bytes"),
+            fmt_value(s2, sizeof s2, m.p50, "bytes"),
+            fmt_value(s3, sizeof s3, m.p90, "bytes"),
+            fmt_value(s4, sizeof s4, m.p99, "bytes"),
+            fmt_value(s5, sizeof s5, (double)m.max, "bytes"));
 }
 
 static void text_proc_line(FILE *out, mms_reader *r)
@@ -247,14 +283,14 @@ static int text_summary(FILE *out, const struct run_result *rr,
             text_proc_line(out, p[i].reader);
         if (n)
             fputc('\n', out);
-        text_calls(out, all, o->sort);
-        text_mem(out, all);
+        text_calls(out, all, o);
+        text_mem(out, all, o->raw);
     } else {
         for (size_t i = 0; i < n; i++) {
             fputc('\n', out);
             text_proc_line(out, p[i].reader);
-            text_calls(out, &each[i], o->sort);
-            text_mem(out, &each[i]);
+            text_calls(out, &each[i], o);
+            text_mem(out, &each[i], o->raw);
         }
     }
     return ferror(out) ? -EIO : 0;

@@ -12,6 +12,7 @@ enum summary_sort { SORT_TIME, SORT_CALLS, SORT_ERRORS, SORT_NAME };
 struct summary_opts {
     bool json;
     bool per_process;
+    bool raw; /* text: exact numbers (bytes, ns), not scaled */
     enum summary_sort sort;
 };
 

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
+#include "out.h"
 #include "watch.h"
 
 #define HEADER_EVERY 20 /* rows between headers, as vmstat */
@@ -296,6 +298,129 @@ static void print_row(const struct cols *cs, const mms_snapshot *s,
     putchar('\n');
 }
 
+/* ------------------------------------------------------------- NDJSON */
+
+/* The interval's values of a histogram: NOW - BEFORE (BEFORE NULL: all
+ * of NOW). */
+static int hist_delta(struct mms_hist *d, const struct mms_hist *now,
+                      const struct mms_hist *before)
+{
+    if (before)
+        return mms_hist_sub(d, now, before);
+    struct mms_hist empty = {0};
+    int rc = mms_hist_init(&empty, now->bits, now->max_exp);
+    if (rc == 0)
+        rc = mms_hist_sub(d, now, &empty);
+    mms_hist_free(&empty);
+    return rc;
+}
+
+static void json_field(struct jw *w, const mms_snapshot *s,
+                       const mms_snapshot *prev, size_t i, double dt)
+{
+    const struct mms_field_info *fi = mms_snapshot_field(s, i);
+    const struct mms_value *v = mms_snapshot_value(s, i);
+    bool had = i < mms_snapshot_nfields(prev);
+    const struct mms_value *p = had ? mms_snapshot_value(prev, i) : NULL;
+    jw_obj(w, fi->name);
+    jw_str(w, "kind", mms_kind_name(fi->kind));
+    jw_str(w, "units", fi->units);
+    switch (fi->kind) {
+    case MMS_KIND_COUNTER: {
+        uint64_t before = p ? p->v.u64 : 0;
+        /* A smaller value: the counter started again. */
+        uint64_t d = v->v.u64 >= before ? v->v.u64 - before : v->v.u64;
+        jw_u64(w, "value", v->v.u64);
+        jw_u64(w, "delta", d);
+        jw_f64(w, "rate", (double)d / dt);
+        break;
+    }
+    case MMS_KIND_HISTOGRAM: {
+        struct mms_hist d = {0};
+        if (hist_delta(&d, v->v.hist, p ? p->v.hist : NULL) < 0) {
+            jw_null(w, "count");
+            break;
+        }
+        jw_u64(w, "count", d.count);
+        jw_f64(w, "rate", (double)d.count / dt);
+        jw_u64(w, "sum", d.sum);
+        jw_f64(w, "mean", mms_hist_mean(&d));
+        jw_u64(w, "min", d.min);
+        jw_u64(w, "max", d.max);
+        jw_obj(w, "quantiles");
+        for (int q = 0; q < OUT_NQ; q++)
+            jw_f64(w, out_qname[q], mms_hist_quantile(&d, out_q[q]));
+        jw_end_obj(w);
+        mms_hist_free(&d);
+        break;
+    }
+    case MMS_KIND_GAUGE:
+        jw_i64(w, "value", v->v.i64);
+        break;
+    case MMS_KIND_GAUGE_F64:
+        jw_f64(w, "value", v->v.f64);
+        break;
+    case MMS_KIND_STRING:
+        if (v->status < 0)
+            jw_null(w, "value");
+        else
+            jw_str(w, "value", v->v.str.ptr);
+        break;
+    case MMS_KIND_MOVAVG:
+        if (v->status < 0)
+            jw_null(w, "value");
+        else
+            jw_f64(w, "value", v->v.avg.mean);
+        break;
+    case MMS_KIND_STRUCT:
+        jw_obj(w, "value");
+        for (uint32_t m = 0; v->status == 0 && m < v->v.st.n; m++) {
+            const struct mms_member_value *mv = &v->v.st.m[m];
+            if (mv->type == MMS_MEMBER_U64)
+                jw_u64(w, mv->name, mv->v.u64);
+            else if (mv->type == MMS_MEMBER_I64)
+                jw_i64(w, mv->name, mv->v.i64);
+            else
+                jw_f64(w, mv->name, mv->v.f64);
+        }
+        jw_end_obj(w);
+        break;
+    default:
+        break;
+    }
+    jw_end_obj(w);
+}
+
+/* One interval as a JSON object on a line. */
+static void json_row(mms_reader *r, const mms_snapshot *s,
+                     const mms_snapshot *prev, const struct filters *f,
+                     int live)
+{
+    struct mms_proc_info pi;
+    mms_reader_info(r, &pi);
+    double dt =
+        (double)(mms_snapshot_mono_ns(s) - mms_snapshot_mono_ns(prev)) / 1e9;
+    if (dt <= 0)
+        dt = 1e-9;
+    struct jw w;
+    jw_init(&w, stdout, false);
+    jw_obj(&w, NULL);
+    jw_u64(&w, "mmstats_watch", OUT_JSON_SCHEMA);
+    jw_i64(&w, "pid", pi.pid);
+    jw_str(&w, "exe", pi.exe);
+    jw_str(&w, "liveness", liveness_word(live));
+    jw_i64(&w, "time_real_ns", mms_snapshot_real_ns(s));
+    jw_i64(&w, "time_mono_ns", mms_snapshot_mono_ns(s));
+    jw_f64(&w, "interval_s", dt);
+    jw_obj(&w, "fields");
+    for (size_t i = 0; i < mms_snapshot_nfields(s); i++)
+        if (filters_match(f, mms_snapshot_field(s, i)->name))
+            json_field(&w, s, prev, i, dt);
+    jw_end_obj(&w);
+    jw_end_obj(&w);
+    jw_finish(&w);
+}
+
 /* Sleep until DEADLINE (CLOCK_MONOTONIC ns) or a stop signal. */
 static void sleep_until(int64_t deadline)
 {
@@ -317,7 +442,9 @@ int watch_main(const char *target, const char *dir, const struct watch_opts *o)
     mms_reader *r;
     int e = open_target(target, dir, &r);
     if (e < 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, target, open_error(target, e));
+        char why[4200];
+        fprintf(stderr, "%s: %s: %s\n", prog, target,
+                open_error(why, sizeof why, target, dir, e));
         return EXIT_FAIL;
     }
     struct sigaction sa = {.sa_handler = on_signal};
@@ -339,9 +466,9 @@ int watch_main(const char *target, const char *dir, const struct watch_opts *o)
     if ((e = mms_snapshot_take(r, &prev)) < 0)
         goto fail;
     bool filtered = o->filters && o->filters->n;
-    if (filtered && pick_filtered(&cs, prev, o->filters) < 0)
+    if (!o->json && filtered && pick_filtered(&cs, prev, o->filters) < 0)
         goto nomem;
-    if (!filtered && pick_default(&cs, prev, NULL) < 0)
+    if (!o->json && !filtered && pick_default(&cs, prev, NULL) < 0)
         goto nomem;
     long rows = 0, since_header = 0;
     int64_t step = (int64_t)(o->interval * 1e9);
@@ -354,15 +481,19 @@ int watch_main(const char *target, const char *dir, const struct watch_opts *o)
         live = mms_reader_liveness(r);
         if ((e = mms_snapshot_take(r, &cur)) < 0)
             goto fail;
-        int added = filtered ? pick_filtered(&cs, cur, o->filters)
-                             : pick_default(&cs, cur, prev);
-        if (added < 0)
-            goto nomem;
-        if (added || since_header % HEADER_EVERY == 0) {
-            print_header(&cs);
-            since_header = 0;
+        if (o->json) {
+            json_row(r, cur, prev, o->filters, live);
+        } else {
+            int added = filtered ? pick_filtered(&cs, cur, o->filters)
+                                 : pick_default(&cs, cur, prev);
+            if (added < 0)
+                goto nomem;
+            if (added || since_header % HEADER_EVERY == 0) {
+                print_header(&cs);
+                since_header = 0;
+            }
+            print_row(&cs, cur, prev);
         }
-        print_row(&cs, cur, prev);
         fflush(stdout);
         rows++;
         since_header++;

@@ -54,13 +54,23 @@ expect_match "$dump" 'app\.phase +"done"$' "dump: string"
 expect_match "$dump" 'app\.threads +2 threads$' "dump: static"
 dump=$("$READ" "$tpid")
 n=$(awk '$1 == "req.count" {print $2}' <<<"$dump")
-expect_match "$dump" "req\.latency +$n samples +mean [0-9.e+]+ +p50 [0-9.e+]+ +p90 [0-9.e+]+ +p99 [0-9.e+]+ +p99\.9 [0-9.e+]+ +max [0-9]+ ns +rate/s 1s:[0-9.e+]+ 10s:[0-9.e+]+ 60s:[0-9.e+]+$" \
-    "dump: histogram quantiles and window rates"
+# Times and sizes read as a person would: 2.33ms, 2.1K; the counts exact.
+T='[0-9.]+(ns|us|ms|s)'
+Z='[0-9.]+[BKMG]'
+expect_match "$dump" "req\.latency +$n samples +mean $T +p50 $T +p90 $T +p99 $T +p99\.9 $T +max $T +rate/s 1s:[0-9.e+]+ 10s:[0-9.e+]+ 60s:[0-9.e+]+$" \
+    "dump: histogram quantiles in human units, and window rates"
+expect_match "$dump" "req\.size +$n samples +mean $Z +p50 $Z +p90 $Z +p99 $Z +p99\.9 $Z +max $Z$" \
+    "dump: sizes in K/M/G"
+raw=$("$READ" --raw "$tpid")
+expect_match "$raw" "req\.latency +$n samples +mean [0-9]+ +p50 [0-9]+ +p90 [0-9]+ +p99 [0-9]+ +p99\.9 [0-9]+ +max [0-9]+ ns +rate/s " \
+    "--raw: exact integers in ns"
+expect_match "$raw" "req\.size_avg100 +[0-9.e+]+ mean of last 100 \(last [0-9.e+]+, $n values\) bytes$" \
+    "--raw: moving average in bytes"
 expect_match "$dump" 'req\.count +[0-9]+ requests +rate/s 1s:' \
     "dump: windowed counter"
 expect_match "$dump" 'pool +idle=[0-9]+ busy=[0-9]+ utilisation=[0-9.]+$' \
     "dump: struct members"
-expect_match "$dump" "req\.size_avg100 +[0-9.e+]+ mean of last 100 \(last [0-9.e+]+, $n values\) bytes$" \
+expect_match "$dump" "req\.size_avg100 +$Z mean of last 100 \(last $Z, $n values\)$" \
     "dump: moving average"
 # The path works as well as the pid, and several at once.
 both=$("$READ" "$mpath" "$MMSTATS_DIR/basic-$bpid.mmstats")
@@ -166,7 +176,31 @@ rm -f "$MMSTATS_DIR"/{short,garbage,truncated}.mmstats
 rc=0
 e=$("$READ" 999999999 2>&1) || rc=$?
 expect_rc "$rc" 1 "unknown pid"
-expect_eq "$e" "mmstat-read: 999999999: no stats file found" "unknown pid: message"
+expect_eq "$e" "mmstat-read: 999999999: no stats file for this pid in $MMSTATS_DIR" \
+    "unknown pid: message"
+# A file that is no stats file says so (it is short, not a short stats
+# file).
+rc=0
+e=$("$READ" /etc/passwd 2>&1) || rc=$?
+expect_rc "$rc" 1 "not a stats file"
+expect_match "$e" "^mmstat-read: /etc/passwd: not an mmstats file" \
+    "not a stats file: message"
+# No stats yet: where they will appear and how to make one; not an error.
+rc=0
+e=$(MMSTATS_DIR=$WORK/none "$READ" 2>&1) || rc=$?
+expect_rc "$rc" 0 "no stats yet"
+expect_match "$e" "^mmstat-read: no stats files yet: $WORK/none does not exist\.$" \
+    "no stats yet: where"
+expect_match "$e" "mmstat-run -- PROGRAM" "no stats yet: how to make one"
+expect_eq "$(MMSTATS_DIR=$WORK/none "$READ" --json | jpy /dev/stdin 'd["processes"]')" \
+    "[]" "no stats yet: JSON"
+rc=0
+"$READ" -d "$WORK/none" >/dev/null 2>&1 || rc=$?
+expect_rc "$rc" 1 "a directory named with --dir that does not exist"
+# Counts of one take the singular; byte counters keep their exact value
+# and add a human one.
+one=$("$READ" "$mpath")
+expect_match "$(grep -E '^ +latency ' <<<"$one")" ' 1000 samples ' "plural"
 rc=0
 e=$("$READ" "$WORK/nope.mmstats" 2>&1) || rc=$?
 expect_rc "$rc" 1 "missing path"
@@ -193,6 +227,22 @@ expect_eq "$(usage_err --w | head -1)" "mmstat-read: ambiguous option '--w'" \
     "usage: ambiguous prefix"
 expect_eq "$(usage_err --bogus | tail -1)" "Try 'mmstat-read --help'." \
     "usage: where to look"
+# --watch --json: one JSON object per interval, a line each (NDJSON).
+rc=0
+timeout 600 "$READ" --watch=0.1 --count 3 --json -f 'rate.*' "$rate_pid" \
+    >"$WORK/nd.json" 2>"$WORK/nd.err" || rc=$?
+expect_rc "$rc" 0 "watch --json"
+expect_eq "$(wc -l <"$WORK/nd.json")" 3 "watch --json: a line per interval"
+expect_eq "$(python3 -c 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(all(r["mmstats_watch"] == 1 and r["pid"] == int(sys.argv[2]) and
+          r["interval_s"] > 0 and sorted(r["fields"]) == ["rate.ticks", "rate.work"] and
+          r["fields"]["rate.ticks"]["delta"] == r["fields"]["rate.ticks"]["value"] -
+          (rows[i - 1]["fields"]["rate.ticks"]["value"] if i else r["fields"]["rate.ticks"]["value"] - r["fields"]["rate.ticks"]["delta"]) and
+          abs(r["fields"]["rate.ticks"]["rate"] * r["interval_s"] - r["fields"]["rate.ticks"]["delta"]) < 1e-6 * max(1, r["fields"]["rate.ticks"]["delta"]) and
+          r["fields"]["rate.work"]["kind"] == "histogram"
+          for i, r in enumerate(rows)))' "$WORK/nd.json" "$rate_pid")" True \
+    "watch --json: deltas between rows, rate x interval = delta"
 h=$("$READ" --help)
 expect_match "$h" '^Usage: mmstat-read ' "help: usage"
 expect_match "$h" 'Examples:' "help: examples"

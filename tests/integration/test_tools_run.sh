@@ -47,12 +47,27 @@ expect_match "$(cat "$WORK/e.txt")" "^mmstat-run: $WORK/no-such-command: No such
 rc=0
 "$RUN" -o "$WORK/s.txt" -- "$WORK" 2>/dev/null || rc=$?
 expect_rc "$rc" 126 "not executable"
-for bad in "" "--sort bogus" "--bogus true"; do
+for bad in "" "--sort bogus" "--bogus true" "--hooks bogus -- true" \
+    "--hooks io,nett -- true" "--hooks io, -- true"; do
     rc=0
     # shellcheck disable=SC2086
     "$RUN" $bad >/dev/null 2>&1 || rc=$?
     expect_rc "$rc" 2 "usage: '$bad'"
 done
+e=$("$RUN" --hooks io,bogus -- true 2>&1 || true)
+expect_match "$e" "^mmstat-run: --hooks: unknown family 'bogus' in 'io,bogus' \(all, none, io, fs, net, stdio, mem; -NAME leaves one out\)$" \
+    "--hooks: an unknown family named, the known ones listed"
+rc=0
+"$RUN" -o "$WORK/s.txt" --hooks all,-mem -- true || rc=$?
+expect_rc "$rc" 0 "--hooks all,-mem"
+# The families mmstat-run knows are the shim's (its MMSTATS_VERBOSE table
+# shows them all as MMSTATS_HOOKS's default).
+if [ "$SAN" = 0 ]; then
+    shim_fams=$(MMSTATS_VERBOSE=1 LD_PRELOAD=$PRELOAD /bin/true 2>&1 |
+        sed -n 's/^mmstats: MMSTATS_HOOKS *= *\([a-z,]*\) .*/\1/p' | tr , ' ')
+    expect_match "$e" "\(all, none, $(sed 's/ /, /g' <<<"$shim_fams");" \
+        "--hooks: the shim's families"
+fi
 rc=0
 MMSTATS_PRELOAD=$WORK/none.so "$RUN" -- true 2>"$WORK/e.txt" || rc=$?
 expect_rc "$rc" 1 "shim not found"

@@ -44,8 +44,17 @@ expect_match "$t" '^  fs +open +3 +0 +- ' "text: fs open"
 expect_match "$t" '^  mem +malloc +[0-9]+ +0 +- +- ' "text: untimed mem calls"
 expect_match "$t" '^  total +[0-9]+ +0 ' "text: total"
 expect_match "$t" '^  memory: [0-9]+ allocations, [0-9]+ frees; ' "text: memory"
-expect_match "$t" '^  allocation sizes: mean [0-9]+, p50 [0-9]+, p90 [0-9]+, p99 [0-9]+, max [0-9]+ bytes$' \
+expect_match "$t" '^  allocation sizes: mean [0-9.]+[BKMG], p50 [0-9.]+[BKMG], p90 [0-9.]+[BKMG], p99 [0-9.]+[BKMG], max [0-9.]+[BKMG]$' \
     "text: allocation sizes"
+# --raw: exact numbers, times in ns.
+"$RUN" --raw -o "$WORK/raw.txt" -- "$IO" -w 10500 -m 20 -f 3 >/dev/null
+t=$(cat "$WORK/raw.txt")
+expect_match "$t" '^  family +call +calls +errors +bytes +time_ns +avg_ns +p50_ns +p99_ns$' \
+    "--raw: columns"
+expect_match "$t" '^  io +write +26 +0 +12000 +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$' \
+    "--raw: io write, exact"
+expect_match "$t" '^  allocation sizes: mean [0-9]+, p50 [0-9]+, p90 [0-9]+, p99 [0-9]+, max [0-9]+ bytes$' \
+    "--raw: allocation sizes"
 
 # ---- --per-process, --sort calls, --no-timing, --hooks, --label
 "$RUN" --json --per-process --sort calls -o "$J" -- "$IO" -w 3000 -f 2 \
