@@ -737,6 +737,10 @@ static ssize_t wait_until(int64_t deadline, bool tty_in, char *buf, size_t len)
             ssize_t n = read(STDIN_FILENO, buf, len);
             if (n > 0)
                 return n;
+            /* The terminal is gone (or unreadable): no more keys, and no
+             * busy loop on a descriptor that is always ready. */
+            if (n == 0 || (errno != EINTR && errno != EAGAIN))
+                tty_in = false;
         }
     }
 }
