@@ -315,9 +315,9 @@ scrape_times() {
 }
 MANY=$WORK/many
 mkdir -m 700 "$MANY"
-MMSTATS_DIR=$MANY "$PROGS/exp_many" -H -t 0 200 100 >"$WORK/many.out" &
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -H -t 0 200 100 >"$WORK/many.out" 2>&1 &
 bg_pids+=("$!")
-if wait_for "$WORK/many.out" '^ready 200$' 600; then
+if wait_for "$WORK/many.out" '^ready 200$' 200 "$!"; then
     start_exporter many --dir "$MANY" || true
     scrape_times "200 processes x 100 counters"
     expect_eq "$(gauge "$WORK/body" mmstats_exporter_processes)" 200 \
@@ -333,12 +333,14 @@ kill_bg
 # reported, not judged.
 rm -rf "$MANY"
 mkdir -m 700 "$MANY"
-MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 200 100 >"$WORK/many.out" &
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 200 100 >"$WORK/many.out" 2>&1 &
 bg_pids+=("$!")
-if wait_for "$WORK/many.out" '^ready 200$' 600; then
+if wait_for "$WORK/many.out" '^ready 200$' 200 "$!"; then
     start_exporter many2 --dir "$MANY" || true
     scrape_times "200 processes x (75 counters + 25 histograms)"
     stop_pid "$exp_pid"
+else
+    fail "exp_many 200 100 (histograms) did not start: $(cat "$WORK/many.out")"
 fi
 kill_bg
 finish

@@ -328,9 +328,10 @@ expect_rc "$stop_rc" 0 "exporter with --request-timeout stopped"
 # a cheap data request (a pid without a file: 404 when not busy).
 MANY=$WORK/many
 mkdir -m 700 "$MANY"
-MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 80 100 >"$WORK/many.out" &
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 80 100 >"$WORK/many.out" 2>&1 &
 bg_pids+=("$!")
-wait_for "$WORK/many.out" '^ready 80$' || fail "exp_many did not start"
+wait_for "$WORK/many.out" '^ready 80$' 60 "$!" ||
+    fail "exp_many did not start: $(cat "$WORK/many.out")"
 start_exporter busy --dir "$MANY" --max-response-memory 4K || true
 rm -f "$WORK/stop"
 hostile hold "$WORK/stop" >"$WORK/hold.out" &

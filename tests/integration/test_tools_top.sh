@@ -104,7 +104,10 @@ if [ "$SAN" = 0 ]; then
         "detail: columns"
     expect_match "$(cat "$WORK/d.out")" '^io +write +100 +0 +0 +0B +- +-$' \
         "detail: 100 writes, none in the last interval"
-    expect_match "$(cat "$WORK/d.out")" '^memory: live ' "detail: memory"
+    # The busy one allocates: its memory line.
+    "$TOP" -b -n 1 -d 0.1 --detail "$work_pid" >"$WORK/dm.out"
+    expect_match "$(cat "$WORK/dm.out")" '^memory: live [0-9.]+[BKMG], peak ' \
+        "detail: memory"
 fi
 # The detail view of a library writer: its own counters.
 "$TOP" -b -n 1 -d 0.1 --detail "$step_pid" >"$WORK/d2.out"

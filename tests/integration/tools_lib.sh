@@ -28,13 +28,18 @@ kill_bg() {
 }
 trap 'kill_bg; rm -rf "$WORK"' EXIT
 
-# wait_for FILE REGEX [SECONDS]: until a line of FILE matches (polling,
-# bounded: SECONDS, default 60, is no expectation of speed, only a guard
-# against a hang); 1 on timeout.
+# wait_for FILE REGEX [SECONDS [PID]]: until a line of FILE matches
+# (polling, bounded: SECONDS, default 60, is no expectation of speed, only
+# a guard against a hang); 1 on timeout, or as soon as PID (the process
+# that is to write the line) has ended without writing it.
 wait_for() {
     local i
     for ((i = 0; i < ${3:-60} * 20; i++)); do
         grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+            grep -Eq -- "$2" "$1" 2>/dev/null
+            return
+        fi
         sleep 0.05
     done
     return 1

@@ -6,8 +6,10 @@
  * SECONDS (default 120; 0: no limit) pass, or the test that started it
  * ends; the children end with it (also if it is killed).
  *   exp_many [-H] [-t SECONDS] N F */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -114,9 +116,29 @@ int main(int argc, char **argv)
         kids[k] = pid;
     }
     record(0);
-    for (int k = 1; k < nproc; k++) {
+    /* Every child says it is ready; one that dies first is reported (its
+     * end of the pipe stays open in the others: no end of file). */
+    for (int k = 1; k < nproc;) {
+        struct pollfd pfd = {ready[0], POLLIN, 0};
         char b;
-        if (read(ready[0], &b, 1) != 1)
+        if (poll(&pfd, 1, 100) > 0 && read(ready[0], &b, 1) == 1) {
+            k++;
+            continue;
+        }
+        int st;
+        pid_t dead = waitpid(-1, &st, WNOHANG);
+        if (dead > 0) {
+            if (WIFSIGNALED(st))
+                fprintf(stderr, "exp_many: child %d killed by signal %d (%s)\n",
+                        (int)dead, WTERMSIG(st), strsignal(WTERMSIG(st)));
+            else
+                fprintf(stderr, "exp_many: child %d exited with %d\n",
+                        (int)dead, WEXITSTATUS(st));
+            for (int j = 1; j < nproc; j++)
+                kill(kids[j], SIGTERM);
+            return 1;
+        }
+        if (stop)
             return 1;
     }
     printf("ready %d\n", nproc);
