@@ -786,8 +786,29 @@ static int retry_held(mms_reader *r, struct mms__vec *v, bool cells_only)
     return added;
 }
 
+/* The file is still as long as its header says (a process of the same
+ * user may have truncated it): one fstat, so that a truncation is
+ * noticed even when no page the reader touches was cut. */
+static int size_check(mms_reader *r)
+{
+    /* file_size first: a writer extends the file before it publishes the
+     * new size, so the file is at least this long unless truncated. */
+    uint64_t want = mms_load_acquire(&r->live->file_size);
+    struct stat st;
+    if (fstat(r->fd, &st) < 0)
+        return -errno;
+    if ((uint64_t)st.st_size < want || (uint64_t)st.st_size < MMS_HEADER_SIZE) {
+        r->broken = true;
+        return MMS_ETRUNCATED;
+    }
+    return 0;
+}
+
 int mms__reader_walk(mms_reader *r)
 {
+    int src = size_check(r);
+    if (src < 0)
+        return src;
     const struct mms_file_header *m = r->live;
     uint64_t gen = mms_load_acquire(&m->publish_gen);
     uint64_t used = mms_load_acquire(&m->heap_used);

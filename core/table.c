@@ -216,15 +216,27 @@ static bool key_is(const struct mms_record_block *r, uint32_t hash,
            (len == 0 || memcmp(r + 1, key, len) == 0);
 }
 
-/* Take one of T's record places, or false when it is full. */
+/* Take one of T's record places, or false when it is full. Places are
+ * taken before a record is inserted and given back by an inserter that
+ * lost its key to another: near capacity, such a place is held for a few
+ * instructions, so a full count is looked at again a bounded number of
+ * times before the key goes to the overflow record. */
 static bool count_take(mms_table *t)
 {
     uint32_t n = mms_load_relaxed(&t->blk->nrecords);
-    do {
-        if (n >= t->capacity)
-            return false;
-    } while (!mms_cas_acq_rel(&t->blk->nrecords, &n, n + 1));
-    return true;
+    for (int spins = 0;;) {
+        if (n >= t->capacity) {
+            if (++spins > 256)
+                return false;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            n = mms_load_relaxed(&t->blk->nrecords);
+            continue;
+        }
+        if (mms_cas_acq_rel(&t->blk->nrecords, &n, n + 1))
+            return true;
+    }
 }
 
 /* Insert KEY in the empty slot S: 1 with *REC set if it went in (or lost

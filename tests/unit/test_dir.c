@@ -652,6 +652,134 @@ static void test_writer_without_dir_writes_to_MMSTATS_DIR(void **state)
     free(want);
 }
 
+/* Issue 14.5: a symlink given with a trailing slash is still a symlink. */
+static void test_symlinked_dir_with_trailing_slash_is_einsecure(void **state)
+{
+    const char *base = *state;
+    char *real = make_dir(base, "real", 0700);
+    char *link = join(base, "link");
+    assert_int_equal(symlink(real, link), 0);
+    char *slash = join(link, "");
+    char *slashes = join(slash, "/");
+    expect_rc("dir check, link/", mms_dir_check(slash), MMS_EINSECURE);
+    expect_rc("writer in link/", writer_in(slash, TMPL, NULL, 0),
+              MMS_EINSECURE);
+    expect_rc("writer in link//", writer_in(slashes, TMPL, NULL, 0),
+              MMS_EINSECURE);
+    assert_int_equal(count_entries(real), 0);
+    /* A real directory with a trailing slash is fine. */
+    char *rs = join(real, "");
+    expect_rc("writer in real/", writer_in(rs, TMPL, NULL, 0), 0);
+    assert_int_equal(count_entries(real), 1);
+    free(real);
+    free(link);
+    free(slash);
+    free(slashes);
+    free(rs);
+}
+
+/* Issue 14.4: a writer given a relative directory; the process changes
+ * directory and forks: the child's file goes to the directory the parent
+ * resolved, and nothing is created where the relative path now leads. */
+static void test_fork_after_chdir_uses_the_resolved_dir(void **state)
+{
+    const char *base = *state;
+    char *a = make_dir(base, "a", 0700);
+    char *b = make_dir(base, "b", 0700);
+    char *old = getcwd(NULL, 0);
+    assert_int_equal(chdir(a), 0);
+    struct mms_writer_options o;
+    small_options(&o);
+    o.dir = "stats";
+    o.file_template = "w-{pid}.mmstats";
+    mms_writer *w;
+    assert_int_equal(mms_writer_open(&w, &o), 0);
+    assert_int_equal(mms_writer_path(w)[0], '/');
+    assert_int_equal(chdir(b), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0); /* the child's file is made by the fork handler */
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(chdir(old), 0);
+    mms_writer_close(w);
+    char *stats = join(a, "stats");
+    assert_int_equal(count_entries(stats), 2); /* parent's and child's */
+    assert_int_equal(count_entries(b), 0);     /* no b/stats */
+    free(a);
+    free(b);
+    free(old);
+    free(stats);
+}
+
+/* Issue 14.4: after chroot, the directory's path leads elsewhere (or
+ * nowhere): a forked child stops recording instead of writing there. */
+static void test_fork_after_chroot_writes_nothing(void **state)
+{
+    const char *base = *state;
+    if (geteuid() != 0)
+        skip();
+    char *stats = make_dir(base, "stats", 0700);
+    char *jail = make_dir(base, "jail", 0700);
+    /* The same path inside the jail exists and is a fine directory. */
+    char inner[4096];
+    snprintf(inner, sizeof inner, "%s%s", jail, stats);
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s'", inner);
+    assert_int_equal(system(cmd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct mms_writer_options o;
+        small_options(&o);
+        o.dir = stats;
+        mms_writer *w;
+        if (mms_writer_open(&w, &o) < 0 || chroot(jail) < 0 || chdir("/") < 0)
+            _exit(1);
+        mms_field *c;
+        mms_counter_new(w, "c", NULL, &c);
+        pid_t kid = fork();
+        if (kid == 0) {
+            mms_counter_inc(c); /* private memory: harmless */
+            _exit(mms_writer_path(w)[0] == '\0' ? 0 : 3);
+        }
+        int st;
+        waitpid(kid, &st, 0);
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(count_entries(inner), 0); /* nothing in the jail */
+    assert_int_equal(count_entries(stats), 1); /* the parent's file */
+    free(stats);
+    free(jail);
+}
+
+/* Issue 14.8: a filesystem too full for a new file: -ENOSPC, and nothing
+ * is left behind. */
+static void test_full_disk_at_creation_leaves_nothing(void **state)
+{
+    const char *base = *state;
+    if (geteuid() != 0)
+        skip();
+    char *mnt = make_dir(base, "mnt", 0700);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd,
+             "mount -t tmpfs -o size=8k,mode=0700 none '%s' 2>/dev/null", mnt);
+    if (system(cmd) != 0) {
+        free(mnt);
+        skip();
+    }
+    expect_rc("writer on a full tmpfs", writer_in(mnt, TMPL, NULL, 0), -ENOSPC);
+    assert_int_equal(count_entries(mnt), 0);
+    snprintf(cmd, sizeof cmd, "umount '%s'", mnt);
+    assert_int_equal(system(cmd), 0);
+    free(mnt);
+}
+
 #define DIR_TEST(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
 #define ENV_TEST(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 
@@ -670,6 +798,10 @@ int main(void)
         DIR_TEST(test_symlink_at_temp_name_is_not_followed),
         DIR_TEST(test_unprivileged_writer_cannot_use_root_dirs),
         DIR_TEST(test_unprivileged_writer_works_in_its_own_dir),
+        DIR_TEST(test_symlinked_dir_with_trailing_slash_is_einsecure),
+        DIR_TEST(test_fork_after_chdir_uses_the_resolved_dir),
+        DIR_TEST(test_fork_after_chroot_writes_nothing),
+        DIR_TEST(test_full_disk_at_creation_leaves_nothing),
         ENV_TEST(test_default_dir_is_MMSTATS_DIR_when_set),
         ENV_TEST(test_default_dir_uses_our_private_XDG_RUNTIME_DIR),
         ENV_TEST(test_default_dir_falls_back_from_unsafe_XDG_RUNTIME_DIR),
