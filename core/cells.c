@@ -23,11 +23,20 @@ static uint64_t cells_block(mms_writer *w, struct mms__shard *sh, uint32_t size)
         uint32_t asz = mms_load_relaxed(&sh->next_area);
         if (asz < want)
             asz = want;
+        /* Every area is on the shard's list before it is used. */
+        struct mms__area *node = mms__pool_alloc(&w->pool, sizeof *node);
+        if (!node)
+            return 0;
         uint64_t na = mms__block_alloc(w, MMS_BLOCK_AREA, asz, MMS_LINE);
         if (!na)
-            return 0;
+            return 0; /* the node stays unused: rare and small */
         struct mms_area_block *ab = (struct mms_area_block *)mms__ptr(w, na);
         ab->shard = sh->id;
+        node->off = na;
+        struct mms__area *head = mms_load_relaxed(&sh->areas);
+        do
+            node->next = head;
+        while (!mms_cas_acq_rel(&sh->areas, &head, node));
         mms__block_publish(w, &ab->b, MMS_BS_READY);
         /* Lost to a signal handler (or, in shard 0, another thread): the
          * winner's area is used, ours stays empty. */
@@ -89,8 +98,8 @@ uint8_t *mms__cell_slow(mms_writer *w, struct mms__shard *sh, uint32_t i,
     return c;
 }
 
-/* The group of index I: first, count, bytes and I's offset in it. */
-static bool group_of(mms_writer *w, uint32_t i, uint32_t g[4])
+bool mms__group_of(const mms_writer *w, uint32_t i, uint32_t g[4],
+                   bool *sharded)
 {
     void *e = mms__ix_get(w, i);
     if (!e)
@@ -101,7 +110,8 @@ static bool group_of(mms_writer *w, uint32_t i, uint32_t g[4])
         g[1] = f->group_count;
         g[2] = f->group_bytes;
         g[3] = f->cell_off;
-        return f->flags & MMS_DF_SHARDED;
+        *sharded = f->flags & MMS_DF_SHARDED;
+        return true;
     }
     if (mms__ix_tag(e) == MMS__IX_RECORD) {
         const mms_table *t = mms__ix_ptr(e);
@@ -109,6 +119,7 @@ static bool group_of(mms_writer *w, uint32_t i, uint32_t g[4])
         g[1] = 1;
         g[2] = t->cell_size;
         g[3] = 0;
+        *sharded = true;
         return true;
     }
     return false;
@@ -303,7 +314,8 @@ static void retire_group(mms_writer *w, uint32_t first, uint32_t count,
     for (uint32_t k = 0; k < count; k++) {
         uint32_t i = first + k, g[4];
         void *e = mms__ix_get(w, i);
-        if (!e || !group_of(w, i, g))
+        bool sharded;
+        if (!e || !mms__group_of(w, i, g, &sharded) || !sharded)
             continue;
         if (mms__ix_tag(e) == MMS__IX_FIELD)
             retire_field(w, e, c + g[3], c0 + g[3]);
@@ -327,7 +339,10 @@ void mms__cells_retire(mms_writer *w, struct mms__shard *sh)
         for (uint32_t k = 0; page && k < MMS_PAGE_LEN; k++) {
             uint8_t *c = mms_load_acquire(&page[k]);
             uint32_t i = (d << MMS_PAGE_SHIFT) + k, g[4];
-            if (!c || !group_of(w, i, g) || g[0] != i)
+            /* The head's slot holds the group's cells even when the
+             * head itself (a gauge) has no cell of its own. */
+            bool sharded;
+            if (!c || !mms__group_of(w, i, g, &sharded) || g[0] != i)
                 continue;
             uint8_t *c0 = mms__cell_slow(w, sh0, i, g[0], g[1], g[2], 0);
             if (c0) /* else it stays in the FREE shard: counted once */
@@ -376,9 +391,9 @@ static void zero_cells_block(mms_writer *w, struct mms_cells_block *b)
     uint8_t *c = (uint8_t *)(b + 1);
     for (uint32_t k = 0; k < b->count; k++) {
         uint32_t g[4];
-        if (!group_of(w, b->first + k, g))
-            return;
-        zero_cell(w, b->first + k, c + g[3]);
+        bool sharded;
+        if (mms__group_of(w, b->first + k, g, &sharded) && sharded)
+            zero_cell(w, b->first + k, c + g[3]);
     }
 }
 

@@ -58,7 +58,198 @@ void mms__fork_handlers_once(void)
     pthread_once(&fork_once, register_handlers);
 }
 
-/* ------------------------------------------------------------ repairs */
+/* ------------------------------------------------- the child's heap */
+
+/* The copy of the parent's heap is not a picture of one moment: the
+ * parent's threads run on while it is made (they allocate, publish and
+ * claim), and some were half-way through an allocation when the process
+ * forked. So the child keeps exactly the blocks its own memory refers to
+ * (fields, tables and their claimed records, shards, their areas and
+ * claimed cells, and the chunks those cells' directories name), all of
+ * them whole; the space between them becomes fillers and what follows
+ * the last one is zeroed, given back to the child's heap. */
+
+struct keep {
+    uint64_t off;
+    uint32_t type;
+    uint32_t *dir; /* CHUNK: the directory entry naming it */
+};
+
+struct keeps {
+    struct keep *v; /* NULL: only count */
+    size_t n, cap;
+    uint64_t end;     /* the copy's end */
+    uint32_t nmapped; /* extents 0 .. nmapped - 1 are mapped */
+};
+
+/* DIR is kept, to be cleared if the chunk is not. */
+static void keep_add(struct keeps *k, uint64_t off, uint32_t type,
+                     uint32_t *dir) // NOLINT(readability-non-const-parameter)
+{
+    if (k->v && k->n < k->cap)
+        k->v[k->n] = (struct keep){off, type, dir};
+    k->n++;
+}
+
+/* The file offset of P, a pointer into a mapped extent (0: none). */
+static uint64_t off_of(const mms_writer *w, const struct keeps *k,
+                       const void *p)
+{
+    uintptr_t q = (uintptr_t)p;
+    for (uint32_t e = 0; e < k->nmapped; e++) {
+        uintptr_t base = (uintptr_t)w->ext[e];
+        if (q >= base && q - base < w->extent_size)
+            return ((uint64_t)e << w->ext_shift) + (q - base);
+    }
+    return 0;
+}
+
+/* Is there a whole block of TYPE at OFF, inside the copy, in one extent
+ * (then its size), or 0? */
+static uint32_t block_at(const mms_writer *w, const struct keeps *k,
+                         uint64_t off, uint32_t type)
+{
+    if (off < w->hdr->heap_off || off % 8 || off >= k->end)
+        return 0;
+    const struct mms_block *b = (const struct mms_block *)mms__ptr(w, off);
+    uint32_t size = b->size;
+    if (b->type != type || size < sizeof *b || size % 8 ||
+        size > k->end - off || ((off ^ (off + size - 1)) >> w->ext_shift))
+        return 0;
+    return size;
+}
+
+/* Directory entries of the histogram at DIR (NCHUNKS, NBUCKETS, BITS) of
+ * index I / MEMBER in SHARD: kept if they name a whole CHUNK of theirs,
+ * else cleared (the values are zeroed anyway; a new chunk comes with the
+ * next value). */
+static void chunks_keep(mms_writer *w, struct keeps *k, uint32_t *dir,
+                        uint32_t nchunks, uint32_t nbuckets, unsigned bits,
+                        uint32_t shard, uint32_t i, uint16_t member)
+{
+    for (uint32_t c = 0; c < nchunks; c++) {
+        uint64_t off = dir[c];
+        if (!off)
+            continue;
+        uint32_t nb = mms__chunk_nb(nbuckets, bits, c);
+        const struct mms_chunk_block *cb =
+            (const struct mms_chunk_block *)mms__ptr(w, off);
+        if (off % MMS_LINE == 0 &&
+            block_at(w, k, off, MMS_BLOCK_CHUNK) == mms__chunk_block_size(nb) &&
+            cb->b.bstate == MMS_BS_READY && cb->index == i &&
+            cb->member == member && cb->chunk == c && cb->shard == shard &&
+            cb->nbuckets == nb)
+            keep_add(k, off, MMS_BLOCK_CHUNK, &dir[c]);
+        else
+            dir[c] = 0;
+    }
+}
+
+/* The CELLS block of the group headed by I in shard SH, at CELLS (the
+ * row's head entry), and the chunks of its histograms. */
+static void cells_keep(mms_writer *w, struct keeps *k,
+                       const struct mms__shard *sh, uint32_t i, uint8_t *cells)
+{
+    uint32_t g[4];
+    bool sharded;
+    if (!mms__group_of(w, i, g, &sharded) || g[0] != i)
+        return;
+    uint64_t off = off_of(w, k, cells);
+    if (off < sizeof(struct mms_cells_block))
+        return;
+    off -= sizeof(struct mms_cells_block);
+    const struct mms_cells_block *b =
+        (const struct mms_cells_block *)mms__ptr(w, off);
+    if (block_at(w, k, off, MMS_BLOCK_CELLS) !=
+            mms__round_up(sizeof *b + g[2], 8) ||
+        b->first != i || b->count != g[1])
+        return;
+    keep_add(k, off, MMS_BLOCK_CELLS, NULL);
+    for (uint32_t m = 0; m < g[1]; m++) {
+        void *e = mms__ix_get(w, i + m);
+        if (!e)
+            continue;
+        if (mms__ix_tag(e) == MMS__IX_FIELD) {
+            const mms_field *f = e;
+            if (f->kind == MMS_KIND_HISTOGRAM && (f->flags & MMS_DF_SHARDED))
+                chunks_keep(w, k,
+                            (uint32_t *)(cells + f->cell_off +
+                                         sizeof(struct mms_hist_cell)),
+                            f->nchunks, f->nbuckets, f->bits, sh->id, i + m, 0);
+        } else if (mms__ix_tag(e) == MMS__IX_RECORD) {
+            const mms_table *t = mms__ix_ptr(e);
+            for (unsigned n = 0; n < t->nmembers; n++)
+                if (t->m[n].kind == MMS_MK_HIST)
+                    chunks_keep(w, k, (uint32_t *)(cells + t->m[n].off + 32),
+                                t->m[n].nchunks, t->m[n].nbuckets, t->m[n].bits,
+                                sh->id, i + m, (uint16_t)n);
+        }
+    }
+}
+
+/* Every block the child's memory refers to. */
+static void keeps_collect(mms_writer *w, struct keeps *k)
+{
+    k->n = 0;
+    uint32_t nix = w->hdr->next_index;
+    for (uint32_t i = 0; i < nix && i < w->max_index; i++) {
+        void *e = mms__ix_get(w, i);
+        if (!e)
+            continue;
+        if (mms__ix_tag(e) == MMS__IX_FIELD) {
+            keep_add(k, off_of(w, k, ((mms_field *)e)->blk), MMS_BLOCK_FIELD,
+                     NULL);
+        } else if (mms__ix_tag(e) == MMS__IX_TABLE) {
+            const mms_table *t = mms__ix_ptr(e);
+            keep_add(k, off_of(w, k, t->blk), MMS_BLOCK_TABLE, NULL);
+            keep_add(k, t->overflow_off, MMS_BLOCK_RECORD, NULL);
+            for (uint32_t s = 0; s < t->nslots; s++)
+                if (t->slots[s])
+                    keep_add(k, t->slots[s], MMS_BLOCK_RECORD, NULL);
+        }
+    }
+    for (uint32_t s = 0; s < w->shard_limit; s++) {
+        struct mms__shard *sh = mms__shard_get(w, s);
+        if (!sh)
+            continue;
+        keep_add(k, off_of(w, k, sh->blk), MMS_BLOCK_SHARD, NULL);
+        for (const struct mms__area *a = sh->areas; a; a = a->next)
+            keep_add(k, a->off, MMS_BLOCK_AREA, NULL);
+        for (uint32_t d = 0; d < sh->row.ndir; d++) {
+            void **page = sh->row.dir[d];
+            for (uint32_t j = 0; page && j < MMS_PAGE_LEN; j++)
+                if (page[j])
+                    cells_keep(w, k, sh, (d << MMS_PAGE_SHIFT) + j, page[j]);
+        }
+    }
+}
+
+/* Order by offset (a heap sort: no memory, no malloc). */
+static void keeps_sort(struct keep *v, size_t n)
+{
+    for (size_t end = n, start = n / 2;;) {
+        size_t root;
+        if (start > 0) {
+            root = --start;
+        } else {
+            if (--end == 0 || end >= n)
+                return;
+            struct keep t = v[0];
+            v[0] = v[end];
+            v[end] = t;
+            root = 0;
+        }
+        for (size_t child; (child = 2 * root + 1) < end; root = child) {
+            if (child + 1 < end && v[child + 1].off > v[child].off)
+                child++;
+            if (v[root].off >= v[child].off)
+                break;
+            struct keep t = v[root];
+            v[root] = v[child];
+            v[child] = t;
+        }
+    }
+}
 
 static void block_set(struct mms_block *b, uint16_t type, uint16_t st,
                       uint32_t size)
@@ -68,79 +259,128 @@ static void block_set(struct mms_block *b, uint16_t type, uint16_t st,
     b->size = size;
 }
 
-/* [off, end) is zero (an allocation the parent's threads had claimed but
- * not yet written when the process forked): up to the next non-zero word
- * (the next block), make it fillers, never across an extent. Returns the
- * end of the fillers. */
-static uint64_t fill_gap(mms_writer *w, uint64_t off, uint64_t end)
+/* [from, to) becomes fillers, none across an extent. */
+static void fill(mms_writer *w, uint64_t from, uint64_t to)
 {
-    uint64_t next = off;
-    while (next < end && *(uint64_t *)mms__ptr(w, next) == 0)
-        next += 8;
-    for (uint64_t p = off; p < next;) {
-        uint64_t ext_end = (p | w->ext_mask) + 1;
-        uint64_t stop = ext_end < next ? ext_end : next;
-        block_set((struct mms_block *)mms__ptr(w, p), MMS_BLOCK_FILLER,
-                  MMS_BS_DEAD, (uint32_t)(stop - p));
-        p = stop;
+    while (from < to) {
+        uint64_t ext_end = (from | w->ext_mask) + 1;
+        uint64_t stop = ext_end < to ? ext_end : to;
+        block_set((struct mms_block *)mms__ptr(w, from), MMS_BLOCK_FILLER,
+                  MMS_BS_DEAD, (uint32_t)(stop - from));
+        from = stop;
     }
-    return next;
 }
 
-/* Is the RECORD block at OFF the one its table's index holds? */
-static bool record_claimed(mms_writer *w, const struct mms_record_block *r,
-                           uint64_t off)
+/* [from, to) becomes zeros. */
+static void zero(mms_writer *w, uint64_t from, uint64_t to)
 {
-    void *e = mms__ix_get(w, r->table);
-    if (!e || mms__ix_tag(e) != MMS__IX_TABLE)
-        return false;
-    const mms_table *t = mms__ix_ptr(e);
-    for (uint32_t i = 0; i < t->nslots; i++)
-        if (t->slots[i] == off)
-            return true;
-    return false;
+    while (from < to) {
+        uint64_t ext_end = (from | w->ext_mask) + 1;
+        uint64_t stop = ext_end < to ? ext_end : to;
+        memset(mms__ptr(w, from), 0, stop - from);
+        from = stop;
+    }
 }
 
-/* A block the parent's threads were writing at fork: done in the child
- * (its values are zeroed anyway); a record that lost its insert, DEAD. */
-static void finish_pending(mms_writer *w, struct mms_block *b, uint64_t off)
+/* Not kept after all (it overlaps one that is): a chunk's directory
+ * entry is cleared; other blocks stay referred to, their space a filler
+ * (the child's updates of them are lost, nothing breaks). */
+static void unkeep(struct keep *e)
 {
-    if (b->bstate != MMS_BS_PENDING)
-        return;
-    bool ready = b->type != MMS_BLOCK_RECORD ||
-                 record_claimed(w, (struct mms_record_block *)b, off);
-    b->bstate = ready ? MMS_BS_READY : MMS_BS_DEAD;
+    if (e->dir)
+        *e->dir = 0;
 }
 
-static void repair_area(mms_writer *w, uint64_t aoff)
+/* The CELLS entries V[*J..] inside the AREA at AOFF: kept in place, the
+ * space between them fillers, the area's free space zeroed. */
+static void area_rebuild(mms_writer *w, struct keep *v, size_t n, size_t *j,
+                         uint64_t aoff, uint32_t asize)
 {
     struct mms_area_block *a = (struct mms_area_block *)mms__ptr(w, aoff);
-    uint64_t base = aoff + sizeof *a, end = base + a->used;
-    for (uint64_t off = base; off < end;) {
-        struct mms_block *b = (struct mms_block *)mms__ptr(w, off);
-        if (b->size == 0) {
-            off = fill_gap(w, off, end);
+    uint64_t base = aoff + sizeof *a, end = aoff + asize, pos = base;
+    for (; *j < n && v[*j].off < end; (*j)++) {
+        struct keep *e = &v[*j];
+        struct mms_block *b = (struct mms_block *)mms__ptr(w, e->off);
+        if (e->type != MMS_BLOCK_CELLS || e->off < pos ||
+            b->size > end - e->off) {
+            unkeep(e);
             continue;
         }
-        finish_pending(w, b, off);
-        off += b->size;
+        fill(w, pos, e->off);
+        b->bstate = MMS_BS_READY;
+        pos = e->off + b->size;
+    }
+    uint64_t used = base + a->used < end ? base + a->used : end;
+    if (pos < used)
+        zero(w, pos, used);
+    a->used = (uint32_t)(pos - base);
+}
+
+/* Rebuild the heap [heap_off, k->end) from the sorted entries: returns the
+ * new end of the heap. */
+static uint64_t heap_rebuild(mms_writer *w, struct keeps *k)
+{
+    struct keep *v = k->v;
+    size_t n = k->n;
+    uint64_t pos = w->hdr->heap_off;
+    for (size_t j = 0; j < n;) {
+        struct keep *e = &v[j++];
+        uint32_t size = block_at(w, k, e->off, e->type);
+        /* None overlapping, no CELLS outside an area. */
+        if (!size || e->off < pos || e->type == MMS_BLOCK_CELLS ||
+            (e->type == MMS_BLOCK_AREA && e->off % MMS_LINE)) {
+            unkeep(e);
+            continue;
+        }
+        fill(w, pos, e->off);
+        struct mms_block *b = (struct mms_block *)mms__ptr(w, e->off);
+        b->bstate = MMS_BS_READY;
+        if (e->type == MMS_BLOCK_AREA)
+            area_rebuild(w, v, n, &j, e->off, size);
+        pos = e->off + size;
+    }
+    zero(w, pos, k->end);
+    return pos;
+}
+
+/* Records in each table: its overflow record and the ones in its index. */
+static void tables_recount(mms_writer *w)
+{
+    uint32_t nix = w->hdr->next_index;
+    for (uint32_t i = 0; i < nix && i < w->max_index; i++) {
+        void *e = mms__ix_get(w, i);
+        if (!e || mms__ix_tag(e) != MMS__IX_TABLE)
+            continue;
+        mms_table *t = mms__ix_ptr(e);
+        uint32_t count = 1;
+        for (uint32_t s = 0; s < t->nslots; s++)
+            count += t->slots[s] != 0;
+        t->blk->nrecords = count;
     }
 }
 
-static void heap_repair(mms_writer *w)
+/* The child's heap, from the copy [0, END): 0, or -ENOMEM. */
+static int heap_rebuild_all(mms_writer *w, uint64_t end)
 {
-    uint64_t end = w->hdr->heap_used;
-    for (uint64_t off = w->hdr->heap_off; off < end;) {
-        struct mms_block *b = (struct mms_block *)mms__ptr(w, off);
-        if (b->size == 0) {
-            off = fill_gap(w, off, end);
-            continue;
-        }
-        finish_pending(w, b, off);
-        if (b->type == MMS_BLOCK_AREA && b->bstate == MMS_BS_READY)
-            repair_area(w, off);
-        off += b->size;
-    }
+    struct keeps k = {.end = end};
+    while (k.nmapped < MMS_MAX_EXTENTS && w->ext[k.nmapped])
+        k.nmapped++;
+    keeps_collect(w, &k);
+    k.cap = k.n;
+    size_t bytes = mms__round_up((k.cap ? k.cap : 1) * sizeof *k.v, 4096);
+    void *m = mms__sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, NULL);
+    if (m == MAP_FAILED)
+        return -ENOMEM;
+    k.v = m;
+    keeps_collect(w, &k);
+    if (k.n > k.cap)
+        k.n = k.cap; /* cannot be: nothing changed in between */
+    keeps_sort(k.v, k.n);
+    w->hdr->heap_used = heap_rebuild(w, &k);
+    mms__sys_munmap(m, bytes);
+    tables_recount(w);
+    return 0;
 }
 
 /* ------------------------------------------------------- the child file */
@@ -194,7 +434,7 @@ static void seqlocks_even(mms_writer *w)
 }
 
 struct child_arg {
-    uint64_t used;
+    uint64_t used, size; /* heap to copy; the child file's size */
     uint32_t keep;
 };
 
@@ -225,8 +465,14 @@ static int fill_child(mms_writer *w, int fd, void *arg)
         if (m == MAP_FAILED)
             return -errno;
     }
+    /* The parent runs on: what the header says now may be past what was
+     * copied, or past the child's size. */
+    w->hdr->heap_used = a->used;
+    w->hdr->file_size = a->size;
     header_renew(w->hdr, a->keep);
-    heap_repair(w);
+    int rc = heap_rebuild_all(w, a->used);
+    if (rc < 0)
+        return rc;
     mms__heap_zero_values(w);
     seqlocks_even(w);
     mms__shards_after_fork(w, a->keep);
@@ -267,6 +513,10 @@ int mms_writer_after_fork(mms_writer *w)
     if (!w)
         return -EINVAL;
     pthread_mutex_init(&w->lock, NULL);
+    /* Marks of the parent's threads that were growing the file or the
+     * pool when the process forked: those threads are not here. */
+    mms_store_relaxed(&w->growing, (uintptr_t)0);
+    mms_store_relaxed(&w->pool.busy, 0);
     struct mms__tls_ent *t = &mms__tls[w->slot];
     if (w->flags & MMS_W_FORK_SHARE) {
         /* The parent's threads' shards are not the child's: it takes new
@@ -279,7 +529,22 @@ int mms_writer_after_fork(mms_writer *w)
     }
     if (w->detached)
         return 0;
-    struct child_arg a = {.used = w->hdr->heap_used,
+    /* The heap as far as the child has it mapped (the parent may have
+     * mapped more since the fork), and no further than the file size. */
+    uint64_t mapped = 0;
+    while (mapped >> w->ext_shift < MMS_MAX_EXTENTS &&
+           w->ext[mapped >> w->ext_shift])
+        mapped += w->extent_size;
+    uint64_t used = mms_load_acquire(&w->hdr->heap_used);
+    uint64_t size = mms_load_acquire(&w->hdr->file_size);
+    if (used > mapped)
+        used = mapped;
+    if (size > mapped)
+        size = mapped;
+    if (size < used)
+        size = used;
+    struct child_arg a = {.used = used,
+                          .size = mms__round_up(size, 4096),
                           .keep =
                               (t->wid == w->id && t->owned) ? t->sh->id : 0};
     char name[NAME_MAX + 1];
@@ -296,8 +561,7 @@ int mms_writer_after_fork(mms_writer *w)
         rc = MMS_EINSECURE;
     }
     if (rc == 0) {
-        rc = mms__file_create(w, dfd, name, w->hdr->file_size, fill_child, &a,
-                              w->label);
+        rc = mms__file_create(w, dfd, name, a.size, fill_child, &a, w->label);
         close(dfd);
     }
     if (rc < 0)

@@ -93,6 +93,13 @@ MMS_HIDDEN void **mms__pages_slot(struct mms__pages *pg, struct mms__pool *pool,
 
 /* ------------------------------------------------------------- writer */
 
+/* One of a shard's AREA blocks (a list, so that a fork child knows every
+ * area its cells are in). */
+struct mms__area {
+    uint64_t off;
+    struct mms__area *next;
+};
+
 /* A thread's shard, in private memory. The row maps an index to this
  * shard's cell of it; only the owning thread (and its signal handlers)
  * install entries, except in shard 0 (any thread, by CAS). */
@@ -103,6 +110,7 @@ struct mms__shard {
     uint32_t area_total; /* bytes of the shard's areas so far */
     struct mms_shard_block *blk;
     uint64_t area; /* file offset of the current area, atomic; 0: none */
+    struct mms__area *areas; /* all of them, newest first, atomic head */
 };
 
 /* In-process view of one field; handles point here. */
@@ -138,9 +146,10 @@ struct mms_table {
     uint32_t capacity, cell_size;
     uint8_t key_type, nmembers;
     uint16_t key_max;
-    uint32_t overflow; /* the overflow record's index */
-    uint32_t *slots;   /* open addressing: RECORD block offsets, 0 empty */
-    uint32_t nslots;   /* power of two */
+    uint32_t overflow;     /* the overflow record's index */
+    uint64_t overflow_off; /* and its RECORD block */
+    uint32_t *slots;       /* open addressing: RECORD block offsets, 0 empty */
+    uint32_t nslots;       /* power of two */
     struct mms_table_block *blk;
     const char *name;
     struct mms__tmember m[MMS_TABLE_MAX_MEMBERS];
@@ -313,6 +322,10 @@ MMS_HIDDEN void mms__cells_retire(mms_writer *w, struct mms__shard *sh);
 /* Zero every value of cells, chunks and tables in the writer's heap (a
  * fork child's copy). */
 MMS_HIDDEN void mms__heap_zero_values(mms_writer *w);
+/* The group of index I: {first, count, bytes, I's offset in the cells};
+ * false if I is not a field or record. *SHARDED: I has a cell. */
+MMS_HIDDEN bool mms__group_of(const mms_writer *w, uint32_t i, uint32_t g[4],
+                              bool *sharded);
 
 /* Lookup of this thread's cell of index I, the warm path. */
 static inline uint8_t *mms__row_cell(const struct mms__shard *sh, uint32_t i)

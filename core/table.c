@@ -181,6 +181,7 @@ static int table_add_locked(mms_writer *w, const struct mms_table_spec *spec,
         mms__block_publish(w, &t->blk->b, MMS_BS_DEAD);
         return MMS_EFULL;
     }
+    t->overflow_off = ro;
     t->blk->nrecords = 1;
     mms__block_publish(w, &t->blk->b, MMS_BS_READY);
     mms__block_publish(w, (struct mms_block *)mms__ptr(w, ro), MMS_BS_READY);

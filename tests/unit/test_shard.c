@@ -348,6 +348,53 @@ static void test_thread_writing_two_writers_gets_a_shard_in_each(void **st)
     mms_writer_close(w2);
 }
 
+/* A group whose first member has no cell (a gauge), then a counter and a
+ * histogram: at thread exit the group's values still move to shard 0. */
+static mms_field *mixed[3];
+
+static void *add_mixed(void *arg)
+{
+    (void)arg;
+    mms_gauge_set(mixed[0], -1);
+    mms_counter_add(mixed[1], 3);
+    mms_hist_record(mixed[2], 1000);
+    return NULL;
+}
+
+static void test_exit_moves_groups_headed_by_a_gauge(void **state)
+{
+    struct fixture *fx = *state;
+    open_writer(fx, 0);
+    struct mms_field_spec g[3] = {
+        {.name = "m.g", .kind = MMS_KIND_GAUGE},
+        {.name = "m.n", .kind = MMS_KIND_COUNTER},
+        {.name = "m.h", .kind = MMS_KIND_HISTOGRAM},
+    };
+    assert_int_equal(mms__fields_add(fx->w, g, 3, true, mixed), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, add_mixed, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take_flags(r, MMS_SNAP_SHARDS, &s), 0);
+    long n = tu_index(s, "m.n"), h = tu_index(s, "m.h");
+    assert_true(n >= 0 && h >= 0);
+    assert_int_equal(mms_snapshot_value(s, (size_t)n)->v.u64, 3);
+    assert_int_equal(mms_snapshot_value(s, (size_t)h)->v.hist->count, 1);
+    for (size_t k = 0; k < mms_snapshot_nshards(s); k++) {
+        struct mms_shard_info si;
+        struct mms_shard_value vn, vh;
+        assert_int_equal(mms_snapshot_shard(s, k, &si), 0);
+        assert_int_equal(mms_snapshot_shard_value(s, k, (size_t)n, &vn), 0);
+        assert_int_equal(mms_snapshot_shard_value(s, k, (size_t)h, &vh), 0);
+        assert_int_equal(vn.u64, si.shard == 0 ? 3 : 0);
+        assert_int_equal(vh.count, si.shard == 0 ? 1 : 0);
+    }
+    mms_snapshot_free(s);
+    mms_reader_close(r);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -357,6 +404,7 @@ int main(void)
         T(test_overflow_threads_share_shard0_exactly),
         T(test_one_shard_only_all_threads_share_shard0),
         T(test_thread_writing_two_writers_gets_a_shard_in_each),
+        T(test_exit_moves_groups_headed_by_a_gauge),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
