@@ -7,6 +7,7 @@
 #   3  a tight RLIMIT_AS: the shim fits in it          (pf_bigalloc)
 #   6  clone() without CLONE_VM: a file of its own     (pf_clone)
 #   7  MMSTATS_HIST_BITS=7: every histogram made       (pf_many)
+#   9  a fixed MMSTATS_FILE taken by 150 processes     (threads)
 #   -  concurrent first use: calls + dropped exact     (threads)
 # (10, a failed exec, is checked in test_preload_pitfalls.sh, 4.3.)
 . "$(dirname "$0")/lib.sh"
@@ -150,6 +151,24 @@ for i in 1 2 3; do
     expect_eq "$(($(n "$F" io.write.calls) + $(dropped "$F")))" 8000 \
         "race $i: io.write.calls + dropped = the 8,000 writes"
 done
+
+echo "== 9 a fixed MMSTATS_FILE: 150 processes, 150 files, none refused"
+# Each process takes the name, or the next free "-N" variant. The old
+# scheme gave up after 65 ("File exists"). MMSTATS_KEEP=all: no rollup.
+for i in $(seq 1 150); do
+    LD_PRELOAD="$PRELOAD" MMSTATS_DIR="$WORK/s-fixed" MMSTATS_KEEP=all \
+        MMSTATS_FILE=fixed.mmstats MMSTATS_VERBOSE=1 "$P/threads" 1 1 >/dev/null 2>>"$WORK/fixed.err"
+done
+expect_eq "$(ls "$WORK/s-fixed" | grep -c '^fixed.*\.mmstats$')" 150 \
+    "9 150 processes, 150 files"
+# Verbose: the options and "recording to" only, no warning.
+expect_eq "$(grep -c '^mmstats: recording to ' "$WORK/fixed.err" || true)" 150 \
+    "9 each process says where it records"
+expect_eq "$(grep -v -e '^mmstats: recording to ' -e '^mmstats: MMSTATS_' -e '^mmstats:   ' \
+    "$WORK/fixed.err" | head -3)" "" "9 no warning from the shim"
+total=0
+for F in "$WORK"/s-fixed/fixed*.mmstats; do total=$((total + $(n "$F" io.write.calls))); done
+expect_eq "$total" 150 "9 every process recorded its write"
 
 echo "$skips item(s) skipped (not counted as passed)"
 finish || exit 1
