@@ -51,15 +51,20 @@ mms_writer *tu_writer(const char *dir, const char *name,
     return w;
 }
 
-int tu_setup(void **state)
+int tu_setup_sized(void **state, size_t size)
 {
-    struct tu_fx *fx = calloc(1, sizeof *fx);
+    struct tu_fx *fx = size >= sizeof *fx ? calloc(1, size) : NULL;
     if (!fx || !(fx->dir = tu_mkdtemp())) {
         free(fx);
         return -1;
     }
     *state = fx;
     return 0;
+}
+
+int tu_setup(void **state)
+{
+    return tu_setup_sized(state, sizeof(struct tu_fx));
 }
 
 int tu_teardown(void **state)

@@ -29,7 +29,10 @@ struct tu_fx {
     mms_writer *w;
     mms_reader *r;
 };
-int tu_setup(void **state);    /* *state: a struct tu_fx, dir made */
+int tu_setup(void **state); /* *state: a struct tu_fx, dir made */
+/* tu_setup for a test's own fixture of SIZE bytes (zeroed) whose first
+ * member is a struct tu_fx; tu_teardown closes and frees it too. */
+int tu_setup_sized(void **state, size_t size);
 int tu_teardown(void **state); /* closes r and w, removes dir */
 /* Open fx->w as DIR/NAME with O (NULL: defaults) and fx->r on its file. */
 void tu_open_pair(struct tu_fx *fx, const char *name,

@@ -17,31 +17,6 @@
 #define NBURST 100
 #define BASE_COUNT 12345u
 
-struct fixture {
-    char *dir;
-    mms_writer *w;
-};
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->w)
-        mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
-    return 0;
-}
-
 /* Field k of the run-time set: an even k is a static gauge, an odd k a
  * static string; both values are written before the field is published,
  * so a reader must never see any other value. */
@@ -213,7 +188,7 @@ static void *watch(void *arg)
 
 static void test_reader_sees_fields_added_while_it_reads(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.max_fields = NDYN + 1;
@@ -273,7 +248,7 @@ static struct mms_field_block file_desc(const mms_field *f)
 
 static void test_existing_fields_keep_value_and_offset(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     fx->w = tu_writer(fx->dir, "d.mmstats", NULL);
     mms_field *c, *g, *s;
     assert_int_equal(mms_counter_new(fx->w, "old.count", NULL, &c), 0);
@@ -350,7 +325,7 @@ static void test_existing_fields_keep_value_and_offset(void **state)
 
 static void test_refresh_returns_1_when_grown_and_0_when_not(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     fx->w = tu_writer(fx->dir, "d.mmstats", NULL);
     mms_reader *r;
     assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
@@ -383,7 +358,7 @@ static void test_refresh_returns_1_when_grown_and_0_when_not(void **state)
 
 static void test_field_infos_stay_valid_after_refresh(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     fx->w = tu_writer(fx->dir, "d.mmstats", NULL);
     struct mms_field_spec spec = {.name = "first.field",
                                   .kind = MMS_KIND_GAUGE,
@@ -457,7 +432,7 @@ static void *add_fields(void *arg)
 
 static void test_concurrent_adders_get_one_field_per_name(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     fx->w = tu_writer(fx->dir, "d.mmstats", NULL);
     pthread_t t[NADDERS];
     struct adder *a = calloc(NADDERS, sizeof *a);
@@ -490,7 +465,7 @@ static void test_concurrent_adders_get_one_field_per_name(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_reader_sees_fields_added_while_it_reads),
         T(test_existing_fields_keep_value_and_offset),

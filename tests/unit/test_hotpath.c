@@ -13,34 +13,16 @@
 #include "internal.h"
 #include "testutil.h"
 
-struct fixture {
-    char *dir;
-    mms_writer *w;
-    mms_reader *r;
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
+    if (tu_setup(state) < 0)
         return -1;
+    struct tu_fx *fx = *state;
     fx->w = tu_writer(fx->dir, "h.mmstats", NULL);
-    *state = fx;
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    mms_reader_close(fx->r);
-    mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static mms_reader *reader(struct fixture *fx)
+static mms_reader *reader(struct tu_fx *fx)
 {
     if (!fx->r)
         assert_int_equal(mms_reader_open(&fx->r, mms_writer_path(fx->w)), 0);
@@ -51,7 +33,7 @@ static mms_reader *reader(struct fixture *fx)
 
 static void group_counters_are_consecutive(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_field_spec specs[3] = {
         {.name = "g.calls", .kind = MMS_KIND_COUNTER},
         {.name = "g.errors", .kind = MMS_KIND_COUNTER},
@@ -73,7 +55,7 @@ static void group_counters_are_consecutive(void **state)
 
 static void nowait_add_fails_busy_not_blocks(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_field_spec s = {.name = "x", .kind = MMS_KIND_COUNTER};
     mms_field *f = NULL;
     /* Another add in progress (its lock held): NOWAIT gives up at once. */
@@ -91,7 +73,7 @@ static void nowait_add_fails_busy_not_blocks(void **state)
 
 static void hist_record_on_cell(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     mms_field *h;
     assert_int_equal(mms_timer_new(fx->w, "t", &h), 0);
     struct mms_cell c = mms__cell(h);
@@ -113,7 +95,7 @@ static void hist_record_on_cell(void **state)
 
 static void non_sharded_fields_have_no_cell(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     mms_field *g;
     assert_int_equal(mms_gauge_new(fx->w, "g", NULL, &g), 0);
     assert_null(mms__cell(g).p);
@@ -138,7 +120,7 @@ static void *shared_cell_thread(void *arg)
 
 static void shared_cell_claims_nothing(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     assert_int_equal(mms_counter_new(fx->w, "s", NULL, &shared_field), 0);
     /* This thread's own cell first: the reader's count of threads then
      * moves only if the other thread claims one. */
@@ -207,7 +189,7 @@ static void *exiting_thread(void *arg)
 
 static void thread_exit_callback_runs_before_handback(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     assert_int_equal(mms_counter_new(fx->w, "e", NULL, &exit_field), 0);
     mms__writer_on_thread_exit(fx->w, on_exit_cb);
     assert_int_equal(pthread_key_create(&late_key, after_exit_cb_dtor), 0);
@@ -225,7 +207,7 @@ static void thread_exit_callback_runs_before_handback(void **state)
 
 static void state_ready_clears_finished_time(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     mms_reader *r = reader(fx);
     struct mms_proc_info pi;
     mms__writer_set_state(fx->w, MMS_STATE_FINISHED);
@@ -242,7 +224,7 @@ static void state_ready_clears_finished_time(void **state)
  * dropped and counted, and field adds fail: the file never grows. */
 static void no_syscalls_full_drops_and_counts(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_proc_info pi0, pi;
     assert_int_equal(mms_reader_info(reader(fx), &pi0), 0);
     mms__writer_no_syscalls(fx->w);
@@ -273,20 +255,21 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(group_counters_are_consecutive, setup,
-                                        teardown),
+                                        tu_teardown),
         cmocka_unit_test_setup_teardown(nowait_add_fails_busy_not_blocks, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(hist_record_on_cell, setup, teardown),
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(hist_record_on_cell, setup,
+                                        tu_teardown),
         cmocka_unit_test_setup_teardown(shared_cell_claims_nothing, setup,
-                                        teardown),
+                                        tu_teardown),
         cmocka_unit_test_setup_teardown(non_sharded_fields_have_no_cell, setup,
-                                        teardown),
+                                        tu_teardown),
         cmocka_unit_test_setup_teardown(
-            thread_exit_callback_runs_before_handback, setup, teardown),
+            thread_exit_callback_runs_before_handback, setup, tu_teardown),
         cmocka_unit_test_setup_teardown(state_ready_clears_finished_time, setup,
-                                        teardown),
+                                        tu_teardown),
         cmocka_unit_test_setup_teardown(no_syscalls_full_drops_and_counts,
-                                        setup, teardown),
+                                        setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,28 +55,6 @@ static int64_t fake_clock(void)
     return __atomic_load_n(&fake_ns, __ATOMIC_RELAXED);
 }
 
-struct fix {
-    char *dir;
-};
-
-static int setup(void **state)
-{
-    struct fix *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fix *fx = *state;
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
-    return 0;
-}
-
 static void model_options(struct mms_writer_options *o, const char *dir)
 {
     mms_writer_options_init(o);
@@ -142,7 +120,7 @@ static void check_fields(mms_reader *r, const char *prefix)
 
 static void test_open_creates_file_named_after_model(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     model_options(&o, fx->dir);
     struct all_kinds m;
@@ -170,7 +148,7 @@ static void test_open_creates_file_named_after_model(void **state)
 
 static void test_open_with_label_or_name_option(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     model_options(&o, fx->dir);
     o.label = "blue";
@@ -196,7 +174,7 @@ static void test_open_with_label_or_name_option(void **state)
 
 static void test_each_member_is_a_field_of_its_kind(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     model_options(&o, fx->dir);
     struct all_kinds m;
@@ -219,7 +197,7 @@ static void test_each_member_is_a_field_of_its_kind(void **state)
 
 static void test_register_prefixes_field_names(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     mms_writer *w = tu_writer(fx->dir, "reg.mmstats", NULL);
     struct all_kinds m;
     memset(&m, 0, sizeof m);
@@ -252,7 +230,7 @@ static void test_register_prefixes_field_names(void **state)
 
 static void test_register_reports_bad_prefix_and_kind_clash(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     mms_writer *w = tu_writer(fx->dir, "bad.mmstats", NULL);
     struct all_kinds m;
     assert_int_equal(all_kinds_register(&m, w, "bad prefix"), MMS_ENAME);
@@ -281,7 +259,7 @@ static const struct mms_value *val(mms_snapshot *s, const char *name)
 
 static void test_updates_through_handles_read_back_exactly(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     model_options(&o, fx->dir);
     struct all_kinds m;
@@ -350,7 +328,7 @@ static void test_updates_through_handles_read_back_exactly(void **state)
 
 static void test_open_failure_leaves_no_writer(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     model_options(&o, fx->dir);
     char missing[4096];
@@ -375,7 +353,7 @@ static void test_open_failure_leaves_no_writer(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_creates_file_named_after_model),
         T(test_open_with_label_or_name_option),

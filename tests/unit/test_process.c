@@ -15,8 +15,7 @@
 #include "testutil.h"
 
 struct fixture {
-    char *dir;
-    mms_writer *w;
+    struct tu_fx tu; /* first: tu_setup_sized, tu_teardown */
     mms_field *req, *temp, *ratio, *mode;
     /* A copy of the writer's path: in a forked child the writer moves to
      * a file of its own and mms_writer_path() names that one. */
@@ -25,40 +24,25 @@ struct fixture {
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->w)
-        mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
-    return 0;
+    return tu_setup_sized(state, sizeof(struct fixture));
 }
 
 /* A writer with one field of each kind set to known values. */
 static void open_known(struct fixture *fx)
 {
-    fx->w = tu_writer(fx->dir, "p.mmstats", NULL);
+    fx->tu.w = tu_writer(fx->tu.dir, "p.mmstats", NULL);
     assert_int_equal(
-        mms_counter_new(fx->w, "app.requests", "requests", &fx->req), 0);
-    assert_int_equal(mms_gauge_new(fx->w, "app.temp", "C", &fx->temp), 0);
-    assert_int_equal(mms_gauge_f64_new(fx->w, "app.ratio", NULL, &fx->ratio),
+        mms_counter_new(fx->tu.w, "app.requests", "requests", &fx->req), 0);
+    assert_int_equal(mms_gauge_new(fx->tu.w, "app.temp", "C", &fx->temp), 0);
+    assert_int_equal(mms_gauge_f64_new(fx->tu.w, "app.ratio", NULL, &fx->ratio),
                      0);
-    assert_int_equal(mms_string_new(fx->w, "app.mode", 32, &fx->mode), 0);
-    assert_int_equal(mms_static_i64(fx->w, "build.number", NULL, 4711), 0);
+    assert_int_equal(mms_string_new(fx->tu.w, "app.mode", 32, &fx->mode), 0);
+    assert_int_equal(mms_static_i64(fx->tu.w, "build.number", NULL, 4711), 0);
     mms_counter_add(fx->req, 123456789);
     mms_gauge_set(fx->temp, -42);
     mms_gauge_set_f64(fx->ratio, 0.5);
     mms_string_set(fx->mode, "turbo boost");
-    mms__strlcpy(fx->path, mms_writer_path(fx->w), sizeof fx->path);
+    mms__strlcpy(fx->path, mms_writer_path(fx->tu.w), sizeof fx->path);
 }
 
 /* ------------------------------------------------------- mmstat-read */
@@ -132,7 +116,7 @@ static void test_mmstat_read_prints_exact_values(void **state)
     open_known(fx);
     static char out[65536];
     char buf[256];
-    const char *args[] = {"-d", fx->dir, fx->path, NULL};
+    const char *args[] = {"-d", fx->tu.dir, fx->path, NULL};
     assert_int_equal(run_tool(args, out, sizeof out), 0);
 
     char head[128];
@@ -168,7 +152,7 @@ static void test_mmstat_read_by_pid_with_filter(void **state)
     static char out[65536];
     char buf[256], pid[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
-    const char *args[] = {"-d", fx->dir, "-f", "app.r*", pid, NULL};
+    const char *args[] = {"-d", fx->tu.dir, "-f", "app.r*", pid, NULL};
     assert_int_equal(run_tool(args, out, sizeof out), 0);
     assert_string_equal(tool_value(out, "app.requests", buf, sizeof buf),
                         "123456789 requests");
@@ -178,8 +162,8 @@ static void test_mmstat_read_by_pid_with_filter(void **state)
 
     /* A file that is not there: exit status 1. */
     char missing[4200];
-    snprintf(missing, sizeof missing, "%s/none.mmstats", fx->dir);
-    const char *bad[] = {"-d", fx->dir, missing, NULL};
+    snprintf(missing, sizeof missing, "%s/none.mmstats", fx->tu.dir);
+    const char *bad[] = {"-d", fx->tu.dir, missing, NULL};
     assert_int_equal(run_tool(bad, out, sizeof out), 1);
 }
 
@@ -283,7 +267,7 @@ static void test_forked_child_updates_and_exit_spare_parent_file(void **st)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 
-    assert_string_equal(mms_writer_path(fx->w), fx->path);
+    assert_string_equal(mms_writer_path(fx->tu.w), fx->path);
     assert_state(fx->path, MMS_STATE_READY, getpid(), MMS_LIVE_RUNNING);
     mms_reader *r;
     assert_int_equal(mms_reader_open(&r, fx->path), 0);
@@ -291,7 +275,7 @@ static void test_forked_child_updates_and_exit_spare_parent_file(void **st)
     assert_int_equal(tu_gauge(r, "app.temp"), -42);
     mms_reader_close(r);
     /* The child's counts went to its own file, from zero. */
-    assert_int_equal(mms_reader_open_pid(&r, fx->dir, pid), 0);
+    assert_int_equal(mms_reader_open_pid(&r, fx->tu.dir, pid), 0);
     assert_string_not_equal(mms_reader_path(r), fx->path);
     struct mms_proc_info pi;
     assert_int_equal(mms_reader_info(r, &pi), 0);
@@ -358,8 +342,8 @@ static void test_liveness_running_then_finished(void **state)
     mms_reader *r;
     assert_int_equal(mms_reader_open(&r, fx->path), 0);
     assert_int_equal(mms_reader_liveness(r), MMS_LIVE_RUNNING);
-    assert_int_equal(mms_writer_close(fx->w), 0);
-    fx->w = NULL;
+    assert_int_equal(mms_writer_close(fx->tu.w), 0);
+    fx->tu.w = NULL;
     assert_int_equal(mms_reader_liveness(r), MMS_LIVE_FINISHED);
     mms_reader_close(r);
 }
@@ -376,12 +360,12 @@ static void test_liveness_dead_when_pid_is_gone(void **state)
     patch_header(path, &pid, NULL);
     assert_int_equal(liveness_of(path), MMS_LIVE_DEAD);
     /* Only the owner (pid in the header) finishes a file... */
-    mms_writer_finish(fx->w);
+    mms_writer_finish(fx->tu.w);
     assert_int_equal(liveness_of(path), MMS_LIVE_DEAD);
     /* ...and a finished file is finished, whatever its pid. */
     pid = (int32_t)getpid();
     patch_header(path, &pid, NULL);
-    mms_writer_finish(fx->w);
+    mms_writer_finish(fx->tu.w);
     pid = (int32_t)dead_pid();
     patch_header(path, &pid, NULL);
     assert_int_equal(liveness_of(path), MMS_LIVE_FINISHED);
@@ -392,7 +376,7 @@ static void test_liveness_pid_reused_when_start_time_differs(void **state)
     struct fixture *fx = *state;
     open_known(fx);
     const char *path = fx->path;
-    uint64_t ticks = fx->w->hdr->start_ticks;
+    uint64_t ticks = fx->tu.w->hdr->start_ticks;
     assert_true(ticks != 0);
     uint64_t other = ticks + 12345;
     patch_header(path, NULL, &other);
@@ -403,7 +387,7 @@ static void test_liveness_pid_reused_when_start_time_differs(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_mmstat_read_prints_exact_values),
         T(test_mmstat_read_by_pid_with_filter),

@@ -20,28 +20,12 @@
 #include "internal.h"
 #include "testutil.h"
 
-struct fixture {
-    char *dir;
-    mms_writer *w;
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
+    if (tu_setup(state) < 0)
         return -1;
+    struct tu_fx *fx = *state;
     fx->w = tu_writer(fx->dir, "h.mmstats", NULL);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
     return 0;
 }
 
@@ -51,7 +35,7 @@ static int teardown(void **state)
  * system call but read, write, exit and sigreturn kills it. */
 static void no_syscalls_first_uses_under_strict_seccomp(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     mms_field *c, *h;
     mms_table *t;
     struct mms_table_member m[] = {{.name = "n", .kind = MMS_MK_SUM},
@@ -123,7 +107,7 @@ int main(void)
         return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            no_syscalls_first_uses_under_strict_seccomp, setup, teardown),
+            no_syscalls_first_uses_under_strict_seccomp, setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

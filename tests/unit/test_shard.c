@@ -15,8 +15,7 @@
 #define ITERS 20000
 
 struct fixture {
-    char *dir;
-    mms_writer *w;
+    struct tu_fx tu; /* first: tu_setup_sized, tu_teardown */
     mms_field *c[NCOUNTERS];
     pthread_barrier_t start, checked;
     bool use_barrier;
@@ -29,22 +28,7 @@ struct worker {
 
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->w)
-        mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
-    return 0;
+    return tu_setup_sized(state, sizeof(struct fixture));
 }
 
 static void open_writer(struct fixture *fx, uint32_t max_shards)
@@ -52,11 +36,11 @@ static void open_writer(struct fixture *fx, uint32_t max_shards)
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.max_shards = max_shards;
-    fx->w = tu_writer(fx->dir, "s.mmstats", &o);
+    fx->tu.w = tu_writer(fx->tu.dir, "s.mmstats", &o);
     char name[16];
     for (int i = 0; i < NCOUNTERS; i++) {
         snprintf(name, sizeof name, "c%d", i);
-        assert_int_equal(mms_counter_new(fx->w, name, NULL, &fx->c[i]), 0);
+        assert_int_equal(mms_counter_new(fx->tu.w, name, NULL, &fx->c[i]), 0);
     }
 }
 
@@ -82,7 +66,7 @@ static void *work(void *arg)
     /* The first updates take the shard; then all workers are alive and
      * holding theirs while the main thread looks at the header. */
     mms_counter_add(fx->c[0], wk->id);
-    for (int n = 0; n < 1000000 && !has_shard(fx->w); n++)
+    for (int n = 0; n < 1000000 && !has_shard(fx->tu.w); n++)
         mms_counter_add(fx->c[0], 0);
     if (fx->use_barrier) {
         pthread_barrier_wait(&fx->start);
@@ -179,7 +163,7 @@ static void test_threads_totals_exact_under_live_reader(void **state)
     pthread_barrier_init(&fx->start, NULL, NTHREADS + 1);
     pthread_barrier_init(&fx->checked, NULL, NTHREADS + 1);
 
-    struct watcher wt = {.path = mms_writer_path(fx->w)};
+    struct watcher wt = {.path = mms_writer_path(fx->tu.w)};
     pthread_t rt, t[NTHREADS];
     struct worker wk[NTHREADS];
     assert_int_equal(pthread_create(&rt, NULL, watch, &wt), 0);
@@ -191,11 +175,11 @@ static void test_threads_totals_exact_under_live_reader(void **state)
     /* All workers alive, each with its own shard. */
     pthread_barrier_wait(&fx->start);
     struct mms_proc_info pi;
-    proc_info(mms_writer_path(fx->w), &pi);
+    proc_info(mms_writer_path(fx->tu.w), &pi);
     assert_int_equal(pi.shards_active, NTHREADS);
     assert_int_equal(pi.threads_seen, NTHREADS);
     assert_int_equal(pi.shards_used, NTHREADS + 1);
-    assert_int_equal(shards_in_table(fx->w), NTHREADS + 1);
+    assert_int_equal(shards_in_table(fx->tu.w), NTHREADS + 1);
     pthread_barrier_wait(&fx->checked);
 
     for (int i = 0; i < NTHREADS; i++)
@@ -208,10 +192,10 @@ static void test_threads_totals_exact_under_live_reader(void **state)
     if (wt.error[0])
         fail_msg("reader: %s", wt.error);
     assert_true(wt.snapshots > 0);
-    assert_totals(mms_writer_path(fx->w), NTHREADS);
+    assert_totals(mms_writer_path(fx->tu.w), NTHREADS);
 
     /* Exited threads own nothing; their shards (and counts) remain. */
-    proc_info(mms_writer_path(fx->w), &pi);
+    proc_info(mms_writer_path(fx->tu.w), &pi);
     assert_int_equal(pi.shards_active, 0);
     assert_int_equal(pi.threads_seen, NTHREADS);
     assert_int_equal(pi.shards_used, NTHREADS + 1);
@@ -237,23 +221,23 @@ static void test_exited_threads_hand_back_their_shard(void **state)
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, add_once, &wk), 0);
         assert_int_equal(pthread_join(t, NULL), 0);
-        uint32_t n = shards_in_table(fx->w);
+        uint32_t n = shards_in_table(fx->tu.w);
         if (n > most)
             most = n;
         /* Joined means its exit handler ran: nothing stays owned. */
-        assert_int_equal(mms_load_relaxed(&fx->w->hdr->shards_active), 0);
+        assert_int_equal(mms_load_relaxed(&fx->tu.w->hdr->shards_active), 0);
     }
     /* Shard 0 plus the one shard each thread in turn took back. */
     assert_int_equal(most, 2);
 
     struct mms_proc_info pi;
-    proc_info(mms_writer_path(fx->w), &pi);
+    proc_info(mms_writer_path(fx->tu.w), &pi);
     assert_int_equal(pi.shards_used, 2);
     assert_int_equal(pi.shards_active, 0);
     assert_int_equal(pi.threads_seen, NSEQ);
 
     mms_reader *r;
-    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->tu.w)), 0);
     assert_int_equal(tu_counter(r, "c0"), (uint64_t)NSEQ * (NSEQ + 1) / 2);
     assert_int_equal(tu_counter(r, "c1"), NSEQ);
     mms_reader_close(r);
@@ -276,7 +260,7 @@ static void test_overflow_threads_share_shard0_exactly(void **state)
     /* One worker owns shard 1; the other seven write shard 0, which is
      * no hand-out: threads_seen counts one. */
     struct mms_proc_info pi;
-    proc_info(mms_writer_path(fx->w), &pi);
+    proc_info(mms_writer_path(fx->tu.w), &pi);
     assert_int_equal(pi.shard_cap, 2);
     assert_int_equal(pi.shards_used, 2);
     assert_int_equal(pi.shards_active, 1);
@@ -287,8 +271,8 @@ static void test_overflow_threads_share_shard0_exactly(void **state)
     pthread_barrier_destroy(&fx->start);
     pthread_barrier_destroy(&fx->checked);
 
-    assert_totals(mms_writer_path(fx->w), NTHREADS);
-    proc_info(mms_writer_path(fx->w), &pi);
+    assert_totals(mms_writer_path(fx->tu.w), NTHREADS);
+    proc_info(mms_writer_path(fx->tu.w), &pi);
     assert_int_equal(pi.shards_active, 0);
     assert_int_equal(pi.shards_used, 2);
 }
@@ -305,9 +289,9 @@ static void test_one_shard_only_all_threads_share_shard0(void **state)
     }
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(t[i], NULL);
-    assert_totals(mms_writer_path(fx->w), NTHREADS);
+    assert_totals(mms_writer_path(fx->tu.w), NTHREADS);
     struct mms_proc_info pi;
-    proc_info(mms_writer_path(fx->w), &pi);
+    proc_info(mms_writer_path(fx->tu.w), &pi);
     assert_int_equal(pi.shards_used, 1);
     assert_int_equal(pi.shards_active, 0);
     assert_int_equal(pi.threads_seen, 0); /* shard 0 is never handed out */
@@ -317,7 +301,7 @@ static void test_thread_writing_two_writers_gets_a_shard_in_each(void **st)
 {
     struct fixture *fx = *st;
     open_writer(fx, 0);
-    mms_writer *w2 = tu_writer(fx->dir, "s2.mmstats", NULL);
+    mms_writer *w2 = tu_writer(fx->tu.dir, "s2.mmstats", NULL);
     mms_field *c2;
     assert_int_equal(mms_counter_new(w2, "c0", NULL, &c2), 0);
     /* The main thread writes both; a worker writes the first, exits. */
@@ -330,7 +314,7 @@ static void test_thread_writing_two_writers_gets_a_shard_in_each(void **st)
     mms_counter_add(c2, 1);
 
     struct mms_proc_info pi;
-    proc_info(mms_writer_path(fx->w), &pi);
+    proc_info(mms_writer_path(fx->tu.w), &pi);
     assert_int_equal(pi.threads_seen, 2);
     assert_int_equal(pi.shards_active, 1); /* the main thread's */
     assert_int_equal(pi.shards_used, 3);
@@ -339,7 +323,7 @@ static void test_thread_writing_two_writers_gets_a_shard_in_each(void **st)
     assert_int_equal(pi.shards_active, 1);
 
     mms_reader *r;
-    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->tu.w)), 0);
     assert_int_equal(tu_counter(r, "c0"), 15);
     mms_reader_close(r);
     assert_int_equal(mms_reader_open(&r, mms_writer_path(w2)), 0);
@@ -370,12 +354,12 @@ static void test_exit_moves_groups_headed_by_a_gauge(void **state)
         {.name = "m.n", .kind = MMS_KIND_COUNTER},
         {.name = "m.h", .kind = MMS_KIND_HISTOGRAM},
     };
-    assert_int_equal(mms__fields_add(fx->w, g, 3, true, mixed), 0);
+    assert_int_equal(mms__fields_add(fx->tu.w, g, 3, true, mixed), 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, add_mixed, NULL), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     mms_reader *r;
-    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->tu.w)), 0);
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take_flags(r, MMS_SNAP_SHARDS, &s), 0);
     long n = tu_index(s, "m.n"), h = tu_index(s, "m.h");
@@ -397,7 +381,7 @@ static void test_exit_moves_groups_headed_by_a_gauge(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_threads_totals_exact_under_live_reader),
         T(test_exited_threads_hand_back_their_shard),

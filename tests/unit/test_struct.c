@@ -34,32 +34,11 @@
 #define OTHER_LIMIT_NS ((SLOW_BUILD ? 10 : 8) * SECOND_NS)
 #define READS_CAP_NS (90 * SECOND_NS)
 
-struct fix {
-    char *dir;
-    mms_writer *w;
-    mms_reader *r;
-};
-
 static int setup(void **state)
 {
-    struct fix *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
+    if (tu_setup(state) < 0)
         return -1;
-    fx->w = tu_writer(fx->dir, "st.mmstats", NULL);
-    if (mms_reader_open(&fx->r, mms_writer_path(fx->w)) < 0)
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fix *fx = *state;
-    mms_reader_close(fx->r);
-    mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
+    tu_open_pair(*state, "st.mmstats", NULL);
     return 0;
 }
 
@@ -91,7 +70,7 @@ struct abc_val {
 
 static void test_struct_schema_visible_to_reader(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     mms_field *f;
     assert_int_equal(mms_struct_new(fx->w, "pool", abc, 3, &f), 0);
     assert_int_equal(mms_reader_refresh(fx->r), 1);
@@ -129,7 +108,7 @@ static void test_struct_schema_visible_to_reader(void **state)
 
 static void test_struct_values_round_trip(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     mms_field *f;
     assert_int_equal(mms_struct_new(fx->w, "pool", abc, 3, &f), 0);
     const struct abc_val cases[] = {
@@ -161,7 +140,7 @@ static void test_struct_values_round_trip(void **state)
 
 static void test_struct_of_32_members_round_trips(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_member m[MMS_STRUCT_MAX_MEMBERS];
     char names[MMS_STRUCT_MAX_MEMBERS][MMS_MEMBER_NAME_MAX + 1];
     uint64_t vals[MMS_STRUCT_MAX_MEMBERS];
@@ -197,7 +176,7 @@ static void test_struct_of_32_members_round_trips(void **state)
 
 static void test_struct_invalid_member_specs_are_einval(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_member many[MMS_STRUCT_MAX_MEMBERS + 1];
     for (int i = 0; i <= MMS_STRUCT_MAX_MEMBERS; i++)
         many[i] = (struct mms_member){"m", MMS_MEMBER_U64};
@@ -402,7 +381,7 @@ static int struct_check(struct race *rc, const struct mms_value *v)
 
 static void test_struct_reads_never_mix_two_sets(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct race rc = {.path = mms_writer_path(fx->w),
                       .check = struct_check,
                       .write = struct_write,
@@ -457,7 +436,7 @@ static int string_check(struct race *rc, const struct mms_value *v)
 
 static void test_string_reads_are_always_a_whole_value(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     assert_int_equal(strlen(strings[NSTRINGS - 1]), 64);
     assert_int_equal(strlen(strings[NSTRINGS - 2]), 63);
     struct race rc = {.path = mms_writer_path(fx->w),
@@ -519,7 +498,7 @@ static int hist_check(struct race *rc, const struct mms_value *v)
 
 static void test_hist_reads_keep_count_sum_min_max_consistent(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     struct race rc = {.path = mms_writer_path(fx->w),
                       .check = hist_check,
                       .write = hist_write,
@@ -570,7 +549,7 @@ static double mean_of(uint64_t from, uint64_t to)
 
 static void test_movavg_mean_of_last_n_values(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     const uint32_t ns[] = {1, 5, 100};
     for (size_t k = 0; k < 3; k++) {
         uint32_t n = ns[k];
@@ -604,7 +583,7 @@ static void test_movavg_mean_of_last_n_values(void **state)
 
 static void test_movavg_fewer_values_than_window(void **state)
 {
-    struct fix *fx = *state;
+    struct tu_fx *fx = *state;
     mms_field *f;
     assert_int_equal(mms_movavg_new(fx->w, "avg.few", NULL, 100, &f), 0);
     const double v[] = {10.5, -3.0, 4.25, 100.0, 0.0};
@@ -636,7 +615,7 @@ static void test_movavg_fewer_values_than_window(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_struct_schema_visible_to_reader),
         T(test_struct_values_round_trip),

@@ -11,34 +11,20 @@
 #define SPIN_NS 1000000u /* 1 ms: a lower bound for every timed region */
 
 struct fix {
-    char *dir;
-    mms_writer *w;
-    mms_reader *r;
+    struct tu_fx tu; /* first: tu_setup_sized, tu_teardown */
     mms_field *t, *t2;
 };
 
 static int setup(void **state)
 {
-    struct fix *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
+    if (tu_setup_sized(state, sizeof(struct fix)) < 0)
         return -1;
-    fx->w = tu_writer(fx->dir, "timer.mmstats", NULL);
-    if (mms_timer_new(fx->w, "op.time", &fx->t) < 0 ||
-        mms_timer_new(fx->w, "op.inner", &fx->t2) < 0 ||
-        mms_reader_open(&fx->r, mms_writer_path(fx->w)) < 0)
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
     struct fix *fx = *state;
-    mms_reader_close(fx->r);
-    mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
+    fx->tu.w = tu_writer(fx->tu.dir, "timer.mmstats", NULL);
+    if (mms_timer_new(fx->tu.w, "op.time", &fx->t) < 0 ||
+        mms_timer_new(fx->tu.w, "op.inner", &fx->t2) < 0)
+        return -1;
+    tu_reader(&fx->tu);
     return 0;
 }
 
@@ -84,13 +70,13 @@ static void assert_one_sample(mms_reader *r, const char *name, uint64_t outer)
 static void test_timer_is_a_histogram_in_ns(void **state)
 {
     struct fix *fx = *state;
-    assert_int_equal(mms_reader_refresh(fx->r), 0);
-    const struct mms_field_info *fi = mms_reader_field(fx->r, 0);
+    assert_int_equal(mms_reader_refresh(fx->tu.r), 0);
+    const struct mms_field_info *fi = mms_reader_field(fx->tu.r, 0);
     assert_string_equal(fi->name, "op.time");
     assert_int_equal(fi->kind, MMS_KIND_HISTOGRAM);
     assert_string_equal(fi->units, "ns");
     assert_int_equal(fi->hist_bits, MMS_HIST_DEFAULT_BITS);
-    struct tstat t = timer_of(fx->r, "op.time");
+    struct tstat t = timer_of(fx->tu.r, "op.time");
     assert_int_equal(t.count, 0);
 }
 
@@ -105,11 +91,11 @@ static void test_start_stop_records_at_least_the_spun_time(void **state)
     spin(SPIN_NS);
     mms_timer_stop(&t);
     uint64_t outer = mms_now_ns() - before;
-    assert_one_sample(fx->r, "op.time", outer);
+    assert_one_sample(fx->tu.r, "op.time", outer);
     /* Each stop is one more sample; a timer can be stopped again. */
     spin(SPIN_NS);
     mms_timer_stop(&t);
-    struct tstat s = timer_of(fx->r, "op.time");
+    struct tstat s = timer_of(fx->tu.r, "op.time");
     assert_int_equal(s.count, 2);
     assert_true(s.max >= 2 * SPIN_NS);
     assert_true(s.max <= mms_now_ns() - before);
@@ -121,7 +107,7 @@ static void test_stop_before_start_records_zero(void **state)
     /* A start in the future (a clock that went back): 0, not 2^64-ish. */
     mms_timer t = {fx->t, mms_now_ns() + 1000000000000ull};
     mms_timer_stop(&t);
-    struct tstat s = timer_of(fx->r, "op.time");
+    struct tstat s = timer_of(fx->tu.r, "op.time");
     assert_int_equal(s.count, 1);
     assert_int_equal(s.sum, 0);
     assert_int_equal(s.max, 0);
@@ -139,7 +125,7 @@ static void test_scope_records_once_at_normal_end(void **state)
     }
     uint64_t outer = mms_now_ns() - before;
     assert_int_equal(runs, 1);
-    assert_one_sample(fx->r, "op.time", outer);
+    assert_one_sample(fx->tu.r, "op.time", outer);
 }
 
 static void test_scope_records_once_on_break(void **state)
@@ -158,7 +144,7 @@ static void test_scope_records_once_on_break(void **state)
     uint64_t outer = mms_now_ns() - before;
     assert_int_equal(runs, 1);
     assert_int_equal(after_break, 0);
-    assert_one_sample(fx->r, "op.time", outer);
+    assert_one_sample(fx->tu.r, "op.time", outer);
 }
 
 static void test_scope_records_once_on_continue(void **state)
@@ -176,7 +162,7 @@ static void test_scope_records_once_on_continue(void **state)
     }
     uint64_t outer = mms_now_ns() - before;
     assert_int_equal(runs, 1);
-    assert_one_sample(fx->r, "op.time", outer);
+    assert_one_sample(fx->tu.r, "op.time", outer);
 }
 
 static int timed_helper(mms_field *f, int *runs)
@@ -200,7 +186,7 @@ static void test_scope_records_once_on_return(void **state)
     assert_int_equal(timed_helper(fx->t, &runs), 42);
     uint64_t outer = mms_now_ns() - before;
     assert_int_equal(runs, 1);
-    assert_one_sample(fx->r, "op.time", outer);
+    assert_one_sample(fx->tu.r, "op.time", outer);
 }
 
 static void test_scope_records_once_on_goto(void **state)
@@ -221,7 +207,7 @@ out:;
     uint64_t outer = mms_now_ns() - before;
     assert_int_equal(runs, 1);
     assert_int_equal(skipped, 0);
-    assert_one_sample(fx->r, "op.time", outer);
+    assert_one_sample(fx->tu.r, "op.time", outer);
 }
 
 static void test_break_in_scope_leaves_only_the_scope(void **state)
@@ -238,7 +224,7 @@ static void test_break_in_scope_leaves_only_the_scope(void **state)
         iterations++;
     }
     assert_int_equal(iterations, 5);
-    assert_int_equal(timer_of(fx->r, "op.time").count, 5);
+    assert_int_equal(timer_of(fx->tu.r, "op.time").count, 5);
     /* A loop inside the scope: break leaves that loop, not the scope. */
     int inner = 0, tail = 0;
     MMS_TIME_SCOPE(fx->t)
@@ -251,7 +237,7 @@ static void test_break_in_scope_leaves_only_the_scope(void **state)
     }
     assert_int_equal(inner, 1);
     assert_int_equal(tail, 1);
-    assert_int_equal(timer_of(fx->r, "op.time").count, 6);
+    assert_int_equal(timer_of(fx->tu.r, "op.time").count, 6);
 }
 
 static void test_nested_scopes_each_record_once(void **state)
@@ -265,8 +251,8 @@ static void test_nested_scopes_each_record_once(void **state)
             spin(SPIN_NS);
         }
     }
-    struct tstat outer = timer_of(fx->r, "op.time");
-    struct tstat inner = timer_of(fx->r, "op.inner");
+    struct tstat outer = timer_of(fx->tu.r, "op.time");
+    struct tstat inner = timer_of(fx->tu.r, "op.inner");
     assert_int_equal(outer.count, 1);
     assert_int_equal(inner.count, 1);
     assert_true(inner.sum >= SPIN_NS);
@@ -281,7 +267,7 @@ static void test_scope_in_loop_records_every_iteration(void **state)
         {
             spin(1000);
         }
-    struct tstat s = timer_of(fx->r, "op.time");
+    struct tstat s = timer_of(fx->tu.r, "op.time");
     assert_int_equal(s.count, 100);
     assert_true(s.min >= 1000);
     assert_true(s.sum >= 100 * 1000);
@@ -315,8 +301,8 @@ static void test_null_fields_are_no_ops(void **state)
     mms_string_set(NULL, "x");
     mms_movavg_add(NULL, 5.0);
     /* Nothing reached the real timers. */
-    assert_int_equal(timer_of(fx->r, "op.time").count, 0);
-    assert_int_equal(timer_of(fx->r, "op.inner").count, 0);
+    assert_int_equal(timer_of(fx->tu.r, "op.time").count, 0);
+    assert_int_equal(timer_of(fx->tu.r, "op.inner").count, 0);
 }
 
 static int64_t fake_ns;
@@ -332,7 +318,7 @@ static void test_windowed_timer_uses_the_writer_clock(void **state)
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.clock_ns = fake_clock;
-    mms_writer *w = tu_writer(fx->dir, "wt.mmstats", &o);
+    mms_writer *w = tu_writer(fx->tu.dir, "wt.mmstats", &o);
     struct mms_field_spec spec = {.name = "wt.time",
                                   .kind = MMS_KIND_HISTOGRAM,
                                   .units = "ns",
@@ -372,7 +358,7 @@ static void test_windowed_timer_uses_the_writer_clock(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_timer_is_a_histogram_in_ns),
         T(test_start_stop_records_at_least_the_spun_time),

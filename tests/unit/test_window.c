@@ -40,23 +40,21 @@ static void set_clock(uint64_t sec, int64_t frac)
 }
 
 struct fix {
-    char *dir;
-    mms_writer *w;
-    mms_reader *r;
+    struct tu_fx tu;         /* first: tu_setup_sized, tu_teardown */
     mms_field *wc, *wh;      /* windowed counter and histogram */
     mms_field *pc, *ph, *pg; /* plain counter, histogram, gauge */
 };
 
 static int setup(void **state)
 {
-    struct fix *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
+    if (tu_setup_sized(state, sizeof(struct fix)) < 0)
         return -1;
+    struct fix *fx = *state;
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.clock_ns = fake_clock;
     set_clock(T0, 0);
-    fx->w = tu_writer(fx->dir, "win.mmstats", &o);
+    fx->tu.w = tu_writer(fx->tu.dir, "win.mmstats", &o);
     struct mms_field_spec c = {.name = "win.count",
                                .kind = MMS_KIND_COUNTER,
                                .units = "requests",
@@ -65,25 +63,13 @@ static int setup(void **state)
                                .kind = MMS_KIND_HISTOGRAM,
                                .units = "ns",
                                .flags = MMS_DF_WINDOW};
-    if (mms_field_add(fx->w, &c, &fx->wc) < 0 ||
-        mms_field_add(fx->w, &h, &fx->wh) < 0 ||
-        mms_counter_new(fx->w, "plain.count", NULL, &fx->pc) < 0 ||
-        mms_hist_new(fx->w, "plain.lat", NULL, &fx->ph) < 0 ||
-        mms_gauge_new(fx->w, "plain.gauge", NULL, &fx->pg) < 0 ||
-        mms_reader_open(&fx->r, mms_writer_path(fx->w)) < 0)
+    if (mms_field_add(fx->tu.w, &c, &fx->wc) < 0 ||
+        mms_field_add(fx->tu.w, &h, &fx->wh) < 0 ||
+        mms_counter_new(fx->tu.w, "plain.count", NULL, &fx->pc) < 0 ||
+        mms_hist_new(fx->tu.w, "plain.lat", NULL, &fx->ph) < 0 ||
+        mms_gauge_new(fx->tu.w, "plain.gauge", NULL, &fx->pg) < 0)
         return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fix *fx = *state;
-    mms_reader_close(fx->r);
-    mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
+    tu_reader(&fx->tu);
     return 0;
 }
 
@@ -93,7 +79,7 @@ static int window_of(struct fix *fx, const char *name, unsigned seconds,
                      int64_t now_ns, struct mms_window *out)
 {
     mms_snapshot *s;
-    assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
+    assert_int_equal(mms_snapshot_take(fx->tu.r, &s), 0);
     long i = tu_index(s, name);
     assert_true(i >= 0);
     int rc = mms_snapshot_window_at(s, (size_t)i, seconds, now_ns, out);
@@ -184,7 +170,7 @@ static void test_counter_window_sums_last_complete_seconds(void **state)
     assert_int_equal(counter_window(fx, 10, (int64_t)(T0 + 71) * NS),
                      amounts(61, 69) + 1000000000);
     /* The total counts everything, windows or not. */
-    assert_int_equal(tu_counter(fx->r, "win.count"),
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"),
                      amounts(0, 69) + 1000000000);
     /* rate = count / seconds. */
     struct mms_window w;
@@ -210,7 +196,7 @@ static void test_counter_window_matches_ring_model_everywhere(void **state)
         model_add(&m, T0 + s, amount(s));
     }
     mms_snapshot *snap;
-    assert_int_equal(mms_snapshot_take(fx->r, &snap), 0);
+    assert_int_equal(mms_snapshot_take(fx->tu.r, &snap), 0);
     long i = tu_index(snap, "win.count");
     assert_true(i >= 0);
     uint64_t checked_nonzero = 0;
@@ -264,7 +250,7 @@ static void test_reused_slot_does_not_leak_old_second(void **state)
     assert_int_equal(w.sum, 0);
     mms_window_free(&w);
     /* The totals keep everything. */
-    assert_int_equal(tu_counter(fx->r, "win.count"), 1005);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 1005);
 }
 
 static void test_slots_older_than_window_are_ignored(void **state)
@@ -431,7 +417,7 @@ static void test_hist_window_values_and_quantiles(void **state)
     }
     /* The field's all-time histogram has everything, at full precision. */
     mms_snapshot *s;
-    assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
+    assert_int_equal(mms_snapshot_take(fx->tu.r, &s), 0);
     long i = tu_index(s, "win.lat");
     const struct mms_value *v = mms_snapshot_value(s, (size_t)i);
     assert_int_equal(v->v.hist->count, HSECS * PER_SEC + 1);
@@ -452,11 +438,11 @@ static void test_window_bits_follow_spec_and_never_exceed_bits(void **state)
                                .hist_bits = 5,
                                .window_bits = 5};
     mms_field *f, *g;
-    assert_int_equal(mms_field_add(fx->w, &h, &f), 0);
+    assert_int_equal(mms_field_add(fx->tu.w, &h, &f), 0);
     h.name = "win.clamped";
     h.hist_bits = 2;
     h.window_bits = 6;
-    assert_int_equal(mms_field_add(fx->w, &h, &g), 0);
+    assert_int_equal(mms_field_add(fx->tu.w, &h, &g), 0);
     set_clock(T0 + 3, 0);
     for (uint64_t v = 1000; v < 1100; v++) {
         mms_hist_record(f, v);
@@ -486,9 +472,9 @@ static void test_window_bits_follow_spec_and_never_exceed_bits(void **state)
     /* A window on other kinds is refused at creation. */
     struct mms_field_spec bad = {
         .name = "win.gauge", .kind = MMS_KIND_GAUGE, .flags = MMS_DF_WINDOW};
-    assert_int_equal(mms_field_add(fx->w, &bad, &f), -EINVAL);
+    assert_int_equal(mms_field_add(fx->tu.w, &bad, &f), -EINVAL);
     bad.kind = MMS_KIND_STRING;
-    assert_int_equal(mms_field_add(fx->w, &bad, &f), -EINVAL);
+    assert_int_equal(mms_field_add(fx->tu.w, &bad, &f), -EINVAL);
 }
 
 /* --------------------------------------------------- invalid queries */
@@ -516,7 +502,7 @@ static void test_window_seconds_out_of_range_is_einval(void **state)
     set_clock(T0 + 1, 0);
     mms_counter_inc(fx->wc);
     mms_snapshot *s;
-    assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
+    assert_int_equal(mms_snapshot_take(fx->tu.r, &s), 0);
     long c = tu_index(s, "win.count");
     long h = tu_index(s, "win.lat");
     int64_t now = (int64_t)(T0 + 2) * NS;
@@ -550,7 +536,7 @@ static void test_default_clock_windows_follow_monotonic_time(void **state)
     struct fix *fx = *state;
     /* A writer without clock_ns: its seconds are CLOCK_MONOTONIC
      * seconds (coarse, so at most one behind the reader's). */
-    mms_writer *w = tu_writer(fx->dir, "mono.mmstats", NULL);
+    mms_writer *w = tu_writer(fx->tu.dir, "mono.mmstats", NULL);
     struct mms_field_spec c = {
         .name = "mono.count", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW};
     mms_field *f;
@@ -652,14 +638,14 @@ static void run_threads_in_same_seconds(struct fix *fx)
             mms_window_free(&w);
         }
     }
-    assert_int_equal(tu_counter(fx->r, "win.count"), TSECS * per_sec);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), TSECS * per_sec);
 }
 
 static void test_threads_in_same_seconds_sum_exactly(void **state)
 {
     run_threads_in_same_seconds(*state);
     struct mms_proc_info pi;
-    assert_int_equal(mms_reader_info(((struct fix *)*state)->r, &pi), 0);
+    assert_int_equal(mms_reader_info(((struct fix *)*state)->tu.r, &pi), 0);
     assert_true(pi.threads_seen >= NTHREADS);
 }
 
@@ -667,24 +653,23 @@ static void test_threads_in_same_seconds_sum_exactly(void **state)
  * slot resets included. */
 static int setup_shared(void **state)
 {
-    struct fix *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
+    if (tu_setup_sized(state, sizeof(struct fix)) < 0)
         return -1;
+    struct fix *fx = *state;
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.clock_ns = fake_clock;
     o.max_shards = 1;
     set_clock(T0, 0);
-    fx->w = tu_writer(fx->dir, "shared.mmstats", &o);
+    fx->tu.w = tu_writer(fx->tu.dir, "shared.mmstats", &o);
     struct mms_field_spec c = {
         .name = "win.count", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW};
     struct mms_field_spec h = {
         .name = "win.lat", .kind = MMS_KIND_HISTOGRAM, .flags = MMS_DF_WINDOW};
-    if (mms_field_add(fx->w, &c, &fx->wc) < 0 ||
-        mms_field_add(fx->w, &h, &fx->wh) < 0 ||
-        mms_reader_open(&fx->r, mms_writer_path(fx->w)) < 0)
+    if (mms_field_add(fx->tu.w, &c, &fx->wc) < 0 ||
+        mms_field_add(fx->tu.w, &h, &fx->wh) < 0)
         return -1;
-    *state = fx;
+    tu_reader(&fx->tu);
     return 0;
 }
 
@@ -747,20 +732,20 @@ static void test_second_boundary_races_in_shard_zero_lose_nothing(void **state)
         pthread_join(t[i], NULL);
     pthread_barrier_destroy(&done);
     assert_int_equal(c.timed_out, 0);
-    assert_int_equal(tu_counter(fx->r, "win.count"), 2 * RACE_SECS);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 2 * RACE_SECS);
 }
 
 static void test_threads_sharing_shard_zero_sum_exactly(void **state)
 {
     run_threads_in_same_seconds(*state);
     struct mms_proc_info pi;
-    assert_int_equal(mms_reader_info(((struct fix *)*state)->r, &pi), 0);
+    assert_int_equal(mms_reader_info(((struct fix *)*state)->tu.r, &pi), 0);
     assert_int_equal(pi.shards_used, 1);
 }
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_counter_window_sums_last_complete_seconds),
         T(test_counter_window_matches_ring_model_everywhere),
@@ -776,10 +761,10 @@ int main(void)
         T(test_threads_in_same_seconds_sum_exactly),
         cmocka_unit_test_setup_teardown(
             test_threads_sharing_shard_zero_sum_exactly, setup_shared,
-            teardown),
+            tu_teardown),
         cmocka_unit_test_setup_teardown(
             test_second_boundary_races_in_shard_zero_lose_nothing, setup_shared,
-            teardown),
+            tu_teardown),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,57 +12,11 @@
 #include "internal.h"
 #include "testutil.h"
 
-struct fixture {
-    char *dir;
-    mms_writer *w;
-    mms_reader *r;
-};
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || !(fx->dir = tu_mkdtemp()))
-        return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    mms_reader_close(fx->r);
-    if (fx->w)
-        mms_writer_close(fx->w);
-    tu_rmdir(fx->dir);
-    free(fx->dir);
-    free(fx);
-    return 0;
-}
-
-/* Open fx->w on DIR/w.mmstats with O and a reader on the same file. */
-static void open_pair(struct fixture *fx, const struct mms_writer_options *o)
-{
-    fx->w = tu_writer(fx->dir, "w.mmstats", o);
-    assert_int_equal(mms_reader_open(&fx->r, mms_writer_path(fx->w)), 0);
-}
-
-/* The value of NAME in snapshot S; fails the test if it is missing. */
-static const struct mms_value *snap_value(mms_snapshot *s, const char *name,
-                                          const struct mms_field_info **fi)
-{
-    long i = tu_index(s, name);
-    if (i < 0)
-        fail_msg("field %s not in snapshot", name);
-    if (fi)
-        *fi = mms_snapshot_field(s, (size_t)i);
-    return mms_snapshot_value(s, (size_t)i);
-}
-
 static double f64_of(mms_reader *r, const char *name)
 {
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
-    double v = snap_value(s, name, NULL)->v.f64;
+    double v = tu_value(s, name, NULL)->v.f64;
     mms_snapshot_free(s);
     return v;
 }
@@ -73,7 +27,7 @@ static uint32_t str_of(mms_reader *r, const char *name, char *buf, size_t len)
 {
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
-    const struct mms_value *v = snap_value(s, name, NULL);
+    const struct mms_value *v = tu_value(s, name, NULL);
     assert_int_equal(v->kind, MMS_KIND_STRING);
     assert_int_equal(v->status, 0);
     uint32_t n = v->v.str.len;
@@ -87,8 +41,8 @@ static uint32_t str_of(mms_reader *r, const char *name, char *buf, size_t len)
 
 static void test_open_creates_0600_file_with_header(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     char want[4096];
     snprintf(want, sizeof want, "%s/w.mmstats", fx->dir);
     assert_string_equal(mms_writer_path(fx->w), want);
@@ -121,8 +75,8 @@ static void test_open_creates_0600_file_with_header(void **state)
 
 static void test_close_marks_finished_and_keeps_file(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *c;
     assert_int_equal(mms_counter_new(fx->w, "c", NULL, &c), 0);
     mms_counter_add(c, 99);
@@ -149,7 +103,7 @@ static void test_close_marks_finished_and_keeps_file(void **state)
 
 static void test_remove_at_close_unlinks_file(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.flags = MMS_W_REMOVE_AT_CLOSE;
@@ -166,8 +120,8 @@ static void test_remove_at_close_unlinks_file(void **state)
 
 static void test_field_add_same_name_and_kind_returns_same_handle(void **st)
 {
-    struct fixture *fx = *st;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *st;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *a = NULL, *b = NULL, *c = NULL;
     assert_int_equal(mms_counter_new(fx->w, "io.calls", "calls", &a), 0);
     assert_non_null(a);
@@ -189,8 +143,8 @@ static void test_field_add_same_name_and_kind_returns_same_handle(void **st)
 
 static void test_field_add_name_with_other_kind_is_ekind(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *c, *g = (mms_field *)1, *s = (mms_field *)1;
     assert_int_equal(mms_counter_new(fx->w, "x.y", NULL, &c), 0);
     assert_int_equal(mms_gauge_new(fx->w, "x.y", NULL, &g), MMS_EKIND);
@@ -206,8 +160,8 @@ static void test_field_add_name_with_other_kind_is_ekind(void **state)
 
 static void test_field_add_bad_name_is_ename(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     const char *bad[] = {"", "1x", "a..b", "a b", "a/b", ".a", "a.", "a-b"};
     for (size_t i = 0; i < MMS_ARRAY_LEN(bad); i++) {
         mms_field *f = (mms_field *)1;
@@ -229,8 +183,8 @@ static void test_field_add_bad_name_is_ename(void **state)
 
 static void test_field_add_bad_spec_is_einval(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     char units[MMS_UNITS_MAX + 2];
     memset(units, 'u', sizeof units - 1);
     units[sizeof units - 1] = '\0';
@@ -249,11 +203,11 @@ static void test_field_add_bad_spec_is_einval(void **state)
 
 static void test_max_fields_exhausted_is_efull(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.max_fields = 4;
-    open_pair(fx, &o);
+    tu_open_pair(fx, "w.mmstats", &o);
     char name[16];
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "g%d", i);
@@ -277,12 +231,12 @@ static void test_max_fields_exhausted_is_efull(void **state)
  * counted in the header's "dropped", never silently. */
 static void test_max_size_exhausted_is_efull_and_counts_drops(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.initial_size = 16384;
     o.max_size = 16384;
-    open_pair(fx, &o);
+    tu_open_pair(fx, "w.mmstats", &o);
     char name[64];
     int rc = 0, added = 0;
     mms_field *last = NULL;
@@ -322,8 +276,8 @@ static void test_max_size_exhausted_is_efull_and_counts_drops(void **state)
  * counters, all readable, in a file of what they use. */
 static void test_file_grows_with_use(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     struct mms_proc_info pi;
     assert_int_equal(mms_reader_info(fx->r, &pi), 0);
     assert_int_equal(pi.file_size, 16384);
@@ -351,8 +305,8 @@ static void test_file_grows_with_use(void **state)
 
 static void test_static_values_are_visible_with_static_flag(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     assert_int_equal(mms_static_i64(fx->w, "build.number", "n", -42), 0);
     assert_int_equal(mms_static_str(fx->w, "build.version", "1.2.3-rc4"), 0);
     assert_int_equal(mms_static_str(fx->w, "build.empty", ""), 0);
@@ -364,33 +318,33 @@ static void test_static_values_are_visible_with_static_flag(void **state)
     assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
     assert_int_equal(mms_snapshot_nfields(s), 4);
 
-    const struct mms_value *v = snap_value(s, "build.number", &fi);
+    const struct mms_value *v = tu_value(s, "build.number", &fi);
     assert_int_equal(fi->kind, MMS_KIND_GAUGE);
     assert_true(fi->flags & MMS_DF_STATIC);
     assert_string_equal(fi->units, "n");
     assert_int_equal(v->v.i64, -42);
 
-    v = snap_value(s, "build.version", &fi);
+    v = tu_value(s, "build.version", &fi);
     assert_int_equal(fi->kind, MMS_KIND_STRING);
     assert_true(fi->flags & MMS_DF_STATIC);
     assert_int_equal(v->status, 0);
     assert_int_equal(v->v.str.len, 9);
     assert_string_equal(v->v.str.ptr, "1.2.3-rc4");
 
-    v = snap_value(s, "build.empty", &fi);
+    v = tu_value(s, "build.empty", &fi);
     assert_true(fi->flags & MMS_DF_STATIC);
     assert_int_equal(v->v.str.len, 0);
     assert_string_equal(v->v.str.ptr, "");
 
-    snap_value(s, "plain", &fi);
+    tu_value(s, "plain", &fi);
     assert_false(fi->flags & MMS_DF_STATIC);
     mms_snapshot_free(s);
 }
 
 static void test_gauge_set_add_and_negative_values(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *g;
     assert_int_equal(mms_gauge_new(fx->w, "mem.live", "bytes", &g), 0);
     assert_int_equal(tu_gauge(fx->r, "mem.live"), 0);
@@ -411,8 +365,8 @@ static void test_gauge_set_add_and_negative_values(void **state)
 
 static void test_f64_gauge_set_and_add(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *g;
     assert_int_equal(mms_gauge_f64_new(fx->w, "load", NULL, &g), 0);
     assert_true(f64_of(fx->r, "load") == 0.0);
@@ -428,8 +382,8 @@ static void test_f64_gauge_set_and_add(void **state)
 
 static void test_string_set_truncates_to_capacity(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *s, *d;
     char buf[256];
     assert_int_equal(mms_string_new(fx->w, "mode", 16, &s), 0);
@@ -464,8 +418,8 @@ static void test_string_set_truncates_to_capacity(void **state)
 
 static void test_string_setn_keeps_given_length(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *s;
     char buf[64];
     assert_int_equal(mms_string_new(fx->w, "raw", 16, &s), 0);
@@ -489,8 +443,8 @@ static void test_string_setn_keeps_given_length(void **state)
 
 static void test_null_field_updates_are_noops(void **state)
 {
-    struct fixture *fx = *state;
-    open_pair(fx, NULL);
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "w.mmstats", NULL);
     mms_field *c;
     assert_int_equal(mms_counter_new(fx->w, "c", NULL, &c), 0);
     mms_counter_add(c, 11);
@@ -556,7 +510,7 @@ static int dir_entries(const char *dir)
 
 static void test_template_expands_placeholders(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     int rc;
     mms_writer *w = open_tmpl(fx->dir, "{exe}-{pid}-{label}-{name}.mmstats",
                               "lab", "model", &rc);
@@ -601,7 +555,7 @@ static void test_template_expands_placeholders(void **state)
  * runs out (issue 14.9): numbered, then with the pid and a number. */
 static void test_fixed_name_never_runs_out(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     char want[4096];
     for (int i = 0; i < 100; i++) {
         int rc;
@@ -628,7 +582,7 @@ static void test_fixed_name_never_runs_out(void **state)
 
 static void test_template_collision_gets_numbered_suffix(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     int rc;
     mms_writer *w[3];
     for (int i = 0; i < 3; i++) {
@@ -668,7 +622,7 @@ static void test_template_collision_gets_numbered_suffix(void **state)
 
 static void test_template_unknown_placeholder_is_einval(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     int rc;
     const char *bad[] = {"{bogus}.mmstats", "{exe", "x-{PID}.mmstats",
                          "{}.mmstats", ""};
@@ -683,7 +637,7 @@ static void test_template_unknown_placeholder_is_einval(void **state)
 
 static void test_template_label_cannot_add_path_component(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_fx *fx = *state;
     int rc;
     mms_writer *w =
         open_tmpl(fx->dir, "{label}.mmstats", "a/../../b", NULL, &rc);
@@ -708,7 +662,7 @@ static void test_template_label_cannot_add_path_component(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_open_creates_0600_file_with_header),
         T(test_close_marks_finished_and_keeps_file),
