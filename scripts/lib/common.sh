@@ -22,10 +22,13 @@ ensure_packages() {
 # The packages every build needs (libmicrohttpd-dev: mmstat-exporter;
 # libjs-dygraphs: the charts of its dashboard, served by it at run time;
 # help2man, lowdown: the man pages; man-db, bash-completion, zsh: the tests
-# of the man pages and of the completions).
+# of the man pages and of the completions; python3-pytest, python3-venv,
+# python3-pip, python3-setuptools: the Python package's test, an offline
+# `pip install ./python` into a venv).
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
                 uthash-dev python3 strace valgrind libmicrohttpd-dev
-                libjs-dygraphs help2man lowdown man-db bash-completion zsh)
+                libjs-dygraphs help2man lowdown man-db bash-completion zsh
+                python3-pytest python3-venv python3-pip python3-setuptools)
 
 # The tools' tests: promtool (test_tools_prom) checks mmstat-read
 # --prometheus; a real Prometheus server scrapes mmstat-exporter
