@@ -11,9 +11,12 @@
 The library is found, in order: the LIB argument, $MMSTATS_LIB (a path),
 the library installed beside this package's prefix, then the system's
 libmmstats.so.0 (ldconfig). Errors raise MmstatsError with the text of
-mms_strerror. Updates hold the GIL for their (short, lock-free) C call,
-so no update can run while another thread closes the writer; after
-close() updates are ignored, as updates of a NULL field are in C.
+mms_strerror.
+
+Each update takes its writer's lock (a threading.Lock; the C call keeps
+the GIL, ctypes.PyDLL) around the check that the writer is open and the
+C call, so close() in another thread never frees a field under an
+update; after close() updates are ignored, as a NULL field's in C.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
                     TypeVar, Union)
 
@@ -208,6 +212,15 @@ class _Field:
     def __init__(self, w: "Writer", p: int, name: str) -> None:
         self._w, self._p, self.name = w, p, name
 
+    def _call(self, fn: Any, *args: Any) -> None:
+        """FN(field, *ARGS) unless the writer is closed. Under the
+        writer's lock: close() cannot free the field between the check
+        and the call."""
+        w = self._w
+        with w._lock:
+            if w._h:
+                fn(self._p, *args)
+
     def __repr__(self) -> str:
         return "<mmstats3.%s %s>" % (type(self).__name__, self.name)
 
@@ -217,14 +230,12 @@ class Counter(_Field):
     __slots__ = ()
 
     def inc(self) -> None:
-        if self._w._h:
-            _LIB.mms_counter_add(self._p, 1)
+        self._call(_LIB.mms_counter_add, 1)
 
     def add(self, n: int) -> None:
         if n < 0:
             raise ValueError("a counter only goes up")
-        if self._w._h:
-            _LIB.mms_counter_add(self._p, n & U64)
+        self._call(_LIB.mms_counter_add, n & U64)
 
 
 class Gauge(_Field):
@@ -232,12 +243,10 @@ class Gauge(_Field):
     __slots__ = ()
 
     def set(self, v: int) -> None:
-        if self._w._h:
-            _LIB.mms_gauge_set(self._p, int(v))
+        self._call(_LIB.mms_gauge_set, int(v))
 
     def add(self, d: int) -> None:
-        if self._w._h:
-            _LIB.mms_gauge_add(self._p, int(d))
+        self._call(_LIB.mms_gauge_add, int(d))
 
     def inc(self) -> None:
         self.add(1)
@@ -251,12 +260,10 @@ class FloatGauge(_Field):
     __slots__ = ()
 
     def set(self, v: float) -> None:
-        if self._w._h:
-            _LIB.mms_gauge_set_f64(self._p, float(v))
+        self._call(_LIB.mms_gauge_set_f64, float(v))
 
     def add(self, d: float) -> None:
-        if self._w._h:
-            _LIB.mms_gauge_add_f64(self._p, float(d))
+        self._call(_LIB.mms_gauge_add_f64, float(d))
 
 
 class Scalar(_Field):
@@ -269,22 +276,18 @@ class Scalar(_Field):
         self._float = is_float
 
     def set(self, v: Union[int, float, bool]) -> None:
-        if not self._w._h:
-            return
         if self._float or isinstance(v, float):
-            _LIB.mms_scalar_set_f64(self._p, float(v))
+            self._call(_LIB.mms_scalar_set_f64, float(v))
         elif v < 0:
-            _LIB.mms_scalar_set_i64(self._p, int(v))
+            self._call(_LIB.mms_scalar_set_i64, int(v))
         else:
-            _LIB.mms_scalar_set_u64(self._p, int(v) & U64)
+            self._call(_LIB.mms_scalar_set_u64, int(v) & U64)
 
     def add(self, d: Union[int, float]) -> None:
-        if not self._w._h:
-            return
         if self._float or isinstance(d, float):
-            _LIB.mms_scalar_add_f64(self._p, float(d))
+            self._call(_LIB.mms_scalar_add_f64, float(d))
         else:
-            _LIB.mms_scalar_add_i64(self._p, int(d))
+            self._call(_LIB.mms_scalar_add_i64, int(d))
 
 
 class String(_Field):
@@ -297,11 +300,10 @@ class String(_Field):
         self._cap = cap
 
     def set(self, s: str) -> None:
-        if self._w._h:
-            b = s.encode("utf-8", "surrogateescape")
-            if len(b) > self._cap:
-                b = b[:self._cap].decode("utf-8", "ignore").encode("utf-8")
-            _LIB.mms_string_setn(self._p, b, len(b))
+        b = s.encode("utf-8", "surrogateescape")
+        if len(b) > self._cap:
+            b = b[:self._cap].decode("utf-8", "ignore").encode("utf-8")
+        self._call(_LIB.mms_string_setn, b, len(b))
 
 
 class Histogram(_Field):
@@ -312,8 +314,7 @@ class Histogram(_Field):
     def record(self, v: int) -> None:
         if v < 0:
             raise ValueError("a histogram records values >= 0")
-        if self._w._h:
-            _LIB.mms_hist_record(self._p, min(int(v), U64))
+        self._call(_LIB.mms_hist_record, min(int(v), U64))
 
 
 class _Timing:
@@ -375,8 +376,7 @@ class MovingAverage(_Field):
     __slots__ = ()
 
     def add(self, v: float) -> None:
-        if self._w._h:
-            _LIB.mms_movavg_add(self._p, float(v))
+        self._call(_LIB.mms_movavg_add, float(v))
 
 
 class Struct(_Field):
@@ -403,8 +403,7 @@ class Struct(_Field):
                     c_double(float(v))).value
             else:
                 self._buf[k] = int(v) & U64
-        if self._w._h:
-            _LIB.mms_struct_set(self._p, self._buf)
+        self._call(_LIB.mms_struct_set, self._buf)
 
 
 class Record:
@@ -418,16 +417,18 @@ class Record:
         """By the member's kind: sum/sum_i64 add V, max/min raise/lower
         to V, hist records V."""
         t = self._t
-        if t._w._h:
-            _LIB.mms_record_update(t._p, self.index, t._members[member],
-                                   int(v) & U64)
+        with t._w._lock:
+            if t._w._h:
+                _LIB.mms_record_update(t._p, self.index, t._members[member],
+                                       int(v) & U64)
 
     def maxarg(self, member: str, v: int, arg: int) -> None:
         """A maxarg member: raise to V, keeping ARG with the largest V."""
         t = self._t
-        if t._w._h:
-            _LIB.mms_record_maxarg(t._p, self.index, t._members[member],
-                                   int(v) & U64, int(arg) & U64)
+        with t._w._lock:
+            if t._w._h:
+                _LIB.mms_record_maxarg(t._p, self.index, t._members[member],
+                                       int(v) & U64, int(arg) & U64)
 
 
 class Table:
@@ -442,10 +443,11 @@ class Table:
 
     def record(self, key: Union[str, bytes]) -> Record:
         b = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-        if not self._w._h:
-            raise ValueError("writer closed")
         rec = c_u32()
-        rc = _LIB.mms_record_get(self._p, b, len(b), ctypes.byref(rec))
+        with self._w._lock:
+            if not self._w._h:
+                raise ValueError("writer closed")
+            rc = _LIB.mms_record_get(self._p, b, len(b), ctypes.byref(rec))
         if rc < 0:
             raise MmstatsError(rc, "%s: record" % self.name)
         return Record(self, rec.value, rc == 1)
@@ -455,6 +457,19 @@ class Table:
 
 
 # ------------------------------------------------------------------ writer
+
+# Open writers: a forked child gets new locks (one held by another thread
+# at the fork would never be released in the child).
+_WRITERS: "weakref.WeakSet[Writer]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for w in list(_WRITERS):
+        w._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 class Writer:
     """A stats file of this process (mms_writer_open).
@@ -476,6 +491,7 @@ class Writer:
                  max_fields: int = 0, max_size: int = 0,
                  lib: Optional[str] = None) -> None:
         self._h: Optional[int] = None
+        self._lock = threading.Lock()
         lib_ = load_library(lib)
         o = _WriterOptions()
         lib_.mms_writer_options_init(ctypes.byref(o))
@@ -489,15 +505,20 @@ class Writer:
         if rc < 0:
             raise MmstatsError(rc, "cannot create stats file")
         self._h = h.value
+        self._path = lib_.mms_writer_path(self._h).decode("utf-8",
+                                                          "surrogateescape")
         self._fields: Dict[str, Any] = {}
+        _WRITERS.add(self)
 
     @property
     def path(self) -> str:
-        """The stats file's path."""
-        if not self._h:
-            raise ValueError("writer closed")
-        return _LIB.mms_writer_path(self._h).decode("utf-8",
-                                                     "surrogateescape")
+        """The stats file's path (a forked child's own file in the
+        child)."""
+        with self._lock:
+            if self._h:
+                self._path = _LIB.mms_writer_path(self._h).decode(
+                    "utf-8", "surrogateescape")
+        return self._path
 
     @property
     def closed(self) -> bool:
@@ -527,7 +548,11 @@ class Writer:
                 arr[k].name, arr[k].type = keep[-1], MEMBER_TYPES[t]
             spec.members, spec.nmembers = arr, len(members)
         p = c_void_p()
-        rc = _LIB.mms_field_add(self._h, ctypes.byref(spec), ctypes.byref(p))
+        with self._lock:
+            if not self._h:
+                raise ValueError("writer closed")
+            rc = _LIB.mms_field_add(self._h, ctypes.byref(spec),
+                                    ctypes.byref(p))
         if rc < 0:
             raise MmstatsError(rc, name)
         return p.value or 0
@@ -608,15 +633,16 @@ class Writer:
     def static(self, name: str, value: Union[int, float, str],
                units: Optional[str] = None) -> None:
         """A value written once, never changed: int, float or str."""
-        if not self._h:
-            raise ValueError("writer closed")
-        if isinstance(value, str):
-            rc = _LIB.mms_static_str(self._h, _b(name), _b(value))
-        elif isinstance(value, float):
-            rc = _LIB.mms_static_f64(self._h, _b(name), _b(units), value)
-        else:
-            rc = _LIB.mms_static_i64(self._h, _b(name), _b(units),
-                                     int(value))
+        with self._lock:
+            if not self._h:
+                raise ValueError("writer closed")
+            if isinstance(value, str):
+                rc = _LIB.mms_static_str(self._h, _b(name), _b(value))
+            elif isinstance(value, float):
+                rc = _LIB.mms_static_f64(self._h, _b(name), _b(units), value)
+            else:
+                rc = _LIB.mms_static_i64(self._h, _b(name), _b(units),
+                                         int(value))
         if rc < 0:
             raise MmstatsError(rc, name)
 
@@ -647,7 +673,11 @@ class Writer:
                                                       key_max)
         spec.members, spec.nmembers = arr, len(members)
         p = c_void_p()
-        rc = _LIB.mms_table_new(self._h, ctypes.byref(spec), ctypes.byref(p))
+        with self._lock:
+            if not self._h:
+                raise ValueError("writer closed")
+            rc = _LIB.mms_table_new(self._h, ctypes.byref(spec),
+                                    ctypes.byref(p))
         if rc < 0:
             raise MmstatsError(rc, name)
         return Table(self, p.value or 0, name, [m[0] for m in members])
@@ -655,24 +685,25 @@ class Writer:
     def sync(self) -> None:
         """msync the file now (for stats directories on disk that must
         survive a machine crash; readers never need it)."""
-        if self._h:
-            rc = _LIB.mms_writer_sync(self._h)
-            if rc < 0:
-                raise MmstatsError(rc, "sync")
+        with self._lock:
+            rc = _LIB.mms_writer_sync(self._h) if self._h else 0
+        if rc < 0:
+            raise MmstatsError(rc, "sync")
 
     def finish(self) -> None:
         """Mark the file finished (values final); updates still land."""
-        if self._h:
-            _LIB.mms_writer_finish(self._h)
+        with self._lock:
+            if self._h:
+                _LIB.mms_writer_finish(self._h)
 
     def close(self) -> None:
-        """Mark the file finished and unmap it; later updates are
-        ignored."""
-        h, self._h = self._h, None
-        if h:
-            rc = _LIB.mms_writer_close(h)
-            if rc < 0:
-                raise MmstatsError(rc, "close")
+        """Mark the file finished (and remove it, with REMOVE_AT_CLOSE),
+        unmap it and free the writer; later updates are ignored."""
+        with self._lock:
+            h, self._h = self._h, None
+            rc = _LIB.mms_writer_close(h) if h else 0
+        if rc < 0:
+            raise MmstatsError(rc, "close")
 
     def __enter__(self) -> "Writer":
         return self

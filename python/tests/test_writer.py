@@ -249,3 +249,29 @@ def test_fork_child_has_own_file(stats_dir, lib):
     assert mmstats3.values(pid)["n"] == 100
     w.close()
     assert not math.isnan(0.0)
+
+
+def test_close_while_threads_update(stats_dir, lib, mmstat_read):
+    """close() in one thread while others update: no crash, the updates
+    before it counted, those after it ignored."""
+    w = mmstats3.Writer()
+    c = w.counter("n")
+    started = threading.Barrier(5)
+    done = []
+
+    def work():
+        started.wait()
+        for _ in range(20000):
+            c.inc()
+        done.append(1)
+    ts = [threading.Thread(target=work) for _ in range(4)]
+    for t in ts:
+        t.start()
+    started.wait()
+    path = w.path
+    w.close()
+    for t in ts:
+        t.join()
+    assert len(done) == 4
+    n = mmstat_read(path)["processes"][0]["fields"]["n"]["value"]
+    assert 0 <= n <= 80000

@@ -3,7 +3,8 @@
 # man -w, a pkg-config build and a find_package build work with nothing
 # but system paths, the systemd units verify, the user-tmpfiles.d entry
 # makes the stats directories, bash-completion finds the completion; dpkg --purge
-# removes it and leaves none of its files.
+# removes it and leaves none of its files. The Python package imports
+# and writes a file mmstat-read reads.
 #
 # It changes the system, so it runs only where that is wanted: as root
 # with CI=true (CI's throwaway machine) or MMSTATS_TEST_SYSTEM_INSTALL=1;
@@ -159,6 +160,25 @@ else
     fail "find_package build: $(cat "$WORK/cmake.log")"
 fi
 
+# The Python package, for the system's python3: its writer finds the
+# packaged library, mmstat-read reads what it wrote, its reader reads it
+# back. (Run as root, python3 writes bytecode beside it: the prerm
+# removes it, checked by the purge below.)
+if command -v python3 >/dev/null; then
+    py=$(cd "$WORK" && /usr/bin/python3 -c '
+import mmstats3
+w = mmstats3.Writer()
+w.counter("py.hits", units="hits").add(42)
+print(w.path)
+w.close()
+print(mmstats3.values(w.path)["py.hits"], mmstats3.__file__)' 2>&1) ||
+        fail "python3 -c 'import mmstats3...': $py"
+    expect_match "$(/usr/bin/mmstat-read "$(head -1 <<<"$py")")" '^ *py\.hits +42 hits' \
+        "python: its writer's counter read by mmstat-read"
+    expect_match "$(tail -1 <<<"$py")" '^42 /usr/lib/python3/dist-packages/mmstats3/__init__\.py$' \
+        "python: the packaged mmstats3 reads it back"
+fi
+
 # The systemd user units parse and run the packaged programs.
 unit=/usr/lib/systemd/user/mmstat-exporter.service
 expect_match "$(grep '^ExecStart=' "$unit")" "^ExecStart=/usr/bin/mmstat-exporter " "unit runs the packaged exporter"
@@ -224,7 +244,8 @@ while read -r f; do
         usr/lib/*-linux-gnu/pkgconfig | usr/share | usr/share/bash-completion | \
         usr/share/bash-completion/completions | usr/share/doc | usr/share/lintian | \
         usr/share/zsh | usr/share/zsh/vendor-completions | \
-        usr/share/lintian/overrides | usr/share/man | usr/share/man/man[0-9]) continue ;;
+        usr/share/lintian/overrides | usr/share/man | usr/share/man/man[0-9] | \
+        usr/lib/python3 | usr/lib/python3/dist-packages) continue ;;
     esac
     checks=$((checks + 1))
     if [ -e "/$f" ] || [ -L "/$f" ]; then
