@@ -275,3 +275,49 @@ def test_close_while_threads_update(stats_dir, lib, mmstat_read):
     assert len(done) == 4
     n = mmstat_read(path)["processes"][0]["fields"]["n"]["value"]
     assert 0 <= n <= 80000
+
+
+def test_timer_records_exceptions(stats_dir, lib):
+    """A timed block or function that raises is still timed."""
+    w = mmstats3.Writer()
+    t = w.timer("t")
+
+    @t
+    def boom():
+        raise KeyError("x")
+    with pytest.raises(KeyError):
+        boom()
+    with pytest.raises(ValueError):
+        with t:
+            with t:                      # nested, per thread
+                raise ValueError("y")
+    assert mmstats3.values(w.path)["t"]["count"] == 3
+    w.close()
+
+
+def test_fork_while_lock_held(stats_dir, lib):
+    """A child forked while the writer's lock is held (by another thread,
+    here by the parent itself) gets a fresh lock: it can update."""
+    import select
+    w = mmstats3.Writer()
+    c = w.counter("n")
+    r, wr = os.pipe()
+    with w._lock:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                c.add(7)
+                os.write(wr, b"x")
+            finally:
+                os._exit(0)
+    os.close(wr)
+    # A guard against a hang (a deadlocked child), not a speed bound.
+    ready, _, _ = select.select([r], [], [], 120)
+    got = os.read(r, 1) if ready else b""
+    os.close(r)
+    if not got:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    assert got == b"x", "the child deadlocked on the inherited lock"
+    assert mmstats3.values(pid)["n"] == 7
+    w.close()
