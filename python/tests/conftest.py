@@ -8,6 +8,7 @@ that need it are skipped, and a run with any skipped test exits 77
 (ctest's "skipped"), never 0: a skip is not a pass.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -88,7 +89,5 @@ def pytest_report_header(config):
 
 
 # Without an installed package, the tests import the source tree's.
-try:
-    import mmstats3  # noqa: F401
-except ImportError:
+if importlib.util.find_spec("mmstats3") is None:
     sys.path.insert(0, os.path.join(SRC, "python"))
