@@ -15,6 +15,8 @@
  *   CALL      CALL    generated; failed: r < 0
  *   CALL_PTR  CALL    generated; failed: r == NULL
  *   CALL_EOF  CALL    generated; failed: r == EOF
+ *   CALL_MAP  CALL    generated; failed: r == MAP_FAILED
+ *   CALL_OWN  CALL    own: counted as CALL, body written by hand
  *   OPEN      CALL    generated; the mode argument is read only with
  *                     O_CREAT or O_TMPFILE; failed: r < 0
  *   ALLOC     CALL    own: memory calls, with the mem.* fields
@@ -58,6 +60,8 @@
 #define MMP_SHAPE_CALL (CALL, GEN)
 #define MMP_SHAPE_CALL_PTR (CALL, GEN)
 #define MMP_SHAPE_CALL_EOF (CALL, GEN)
+#define MMP_SHAPE_CALL_MAP (CALL, GEN)
+#define MMP_SHAPE_CALL_OWN (CALL, OWN)
 #define MMP_SHAPE_OPEN (CALL, MODE)
 #define MMP_SHAPE_ALLOC (CALL, OWN)
 #define MMP_SHAPE_XFER (XFER, GEN)
@@ -80,13 +84,16 @@
     X(net, REC, "sockets: connect, accept, send, recv, poll, select, epoll")   \
     X(stdio, REC, "FILE streams: fopen, fread, fwrite, fgets, fputs, fflush")  \
     X(mem, REC, "malloc, free and the other allocation calls")                 \
+    X(files, REC,                                                              \
+      "per-file records (files.c), and the calls they follow besides io, fs "  \
+      "and stdio: fcntl, close_range, chdir, mmap, fileno, fseek")             \
     X(proc, ALWAYS,                                                            \
       "process events the stats file follows: exec, _exit, a clone() child, "  \
       "entering seccomp (not counted)")
 
 #define MMP_CALLS(X)                                                           \
     MMP_CALLS_io(X) MMP_CALLS_fs(X) MMP_CALLS_net(X) MMP_CALLS_stdio(X)        \
-        MMP_CALLS_mem(X) MMP_CALLS_proc(X)
+        MMP_CALLS_mem(X) MMP_CALLS_files(X) MMP_CALLS_proc(X)
 
 /* pread/pwrite and the other 64-bit names are aliases on 64-bit systems,
  * hooked separately so that each name is counted as the program called
@@ -269,6 +276,35 @@
     X(mem, valloc, ALLOC, void *, size_t, n)                                   \
     X(mem, pvalloc, ALLOC, void *, size_t, n)                                  \
     X(mem, malloc_usable_size, NONE, size_t, void *, p)
+
+/* What per-file records (files.c) need to follow descriptors, streams and
+ * the working directory beyond the io, fs and stdio calls: duplicates
+ * (fcntl F_DUPFD), closes of ranges, directory changes (relative paths),
+ * mappings, stream positions. Disabling the family (MMSTATS_HOOKS=-files)
+ * turns per-file records off. */
+#define MMP_CALLS_files(X)                                                     \
+    X(files, fcntl, CALL_OWN, int, int, fd, int, cmd, ..., )                   \
+    X(files, fcntl64, CALL_OWN, int, int, fd, int, cmd, ..., )                 \
+    X(files, close_range, CALL, int, unsigned, first, unsigned, last, int,     \
+      flags)                                                                   \
+    X(files, closefrom, CALL_OWN, void, int, first)                            \
+    X(files, chdir, CALL, int, const char *, path)                             \
+    X(files, fchdir, CALL, int, int, fd)                                       \
+    X(files, mmap, CALL_MAP, void *, void *, addr, size_t, len, int, prot,     \
+      int, flags, int, fd, off_t, off)                                         \
+    X(files, mmap64, CALL_MAP, void *, void *, addr, size_t, len, int, prot,   \
+      int, flags, int, fd, off64_t, off)                                       \
+    X(files, fileno, CALL, int, FILE *, f)                                     \
+    X(files, fseek, CALL, int, FILE *, f, long, off, int, whence)              \
+    X(files, fseeko, CALL, int, FILE *, f, off_t, off, int, whence)            \
+    X(files, fseeko64, CALL, int, FILE *, f, off64_t, off, int, whence)        \
+    X(files, rewind, CALL_OWN, void, FILE *, f)                                \
+    X(files, fsetpos, CALL, int, FILE *, f, const fpos_t *, pos)               \
+    X(files, fsetpos64, CALL, int, FILE *, f, const fpos64_t *, pos)           \
+    X(files, freopen, CALL_PTR, FILE *, const char *, path, const char *, how, \
+      FILE *, f)                                                               \
+    X(files, freopen64, CALL_PTR, FILE *, const char *, path, const char *,    \
+      how, FILE *, f)
 
 /* exec marks the file finished first (ready again if it fails); _exit
  * and _Exit mark it finished; a clone() child without CLONE_VM gets a

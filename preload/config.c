@@ -15,15 +15,25 @@ struct mmp_config mmp_cfg = {
     .timing_mem = 0,
     .hist_bits = 5,
     .families = ~0u,
+    .files_max = 1024,
+    .files_align = 4096,
 };
 
-enum opt_type { OPT_BOOL, OPT_STR, OPT_INT, OPT_FAMILIES };
+/* OPT_SECRET: a string shown as "(set)". */
+enum opt_type {
+    OPT_BOOL,
+    OPT_STR,
+    OPT_SECRET,
+    OPT_INT,
+    OPT_POW2,
+    OPT_FAMILIES
+};
 
 struct opt {
     const char *name;
     enum opt_type type;
     void *dst;
-    int min, max; /* OPT_INT */
+    int min, max; /* OPT_INT, OPT_POW2 (a power of two) */
     const char *help;
 };
 
@@ -38,7 +48,7 @@ static const struct opt opts[] = {
     {"MMSTATS_LABEL", OPT_STR, &mmp_cfg.label, 0, 0,
      "a label for this process, in the header and {label}"},
     {"MMSTATS_HOOKS", OPT_FAMILIES, &mmp_cfg.families, 0, 0,
-     "families to record: all, or a list of io,fs,net,stdio,mem; "
+     "families to record: all, or a list of io,fs,net,stdio,mem,files; "
      "-name removes one (all,-mem)"},
     {"MMSTATS_TIMING", OPT_BOOL, &mmp_cfg.timing, 0, 0,
      "latency histograms for io, fs, net and stdio calls"},
@@ -48,6 +58,17 @@ static const struct opt opts[] = {
      "latency histogram precision: 2^bits buckets per power of two"},
     {"MMSTATS_VERBOSE", OPT_BOOL, &mmp_cfg.verbose, 0, 0,
      "print these options and warnings to stderr"},
+    {"MMSTATS_FILES_MAX", OPT_INT, &mmp_cfg.files_max, 2, 1 << 20,
+     "per-file records, (other) included (files family)"},
+    {"MMSTATS_FILES_EXCLUDE", OPT_STR, &mmp_cfg.files_exclude, 0, 0,
+     "path prefixes without records, ':' separated; 'default' is the "
+     "system's (/proc /sys /dev /etc /usr /lib* /bin /sbin /boot), 'none'"},
+    {"MMSTATS_FILES_HASH", OPT_BOOL, &mmp_cfg.files_hash, 0, 0,
+     "key per-file records by a hash of the path, not the path"},
+    {"MMSTATS_FILES_SALT", OPT_SECRET, &mmp_cfg.files_salt, 0, 0,
+     "secret key of that hash (default none: the same path, the same hash)"},
+    {"MMSTATS_FILES_ALIGN", OPT_POW2, &mmp_cfg.files_align, 1, 1 << 30,
+     "block size: an access at an offset not a multiple of it is unaligned"},
 };
 
 /* Straight to fd 2 with the real write: never through our hooks, never
@@ -133,11 +154,16 @@ static void print_option(const struct opt *o)
         snprintf(val, sizeof val, "%s", *(int *)o->dst ? "on" : "off");
         break;
     case OPT_INT:
+    case OPT_POW2:
         snprintf(val, sizeof val, "%d", *(int *)o->dst);
         break;
     case OPT_STR:
         snprintf(val, sizeof val, "%s",
                  *(const char **)o->dst ? *(const char **)o->dst : "(unset)");
+        break;
+    case OPT_SECRET:
+        snprintf(val, sizeof val, "%s",
+                 *(const char **)o->dst ? "(set)" : "(unset)");
         break;
     case OPT_FAMILIES: {
         size_t n = 0;
@@ -167,12 +193,15 @@ void mmp_config_load(void)
             bad = parse_bool(v, (int *)o->dst);
             break;
         case OPT_STR:
+        case OPT_SECRET:
             *(const char **)o->dst = *v ? v : NULL;
             break;
-        case OPT_INT: {
+        case OPT_INT:
+        case OPT_POW2: {
             char *end;
             long n = strtol(v, &end, 10);
-            bad = (*v == '\0' || *end || n < o->min || n > o->max);
+            bad = (*v == '\0' || *end || n < o->min || n > o->max ||
+                   (o->type == OPT_POW2 && (n & (n - 1))));
             if (!bad)
                 *(int *)o->dst = (int)n;
             break;

@@ -9,6 +9,11 @@ struct mmp_config {
     int timing, timing_mem;
     int hist_bits;
     int verbose;
+    int files_max;             /* per-file records, (other) included */
+    const char *files_exclude; /* prefixes; NULL: the default list */
+    int files_hash;            /* key records by a hash of the path */
+    const char *files_salt;    /* the hash's key */
+    int files_align;           /* "unaligned": offset % this */
 };
 
 extern struct mmp_config mmp_cfg;

@@ -162,6 +162,16 @@ int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
     return rc;
 }
 
+mms_writer *mmp_writer(void)
+{
+    return writer;
+}
+
+bool mmp_adding_fields(void)
+{
+    return adding;
+}
+
 /* Settle STATE from RC: ready, failed for good, or (busy) not yet. */
 /* STATE is written through the atomic macro clang-tidy does not see. */
 // NOLINTNEXTLINE(readability-non-const-parameter)

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -255,6 +256,12 @@ void mmp_drop(void);
  * while another thread holds the writer's lock. */
 int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
                   mms_field **out);
+/* The shim's writer (NULL when not recording), for families that make
+ * more than fields (files.c's tables). */
+mms_writer *mmp_writer(void);
+/* This thread is inside mmp_group_add, holding the writer's lock: a
+ * signal handler here must not take it again. */
+bool mmp_adding_fields(void);
 /* The state of the stats file (exec, _exit), in the process that owns
  * it, unless the process entered seccomp (the core's check needs getpid). */
 void mmp_file_state(enum mms_state st);
@@ -277,15 +284,13 @@ mmp_add_cells(struct mms_cell c, unsigned nvals, uint64_t err, uint64_t a,
         mms__cell_add(c, 24, b);
 }
 
-/* The latency of call ID, started at T0 (only the timed paths, each a
- * function of its own, inline this). No clock is read once timing was
- * stopped (seccomp): the clock may need a system call. */
-static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
-                                                              uint64_t t0)
+/* The latency of call ID, from T0 to T1 (only the timed paths, each a
+ * function of its own, inline this); mmp_latency reads T1 itself. No
+ * clock is read once timing was stopped (seccomp): the clock may need a
+ * system call. */
+static inline __attribute__((always_inline)) void
+mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
 {
-    if (!mmp_is_timed(id))
-        return;
-    uint64_t t1 = mmp_clock();
     uint64_t dt = t1 > t0 ? t1 - t0 : 0;
     uint8_t *l = mmp_tls_lat[id];
     if (MMP_LIKELY(l))
@@ -293,6 +298,12 @@ static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
                               dt);
     else
         mmp_latency_slow(id, dt);
+}
+static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
+                                                              uint64_t t0)
+{
+    if (mmp_is_timed(id))
+        mmp_latency_at(id, t0, mmp_clock());
 }
 
 /* Record one call of ID: NVALS counters ("calls", "errors", then the
@@ -337,6 +348,8 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
 #define MMP_REC_CALL(id, t0, r) MMP_RECORD(id, t0, 2, (r) < 0, 0, 0)
 #define MMP_REC_CALL_PTR(id, t0, r) MMP_RECORD(id, t0, 2, (r) == NULL, 0, 0)
 #define MMP_REC_CALL_EOF(id, t0, r) MMP_RECORD(id, t0, 2, (r) == EOF, 0, 0)
+#define MMP_REC_CALL_MAP(id, t0, r)                                            \
+    MMP_RECORD(id, t0, 2, (r) == MAP_FAILED, 0, 0)
 #define MMP_REC_XFER(id, t0, r) MMP_RECORD(id, t0, 4, (r) < 0, n, MMP_GOT(r))
 #define MMP_REC_XFER_IOV(id, t0, r)                                            \
     MMP_RECORD(id, t0, 4, (r) < 0, (r) >= 0 ? mmp_iov_bytes(iov, cnt) : 0,     \
@@ -360,6 +373,7 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
 #define MMP_FAIL_CALL (-1)
 #define MMP_FAIL_CALL_PTR NULL
 #define MMP_FAIL_CALL_EOF EOF
+#define MMP_FAIL_CALL_MAP MAP_FAILED
 #define MMP_FAIL_XFER (-1)
 #define MMP_FAIL_XFER_IOV (-1)
 #define MMP_FAIL_XFER_MSG (-1)
@@ -385,17 +399,27 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
 
 /* MMP_CALLS_<family>(MMP_DEFINE) in hook_<family>.c defines its hooks.
  * The timed path is a function of its own, so that the counting path
- * keeps few registers live across the real call. */
+ * keeps few registers live across the real call. MMP_FPRE and MMP_FPOST
+ * are what the call does to per-file records (files.h; nothing for most
+ * calls); the timed path reads the clock once after the call, for the
+ * latency and the file's times. */
 #define MMP_DEFINE(fam, name, shape, ret, ...)                                 \
     MMP_BODY_OF(shape)(name, shape, ret, __VA_ARGS__)
 #define MMP_BODY_OWN(name, shape, ret, ...)
+#define MMP_TIMED_REC(name, shape)                                             \
+    uint64_t mmp_t1 = mmp_is_timed(MMP_CALL_##name) ? mmp_clock() : 0;         \
+    MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                                \
+    if (mmp_t1)                                                                \
+        mmp_latency_at(MMP_CALL_##name, mmp_t0, mmp_t1);                       \
+    MMP_FPOST(name, mmp_t0, mmp_t1)
 #define MMP_BODY_GEN(name, shape, ret, ...)                                    \
     static __attribute__((noinline))                                           \
     ret mmp_timed_##name(MMP_PARAMS(__VA_ARGS__))                              \
     {                                                                          \
+        MMP_FPRE(name);                                                        \
         uint64_t mmp_t0 = mmp_clock();                                         \
         ret mmp_r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__));                  \
-        MMP_REC_##shape(MMP_CALL_##name, mmp_t0, mmp_r);                       \
+        MMP_TIMED_REC(name, shape);                                            \
         return mmp_r;                                                          \
     }                                                                          \
     MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
@@ -407,8 +431,10 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
         }                                                                      \
         if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_##name)))                       \
             return mmp_timed_##name(MMP_ARGS(__VA_ARGS__));                    \
+        MMP_FPRE(name);                                                        \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
         MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                            \
+        MMP_FPOST(name, 0, 0);                                                 \
         return mmp_r;                                                          \
     }
 
@@ -436,7 +462,7 @@ static inline mode_t mmp_open_mode(int flags, va_list ap)
         va_end(ap);                                                            \
         uint64_t mmp_t0 = mmp_clock();                                         \
         ret mmp_r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__) mode);             \
-        MMP_REC_CALL(MMP_CALL_##name, mmp_t0, mmp_r);                          \
+        MMP_TIMED_REC(name, CALL);                                             \
         return mmp_r;                                                          \
     }                                                                          \
     MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
@@ -454,7 +480,10 @@ static inline mode_t mmp_open_mode(int flags, va_list ap)
             return mmp_timed_##name(MMP_ARGS(__VA_ARGS__) mode);               \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
         MMP_REC_CALL(MMP_CALL_##name, 0, mmp_r);                               \
+        MMP_FPOST(name, 0, 0);                                                 \
         return mmp_r;                                                          \
     }
+
+#include "files.h"
 
 #endif /* MMP_SHIM_H */

@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "files.h"
+#include "json.h"
 #include "out.h"
 #include "watch.h"
 
-enum { OPT_WINDOWS_AT = 256, OPT_HOST, OPT_RAW };
+enum { OPT_WINDOWS_AT = 256, OPT_HOST, OPT_RAW, OPT_FILES, OPT_SORT, OPT_TOP };
 
 static const struct cli_opt read_opts[] = {
     {'d', CLI_REQUIRED, "dir", "DIR",
@@ -46,6 +48,12 @@ static const struct cli_opt read_opts[] = {
     {'n', CLI_REQUIRED, "count", "N", "with --watch: stop after N intervals"},
     {OPT_WINDOWS_AT, CLI_REQUIRED, "windows-at", "NS",
      "take time windows at CLOCK_MONOTONIC NS\n(reproducible output)"},
+    {OPT_FILES, CLI_NONE, "files", NULL,
+     "the files a process reads and writes (the\n"
+     "shim's per-file records), most bytes first"},
+    {OPT_SORT, CLI_REQUIRED, "sort", "KEY",
+     "with --files: bytes, time, ops or name"},
+    {OPT_TOP, CLI_REQUIRED, "top", "N", "with --files: the first N files only"},
     {'h', CLI_NONE, "help", NULL, "show this help"},
     {'V', CLI_NONE, "version", NULL, "show the version"},
 };
@@ -73,6 +81,7 @@ static const struct cli read_cli = {
              "  mmstat-read --sum --by exe        totals per program\n"
              "  mmstat-read --watch=2 -f 'app.*' 1234\n"
              "  mmstat-read --watch --json 1234 | jq .fields\n"
+             "  mmstat-read --files --sort time 1234\n"
              "\n"
              "Exit status: 0 ok, 1 a file could not be read, 2 bad usage.\n",
 };
@@ -84,7 +93,10 @@ enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };
 struct opts {
     const char *dir;
     struct filters filters;
-    bool list, all, sum, running, nonzero, raw;
+    bool list, all, sum, running, nonzero, raw, files;
+    enum file_sort sort;
+    bool sort_set;
+    long top;
     const char *by;
     const char *host;
     enum fmt fmt;
@@ -169,8 +181,43 @@ static void list_text(const struct procs *ps, bool raw)
     }
 }
 
+/* --files: one table for every process read, their files merged by
+ * path; with --json, the view as {"files": ...}. */
+static int print_files(const struct procs *ps, const struct opts *o)
+{
+    struct file_view v = {0};
+    int rc = 0;
+    for (size_t i = 0; i < ps->n && rc == 0; i++)
+        rc = file_view_add(&v, ps->v[i].snap);
+    if (rc == 0) {
+        file_view_sort(&v, o->sort);
+        if (o->fmt == FMT_JSON) {
+            struct jw w;
+            jw_init(&w, stdout, true);
+            jw_obj(&w, NULL);
+            jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
+            jw_u64(&w, "processes", ps->n);
+            files_json(&w, "files", &v, (size_t)o->top);
+            jw_end_obj(&w);
+            jw_finish(&w);
+        } else {
+            rc = files_text(stdout, &v, (size_t)o->top, o->raw);
+        }
+    }
+    file_view_free(&v);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = -errno;
+    if (rc < 0) {
+        fprintf(stderr, "%s: output: %s\n", prog, mms_strerror(rc));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 static int print_procs(const struct procs *ps, const struct opts *o)
 {
+    if (o->files)
+        return print_files(ps, o);
     struct out_opts oo = {.filters = &o->filters,
                           .header_only = o->list,
                           .windows_at = o->windows_at,
@@ -278,6 +325,20 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case OPT_HOST:
         o->host = arg;
         return 0;
+    case OPT_FILES:
+        o->files = true;
+        return 0;
+    case OPT_SORT:
+        o->sort_set = true;
+        if (file_sort_parse(arg, &o->sort) < 0) {
+            cli_error(&read_cli, "--sort: bytes, time, ops or name, not '%s'",
+                      arg);
+            return -1;
+        }
+        return 0;
+    case OPT_TOP:
+        o->top = (long)positive("top", "number", arg);
+        return o->top < 0 ? -1 : 0;
     case 'h':
         cli_usage(&read_cli, stdout);
         return 1;
@@ -302,6 +363,11 @@ static const char *conflict(const struct opts *o, int nargs)
         return "--count goes with --watch";
     if (o->host && o->fmt != FMT_PROM)
         return "--host goes with --prometheus";
+    if (o->files && (o->list || o->sum || o->watch || o->fmt == FMT_PROM))
+        return "--files goes with neither --list, --sum, --watch nor "
+               "--prometheus";
+    if ((o->sort_set || o->top) && !o->files)
+        return "--sort and --top go with --files";
     return NULL;
 }
 
@@ -352,7 +418,7 @@ int main(int argc, char **argv)
     int npaths = 0;
     bool targets = optind < argc;
     if (!targets) {
-        if (!o.sum && !o.all && o.fmt == FMT_TEXT)
+        if (!o.sum && !o.all && !o.files && o.fmt == FMT_TEXT)
             o.list = true;
         npaths = stats_files(dir, &paths);
         /* No directory yet: no stats yet, unless it was named (a typo). */

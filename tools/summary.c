@@ -10,8 +10,12 @@
 
 #include <mmstats/preload.h>
 
+#include "files.h"
 #include "json.h"
 #include "summary.h"
+
+/* Files shown after the calls (mmstat-read --files shows them all). */
+#define SUMMARY_TOP_FILES 10
 
 struct call_row {
     char family[64], call[64];
@@ -264,6 +268,7 @@ static int text_summary(FILE *out, const struct run_result *rr,
                         const struct out_proc *p, size_t n,
                         const struct agg_group *all,
                         const struct agg_group *each,
+                        const struct file_view *files,
                         const struct summary_opts *o)
 {
     fputs("mmstat-run: ", out);
@@ -292,6 +297,10 @@ static int text_summary(FILE *out, const struct run_result *rr,
             text_calls(out, &each[i], o);
             text_mem(out, &each[i], o->raw);
         }
+    }
+    if (files->present) {
+        fprintf(out, "\ntop files (of all processes, by bytes):\n");
+        files_text(out, files, SUMMARY_TOP_FILES, o->raw);
     }
     return ferror(out) ? -EIO : 0;
 }
@@ -371,6 +380,7 @@ static int json_summary(FILE *out, const struct run_result *rr,
                         const struct out_proc *p, size_t n,
                         const struct agg_group *all,
                         const struct agg_group *each,
+                        const struct file_view *files,
                         const struct summary_opts *o)
 {
     struct jw w;
@@ -407,6 +417,10 @@ static int json_summary(FILE *out, const struct run_result *rr,
     jw_end_arr(&w);
     json_calls(&w, all, o->sort);
     json_mem(&w, all);
+    if (files->present)
+        files_json(&w, "files", files, SUMMARY_TOP_FILES);
+    else
+        jw_null(&w, "files");
     jw_end_obj(&w);
     jw_finish(&w);
     return ferror(out) ? -EIO : 0;
@@ -424,9 +438,17 @@ int summary_print(FILE *out, const struct run_result *rr,
         if (rc == 0 && o->per_process)
             rc = agg_add(&each[i], p[i].reader, p[i].snap, NULL, 0);
     }
-    if (rc == 0)
-        rc = o->json ? json_summary(out, rr, p, n, &all, each, o)
-                     : text_summary(out, rr, p, n, &all, each, o);
+    /* The processes' files merged by path: the top ones after the calls. */
+    struct file_view files = {0};
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (p[i].snap)
+            rc = file_view_add(&files, p[i].snap);
+    if (rc == 0) {
+        file_view_sort(&files, FSORT_BYTES);
+        rc = o->json ? json_summary(out, rr, p, n, &all, each, &files, o)
+                     : text_summary(out, rr, p, n, &all, each, &files, o);
+    }
+    file_view_free(&files);
     agg_free(&all);
     for (size_t i = 0; each && i < n; i++)
         agg_free(&each[i]);

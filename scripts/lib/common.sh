@@ -33,8 +33,9 @@ BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
 # The tools' tests: promtool (test_tools_prom) checks mmstat-read
 # --prometheus; a real Prometheus server scrapes mmstat-exporter
 # (test_exporter_prometheus), headless Chromium loads its dashboard
-# (test_exporter_browser), curl talks to it. The tests fail without them.
-TOOLS_TEST_PACKAGES=(prometheus chromium curl)
+# (test_exporter_browser), curl talks to it; sqlite3 runs under the shim
+# (test_files_programs). The tests fail without them.
+TOOLS_TEST_PACKAGES=(prometheus chromium curl sqlite3)
 
 # scripts/package and its test (test_package): the .deb's tools and lint.
 PACKAGE_PACKAGES=(dpkg-dev file lintian)

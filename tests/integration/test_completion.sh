@@ -65,7 +65,7 @@ for t in $tools; do
     has "$got" "$t -<TAB>" $opts
 done
 
-expect_eq "$(complete_line mmstat-read --fi)" "--filter" "mmstat-read --fi<TAB>"
+expect_eq "$(complete_line mmstat-read --filt)" "--filter" "mmstat-read --filt<TAB>"
 # shellcheck disable=SC2086
 has "$(complete_line mmstat-read "")" "mmstat-read <TAB>: PIDs" $pids
 expect_eq "$(complete_line mmstat-read -d "$MMSTATS_DIR" "$pid")" "$pid" \
@@ -136,7 +136,7 @@ zpty -w z exit
 zpty -d z
 EOF
 zout=$(cd "$WORK" && timeout 120 zsh -f "$WORK/drive.zsh" "$pfx" \
-    'mmstat-read --fi' 'mmstat-run --sort ti' "mmstat-read $pid -f mem.li" \
+    'mmstat-read --filt' 'mmstat-run --sort ti' "mmstat-read $pid -f mem.li" \
     "mmstat-clean --dir $WORK/st" 2>&1 | tr -d '\r' |
     sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | grep -a '^RESULT: ' || true)
 has "$zout" "zsh" "RESULT: mmstat-read --filter" "RESULT: mmstat-run --sort time" \

@@ -43,7 +43,7 @@ else
         >/dev/null || fail "counts under the shim: status $?"
     file=$(ls "$WORK"/s/counts-*.mmstats 2>/dev/null | head -1 || true)
     got=$("$READ" "${file:-none}" | awk '$1 ~ /^[a-z]+\.[a-zA-Z0-9_.]+$/ {print $1}' |
-        grep -Ev '\.latency$|^mem\.[a-z_]+$' | sort || true)
+        grep -Ev '\.latency$|^(mem|files)\.[a-z_]+$' | sort || true)
     want=$(python3 "$GEN" --fields "$SRC/preload/calls.h" | sort)
     expect_match "$got" '^io\.write\.calls$' "the run has fields"
     expect_eq "$(comm -23 <(echo "$got") <(echo "$want"))" "" \

@@ -1,0 +1,1017 @@
+/* files family: per-file records, the live counterpart of Darshan's POSIX
+ * and STDIO modules. Owns the descriptor map and the open files behind it,
+ * the two keyed tables ("files", "files.meta"; files.h lists their
+ * members), and every file event but the fast path of a read or write
+ * (files.h): opens, closes, duplicates, seeks, stats, syncs, renames,
+ * mmaps, streams, the slow path of accesses (patterns, common sizes and
+ * strides, times) and the threads' and fork's clean-up.
+ *
+ * Nothing here takes a lock or makes a system call after start-up, but
+ * the first tracked open, which makes the tables (the writer's lock, never
+ * from inside the shim's own field creation), and what the core's first
+ * uses do. Open files live in a pool reserved at start-up; a descriptor
+ * maps to one with a single atomic pointer. */
+#include <limits.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "files_int.h"
+#include "shim.h"
+
+struct mmp_ofd *mmp_fdmap[MMP_FD_MAX];
+
+static struct mmp_ofd *pool; /* npool open files, reserved at start-up */
+static uint32_t npool, hwm;  /* hwm: slots ever used */
+static mms_table *tfiles, *tmeta;
+static uint32_t meta_off[MMP_MM_N]; /* member offsets in a meta cell */
+enum { F_OTHER, F_UNTRACKED, F_EXCLUDED, F_ALIGN, NFIELDS };
+static mms_field *fields[NFIELDS];
+static uint8_t ready;              /* enum mmp_fields_state */
+static int64_t rt_delta;           /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
+static __thread int making MMP_IE; /* this thread is making the tables */
+
+/* The files in (other), told apart by a hash of their key, so that the
+ * reader can say how many there are: an open-addressing set, reserved at
+ * start-up. Entries are hash << 8 | generation (a fork child starts a new
+ * generation: its file counts its own). */
+static uint64_t *other_set;
+static uint32_t other_mask;
+static uint8_t other_gen = 1;
+
+static uintptr_t me(void)
+{
+    return (uintptr_t)__builtin_thread_pointer();
+}
+
+bool mmp_files_on(void)
+{
+    return mms_load_relaxed(&mmp_mode[MMP_CALL_fileno]) != MMP_OFF;
+}
+
+static uint64_t realtime(uint64_t mono)
+{
+    return mono ? (uint64_t)((int64_t)mono + rt_delta) : 0;
+}
+
+/* --------------------------------------------------------- the tables */
+
+/* NOLINTBEGIN(bugprone-macro-parentheses): names and tokens, not values */
+static const struct mms_table_member files_members[] = {
+#define MMP_TM(m, k, u) {.name = #m, .kind = MMS_MK_##k, .units = u},
+    MMP_FILES_MEMBERS(MMP_TM)};
+static const struct mms_table_member meta_members[] = {MMP_META_MEMBERS(MMP_TM)
+#undef MMP_TM
+};
+/* NOLINTEND(bugprone-macro-parentheses) */
+
+static int make_tables(void)
+{
+    mms_writer *w = mmp_writer();
+    if (!w)
+        return -EINVAL;
+    struct mms_table_spec a = {
+        .name = MMS_PRELOAD_FILES,
+        .help = "per-file reads and writes: bytes, furthest offset (end), "
+                "consecutive and sequential accesses, switches, unaligned "
+                "offsets, Darshan's size ranges",
+        .capacity = (uint32_t)mmp_cfg.files_max,
+        .key_type = MMS_KEY_TEXT,
+        .members = files_members,
+        .nmembers = MMP_FM_N};
+    struct mms_table_spec b = {
+        .name = MMS_PRELOAD_FILES_META,
+        .help = "per-file opens, closes, seeks, stats, syncs, mmaps, renames, "
+                "times, slowest accesses, most common sizes and strides",
+        .capacity = (uint32_t)mmp_cfg.files_max,
+        .key_type = MMS_KEY_TEXT,
+        .members = meta_members,
+        .nmembers = MMP_MM_N};
+    int rc = mms_table_new(w, &a, &tfiles);
+    if (rc == 0)
+        rc = mms_table_new(w, &b, &tmeta);
+    if (rc < 0)
+        return rc;
+    /* The fast path adds at fixed offsets: the core's layout must agree. */
+    for (unsigned m = 0; m < MMP_FM_N; m++)
+        if (mms__record_member_off(tfiles, m) != 8 + 8 * m)
+            return -EINVAL;
+    for (unsigned m = 0; m < MMP_MM_N; m++)
+        meta_off[m] = mms__record_member_off(tmeta, m);
+    static const struct mms_field_spec specs[NFIELDS] = {
+        [F_OTHER] = {.name = MMS_PRELOAD_FILES_OTHER,
+                     .kind = MMS_KIND_COUNTER,
+                     .units = "files",
+                     .help = "files counted in the (other) records"},
+        [F_UNTRACKED] = {.name = MMS_PRELOAD_FILES_UNTRACKED,
+                         .kind = MMS_KIND_COUNTER,
+                         .units = "opens",
+                         .help = "opens without a record: path unknown, "
+                                 "descriptor past the map, no room"},
+        [F_EXCLUDED] = {.name = MMS_PRELOAD_FILES_EXCLUDED,
+                        .kind = MMS_KIND_COUNTER,
+                        .units = "opens",
+                        .help = "opens under an excluded prefix"},
+        [F_ALIGN] = {.name = MMS_PRELOAD_FILES_ALIGNMENT,
+                     .kind = MMS_KIND_GAUGE,
+                     .units = "bytes",
+                     .help = "block size of the unaligned count"},
+    };
+    mms_field *f[NFIELDS];
+    rc = mmp_group_add(specs, NFIELDS, f);
+    if (rc < 0)
+        return rc;
+    mms_gauge_set(f[F_ALIGN], mmp_cfg.files_align);
+    for (unsigned i = 0; i < NFIELDS; i++)
+        mms_store_relaxed(&fields[i], f[i]);
+    return 0;
+}
+
+/* The tables, made on the first tracked open. Never from inside the
+ * shim's own field creation on this thread (a signal handler there would
+ * wait for the lock its own thread holds); the record is then dropped. */
+static bool files_ready(void)
+{
+    uint8_t st = mms_load_acquire(&ready);
+    if (MMP_LIKELY(st != MMP_FIELDS_NONE))
+        return st == MMP_FIELDS_READY;
+    if (making || mmp_adding_fields())
+        return false;
+    making = 1;
+    int rc = make_tables();
+    making = 0;
+    if (rc == 0)
+        mms_store_release(&ready, (uint8_t)MMP_FIELDS_READY);
+    else if (rc != MMS_EBUSY)
+        mms_store_release(&ready, (uint8_t)MMP_FIELDS_FAILED);
+    return rc == 0;
+}
+
+static void count(unsigned which)
+{
+    mms_field *f = mms_load_relaxed(&fields[which]);
+    struct mms_cell c = f ? mms__cell(f) : (struct mms_cell){NULL, false};
+    if (c.p)
+        mms__cell_add(c, 0, 1);
+    else
+        mmp_drop();
+}
+
+/* ------------------------------------------------------------ cells */
+
+/* An update of one record cell: under its seqlock when this thread owns
+ * the cell (readers never see half an event), with atomic operations on
+ * a shared one (shard 0, or a thread past its exit callback). A signal
+ * handler that finds the seqlock taken by the code it interrupted adds
+ * without it (the core's rule). */
+struct upd {
+    mms_table *t;
+    uint8_t *c;
+    bool owned, locked;
+    uint64_t s;
+};
+
+static bool upd_begin(struct upd *u, mms_table *t, uint32_t rec)
+{
+    struct mms_cell c = mms__record_cell(t, rec);
+    *u = (struct upd){t, c.p, c.owned, false, 0};
+    if (!c.p) {
+        mmp_drop();
+        return false;
+    }
+    return true;
+}
+
+static void upd_lock(struct upd *u)
+{
+    uint64_t *seq = (uint64_t *)u->c;
+    if (!u->owned || ((u->s = mms_load_relaxed(seq)) & 1))
+        return;
+    mms_store_relaxed(seq, u->s + 1);
+    mms_fence_release();
+    u->locked = true;
+}
+
+static void upd_end(struct upd *u)
+{
+    if (u->locked)
+        mms_store_release((uint64_t *)u->c, u->s + 2);
+    u->locked = false;
+}
+
+static uint64_t *word(struct upd *u, uint32_t off)
+{
+    return (uint64_t *)(u->c + off);
+}
+
+static void upd_add(struct upd *u, uint32_t off, uint64_t v)
+{
+    if (!v)
+        return;
+    if (u->owned)
+        mms_seq_add_owned(word(u, off), v);
+    else
+        mms_add_relaxed(word(u, off), v);
+}
+
+static void upd_max(struct upd *u, uint32_t off, uint64_t v)
+{
+    mms__cell_max((struct mms_cell){u->c, u->owned}, off, v);
+}
+
+static void upd_min(struct upd *u, uint32_t off, uint64_t v)
+{
+    if (v)
+        upd_max(u, off, ~v);
+}
+
+/* A MAXARG pair {max, arg} set to (V, ARG) if V is larger. */
+static void upd_pair(struct upd *u, unsigned member, uint64_t v, uint64_t arg)
+{
+    uint64_t *p = word(u, meta_off[member]);
+    if (u->locked) {
+        if (v > mms_load_relaxed(&p[0])) {
+            mms_seq_store(&p[0], v);
+            mms_seq_store(&p[1], arg);
+        }
+    } else if (!u->owned) {
+        mms__record_maxarg_cell(u->t, (struct mms_cell){u->c, false}, member, v,
+                                arg);
+    } /* owned, seqlock held by the interrupted code: left out */
+}
+
+/* ---------------------------------------------- common sizes, strides */
+
+/* Credit N accesses of value V to the four pairs from FIRST (access1 or
+ * stride1) of the meta cell: V's pair if it has one, else an empty pair,
+ * else the pair with the smallest count if that count is at most N. A
+ * value seen often early keeps its pair and its exact count; values seen
+ * once take turns in the last pair. */
+static void credit(struct upd *u, unsigned first, uint64_t v, uint64_t n)
+{
+    if (!n)
+        return;
+    unsigned pick = 4, low = 0;
+    uint64_t lowc = UINT64_MAX;
+    for (unsigned k = 0; k < 4; k++) {
+        uint64_t *p = word(u, meta_off[first + k]);
+        uint64_t cnt = mms_load_relaxed(&p[0]);
+        if (cnt && mms_load_relaxed(&p[1]) == v) {
+            upd_pair(u, first + k, cnt + n, v);
+            return;
+        }
+        if (!cnt && pick == 4)
+            pick = k;
+        if (cnt < lowc)
+            lowc = cnt, low = k;
+    }
+    if (pick < 4)
+        upd_pair(u, first + pick, n, v);
+    else if (lowc <= n) {
+        uint64_t *p = word(u, meta_off[first + low]);
+        if (u->locked) {
+            mms_seq_store(&p[0], n);
+            mms_seq_store(&p[1], v);
+        }
+    }
+}
+
+/* ------------------------------------------------------- open files */
+
+static void run_reset(struct mmp_frun *s)
+{
+    *s = (struct mmp_frun){.cell = NULL,
+                           .expect = {MMP_NORUN, MMP_NORUN},
+                           .size = {0, 0},
+                           .bucket = NULL,
+                           .run_from = 0,
+                           .rend = MMP_NOWHERE,
+                           .wend = MMP_NOWHERE,
+                           .last = 0};
+}
+
+/* End the run of S (a file's owner run): the accesses the fast path made
+ * since it began are credited to the common sizes and strides (each
+ * started where the last ended: stride 0), and the previous access's end
+ * is written back. */
+static void run_settle(struct mmp_ofd *o, struct mmp_frun *s)
+{
+    unsigned w = s->expect[1] != MMP_NORUN;
+    uint64_t exp = s->expect[w], size = s->size[w];
+    if (exp == MMP_NORUN)
+        return;
+    uint64_t n = size && exp > s->run_from ? (exp - s->run_from) / size : 0;
+    if (w)
+        s->wend = exp;
+    else
+        s->rend = exp;
+    s->expect[w] = MMP_NORUN;
+    s->size[w] = 0;
+    struct upd u;
+    if (n && tmeta && upd_begin(&u, tmeta, o->meta)) {
+        upd_lock(&u);
+        credit(&u, MMP_MM_access1, size, n);
+        credit(&u, MMP_MM_stride1, 0, n);
+        upd_end(&u);
+    }
+}
+
+static struct mmp_ofd *ofd_new(int fd)
+{
+    for (uint32_t i = 0; i < npool; i++) {
+        uint32_t k = ((uint32_t)fd + i) % npool;
+        struct mmp_ofd *o = &pool[k];
+        uint32_t z = 0;
+        if (mms_load_relaxed(&o->refs) == 0 &&
+            mms_cas_acq_rel(&o->refs, &z, 1)) {
+            uint32_t h = mms_load_relaxed(&hwm);
+            while (h < k + 1 && !mms_cas_acq_rel(&hwm, &h, k + 1))
+                ;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* One descriptor fewer refers to O: the last one frees it. */
+static void ofd_put(struct mmp_ofd *o)
+{
+    if (mms_load_relaxed(&o->refs) == 1 && o->rec) {
+        if (mms_load_relaxed(&o->owner))
+            run_settle(o, &o->own);
+        mms_store_relaxed(&o->owner, (uintptr_t)0);
+    }
+    __atomic_fetch_sub(&o->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Point FD at O (NULL: untracked), dropping what it pointed to (a
+ * descriptor closed behind the shim's back: by libc itself). */
+static void map_set(int fd, struct mmp_ofd *o)
+{
+    if ((unsigned)fd >= MMP_FD_MAX)
+        return;
+    struct mmp_ofd *old =
+        __atomic_exchange_n(&mmp_fdmap[fd], o, __ATOMIC_ACQ_REL);
+    if (old)
+        ofd_put(old);
+}
+
+static struct mmp_ofd *map_get(int fd)
+{
+    return (unsigned)fd < MMP_FD_MAX ? mms_load_acquire(&mmp_fdmap[fd]) : NULL;
+}
+
+bool mmp_file_dir_path(int fd, char *out)
+{
+    struct mmp_ofd *o = map_get(fd);
+    if (!o)
+        return false;
+    size_t i = 0;
+    for (; i < MMP_OFD_PATH && (out[i] = o->path[i]); i++)
+        ;
+    return i > 0 && i < MMP_OFD_PATH && out[0] == '/';
+}
+
+/* ------------------------------------------------------------ records */
+
+static void note_other(const char *key, size_t len)
+{
+    static const uint64_t zero[2];
+    uint64_t h = mmp_siphash(zero, key, len) << 8 | other_gen;
+    for (uint32_t i = 0; i <= other_mask; i++) {
+        uint64_t *e = &other_set[((h >> 8) + i) & other_mask];
+        uint64_t cur = mms_load_relaxed(e);
+        if (cur == h)
+            return;
+        if ((cur & 0xff) == other_gen)
+            continue;
+        if (mms_cas_acq_rel(e, &cur, h)) {
+            count(F_OTHER);
+            return;
+        }
+        if (cur == h)
+            return;
+    }
+    count(F_OTHER); /* the set is full: counted again, an upper bound */
+}
+
+/* The records of ABS in both tables. */
+static bool records_of(const char *abs, uint32_t *rec, uint32_t *meta)
+{
+    char hashed[MMP_HASHED_KEY];
+    size_t len;
+    const char *key = mmp_fpath_key(abs, hashed, &len);
+    int a = mms_record_get(tfiles, key, len, rec);
+    int b = mms_record_get(tmeta, key, len, meta);
+    if (a < 0 || b < 0)
+        return false;
+    if (a == 1 || b == 1)
+        note_other(key, len);
+    return true;
+}
+
+/* A meta event on the record META: member M counted (and M2, if not
+ * MMP_MM_N), its time added to TIME (meta_time, or write_time for syncs)
+ * and its first and last timestamps set, when timed (T1). */
+static void meta_event(uint32_t meta, unsigned m, unsigned m2, unsigned time,
+                       unsigned first, uint64_t t0, uint64_t t1)
+{
+    struct upd u;
+    if (!tmeta || !upd_begin(&u, tmeta, meta))
+        return;
+    upd_lock(&u);
+    upd_add(&u, meta_off[m], 1);
+    if (m2 < MMP_MM_N)
+        upd_add(&u, meta_off[m2], 1);
+    if (t1) {
+        upd_add(&u, meta_off[time], t1 > t0 ? t1 - t0 : 0);
+        if (first < MMP_MM_N) {
+            upd_min(&u, meta_off[first], realtime(t0));
+            upd_max(&u, meta_off[first + 1], realtime(t1));
+        }
+    }
+    upd_end(&u);
+}
+
+#define NOFIRST MMP_MM_N
+
+/* track's part with ABS, this thread's path buffer. */
+static void track_path(int fd, int dirfd, const char *path, char *abs,
+                       int flags, uint64_t pos, uint8_t oflags, bool opened,
+                       uint64_t t0, uint64_t t1)
+{
+    if (!mmp_fpath_abs(dirfd, path, abs)) {
+        map_set(fd, NULL);
+        count(F_UNTRACKED);
+        return;
+    }
+    if (mmp_fpath_excluded(abs)) {
+        map_set(fd, NULL);
+        count(F_EXCLUDED);
+        return;
+    }
+    /* Directories and O_PATH descriptors get no record, only their path
+     * (for openat and fchdir). */
+    bool dir = (flags & O_DIRECTORY) || (flags & O_PATH) == O_PATH;
+    uint32_t rec = 0, meta = 0;
+    if (!dir && !records_of(abs, &rec, &meta)) {
+        map_set(fd, NULL);
+        count(F_UNTRACKED);
+        return;
+    }
+    struct mmp_ofd *o = ofd_new(fd);
+    if (!o) {
+        map_set(fd, NULL);
+        count(F_UNTRACKED);
+        return;
+    }
+    mms_store_relaxed(&o->owner, (uintptr_t)0);
+    o->rec = rec;
+    o->meta = meta;
+    o->serial++;
+    o->mask = (uint64_t)mmp_cfg.files_align - 1;
+    o->flags = (uint8_t)(oflags | ((flags & O_APPEND) ? MMP_OFD_APPEND : 0));
+    o->pos = pos;
+    run_reset(&o->own);
+    size_t n = strlen(abs);
+    if (n < MMP_OFD_PATH)
+        memcpy(o->path, abs, n + 1);
+    else
+        o->path[0] = '\0';
+    map_set(fd, o);
+    if (rec && opened)
+        meta_event(meta, MMP_MM_opens, MMP_MM_N, MMP_MM_meta_time,
+                   MMP_MM_first_open, t0, t1);
+}
+
+/* FD now refers to the file at PATH (relative to DIRFD), opened with
+ * FLAGS (O_APPEND, O_DIRECTORY, O_PATH matter), its offset POS. Counted
+ * as an open when OPENED. */
+static void track(int fd, int dirfd, const char *path, int flags, uint64_t pos,
+                  uint8_t oflags, bool opened, uint64_t t0, uint64_t t1)
+{
+    if (!files_ready())
+        return; /* dropped (counted) by the core or not made yet */
+    if ((unsigned)fd >= MMP_FD_MAX) {
+        count(F_UNTRACKED);
+        return;
+    }
+    char *abs = mmp_fpath_get();
+    if (!abs) {
+        map_set(fd, NULL);
+        count(F_UNTRACKED);
+        return;
+    }
+    track_path(fd, dirfd, path, abs, flags, pos, oflags, opened, t0, t1);
+    mmp_fpath_put();
+}
+
+void mmp_file_open(unsigned id, int dirfd, const char *path, int flags, int fd,
+                   uint64_t t0, uint64_t t1)
+{
+    (void)id;
+    if (fd < 0 || !mmp_files_on())
+        return;
+    int saved = errno;
+    track(fd, dirfd, path, flags, (flags & O_APPEND) ? MMP_NOWHERE : 0, 0, true,
+          t0, t1);
+    errno = saved;
+}
+
+/* fopen's mode: O_APPEND for "a", which starts at the end (unknown). */
+static int mode_flags(const char *how)
+{
+    return how && how[0] == 'a' ? O_APPEND : 0;
+}
+
+void mmp_file_fopen(unsigned id, const char *path, const char *how, FILE *f,
+                    uint64_t t0, uint64_t t1)
+{
+    (void)id;
+    if (!f || !mmp_files_on())
+        return;
+    int saved = errno;
+    int fl = mode_flags(how);
+    track(mmp_stream_fd(f), AT_FDCWD, path, fl, fl ? MMP_NOWHERE : 0,
+          MMP_OFD_STREAM, true, t0, t1);
+    errno = saved;
+}
+
+void mmp_file_fdopen(int fd, const char *how, FILE *f)
+{
+    struct mmp_ofd *o = f ? map_get(fd) : NULL;
+    if (!o || !o->rec)
+        return;
+    int saved = errno;
+    __atomic_fetch_or(&o->flags, (uint8_t)MMP_OFD_STREAM, __ATOMIC_RELAXED);
+    (void)how;
+    meta_event(o->meta, MMP_MM_opens, MMP_MM_N, MMP_MM_meta_time, NOFIRST, 0,
+               0);
+    errno = saved;
+}
+
+void mmp_file_forget(int fd)
+{
+    int saved = errno;
+    map_set(fd, NULL);
+    errno = saved;
+}
+
+struct mmp_ofd *mmp_file_take(int fd)
+{
+    if ((unsigned)fd >= MMP_FD_MAX || !mms_load_relaxed(&mmp_fdmap[fd]))
+        return NULL;
+    return __atomic_exchange_n(&mmp_fdmap[fd], (struct mmp_ofd *)NULL,
+                               __ATOMIC_ACQ_REL);
+}
+
+void mmp_file_closed(struct mmp_ofd *o, int r, uint64_t t0, uint64_t t1)
+{
+    (void)r; /* a failed close releases the descriptor on Linux too */
+    if (!o)
+        return;
+    int saved = errno;
+    if (o->rec)
+        meta_event(o->meta, MMP_MM_closes, MMP_MM_N, MMP_MM_meta_time,
+                   MMP_MM_first_close, t0, t1);
+    ofd_put(o);
+    errno = saved;
+}
+
+void mmp_file_freopen(unsigned id, const char *path, const char *how, FILE *f,
+                      struct mmp_ofd *old, uint64_t t0, uint64_t t1)
+{
+    char keep[MMP_OFD_PATH];
+    keep[0] = '\0';
+    if (old)
+        memcpy(keep, old->path, sizeof keep);
+    mmp_file_closed(old, 0, 0, 0);
+    /* freopen(NULL, ...) reopens the same file in another mode. */
+    if (f && (path || keep[0]))
+        mmp_file_fopen(id, path ? path : keep, how, f, t0, t1);
+}
+
+void mmp_file_dup(int fd, int r, int fd2, uint64_t t0, uint64_t t1)
+{
+    if (r < 0 || r == fd || (fd2 >= 0 && fd2 != r))
+        return;
+    int saved = errno;
+    struct mmp_ofd *o = map_get(fd);
+    if (o && mmp_files_on()) {
+        __atomic_fetch_add(&o->refs, 1, __ATOMIC_ACQ_REL);
+        map_set(r, o);
+        if (o->rec)
+            meta_event(o->meta, MMP_MM_opens, MMP_MM_dups, MMP_MM_meta_time,
+                       MMP_MM_first_open, t0, t1);
+    } else {
+        map_set(r, NULL);
+    }
+    errno = saved;
+}
+
+void mmp_file_seek(int fd, int64_t r, uint64_t t0, uint64_t t1)
+{
+    struct mmp_ofd *o = map_get(fd);
+    if (!o || r < 0)
+        return;
+    int saved = errno;
+    mms_store_relaxed(&o->pos, (uint64_t)r);
+    if (o->rec)
+        meta_event(o->meta, MMP_MM_seeks, MMP_MM_N, MMP_MM_meta_time, NOFIRST,
+                   t0, t1);
+    errno = saved;
+}
+
+void mmp_file_fseek(FILE *f, int64_t off, int whence, int r, uint64_t t0,
+                    uint64_t t1)
+{
+    struct mmp_ofd *o = r == 0 ? map_get(mmp_stream_fd(f)) : NULL;
+    if (!o)
+        return;
+    int saved = errno;
+    uint64_t pos = mms_load_relaxed(&o->pos);
+    if (whence == SEEK_SET && off >= 0)
+        pos = (uint64_t)off;
+    else if (whence == SEEK_CUR && pos != MMP_NOWHERE)
+        pos += (uint64_t)off;
+    else
+        pos = MMP_NOWHERE; /* SEEK_END: the size is not known */
+    mms_store_relaxed(&o->pos, pos);
+    if (o->rec)
+        meta_event(o->meta, MMP_MM_seeks, MMP_MM_N, MMP_MM_meta_time, NOFIRST,
+                   t0, t1);
+    errno = saved;
+}
+
+/* fsync and fdatasync: their time is write time, as in Darshan (it is
+ * the writes' data going to the disk). */
+void mmp_file_sync(int fd, int r, bool data, uint64_t t0, uint64_t t1)
+{
+    struct mmp_ofd *o = r == 0 ? map_get(fd) : NULL;
+    if (!o || !o->rec)
+        return;
+    int saved = errno;
+    meta_event(o->meta, data ? MMP_MM_fdatasyncs : MMP_MM_fsyncs, MMP_MM_N,
+               MMP_MM_write_time, NOFIRST, t0, t1);
+    errno = saved;
+}
+
+void mmp_file_fstat(int fd, int r, uint64_t t0, uint64_t t1)
+{
+    struct mmp_ofd *o = r == 0 ? map_get(fd) : NULL;
+    if (!o || !o->rec)
+        return;
+    int saved = errno;
+    meta_event(o->meta, MMP_MM_stats, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0,
+               t1);
+    errno = saved;
+}
+
+/* A meta event on the file at PATH (relative to DIRFD), its record made
+ * if need be, as Darshan does for stat. */
+static void path_event(int dirfd, const char *path, unsigned m, uint64_t t0,
+                       uint64_t t1)
+{
+    uint32_t rec, meta;
+    if (!mmp_files_on() || !files_ready())
+        return;
+    char *abs = mmp_fpath_get();
+    if (!abs)
+        return;
+    bool ok = mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
+              records_of(abs, &rec, &meta);
+    mmp_fpath_put();
+    if (ok)
+        meta_event(meta, m, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0, t1);
+}
+
+void mmp_file_stat(int dirfd, const char *path, int flags, int r, uint64_t t0,
+                   uint64_t t1)
+{
+    if (r != 0 || !path)
+        return;
+    if (!*path && (flags & AT_EMPTY_PATH)) {
+        mmp_file_fstat(dirfd, 0, t0, t1);
+        return;
+    }
+    int saved = errno;
+    path_event(dirfd, path, MMP_MM_stats, t0, t1);
+    errno = saved;
+}
+
+void mmp_file_rename(int fromdir, const char *from, int todir, const char *to,
+                     int r, uint64_t t0, uint64_t t1)
+{
+    if (r != 0)
+        return;
+    int saved = errno;
+    path_event(fromdir, from, MMP_MM_renamed_from, t0, t1);
+    path_event(todir, to, MMP_MM_renamed_to, 0, 0);
+    errno = saved;
+}
+
+void mmp_file_mmap(int fd, bool ok, uint64_t t0, uint64_t t1)
+{
+    struct mmp_ofd *o = ok && fd >= 0 ? map_get(fd) : NULL;
+    if (!o || !o->rec)
+        return;
+    int saved = errno;
+    meta_event(o->meta, MMP_MM_mmaps, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0,
+               t1);
+    errno = saved;
+}
+
+void mmp_file_fileno(int fd, uint64_t t0, uint64_t t1)
+{
+    struct mmp_ofd *o = fd >= 0 ? map_get(fd) : NULL;
+    if (!o || !o->rec)
+        return;
+    int saved = errno;
+    meta_event(o->meta, MMP_MM_opens, MMP_MM_filenos, MMP_MM_meta_time,
+               MMP_MM_first_open, t0, t1);
+    errno = saved;
+}
+
+void mmp_file_chdir(const char *path, int fd, int r)
+{
+    if (r != 0)
+        return;
+    int saved = errno;
+    mmp_fpath_chdir(path, fd);
+    errno = saved;
+}
+
+/* copy_file_range, sendfile, splice: a read of IN and a write of OUT, at
+ * the offsets the call was given (it advanced them by R) or at the
+ * current ones. */
+void mmp_file_copy(int in, const int64_t *inoff, int out, const int64_t *outoff,
+                   int64_t r, uint64_t t0, uint64_t t1)
+{
+    if (r < 0)
+        return;
+    if (inoff)
+        mmp_file_io(in, r, (uint64_t)(*inoff - r), MMP_FIO_AT | MMP_FIO_NOMOVE,
+                    t0, t1);
+    else
+        mmp_file_io(in, r, 0, 0, t0, t1);
+    if (outoff)
+        mmp_file_io(out, r, (uint64_t)(*outoff - r),
+                    MMP_FIO_WRITE | MMP_FIO_AT | MMP_FIO_NOMOVE, t0, t1);
+    else
+        mmp_file_io(out, r, 0, MMP_FIO_WRITE, t0, t1);
+}
+
+void mmp_file_range(unsigned first, unsigned last, int flags)
+{
+#ifdef CLOSE_RANGE_CLOEXEC
+    if (flags & CLOSE_RANGE_CLOEXEC)
+        return;
+#else
+    (void)flags;
+#endif
+    if (first > last)
+        return;
+    int saved = errno;
+    unsigned end = last < MMP_FD_MAX - 1 ? last : MMP_FD_MAX - 1;
+    for (unsigned fd = first; fd <= end; fd++)
+        mmp_file_closed(mmp_file_take((int)fd), 0, 0, 0);
+    errno = saved;
+}
+
+/* -------------------------------------------------- reads and writes */
+
+static unsigned size_range(uint64_t n)
+{
+    static const uint64_t top[MMP_FM_SIZES - 1] = {
+        100,     1024,     10240,     102400,    1048576,
+        4194304, 10485760, 104857600, 1073741824};
+    unsigned b = 0;
+    while (b < MMP_FM_SIZES - 1 && n > top[b])
+        b++;
+    return b;
+}
+
+/* The run states of files this thread uses but does not own (another
+ * thread made their first access): a small direct-mapped cache. */
+#define TCACHE 32
+struct tcache {
+    struct mmp_ofd *o;
+    uint32_t serial;
+    struct mmp_frun st;
+};
+static __thread struct tcache tcache[TCACHE] MMP_IE;
+
+static struct mmp_frun *tcache_get(struct mmp_ofd *o)
+{
+    struct tcache *e = &tcache[((uintptr_t)o / sizeof *o) % TCACHE];
+    uint32_t serial = mms_load_relaxed(&o->serial);
+    if (e->o != o || e->serial != serial) {
+        e->o = o;
+        e->serial = serial;
+        run_reset(&e->st);
+    }
+    return &e->st;
+}
+
+void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
+                      uint64_t t0, uint64_t t1)
+{
+    if (r < 0 || !o->rec || !tfiles)
+        return; /* failed calls are not accesses; directories have none */
+    int saved = errno;
+    bool w = how & MMP_FIO_WRITE;
+    uintptr_t self = me();
+    uintptr_t owner = mms_load_relaxed(&o->owner);
+    struct mmp_frun tmp, *s;
+    struct upd u = {.t = tfiles};
+    if (owner == self) {
+        s = &o->own;
+        u.c = s->cell;
+        u.owned = true;
+        run_settle(o, s);
+    } else {
+        struct mms_cell c = mms__record_cell(tfiles, o->rec);
+        if (!c.p) {
+            mmp_drop();
+            errno = saved;
+            return;
+        }
+        u.c = c.p;
+        u.owned = c.owned;
+        uintptr_t none = 0;
+        if (owner == 0 && mmp_cacheable(c) &&
+            mms_cas_acq_rel(&o->owner, &none, self)) {
+            s = &o->own;
+            run_reset(s);
+            s->cell = c.p;
+        } else if (c.owned && mmp_thread != MMP_THREAD_EXITING) {
+            s = tcache_get(o);
+        } else {
+            run_reset(&tmp);
+            s = &tmp;
+        }
+    }
+
+    /* Where the access was: unknown for an append, or after SEEK_END. */
+    uint64_t at = (how & MMP_FIO_AT) ? off : mms_load_relaxed(&o->pos);
+    bool known = at != MMP_NOWHERE &&
+                 !(w && !(how & MMP_FIO_AT) && (o->flags & MMP_OFD_APPEND));
+    uint64_t prev = w ? s->wend : s->rend;
+    bool after = known && prev != MMP_NOWHERE;
+    uint64_t end = known ? at + (uint64_t)r : MMP_NOWHERE;
+    unsigned op = w ? 2 : 1;
+    unsigned b = size_range((uint64_t)r);
+
+    upd_lock(&u);
+    upd_add(&u, w ? MMP_FOFF(bytes_written) : MMP_FOFF(bytes_read),
+            (uint64_t)r);
+    upd_add(&u, (w ? MMP_FOFF(write_0_100) : MMP_FOFF(read_0_100)) + 8 * b, 1);
+    if (after && at == prev)
+        upd_add(&u, w ? MMP_FOFF(consec_writes) : MMP_FOFF(consec_reads), 1);
+    if (after && at >= prev)
+        upd_add(&u, w ? MMP_FOFF(seq_writes) : MMP_FOFF(seq_reads), 1);
+    if (s->last && s->last != op)
+        upd_add(&u, MMP_FOFF(rw_switches), 1);
+    if (known && (at & o->mask))
+        upd_add(&u, MMP_FOFF(unaligned), 1);
+    uint32_t endoff = w ? MMP_FOFF(write_end) : MMP_FOFF(read_end);
+    if (known)
+        upd_max(&u, endoff, end);
+    upd_end(&u);
+
+    if (!(how & MMP_FIO_NOMOVE))
+        mms_store_relaxed(&o->pos, end);
+    if (w)
+        s->wend = end;
+    else
+        s->rend = end;
+    s->last = (uint8_t)op;
+
+    struct upd m;
+    if (tmeta && upd_begin(&m, tmeta, o->meta)) {
+        upd_lock(&m);
+        credit(&m, MMP_MM_access1, (uint64_t)r, 1);
+        if (after)
+            credit(&m, MMP_MM_stride1, at - prev, 1);
+        if (t1) {
+            uint64_t dt = t1 > t0 ? t1 - t0 : 0;
+            upd_add(&m, meta_off[w ? MMP_MM_write_time : MMP_MM_read_time], dt);
+            upd_min(&m, meta_off[w ? MMP_MM_first_write : MMP_MM_first_read],
+                    realtime(t0));
+            upd_max(&m, meta_off[w ? MMP_MM_last_write : MMP_MM_last_read],
+                    realtime(t1));
+            upd_pair(&m, w ? MMP_MM_slowest_write : MMP_MM_slowest_read, dt,
+                     (uint64_t)r);
+        }
+        upd_end(&m);
+    }
+
+    /* A new run for the fast path: the owner's, with a size, at this
+     * thread's furthest offset (where the fast path may store the end). */
+    if (s == &o->own && u.owned && known && r > 0 &&
+        mms_load_relaxed((uint64_t *)(u.c + endoff)) == end) {
+        s->bucket =
+            (uint64_t *)(u.c +
+                         (w ? MMP_FOFF(write_0_100) : MMP_FOFF(read_0_100)) +
+                         8 * (size_t)b);
+        s->run_from = end;
+        s->size[w] = (uint64_t)r;
+        s->expect[w] = end;
+    }
+    errno = saved;
+}
+
+/* ----------------------------------------------- threads and processes */
+
+/* Forget this thread's runs and cells (thread exit: its cells are still
+ * its own, so the runs are credited first; fork child: the runs were the
+ * parent's, and every owner but none is gone). */
+static void files_forget(void)
+{
+    bool exiting = mmp_thread == MMP_THREAD_EXITING;
+    uintptr_t self = me();
+    uint32_t n = mms_load_relaxed(&hwm);
+    for (uint32_t k = 0; pool && k < n; k++) {
+        struct mmp_ofd *o = &pool[k];
+        uintptr_t owner = mms_load_relaxed(&o->owner);
+        if (!owner || (exiting && owner != self))
+            continue;
+        if (exiting)
+            run_settle(o, &o->own);
+        else
+            run_reset(&o->own);
+        mms_store_release(&o->owner, (uintptr_t)0);
+    }
+    memset(tcache, 0, sizeof tcache);
+}
+
+static void files_child(void)
+{
+    other_gen = (uint8_t)(other_gen == 255 ? 1 : other_gen + 1);
+}
+
+/* A descriptor the process started with (0, 1, 2): a record if it is a
+ * regular file outside the excluded prefixes, at its current offset. */
+static void inherit(int fd)
+{
+    char link[32], path[PATH_MAX];
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0 || path[0] != '/')
+        return;
+    path[n] = '\0';
+    off_t pos = lseek(fd, 0, SEEK_CUR);
+    int fl = fcntl(fd, F_GETFL);
+    track(fd, AT_FDCWD, path, fl < 0 ? 0 : fl & O_APPEND,
+          pos < 0 || (fl >= 0 && (fl & O_APPEND)) ? MMP_NOWHERE : (uint64_t)pos,
+          0, false, 0, 0);
+}
+
+static void *reserve(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Start-up (system calls allowed): the pool of open files and the set of
+ * (other) files, reserved (pages are touched as they are used; less under
+ * a finite RLIMIT_AS), the working directory, the options. */
+static void files_start(void)
+{
+    int saved = errno;
+    struct rlimit rl;
+    bool small = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+    uint32_t n = small ? 1024 : 4096, sets = small ? 8192 : 65536;
+    pool = reserve(n * sizeof *pool);
+    other_set = reserve(sets * sizeof *other_set);
+    if (!pool || !other_set) {
+        if (mmp_cfg.verbose)
+            mmp_warn("no per-file records: no memory");
+        pool = NULL;
+        errno = saved;
+        return;
+    }
+    npool = n;
+    other_mask = sets - 1;
+    struct timespec rt, mono;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    rt_delta = ((int64_t)rt.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
+               (rt.tv_nsec - mono.tv_nsec);
+    mmp_fpath_start();
+    pthread_atfork(NULL, NULL, files_child);
+    for (int fd = 0; fd < 3; fd++)
+        inherit(fd);
+    errno = saved;
+}
+
+const struct mmp_family_ops mmp_family_files = {
+    .start = files_start,
+    .forget = files_forget,
+};

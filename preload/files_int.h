@@ -1,0 +1,39 @@
+/* Per-file records: what files.c, files_path.c and files_hooks.c share. */
+#ifndef MMP_FILES_INT_H
+#define MMP_FILES_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* files_path.c */
+void mmp_fpath_start(void);
+/* The absolute, cleaned path of PATH opened relative to DIRFD (AT_FDCWD:
+ * the working directory) into OUT (PATH_MAX bytes): false if it cannot be
+ * known without a system call. */
+bool mmp_fpath_abs(int dirfd, const char *path, char *out);
+/* After a successful chdir(PATH) or fchdir(FD) (PATH NULL). */
+void mmp_fpath_chdir(const char *path, int fd);
+bool mmp_fpath_excluded(const char *abs);
+/* The record key of ABS: ABS itself, or its hash written into HASHED;
+ * its length in *LEN. */
+#define MMP_HASHED_KEY 24
+const char *mmp_fpath_key(const char *abs, char hashed[MMP_HASHED_KEY],
+                          size_t *len);
+/* This thread's path buffer (PATH_MAX bytes), or NULL while it is in use
+ * (a signal handler's open inside an open's record): a path on the stack
+ * would take 4 KiB of it, more than a small signal stack has. Given back
+ * with mmp_fpath_put. */
+char *mmp_fpath_get(void);
+void mmp_fpath_put(void);
+uint64_t mmp_siphash(const uint64_t key[2], const void *data, size_t len);
+
+/* files.c */
+/* The path an open descriptor was opened with, into OUT: false if FD is
+ * not tracked or its path is not known. */
+bool mmp_file_dir_path(int fd, char *out);
+/* Per-file records are being made (the files family is on and start-up
+ * is complete; not while a fork child sets up its file). */
+bool mmp_files_on(void);
+
+#endif
