@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "files.h"
 #include "out.h"
 
 /* A rate needs a kept state at least this old (0.2 s): closer snapshots
@@ -95,10 +96,11 @@ int cache_keep(struct centry *e, const mms_snapshot *s);
 struct guard;
 
 struct exporter {
-    const char *dir;  /* the stats directory */
-    const char *host; /* the "host" label; NULL: none */
-    const char *by;   /* /metrics aggregated per "exe" or "label"; NULL */
-    double grace;     /* --include-finished seconds; < 0: running only */
+    const char *dir;     /* the stats directory */
+    const char *host;    /* the "host" label; NULL: none */
+    const char *by;      /* /metrics aggregated per "exe" or "label"; NULL */
+    double grace;        /* --include-finished seconds; < 0: running only */
+    size_t file_metrics; /* --file-metrics: top files per process; 0 */
     struct cache cache;
     /* The exporter's own metrics. */
     atomic_ulong scrapes, file_errors, requests, refused_busy;
@@ -124,6 +126,15 @@ int api_process(struct exporter *x, long pid, const struct filters *flt,
                 struct body *out);
 int api_aggregate(struct exporter *x, const char *by, const struct filters *flt,
                   struct body *out);
+/* exporter_files.c: a process's per-file records (top TOP, 0: all), and
+ * the per-file metrics of /metrics (x->file_metrics files per process). */
+int api_files(struct exporter *x, long pid, enum file_sort sort, long top,
+              struct body *out);
+int files_prom(FILE *f, const struct exporter *x, const struct out_proc *p,
+               size_t n);
+/* The file of PID: the one whose process runs, else the newest (under
+ * c->lock). */
+struct centry *cache_find_pid(struct cache *c, long pid);
 
 /* ------------------------------------------------------------ the server */
 

@@ -206,6 +206,8 @@ int api_metrics(struct exporter *x, struct body *out)
             rc = out_prom_procs(f, q.p, q.n, &o);
         }
     }
+    if (rc == 0 && x->file_metrics)
+        rc = files_prom(f, x, q.p, q.n);
     s.exported = (unsigned)q.n;
     sel_free(&q);
     s.secs = (double)(now_mono_ns() - t0) / 1e9;
@@ -354,8 +356,7 @@ int api_processes(struct exporter *x, struct body *out)
 
 /* ------------------------------------------ /api/v1/processes/<pid> */
 
-/* The file of PID: the one whose process runs, else the newest. */
-static struct centry *find_pid(struct cache *c, long pid)
+struct centry *cache_find_pid(struct cache *c, long pid)
 {
     struct centry *best = NULL;
     for (size_t i = 0; i < c->n; i++) {
@@ -417,7 +418,7 @@ int api_process(struct exporter *x, long pid, const struct filters *flt,
     struct cache *c = &x->cache;
     pthread_mutex_lock(&c->lock);
     int rc = cache_sync(c);
-    struct centry *e = rc == 0 ? find_pid(c, pid) : NULL;
+    struct centry *e = rc == 0 ? cache_find_pid(c, pid) : NULL;
     mms_snapshot *s = NULL;
     if (rc == 0 && !e)
         rc = -ENOENT;

@@ -245,6 +245,24 @@ static enum MHD_Result arg_iter(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
+/* The files endpoint's ?sort=bytes|time|ops|name and ?top=N (0: all):
+ * 0 or -EINVAL. */
+static int files_args(struct MHD_Connection *c, enum file_sort *sort, long *top)
+{
+    const char *v =
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
+    if (v && file_sort_parse(v, sort) < 0)
+        return -EINVAL;
+    v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "top");
+    if (v) {
+        size_t n = strlen(v);
+        if (n == 0 || n > 6 || !all_digits(v, n))
+            return -EINVAL;
+        *top = strtol(v, NULL, 10);
+    }
+    return 0;
+}
+
 /* -------------------------------------------------------------- routing */
 
 static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
@@ -263,10 +281,20 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
         !strncmp(url, procs, sizeof procs - 1) && url[sizeof procs - 1] == '/';
     bool is_agg = !strcmp(url, "/api/v1/aggregate");
     long pid = 0;
+    bool is_files = false; /* /api/v1/processes/<pid>/files */
     if (is_proc) {
         const char *p = url + sizeof procs;
         size_t n = strlen(p);
-        if (n > 10 || !all_digits(p, n) || (pid = parse_pid(p)) <= 0)
+        if (n > 6 && !strcmp(p + n - 6, "/files")) {
+            is_files = true;
+            n -= 6;
+        }
+        char num[16];
+        if (n > 10 || !all_digits(p, n))
+            return error(c, MHD_HTTP_NOT_FOUND, "not found\n");
+        memcpy(num, p, n);
+        num[n] = '\0';
+        if ((pid = parse_pid(num)) <= 0)
             return error(c, MHD_HTTP_NOT_FOUND, "not found\n");
     }
     if (!is_metrics && !is_list && !is_proc && !is_agg)
@@ -284,7 +312,13 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
     struct args a = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_iter, &a);
     int rc = a.bad ? -EINVAL : 0;
-    if (rc == 0 && is_proc) {
+    if (rc == 0 && is_files) {
+        enum file_sort sort = FSORT_BYTES;
+        long top = 20;
+        rc = files_args(c, &sort, &top);
+        if (rc == 0)
+            rc = api_files(x, pid, sort, top, &b);
+    } else if (rc == 0 && is_proc) {
         rc = api_process(x, pid, &a.flt, &b);
     } else if (rc == 0) {
         const char *by = a.by ? a.by : "exe";

@@ -32,6 +32,7 @@ enum {
     OPT_REQUEST_TIMEOUT,
     OPT_MAX_MEMORY,
     OPT_THREADS,
+    OPT_FILE_METRICS,
 };
 
 static const struct cli_opt exp_opts[] = {
@@ -53,6 +54,10 @@ static const struct cli_opt exp_opts[] = {
     {OPT_HOST, CLI_REQUIRED, "host", "NAME",
      "the host label (default: the host name)"},
     {OPT_NO_HOST, CLI_NONE, "no-host", NULL, "no host label"},
+    {OPT_FILE_METRICS, CLI_REQUIRED, "file-metrics", "N",
+     "/metrics: also the N files with the most\n"
+     "bytes of each process, a label per file\n"
+     "(default 0: none; cardinality)"},
     {OPT_MAX_FILES, CLI_REQUIRED, "max-files", "N",
      "stats files read per request (4096)"},
     {OPT_MAX_CONN, CLI_REQUIRED, "max-connections", "N",
@@ -101,7 +106,7 @@ struct opts {
     bool allow_remote, no_host;
     double grace;
     unsigned long max_files, max_conn, max_per_ip, timeout, request_timeout,
-        threads;
+        threads, file_metrics;
     unsigned long long max_inflight;
 };
 
@@ -254,6 +259,10 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case OPT_NO_HOST:
         o->no_host = true;
         break;
+    case OPT_FILE_METRICS:
+        if (!parse_ulong(arg, 0, 1000, &o->file_metrics))
+            bad = "--file-metrics: a number from 0 to 1000";
+        break;
     case OPT_MAX_FILES:
         if (!parse_ulong(arg, 1, 1000000, &o->max_files))
             bad = "--max-files: a number from 1 to 1000000";
@@ -398,6 +407,7 @@ int main(int argc, char **argv)
                          .host = host,
                          .by = o.by,
                          .grace = o.grace,
+                         .file_metrics = (size_t)o.file_metrics,
                          .max_inflight = (size_t)o.max_inflight,
                          .started_real_ns = now_real_ns()};
     cache_init(&x.cache, dir, (unsigned)o.max_files);

@@ -26,7 +26,9 @@ fi
 # Live processes: two busy ones under the shim (or library writers), a
 # finished one, and one with a label.
 if [ "$SAN" = 0 ]; then
-    LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 400 -t 0 &
+    # Its /dev/null and /dev/zero get per-file records (no exclusions):
+    # its panel's top files.
+    MMSTATS_FILES_EXCLUDE=none LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 400 -t 0 &
     bg_pids+=("$!")
     LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -x -r 150 -t 0 &
     bg_pids+=("$!")
@@ -121,6 +123,10 @@ expect_match "$dom" '<td class="l exe">tool_rate</td>' \
     "the aggregate by program"
 if [ "$SAN" = 0 ]; then
     expect_match "$dom" 'exp_work' "the shim's processes"
+    expect_match "$dom" '<div class="files" data-rows="[1-9]' \
+        "a panel's top files (the shim's per-file records)"
+    expect_match "$dom" '<td class="l path" title="/dev/null">/dev/null</td>' \
+        "the top files' row of /dev/null"
 fi
 echo "dashboard: $rows rows, $panels panels, $drawn charts with data," \
     "$canvases canvases, $updates updates"
