@@ -133,6 +133,12 @@ void mms__writer_on_thread_exit(mms_writer *w, void (*cb)(void))
         w->thread_exit_cb = cb;
 }
 
+void mms__writer_on_identity(mms_writer *w, mms__identity_fn *fn)
+{
+    if (w)
+        w->identity_cb = fn;
+}
+
 void mms__writer_no_syscalls(mms_writer *w)
 {
     if (w)

@@ -20,9 +20,10 @@
  *   in a chunk, a new record take space prepared ahead in the file: no
  *   system call. When that space runs low, the same slow path extends the
  *   file (at most once per 16 KiB of file, never after
- *   mms__writer_no_syscalls); a thread's first cell also reads its tid and
- *   name (gettid, prctl), unless system calls are off. An update that
- *   finds no space is dropped and counted in the header's "dropped".
+ *   mms__writer_no_syscalls); a thread's first cell also sets its tid and
+ *   name: from the caller's identity callback (mms__writer_on_identity),
+ *   else from the kernel (gettid, prctl) unless system calls are off. An update
+ * that finds no space is dropped and counted in the header's "dropped".
  * - After fork (a file of its own for the child), a thread's cached cells
  *   stay valid: the child's file is mapped where the parent's was and the
  *   forking thread keeps its shard.
@@ -121,6 +122,20 @@ MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
  * the thread's values to shard 0 and frees its shard: the last moment its
  * owned cells are its own. */
 MMS_HIDDEN_API void mms__writer_on_thread_exit(mms_writer *w, void (*cb)(void));
+
+/* Where W gets a thread's identity when the thread takes a shard: FN
+ * fills TID (0: unknown) and NAME (16 bytes, NUL-padded) from what the
+ * caller keeps, without a system call. Without FN the writer asks the
+ * kernel (gettid, prctl) once per thread. */
+typedef void mms__identity_fn(int32_t *tid, char name[16]);
+MMS_HIDDEN_API void mms__writer_on_identity(mms_writer *w,
+                                            mms__identity_fn *fn);
+
+/* Thread TID is now called NAME: the SHARD block it owns (if any) says so.
+ * Any thread may call it (pthread_setname_np names other threads); no
+ * system call. */
+MMS_HIDDEN_API void mms__writer_thread_named(mms_writer *w, int32_t tid,
+                                             const char *name);
 
 /* From now on W's slow paths make no system call (the process entered
  * seccomp): what would need one is dropped instead. */

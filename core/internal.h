@@ -182,6 +182,7 @@ struct mms_writer {
     uint32_t names_cap, names_count;
     int64_t (*clock_ns)(void);    /* window clock; NULL: monotonic coarse */
     void (*thread_exit_cb)(void); /* see mms__writer_on_thread_exit */
+    void (*identity_cb)(int32_t *tid, char name[16]); /* see hotpath.h */
     uint32_t msync_ms;
     int64_t last_sync_ns; /* atomic */
     /* How the file was named and where, to grow it and to name a child's

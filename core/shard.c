@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hotpath.h"
 #include "internal.h"
 
 __thread struct mms__tls_ent mms__tls[MMS_MAX_WRITERS]
@@ -22,35 +23,74 @@ __thread struct mms__tls_ent mms__tls[MMS_MAX_WRITERS]
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
+/* Take the seqlock of SHARD block B: identity_set and a rename by another
+ * thread (mms__writer_thread_named) may write it at once. A holder is
+ * never interrupted for long (no system call inside): spin. */
+static uint32_t identity_lock(struct mms_shard_block *b)
+{
+    uint32_t seq = mms_load_relaxed(&b->seq);
+    for (;;) {
+        if (!(seq & 1) && mms_cas_acq_rel(&b->seq, &seq, seq + 1))
+            break;
+        seq = mms_load_relaxed(&b->seq);
+    }
+    mms_fence_release();
+    return seq;
+}
+
+static void name_store(struct mms_shard_block *b, const char name[16])
+{
+    uint64_t words[2];
+    memcpy(words, name, sizeof words);
+    mms_seq_store((uint64_t *)&b->name[0], words[0]);
+    mms_seq_store((uint64_t *)&b->name[8], words[1]);
+}
+
 /* Write the owner fields of a SHARD block under its seqlock. */
 static void identity_set(mms_writer *w, struct mms_shard_block *b, bool owner,
                          bool ending)
 {
-    uint32_t seq = mms_load_relaxed(&b->seq);
-    mms_store_relaxed(&b->seq, seq + 1);
-    mms_fence_release();
+    uint32_t seq = identity_lock(b);
     if (ending) {
         mms_seq_store(&b->end_ns, mms__now_ns(CLOCK_REALTIME));
     } else {
         int32_t tid = 0;
         char name[16] = "";
-        /* Two system calls, once per thread; never in no-syscall mode
-         * (a seccomp filter could kill the host for them). */
-        if (owner && !mms_load_relaxed(&w->no_syscalls)) {
+        if (owner && w->identity_cb) {
+            w->identity_cb(&tid, name);
+        } else if (owner && !mms_load_relaxed(&w->no_syscalls)) {
+            /* Two system calls, once per thread; never in no-syscall
+             * mode (a seccomp filter could kill the host for them). */
             tid = (int32_t)syscall(SYS_gettid);
             prctl(PR_GET_NAME, name, 0, 0, 0);
-            name[15] = '\0';
         }
-        uint64_t words[2];
-        memcpy(words, name, sizeof name);
+        name[15] = '\0';
         mms_seq_store(&b->tid, tid);
         mms_seq_store(&b->generation, b->generation + 1);
-        mms_seq_store((uint64_t *)&b->name[0], words[0]);
-        mms_seq_store((uint64_t *)&b->name[8], words[1]);
+        name_store(b, name);
         mms_seq_store(&b->start_ns, mms__now_ns(CLOCK_REALTIME));
         mms_seq_store(&b->end_ns, (int64_t)0);
     }
     mms_store_release(&b->seq, seq + 2);
+}
+
+void mms__writer_thread_named(mms_writer *w, int32_t tid, const char *name)
+{
+    if (!w || tid <= 0 || !name)
+        return;
+    char buf[16] = "";
+    strncpy(buf, name, sizeof buf - 1);
+    uint32_t n = mms_load_acquire(&w->hdr->next_shard);
+    for (uint32_t i = 1; i < n && i < w->shard_limit; i++) {
+        struct mms__shard *sh = mms__shard_get(w, i);
+        if (!sh || mms_load_acquire(&sh->blk->sstate) != MMS_SHARD_OWNED ||
+            mms_load_relaxed(&sh->blk->tid) != tid)
+            continue;
+        uint32_t seq = identity_lock(sh->blk);
+        if (mms_load_relaxed(&sh->blk->tid) == tid)
+            name_store(sh->blk, buf);
+        mms_store_release(&sh->blk->seq, seq + 2);
+    }
 }
 
 /* A new shard ID: its SHARD block and private row. NULL without space. */

@@ -309,7 +309,8 @@
 /* exec marks the file finished first (ready again if it fails); _exit
  * and _Exit mark it finished; a clone() child without CLONE_VM gets a
  * file of its own, as a fork child does; prctl and syscall watch for the
- * ways into seccomp. */
+ * ways into seccomp; pthread_create, pthread_setname_np and
+ * prctl(PR_SET_NAME) keep each thread's tid and name (thread.c). */
 #define MMP_CALLS_proc(X)                                                      \
     X(proc, execve, EXEC, int, const char *, path, char *const *, argv,        \
       char *const *, envp)                                                     \
@@ -329,6 +330,9 @@
     X(proc, clone, NONE, int, mmp_clone_fn, fn, void *, stack, int, flags,     \
       void *, arg, ..., )                                                      \
     X(proc, prctl, NONE, int, int, option, ..., )                              \
-    X(proc, syscall, NONE, long, long, number, ..., )
+    X(proc, syscall, NONE, long, long, number, ..., )                          \
+    X(proc, pthread_create, NONE, int, pthread_t *, th,                        \
+      const pthread_attr_t *, attr, mmp_start_fn, fn, void *, arg)             \
+    X(proc, pthread_setname_np, NONE, int, pthread_t, th, const char *, name)
 
 #endif /* MMP_CALLS_H */

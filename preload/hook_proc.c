@@ -159,7 +159,15 @@ MMP_HOOK int prctl(int option, ...)
     }
     if (option == PR_SET_SECCOMP)
         mmp_enter_seccomp();
-    return real(option, a2, a3, a4, a5);
+    int r = real(option, a2, a3, a4, a5);
+    if (option == PR_SET_NAME && r == 0) {
+        int saved = errno;
+        /* prctl's argument is the name's address, as an unsigned long. */
+        // NOLINTNEXTLINE(performance-no-int-to-ptr)
+        mmp_thread_renamed_self((const char *)a2);
+        errno = saved;
+    }
+    return r;
 }
 
 /* syscall(number, ...): glibc's own takes six more longs. seccomp(2) has

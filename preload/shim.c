@@ -340,6 +340,7 @@ void mmp_child_setup(void)
         errno = saved;
         return;
     }
+    mmp_thread_after_fork();
     int rc = mms_writer_after_fork(writer);
     COMPILER_BARRIER();
     for (unsigned i = 0; i < MMP_NCALLS; i++)
@@ -348,6 +349,22 @@ void mmp_child_setup(void)
         mmp_warn("child %ld: no stats file of its own (%s); not recording",
                  (long)getpid(), mms_strerror(rc));
     errno = saved;
+}
+
+bool mmp_active(void)
+{
+    return mms_load_relaxed(&writer) != NULL;
+}
+
+bool mmp_syscalls_allowed(void)
+{
+    return !mms_load_relaxed(&no_syscalls);
+}
+
+void mmp_thread_named(int32_t tid, const char *name)
+{
+    if (writer)
+        mms__writer_thread_named(writer, tid, name);
 }
 
 void mmp_file_state(enum mms_state st)
@@ -410,6 +427,8 @@ static void start(void)
         writer = NULL;
         return;
     }
+    mmp_thread_start_main();
+    mms__writer_on_identity(writer, mmp_thread_identity());
     for (unsigned f = 0; f < MMP_NFAMILIES; f++)
         if (family_on(f) && families[f]->start)
             families[f]->start();

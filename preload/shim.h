@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -62,6 +63,8 @@
 
 /* clone's first parameter, named for the table. */
 typedef int (*mmp_clone_fn)(void *);
+/* pthread_create's start routine, named for the table. */
+typedef void *(*mmp_start_fn)(void *);
 
 /* ------------------------------------------------- parameter lists */
 
@@ -271,6 +274,18 @@ void mmp_child_setup(void);
 /* The process is about to enter seccomp: no system call from now on. */
 void mmp_enter_seccomp(void);
 void mmp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The process records (start-up made the stats file). */
+bool mmp_active(void);
+/* The shim may make system calls of its own (not in seccomp). */
+bool mmp_syscalls_allowed(void);
+/* Thread TID is now called NAME: its SHARD block follows. */
+void mmp_thread_named(int32_t tid, const char *name);
+
+/* thread.c: each thread's tid and name, for the writer. */
+void mmp_thread_start_main(void);
+void mmp_thread_after_fork(void);
+mms__identity_fn *mmp_thread_identity(void);
+void mmp_thread_renamed_self(const char *name);
 
 static inline __attribute__((always_inline)) void
 mmp_add_cells(struct mms_cell c, unsigned nvals, uint64_t err, uint64_t a,

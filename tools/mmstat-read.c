@@ -15,6 +15,7 @@
 #include "files.h"
 #include "json.h"
 #include "out.h"
+#include "threads.h"
 #include "watch.h"
 
 enum { OPT_WINDOWS_AT = 256, OPT_HOST, OPT_RAW, OPT_FILES, OPT_SORT, OPT_TOP };
@@ -41,6 +42,10 @@ static const struct cli_opt read_opts[] = {
     {OPT_RAW, CLI_NONE, "raw", NULL,
      "text: exact numbers (times in ns, sizes in\n"
      "bytes), not scaled for reading"},
+    {'t', CLI_NONE, "threads", NULL,
+     "per thread: the shim's calls, errors, bytes\n"
+     "and time of each thread and family\n"
+     "(exited threads in one row)"},
     {'w', CLI_OPTIONAL, "watch", "SECONDS",
      "print per-interval deltas, rates and\n"
      "percentiles of one process (default 1 s);\n"
@@ -79,6 +84,7 @@ static const struct cli read_cli = {
              "  mmstat-read --json 1234 | jq '.processes[0].fields'\n"
              "  mmstat-read --prometheus > metrics.prom\n"
              "  mmstat-read --sum --by exe        totals per program\n"
+             "  mmstat-read --threads 1234         per thread, like pidstat -t\n"
              "  mmstat-read --watch=2 -f 'app.*' 1234\n"
              "  mmstat-read --watch --json 1234 | jq .fields\n"
              "  mmstat-read --files --sort time 1234\n"
@@ -93,7 +99,7 @@ enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };
 struct opts {
     const char *dir;
     struct filters filters;
-    bool list, all, sum, running, nonzero, raw, files;
+    bool list, all, sum, running, nonzero, raw, files, threads;
     enum file_sort sort;
     bool sort_set;
     long top;
@@ -252,6 +258,64 @@ static int print_procs(const struct procs *ps, const struct opts *o)
     return EXIT_OK;
 }
 
+/* --threads: the per-thread view of TARGET. */
+static int print_threads(const char *target, const char *dir,
+                         const struct opts *o)
+{
+    mms_reader *r;
+    int e = open_target(target, dir, &r);
+    if (e < 0) {
+        char why[PATH_MAX + 64];
+        fprintf(stderr, "%s: %s: %s\n", prog, target,
+                open_error(why, sizeof why, target, dir, e));
+        return EXIT_FAIL;
+    }
+    mms_snapshot *s = NULL;
+    struct thread_view v;
+    if ((e = mms_snapshot_take_flags(r, MMS_SNAP_SHARDS, &s)) < 0 ||
+        (e = threads_view(&v, s)) < 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, mms_reader_path(r),
+                mms_strerror(e));
+        mms_snapshot_free(s);
+        mms_reader_close(r);
+        return EXIT_FAIL;
+    }
+    struct mms_proc_info pi;
+    mms_reader_info(r, &pi);
+    if (o->fmt == FMT_JSON) {
+        struct jw w;
+        jw_init(&w, stdout, true);
+        jw_obj(&w, NULL);
+        jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
+        jw_arr(&w, "processes", false);
+        jw_obj(&w, NULL);
+        jw_i64(&w, "pid", pi.pid);
+        jw_str(&w, "exe", pi.exe);
+        jw_str(&w, "path", mms_reader_path(r));
+        jw_str(&w, "liveness", liveness_word(mms_reader_liveness(r)));
+        threads_json(&w, "threads", &v);
+        jw_end_obj(&w);
+        jw_end_arr(&w);
+        jw_end_obj(&w);
+        jw_finish(&w);
+    } else {
+        char exe[sizeof pi.exe];
+        printf("pid %d (%s), %s\n", pi.pid, safe_copy(exe, sizeof exe, pi.exe),
+               liveness_word(mms_reader_liveness(r)));
+        e = threads_text(stdout, &v, o->raw);
+    }
+    threads_view_free(&v);
+    mms_snapshot_free(s);
+    mms_reader_close(r);
+    if (e == 0 && fflush(stdout) != 0)
+        e = -errno;
+    if (e < 0) {
+        fprintf(stderr, "%s: output: %s\n", prog, mms_strerror(e));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 /* A decimal number > 0 of OPT, or -1 with a message. */
 static long long positive(const char *opt, const char *what, const char *arg)
 {
@@ -309,6 +373,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case OPT_RAW:
         o->raw = true;
         return 0;
+    case 't':
+        o->threads = true;
+        return 0;
     case 'w':
         o->watch = arg ? parse_duration(arg) : 1.0;
         if (!(o->watch >= 0.01) || o->watch > 86400) {
@@ -359,6 +426,9 @@ static const char *conflict(const struct opts *o, int nargs)
         return "--watch prints text or JSON of one process";
     if (o->watch && nargs != 1)
         return "--watch needs exactly one PID or PATH";
+    if (o->threads && (o->list || o->sum || o->watch || o->fmt == FMT_PROM ||
+                       o->all || nargs != 1))
+        return "--threads shows one PID or PATH, as text or JSON";
     if (o->count && !o->watch)
         return "--count goes with --watch";
     if (o->host && o->fmt != FMT_PROM)
@@ -411,6 +481,11 @@ int main(int argc, char **argv)
                                 .filters = &o.filters,
                                 .json = o.fmt == FMT_JSON};
         int rc = watch_main(argv[optind], dir, &wo);
+        filters_free(&o.filters);
+        return rc;
+    }
+    if (o.threads) {
+        int rc = print_threads(argv[optind], dir, &o);
         filters_free(&o.filters);
         return rc;
     }

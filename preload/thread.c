@@ -1,0 +1,223 @@
+/* Thread identity: each thread's tid and name, kept by the shim so that
+ * the writer never asks the kernel from a hook's path (the SHARD block of
+ * a thread is written on its first recorded call: mms__writer_on_identity
+ * hands the writer what is kept here).
+ * - tid: the main thread's is read at start-up; a thread started through
+ *   pthread_create reads its own once, in the shim's start routine, before
+ *   the program's function runs (the pthread_create path); a fork child's
+ *   thread reads it again in the child's set-up. Threads started any other
+ *   way (glibc's own helper threads, raw clone) stay unknown: tid 0.
+ * - name: the kernel copies the creator's name into a new thread, so a
+ *   thread started through pthread_create inherits its creator's name as
+ *   the shim knows it; pthread_setname_np and prctl(PR_SET_NAME) keep it
+ *   up to date, in the shim and in the thread's SHARD block.
+ * A name set for another thread (pthread_setname_np(other, ...)) needs
+ * that thread's tid: a registry of live threads maps pthread_t to tid and
+ * name, a slot taken in the start routine and given back at the thread's
+ * exit (a pthread key destructor). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* Threads whose names another thread can set; beyond, a thread still
+ * knows its own tid and name, and only names set by others are missed. */
+#define SLOTS 1024
+
+struct slot {
+    uintptr_t key;    /* the pthread_t; 0: free (atomic) */
+    int32_t tid;      /* atomic */
+    uint64_t name[2]; /* NUL-padded, atomic words */
+};
+static struct slot slots[SLOTS];
+
+struct ident {
+    int32_t tid;
+    uint64_t name[2];
+    struct slot *slot; /* NULL: not registered */
+};
+static __thread struct ident ident MMP_IE;
+static pthread_key_t exit_key;
+static int key_ok;
+
+static void name_words(uint64_t w[2], const char *name)
+{
+    char buf[16] = "";
+    if (name)
+        strncpy(buf, name, sizeof buf - 1);
+    memcpy(w, buf, sizeof buf);
+}
+
+/* The writer's identity callback: this thread's tid and name. */
+static void identity(int32_t *tid, char name[16])
+{
+    uint64_t w[2] = {ident.name[0], ident.name[1]};
+    if (ident.slot) { /* another thread may have renamed us */
+        w[0] = mms_load_relaxed(&ident.slot->name[0]);
+        w[1] = mms_load_relaxed(&ident.slot->name[1]);
+    }
+    *tid = ident.tid;
+    memcpy(name, w, 16);
+}
+
+static struct slot *slot_find(uintptr_t key)
+{
+    for (unsigned i = 0; i < SLOTS; i++)
+        if (mms_load_acquire(&slots[i].key) == key)
+            return &slots[i];
+    return NULL;
+}
+
+/* Register this thread (its tid and name already in IDENT). A pthread_t
+ * is unique among live threads: a slot still holding ours is a dead
+ * thread's (a fork child's parent threads) and is taken over. */
+static void slot_take(void)
+{
+    uintptr_t key = (uintptr_t)pthread_self();
+    struct slot *s = slot_find(key);
+    for (unsigned i = 0; !s && i < SLOTS; i++) {
+        uintptr_t zero = 0;
+        if (mms_load_relaxed(&slots[i].key) == 0 &&
+            mms_cas_acq_rel(&slots[i].key, &zero, key))
+            s = &slots[i];
+    }
+    if (!s)
+        return;
+    mms_store_relaxed(&s->tid, ident.tid);
+    mms_store_relaxed(&s->name[0], ident.name[0]);
+    mms_store_relaxed(&s->name[1], ident.name[1]);
+    ident.slot = s;
+    if (key_ok)
+        pthread_setspecific(exit_key, s);
+}
+
+static void slot_give_back(void *p)
+{
+    struct slot *s = p;
+    if (ident.slot == s)
+        ident.slot = NULL;
+    mms_store_release(&s->key, (uintptr_t)0);
+}
+
+static void set_name(struct slot *s, struct ident *self, const char *name)
+{
+    uint64_t w[2];
+    name_words(w, name);
+    if (self) {
+        self->name[0] = w[0];
+        self->name[1] = w[1];
+    }
+    if (s) {
+        mms_store_relaxed(&s->name[0], w[0]);
+        mms_store_relaxed(&s->name[1], w[1]);
+    }
+}
+
+void mmp_thread_start_main(void)
+{
+    if (pthread_key_create(&exit_key, slot_give_back) == 0)
+        key_ok = 1;
+    char name[17] = "";
+    mmp_real_prctl_t pr = mmp_real_prctl();
+    if (pr)
+        pr(PR_GET_NAME, (unsigned long)name, 0, 0, 0);
+    ident.tid = (int32_t)gettid();
+    name_words(ident.name, name);
+    slot_take();
+}
+
+void mmp_thread_after_fork(void)
+{
+    /* The forking thread is the child's only thread, with a new tid. */
+    uintptr_t self = (uintptr_t)pthread_self();
+    for (unsigned i = 0; i < SLOTS; i++)
+        if (mms_load_relaxed(&slots[i].key) != self)
+            mms_store_relaxed(&slots[i].key, (uintptr_t)0);
+    if (mmp_syscalls_allowed()) {
+        ident.tid = (int32_t)gettid();
+        if (ident.slot)
+            mms_store_relaxed(&ident.slot->tid, ident.tid);
+    }
+}
+
+mms__identity_fn *mmp_thread_identity(void)
+{
+    return identity;
+}
+
+/* ------------------------------------------------- pthread_create */
+
+struct start {
+    void *(*fn)(void *);
+    void *arg;
+    uint64_t name[2];
+};
+
+static void *start_routine(void *p)
+{
+    struct start st = *(struct start *)p;
+    mmp_real_free()(p);
+    ident.name[0] = st.name[0];
+    ident.name[1] = st.name[1];
+    /* One system call per thread, here rather than on a hook's path;
+     * none after the process entered seccomp (the tid stays unknown). */
+    if (mmp_syscalls_allowed())
+        ident.tid = (int32_t)gettid();
+    slot_take();
+    return st.fn(st.arg);
+}
+
+MMP_HOOK int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                            void *(*fn)(void *), void *arg)
+{
+    mmp_real_pthread_create_t real = mmp_real_pthread_create();
+    if (!real)
+        return ENOSYS;
+    mmp_real_malloc_t m = mmp_real_malloc();
+    struct start *st = m && mmp_active() ? m(sizeof *st) : NULL;
+    if (!st) /* nothing to wrap with: the thread stays unknown */
+        return real(th, attr, fn, arg);
+    int saved = errno;
+    *st = (struct start){fn, arg, {ident.name[0], ident.name[1]}};
+    if (ident.slot) {
+        st->name[0] = mms_load_relaxed(&ident.slot->name[0]);
+        st->name[1] = mms_load_relaxed(&ident.slot->name[1]);
+    }
+    errno = saved;
+    int rc = real(th, attr, start_routine, st);
+    if (rc != 0)
+        mmp_real_free()(st);
+    return rc;
+}
+
+/* ------------------------------------------------------ the names */
+
+void mmp_thread_renamed_self(const char *name)
+{
+    set_name(ident.slot, &ident, name);
+    mmp_thread_named(ident.tid, name);
+}
+
+MMP_HOOK int pthread_setname_np(pthread_t th, const char *name)
+{
+    mmp_real_pthread_setname_np_t real = mmp_real_pthread_setname_np();
+    if (!real)
+        return ENOSYS;
+    int rc = real(th, name);
+    if (rc != 0)
+        return rc;
+    int saved = errno;
+    if (pthread_equal(th, pthread_self())) {
+        mmp_thread_renamed_self(name);
+    } else {
+        struct slot *s = slot_find((uintptr_t)th);
+        if (s) {
+            set_name(s, NULL, name);
+            mmp_thread_named(mms_load_relaxed(&s->tid), name);
+        }
+    }
+    errno = saved;
+    return rc;
+}
