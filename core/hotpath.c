@@ -80,6 +80,23 @@ struct mms_cell mms__record_cell(mms_table *t, uint32_t rec)
     return (struct mms_cell){c, c ? owned : false};
 }
 
+struct mms_cell mms__record_cell_shared(mms_table *t, uint32_t rec)
+{
+    if (!t)
+        return (struct mms_cell){NULL, false};
+    mms_writer *w = t->w;
+    struct mms__shard *sh0 = mms__shard_get(w, 0);
+    uint8_t *c = sh0 ? mms__row_cell(sh0, rec) : NULL;
+    if (!c && sh0) {
+        int saved = errno;
+        c = mms__cell_slow(w, sh0, rec, rec, 1, t->cell_size, 0);
+        errno = saved;
+        if (!c)
+            mms__dropped(w, 1);
+    }
+    return (struct mms_cell){c, false};
+}
+
 uint32_t mms__record_member_off(mms_table *t, unsigned member)
 {
     return t && member < t->nmembers ? t->m[member].off : 0;

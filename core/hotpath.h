@@ -104,6 +104,16 @@ MMS_HIDDEN_API int mms__group_add(mms_writer *w,
  * mms__cell_add, MAX members mms__cell_max (MIN: mms__cell_max of ~v). */
 MMS_HIDDEN_API struct mms_cell mms__record_cell(mms_table *t, uint32_t rec);
 MMS_HIDDEN_API uint32_t mms__record_member_off(mms_table *t, unsigned member);
+/* Record REC's shared cell (shard 0's, never owned), claiming nothing: as
+ * mms__cell_shared, for a thread that must not claim a shard (one that
+ * never recorded, or is exiting). */
+MMS_HIDDEN_API struct mms_cell mms__record_cell_shared(mms_table *t,
+                                                       uint32_t rec);
+/* mms_table_new from a hot path: with MMS_ADD_NOWAIT, MMS_EBUSY instead
+ * of waiting for the writer's lock. Never changes errno. */
+MMS_HIDDEN_API int mms__table_add(mms_writer *w,
+                                  const struct mms_table_spec *spec,
+                                  unsigned flags, mms_table **out);
 /* Record V in HIST member MEMBER, or raise MAXARG member MEMBER to V with
  * ARG, through cell C of record REC. */
 MMS_HIDDEN_API void mms__record_hist_cell(mms_table *t, struct mms_cell c,

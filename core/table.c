@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hotpath.h"
 #include "update.h"
 
 MMS_HIDDEN void *mms__name_find(mms_writer *w, const char *name);
@@ -194,8 +195,8 @@ static int table_add_locked(mms_writer *w, const struct mms_table_spec *spec,
     return 0;
 }
 
-int mms_table_new(mms_writer *w, const struct mms_table_spec *spec,
-                  mms_table **out)
+static int table_new(mms_writer *w, const struct mms_table_spec *spec,
+                     bool wait, mms_table **out)
 {
     if (out)
         *out = NULL;
@@ -204,9 +205,29 @@ int mms_table_new(mms_writer *w, const struct mms_table_spec *spec,
     int rc = mms_name_check(spec->name);
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&w->lock);
+    if (wait)
+        pthread_mutex_lock(&w->lock);
+    else if (pthread_mutex_trylock(&w->lock) != 0)
+        return MMS_EBUSY;
     rc = w->shared_child ? -EPERM : table_add_locked(w, spec, out);
     pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+int mms_table_new(mms_writer *w, const struct mms_table_spec *spec,
+                  mms_table **out)
+{
+    return table_new(w, spec, true, out);
+}
+
+/* core/hotpath.h: a table made from a hook (a malloc hook, maybe in a
+ * signal handler that interrupted the lock's holder): never wait. */
+int mms__table_add(mms_writer *w, const struct mms_table_spec *spec,
+                   unsigned flags, mms_table **out)
+{
+    int saved = errno;
+    int rc = table_new(w, spec, !(flags & MMS_ADD_NOWAIT), out);
+    errno = saved;
     return rc;
 }
 

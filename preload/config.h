@@ -14,6 +14,8 @@ struct mmp_config {
     int files_hash;            /* key records by a hash of the path */
     const char *files_salt;    /* the hash's key */
     int files_align;           /* "unaligned": offset % this */
+    long long heap_sample; /* bytes between heap samples on average; 0: off */
+    int heap_sites;        /* the heap profile's sites, at most */
 };
 
 extern struct mmp_config mmp_cfg;

@@ -15,6 +15,7 @@
 
 #include <mmstats/preload.h>
 
+#include "heap.h"
 #include "shim.h"
 
 /* ------------------------------------------------------------ bootstrap */
@@ -72,6 +73,7 @@ static uint64_t *live_p, *peak_p;   /* the gauges' values */
 struct mem_tls {
     uint8_t *bytes, *size;
     int64_t live_delta;
+    int64_t sample_left; /* heap.h: bytes to go before the next sample */
 };
 static __thread struct mem_tls mt MMP_IE;
 
@@ -123,7 +125,7 @@ static int mem_fields(void)
  * thread), at its exit, and at once when it records through shared cells
  * (a dying thread, or one that never recorded: nothing later would
  * publish it). */
-#define LIVE_FLUSH ((int64_t)64 << 10)
+#define LIVE_FLUSH ((int64_t)8 << 10)
 
 /* P is written through the CAS macro, which clang-tidy does not see. */
 // NOLINTNEXTLINE(readability-non-const-parameter)
@@ -144,6 +146,15 @@ static void live_flush(void)
 }
 
 static void mem_thread_exit(void)
+{
+    if (mt.live_delta && live_p)
+        live_flush();
+}
+
+/* exit(): the exiting thread (most often the only one) publishes what it
+ * gathered, so that a finished single-threaded program's gauges are
+ * exact. Hooks may still run later: they batch again from zero. */
+__attribute__((destructor)) static void mem_exit(void)
 {
     if (mt.live_delta && live_p)
         live_flush();
@@ -191,6 +202,7 @@ static inline __attribute__((always_inline)) size_t usable(void *p)
 
 static void mem_start(void)
 {
+    mmp_heap_start();
 #if defined(__x86_64__)
     /* valgrind's memcheck (and its other malloc-replacing tools) redirect
      * malloc to their own without changing what dlsym answers; their
@@ -232,10 +244,9 @@ const struct mmp_family_ops mmp_family_mem = {.start = mem_start,
 /* The slow path of mem_record: as mmp_record_slow, with the family's
  * cells (mmp_cell_of: shared for a free by a thread that never recorded
  * anything). */
-static __attribute__((noinline)) void mem_record_slow(unsigned id, uint64_t t0,
-                                                      bool err, uint64_t asked,
-                                                      uint64_t got,
-                                                      uint64_t gave)
+static __attribute__((noinline)) void
+mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
+                uint64_t got, uint64_t gave)
 {
     if (mms_load_relaxed(&mmp_mode[id]) == MMP_OFF)
         return;
@@ -274,19 +285,22 @@ static __attribute__((noinline)) void mem_record_slow(unsigned id, uint64_t t0,
     }
     if (t0)
         mmp_latency(id, t0);
+    if (got && (mt.sample_left -= (int64_t)got) < 0)
+        mmp_heap_sample(r, got, &mt.sample_left);
     errno = saved;
 }
 
-/* One allocation call: ERR if it failed; ASKED bytes requested; GOT and
- * GAVE the usable sizes of the block returned and of the block freed. It
- * never changes errno: the fast path makes no call that could. */
+/* One allocation call: ERR if it failed; R the block returned, ASKED
+ * bytes requested; GOT and GAVE the usable sizes of the block returned
+ * and of the block freed. It never changes errno: the fast path makes no
+ * call that could. */
 static inline __attribute__((always_inline)) void
-mem_record(unsigned id, uint64_t t0, bool err, uint64_t asked, uint64_t got,
-           uint64_t gave)
+mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
+           uint64_t got, uint64_t gave)
 {
     uint8_t *p = mmp_tls_ctr[id];
     if (MMP_UNLIKELY(!p)) {
-        mem_record_slow(id, t0, err, asked, got, gave);
+        mem_record_slow(id, t0, err, r, asked, got, gave);
         return;
     }
     struct mms_cell c = {p, true};
@@ -304,6 +318,8 @@ mem_record(unsigned id, uint64_t t0, bool err, uint64_t asked, uint64_t got,
         live_flush();
     if (MMP_UNLIKELY(t0))
         mmp_latency(id, t0);
+    if (got && MMP_UNLIKELY((mt.sample_left -= (int64_t)got) < 0))
+        mmp_heap_sample(r, got, &mt.sample_left);
 }
 
 /* Real function NAME, or RET_BOOT if there is none yet (this thread is
@@ -325,7 +341,7 @@ static __attribute__((noinline)) void *malloc_timed(size_t n)
 {
     uint64_t t0 = mmp_clock();
     void *r = mmp_real_malloc()(n);
-    mem_record(MMP_CALL_malloc, t0, !r, n, usable_real(r), 0);
+    mem_record(MMP_CALL_malloc, t0, !r, r, n, usable_real(r), 0);
     return r;
 }
 
@@ -337,16 +353,18 @@ MMP_HOOK void *malloc(size_t n)
     if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_malloc)))
         return malloc_timed(n);
     void *r = real(n);
-    mem_record(MMP_CALL_malloc, 0, !r, n, usable_real(r), 0);
+    mem_record(MMP_CALL_malloc, 0, !r, r, n, usable_real(r), 0);
     return r;
 }
 
 static __attribute__((noinline)) void free_timed(void *p)
 {
+    if (MMP_UNLIKELY(mmp_heap_maybe(p)))
+        mmp_heap_forget(p);
     size_t gave = usable_real(p);
     uint64_t t0 = mmp_clock();
     mmp_real_free()(p);
-    mem_record(MMP_CALL_free, t0, false, 0, 0, gave);
+    mem_record(MMP_CALL_free, t0, false, NULL, 0, 0, gave);
 }
 
 MMP_HOOK void free(void *p)
@@ -365,9 +383,12 @@ MMP_HOOK void free(void *p)
         real(p);
         return;
     }
+    /* Before the real free: then the address may be another thread's. */
+    if (MMP_UNLIKELY(mmp_heap_maybe(p)))
+        mmp_heap_forget(p);
     size_t gave = usable_real(p);
     real(p);
-    mem_record(MMP_CALL_free, 0, false, 0, 0, gave);
+    mem_record(MMP_CALL_free, 0, false, NULL, 0, 0, gave);
 }
 
 MMP_HOOK void *calloc(size_t n, size_t size)
@@ -376,7 +397,7 @@ MMP_HOOK void *calloc(size_t n, size_t size)
     bool overflow = __builtin_mul_overflow(n, size, &total);
     MEM_BEGIN(calloc, overflow ? NULL : boot_alloc(total, 16));
     void *r = real(n, size);
-    mem_record(MMP_CALL_calloc, t0, !r, overflow ? SIZE_MAX : total,
+    mem_record(MMP_CALL_calloc, t0, !r, r, overflow ? SIZE_MAX : total,
                usable_real(r), 0);
     return r;
 }
@@ -400,11 +421,20 @@ MMP_HOOK void *realloc(void *p, size_t n)
     MEM_BEGIN(realloc, NULL);
     bool rec = mms_load_relaxed(&mmp_mode[MMP_CALL_realloc]) != MMP_OFF;
     size_t gave = (rec && p) ? usable_real(p) : 0;
+    struct mmp_heap_taken tk = {0};
+    if (MMP_UNLIKELY(rec && p && mmp_heap_maybe(p)))
+        tk = mmp_heap_take(p);
     void *r = real(p, n);
     /* Failed (NULL with n > 0): the old block is still there. realloc(p,
      * 0) may free p and return NULL: not an error. */
     bool failed = !r && n > 0;
-    mem_record(MMP_CALL_realloc, t0, failed, n, usable_real(r),
+    if (MMP_UNLIKELY(tk.taken)) {
+        if (failed)
+            mmp_heap_untake(p, tk);
+        else
+            mmp_heap_drop(tk);
+    }
+    mem_record(MMP_CALL_realloc, t0, failed, r, n, usable_real(r),
                failed ? 0 : gave);
     return r;
 }
@@ -423,10 +453,19 @@ MMP_HOOK void *reallocarray(void *p, size_t n, size_t size)
     MEM_BEGIN(reallocarray, NULL);
     bool rec = mms_load_relaxed(&mmp_mode[MMP_CALL_reallocarray]) != MMP_OFF;
     size_t gave = (rec && p && !overflow) ? usable_real(p) : 0;
+    struct mmp_heap_taken tk = {0};
+    if (MMP_UNLIKELY(rec && p && !overflow && mmp_heap_maybe(p)))
+        tk = mmp_heap_take(p);
     void *r = real(p, n, size);
     bool failed = !r && (overflow || total > 0);
-    mem_record(MMP_CALL_reallocarray, t0, failed, overflow ? SIZE_MAX : total,
-               usable_real(r), failed ? 0 : gave);
+    if (MMP_UNLIKELY(tk.taken)) {
+        if (failed)
+            mmp_heap_untake(p, tk);
+        else
+            mmp_heap_drop(tk);
+    }
+    mem_record(MMP_CALL_reallocarray, t0, failed, r,
+               overflow ? SIZE_MAX : total, usable_real(r), failed ? 0 : gave);
     return r;
 }
 
@@ -434,7 +473,7 @@ MMP_HOOK int posix_memalign(void **out, size_t align, size_t n)
 {
     MEM_BEGIN(posix_memalign, (*out = boot_alloc(n, align)) ? 0 : ENOMEM);
     int rc = real(out, align, n);
-    mem_record(MMP_CALL_posix_memalign, t0, rc != 0, n,
+    mem_record(MMP_CALL_posix_memalign, t0, rc != 0, rc == 0 ? *out : NULL, n,
                rc == 0 ? usable_real(*out) : 0, 0);
     return rc;
 }
@@ -445,7 +484,7 @@ MMP_HOOK int posix_memalign(void **out, size_t align, size_t n)
     {                                                                          \
         MEM_BEGIN(name, boot_alloc(n, align));                                 \
         void *r = real(align, n);                                              \
-        mem_record(MMP_CALL_##name, t0, !r, n, usable_real(r), 0);             \
+        mem_record(MMP_CALL_##name, t0, !r, r, n, usable_real(r), 0);          \
         return r;                                                              \
     }
 ALIGNED_HOOK(aligned_alloc)
@@ -456,7 +495,7 @@ ALIGNED_HOOK(memalign)
     {                                                                          \
         MEM_BEGIN(name, boot_alloc(n, 4096));                                  \
         void *r = real(n);                                                     \
-        mem_record(MMP_CALL_##name, t0, !r, n, usable_real(r), 0);             \
+        mem_record(MMP_CALL_##name, t0, !r, r, n, usable_real(r), 0);          \
         return r;                                                              \
     }
 PAGE_HOOK(valloc)

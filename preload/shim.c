@@ -172,6 +172,29 @@ bool mmp_adding_fields(void)
     return adding;
 }
 
+/* A table, as mmp_group_add makes fields. */
+int mmp_table_add(const struct mms_table_spec *spec, mms_table **out)
+{
+    if (adding)
+        return MMS_EBUSY;
+    adding = 1;
+    COMPILER_BARRIER();
+    int rc = MMS_EBUSY;
+    for (int i = 0; i < GROUP_TRIES && rc == MMS_EBUSY; i++) {
+        for (int k = 0; i && k < GROUP_SPINS; k++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#else
+            COMPILER_BARRIER();
+#endif
+        }
+        rc = mms__table_add(writer, spec, MMS_ADD_NOWAIT, out);
+    }
+    COMPILER_BARRIER();
+    adding = 0;
+    return rc;
+}
+
 /* Settle STATE from RC: ready, failed for good, or (busy) not yet. */
 /* STATE is written through the atomic macro clang-tidy does not see. */
 // NOLINTNEXTLINE(readability-non-const-parameter)

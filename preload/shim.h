@@ -265,6 +265,8 @@ mms_writer *mmp_writer(void);
 /* This thread is inside mmp_group_add, holding the writer's lock: a
  * signal handler here must not take it again. */
 bool mmp_adding_fields(void);
+/* mms__table_add likewise (the mem family's heap profile). */
+int mmp_table_add(const struct mms_table_spec *spec, mms_table **out);
 /* The state of the stats file (exec, _exit), in the process that owns
  * it, unless the process entered seccomp (the core's check needs getpid). */
 void mmp_file_state(enum mms_state st);

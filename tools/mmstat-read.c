@@ -13,12 +13,22 @@
 
 #include "cli.h"
 #include "files.h"
+#include "heap.h"
 #include "json.h"
 #include "out.h"
 #include "threads.h"
 #include "watch.h"
 
-enum { OPT_WINDOWS_AT = 256, OPT_HOST, OPT_RAW, OPT_FILES, OPT_SORT, OPT_TOP };
+enum {
+    OPT_WINDOWS_AT = 256,
+    OPT_HOST,
+    OPT_RAW,
+    OPT_FILES,
+    OPT_SORT,
+    OPT_TOP,
+    OPT_HEAP,
+    OPT_FOLDED
+};
 
 static const struct cli_opt read_opts[] = {
     {'d', CLI_REQUIRED, "dir", "DIR",
@@ -51,6 +61,12 @@ static const struct cli_opt read_opts[] = {
      "percentiles of one process (default 1 s);\n"
      "with --json, a JSON object per interval"},
     {'n', CLI_REQUIRED, "count", "N", "with --watch: stop after N intervals"},
+    {OPT_HEAP, CLI_NONE, "heap", NULL,
+     "the heap profile: top allocation sites by\n"
+     "live and by allocated bytes, with stacks"},
+    {OPT_FOLDED, CLI_OPTIONAL, "folded", "live|alloc",
+     "with --heap: folded stacks (flamegraph.pl,\n"
+     "speedscope) weighted by live (default) or\nallocated bytes"},
     {OPT_WINDOWS_AT, CLI_REQUIRED, "windows-at", "NS",
      "take time windows at CLOCK_MONOTONIC NS\n(reproducible output)"},
     {OPT_FILES, CLI_NONE, "files", NULL,
@@ -88,6 +104,8 @@ static const struct cli read_cli = {
              "  mmstat-read --watch=2 -f 'app.*' 1234\n"
              "  mmstat-read --watch --json 1234 | jq .fields\n"
              "  mmstat-read --files --sort time 1234\n"
+             "  mmstat-read --heap 1234           where its memory goes\n"
+             "  mmstat-read --heap --folded 1234 | flamegraph.pl > heap.svg\n"
              "\n"
              "Exit status: 0 ok, 1 a file could not be read, 2 bad usage.\n",
 };
@@ -103,6 +121,8 @@ struct opts {
     enum file_sort sort;
     bool sort_set;
     long top;
+    bool heap, folded;
+    enum heap_order folded_by;
     const char *by;
     const char *host;
     enum fmt fmt;
@@ -220,10 +240,61 @@ static int print_files(const struct procs *ps, const struct opts *o)
     return EXIT_OK;
 }
 
+/* --heap: each process's heap profile. */
+static int print_heaps(const struct procs *ps, const struct opts *o)
+{
+    struct jw w;
+    if (o->fmt == FMT_JSON) {
+        jw_init(&w, stdout, true);
+        jw_obj(&w, NULL);
+        jw_arr(&w, "heaps", false);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < ps->n && rc == 0; i++) {
+        struct heap h;
+        rc = heap_load(ps->v[i].snap, &h);
+        struct mms_proc_info pi;
+        mms_reader_info(ps->v[i].reader, &pi);
+        if (rc < 0) {
+            /* out of memory: reported below */
+        } else if (o->folded) {
+            heap_folded(stdout, &h, o->folded_by);
+        } else if (o->fmt == FMT_JSON) {
+            jw_obj(&w, NULL);
+            jw_i64(&w, "pid", pi.pid);
+            jw_str(&w, "exe", pi.exe);
+            jw_str(&w, "path", mms_reader_path(ps->v[i].reader));
+            heap_json(&w, &h, 0);
+            jw_end_obj(&w);
+        } else {
+            if (i)
+                printf("\n");
+            printf("%s (pid %d, %s)\n", safe_copy((char[64]){0}, 64, pi.exe),
+                   pi.pid, liveness_word(mms_reader_liveness(ps->v[i].reader)));
+            heap_text(stdout, &h, 10, 8, o->raw);
+        }
+        heap_free(&h);
+    }
+    if (o->fmt == FMT_JSON) {
+        jw_end_arr(&w);
+        jw_end_obj(&w);
+        jw_finish(&w);
+    }
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = -errno;
+    if (rc < 0) {
+        fprintf(stderr, "%s: output: %s\n", prog, mms_strerror(rc));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 static int print_procs(const struct procs *ps, const struct opts *o)
 {
     if (o->files)
         return print_files(ps, o);
+    if (o->heap)
+        return print_heaps(ps, o);
     struct out_opts oo = {.filters = &o->filters,
                           .header_only = o->list,
                           .windows_at = o->windows_at,
@@ -406,6 +477,17 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case OPT_TOP:
         o->top = (long)positive("top", "number", arg);
         return o->top < 0 ? -1 : 0;
+    case OPT_HEAP:
+        o->heap = true;
+        return 0;
+    case OPT_FOLDED:
+        if (arg && strcmp(arg, "live") != 0 && strcmp(arg, "alloc") != 0) {
+            cli_error(&read_cli, "--folded: 'live' or 'alloc', not '%s'", arg);
+            return -1;
+        }
+        o->folded = o->heap = true;
+        o->folded_by = arg && arg[0] == 'a' ? HEAP_BY_ALLOC : HEAP_BY_LIVE;
+        return 0;
     case 'h':
         cli_usage(&read_cli, stdout);
         return 1;
@@ -438,6 +520,13 @@ static const char *conflict(const struct opts *o, int nargs)
                "--prometheus";
     if ((o->sort_set || o->top) && !o->files)
         return "--sort and --top go with --files";
+    if (o->heap && (o->sum || o->list || o->watch || o->fmt == FMT_PROM))
+        return "--heap goes with neither --sum, --list, --watch nor "
+               "--prometheus";
+    if (o->heap && nargs < 1)
+        return "--heap needs a PID or PATH";
+    if (o->folded && o->fmt == FMT_JSON)
+        return "--folded and --json exclude each other";
     return NULL;
 }
 

@@ -26,7 +26,7 @@ ensure_packages() {
 # python3-pip, python3-setuptools: the Python package's test, an offline
 # `pip install ./python` into a venv).
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
-                uthash-dev python3 strace valgrind libmicrohttpd-dev
+                libdw-dev uthash-dev python3 strace valgrind libmicrohttpd-dev
                 libjs-dygraphs help2man lowdown man-db bash-completion zsh
                 python3-pytest python3-venv python3-pip python3-setuptools)
 

@@ -272,8 +272,8 @@ for mode in idle handoff; do
     live=$(f "$TF" mem.live_bytes)
     drift=$((${live:-999999999} - (${alloc:-0} - ${freed:-0})))
     checks=$((checks + 1))
-    # One live thread (main): its gauge lags by at most 64 KiB.
-    [ "${drift#-}" -le 65536 ] ||
+    # One live thread (main): its gauge lags by less than 8 KiB.
+    [ "${drift#-}" -le 8192 ] ||
         fail "3.5 $mode threads: mem.live_bytes $live, alloc - freed $((alloc - freed))"
 done
 

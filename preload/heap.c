@@ -1,0 +1,413 @@
+/* The heap profile: allocations sampled by bytes, their sites (stacks) in
+ * a keyed table of the stats file with estimated bytes and allocations,
+ * allocated and live, and the sampled blocks in a bounded private table
+ * so that their frees move live bytes back.
+ *
+ * Sampling (as tcmalloc's and jemalloc's profilers): the bytes a thread
+ * allocates are a line on which sample points fall at exponentially
+ * distributed distances of mean R (MMSTATS_HEAP_SAMPLE). A block of S
+ * bytes holding a point is sampled, with probability P = 1 - exp(-S/R),
+ * and stands for S/P bytes and 1/P allocations: the estimates are
+ * unbiased, and a block of S >> R counts as itself. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include <mmstats/preload.h>
+
+#include "config.h"
+#include "heap.h"
+
+_Alignas(4096) uint8_t mmp_heap_filter[1u << MMP_HEAP_FILTER_BITS];
+
+/* ------------------------------------------------------ fields, tables */
+
+enum {
+    SITE_BYTES,
+    SITE_ALLOCS,
+    SITE_LIVE_BYTES,
+    SITE_LIVE_ALLOCS,
+    SITE_SAMPLES
+};
+enum { F_SAMPLE_BYTES, F_SAMPLES, F_UNTRACKED, F_REENTERED, NF };
+
+static mms_table *sites;
+mms_table *mmp_heap_objects;
+static mms_field *fields[NF];
+static uint32_t site_off[5];
+static uint8_t heap_state; /* enum mmp_fields_state */
+static int64_t rate;       /* R, bytes; 0: off */
+
+static int make_tables(void)
+{
+    static const struct mms_field_spec fs[NF] = {
+        {.name = "mem.heap.sample_bytes",
+         .kind = MMS_KIND_GAUGE,
+         .units = "bytes",
+         .help = "mean distance between heap samples (MMSTATS_HEAP_SAMPLE)"},
+        {.name = "mem.heap.samples",
+         .kind = MMS_KIND_COUNTER,
+         .units = "samples",
+         .help = "allocations sampled"},
+        {.name = "mem.heap.untracked",
+         .kind = MMS_KIND_COUNTER,
+         .units = "samples",
+         .help = "sampled blocks whose free cannot be seen (the sampled-"
+                 "block table was full): counted allocated, never live"},
+        {.name = "mem.heap.reentered",
+         .kind = MMS_KIND_COUNTER,
+         .units = "calls",
+         .help = "allocations made while taking a sample (not sampled)"},
+    };
+    /* In a struct: the analyzer's padding check counts a bare array's
+     * element padding times its length against the public struct. */
+    static const struct {
+        struct mms_table_member m[5];
+    } sm = {{
+        {.name = "bytes", .kind = MMS_MK_SUM, .units = "bytes"},
+        {.name = "allocs", .kind = MMS_MK_SUM, .units = "calls"},
+        {.name = "live_bytes", .kind = MMS_MK_SUM_I64, .units = "bytes"},
+        {.name = "live_allocs", .kind = MMS_MK_SUM_I64, .units = "calls"},
+        {.name = "samples", .kind = MMS_MK_SUM, .units = "samples"},
+    }};
+    static const struct mms_table_member om[] = {
+        {.name = "base", .kind = MMS_MK_MAX, .units = "address"},
+        {.name = "start", .kind = MMS_MK_MAX, .units = "address"},
+        {.name = "end", .kind = MMS_MK_MAX, .units = "address"},
+    };
+    struct mms_table_spec st = {
+        .name = "mem.heap.sites",
+        .help = "sampled allocation sites: estimated bytes and allocations, "
+                "allocated and live; key: return addresses, innermost first",
+        .capacity = (uint32_t)mmp_cfg.heap_sites,
+        .key_type = MMS_KEY_U64S,
+        .key_max = MMP_HEAP_DEPTH * 8,
+        .members = sm.m,
+        .nmembers = 5};
+    struct mms_table_spec ot = {
+        .name = "mem.heap.objects",
+        .help = "objects the sites' stacks run in; key: build id (hex), "
+                "':', path",
+        .capacity = 1024,
+        .key_type = MMS_KEY_TEXT,
+        .key_max = 1024,
+        .members = om,
+        .nmembers = 3};
+    mms_field *f[NF];
+    int rc = mmp_group_add(fs, NF, f);
+    if (rc < 0)
+        return rc;
+    mms_table *s, *o;
+    if ((rc = mmp_table_add(&st, &s)) < 0 || (rc = mmp_table_add(&ot, &o)) < 0)
+        return rc;
+    for (unsigned m = 0; m < 5; m++)
+        site_off[m] = mms__record_member_off(s, m);
+    uint64_t *g = mms__gauge_cell(f[F_SAMPLE_BYTES]);
+    if (g)
+        mms_store_relaxed(g, (uint64_t)rate);
+    for (unsigned i = 0; i < NF; i++)
+        mms_store_relaxed(&fields[i], f[i]);
+    mms_store_relaxed(&sites, s);
+    mms_store_relaxed(&mmp_heap_objects, o);
+    return 0;
+}
+
+static bool heap_ready(void)
+{
+    uint8_t st = mms_load_acquire(&heap_state);
+    if (MMP_LIKELY(st != MMP_FIELDS_NONE))
+        return st == MMP_FIELDS_READY;
+    int rc = make_tables();
+    if (rc == 0)
+        mms_store_release(&heap_state, (uint8_t)MMP_FIELDS_READY);
+    else if (rc != MMS_EBUSY)
+        mms_store_release(&heap_state, (uint8_t)MMP_FIELDS_FAILED);
+    return rc == 0;
+}
+
+/* A thread that never recorded (a free as it exits) or is exiting must
+ * claim nothing: shared cells. */
+static bool claims(bool is_free)
+{
+    return mmp_thread == MMP_THREAD_ACTIVE ||
+           (mmp_thread == MMP_THREAD_NEW && !is_free);
+}
+
+static void count(unsigned i, bool is_free)
+{
+    mms_field *f = fields[i];
+    struct mms_cell c = claims(is_free) ? mms__cell(f) : mms__cell_shared(f);
+    if (c.p)
+        mms__cell_add(c, 0, 1);
+    else
+        mmp_drop();
+}
+
+/* Add a sample to site REC (allocated; live too if LIVE), or take a
+ * freed one's live figures back. */
+static void site_add(uint32_t rec, bool is_free, bool live, uint64_t bytes,
+                     uint64_t allocs)
+{
+    struct mms_cell c = claims(is_free) ? mms__record_cell(sites, rec)
+                                        : mms__record_cell_shared(sites, rec);
+    if (!c.p) {
+        mmp_drop();
+        return;
+    }
+    if (!is_free) {
+        mms__cell_add(c, site_off[SITE_BYTES], bytes);
+        mms__cell_add(c, site_off[SITE_ALLOCS], allocs);
+        mms__cell_add(c, site_off[SITE_SAMPLES], 1);
+    }
+    if (live) {
+        /* SUM_I64: two's complement adds. */
+        mms__cell_add(c, site_off[SITE_LIVE_BYTES], is_free ? -bytes : bytes);
+        mms__cell_add(c, site_off[SITE_LIVE_ALLOCS],
+                      is_free ? -allocs : allocs);
+    }
+}
+
+/* ------------------------------------------------ the sampled blocks */
+
+/* Open addressing over the block's address; a slot's key is 0 (never
+ * used: a probe stops there), TOMB (freed: reused by inserts) or the
+ * address. Each address is in the table at most once: it is inserted
+ * after the allocator returned it and removed before it goes back. An
+ * insert that finds no slot within PROBES leaves the block untracked. */
+#define PTRS_BITS 16
+#define PTRS (1u << PTRS_BITS)
+#define PROBES 64
+#define TOMB ((uint64_t)1)
+struct ptr_slot {
+    uint64_t key;
+    uint32_t rec, allocs;
+    uint64_t bytes;
+};
+static struct ptr_slot *ptrs; /* PTRS slots, private memory */
+
+static uint32_t ptr_hash(uint64_t p)
+{
+    return (uint32_t)(((p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - PTRS_BITS));
+}
+
+static uint8_t *filter_byte(uint64_t p)
+{
+    return &mmp_heap_filter[(p >> 4) & ((1u << MMP_HEAP_FILTER_BITS) - 1)];
+}
+
+static bool ptr_insert(uint64_t p, uint32_t rec, uint64_t bytes,
+                       uint32_t allocs)
+{
+    uint8_t *fb = filter_byte(p);
+    if (!ptrs || mms_load_relaxed(fb) == UINT8_MAX)
+        return false;
+    uint32_t h = ptr_hash(p);
+    for (uint32_t k = 0; k < PROBES; k++) {
+        struct ptr_slot *s = &ptrs[(h + k) & (PTRS - 1)];
+        uint64_t cur = mms_load_relaxed(&s->key);
+        if (cur > TOMB)
+            continue;
+        if (!mms_cas_acq_rel(&s->key, &cur, p))
+            continue;
+        s->rec = rec;
+        s->allocs = allocs;
+        s->bytes = bytes;
+        mms_add_relaxed(fb, 1);
+        return true;
+    }
+    return false;
+}
+
+static bool ptr_remove(uint64_t p, struct mmp_heap_taken *out)
+{
+    if (!ptrs)
+        return false;
+    uint32_t h = ptr_hash(p);
+    for (uint32_t k = 0; k < PROBES; k++) {
+        struct ptr_slot *s = &ptrs[(h + k) & (PTRS - 1)];
+        uint64_t cur = mms_load_acquire(&s->key);
+        if (cur == 0)
+            return false;
+        if (cur != p)
+            continue;
+        *out = (struct mmp_heap_taken){s->bytes, s->rec, s->allocs, true};
+        mms_store_release(&s->key, TOMB);
+        mms_add_relaxed(filter_byte(p), (uint8_t)-1);
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------ sampling */
+
+struct heap_tls {
+    uint64_t rng;
+    uint8_t seeded, busy;
+};
+static __thread struct heap_tls ht MMP_IE;
+
+static uint64_t next_rand(void)
+{
+    /* xorshift64* */
+    uint64_t x = ht.rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    ht.rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* A uniform double in (0, 1]. */
+static double uniform(void)
+{
+    return (double)((next_rand() >> 11) + 1) * 0x1.0p-53;
+}
+
+/* The distance to the next sample: exponential, mean R. */
+static int64_t draw(void)
+{
+    double d = -log(uniform()) * (double)rate;
+    return d >= 0x1.0p62 ? INT64_MAX / 2 : (int64_t)d + 1;
+}
+
+static void seed(void *p)
+{
+    static uint64_t threads;
+    uint64_t s = (uint64_t)(uintptr_t)&ht ^ ((uint64_t)(uintptr_t)p << 17) ^
+                 (mms_add_relaxed(&threads, 1) * 0x9E3779B97F4A7C15ull);
+#if defined(__x86_64__) || defined(__i386__)
+    s ^= __builtin_ia32_rdtsc();
+#endif
+    ht.rng = s ? s : 0x9E3779B97F4A7C15ull;
+    ht.seeded = 1;
+}
+
+/* An estimate, rounded up or down at random so that its mean is X. */
+static uint64_t round_random(double x)
+{
+    double f = floor(x);
+    return (uint64_t)f + (uniform() <= x - f ? 1 : 0);
+}
+
+void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
+{
+    if (ht.busy) {
+        /* An allocation made while taking a sample: the unwinder (primed
+         * at start-up, it should not), or a signal handler. */
+        if (mms_load_acquire(&heap_state) == MMP_FIELDS_READY)
+            count(F_REENTERED, false);
+        return;
+    }
+    if (rate <= 0) {
+        *left = INT64_MAX;
+        return;
+    }
+    int saved = errno;
+    ht.busy = 1;
+    __asm__ volatile("" ::: "memory");
+    if (!ht.seeded) {
+        seed(p);
+        /* As if the countdown had started before this block. */
+        int64_t l = draw() - (int64_t)got;
+        if (l >= 0) {
+            *left = l;
+            goto out;
+        }
+    }
+    *left = -1; /* nested allocations come here, and count */
+    if (!heap_ready()) {
+        mmp_drop();
+        goto next;
+    }
+    double s = (double)got;
+    double prob = got ? -expm1(-s / (double)rate) : 1.0;
+    uint64_t bytes = (uint64_t)(s / prob + 0.5);
+    uint64_t allocs = round_random(1.0 / prob);
+    uint64_t frames[MMP_HEAP_DEPTH];
+    unsigned n = mmp_heap_stack(frames);
+    uint32_t rec;
+    int rc = mms_record_get(sites, frames, n * sizeof frames[0], &rec);
+    if (rc < 0) {
+        mmp_drop();
+        goto next;
+    }
+    count(F_SAMPLES, false);
+    bool tracked =
+        allocs <= UINT32_MAX &&
+        ptr_insert((uint64_t)(uintptr_t)p, rec, bytes, (uint32_t)allocs);
+    if (!tracked)
+        count(F_UNTRACKED, false);
+    /* Live only if its free will be seen. */
+    site_add(rec, false, tracked, bytes, allocs);
+next:
+    *left = draw();
+out:
+    __asm__ volatile("" ::: "memory");
+    ht.busy = 0;
+    errno = saved;
+}
+
+struct mmp_heap_taken mmp_heap_take(void *p)
+{
+    struct mmp_heap_taken t = {0};
+    int saved = errno;
+    t.taken = ptr_remove((uint64_t)(uintptr_t)p, &t);
+    errno = saved;
+    return t;
+}
+
+void mmp_heap_drop(struct mmp_heap_taken t)
+{
+    if (!t.taken || !sites)
+        return;
+    int saved = errno;
+    site_add(t.rec, true, true, t.bytes, t.allocs);
+    errno = saved;
+}
+
+void mmp_heap_untake(void *p, struct mmp_heap_taken t)
+{
+    if (!t.taken)
+        return;
+    if (!ptr_insert((uint64_t)(uintptr_t)p, t.rec, t.bytes, t.allocs))
+        mmp_heap_drop(t); /* never seen freed: no longer live */
+}
+
+void mmp_heap_forget(void *p)
+{
+    mmp_heap_drop(mmp_heap_take(p));
+}
+
+/* ------------------------------------------------------------ start-up */
+
+void mmp_heap_start(void)
+{
+    rate = mmp_cfg.heap_sample;
+    if (rate <= 0)
+        return;
+    void *m = mmap(NULL, PTRS * sizeof(struct ptr_slot), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        rate = 0;
+        return;
+    }
+    ptrs = m;
+    mmp_heap_stack_start();
+    pthread_atfork(NULL, NULL, mmp_heap_child);
+}
+
+void mmp_heap_child(void)
+{
+    if (!ptrs)
+        return;
+    mmp_heap_stack_child();
+    /* The parent's blocks live on here, but the child's sites start from
+     * zero: their frees must not move the child's live bytes. */
+    if (mmap(ptrs, PTRS * sizeof(struct ptr_slot), PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+             0) == MAP_FAILED)
+        memset(ptrs, 0, PTRS * sizeof(struct ptr_slot));
+    if (madvise(mmp_heap_filter, sizeof mmp_heap_filter, MADV_DONTNEED) != 0)
+        memset(mmp_heap_filter, 0, sizeof mmp_heap_filter);
+}
