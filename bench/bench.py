@@ -407,6 +407,170 @@ class Bench:
             ["latency histogram per shard in the shim (bits 5)", hist5],
         ])
 
+    # ------------------------------------------------------- heap profile
+    def callgrind_per_op(self, mode, n, env):
+        cg = os.path.join(self.tmp, "cg.out")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}",
+               f"--toggle-collect=loop_{mode.replace('-', '_')}",
+               self.loadgen, mode, str(n)]
+        subprocess.run(cmd, env=env, capture_output=True, timeout=900,
+                       check=True)
+        with open(cg) as f:
+            m = re.search(r"^(?:summary|totals):\s+(\d+)", f.read(), re.M)
+        return int(m.group(1)) / n
+
+    def heap_answers(self, exe_env):
+        """Run heap_sites with EXE_ENV; its wall time and mmstat-read
+        --heap's answers for the known sites."""
+        sites = os.path.join(self.b, "tests/integration/progs/heap_sites")
+        t0 = time.monotonic()
+        subprocess.run([sites], env=exe_env, check=True, timeout=600)
+        wall = time.monotonic() - t0
+        if "LD_PRELOAD" not in exe_env:
+            return wall, None
+        files = [os.path.join(self.stats_dir, f)
+                 for f in os.listdir(self.stats_dir)
+                 if f.startswith("heap_sites-")]
+        newest = max(files, key=os.path.getmtime)
+        out = subprocess.run([os.path.join(self.b, "tools/mmstat-read"),
+                              "--heap", "--json", newest], check=True,
+                             capture_output=True, text=True).stdout
+        for f in files:
+            os.unlink(f)
+        h = json.loads(out)["heaps"][0]["heap"]
+        res = {}
+        for s in h["by_allocated"]:
+            fn = s["stack"][0]["function"] if s["stack"] else "(other)"
+            if fn in ("leak_here", "churn_here", "big_here"):
+                res[fn] = (s["live_bytes"], s["live_allocs"], s["bytes"],
+                           s["allocs"])
+        return wall, res
+
+    def heaptrack_answers(self):
+        sites = os.path.join(self.b, "tests/integration/progs/heap_sites")
+        out = os.path.join(self.tmp, "ht")
+        t0 = time.monotonic()
+        subprocess.run(["heaptrack", "-o", out, sites], env=self.env(),
+                       check=True, capture_output=True, timeout=600)
+        wall = time.monotonic() - t0
+        data = [f for f in os.listdir(self.tmp) if f.startswith("ht")][0]
+        res = {}
+        for cost in ("leaked", "allocations"):
+            st = os.path.join(self.tmp, "st.txt")
+            subprocess.run(["heaptrack_print", "-f",
+                            os.path.join(self.tmp, data), "-p", "0", "-a",
+                            "0", "-T", "0", "--flamegraph-cost-type", cost,
+                            "-F", st], check=True, capture_output=True,
+                           timeout=600)
+            with open(st) as f:
+                for line in f:
+                    stack, _, v = line.rstrip().rpartition(" ")
+                    leaf = stack.rstrip(";").split(";")[-1].split(" (")[0]
+                    if leaf in ("leak_here", "churn_here", "big_here"):
+                        res.setdefault(leaf, {})[cost] = int(v)
+        os.unlink(os.path.join(self.tmp, data))
+        return wall, res
+
+    def heap(self):
+        n = 300000 if self.quick else 2000000
+        variants = [
+            ("bare", None, {}),
+            ("mmstats counting (MMSTATS_HEAP_SAMPLE=0)", self.preload,
+             {"MMSTATS_HEAP_SAMPLE": 0}),
+            ("mmstats, no pair sampled (MMSTATS_HEAP_SAMPLE=1G)",
+             self.preload, {"MMSTATS_HEAP_SAMPLE": "1G"}),
+            ("mmstats sampling (default, 512K)", self.preload, {}),
+            ("mmstats sampling 64K", self.preload,
+             {"MMSTATS_HEAP_SAMPLE": "64K"}),
+        ]
+        # Rounds interleave the variants; each round's ratio to its own
+        # bare run, then the median over rounds.
+        ratios = {name: [] for name, _, _ in variants}
+        ns = {name: [] for name, _, _ in variants}
+        for _ in range(self.reps):
+            bare = None
+            for name, pre, extra in variants:
+                t = self.loadgen_ns("malloc", n,
+                                    env=self.env(pre, **extra))
+                bare = t if bare is None else bare
+                ns[name].append(t)
+                ratios[name].append(t / bare)
+        ins = {}
+        if shutil.which("valgrind"):
+            m = 20000 if self.quick else 100000
+            for name, pre, extra in variants:
+                ins[name] = self.callgrind_per_op(
+                    "malloc", m, self.env(pre, **extra))
+        rows, out = [], {}
+        for name, _, _ in variants:
+            r = statistics.median(ratios[name])
+            i = ins.get(name)
+            out[name] = {"ns": statistics.median(ns[name]), "ratio": r,
+                         "instructions": i}
+            rows.append([name, f"{statistics.median(ns[name]):.1f}",
+                         f"{r:.2f}x",
+                         f"{i:.0f} (+{i - ins['bare']:.0f})" if i else "-"])
+        self.results["heap_loop"] = out
+        self.table("Heap profile: the malloc+free loop",
+                   ["variant", "ns/pair", "vs bare", "instructions/pair"],
+                   rows,
+                   "loadgen malloc (16..4096 bytes, 64 live blocks): "
+                   "median of per-round ratios to the bare run of the same "
+                   "round; instructions by callgrind (loop only).")
+
+        # The known-sites program: bare, under mmstats, under heaptrack.
+        sites = os.path.join(self.b, "tests/integration/progs/heap_sites")
+        if not os.path.exists(sites):
+            print("no heap_sites program: skipping the known-sites table")
+            return
+        mib = 1 << 20
+        rows, out = [], {}
+        bare = self.median(lambda: self.heap_answers(self.env())[0])
+        rows.append(["truth", "10.0M (1000)", "100M (25600)", "0", "0",
+                     f"{bare * 1000:.0f} ms"])
+
+        def fmt(v):
+            return f"{v[0] / mib:.1f}M ({v[1]})"
+
+        for label, extra in [("mmstats 512K (default)", {}),
+                             ("mmstats 8K", {"MMSTATS_HEAP_SAMPLE": "8K"})]:
+            walls, ans = [], None
+            for _ in range(self.reps):
+                w, ans = self.heap_answers(self.env(self.preload, **extra))
+                walls.append(w)
+            wall = statistics.median(walls)
+            out[label] = {"wall_s": wall, "answers": ans}
+            rows.append([label, fmt(ans["leak_here"]),
+                         f"{ans['churn_here'][2] / mib:.1f}M "
+                         f"({ans['churn_here'][3]})",
+                         str(ans["churn_here"][0]),
+                         str(ans["big_here"][0]), f"{wall / bare:.2f}x"])
+        if shutil.which("heaptrack") and shutil.which("heaptrack_print"):
+            walls, ans = [], None
+            for _ in range(self.reps):
+                w, ans = self.heaptrack_answers()
+                walls.append(w)
+            wall = statistics.median(walls)
+            out["heaptrack"] = {"wall_s": wall, "answers": ans}
+            lk, ch, bg = (ans.get(k, {}) for k in
+                          ("leak_here", "churn_here", "big_here"))
+            rows.append(["heaptrack",
+                         f"{lk.get('leaked', 0) / mib:.1f}M "
+                         f"({lk.get('allocations')} calls)",
+                         f"- ({ch.get('allocations')} calls)",
+                         str(ch.get("leaked")), str(bg.get("leaked")),
+                         f"{wall / bare:.2f}x (recording only)"])
+        self.results["heap_sites"] = out
+        self.table("Heap profile: the known-sites program",
+                   ["", "leak_here live (blocks)",
+                    "churn_here allocated (blocks)", "churn_here live",
+                    "big_here live", "wall time vs bare"], rows,
+                   "tests/integration/progs/heap_sites, answers read after "
+                   "exit: mmstat-read --heap (estimates), heaptrack_print "
+                   "(exact leaked bytes and allocation calls; it does not "
+                   "report allocated bytes per site). heaptrack's time is "
+                   "the recorded run alone, not heaptrack_print's analysis.")
+
     def run(self, parts):
         for part in parts:
             getattr(self, part)()
@@ -452,10 +616,10 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--only", help="comma list of: per_call, instructions, "
-                    "files, threads, programs, reader, sizes")
+                    "files, threads, programs, reader, sizes, heap")
     a = ap.parse_args()
     parts = ["per_call", "instructions", "files", "threads", "programs",
-             "reader", "sizes"]
+             "reader", "sizes", "heap"]
     if a.only:
         parts = a.only.split(",")
     Bench(a.build, a.quick, a.out).run(parts)

@@ -135,6 +135,8 @@ int files_prom(FILE *f, const struct exporter *x, const struct out_proc *p,
 /* The file of PID: the one whose process runs, else the newest (under
  * c->lock). */
 struct centry *cache_find_pid(struct cache *c, long pid);
+/* /api/v1/processes/PID/heap: the heap profile's top sites. */
+int api_heap(struct exporter *x, long pid, struct body *out);
 
 /* ------------------------------------------------------------ the server */
 

@@ -15,6 +15,7 @@
 #include <mmstats/preload.h>
 
 #include "exporter.h"
+#include "heap.h"
 #include "json.h"
 
 /* The processes one request reads: entries and their snapshots. */
@@ -442,6 +443,47 @@ int api_process(struct exporter *x, long pid, const struct filters *flt,
     unlock_and_trim(c);
     /* A file that cannot be read is the server's trouble, not the
      * client's: no -ENOENT or -EINVAL from here on but ours. */
+    if (rc < 0 && rc != -ENOENT && rc != -ENOMEM && rc != -EIO)
+        rc = -EIO;
+    return body_close(out, f, rc);
+}
+
+/* ------------------------------------------ /api/v1/processes/PID/heap */
+
+/* The top sites of each order: enough for a page, bounded for a server. */
+#define HEAP_TOP 20
+
+int api_heap(struct exporter *x, long pid, struct body *out)
+{
+    FILE *f = body_open(out);
+    if (!f)
+        return -ENOMEM;
+    struct cache *c = &x->cache;
+    pthread_mutex_lock(&c->lock);
+    int rc = cache_sync(c);
+    struct centry *e = rc == 0 ? cache_find_pid(c, pid) : NULL;
+    mms_snapshot *s = NULL;
+    if (rc == 0 && !e)
+        rc = -ENOENT;
+    if (rc == 0)
+        rc = mms_snapshot_take(e->r, &s);
+    struct heap h = {0};
+    if (rc == 0)
+        rc = heap_load(s, &h);
+    if (rc == 0) {
+        struct jw w;
+        jw_init(&w, f, true);
+        jw_obj(&w, NULL);
+        jw_i64(&w, "pid", e->pi.pid);
+        jw_str(&w, "exe", e->pi.exe);
+        jw_str(&w, "liveness", liveness_word(e->liveness));
+        heap_json(&w, &h, HEAP_TOP);
+        jw_end_obj(&w);
+        jw_finish(&w);
+    }
+    heap_free(&h);
+    mms_snapshot_free(s);
+    unlock_and_trim(c);
     if (rc < 0 && rc != -ENOENT && rc != -ENOMEM && rc != -EIO)
         rc = -EIO;
     return body_close(out, f, rc);

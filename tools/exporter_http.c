@@ -282,12 +282,16 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
     bool is_agg = !strcmp(url, "/api/v1/aggregate");
     long pid = 0;
     bool is_files = false; /* /api/v1/processes/<pid>/files */
+    bool is_heap = false;  /* /api/v1/processes/<pid>/heap */
     if (is_proc) {
         const char *p = url + sizeof procs;
         size_t n = strlen(p);
         if (n > 6 && !strcmp(p + n - 6, "/files")) {
             is_files = true;
             n -= 6;
+        } else if (n > 5 && !strcmp(p + n - 5, "/heap")) {
+            is_heap = true;
+            n -= 5;
         }
         char num[16];
         if (n > 10 || !all_digits(p, n))
@@ -308,6 +312,9 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
                     "text/plain; version=0.0.4; charset=utf-8");
     if (is_list)
         return data(c, x, api_processes(x, &b), &b,
+                    "application/json; charset=utf-8");
+    if (is_heap)
+        return data(c, x, api_heap(x, pid, &b), &b,
                     "application/json; charset=utf-8");
     struct args a = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_iter, &a);

@@ -88,14 +88,35 @@ run_paused() {
     "$READ" --heap --json "$pid" >"$WORK/$name.live.json" ||
         fail "$name: live read"
     "$READ" --heap "$pid" >"$WORK/$name.live.txt" || fail "$name: live text"
+    [ -z "$during" ] || "$during" "$pid"
     echo go >&"${HS[1]}"
     wait "$pid" || fail "$name: heap_sites status $?"
     "$READ" --heap --json "$(newest_file heap_sites)" >"$WORK/$name.json" ||
         fail "$name: read after exit"
 }
 
+# The exporter's top sites, while heap_sites waits (if it was built).
+exporter_heap() {
+    local pid=$1
+    start_exporter heap || return
+    http "/api/v1/processes/$pid/heap"
+    expect_eq "$code" 200 "exporter: /api/v1/processes/PID/heap status"
+    cp "$WORK/body" "$WORK/exporter.json"
+    expect_eq "$(jpy "$WORK/exporter.json" "(d['pid'] == $pid, d['heap']['by_live'][0]['stack'][0]['function'], d['heap']['by_allocated'][0]['stack'][0]['function'], len(d['heap']['by_allocated']) <= 20)")" \
+        "(True, 'leak_here', 'churn_here', True)" "exporter: top sites"
+    expect_code "/api/v1/processes/$pid/bogus" 404 "exporter: other subpaths"
+    expect_code "/api/v1/processes/999999999/heap" 404 "exporter: no such pid"
+    stop_pid "$exp_pid"
+}
+during=
+if [ -x "$B/tools/mmstat-exporter" ]; then
+    . "$(dirname "$0")/exporter_lib.sh"
+    during=exporter_heap
+fi
+
 # ---- one thread: live, then finished
 run_paused one
+during=
 check_heap "$WORK/one.live.json" "one thread, live"
 check_heap "$WORK/one.json" "one thread, finished"
 t=$(cat "$WORK/one.live.txt")
