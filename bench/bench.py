@@ -18,7 +18,7 @@ import tempfile
 import time
 
 MODES = ["write", "read", "open-close", "malloc", "calloc-realloc", "stdio",
-         "send-recv"]
+         "send-recv", "mutex"]
 MEM_MODES = {"malloc", "calloc-realloc"}
 
 
@@ -121,7 +121,8 @@ class Bench:
             for name, wrap, only in peers:
                 if only and mode not in only:
                     continue
-                if name == "strace -c" and mode in MEM_MODES:
+                if name == "strace -c" and (mode in MEM_MODES or
+                                            mode == "mutex"):
                     continue  # strace sees system calls only
                 if name == "ltrace -c" and mode not in ("write", "malloc"):
                     continue  # ltrace is slow and unstable: two modes
@@ -161,7 +162,7 @@ class Bench:
             return
         n = 20000 if self.quick else 100000
         rows, out = [], {}
-        for mode in ["write", "malloc", "read", "stdio"]:
+        for mode in ["write", "malloc", "read", "stdio", "mutex"]:
             fn = "loop_" + mode.replace("-", "_")
             res = {}
             for name, pre, extra in [
@@ -191,6 +192,8 @@ class Bench:
                     "mmstats timed"], rows,
                    "Counted by callgrind in the loop function only: no "
                    "noise. A malloc iteration is one malloc and one free; "
+                   "a mutex iteration an uncontended lock and unlock (the "
+                   "sync family's fast path: a try, no clock); "
                    "system calls themselves are not counted.")
 
     # ------------------------------------------------- per-file records

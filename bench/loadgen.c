@@ -3,7 +3,7 @@
  * start-up. Prints "MODE THREADS N NS_PER_OP".
  *
  *   loadgen MODE [N] [THREADS]
- * MODE: write read open-close malloc calloc-realloc stdio send-recv
+ * MODE: write read open-close malloc calloc-realloc stdio send-recv mutex
  * The loop body is one function, loop_MODE, so callgrind can count its
  * instructions alone (--toggle-collect=loop_*). */
 #define _GNU_SOURCE
@@ -121,6 +121,17 @@ __attribute__((noinline)) void loop_send_recv(long n, int a, int b)
     }
 }
 
+/* One uncontended lock and unlock per iteration, of a mutex of its own
+ * per thread: the sync family's fast path (a try, no clock). */
+__attribute__((noinline)) void loop_mutex(long n, pthread_mutex_t *m);
+__attribute__((noinline)) void loop_mutex(long n, pthread_mutex_t *m)
+{
+    for (long i = 0; i < n; i++) {
+        pthread_mutex_lock(m);
+        pthread_mutex_unlock(m);
+    }
+}
+
 struct run {
     const char *mode;
     long n;
@@ -171,6 +182,11 @@ static void *run_mode(void *arg)
         r->ns = now_ns() - t0;
         close(sv[0]);
         close(sv[1]);
+    } else if (!strcmp(r->mode, "mutex")) {
+        pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        t0 = now_ns();
+        loop_mutex(r->n, &m);
+        r->ns = now_ns() - t0;
     } else {
         fprintf(stderr, "loadgen: unknown mode %s\n", r->mode);
         exit(2);
@@ -183,7 +199,7 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fprintf(stderr, "usage: loadgen MODE [N] [THREADS]\n"
                         "MODE: write read open-close malloc calloc-realloc "
-                        "stdio send-recv\n");
+                        "stdio send-recv mutex\n");
         return argc < 2 ? 2 : 0;
     }
     long n = argc > 2 ? atol(argv[2]) : 1000000;

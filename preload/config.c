@@ -15,7 +15,8 @@ struct mmp_config mmp_cfg = {
     .timing = 1,
     .timing_mem = 0,
     .hist_bits = 5,
-    .families = ~0u,
+    /* Every family but sync: see docs/preload.md (waits) for why. */
+    .families = ~(1u << MMP_FAM_sync),
     .files_max = 1024,
     .files_align = 4096,
     .heap_sample = 512 << 10,
@@ -52,10 +53,12 @@ static const struct opt opts[] = {
     {"MMSTATS_LABEL", OPT_STR, &mmp_cfg.label, 0, 0,
      "a label for this process, in the header and {label}"},
     {"MMSTATS_HOOKS", OPT_FAMILIES, &mmp_cfg.families, 0, 0,
-     "families to record: all, or a list of io,fs,net,stdio,mem,files; "
-     "-name removes one (all,-mem)"},
+     "families to record: all, or a list of "
+     "io,fs,net,stdio,mem,files,sync; -name removes one (all,-mem); "
+     "default: all but sync"},
     {"MMSTATS_TIMING", OPT_BOOL, &mmp_cfg.timing, 0, 0,
-     "latency histograms for io, fs, net and stdio calls"},
+     "latency histograms for io, fs, net, stdio and sync calls "
+     "(locks: contended waits only)"},
     {"MMSTATS_TIMING_MEM", OPT_BOOL, &mmp_cfg.timing_mem, 0, 0,
      "latency histograms for the mem family too (costly)"},
     {"MMSTATS_HIST_BITS", OPT_INT, &mmp_cfg.hist_bits, 1, 7,

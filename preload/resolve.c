@@ -7,14 +7,25 @@
  * pointers). A symbol that does not exist resolves to NULL and the hook
  * fails with ENOSYS: never abort. */
 #include <dlfcn.h>
+#include <string.h>
 
 #include "shim.h"
 
 void *mmp_real[MMP_NCALLS];
 __thread int mmp_resolving MMP_IE;
 
+/* glibc keeps two versions of pthread_cond_*: the old one (2.2.5, for
+ * binaries of before 2.3.2) and the current one, which a program built
+ * since calls; dlsym may answer the old one. */
 void *mmp_resolve(const char *name)
 {
+    if (!strncmp(name, "pthread_cond_", 13)) {
+#if defined(__x86_64__)
+        void *p = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
+        if (p)
+            return p;
+#endif
+    }
     return dlsym(RTLD_NEXT, name);
 }
 

@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -119,6 +120,7 @@ enum mmp_fieldset {
     MMP_SET_CALL,
     MMP_SET_XFER,
     MMP_SET_WAIT,
+    MMP_SET_LOCK,
     MMP_SET_NONE,
     MMP_NSETS
 };

@@ -15,6 +15,7 @@
 #include "files.h"
 #include "heap.h"
 #include "json.h"
+#include "locks.h"
 #include "out.h"
 #include "threads.h"
 #include "watch.h"
@@ -27,7 +28,8 @@ enum {
     OPT_SORT,
     OPT_TOP,
     OPT_HEAP,
-    OPT_FOLDED
+    OPT_FOLDED,
+    OPT_LOCKS
 };
 
 static const struct cli_opt read_opts[] = {
@@ -56,6 +58,9 @@ static const struct cli_opt read_opts[] = {
      "per thread: the shim's calls, errors, bytes\n"
      "and time of each thread and family\n"
      "(exited threads in one row)"},
+    {OPT_LOCKS, CLI_NONE, "locks", NULL,
+     "the most contended locks of one process\n"
+     "(the shim's sync family), like mutrace"},
     {'w', CLI_OPTIONAL, "watch", "SECONDS",
      "print per-interval deltas, rates and\n"
      "percentiles of one process (default 1 s);\n"
@@ -92,22 +97,24 @@ static const struct cli read_cli = {
              "--sum and --all read every file of the directory instead.",
     .opts = read_opts,
     .nopts = CLI_NOPTS(read_opts),
-    .after = "Examples:\n"
-             "  mmstat-read                       list stats files\n"
-             "  mmstat-read 1234                  dump the stats of pid "
-             "1234\n"
-             "  mmstat-read -f 'io.*' -f 'mem.*' 1234\n"
-             "  mmstat-read --json 1234 | jq '.processes[0].fields'\n"
-             "  mmstat-read --prometheus > metrics.prom\n"
-             "  mmstat-read --sum --by exe        totals per program\n"
-             "  mmstat-read --threads 1234         per thread, like pidstat -t\n"
-             "  mmstat-read --watch=2 -f 'app.*' 1234\n"
-             "  mmstat-read --watch --json 1234 | jq .fields\n"
-             "  mmstat-read --files --sort time 1234\n"
-             "  mmstat-read --heap 1234           where its memory goes\n"
-             "  mmstat-read --heap --folded 1234 | flamegraph.pl > heap.svg\n"
-             "\n"
-             "Exit status: 0 ok, 1 a file could not be read, 2 bad usage.\n",
+    .after =
+        "Examples:\n"
+        "  mmstat-read                       list stats files\n"
+        "  mmstat-read 1234                  dump the stats of pid "
+        "1234\n"
+        "  mmstat-read -f 'io.*' -f 'mem.*' 1234\n"
+        "  mmstat-read --json 1234 | jq '.processes[0].fields'\n"
+        "  mmstat-read --prometheus > metrics.prom\n"
+        "  mmstat-read --sum --by exe        totals per program\n"
+        "  mmstat-read --threads 1234         per thread, like pidstat -t\n"
+        "  mmstat-read --locks 1234           contended locks\n"
+        "  mmstat-read --watch=2 -f 'app.*' 1234\n"
+        "  mmstat-read --watch --json 1234 | jq .fields\n"
+        "  mmstat-read --files --sort time 1234\n"
+        "  mmstat-read --heap 1234           where its memory goes\n"
+        "  mmstat-read --heap --folded 1234 | flamegraph.pl > heap.svg\n"
+        "\n"
+        "Exit status: 0 ok, 1 a file could not be read, 2 bad usage.\n",
 };
 
 static const char *const prog = "mmstat-read";
@@ -117,7 +124,7 @@ enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };
 struct opts {
     const char *dir;
     struct filters filters;
-    bool list, all, sum, running, nonzero, raw, files, threads;
+    bool list, all, sum, running, nonzero, raw, files, threads, locks;
     enum file_sort sort;
     bool sort_set;
     long top;
@@ -329,9 +336,10 @@ static int print_procs(const struct procs *ps, const struct opts *o)
     return EXIT_OK;
 }
 
-/* --threads: the per-thread view of TARGET. */
-static int print_threads(const char *target, const char *dir,
-                         const struct opts *o)
+/* --threads and --locks: the per-thread view, the contended locks, or
+ * both (in that order), of TARGET. */
+static int print_views(const char *target, const char *dir,
+                       const struct opts *o)
 {
     mms_reader *r;
     int e = open_target(target, dir, &r);
@@ -342,9 +350,11 @@ static int print_threads(const char *target, const char *dir,
         return EXIT_FAIL;
     }
     mms_snapshot *s = NULL;
-    struct thread_view v;
+    struct thread_view v = {0};
+    struct locks_view lv = {0};
     if ((e = mms_snapshot_take_flags(r, MMS_SNAP_SHARDS, &s)) < 0 ||
-        (e = threads_view(&v, s)) < 0) {
+        (o->threads && (e = threads_view(&v, s)) < 0) ||
+        (o->locks && (e = locks_view(&lv, s)) < 0)) {
         fprintf(stderr, "%s: %s: %s\n", prog, mms_reader_path(r),
                 mms_strerror(e));
         mms_snapshot_free(s);
@@ -353,6 +363,7 @@ static int print_threads(const char *target, const char *dir,
     }
     struct mms_proc_info pi;
     mms_reader_info(r, &pi);
+    bool live = mms_reader_liveness(r) == MMS_LIVE_RUNNING;
     if (o->fmt == FMT_JSON) {
         struct jw w;
         jw_init(&w, stdout, true);
@@ -364,7 +375,10 @@ static int print_threads(const char *target, const char *dir,
         jw_str(&w, "exe", pi.exe);
         jw_str(&w, "path", mms_reader_path(r));
         jw_str(&w, "liveness", liveness_word(mms_reader_liveness(r)));
-        threads_json(&w, "threads", &v);
+        if (o->threads)
+            threads_json(&w, "threads", &v);
+        if (o->locks)
+            locks_json(&w, &lv, pi.pid, live);
         jw_end_obj(&w);
         jw_end_arr(&w);
         jw_end_obj(&w);
@@ -373,9 +387,13 @@ static int print_threads(const char *target, const char *dir,
         char exe[sizeof pi.exe];
         printf("pid %d (%s), %s\n", pi.pid, safe_copy(exe, sizeof exe, pi.exe),
                liveness_word(mms_reader_liveness(r)));
-        e = threads_text(stdout, &v, o->raw);
+        if (o->threads)
+            e = threads_text(stdout, &v, o->raw);
+        if (o->locks && e == 0)
+            e = locks_text(stdout, &lv, pi.pid, live, o->raw, 20);
     }
     threads_view_free(&v);
+    locks_view_free(&lv);
     mms_snapshot_free(s);
     mms_reader_close(r);
     if (e == 0 && fflush(stdout) != 0)
@@ -447,6 +465,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case 't':
         o->threads = true;
         return 0;
+    case OPT_LOCKS:
+        o->locks = true;
+        return 0;
     case 'w':
         o->watch = arg ? parse_duration(arg) : 1.0;
         if (!(o->watch >= 0.01) || o->watch > 86400) {
@@ -508,9 +529,10 @@ static const char *conflict(const struct opts *o, int nargs)
         return "--watch prints text or JSON of one process";
     if (o->watch && nargs != 1)
         return "--watch needs exactly one PID or PATH";
-    if (o->threads && (o->list || o->sum || o->watch || o->fmt == FMT_PROM ||
-                       o->all || nargs != 1))
-        return "--threads shows one PID or PATH, as text or JSON";
+    if ((o->threads || o->locks) &&
+        (o->list || o->sum || o->watch || o->fmt == FMT_PROM || o->all ||
+         nargs != 1))
+        return "--threads and --locks show one PID or PATH, as text or JSON";
     if (o->count && !o->watch)
         return "--count goes with --watch";
     if (o->host && o->fmt != FMT_PROM)
@@ -573,8 +595,8 @@ int main(int argc, char **argv)
         filters_free(&o.filters);
         return rc;
     }
-    if (o.threads) {
-        int rc = print_threads(argv[optind], dir, &o);
+    if (o.threads || o.locks) {
+        int rc = print_views(argv[optind], dir, &o);
         filters_free(&o.filters);
         return rc;
     }

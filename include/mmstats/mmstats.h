@@ -270,6 +270,9 @@ MMS_API void mms_movavg_add(mms_field *f, double v);
  * is full, new keys go to its overflow record "(other)". */
 typedef struct mms_table mms_table;
 
+/* The members' order is the public API's (an array of a few is a table's
+ * schema, copied into the file): its padding does not matter. */
+// NOLINTNEXTLINE(clang-analyzer-optin.performance.Padding)
 struct mms_table_member {
     const char *name;          /* [A-Za-z0-9_], up to 31 bytes */
     enum mms_member_kind kind; /* MMS_MK_* */

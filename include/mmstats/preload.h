@@ -12,6 +12,7 @@
 #define MMS_PRELOAD_BYTES "bytes"
 #define MMS_PRELOAD_READY "ready"
 #define MMS_PRELOAD_LATENCY "latency"
+#define MMS_PRELOAD_CONTENDED "contended"
 
 /* Memory, for the whole process. */
 #define MMS_PRELOAD_MEM_ALLOC_BYTES "mem.alloc_bytes"

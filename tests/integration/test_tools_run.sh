@@ -55,15 +55,16 @@ for bad in "" "--sort bogus" "--bogus true" "--hooks bogus -- true" \
     expect_rc "$rc" 2 "usage: '$bad'"
 done
 e=$("$RUN" --hooks io,bogus -- true 2>&1 || true)
-expect_match "$e" "^mmstat-run: --hooks: unknown family 'bogus' in 'io,bogus' \(all, none, io, fs, net, stdio, mem, files; -NAME leaves one out\)$" \
+expect_match "$e" "^mmstat-run: --hooks: unknown family 'bogus' in 'io,bogus' \(all, none, io, fs, net, stdio, mem, files, sync; -NAME leaves one out\)$" \
     "--hooks: an unknown family named, the known ones listed"
 rc=0
 "$RUN" -o "$WORK/s.txt" --hooks all,-mem -- true || rc=$?
 expect_rc "$rc" 0 "--hooks all,-mem"
 # The families mmstat-run knows are the shim's (its MMSTATS_VERBOSE table
-# shows them all as MMSTATS_HOOKS's default).
+# shows them all with MMSTATS_HOOKS=all).
 if [ "$SAN" = 0 ]; then
-    shim_fams=$(MMSTATS_VERBOSE=1 LD_PRELOAD=$PRELOAD /bin/true 2>&1 |
+    shim_fams=$(MMSTATS_HOOKS=all MMSTATS_VERBOSE=1 LD_PRELOAD=$PRELOAD \
+        /bin/true 2>&1 |
         sed -n 's/^mmstats: MMSTATS_HOOKS *= *\([a-z,]*\) .*/\1/p' | tr , ' ')
     expect_match "$e" "\(all, none, $(sed 's/ /, /g' <<<"$shim_fams");" \
         "--hooks: the shim's families"

@@ -1,0 +1,313 @@
+/* sync family: where threads wait on each other, in the spirit of mutrace.
+ *
+ * Locks (LOCK shape: mutex, rwlock, spin, sem): the hook first tries the
+ * lock with its try function (pthread_mutex_trylock, ...; not hooked).
+ * When the try succeeds, that is the acquisition: count it and return;
+ * the uncontended path reads no clock. Only when the try fails is the
+ * acquisition "contended": then the real call is timed (its wait is the
+ * "latency" histogram), counted in "contended", and the lock's record in
+ * the table sync.locks (by address: contended acquisitions, wait total
+ * and maximum, the call site of its first contention) is updated. Taking
+ * the lock with a try and then the real call changes nothing the program
+ * can see: glibc's own calls try the same atomic first, and check a
+ * timeout only when they must wait.
+ *
+ * Waits (PWAIT shape: condition variables, barriers, join, the sleeps):
+ * timed whole, since waiting is what they do.
+ *
+ * The shim's own locks (the core takes one at fork, and when a table is
+ * made) count like the program's. */
+#include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mmstats/preload.h>
+
+#include "shim.h"
+
+/* A lock's try function, resolved at the family's start. */
+/* volatile: pthread_spinlock_t is a volatile int. */
+typedef int (*try_fn)(volatile void *);
+
+/* Until start-up resolves the real ones: "busy", which sends the hook to
+ * its slow path (and that, while the family records nothing, straight to
+ * the real function). */
+static int no_try(volatile void *l)
+{
+    (void)l;
+    return EBUSY;
+}
+static int no_sem_try(volatile void *l)
+{
+    (void)l;
+    errno = EAGAIN;
+    return -1;
+}
+static try_fn try_of[MMP_NCALLS] = {
+    [MMP_CALL_pthread_mutex_lock] = no_try,
+    [MMP_CALL_pthread_mutex_timedlock] = no_try,
+    [MMP_CALL_pthread_rwlock_rdlock] = no_try,
+    [MMP_CALL_pthread_rwlock_timedrdlock] = no_try,
+    [MMP_CALL_pthread_rwlock_wrlock] = no_try,
+    [MMP_CALL_pthread_rwlock_timedwrlock] = no_try,
+    [MMP_CALL_pthread_spin_lock] = no_try,
+    [MMP_CALL_sem_wait] = no_sem_try,
+    [MMP_CALL_sem_timedwait] = no_sem_try,
+};
+
+/* ------------------------------------------------------ the lock table */
+
+enum lock_kind { KIND_MUTEX = 1, KIND_RWLOCK = 2, KIND_SPIN = 4, KIND_SEM = 8 };
+enum { L_CONTENDED, L_WAIT, L_MAX_WAIT, L_FIRST_SITE, L_KIND, L_NMEMBERS };
+static const struct mms_table_member lock_members[L_NMEMBERS] = {
+    [L_CONTENDED] = {"contended", MMS_MK_SUM, "calls", 0, 0},
+    [L_WAIT] = {"wait", MMS_MK_SUM, "ns", 0, 0},
+    [L_MAX_WAIT] = {"max_wait", MMS_MK_MAX, "ns", 0, 0},
+    /* v: ~0 minus the contention's sequence number (the first is the
+     * largest); arg: the return address in the caller. */
+    [L_FIRST_SITE] = {"first_site", MMS_MK_MAXARG, "", 0, 0},
+    [L_KIND] = {"kind", MMS_MK_MAX, "", 0, 0},
+};
+/* Locks tracked, the overflow record "(other)" included: later locks'
+ * contentions are summed there, and readers say so. */
+#define LOCKS_CAPACITY 256
+
+static mms_table *locks;
+static uint64_t contentions; /* atomic: orders the first sites */
+
+static void lock_note(const volatile void *l, unsigned kind, uint64_t dt,
+                      const void *site)
+{
+    mms_table *t = mms_load_acquire(&locks);
+    if (!t)
+        return;
+    uint64_t key = (uint64_t)(uintptr_t)l;
+    uint32_t rec;
+    if (mms_record_get(t, &key, sizeof key, &rec) < 0)
+        return;
+    uint64_t seq = __atomic_add_fetch(&contentions, 1, __ATOMIC_RELAXED);
+    mms_record_update(t, rec, L_CONTENDED, 1);
+    if (dt) {
+        mms_record_update(t, rec, L_WAIT, dt);
+        mms_record_update(t, rec, L_MAX_WAIT, dt);
+    }
+    mms_record_maxarg(t, rec, L_FIRST_SITE, UINT64_MAX - seq,
+                      (uint64_t)(uintptr_t)site);
+    mms_record_update(t, rec, L_KIND, kind);
+}
+
+static void sync_start(void)
+{
+    static const struct mms_table_spec spec = {
+        .name = "sync.locks",
+        .help = "contended locks by address: contended acquisitions, "
+                "their wait (ns), the call site of the first",
+        .capacity = LOCKS_CAPACITY,
+        .key_type = MMS_KEY_U64S,
+        .key_max = 8,
+        .members = lock_members,
+        .nmembers = L_NMEMBERS,
+    };
+    mms_table *t = NULL;
+    if (mms_table_new(mmp_writer(), &spec, &t) == 0)
+        mms_store_release(&locks, t);
+    static const struct {
+        unsigned id;
+        const char *try_name;
+    } tries[] = {
+        {MMP_CALL_pthread_mutex_lock, "pthread_mutex_trylock"},
+        {MMP_CALL_pthread_mutex_timedlock, "pthread_mutex_trylock"},
+        {MMP_CALL_pthread_rwlock_rdlock, "pthread_rwlock_tryrdlock"},
+        {MMP_CALL_pthread_rwlock_timedrdlock, "pthread_rwlock_tryrdlock"},
+        {MMP_CALL_pthread_rwlock_wrlock, "pthread_rwlock_trywrlock"},
+        {MMP_CALL_pthread_rwlock_timedwrlock, "pthread_rwlock_trywrlock"},
+        {MMP_CALL_pthread_spin_lock, "pthread_spin_trylock"},
+        {MMP_CALL_sem_wait, "sem_trywait"},
+        {MMP_CALL_sem_timedwait, "sem_trywait"},
+    };
+    for (size_t i = 0; i < MMP_ARRAY_LEN(tries); i++) {
+        try_fn fn = (try_fn)mmp_resolve(tries[i].try_name);
+        if (fn)
+            mms_store_release(&try_of[tries[i].id], fn);
+    }
+}
+
+const struct mmp_family_ops mmp_family_sync = {.start = sync_start};
+
+/* ---------------------------------------------------------------- locks */
+
+/* The wait of a contended acquisition, DT ns, in call ID's histogram. */
+static void wait_record(unsigned id, uint64_t dt)
+{
+    uint8_t *c = mmp_tls_lat[id];
+    if (MMP_LIKELY(c))
+        mms__hist_record_cell(mmp_calls[id].lat, (struct mms_cell){c, true},
+                              dt);
+    else
+        mmp_latency_slow(id, dt);
+}
+
+/* The pthread locks return an error number; sem_wait -1 and errno. */
+#define ERR_PTHREAD(r) ((r) != 0)
+#define ERR_SEM(r) ((r) < 0)
+#define FAIL_ERR_PTHREAD ENOSYS
+#define FAIL_ERR_SEM (errno = ENOSYS, -1)
+
+/* A contended acquisition: the real call, timed if the call is; then the
+ * counts and the lock's record. errno is the real call's. */
+#define LOCK_SLOW(name, err, kind, ...)                                        \
+    static __attribute__((noinline)) int slow_##name(const void *site,         \
+                                                     MMP_PARAMS(__VA_ARGS__))  \
+    {                                                                          \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (MMP_UNLIKELY(!real))                                               \
+            return FAIL_##err;                                                 \
+        if (mms_load_relaxed(&mmp_mode[MMP_CALL_##name]) == MMP_OFF)           \
+            return real(MMP_ARGS(__VA_ARGS__));                                \
+        bool timed = mmp_is_timed(MMP_CALL_##name);                            \
+        uint64_t t0 = timed ? mmp_clock() : 0;                                 \
+        int r = real(MMP_ARGS(__VA_ARGS__));                                   \
+        uint64_t dt = 0;                                                       \
+        if (timed) {                                                           \
+            uint64_t t1 = mmp_clock();                                         \
+            dt = t1 > t0 ? t1 - t0 : 0;                                        \
+        }                                                                      \
+        int saved = errno;                                                     \
+        MMP_RECORD(MMP_CALL_##name, 0, 3, err(r), 1, 0);                       \
+        if (timed)                                                             \
+            wait_record(MMP_CALL_##name, dt);                                  \
+        lock_note(l, kind, dt, site);                                          \
+        errno = saved;                                                         \
+        return r;                                                              \
+    }
+
+/* The fast path's rarer outcomes, out of line: a try that failed (busy:
+ * the contended path; else an error, counted), and a thread without its
+ * cell yet. */
+static __attribute__((noinline)) int try_error(unsigned id, int r)
+{
+    int saved = errno;
+    MMP_RECORD(id, 0, 2, 1, 0, 0);
+    errno = saved;
+    return r;
+}
+
+static __attribute__((noinline)) int first_count(unsigned id)
+{
+    int saved = errno;
+    if (mms_load_relaxed(&mmp_mode[id]) != MMP_OFF)
+        mmp_record_slow(id, 0, 2, 0, 0, 0);
+    errno = saved;
+    return 0;
+}
+
+/* Keep R (0) in the return register across the add, so that the add's
+ * pointer takes another one and the return needs no instruction. */
+#if defined(__x86_64__)
+#define KEEP_IN_RET(r) __asm__("" : "+a"(r))
+#else
+#define KEEP_IN_RET(r) ((void)0)
+#endif
+
+/* pthread locks: the try answers EBUSY when the lock is held. The fast
+ * path (the try succeeds) is the try and one add: no clock, nothing kept
+ * across the call but the lock. Before start-up, or with the family off,
+ * the try is no_try (EBUSY) and the slow path calls the real function
+ * straight. */
+#define LOCK_PTHREAD(name, kind, ...)                                          \
+    LOCK_SLOW(name, ERR_PTHREAD, kind, __VA_ARGS__)                            \
+    static __attribute__((noinline)) int failed_##name(                        \
+        int r, const void *site, MMP_PARAMS(__VA_ARGS__))                      \
+    {                                                                          \
+        if (r == EBUSY)                                                        \
+            return slow_##name(site, MMP_ARGS(__VA_ARGS__));                   \
+        return try_error(MMP_CALL_##name, r);                                  \
+    }                                                                          \
+    MMP_HOOK int name(MMP_PARAMS(__VA_ARGS__))                                 \
+    {                                                                          \
+        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(l);                 \
+        if (MMP_UNLIKELY(r != 0))                                              \
+            return failed_##name(r, __builtin_return_address(0),               \
+                                 MMP_ARGS(__VA_ARGS__));                       \
+        uint8_t *p = mmp_tls_ctr[MMP_CALL_##name];                             \
+        if (MMP_UNLIKELY(!p))                                                  \
+            return first_count(MMP_CALL_##name);                               \
+        KEEP_IN_RET(r);                                                        \
+        mms_add_owned_u64((uint64_t *)p, 1);                                   \
+        KEEP_IN_RET(r);                                                        \
+        return r;                                                              \
+    }
+
+/* Semaphores: sem_trywait fails with EAGAIN when the count is 0; errno
+ * is put back before the real call. */
+#define LOCK_SEM(name, ...)                                                    \
+    LOCK_SLOW(name, ERR_SEM, KIND_SEM, __VA_ARGS__)                            \
+    MMP_HOOK int name(MMP_PARAMS(__VA_ARGS__))                                 \
+    {                                                                          \
+        int saved = errno;                                                     \
+        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(l);                 \
+        if (r < 0 && errno == EAGAIN) {                                        \
+            errno = saved;                                                     \
+            return slow_##name(__builtin_return_address(0),                    \
+                               MMP_ARGS(__VA_ARGS__));                         \
+        }                                                                      \
+        MMP_RECORD(MMP_CALL_##name, 0, 2, r < 0, 0, 0);                        \
+        return r;                                                              \
+    }
+
+LOCK_PTHREAD(pthread_mutex_lock, KIND_MUTEX, pthread_mutex_t *, l)
+LOCK_PTHREAD(pthread_mutex_timedlock, KIND_MUTEX, pthread_mutex_t *, l,
+             const struct timespec *, at)
+LOCK_PTHREAD(pthread_rwlock_rdlock, KIND_RWLOCK, pthread_rwlock_t *, l)
+LOCK_PTHREAD(pthread_rwlock_wrlock, KIND_RWLOCK, pthread_rwlock_t *, l)
+LOCK_PTHREAD(pthread_rwlock_timedrdlock, KIND_RWLOCK, pthread_rwlock_t *, l,
+             const struct timespec *, at)
+LOCK_PTHREAD(pthread_rwlock_timedwrlock, KIND_RWLOCK, pthread_rwlock_t *, l,
+             const struct timespec *, at)
+LOCK_PTHREAD(pthread_spin_lock, KIND_SPIN, pthread_spinlock_t *, l)
+LOCK_SEM(sem_wait, sem_t *, l)
+LOCK_SEM(sem_timedwait, sem_t *, l, const struct timespec *, at)
+
+/* ---------------------------------------------------------------- waits */
+
+/* A wait, timed whole when the call is timed. ERR: whether the result R
+ * is a failure; FAIL: what to return without a real function. */
+#define WAIT_HOOK(name, ret, err, fail, ...)                                   \
+    static __attribute__((noinline)) ret timed_##name(MMP_PARAMS(__VA_ARGS__)) \
+    {                                                                          \
+        uint64_t t0 = mmp_clock();                                             \
+        ret r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__));                      \
+        MMP_RECORD(MMP_CALL_##name, t0, 2, err, 0, 0);                         \
+        return r;                                                              \
+    }                                                                          \
+    MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
+    {                                                                          \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (MMP_UNLIKELY(!real))                                               \
+            return fail;                                                       \
+        if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_##name)))                       \
+            return timed_##name(MMP_ARGS(__VA_ARGS__));                        \
+        ret r = real(MMP_ARGS(__VA_ARGS__));                                   \
+        MMP_RECORD(MMP_CALL_##name, 0, 2, err, 0, 0);                          \
+        return r;                                                              \
+    }
+
+/* NOLINTBEGIN(bugprone-macro-parentheses): R is the hook's result */
+WAIT_HOOK(pthread_cond_wait, int, r != 0, ENOSYS, pthread_cond_t *, c,
+          pthread_mutex_t *, m)
+WAIT_HOOK(pthread_cond_timedwait, int, r != 0, ENOSYS, pthread_cond_t *, c,
+          pthread_mutex_t *, m, const struct timespec *, at)
+WAIT_HOOK(pthread_barrier_wait, int,
+          r != 0 && r != PTHREAD_BARRIER_SERIAL_THREAD, ENOSYS,
+          pthread_barrier_t *, b)
+WAIT_HOOK(pthread_join, int, r != 0, ENOSYS, pthread_t, th, void **, ret)
+WAIT_HOOK(nanosleep, int, r < 0, (errno = ENOSYS, -1), const struct timespec *,
+          req, struct timespec *, rem)
+WAIT_HOOK(clock_nanosleep, int, r != 0, ENOSYS, clockid_t, clk, int, flags,
+          const struct timespec *, req, struct timespec *, rem)
+WAIT_HOOK(usleep, int, r < 0, (errno = ENOSYS, -1), useconds_t, us)
+/* sleep's result is the time left: not 0 when a signal cut it short. */
+WAIT_HOOK(sleep, unsigned, r != 0, 0u, unsigned, s)
+/* NOLINTEND(bugprone-macro-parentheses) */
