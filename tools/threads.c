@@ -70,10 +70,9 @@ static void add_shard(struct thread_row *row, const struct thread_view *v,
 {
     for (size_t c = 0; c < v->calls.n; c++) {
         const struct call_index *ci = &v->calls.v[c];
-        struct thread_vals x = {shard_u64(s, k, ci->calls),
-                                shard_u64(s, k, ci->errors),
-                                shard_u64(s, k, ci->bytes),
-                                shard_sum(s, k, ci->latency)};
+        struct thread_vals x = {
+            shard_u64(s, k, ci->calls), shard_u64(s, k, ci->errors),
+            shard_u64(s, k, ci->bytes), shard_sum(s, k, ci->latency)};
         vals_add(&row->call[c], &x);
         vals_add(&row->fam[v->call_fam[c]], &x);
         vals_add(&row->total, &x);
@@ -163,8 +162,7 @@ int threads_text(FILE *f, const struct thread_view *v, bool raw)
         if (v->calls.v[c].latency >= 0)
             timed = fam_timed[v->call_fam[c]] = true;
     fprintf(f, "%8s  %-16s  %-8s %10s %8s %10s %10s\n", "TID", "THREAD",
-            "FAMILY", "CALLS", "ERRORS", "BYTES",
-            raw ? "TIME_NS" : "TIME");
+            "FAMILY", "CALLS", "ERRORS", "BYTES", raw ? "TIME_NS" : "TIME");
     for (size_t r = 0; r < v->nrows; r++) {
         const struct thread_row *row = &v->rows[r];
         char tid[16], name[17];

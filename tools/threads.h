@@ -19,10 +19,10 @@ struct thread_vals {
 };
 
 struct thread_row {
-    bool exited;     /* the "(exited threads)" row */
-    uint32_t shard;  /* 0 for the exited row */
-    int32_t tid;     /* 0: unknown */
-    char name[17];   /* control bytes shown as '?' */
+    bool exited;    /* the "(exited threads)" row */
+    uint32_t shard; /* 0 for the exited row */
+    int32_t tid;    /* 0: unknown */
+    char name[17];  /* control bytes shown as '?' */
     int64_t start_ns, end_ns;
     struct thread_vals *call; /* [ncalls], as the view's calls */
     struct thread_vals *fam;  /* [nfam] */
@@ -33,7 +33,7 @@ struct thread_view {
     struct calls calls;
     char (*fam)[32]; /* family names, in the order they first appear */
     size_t nfam;
-    size_t *call_fam; /* [calls.n]: the family of each call */
+    size_t *call_fam;        /* [calls.n]: the family of each call */
     struct thread_row *rows; /* live threads by tid, then the exited row */
     size_t nrows;
 };

@@ -40,6 +40,10 @@ TOOLS_TEST_PACKAGES=(prometheus chromium curl sqlite3)
 # scripts/package and its test (test_package): the .deb's tools and lint.
 PACKAGE_PACKAGES=(dpkg-dev file lintian)
 
+# scripts/lint (run first by scripts/test); its clang-tidy configures a
+# build, so it needs BUILD_PACKAGES too.
+LINT_PACKAGES=(clang-format clang-tidy)
+
 # The fuzz preset builds with clang and libFuzzer.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 

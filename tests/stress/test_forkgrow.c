@@ -23,7 +23,7 @@
 static mms_writer *w;
 static mms_table *tab;
 static mms_field *mixed[2]; /* a group: a gauge, then a counter */
-static int stop;           /* atomic */
+static int stop;            /* atomic */
 
 static const struct mms_table_member members[] = {
     {.name = "n", .kind = MMS_MK_SUM},
@@ -133,10 +133,8 @@ static void test_fork_while_the_parent_grows(void **state)
         {.name = "mixed.n", .kind = MMS_KIND_COUNTER},
     };
     assert_int_equal(mms__fields_add(w, g, 2, true, mixed), 0);
-    struct mms_table_spec ts = {.name = "tab",
-                                .capacity = 4096,
-                                .members = members,
-                                .nmembers = 2};
+    struct mms_table_spec ts = {
+        .name = "tab", .capacity = 4096, .members = members, .nmembers = 2};
     assert_int_equal(mms_table_new(w, &ts, &tab), 0);
     pthread_t t[NGROW];
     for (long i = 0; i < NGROW; i++)

@@ -51,9 +51,8 @@ int main(void)
         perror("threads_named: /dev/null");
         return 1;
     }
-    struct job jobs[3] = {{1000, 1, "w-one", 0},
-                          {2000, 2, "w-two", 0},
-                          {3000, 3, "w-three", 0}};
+    struct job jobs[3] = {
+        {1000, 1, "w-one", 0}, {2000, 2, "w-two", 0}, {3000, 3, "w-three", 0}};
     pthread_t t[3];
     pthread_barrier_init(&written, NULL, 4);
     pthread_barrier_init(&named, NULL, 4);
