@@ -232,6 +232,10 @@ static void header_fill(mms_writer *w, uint64_t size, const char *label)
         h->host[0] = '\0';
     h->host[sizeof h->host - 1] = '\0';
     h->cmdline_len = (uint32_t)mms__proc_cmdline(h->cmdline, MMS_CMDLINE_LEN);
+    /* What a folder does once the process is gone (section 15). */
+    memcpy(h->group, w->group, sizeof h->group);
+    h->keep = w->keep;
+    h->keep_after_ms = w->keep_after_ms;
 }
 
 void mms__header_identity(struct mms_file_header *h)

@@ -128,6 +128,22 @@ MMS_HIDDEN_API void mms__record_maxarg_cell(mms_table *t, struct mms_cell c,
  * READY (after a failed exec) clears it again. */
 MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
 
+/* The keep policy at process events (docs/format.md section 15):
+ * - exec_begin, in the exec hook: finishes the file and, if its policy
+ *   does not keep it, parks it under ".exec-<pid>.mmstats" for the new
+ *   image to fold: 1 if parked. No allocation (exec may run in a signal
+ *   handler); one rename.
+ * - exec_failed: back under its name (PARKED from exec_begin), READY.
+ * - exec_adopt, at start-up of an exec'd image: folds (or removes) the
+ *   parked file of the image it replaced, if any.
+ * - exit, from an atexit handler: finishes the file, removes it under
+ *   MMSTATS_KEEP=none, and sweeps the directory (never waiting for
+ *   another sweep): files of processes gone before are folded. */
+MMS_HIDDEN_API int mms__writer_exec_begin(mms_writer *w);
+MMS_HIDDEN_API void mms__writer_exec_failed(mms_writer *w, int parked);
+MMS_HIDDEN_API int mms__writer_exec_adopt(mms_writer *w);
+MMS_HIDDEN_API int mms__writer_exit(mms_writer *w);
+
 /* CB runs in each thread that used W, at its exit, before the core moves
  * the thread's values to shard 0 and frees its shard: the last moment its
  * owned cells are its own. */

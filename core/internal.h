@@ -194,8 +194,12 @@ struct mms_writer {
     char name_arg[NAME_MAX + 1]; /* exact: the file name; else template */
     char label[MMS_LABEL_LEN + 1];
     char model[MMS_LABEL_LEN + 1];
+    /* What becomes of the file once the process is gone (rollup.c). */
+    uint32_t keep, keep_after_ms;
+    char group[MMS_GROUP_LEN];
     char path[PATH_MAX];
-    size_t self_size; /* bytes of the anonymous mapping holding *w */
+    char parked[PATH_MAX]; /* exec in flight: the name to go back to */
+    size_t self_size;      /* bytes of the anonymous mapping holding *w */
     uint8_t *ext[MMS_MAX_EXTENTS]; /* mapped extents, atomic pointers */
 };
 
@@ -362,6 +366,17 @@ static inline void *mms__ix_get(const mms_writer *w, uint32_t i)
 MMS_HIDDEN uint8_t *mms__record_cell_slow(mms_table *t, uint32_t rec,
                                           bool *owned);
 
+/* rollup.c: the writer's keep policy and rollup group from its options
+ * (and the environment unless MMS_W_NO_ENV). */
+MMS_HIDDEN void mms__writer_keep_init(mms_writer *w,
+                                      const struct mms_writer_options *o,
+                                      const char *label);
+
+/* liveness.c: whether the process that wrote header H runs, whatever
+ * the file's state: MMS_LIVE_RUNNING, _DEAD (a zombie too), _PID_REUSED
+ * or _UNKNOWN. */
+MMS_HIDDEN int mms__process_liveness(const struct mms_file_header *h);
+
 /* fork.c */
 MMS_HIDDEN void mms__fork_handlers_once(void);
 
@@ -472,6 +487,46 @@ static inline bool mms__in_bounds(uint64_t off, uint64_t len, uint64_t limit)
     return off <= limit && len <= limit - off;
 }
 
+/* snapshot.c: a field's per-second slots merged over cells (and, in a
+ * merge, over files): position by position, a newer second replacing, the
+ * same adding. */
+struct mms__ring {
+    uint64_t sec[MMS_WINDOW_SLOTS];
+    uint64_t count[MMS_WINDOW_SLOTS];
+    uint64_t sum[MMS_WINDOW_SLOTS];
+    uint64_t *buckets; /* HISTOGRAM: [MMS_WINDOW_SLOTS][win_nbuckets] */
+};
+MMS_HIDDEN void mms__ring_merge(struct mms__ring *r, uint32_t p, uint64_t sec,
+                                uint64_t count, uint64_t sum, const uint64_t *b,
+                                uint32_t nb);
+/* The window of SECONDS ending at NOW_NS of ring R of field F (ALL: the
+ * field's all-time histogram, bounding the window's min and max). */
+MMS_HIDDEN int mms__ring_window(const struct mms__ring *r,
+                                const struct mms__rfield *f,
+                                const struct mms_hist *all, unsigned seconds,
+                                int64_t now_ns, struct mms_window *out);
+/* Snapshot S's ring of field I (NULL without MMS_DF_WINDOW), its checked
+ * field, and the bytes of unsharded field I (value_size of them). */
+MMS_HIDDEN const struct mms__ring *mms__snapshot_ring(const mms_snapshot *s,
+                                                      size_t i);
+MMS_HIDDEN const struct mms__rfield *mms__snapshot_rfield(const mms_snapshot *s,
+                                                          size_t i);
+MMS_HIDDEN int mms__snapshot_raw(const mms_snapshot *s, size_t i, uint8_t *dst);
+
+/* merge.c: mms_merge_add; DEAD: the file's process died without
+ * finishing (its values count as of its start). */
+MMS_HIDDEN int mms__merge_add(mms_merge *m, mms_reader *r,
+                              const mms_snapshot *s,
+                              bool (*want)(const char *name, void *arg),
+                              void *arg, bool dead);
+/* merge.c, for rollup.c: a merged field's geometry, last value's bytes
+ * (NULL if none) and merged ring (NULL without MMS_DF_WINDOW). */
+MMS_HIDDEN const struct mms__rfield *mms__merge_rfield(const mms_merge *m,
+                                                       size_t i);
+MMS_HIDDEN const uint8_t *mms__merge_raw(const mms_merge *m, size_t i);
+MMS_HIDDEN const struct mms__ring *mms__merge_ring(const mms_merge *m,
+                                                   size_t i);
+
 /* reader.c, for snapshot.c: make sure the mapping covers the heap. */
 MMS_HIDDEN int mms__reader_walk(mms_reader *r);
 /* Validate the chunk offset OFF for (index, member, chunk, shard, nb):
@@ -511,6 +566,8 @@ MMS_HIDDEN void mms__guard_pop(struct mms__guard *g);
 
 /* procinfo.c */
 MMS_HIDDEN int mms__proc_start_ticks(pid_t pid, uint64_t *out);
+/* The same, and the state letter (field 3: 'Z' a zombie, 'X' dead). */
+MMS_HIDDEN int mms__proc_stat(pid_t pid, uint64_t *out, char *state);
 MMS_HIDDEN size_t mms__proc_cmdline(char *buf, size_t len);
 MMS_HIDDEN const char *mms__proc_exe(void);
 MMS_HIDDEN int64_t mms__now_ns(int clock);

@@ -18,11 +18,15 @@ static int live_here(const struct mms_file_header *h)
     if (h->pid <= 0)
         return MMS_LIVE_DEAD;
     uint64_t ticks;
-    int rc = mms__proc_start_ticks(h->pid, &ticks);
+    char state = '?';
+    int rc = mms__proc_stat(h->pid, &ticks, &state);
     if (rc == -ESRCH)
         return MMS_LIVE_DEAD;
     if (rc == 0 && h->start_ticks && ticks != h->start_ticks)
         return MMS_LIVE_PID_REUSED;
+    /* A zombie writes no more: its threads are gone. */
+    if (rc == 0 && (state == 'Z' || state == 'X'))
+        return MMS_LIVE_DEAD;
     return MMS_LIVE_RUNNING;
 }
 
@@ -48,11 +52,13 @@ static int live_elsewhere(const struct mms_file_header *h, uint64_t my_ino)
         int32_t nspid[MMS_NSPID_MAX];
         int n = mms__proc_nspid((pid_t)pid, nspid, MMS_NSPID_MAX);
         uint64_t ticks;
+        char state = '?';
         if (n > 0 && nspid[n - 1] == h->pid &&
-            mms__proc_start_ticks((pid_t)pid, &ticks) == 0)
-            result = !h->start_ticks || ticks == h->start_ticks
-                         ? MMS_LIVE_RUNNING
-                         : MMS_LIVE_PID_REUSED;
+            mms__proc_stat((pid_t)pid, &ticks, &state) == 0)
+            result = h->start_ticks && ticks != h->start_ticks
+                         ? MMS_LIVE_PID_REUSED
+                     : state == 'Z' || state == 'X' ? MMS_LIVE_DEAD
+                                                    : MMS_LIVE_RUNNING;
     }
     closedir(d);
     if (result == MMS_LIVE_RUNNING)
@@ -64,12 +70,8 @@ static int live_elsewhere(const struct mms_file_header *h, uint64_t my_ino)
     return MMS_LIVE_UNKNOWN;
 }
 
-static int liveness(mms_reader *r)
+int mms__process_liveness(const struct mms_file_header *h)
 {
-    uint32_t st = mms_load_acquire(&r->live->p.state);
-    if (st == MMS_STATE_FINISHED || st == MMS_STATE_FOLDING)
-        return MMS_LIVE_FINISHED;
-    const struct mms_file_header *h = &r->h;
     static const uint8_t zero[16];
     uint8_t boot[16];
     if (memcmp(h->boot_id, zero, 16) != 0 && mms__boot_id(boot) == 0 &&
@@ -80,6 +82,14 @@ static int liveness(mms_reader *r)
         (dev == h->pidns_dev && ino == h->pidns_ino))
         return live_here(h);
     return live_elsewhere(h, ino);
+}
+
+static int liveness(mms_reader *r)
+{
+    uint32_t st = mms_load_acquire(&r->live->p.state);
+    if (st == MMS_STATE_FINISHED || st == MMS_STATE_FOLDING)
+        return MMS_LIVE_FINISHED;
+    return mms__process_liveness(&r->h);
 }
 
 int mms_reader_liveness(mms_reader *r)

@@ -59,6 +59,11 @@ ssize_t mms__read_small(const char *path, char *buf, size_t len)
  * parentheses. 0 with *out set, or -errno (-ESRCH: no such process). */
 int mms__proc_start_ticks(pid_t pid, uint64_t *out)
 {
+    return mms__proc_stat(pid, out, NULL);
+}
+
+int mms__proc_stat(pid_t pid, uint64_t *out, char *state)
+{
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
     ssize_t n = mms__read_small(path, buf, sizeof buf);
@@ -68,6 +73,8 @@ int mms__proc_start_ticks(pid_t pid, uint64_t *out)
     if (!p)
         return -EINVAL;
     p++;
+    if (state)
+        *state = p[0] == ' ' ? p[1] : '?';
     /* After ')' come fields 3 (state) .. 22 (starttime): skip 19 fields. */
     for (int field = 3; field < 22; field++) {
         while (*p == ' ')

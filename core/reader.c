@@ -1053,6 +1053,8 @@ static int info_fill(mms_reader *r, struct mms_proc_info *o)
         o->cmdline[i] = c == 0 ? ' ' : (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
     o->cmdline[n] = '\0';
+    o->keep = h->keep;
+    o->keep_after_ms = h->keep_after_ms;
     return 0;
 }
 

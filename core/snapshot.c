@@ -15,17 +15,9 @@ MMS_HIDDEN void mms__snapshot_destroy(struct mms_snapshot *s);
 
 #define HIST_FULL_TRIES 4 /* whole-histogram copies before settling */
 
-/* A merged per-second ring of a windowed field. */
-struct ring {
-    uint64_t sec[MMS_WINDOW_SLOTS];
-    uint64_t count[MMS_WINDOW_SLOTS];
-    uint64_t sum[MMS_WINDOW_SLOTS];
-    uint64_t *buckets; /* HISTOGRAM: [MMS_WINDOW_SLOTS][win_nbuckets] */
-};
-
 struct extra {
     struct mms_hist hist;
-    struct ring *ring;
+    struct mms__ring *ring;
     struct mms_member_value *members;
 };
 
@@ -196,8 +188,9 @@ static int read_movavg(const uint64_t *cell, const struct mms__rfield *f,
 /* Merge one shard's ring slot into the snapshot's ring: a newer second
  * replaces, the same second adds, an older one is ignored, and so is a
  * slot being reset (top bit set: see mms__window_slot). */
-static void ring_merge(struct ring *r, uint32_t p, uint64_t sec, uint64_t count,
-                       uint64_t sum, const uint64_t *b, uint32_t nb)
+void mms__ring_merge(struct mms__ring *r, uint32_t p, uint64_t sec,
+                     uint64_t count, uint64_t sum, const uint64_t *b,
+                     uint32_t nb)
 {
     if (sec == 0 || (sec >> 63) || sec < r->sec[p])
         return;
@@ -266,7 +259,7 @@ static void layout(mms_snapshot *s, mms_reader *r, struct carve *c)
         if (cell_scratch(f) > sw)
             sw = cell_scratch(f);
         if (has_ring(f)) {
-            struct ring *rg = carve(c, sizeof *rg);
+            struct mms__ring *rg = carve(c, sizeof *rg);
             uint64_t *b =
                 f->kind == MMS_KIND_HISTOGRAM
                     ? carve(c, (size_t)MMS_WINDOW_SLOTS * f->win_nbuckets * 8)
@@ -533,13 +526,13 @@ static void hist_add_buckets(struct mms_hist *h, const uint64_t *w,
     }
 }
 
-static void hist_ring_merge(struct ring *rg, const struct mms__rfield *f,
+static void hist_ring_merge(struct mms__ring *rg, const struct mms__rfield *f,
                             const uint64_t *ring)
 {
     size_t slot_words = 3 + f->win_nbuckets;
     for (uint32_t p = 0; p < MMS_WINDOW_SLOTS; p++) {
         const uint64_t *sl = ring + p * slot_words;
-        ring_merge(rg, p, sl[0], sl[1], sl[2], sl + 3, f->win_nbuckets);
+        mms__ring_merge(rg, p, sl[0], sl[1], sl[2], sl + 3, f->win_nbuckets);
     }
 }
 
@@ -595,7 +588,7 @@ static int read_hist_cell(mms_snapshot *s, const struct mms__rfield *f,
     return rc;
 }
 
-static void counter_ring_cell(const uint8_t *cell, struct ring *r)
+static void counter_ring_cell(const uint8_t *cell, struct mms__ring *r)
 {
     const struct mms_window_slot *sl = (const void *)(cell + 8);
     for (uint32_t p = 0; p < MMS_WINDOW_SLOTS; p++) {
@@ -604,7 +597,7 @@ static void counter_ring_cell(const uint8_t *cell, struct ring *r)
             uint64_t sum = mms_load_relaxed(&sl[p].sum);
             mms_fence_acquire();
             if (mms_load_relaxed(&sl[p].sec) == sec) {
-                ring_merge(r, p, sec, sum, sum, NULL, 0);
+                mms__ring_merge(r, p, sec, sum, sum, NULL, 0);
                 break;
             }
         }
@@ -682,7 +675,7 @@ static void pass_reset(mms_snapshot *s)
         }
         /* The arena is zeroed in snapshot_alloc (the analyzer misses it).
          * NOLINTBEGIN(clang-analyzer-core.uninitialized.Assign) */
-        struct ring *rg = x->ring;
+        struct mms__ring *rg = x->ring;
         /* NOLINTEND(clang-analyzer-core.uninitialized.Assign) */
         if (rg) {
             uint64_t *b = rg->buckets;
@@ -1124,15 +1117,13 @@ int mms_snapshot_record_hist(const mms_snapshot *s, size_t t, size_t r,
 
 /* -------------------------------------------------------------- windows */
 
-int mms_snapshot_window_at(const mms_snapshot *s, size_t i, unsigned seconds,
-                           int64_t now_ns, struct mms_window *out)
+int mms__ring_window(const struct mms__ring *r, const struct mms__rfield *f,
+                     const struct mms_hist *all, unsigned seconds,
+                     int64_t now_ns, struct mms_window *out)
 {
     memset(out, 0, sizeof *out);
-    if (i >= s->n || !s->extra[i].ring || seconds == 0 ||
-        seconds > MMS_WINDOW_SLOTS - 4 || now_ns < 0)
+    if (!r || seconds == 0 || seconds > MMS_WINDOW_SLOTS - 4 || now_ns < 0)
         return -EINVAL;
-    const struct mms__rfield *f = &s->rf[i];
-    const struct ring *r = s->extra[i].ring;
     bool hist = f->kind == MMS_KIND_HISTOGRAM;
     if (hist) {
         int rc = mms_hist_init(&out->hist, f->win_bits, f->max_exp);
@@ -1161,7 +1152,6 @@ int mms_snapshot_window_at(const mms_snapshot *s, size_t i, unsigned seconds,
         out->mean = out->count ? (double)out->sum / (double)out->count : 0;
         /* min and max of the window: bounded by its non-empty buckets and
          * by the field's all-time min and max. */
-        const struct mms_hist *all = &s->extra[i].hist;
         for (uint32_t b = 0; b < f->win_nbuckets && out->count; b++) {
             if (out->hist.buckets[b]) {
                 uint64_t lo = mms_hist_bucket_low(b, f->win_bits, f->max_exp);
@@ -1178,6 +1168,66 @@ int mms_snapshot_window_at(const mms_snapshot *s, size_t i, unsigned seconds,
         }
     }
     return 0;
+}
+
+int mms_snapshot_window_at(const mms_snapshot *s, size_t i, unsigned seconds,
+                           int64_t now_ns, struct mms_window *out)
+{
+    memset(out, 0, sizeof *out);
+    if (i >= s->n || !s->extra[i].ring)
+        return -EINVAL;
+    return mms__ring_window(s->extra[i].ring, &s->rf[i], &s->extra[i].hist,
+                            seconds, now_ns, out);
+}
+
+const struct mms__ring *mms__snapshot_ring(const mms_snapshot *s, size_t i)
+{
+    return i < s->n ? s->extra[i].ring : NULL;
+}
+
+const struct mms__rfield *mms__snapshot_rfield(const mms_snapshot *s, size_t i)
+{
+    return i < s->n ? &s->rf[i] : NULL;
+}
+
+/* The bytes of unsharded field I as the file holds them now, seqlocked
+ * ones copied consistently (their seq stored as 0). */
+static int raw_copy(const mms_snapshot *s, size_t i, uint8_t *dst)
+{
+    const struct mms__rfield *f = &s->rf[i];
+    const uint8_t *src = s->r->base + f->value_off;
+    memset(dst, 0, f->value_size);
+    switch (f->kind) {
+    case MMS_KIND_STRING:
+    case MMS_KIND_STRUCT:
+    case MMS_KIND_MOVAVG: {
+        int rc = seq_copy((const uint64_t *)src, (uint64_t *)dst + 1,
+                          f->value_size / 8 - 1, MMS_SEQ_RETRIES);
+        if (f->kind == MMS_KIND_STRING) {
+            struct mms_string_cell *c = (struct mms_string_cell *)dst;
+            if (c->len > f->value_size - sizeof *c)
+                c->len = f->value_size - (uint32_t)sizeof *c;
+        }
+        return rc;
+    }
+    default: {
+        uint64_t v = mms_load_relaxed((const uint64_t *)src);
+        memcpy(dst, &v, sizeof v);
+        return 0;
+    }
+    }
+}
+
+int mms__snapshot_raw(const mms_snapshot *s, size_t i, uint8_t *dst)
+{
+    if (i >= s->n || (s->rf[i].flags & MMS_DF_SHARDED) ||
+        s->rf[i].value_size < 8 || s->rf[i].value_size % 8)
+        return -EINVAL;
+    if (s->r->broken)
+        return MMS_ETRUNCATED;
+    int rc = 0;
+    MMS__GUARDED(s->r, rc, raw_copy(s, i, dst));
+    return rc;
 }
 
 int mms_snapshot_window(const mms_snapshot *s, size_t i, unsigned seconds,

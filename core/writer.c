@@ -235,6 +235,7 @@ int mms_writer_open(mms_writer **out, const struct mms_writer_options *oin)
     mms__strlcpy(w->name_arg, w->exact ? name : tmpl_used, sizeof w->name_arg);
     mms__strlcpy(w->label, label, sizeof w->label);
     mms__strlcpy(w->model, o.name, sizeof w->model);
+    mms__writer_keep_init(w, &o, label);
 
     int dfd = -1;
     rc = mms__dir_prepare(dir, &dfd, w->dir, sizeof w->dir, &w->dir_dev,

@@ -1,8 +1,9 @@
-/* Aggregates over several processes' snapshots, as mmash's aggregators:
- * counters summed, histograms merged (mms_hist_merge), gauges as
- * min/max/avg/sum, string values counted, windows summed. Fields are
- * matched by name; one of another kind (or histogram geometry) than the
- * first seen is counted as a mismatch and left out. */
+/* Aggregates over several processes' snapshots: the core's merge
+ * (mms_merge_add, the rules rollups use) seen as the tools show it:
+ * counters summed, histograms merged, gauges as min/max/avg/sum, string
+ * values counted, windows summed. Fields are matched by name; one of
+ * another kind (or histogram geometry) than the first seen is counted as
+ * a mismatch and left out. A rollup counts the processes it holds. */
 #ifndef MMS_TOOLS_AGG_H
 #define MMS_TOOLS_AGG_H
 
@@ -11,59 +12,54 @@
 #define AGG_NWIN 3
 extern const unsigned agg_win_secs[AGG_NWIN]; /* 1, 10 and 60 seconds */
 
-/* Min, max and sum of numbers; integers exactly while IS_INT. */
-struct agg_num {
-    uint32_t n;
-    bool is_int;
-    int64_t imin, imax, isum;
-    double dmin, dmax, dsum;
-};
+/* Min, max and sum of numbers over processes (the core's merge keeps
+ * them); integers exactly while IS_INT. */
+#define agg_num mms_merge_num
 double agg_num_avg(const struct agg_num *a);
 double agg_num_min(const struct agg_num *a);
 double agg_num_max(const struct agg_num *a);
 double agg_num_sum(const struct agg_num *a);
-
-struct agg_str {
-    char *s;
-    uint32_t n; /* processes with this value */
-};
 
 struct agg_win {
     uint64_t count, sum;
     struct mms_hist hist; /* HISTOGRAM: at the window precision */
 };
 
+/* A field of a group: a view of the core's merge (mms_merge_field), with
+ * its windows taken at the group's time. Everything points into the
+ * merge. */
 struct agg_field {
-    char *name, *units, *help;
+    const char *name, *units, *help;
     enum mms_kind kind;
     unsigned flags;
     uint8_t bits, max_exp, win_bits; /* HISTOGRAM geometry */
-    uint32_t nproc;                  /* processes with this field */
+    uint32_t nproc;                  /* processes with this field (a
+                                        rollup counts those it holds) */
     uint32_t mismatch;               /* of another kind or geometry */
     uint32_t busy;                   /* values read as busy */
     uint64_t u64;                    /* COUNTER: the sum */
     struct agg_num num;              /* GAUGE, GAUGE_F64; MOVAVG: means */
     uint64_t avg_count;              /* MOVAVG: values ever added */
-    struct mms_hist hist;            /* HISTOGRAM: merged */
+    struct mms_hist hist;            /* HISTOGRAM: merged (borrowed) */
     bool has_win;                    /* MMS_DF_WINDOW: WIN is valid */
     struct agg_win win[AGG_NWIN];
-    struct agg_str *strs; /* STRING: distinct values */
+    const struct mms_merge_str *strs; /* STRING: distinct values */
     size_t nstrs;
     uint32_t nmembers; /* STRUCT */
-    char **member_names;
-    enum mms_member_type *member_types;
-    struct agg_num *members;
+    const char **member_names;
+    const struct agg_num *members;
 };
 
-struct agg_index;
-
 struct agg_group {
-    char *key; /* the exe with --by exe; NULL for --sum */
-    uint32_t nproc;
-    int32_t *pids; /* nproc of them */
-    struct agg_field *fields;
-    size_t nfields, cap;
-    struct agg_index *index; /* fields by name (uthash) */
+    char *key;                /* the exe with --by exe; NULL for --sum */
+    uint32_t nproc;           /* files */
+    int32_t *pids;            /* nproc of them (0: a rollup) */
+    uint64_t procs;           /* processes, a rollup's included */
+    uint32_t rollups;         /* files that are rollups */
+    struct agg_field *fields; /* views of M's fields */
+    size_t nfields;
+    mms_merge *m;
+    int64_t windows_at;
 };
 
 /* Add the fields of snapshot S (of reader R) that pass FLT to G. Windows

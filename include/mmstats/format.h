@@ -57,6 +57,16 @@ enum mms_type {
 /* Header flags (mms_file_header.flags). */
 #define MMS_HF_ROLLUP 0x1u /* a rollup of finished processes */
 
+/* What becomes of a process's file once the process is gone
+ * (mms_file_header.keep, section 15); 0: not said, kept. */
+enum mms_keep {
+    MMS_KEEP_ALL = 1,    /* kept (mmstat-clean removes it when stale) */
+    MMS_KEEP_ROLLUP = 2, /* folded into its group's rollup */
+    MMS_KEEP_NONE = 3,   /* removed, folded nowhere */
+    MMS_KEEP_AUTO = 4,   /* kept if the process finished after living
+                            keep_after_ms or more, else folded */
+};
+
 /* Limits shared by writer and reader. */
 #define MMS_NAME_MAX 127     /* field/table name bytes, without NUL */
 #define MMS_UNITS_MAX 31     /* units string bytes */
@@ -135,7 +145,9 @@ struct mms_file_header {
     char group[MMS_GROUP_LEN];     /* 1736 rollup group */
     char fold_pending[MMS_FOLD_NAME_LEN]; /* 1800 file being folded in */
     char fold_done[MMS_FOLD_NAME_LEN];    /* 2056 file folded in last */
-    /* 2312 .. header_size: reserved, zero */
+    uint32_t keep;                        /* 2312 enum mms_keep; 0: ALL */
+    uint32_t keep_after_ms;               /* 2316 AUTO: lifetime kept */
+    /* 2320 .. header_size: reserved, zero */
 };
 
 /* ---- Blocks (section 6) ---------------------------------------------- */
@@ -373,7 +385,7 @@ struct mms_record_block {
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct mms_file_prefix) == 24, "prefix is frozen");
-_Static_assert(sizeof(struct mms_file_header) == 2312, "header layout");
+_Static_assert(sizeof(struct mms_file_header) == 2320, "header layout");
 _Static_assert(sizeof(struct mms_block) == 8, "block header");
 _Static_assert(sizeof(struct mms_field_block) == 72, "field block");
 _Static_assert(sizeof(struct mms_shard_block) == 64, "shard block");

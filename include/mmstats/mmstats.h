@@ -87,7 +87,23 @@ struct mms_writer_options {
     /* Clock for time windows, in ns (NULL: CLOCK_MONOTONIC_COARSE, which
      * readers compare with CLOCK_MONOTONIC). For tests and simulations. */
     int64_t (*clock_ns)(void);
+    /* What becomes of the file once the process is gone (docs/api.md,
+     * "Rollups"): an enum mms_keep; 0: $MMSTATS_KEEP, else
+     * MMS_KEEP_AUTO. */
+    unsigned keep;
+    /* MMS_KEEP_AUTO: a process that finished after living this long keeps
+     * its file (0: $MMSTATS_KEEP_AFTER, else MMS_KEEP_AFTER_DEFAULT_MS). */
+    uint32_t keep_after_ms;
+    /* The rollup group's template (NULL: $MMSTATS_GROUP, else "{exe}", or
+     * "{exe}-{label}" with a label); placeholders as file_template's. */
+    const char *group;
 };
+
+#define MMS_KEEP_AFTER_DEFAULT_MS 60000u
+/* "all", "rollup", "none", "auto" -> enum mms_keep, or -EINVAL. */
+MMS_API int mms_keep_parse(const char *s);
+/* The word of an enum mms_keep ("all" for 0); "unknown" else. */
+MMS_API const char *mms_keep_name(unsigned keep);
 
 /* Default template: "{exe}-{pid}.mmstats"; with a label,
  * "{exe}-{label}-{pid}.mmstats"; with a name (a model's),
@@ -440,6 +456,8 @@ struct mms_proc_info {
     char label[MMS_LABEL_LEN + 1];
     char host[MMS_HOST_LEN + 1];
     char cmdline[MMS_CMDLINE_LEN + 1]; /* args separated by spaces */
+    unsigned keep;                     /* enum mms_keep; 0: not said (kept) */
+    uint32_t keep_after_ms;            /* MMS_KEEP_AUTO's threshold */
 };
 
 struct mms_field_info {
@@ -649,6 +667,149 @@ MMS_API const char *mms_kind_name(enum mms_kind kind);
 MMS_API const char *mms_type_name(enum mms_type type);
 /* "sum", "sum_i64", "max", "min", "hist", "maxarg"; "unknown" else. */
 MMS_API const char *mms_member_kind_name(enum mms_member_kind kind);
+
+/* ---------------------------------------------------------- merges */
+
+/* A merge: the values of several files added up as one, by field name
+ * (and tables by name, records by key). The same rules make a rollup
+ * (docs/format.md section 15) and the tools' sums (mmstat-read --sum):
+ * counters summed; histograms merged bucket by bucket (count, sum, min,
+ * max); record members by their merge rule; gauges, scalars, strings,
+ * structs and moving averages take the value of the file that finished
+ * last, and keep statistics over the files (num, strs, members). A field
+ * of another kind or histogram geometry than the first seen is left out
+ * and counted (mismatch). */
+typedef struct mms_merge mms_merge;
+
+/* Numbers over files: integers exactly while IS_INT. */
+struct mms_merge_num {
+    uint32_t n;
+    bool is_int;
+    int64_t imin, imax, isum;
+    double dmin, dmax, dsum;
+};
+struct mms_merge_str {
+    char *s;    /* a distinct value */
+    uint32_t n; /* files with it */
+};
+struct mms_merge_field {
+    struct mms_field_info info; /* of the first file seen */
+    uint32_t files;             /* files that had it */
+    uint64_t procs;    /* processes behind them (a rollup counts its own) */
+    uint32_t mismatch; /* files where it had another shape: left out */
+    uint32_t busy;     /* values read busy (or corrupt) */
+    /* COUNTER: the sum; HISTOGRAM: the merge (v.hist); the others: the
+     * value of the file that finished last (strings and members owned by
+     * the merge). */
+    struct mms_value value;
+    int64_t value_ns;                    /* when that file finished */
+    struct mms_merge_num num;            /* GAUGE(_F64), SCALAR; MOVAVG means */
+    uint64_t avg_count;                  /* MOVAVG: values ever added */
+    size_t nstrs;                        /* STRING: distinct values */
+    const struct mms_merge_str *strs;    /* in order of first appearance */
+    const struct mms_merge_num *members; /* STRUCT: each member */
+};
+/* The files a merge holds. */
+struct mms_merge_info {
+    uint32_t files;
+    uint64_t procs;            /* a rollup counts the processes it holds */
+    int64_t first_ns, last_ns; /* earliest start, latest finish (or read) */
+    uint64_t threads_seen, threads_shared, dropped; /* summed */
+};
+/* A merged table: schema of the first file seen. */
+struct mms_merge_table {
+    struct mms_table_info info;
+    uint32_t files, mismatch;
+    uint32_t nrecords;      /* records in the merge, overflow included */
+    uint64_t overflow_hits; /* summed */
+};
+
+MMS_API int mms_merge_new(mms_merge **out);
+MMS_API void mms_merge_free(mms_merge *m);
+/* Add snapshot S of R: the fields and tables WANT accepts (NULL: all).
+ * A rollup file adds the processes it holds. */
+MMS_API int mms_merge_add(mms_merge *m, mms_reader *r, const mms_snapshot *s,
+                          bool (*want)(const char *name, void *arg), void *arg);
+MMS_API void mms_merge_info(const mms_merge *m, struct mms_merge_info *out);
+MMS_API size_t mms_merge_nfields(const mms_merge *m);
+/* Field I (in order of first appearance), or NULL. */
+MMS_API const struct mms_merge_field *mms_merge_field(const mms_merge *m,
+                                                      size_t i);
+MMS_API int mms_merge_find(const mms_merge *m, const char *name, size_t *i);
+/* The window of field I (MMS_DF_WINDOW) over the merged per-second slots:
+ * as mms_snapshot_window_at. */
+MMS_API int mms_merge_window_at(const mms_merge *m, size_t i, unsigned seconds,
+                                int64_t now_ns, struct mms_window *out);
+MMS_API size_t mms_merge_ntables(const mms_merge *m);
+MMS_API const struct mms_merge_table *mms_merge_table(const mms_merge *m,
+                                                      size_t t);
+MMS_API size_t mms_merge_nrecords(const mms_merge *m, size_t t);
+/* Record R of table T (index 0, status as read), or NULL. */
+MMS_API const struct mms_record_info *mms_merge_record(const mms_merge *m,
+                                                       size_t t, size_t r);
+/* Its HIST member MEMBER, merged, or NULL. */
+MMS_API const struct mms_hist *
+mms_merge_record_hist(const mms_merge *m, size_t t, size_t r, unsigned member);
+
+/* ---------------------------------------------------------- rollups */
+
+/* Folding (docs/format.md section 15): the file of a process that is
+ * gone goes into the rollup of its group, "<group>@rollup.mmstats" in the
+ * same directory, or is removed, or kept, as the policy in its header
+ * (mms_writer_options.keep) says. Folds of a directory are serialised by
+ * a lock on it, crash-safe and never counted twice. */
+#define MMS_ROLLUP_SUFFIX "@rollup" MMS_FILE_SUFFIX
+
+/* What a sweep does with a file. */
+enum mms_fate {
+    MMS_FATE_LIVE = 0,   /* its process runs, or may (unknown): left alone */
+    MMS_FATE_KEEP = 1,   /* gone; its policy keeps it */
+    MMS_FATE_FOLD = 2,   /* gone: folded into its group's rollup */
+    MMS_FATE_REMOVE = 3, /* gone; its policy removes it */
+    MMS_FATE_FOLDED = 4, /* in its rollup already (an interrupted fold):
+                            removed */
+    MMS_FATE_ROLLUP = 5, /* a rollup: left alone */
+};
+/* The fate of R's file at NOW_NS (CLOCK_REALTIME): a MMS_FATE_* value,
+ * or a negative error. */
+MMS_API int mms_reader_fate(mms_reader *r, int64_t now_ns);
+/* 1 if R is a file being folded whose values its group's rollup holds
+ * already (a reader adding up a directory must skip it), 0 if not. */
+MMS_API int mms_reader_folded(mms_reader *r);
+/* The rollup file name of GROUP: "<group>@rollup.mmstats". */
+MMS_API int mms_rollup_name(const char *group, char *buf, size_t len);
+
+#define MMS_FOLD_NOWAIT                                                        \
+    0x1u                      /* another fold runs in the directory: return    \
+                                 MMS_EBUSY at once instead of waiting */
+#define MMS_FOLD_DRY_RUN 0x2u /* decide and report, change nothing */
+#define MMS_FOLD_GONE                                                          \
+    0x4u /* mms_fold_file: the caller knows the process                        \
+            is gone (a parked exec image) */
+
+/* One file a sweep looked at: its name, fate, what was done (0, or the
+ * error), and the rollup it went to (FOLD). */
+struct mms_fold_event {
+    const char *name;
+    enum mms_fate fate;
+    int liveness; /* MMS_LIVE_* of the file's process */
+    int error;
+    const char *rollup;
+    const struct mms_proc_info *info;
+};
+typedef void (*mms_fold_report_fn)(const struct mms_fold_event *e, void *arg);
+
+/* Fold the file NAME of DIR into its group's rollup now, whatever its
+ * policy, if its process is gone (or with MMS_FOLD_GONE): 0, MMS_EBUSY
+ * (NOWAIT, or the process runs), or a negative error. */
+MMS_API int mms_fold_file(const char *dir, const char *name, unsigned flags);
+/* Sweep DIR (NULL: mms_default_dir): complete interrupted folds, then
+ * fold or remove each file whose process is gone as its policy says.
+ * REPORT (may be NULL) hears of every stats file but rollups. Returns
+ * the number of files folded or removed, or a negative error (MMS_EBUSY
+ * with MMS_FOLD_NOWAIT when another sweep runs). */
+MMS_API int mms_fold_dir(const char *dir, unsigned flags,
+                         mms_fold_report_fn report, void *arg);
 
 #ifdef __cplusplus
 }
