@@ -134,14 +134,18 @@ MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
  *   image to fold: 1 if parked. No allocation (exec may run in a signal
  *   handler); one rename.
  * - exec_failed: back under its name (PARKED from exec_begin), READY.
- * - exec_adopt, at start-up of an exec'd image: folds (or removes) the
- *   parked file of the image it replaced, if any.
- * - exit, from an atexit handler: finishes the file, removes it under
- *   MMSTATS_KEEP=none, and sweeps the directory (never waiting for
- *   another sweep): files of processes gone before are folded. */
+ * - start_sweep, at start-up, before anything is recorded (so the
+ *   sweep's own calls are not): folds (or removes) the parked file of
+ *   the image this one replaced, if any (waiting for the lock), then,
+ *   unless the policy is MMSTATS_KEEP=all, sweeps the directory without
+ *   waiting for another sweep: the files of processes gone before are
+ *   folded, so a directory holds few more files than processes running.
+ * - exit, from an atexit handler: finishes the file and removes it under
+ *   MMSTATS_KEEP=none; a later sweep folds it once the process is gone
+ *   (its last records, after the handler, counted). */
 MMS_HIDDEN_API int mms__writer_exec_begin(mms_writer *w);
 MMS_HIDDEN_API void mms__writer_exec_failed(mms_writer *w, int parked);
-MMS_HIDDEN_API int mms__writer_exec_adopt(mms_writer *w);
+MMS_HIDDEN_API int mms__writer_start_sweep(mms_writer *w);
 MMS_HIDDEN_API int mms__writer_exit(mms_writer *w);
 
 /* CB runs in each thread that used W, at its exit, before the core moves

@@ -12,6 +12,27 @@
 /* PROC_PID_INIT_INO: the inode of the initial pid namespace. */
 #define INIT_PIDNS_INO 0xEFFFFFFCu
 
+/* A zombie thread-group leader whose process is gone: no thread of it
+ * left. A main thread that ended with pthread_exit shows Z too while the
+ * other threads run (and write): more than one task means running. */
+static bool zombie_gone(pid_t pid, char state)
+{
+    if (state != 'Z' && state != 'X')
+        return false;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return true; /* reaped meanwhile */
+    int tasks = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && tasks < 2)
+        if (e->d_name[0] != '.')
+            tasks++;
+    closedir(d);
+    return tasks <= 1;
+}
+
 /* Same pid namespace: the pid and its start time. */
 static int live_here(const struct mms_file_header *h)
 {
@@ -25,7 +46,7 @@ static int live_here(const struct mms_file_header *h)
     if (rc == 0 && h->start_ticks && ticks != h->start_ticks)
         return MMS_LIVE_PID_REUSED;
     /* A zombie writes no more: its threads are gone. */
-    if (rc == 0 && (state == 'Z' || state == 'X'))
+    if (rc == 0 && zombie_gone(h->pid, state))
         return MMS_LIVE_DEAD;
     return MMS_LIVE_RUNNING;
 }
@@ -57,8 +78,8 @@ static int live_elsewhere(const struct mms_file_header *h, uint64_t my_ino)
             mms__proc_stat((pid_t)pid, &ticks, &state) == 0)
             result = h->start_ticks && ticks != h->start_ticks
                          ? MMS_LIVE_PID_REUSED
-                     : state == 'Z' || state == 'X' ? MMS_LIVE_DEAD
-                                                    : MMS_LIVE_RUNNING;
+                     : zombie_gone((pid_t)pid, state) ? MMS_LIVE_DEAD
+                                                      : MMS_LIVE_RUNNING;
     }
     closedir(d);
     if (result == MMS_LIVE_RUNNING)

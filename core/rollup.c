@@ -170,7 +170,7 @@ static int exec_name(char *buf, size_t len, pid_t pid)
 /* ------------------------------------------------------------- fates */
 
 static int fate_of(mms_reader *r, const struct mms_proc_info *pi, int live,
-                   const char *rollup_done)
+                   const char *rollup_done, unsigned flags)
 {
     if (pi->flags & MMS_HF_ROLLUP)
         return MMS_FATE_ROLLUP;
@@ -181,6 +181,8 @@ static int fate_of(mms_reader *r, const struct mms_proc_info *pi, int live,
                                                          : MMS_FATE_FOLD;
     if (live != MMS_LIVE_DEAD && live != MMS_LIVE_PID_REUSED)
         return MMS_FATE_LIVE;
+    if ((flags & MMS_FOLD_ALL) && pi->keep != MMS_KEEP_NONE)
+        return MMS_FATE_FOLD;
     switch (pi->keep) {
     case MMS_KEEP_ROLLUP:
         return MMS_FATE_FOLD;
@@ -263,7 +265,7 @@ int mms_reader_fate(mms_reader *r, int64_t now_ns)
     if (live < 0)
         return live;
     (void)now_ns;
-    return fate_of(r, &pi, live, done);
+    return fate_of(r, &pi, live, done, 0);
 }
 
 int mms_reader_folded(mms_reader *r)
@@ -869,6 +871,12 @@ static void report(struct folder *fo, const char *name, int fate, int live,
 /* Decide the fate of NAME and carry it out. */
 static void sweep_one(struct folder *fo, const char *name)
 {
+    /* Ours and plain only: no symlink, no other user's file, no hard link
+     * to a file elsewhere (whose removal would not free it). */
+    struct stat st;
+    if (fstatat(fo->dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1)
+        return;
     mms_reader *r;
     int rc = open_at(fo, name, &r);
     if (rc < 0) {
@@ -886,7 +894,7 @@ static void sweep_one(struct folder *fo, const char *name)
         if (pi.state == MMS_STATE_FOLDING)
             rollup_done_of(fo->dir, &pi, done, sizeof done);
         live = process_live(r);
-        fate = live < 0 ? MMS_FATE_LIVE : fate_of(r, &pi, live, done);
+        fate = live < 0 ? MMS_FATE_LIVE : fate_of(r, &pi, live, done, fo->flags);
     }
     mms_reader_close(r);
     if (rc < 0 || (fo->flags & MMS_FOLD_DRY_RUN) || fate == MMS_FATE_LIVE ||
@@ -910,28 +918,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int mms_fold_dir(const char *dir, unsigned flags, mms_fold_report_fn rep,
-                 void *arg)
+/* Sweep FO's directory (lock held): rollups recovered, then each file's
+ * fate carried out. */
+static int sweep_locked(struct folder *fo)
 {
-    struct folder fo;
-    int rc = folder_open(&fo, dir, flags);
-    if (rc < 0)
-        return rc;
-    fo.report = rep;
-    fo.arg = arg;
-    int dfd2 = dup(fo.dfd);
+    int dfd2 = dup(fo->dfd);
     DIR *d = dfd2 < 0 ? NULL : fdopendir(dfd2);
     if (!d) {
-        rc = -errno;
+        int rc = -errno;
         if (dfd2 >= 0)
             close(dfd2);
-        folder_close(&fo);
         return rc;
     }
     /* Names first (the sweep renames and removes), sorted: rollups are
      * recovered before any file is looked at. */
     char **names = NULL;
     size_t n = 0, cap = 0;
+    int rc = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!mms_is_stats_name(e->d_name) && !exec_name_pid(e->d_name))
@@ -956,16 +959,29 @@ int mms_fold_dir(const char *dir, unsigned flags, mms_fold_report_fn rep,
     if (n > 1)
         qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (is_rollup_name(names[i]) && !(flags & MMS_FOLD_DRY_RUN))
-            recover(&fo, names[i], 0);
+        if (is_rollup_name(names[i]) && !(fo->flags & MMS_FOLD_DRY_RUN))
+            recover(fo, names[i], 0);
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (!is_rollup_name(names[i]))
-            sweep_one(&fo, names[i]);
+            sweep_one(fo, names[i]);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    return rc < 0 ? rc : fo->done;
+}
+
+int mms_fold_dir(const char *dir, unsigned flags, mms_fold_report_fn rep,
+                 void *arg)
+{
+    struct folder fo;
+    int rc = folder_open(&fo, dir, flags);
+    if (rc < 0)
+        return rc;
+    fo.report = rep;
+    fo.arg = arg;
+    rc = sweep_locked(&fo);
     folder_close(&fo);
-    return rc < 0 ? rc : fo.done;
+    return rc;
 }
 
 /* ------------------------------------------------ the shim's moments */
@@ -1063,34 +1079,43 @@ void mms__writer_exec_failed(mms_writer *w, int parked)
     mms__writer_set_state(w, MMS_STATE_READY);
 }
 
-int mms__writer_exec_adopt(mms_writer *w)
+int mms__writer_start_sweep(mms_writer *w)
 {
-    if (!owner(w))
+    if (!owner(w) || mms_load_relaxed(&w->no_syscalls))
         return 0;
     char name[NAME_MAX + 1];
     int rc = exec_name(name, sizeof name, getpid());
     if (rc < 0)
         return rc;
     struct folder fo;
-    if ((rc = folder_open(&fo, w->dir, 0)) < 0)
-        return rc;
+    char path[PATH_MAX];
+    path_of(path, sizeof path, w->dir, name);
+    bool parked = access(path, F_OK) == 0;
+    if (!parked && w->keep == MMS_KEEP_ALL)
+        return 0;
+    /* The image we replaced waits for us: wait for the lock. Otherwise
+     * never wait for another sweep (it does the same work). */
+    if ((rc = folder_open(&fo, w->dir, parked ? 0 : MMS_FOLD_NOWAIT)) < 0)
+        return rc == MMS_EBUSY ? 0 : rc;
     mms_reader *r;
-    if ((rc = open_at(&fo, name, &r)) < 0) {
-        folder_close(&fo);
-        return rc == -ENOENT ? 0 : rc;
+    if (parked && open_at(&fo, name, &r) == 0) {
+        /* Ours only: this pid, this process's start, finished by the
+         * image we replaced. */
+        struct mms_proc_info pi;
+        bool mine = mms_reader_info(r, &pi) == 0 && pi.pid == w->hdr->pid &&
+                    pi.start_ticks == w->hdr->start_ticks &&
+                    pi.state == MMS_STATE_FINISHED;
+        mms_reader_close(r);
+        if (mine)
+            rc = pi.keep == MMS_KEEP_NONE
+                     ? (unlinkat(fo.dfd, name, 0) < 0 ? -errno : 0)
+                     : fold_locked(&fo, name, true, 0);
     }
-    /* Ours only: this pid, this process's start, finished by the image
-     * we replaced. */
-    struct mms_proc_info pi;
-    rc = mms_reader_info(r, &pi);
-    bool mine = rc == 0 && pi.pid == w->hdr->pid &&
-                pi.start_ticks == w->hdr->start_ticks &&
-                pi.state == MMS_STATE_FINISHED;
-    mms_reader_close(r);
-    if (mine)
-        rc = pi.keep == MMS_KEEP_NONE
-                 ? (unlinkat(fo.dfd, name, 0) < 0 ? -errno : 0)
-                 : fold_locked(&fo, name, true, 0);
+    if (w->keep != MMS_KEEP_ALL) {
+        int rs = sweep_locked(&fo);
+        if (rc == 0 && rs < 0)
+            rc = rs;
+    }
     folder_close(&fo);
     return rc;
 }
@@ -1100,14 +1125,11 @@ int mms__writer_exit(mms_writer *w)
     if (!owner(w))
         return 0;
     mms_writer_finish(w);
-    if (mms_load_relaxed(&w->no_syscalls))
+    if (mms_load_relaxed(&w->no_syscalls) || w->keep != MMS_KEEP_NONE)
         return 0;
-    if (w->keep == MMS_KEEP_NONE && unlink(w->path) == 0)
-        w->path[0] = '\0';
-    if (w->keep == MMS_KEEP_ALL)
-        return 0;
-    /* The files of processes gone before us (ours goes with a later
-     * sweep, once we are gone too). Never wait for another sweep. */
-    int rc = mms_fold_dir(w->dir, MMS_FOLD_NOWAIT, NULL, NULL);
-    return rc == MMS_EBUSY ? 0 : rc;
+    /* Removed now; what the process still records goes nowhere. */
+    if (unlink(w->path) < 0)
+        return -errno;
+    w->path[0] = '\0';
+    return 0;
 }

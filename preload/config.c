@@ -31,7 +31,8 @@ enum opt_type {
     OPT_INT,
     OPT_POW2,
     OPT_SIZE,
-    OPT_FAMILIES
+    OPT_FAMILIES,
+    OPT_KEEP
 };
 
 struct opt {
@@ -52,6 +53,14 @@ static const struct opt opts[] = {
      "file name template: {exe} {pid} {host} {label}"},
     {"MMSTATS_LABEL", OPT_STR, &mmp_cfg.label, 0, 0,
      "a label for this process, in the header and {label}"},
+    {"MMSTATS_KEEP", OPT_KEEP, &mmp_cfg.keep, 0, 0,
+     "the file once the process is gone: all, rollup, none, auto "
+     "(kept if it lived MMSTATS_KEEP_AFTER, else rolled up)"},
+    {"MMSTATS_KEEP_AFTER", OPT_INT, &mmp_cfg.keep_after, 1, 86400 * 365,
+     "auto: seconds of life from which a file is kept (default 60)"},
+    {"MMSTATS_GROUP", OPT_STR, &mmp_cfg.group, 0, 0,
+     "rollup group template: {exe} {label} {host} (default {exe}, "
+     "{exe}-{label})"},
     {"MMSTATS_HOOKS", OPT_FAMILIES, &mmp_cfg.families, 0, 0,
      "families to record: all, or a list of "
      "io,fs,net,stdio,mem,files,sync; -name removes one (all,-mem); "
@@ -206,6 +215,11 @@ static void print_option(const struct opt *o)
         snprintf(val, sizeof val, "%s",
                  *(const char **)o->dst ? "(set)" : "(unset)");
         break;
+    case OPT_KEEP:
+        snprintf(val, sizeof val, "%s",
+                 *(int *)o->dst ? mms_keep_name((unsigned)*(int *)o->dst)
+                                : "auto");
+        break;
     case OPT_FAMILIES: {
         size_t n = 0;
         val[0] = '\0';
@@ -253,6 +267,13 @@ void mmp_config_load(void)
         case OPT_FAMILIES:
             bad = parse_families(v, (unsigned *)o->dst);
             break;
+        case OPT_KEEP: {
+            int k = mms_keep_parse(v);
+            bad = k < 0;
+            if (!bad)
+                *(int *)o->dst = k;
+            break;
+        }
         }
         if (bad)
             mmp_config_bad(o->name, v);

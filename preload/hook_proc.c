@@ -1,7 +1,9 @@
 /* proc family: the process events the stats file must follow. Nothing is
  * counted here, whatever MMSTATS_HOOKS says.
  * - exec: the old image's file is marked finished before the new image
- *   starts, and ready again (finish time cleared) if exec fails.
+ *   starts (and, if its keep policy does not keep it, parked for the new
+ *   image to fold: docs/format.md section 15), and ready again under its
+ *   name (finish time cleared) if exec fails.
  * - _exit/_Exit: finished, since exit handlers will not run.
  * - clone() without CLONE_VM: the child is a new process that runs no
  *   atfork handler; a trampoline gives it a file of its own first.
@@ -27,10 +29,10 @@
             errno = ENOSYS;                                                    \
             return -1;                                                         \
         }                                                                      \
-        mmp_file_state(MMS_STATE_FINISHED);                                    \
+        int parked_ = mmp_exec_begin();                                        \
         ret r = real(MMP_ARGS(__VA_ARGS__));                                   \
         int saved_errno = errno;                                               \
-        mmp_file_state(MMS_STATE_READY);                                       \
+        mmp_exec_failed(parked_);                                              \
         errno = saved_errno;                                                   \
         return r;                                                              \
     }

@@ -8,6 +8,7 @@
  * warning, only with MMSTATS_VERBOSE=1). */
 #include <limits.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -398,6 +399,27 @@ void mmp_file_state(enum mms_state st)
         mms__writer_set_state(writer, st);
 }
 
+int mmp_exec_begin(void)
+{
+    if (!writer || mms_load_relaxed(&no_syscalls))
+        return 0;
+    return mms__writer_exec_begin(writer);
+}
+
+void mmp_exec_failed(int parked)
+{
+    if (writer && !mms_load_relaxed(&no_syscalls))
+        mms__writer_exec_failed(writer, parked);
+}
+
+/* After the core's own exit handler is registered, so this one runs
+ * first: finished, and removed under MMSTATS_KEEP=none. */
+static void at_exit(void)
+{
+    if (writer && !mms_load_relaxed(&no_syscalls))
+        mms__writer_exit(writer);
+}
+
 void mmp_enter_seccomp(void)
 {
     /* Whatever a hook may still need, while system calls are allowed. */
@@ -422,6 +444,9 @@ static int open_writer(void)
     o.dir = mmp_cfg.dir;
     o.file_template = mmp_cfg.file;
     o.label = mmp_cfg.label;
+    o.keep = (unsigned)mmp_cfg.keep;
+    o.keep_after_ms = (uint32_t)mmp_cfg.keep_after * 1000u;
+    o.group = mmp_cfg.group;
     o.flags = MMS_W_NO_ENV | MMS_W_FORK_MANUAL;
     return mms_writer_open(&writer, &o);
 }
@@ -459,6 +484,13 @@ static void start(void)
             families[f]->start();
     pthread_atfork(NULL, NULL, mmp_child_setup);
     mms__writer_on_thread_exit(writer, thread_exit);
+    /* Nothing is recorded yet, so neither are the sweep's calls: the
+     * file of the image this one replaced (exec), and those of processes
+     * gone before, go to their rollups (docs/format.md section 15). */
+    rc = mms__writer_start_sweep(writer);
+    if (rc < 0 && mmp_cfg.verbose)
+        mmp_warn("folding finished files: %s", mms_strerror(rc));
+    atexit(at_exit);
     if (mmp_cfg.verbose)
         mmp_warn("recording to %s", mms_writer_path(writer));
     /* Hooks record from here on; timed or not decides which fields a call

@@ -272,6 +272,11 @@ int mmp_table_add(const struct mms_table_spec *spec, mms_table **out);
 /* The state of the stats file (exec, _exit), in the process that owns
  * it, unless the process entered seccomp (the core's check needs getpid). */
 void mmp_file_state(enum mms_state st);
+/* exec: the file finished and, if its policy does not keep it, parked
+ * for the new image to fold (1); back under its name and READY if exec
+ * failed. */
+int mmp_exec_begin(void);
+void mmp_exec_failed(int parked);
 /* A new process that shares nothing of our memory's future: a fork
  * child (atfork) or a clone() child without CLONE_VM (hook_proc.c). */
 void mmp_child_setup(void);

@@ -1,8 +1,12 @@
-/* mmstat-clean: remove the stats files of processes that are gone (pid and
- * start time, so a reused pid does not keep a file alive) and the
- * temporary files of writers that died while creating one. Touches only
- * regular files owned by the user, directly inside the stats directory,
- * never through a symlink. */
+/* mmstat-clean: fold the stats files of processes that are gone into their
+ * group's rollup, or remove them, as the policy in each file says
+ * (mms_fold_dir; interrupted folds completed first); then remove the files
+ * of processes gone that the policy kept but are stale (pid and start
+ * time, so a reused pid does not keep a file alive) and the temporary
+ * files of writers that died while creating one. A file whose process may
+ * run (in a pid namespace this reader cannot see) is never touched.
+ * Touches only regular files owned by the user, directly inside the stats
+ * directory, never through a symlink. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +33,9 @@ static const struct cli_opt clean_opts[] = {
      "only files older than DURATION (90s, 10m,\n"
      "2h, 1d, 1w); finished files too"},
     {'f', CLI_NONE, "all-finished", NULL, "also every finished file"},
+    {'F', CLI_NONE, "fold", NULL,
+     "fold every file of a process gone into its\n"
+     "rollup, whatever its policy (MMSTATS_KEEP)"},
     {'q', CLI_NONE, "quiet", NULL, "print nothing but errors"},
     {'h', CLI_NONE, "help", NULL, "show this help"},
     {'V', CLI_NONE, "version", NULL, "show the version"},
@@ -37,13 +44,20 @@ static const struct cli_opt clean_opts[] = {
 static const struct cli clean_cli = {
     .prog = "mmstat-clean",
     .synopsis = "[OPTIONS]",
-    .about = "Remove the stats files of processes that are gone: stale files\n"
-             "(no such process, or its pid now belongs to another process) "
-             "and\n"
-             "leftover " MMS_TMP_PREFIX "PID-N" MMS_TMP_SUFFIX
-             " files of dead writers. Files of\n"
-             "running processes are never removed; finished ones only on "
-             "request.",
+    .about = "Fold the stats files of processes that are gone into their "
+             "group's\n"
+             "rollup (GROUP@rollup.mmstats) or remove them, as each file's "
+             "policy\n"
+             "(MMSTATS_KEEP) says; then remove stale files (no such process, "
+             "or its\n"
+             "pid now belongs to another process) and leftover " MMS_TMP_PREFIX
+             "PID-N" MMS_TMP_SUFFIX "\n"
+             "files of dead writers. Files of running processes (or whose "
+             "process\n"
+             "may run, in a pid namespace not visible here) are never "
+             "touched;\n"
+             "finished ones only by their policy or on request; rollups "
+             "never.",
     .opts = clean_opts,
     .nopts = CLI_NOPTS(clean_opts),
     .after = "Only regular files owned by you, directly in the directory, "
@@ -52,7 +66,8 @@ static const struct cli clean_cli = {
              "left alone (corrupt ones are reported).\n"
              "\n"
              "Examples:\n"
-             "  mmstat-clean                      remove stale files\n"
+             "  mmstat-clean                      fold or remove what is gone\n"
+             "  mmstat-clean --fold               fold every file that is gone\n"
              "  mmstat-clean --dry-run --all-finished\n"
              "  mmstat-clean --older-than 1d      stale or finished, over a "
              "day old\n"
@@ -65,7 +80,7 @@ static const char *const prog = "mmstat-clean";
 
 struct opts {
     const char *dir;
-    bool dry_run, all_finished, quiet;
+    bool dry_run, all_finished, quiet, fold;
     double older_than; /* seconds; < 0: no age limit */
 };
 
@@ -74,7 +89,7 @@ struct ctx {
     int dirfd;
     const char *dir;
     int64_t now_ns;
-    unsigned removed, kept;
+    unsigned removed, kept, folded;
     int rc;
 };
 
@@ -121,7 +136,17 @@ static void clean_stats(struct ctx *c, const char *name, const struct stat *st)
     struct mms_proc_info pi;
     mms_reader_info(r, &pi);
     int live = mms_reader_liveness(r);
+    int fate = mms_reader_fate(r, c->now_ns);
     mms_reader_close(r);
+    /* Rollups stay; a file being folded, or that its policy folds or
+     * removes, is the sweep's (which said what it did, or would do). */
+    bool gone = live == MMS_LIVE_DEAD || live == MMS_LIVE_PID_REUSED;
+    if ((pi.flags & MMS_HF_ROLLUP) || pi.state == MMS_STATE_FOLDING ||
+        fate == MMS_FATE_FOLD || fate == MMS_FATE_REMOVE ||
+        (c->o->fold && gone)) {
+        c->kept++;
+        return;
+    }
     char why[128];
     bool go = false;
     switch (live) {
@@ -189,6 +214,51 @@ static void clean_tmp(struct ctx *c, const char *name, pid_t pid,
         c->kept++;
 }
 
+static const char *live_word(int live)
+{
+    return live == MMS_LIVE_PID_REUSED ? "gone, its pid reused" : "gone";
+}
+
+/* What the sweep did with each file. */
+static void fold_report(const struct mms_fold_event *e, void *arg)
+{
+    struct ctx *c = arg;
+    if (e->error) {
+        fprintf(stderr, "%s: %s/%s: %s; left alone\n", prog, c->dir, e->name,
+                mms_strerror(e->error));
+        c->rc = EXIT_FAIL;
+        return;
+    }
+    const char *verb = NULL;
+    switch (e->fate) {
+    case MMS_FATE_FOLD:
+        verb = c->o->dry_run ? "would fold" : "folded";
+        c->folded++;
+        break;
+    case MMS_FATE_REMOVE:
+    case MMS_FATE_FOLDED:
+        verb = c->o->dry_run ? "would remove" : "removed";
+        c->removed++;
+        break;
+    default:
+        return;
+    }
+    if (c->o->quiet)
+        return;
+    int pid = e->info ? e->info->pid : 0;
+    if (e->fate == MMS_FATE_FOLD)
+        printf("%s %s/%s into %s (pid %d %s, keep=%s)\n", verb, c->dir,
+               e->name, e->rollup ? e->rollup : "?", pid,
+               live_word(e->liveness),
+               e->info ? mms_keep_name(e->info->keep) : "?");
+    else if (e->fate == MMS_FATE_FOLDED)
+        printf("%s %s/%s (already in %s: an interrupted fold)\n", verb,
+               c->dir, e->name, e->rollup ? e->rollup : "its rollup");
+    else
+        printf("%s %s/%s (pid %d %s, keep=none)\n", verb, c->dir, e->name,
+               pid, live_word(e->liveness));
+}
+
 static int clean(const struct opts *o, const char *dir)
 {
     int e = mms_dir_check(dir);
@@ -210,6 +280,15 @@ static int clean(const struct opts *o, const char *dir)
         return EXIT_FAIL;
     }
     struct ctx c = {.o = o, .dirfd = fd, .dir = dir, .now_ns = now_real_ns()};
+    /* Folds first: they complete interrupted folds and take what the
+     * files' policies give to rollups. */
+    unsigned flags = (o->dry_run ? MMS_FOLD_DRY_RUN : 0) |
+                     (o->fold ? MMS_FOLD_ALL : 0);
+    e = mms_fold_dir(dir, flags, fold_report, &c);
+    if (e < 0) {
+        fprintf(stderr, "%s: %s: folding: %s\n", prog, dir, mms_strerror(e));
+        c.rc = EXIT_FAIL;
+    }
     struct dirent *ent;
     while ((ent = readdir(d))) {
         const char *name = ent->d_name;
@@ -234,9 +313,10 @@ static int clean(const struct opts *o, const char *dir)
     }
     closedir(d);
     if (!o->quiet)
-        printf("%s %u file%s, kept %u\n",
+        printf("%s %u file%s, %s %u, kept %u\n",
                o->dry_run ? "would remove" : "removed", c.removed,
-               c.removed == 1 ? "" : "s", c.kept);
+               c.removed == 1 ? "" : "s", o->dry_run ? "would fold" : "folded",
+               c.folded, c.kept);
     return c.rc;
 }
 
@@ -263,6 +343,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
         return 0;
     case 'q':
         o->quiet = true;
+        return 0;
+    case 'F':
+        o->fold = true;
         return 0;
     case 'h':
         cli_usage(&clean_cli, stdout);

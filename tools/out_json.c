@@ -238,6 +238,19 @@ static void proc_json(struct jw *w, const struct out_proc *p,
     jw_u64(w, "shards_active", pi.shards_active);
     jw_u64(w, "threads_seen", pi.threads_seen);
     jw_u64(w, "dropped", pi.dropped);
+    /* Rollups (docs/format.md section 15): the group a file folds into
+     * (or holds), its policy, and what a rollup holds. */
+    jw_str(w, "group", pi.group);
+    jw_str(w, "keep", mms_keep_name(pi.keep));
+    if (pi.flags & MMS_HF_ROLLUP) {
+        jw_obj(w, "rollup");
+        jw_u64(w, "processes", pi.fold_procs);
+        jw_i64(w, "first_ns", pi.fold_first_ns);
+        jw_i64(w, "last_ns", pi.fold_last_ns);
+        jw_end_obj(w);
+    } else {
+        jw_null(w, "rollup");
+    }
     if (p->snap) {
         jw_i64(w, "snapshot_real_ns", mms_snapshot_real_ns(p->snap));
         jw_i64(w, "snapshot_mono_ns", mms_snapshot_mono_ns(p->snap));

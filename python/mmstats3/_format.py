@@ -19,7 +19,7 @@ import time
 
 MAGIC = b"MMSTATS\0"
 ENDIAN_MARK = 0x01020304
-HEADER_MIN = 2312           # sizeof(struct mms_file_header)
+HEADER_MIN = 2320           # sizeof(struct mms_file_header)
 HEADER_SIZE = 4096          # the smallest file
 MAX_FILE = 1 << 32
 INDEX_MAX = 1 << 24
@@ -40,6 +40,8 @@ TYPES = {1: ("bool", "B"), 2: ("i8", "b"), 3: ("i16", "h"), 4: ("i32", "i"),
          9: ("u64", "Q"), 10: ("f32", "f"), 11: ("f64", "d")}
 DF_SHARDED, DF_STATIC, DF_WINDOW = 0x1, 0x2, 0x4
 STATE_INIT, STATE_READY, STATE_FINISHED, STATE_FOLDING = 1, 2, 3, 4
+HF_ROLLUP = 0x1  # header flag: a rollup of finished processes (section 15)
+KEEP_NAMES = {0: "all", 1: "all", 2: "rollup", 3: "none", 4: "auto"}
 MEMBER_TYPES = {1: "u64", 2: "i64", 3: "f64"}
 # Blocks (section 6)
 B_FILLER, B_FIELD, B_SHARD, B_AREA, B_CELLS, B_CHUNK, B_TABLE, B_RECORD = \
@@ -212,6 +214,23 @@ def in_bounds(off, size, limit):
     return off <= limit and size <= limit - off
 
 
+def zombie_gone(pid):
+    """A zombie leader with no thread left (a main thread that ended with
+    pthread_exit is a zombie too while the others run)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read(1023)
+        state = data[data.rfind(b")") + 1:].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state not in (b"Z", b"X"):
+        return False
+    try:
+        return len(os.listdir("/proc/%d/task" % pid)) <= 1
+    except OSError:
+        return True
+
+
 def proc_start_ticks(pid):
     """Field 22 of /proc/PID/stat; None if there is no such process, 0 if
     it cannot be read or parsed (then the process counts as running)."""
@@ -372,6 +391,12 @@ class StatsFile:
 
     def u32(self, off):
         return struct.unpack_from(self.bo + "I", self.m, off)[0]
+
+    def i64(self, off):
+        return struct.unpack_from(self.bo + "q", self.m, off)[0]
+
+    def cstr(self, off, n):
+        return text(bytes(self.m[off:off + n]))
 
     def u64(self, off):
         return struct.unpack_from(self.bo + "Q", self.m, off)[0]
@@ -793,6 +818,8 @@ class StatsFile:
             return "stale"
         if ticks and self.start_ticks and ticks != self.start_ticks:
             return "stale(pid-reused)"
+        if zombie_gone(self.pid):
+            return "stale"
         return "running"
 
     def live_elsewhere(self, my_ino):
@@ -810,9 +837,9 @@ class StatsFile:
             ns = proc_nspid(int(n))
             ticks = proc_start_ticks(int(n))
             if ns and ns[-1] == self.pid and ticks is not None:
-                if not self.start_ticks or ticks == self.start_ticks:
-                    return "running"
-                return "stale(pid-reused)"
+                if self.start_ticks and ticks != self.start_ticks:
+                    return "stale(pid-reused)"
+                return "stale" if zombie_gone(int(n)) else "running"
         if seen or my_ino == INIT_PIDNS_INO:
             return "stale"
         return "unknown"
@@ -1069,6 +1096,11 @@ def process_json(sf, filters, windows_at):
         "layout_gen": sf.u64(64), "shard_cap": sf.shard_limit,
         "shards_used": len(sf.shards), "shards_active": sf.u32(112),
         "threads_seen": sf.u64(120), "dropped": sf.u64(136),
+        "group": sf.cstr(1736, 64),
+        "keep": KEEP_NAMES.get(sf.u32(2312), "unknown"),
+        "rollup": ({"processes": sf.u64(1712),
+                    "first_ns": sf.i64(1720), "last_ns": sf.i64(1728)}
+                   if sf.flags & HF_ROLLUP else None),
         "snapshot_real_ns": real_ns, "snapshot_mono_ns": mono_ns,
         "nfields": len(sf.fields), "fields": {},
     }

@@ -4,7 +4,10 @@ set -euo pipefail
 B=${1:?usage: $0 BUILD_DIR}
 WORK=$(mktemp -d /tmp/mmstats-it-XXXXXX)
 export MMSTATS_DIR=$WORK/stats
-unset MMSTATS_FILE MMSTATS_LABEL
+unset MMSTATS_FILE MMSTATS_LABEL MMSTATS_GROUP MMSTATS_KEEP_AFTER
+# These tests look at each process's own file: keep them all (the default
+# folds short-lived processes into rollups; test_rollup_*.sh test that).
+export MMSTATS_KEEP=all
 trap 'rm -rf "$WORK"' EXIT
 fails=0
 checks=0
