@@ -894,7 +894,8 @@ static void sweep_one(struct folder *fo, const char *name)
         if (pi.state == MMS_STATE_FOLDING)
             rollup_done_of(fo->dir, &pi, done, sizeof done);
         live = process_live(r);
-        fate = live < 0 ? MMS_FATE_LIVE : fate_of(r, &pi, live, done, fo->flags);
+        fate =
+            live < 0 ? MMS_FATE_LIVE : fate_of(r, &pi, live, done, fo->flags);
     }
     mms_reader_close(r);
     if (rc < 0 || (fo->flags & MMS_FOLD_DRY_RUN) || fate == MMS_FATE_LIVE ||

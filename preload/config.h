@@ -5,8 +5,8 @@
 struct mmp_config {
     int disable;
     const char *dir, *file, *label, *group;
-    int keep;       /* enum mms_keep; 0: the core's default (auto) */
-    int keep_after; /* seconds; 0: the core's default */
+    int keep;          /* enum mms_keep; 0: the core's default (auto) */
+    int keep_after;    /* seconds; 0: the core's default */
     unsigned families; /* bit per enum mmp_family */
     int timing, timing_mem;
     int hist_bits;

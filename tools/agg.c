@@ -229,6 +229,10 @@ int agg_group_by(const struct out_proc *p, size_t np, const char *by,
     }
     for (size_t i = 0; i < np && rc == 0; i++) {
         struct agg_group *dst = g;
+        /* A file being folded whose rollup holds it already: counted
+         * there (docs/format.md section 15). */
+        if (mms_reader_folded(p[i].reader) == 1)
+            continue;
         if (by) {
             struct mms_proc_info pi;
             if ((rc = mms_reader_info(p[i].reader, &pi)) < 0)

@@ -158,7 +158,8 @@ int cache_sync(struct cache *c)
 
 bool cache_exported(const struct centry *e, double grace, int64_t now_real)
 {
-    if (e->liveness == MMS_LIVE_RUNNING)
+    /* A rollup is the lasting record of processes gone: always served. */
+    if (e->liveness == MMS_LIVE_RUNNING || (e->pi.flags & MMS_HF_ROLLUP))
         return true;
     if (grace < 0)
         return false;

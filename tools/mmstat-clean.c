@@ -60,20 +60,21 @@ static const struct cli clean_cli = {
              "never.",
     .opts = clean_opts,
     .nopts = CLI_NOPTS(clean_opts),
-    .after = "Only regular files owned by you, directly in the directory, "
-             "are\n"
-             "considered; symlinks, other users' files and corrupt files are\n"
-             "left alone (corrupt ones are reported).\n"
-             "\n"
-             "Examples:\n"
-             "  mmstat-clean                      fold or remove what is gone\n"
-             "  mmstat-clean --fold               fold every file that is gone\n"
-             "  mmstat-clean --dry-run --all-finished\n"
-             "  mmstat-clean --older-than 1d      stale or finished, over a "
-             "day old\n"
-             "\n"
-             "Exit status: 0 ok, 1 a file could not be read or removed, 2 "
-             "bad usage.\n",
+    .after =
+        "Only regular files owned by you, directly in the directory, "
+        "are\n"
+        "considered; symlinks, other users' files and corrupt files are\n"
+        "left alone (corrupt ones are reported).\n"
+        "\n"
+        "Examples:\n"
+        "  mmstat-clean                      fold or remove what is gone\n"
+        "  mmstat-clean --fold               fold every file that is gone\n"
+        "  mmstat-clean --dry-run --all-finished\n"
+        "  mmstat-clean --older-than 1d      stale or finished, over a "
+        "day old\n"
+        "\n"
+        "Exit status: 0 ok, 1 a file could not be read or removed, 2 "
+        "bad usage.\n",
 };
 
 static const char *const prog = "mmstat-clean";
@@ -247,16 +248,15 @@ static void fold_report(const struct mms_fold_event *e, void *arg)
         return;
     int pid = e->info ? e->info->pid : 0;
     if (e->fate == MMS_FATE_FOLD)
-        printf("%s %s/%s into %s (pid %d %s, keep=%s)\n", verb, c->dir,
-               e->name, e->rollup ? e->rollup : "?", pid,
-               live_word(e->liveness),
+        printf("%s %s/%s into %s (pid %d %s, keep=%s)\n", verb, c->dir, e->name,
+               e->rollup ? e->rollup : "?", pid, live_word(e->liveness),
                e->info ? mms_keep_name(e->info->keep) : "?");
     else if (e->fate == MMS_FATE_FOLDED)
-        printf("%s %s/%s (already in %s: an interrupted fold)\n", verb,
-               c->dir, e->name, e->rollup ? e->rollup : "its rollup");
+        printf("%s %s/%s (already in %s: an interrupted fold)\n", verb, c->dir,
+               e->name, e->rollup ? e->rollup : "its rollup");
     else
-        printf("%s %s/%s (pid %d %s, keep=none)\n", verb, c->dir, e->name,
-               pid, live_word(e->liveness));
+        printf("%s %s/%s (pid %d %s, keep=none)\n", verb, c->dir, e->name, pid,
+               live_word(e->liveness));
 }
 
 static int clean(const struct opts *o, const char *dir)
@@ -282,8 +282,8 @@ static int clean(const struct opts *o, const char *dir)
     struct ctx c = {.o = o, .dirfd = fd, .dir = dir, .now_ns = now_real_ns()};
     /* Folds first: they complete interrupted folds and take what the
      * files' policies give to rollups. */
-    unsigned flags = (o->dry_run ? MMS_FOLD_DRY_RUN : 0) |
-                     (o->fold ? MMS_FOLD_ALL : 0);
+    unsigned flags =
+        (o->dry_run ? MMS_FOLD_DRY_RUN : 0) | (o->fold ? MMS_FOLD_ALL : 0);
     e = mms_fold_dir(dir, flags, fold_report, &c);
     if (e < 0) {
         fprintf(stderr, "%s: %s: folding: %s\n", prog, dir, mms_strerror(e));

@@ -208,9 +208,21 @@ static void list_text(const struct procs *ps, bool raw)
             fmt_age(age, sizeof age, secs);
             fmt_bytes(size, sizeof size, bytes);
         }
-        printf("%8d %-16s %-17s %7s %7s %6zu  %s\n", pi.pid, pi.exe,
-               liveness_word(mms_reader_liveness(r)), age, size,
-               mms_reader_nfields(r), mms_reader_path(r));
+        /* A rollup: the processes it holds, and the age of its last. */
+        char state[32];
+        if (pi.flags & MMS_HF_ROLLUP) {
+            snprintf(state, sizeof state, "rollup(%" PRIu64 ")", pi.fold_procs);
+            secs = (now - pi.fold_last_ns) / 1000000000;
+            if (raw)
+                snprintf(age, sizeof age, "%" PRId64, secs < 0 ? 0 : secs);
+            else
+                fmt_age(age, sizeof age, secs);
+        } else {
+            snprintf(state, sizeof state, "%s",
+                     liveness_word(mms_reader_liveness(r)));
+        }
+        printf("%8d %-16s %-17s %7s %7s %6zu  %s\n", pi.pid, pi.exe, state, age,
+               size, mms_reader_nfields(r), mms_reader_path(r));
     }
 }
 

@@ -36,7 +36,11 @@ static const struct cli_opt run_opts[] = {
     {'s', CLI_REQUIRED, "sort", "KEY", "time (default), calls, errors or name"},
     {'d', CLI_REQUIRED, "dir", "DIR",
      "keep the stats files in DIR (default: a\n"
-     "private directory, removed at the end)"},
+     "private directory, removed at the end);\n"
+     "every process keeps its file there"},
+    {'k', CLI_NONE, "keep-files", NULL,
+     "a file per process (MMSTATS_KEEP=all), not\n"
+     "rollups per program (--per-process too)"},
     {OPT_HOOKS, CLI_REQUIRED, "hooks", "LIST",
      "families to record (MMSTATS_HOOKS): all, or\n"
      "io,fs,net,stdio,mem,files,sync; -name leaves\none out"},
@@ -86,7 +90,7 @@ static const char *const prog = "mmstat-run";
 
 struct opts {
     const char *output, *dir, *hooks, *label;
-    bool no_timing, timing_mem;
+    bool no_timing, timing_mem, keep_files;
     struct summary_opts sum;
 };
 
@@ -131,6 +135,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
         return 0;
     case 'j':
         o->sum.json = true;
+        return 0;
+    case 'k':
+        o->keep_files = true;
         return 0;
     case 'p':
         o->sum.per_process = true;
@@ -290,6 +297,14 @@ static int setenv_or_die(const char *name, const char *value)
     return -1;
 }
 
+/* Whether the run's processes are folded into rollups as they end: in the
+ * private directory, unless a file per process is asked for. In a --dir,
+ * rollups would mix this run with others: every file is kept. */
+static bool folds(const struct opts *o)
+{
+    return !o->dir && !o->keep_files && !o->sum.per_process;
+}
+
 /* In the child: the environment, then COMMAND. Never returns. */
 static void exec_child(char **argv, const struct opts *o, const char *dir,
                        const char *shim)
@@ -308,7 +323,8 @@ static void exec_child(char **argv, const struct opts *o, const char *dir,
         (o->hooks && setenv_or_die("MMSTATS_HOOKS", o->hooks) < 0) ||
         (o->no_timing && setenv_or_die("MMSTATS_TIMING", "0") < 0) ||
         (o->timing_mem && setenv_or_die("MMSTATS_TIMING_MEM", "1") < 0) ||
-        (o->label && setenv_or_die("MMSTATS_LABEL", o->label) < 0))
+        (o->label && setenv_or_die("MMSTATS_LABEL", o->label) < 0) ||
+        setenv_or_die("MMSTATS_KEEP", folds(o) ? "rollup" : "all") < 0)
         _exit(126);
     free(preload);
     execvp(argv[0], argv);
@@ -463,6 +479,14 @@ int main(int argc, char **argv)
         rr.status = rr.exit_code;
     }
 
+    /* What is left of the run goes into the rollups too (processes still
+     * running, e.g. daemons, stay as they are). */
+    if (folds(&o)) {
+        int e = mms_fold_dir(dir, MMS_FOLD_ALL, NULL, NULL);
+        if (e < 0)
+            fprintf(stderr, "%s: %s: folding: %s\n", prog, dir,
+                    mms_strerror(e));
+    }
     struct out_proc *p;
     size_t n = load_procs(dir, o.dir != NULL, start_real, child, &p);
     int rc = summary_print(out, &rr, p, n, &o.sum);

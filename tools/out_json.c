@@ -372,7 +372,10 @@ int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
             jw_str(&w, "key", g[k].key);
         else
             jw_null(&w, "key");
-        jw_u64(&w, "processes", g[k].nproc);
+        /* Processes, a rollup's counted; the files they are in. */
+        jw_u64(&w, "processes", g[k].procs);
+        jw_u64(&w, "files", g[k].nproc);
+        jw_u64(&w, "rollups", g[k].rollups);
         jw_arr(&w, "pids", true);
         for (uint32_t i = 0; i < g[k].nproc; i++)
             jw_i64(&w, NULL, g[k].pids[i]);

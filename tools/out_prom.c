@@ -363,7 +363,14 @@ static void proc_labels(struct psrc *ps, mms_reader *r, const char *host)
         snprintf(p, len, "pid=\"%d\"", pi.pid);
         return;
     }
-    fprintf(m, "pid=\"%d\",exe=", pi.pid);
+    /* A rollup (pid 0) is named by its group instead. */
+    if (pi.flags & MMS_HF_ROLLUP) {
+        fputs("rollup=", m);
+        label_value(m, pi.group);
+        fputs(",exe=", m);
+    } else {
+        fprintf(m, "pid=\"%d\",exe=", pi.pid);
+    }
     label_value(m, pi.exe);
     if (pi.label[0]) {
         fputs(",label=", m);
@@ -460,6 +467,42 @@ static void proc_sample(FILE *out, const struct family *fam,
     fputc('\n', out);
 }
 
+/* What each rollup holds: its processes and their time span. */
+static void rollup_samples(FILE *out, const struct out_proc *p, size_t n,
+                           const struct psrc *ps)
+{
+    static const struct {
+        const char *name, *help;
+    } fams[] = {
+        {"mmstats_rollup_processes", "processes folded into the rollup"},
+        {"mmstats_rollup_first_start_seconds",
+         "start of the earliest process folded in, seconds since the epoch"},
+        {"mmstats_rollup_last_finish_seconds",
+         "finish of the latest process folded in, seconds since the epoch"},
+    };
+    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+        bool head = false;
+        for (size_t k = 0; k < n; k++) {
+            struct mms_proc_info pi;
+            if (ps[k].skip || mms_reader_info(p[k].reader, &pi) < 0 ||
+                !(pi.flags & MMS_HF_ROLLUP))
+                continue;
+            if (!head) {
+                fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", fams[f].name,
+                        fams[f].help, fams[f].name);
+                head = true;
+            }
+            if (f == 0)
+                fprintf(out, "%s{%s} %" PRIu64 "\n", fams[f].name, ps[k].labels,
+                        pi.fold_procs);
+            else
+                fprintf(out, "%s{%s} %.3f\n", fams[f].name, ps[k].labels,
+                        (double)(f == 1 ? pi.fold_first_ns : pi.fold_last_ns) /
+                            1e9);
+        }
+    }
+}
+
 int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
                    const struct out_opts *o)
 {
@@ -502,6 +545,8 @@ int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
             proc_sample(out, fam, s, p[s->src].snap, ps[s->src].labels);
         }
     }
+    if (rc == 0)
+        rollup_samples(out, p, n, ps);
     fams_free(&fs);
     free(ps);
     free(created);

@@ -255,6 +255,20 @@ static void print_header(FILE *out, mms_reader *r)
 {
     struct mms_proc_info pi;
     mms_reader_info(r, &pi);
+    if (pi.flags & MMS_HF_ROLLUP) {
+        /* A rollup: the processes it holds and their time span. */
+        fprintf(out, "%s rollup of %" PRIu64 " process%s (group %s) %s\n",
+                pi.exe, pi.fold_procs, pi.fold_procs == 1 ? "" : "es", pi.group,
+                mms_reader_path(r));
+        if (pi.label[0])
+            fprintf(out, "  label:   %s\n", pi.label);
+        fprintf(out, "  last:    %s\n  first started: ", pi.cmdline);
+        print_time(out, pi.fold_first_ns);
+        fputs("  last finished: ", out);
+        print_time(out, pi.fold_last_ns);
+        fprintf(out, "\n  threads: %" PRIu64 " seen\n", pi.threads_seen);
+        return;
+    }
     fprintf(out, "%s pid %d ppid %d %s %s\n", pi.exe, pi.pid, pi.ppid,
             liveness_word(mms_reader_liveness(r)), mms_reader_path(r));
     if (pi.label[0])
@@ -382,12 +396,19 @@ int out_text_aggs(FILE *out, const struct agg_group *g, size_t n,
     for (size_t k = 0; k < n; k++) {
         if (k)
             fputc('\n', out);
+        /* A rollup holds many processes: say how many, and in how many
+         * files (its pid is 0). */
         if (g[k].key)
-            fprintf(out, "%s %s: %u process%s (pids", o->by ? o->by : "key",
-                    g[k].key, g[k].nproc, g[k].nproc == 1 ? "" : "es");
+            fprintf(out, "%s %s: %" PRIu64 " process%s", o->by ? o->by : "key",
+                    g[k].key, g[k].procs, g[k].procs == 1 ? "" : "es");
         else
-            fprintf(out, "sum of %u process%s (pids", g[k].nproc,
-                    g[k].nproc == 1 ? "" : "es");
+            fprintf(out, "sum of %" PRIu64 " process%s", g[k].procs,
+                    g[k].procs == 1 ? "" : "es");
+        if (g[k].rollups)
+            fprintf(out, " in %u file%s, %u of them rollup%s", g[k].nproc,
+                    g[k].nproc == 1 ? "" : "s", g[k].rollups,
+                    g[k].rollups == 1 ? "" : "s");
+        fputs(" (pids", out);
         for (uint32_t i = 0; i < g[k].nproc; i++)
             fprintf(out, " %d", g[k].pids[i]);
         fputs(")\n", out);

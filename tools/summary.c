@@ -254,6 +254,14 @@ static void text_proc_line(FILE *out, mms_reader *r)
 {
     struct mms_proc_info pi;
     mms_reader_info(r, &pi);
+    if (pi.flags & MMS_HF_ROLLUP) {
+        char what[32];
+        snprintf(what, sizeof what, "rollup(%" PRIu64 ")", pi.fold_procs);
+        fprintf(out, "  %7s %-16s %-17s %.3fs span, last: %s\n", "-", pi.exe,
+                what, (double)(pi.fold_last_ns - pi.fold_first_ns) / 1e9,
+                pi.cmdline);
+        return;
+    }
     fprintf(out, "  %7d %-16s %-17s %s\n", pi.pid, pi.exe,
             liveness_word(mms_reader_liveness(r)), pi.cmdline);
 }
@@ -278,8 +286,9 @@ static int text_summary(FILE *out, const struct run_result *rr,
                 strsignal(rr->signal));
     else
         fprintf(out, ": exit status %d", rr->exit_code);
-    fprintf(out, " after %.3f s; %zu process%s", rr->elapsed_ns / 1e9, n,
-            n == 1 ? "" : "es");
+    /* Processes, a rollup's counted (the files list below). */
+    fprintf(out, " after %.3f s; %" PRIu64 " process%s", rr->elapsed_ns / 1e9,
+            all->procs, all->procs == 1 ? "" : "es");
     if (rr->dir_kept)
         fprintf(out, "; stats in %s", rr->dir);
     fputc('\n', out);
@@ -374,6 +383,15 @@ static void json_proc(struct jw *w, mms_reader *r)
     jw_str(w, "cmdline", pi.cmdline);
     jw_str(w, "liveness", liveness_word(mms_reader_liveness(r)));
     jw_str(w, "path", mms_reader_path(r));
+    if (pi.flags & MMS_HF_ROLLUP) {
+        jw_obj(w, "rollup");
+        jw_u64(w, "processes", pi.fold_procs);
+        jw_i64(w, "first_ns", pi.fold_first_ns);
+        jw_i64(w, "last_ns", pi.fold_last_ns);
+        jw_end_obj(w);
+    } else {
+        jw_null(w, "rollup");
+    }
 }
 
 static int json_summary(FILE *out, const struct run_result *rr,
@@ -404,6 +422,7 @@ static int json_summary(FILE *out, const struct run_result *rr,
         jw_str(&w, "stats_dir", rr->dir);
     else
         jw_null(&w, "stats_dir");
+    jw_u64(&w, "process_count", all->procs); /* a rollup's counted */
     jw_arr(&w, "processes", false);
     for (size_t i = 0; i < n; i++) {
         jw_obj(&w, NULL);

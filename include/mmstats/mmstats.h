@@ -787,7 +787,7 @@ MMS_API int mms_rollup_name(const char *group, char *buf, size_t len);
     0x4u /* mms_fold_file: the caller knows the process                        \
             is gone (a parked exec image) */
 #define MMS_FOLD_ALL                                                           \
-    0x8u /* fold the file of every process gone whatever its policy (but   \
+    0x8u /* fold the file of every process gone whatever its policy (but       \
             none: removed), e.g. to add up a directory kept whole */
 
 /* One file a sweep looked at: its name, fate, what was done (0, or the
