@@ -573,6 +573,90 @@ class Bench:
                    "(exact leaked bytes and allocation calls; it does not "
                    "report allocated bytes per site). heaptrack's time is "
                    "the recorded run alone, not heaptrack_print's analysis.")
+    def footprint(self):
+        # What a file costs (issue 12 item 1): du of each program's stats
+        # file on a tmpfs, default options (timing on), every file kept;
+        # apparent size against disk use; address space the shim maps at
+        # start-up (VmSize under the shim minus bare, and the stats file's
+        # own mappings).
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else self.tmp
+        py = sys.executable
+        threads = ("import threading, os\n"
+                   "def w():\n    os.write(1, b'')\n"
+                   "ts = [threading.Thread(target=w) for _ in range(100)]\n"
+                   "[t.start() for t in ts]; [t.join() for t in ts]\n")
+        progs = [("/bin/true", ["/bin/true"], 32),
+                 ("gzip -c", ["gzip", "-c", "/etc/services"], 64),
+                 ("sort", ["sort", "/etc/services"], 64),
+                 ("ls -l", ["ls", "-l", "/usr/bin"], 64),
+                 ("python3 -c pass", [py, "-c", "pass"], 64),
+                 ("python3, 100 threads", [py, "-c", threads], 256)]
+        rows, res = [], {}
+        for name, argv, goal in progs:
+            d = tempfile.mkdtemp(prefix="mmstats-fp-", dir=shm)
+            sd = os.path.join(d, "stats")
+            subprocess.run(argv, env=dict(self.env(self.preload),
+                                          MMSTATS_DIR=sd, MMSTATS_KEEP="all"),
+                           stdout=subprocess.DEVNULL, check=True)
+            disk = app = 0
+            for f in os.listdir(sd):
+                st = os.stat(os.path.join(sd, f))
+                disk += st.st_blocks * 512
+                app += st.st_size
+            shutil.rmtree(d, ignore_errors=True)
+            ok = disk <= goal * 1024 and app <= 4 * disk
+            res[name] = {"disk_bytes": disk, "apparent_bytes": app,
+                         "goal_kib": goal, "ok": ok}
+            rows.append([name, disk // 1024, app // 1024,
+                         f"{app / disk:.1f}x" if disk else "-",
+                         f"<= {goal}", "yes" if ok else "NO"])
+        # Address space at start-up: a cat waiting on its input.
+        def vm(preload):
+            d = tempfile.mkdtemp(prefix="mmstats-fp-", dir=shm)
+            p = subprocess.Popen(["cat"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL,
+                                 env=dict(self.env(preload),
+                                          MMSTATS_DIR=os.path.join(d, "s"),
+                                          MMSTATS_KEEP="all"))
+            # The shim's constructor has run once cat waits in read: its
+            # wchan says so; bounded in tries.
+            for _ in range(2000):
+                try:
+                    with open(f"/proc/{p.pid}/wchan") as f:
+                        if f.read().strip() in ("pipe_read", "pipe_wait",
+                                                "wait_woken"):
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.005)
+            with open(f"/proc/{p.pid}/status") as f:
+                size = int(re.search(r"VmSize:\s*(\d+)", f.read()).group(1))
+            mapped = 0
+            with open(f"/proc/{p.pid}/maps") as f:
+                for line in f:
+                    if line.rstrip().endswith(".mmstats"):
+                        a, b = line.split()[0].split("-")
+                        mapped += int(b, 16) - int(a, 16)
+            p.communicate(b"")
+            shutil.rmtree(d, ignore_errors=True)
+            return size * 1024, mapped
+        bare, _ = vm(None)
+        shim, fmap = vm(self.preload)
+        res["address_space"] = {"shim_minus_bare": shim - bare,
+                                "stats_file_mapped": fmap,
+                                "goal_bytes": 4 << 20}
+        self.results["footprint"] = res
+        self.table("Footprint (stats files on a tmpfs, default options)",
+                   ["program", "disk KiB", "apparent KiB", "apparent/disk",
+                    "goal KiB", "met"], rows,
+                   "du of the program's stats file(s) (MMSTATS_KEEP=all: "
+                   "every file kept), timing on. python3 is the real "
+                   "interpreter (a version manager's wrapper scripts are "
+                   "programs of their own). Address space mapped at "
+                   f"start-up (cat waiting on input): "
+                   f"{(shim - bare) / 1048576:.2f} MiB more than bare "
+                   f"(the shim's code and data and the stats file), of which "
+                   f"the stats file {fmap / 1024:.0f} KiB; goal <= 4 MiB.")
 
     def run(self, parts):
         for part in parts:
@@ -619,10 +703,11 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--only", help="comma list of: per_call, instructions, "
-                    "files, threads, programs, reader, sizes, heap")
+                    "files, threads, programs, reader, sizes, heap, "
+                    "footprint")
     a = ap.parse_args()
     parts = ["per_call", "instructions", "files", "threads", "programs",
-             "reader", "sizes", "heap"]
+             "reader", "sizes", "heap", "footprint"]
     if a.only:
         parts = a.only.split(",")
     Bench(a.build, a.quick, a.out).run(parts)
