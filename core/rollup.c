@@ -107,13 +107,17 @@ void mms__writer_keep_init(mms_writer *w, const struct mms_writer_options *o,
     const char *tmpl = o->group;
     if (!tmpl && env && (v = secure_getenv("MMSTATS_GROUP")) && *v)
         tmpl = v;
-    bool has_label = label && *label;
+    /* By default a program's group; a named model (a library writer
+     * beside the shim's file in the same process) and a label each get
+     * their own, so a rollup counts each process once. */
+    char def[32];
+    snprintf(def, sizeof def, "{exe}%s%s", o->name && *o->name ? "-{name}" : "",
+             label && *label ? "-{label}" : "");
     char buf[NAME_MAX + 1];
     if (!tmpl || mms__template_expand(buf, sizeof buf, tmpl, mms__proc_exe(),
                                       label, o->name, (long)getpid()) < 0)
-        mms__template_expand(buf, sizeof buf,
-                             has_label ? "{exe}-{label}" : "{exe}",
-                             mms__proc_exe(), label, o->name, (long)getpid());
+        mms__template_expand(buf, sizeof buf, def, mms__proc_exe(), label,
+                             o->name, (long)getpid());
     group_clean(w->group, buf);
 }
 
@@ -1080,7 +1084,18 @@ void mms__writer_exec_failed(mms_writer *w, int parked)
     mms__writer_set_state(w, MMS_STATE_READY);
 }
 
+static int start_sweep(mms_writer *w);
+
+/* The program's errno is its own: start-up must leave it as it was. */
 int mms__writer_start_sweep(mms_writer *w)
+{
+    int saved = errno;
+    int rc = start_sweep(w);
+    errno = saved;
+    return rc;
+}
+
+static int start_sweep(mms_writer *w)
 {
     if (!owner(w) || mms_load_relaxed(&w->no_syscalls))
         return 0;

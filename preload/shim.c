@@ -416,8 +416,10 @@ void mmp_exec_failed(int parked)
  * first: finished, and removed under MMSTATS_KEEP=none. */
 static void at_exit(void)
 {
+    int saved = errno;
     if (writer && !mms_load_relaxed(&no_syscalls))
         mms__writer_exit(writer);
+    errno = saved;
 }
 
 void mmp_enter_seccomp(void)

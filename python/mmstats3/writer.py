@@ -79,7 +79,11 @@ class _WriterOptions(ctypes.Structure):
                 ("max_fields", c_u32), ("max_shards", c_u32),
                 ("initial_size", c_u32), ("max_size", c_u32),
                 ("extent_size", c_u32), ("msync_interval_ms", c_u32),
-                ("flags", ctypes.c_uint), ("clock_ns", c_void_p)]
+                ("flags", ctypes.c_uint), ("clock_ns", c_void_p),
+                # rollups (docs/api.md): enum mms_keep, its threshold, the
+                # group template; zero: the environment's, else the default
+                ("keep", ctypes.c_uint), ("keep_after_ms", c_u32),
+                ("group", c_char_p)]
 
 
 class _Member(ctypes.Structure):

@@ -105,7 +105,7 @@ expect_json "$WORK/m.json" "json summary"
 expect_eq "$(jpy "$WORK/m.json" "d['mmstat_run'], d['status'], d['exit_code'], d['signal'], d['command'][-1].endswith('/examples/model'), d['stats_dir']")" \
     "(1, 0, 0, None, True, None)" "json summary: status"
 checks=$((checks + 1))
-[ "$(jpy "$WORK/m.json" "len([p for p in d['processes'] if '/model-http_stats-' in p['path']])")" = 1 ] ||
+[ "$(jpy "$WORK/m.json" "len([p for p in d['processes'] if '/model-http_stats-' in p['path'] or '/model-http_stats@' in p['path']])")" = 1 ] ||
     fail "json summary: the model's file"
 rc=0
 "$RUN" --json -o "$WORK/k.json" -- sh -c 'kill -INT $$' || rc=$?
@@ -120,6 +120,6 @@ expect_eq "$(jpy "$WORK/k.json" "d['status'], d['exit_code'], d['signal']")" \
 expect_eq "$(ls "$WORK/kept" | grep -c '^model-http_stats-.*\.mmstats$')" 2 \
     "--dir: files kept"
 expect_match "$(head -1 "$WORK/d1.txt")" "; stats in $WORK/kept$" "--dir: said"
-expect_eq "$(jpy "$WORK/d2.json" "d['stats_dir'], len([p for p in d['processes'] if '/model-http_stats-' in p['path']]), len(set(p['pid'] for p in d['processes']))")" \
+expect_eq "$(jpy "$WORK/d2.json" "d['stats_dir'], len([p for p in d['processes'] if '/model-http_stats-' in p['path'] or '/model-http_stats@' in p['path']]), len(set(p['pid'] for p in d['processes']))")" \
     "('$WORK/kept', 1, 1)" "--dir: only this run's files"
 finish
