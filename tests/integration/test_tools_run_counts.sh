@@ -25,7 +25,7 @@ row() { jpy "$J" "[(r['calls'], r['errors'], r['bytes']) for r in d['calls'] if 
 expect_eq "$(row io write)" "[(26, 0, 12000)]" "io write: parent and children"
 expect_eq "$(row fs open)" "[(3, 0, None)]" "fs open: the children"
 expect_eq "$(row fs close)" "[(3, 0, None)]" "fs close: the children"
-expect_eq "$(jpy "$J" "len(d['processes']), sorted(set(p['exe'] for p in d['processes'])), all(p['liveness'] == 'finished' for p in d['processes'])")" \
+expect_eq "$(jpy "$J" "d['process_count'], sorted(set(p['exe'] for p in d['processes'])), all(p['liveness'] == 'finished' for p in d['processes'])")" \
     "(4, ['tool_io'], True)" "processes: the parent and 3 children"
 expect_eq "$(jpy "$J" "[r['time_ns'] > 0 and 0 < r['p50_ns'] <= r['p99_ns'] for r in d['calls'] if r['call'] == 'write']")" \
     "[True]" "io write: timed"
