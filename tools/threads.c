@@ -46,7 +46,7 @@ static int index_families(struct thread_view *v)
         return -ENOMEM;
     for (size_t c = 0; c < v->calls.n; c++) {
         size_t f = 0;
-        while (f < v->nfam && strcmp(v->fam[f], v->calls.v[c].family))
+        while (f < v->nfam && strcmp(v->fam[f], v->calls.v[c].family) != 0)
             f++;
         if (f == v->nfam)
             snprintf(v->fam[v->nfam++], sizeof v->fam[0], "%s",
