@@ -7,6 +7,10 @@
 # folds it into its rollup. Needs root (unshare); skipped (77) otherwise.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
+if [ "$SAN" = 1 ]; then
+    echo "skipped: the shim cannot be preloaded in a sanitizer build"
+    exit 77
+fi
 if [ "$(id -u)" != 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
     echo "SKIP: unshare --pid needs root"
     exit 77
