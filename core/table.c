@@ -287,6 +287,9 @@ static int insert_at(mms_table *t, uint32_t *s, const void *key, size_t len,
     }
     mms__block_publish(w, &r->b, MMS_BS_DEAD);
     mms_add_relaxed(&t->blk->nrecords, (uint32_t)-1);
+    /* A failed CAS reads the winner's offset relaxed: read it again with
+     * acquire, so that the winner's record is seen whole (TSan found it). */
+    expect = mms_load_acquire(s);
     const struct mms_record_block *win =
         (const struct mms_record_block *)mms__ptr(w, expect);
     if (!key_is(win, hash, key, len))
