@@ -142,8 +142,17 @@ void mmp_drop(void)
 #define GROUP_SPINS 256
 static __thread int adding MMP_IE; /* this thread is in mms__group_add */
 
-int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
-                  mms_field **out)
+/* One add, retried while the writer is busy (another thread adding),
+ * never from inside another add of this thread's. */
+struct add {
+    const struct mms_field_spec *specs; /* fields... */
+    unsigned n;
+    mms_field **fields;
+    const struct mms_table_spec *table; /* ...or a table */
+    mms_table **tab;
+};
+
+static int add_retrying(const struct add *a)
 {
     if (adding)
         return MMS_EBUSY;
@@ -158,11 +167,20 @@ int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
             COMPILER_BARRIER();
 #endif
         }
-        rc = mms__group_add(writer, specs, n, MMS_ADD_NOWAIT, out);
+        rc = a->table ? mms__table_add(writer, a->table, MMS_ADD_NOWAIT, a->tab)
+                      : mms__group_add(writer, a->specs, a->n, MMS_ADD_NOWAIT,
+                                       a->fields);
     }
     COMPILER_BARRIER();
     adding = 0;
     return rc;
+}
+
+int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
+                  mms_field **out)
+{
+    struct add a = {.specs = specs, .n = n, .fields = out};
+    return add_retrying(&a);
 }
 
 mms_writer *mmp_writer(void)
@@ -178,24 +196,8 @@ bool mmp_adding_fields(void)
 /* A table, as mmp_group_add makes fields. */
 int mmp_table_add(const struct mms_table_spec *spec, mms_table **out)
 {
-    if (adding)
-        return MMS_EBUSY;
-    adding = 1;
-    COMPILER_BARRIER();
-    int rc = MMS_EBUSY;
-    for (int i = 0; i < GROUP_TRIES && rc == MMS_EBUSY; i++) {
-        for (int k = 0; i && k < GROUP_SPINS; k++) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#else
-            COMPILER_BARRIER();
-#endif
-        }
-        rc = mms__table_add(writer, spec, MMS_ADD_NOWAIT, out);
-    }
-    COMPILER_BARRIER();
-    adding = 0;
-    return rc;
+    struct add a = {.table = spec, .tab = out};
+    return add_retrying(&a);
 }
 
 /* Settle STATE from RC: ready, failed for good, or (busy) not yet. */

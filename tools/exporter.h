@@ -135,6 +135,14 @@ int files_prom(FILE *f, const struct exporter *x, const struct out_proc *p,
 /* The file of PID: the one whose process runs, else the newest (under
  * c->lock). */
 struct centry *cache_find_pid(struct cache *c, long pid);
+/* Under c->lock: sync the cache, find PID's file (*E) and snapshot it
+ * (*S, NULL on error): 0, -ENOENT or another negative errno. */
+int cache_snapshot_pid(struct cache *c, long pid, struct centry **e,
+                       mms_snapshot **s);
+/* An endpoint's body: open a growable stream on B; body_close finishes
+ * it (RC, or -EIO/-ENOMEM from the stream) and frees B on error. */
+FILE *body_open(struct body *b);
+int body_close(struct body *b, FILE *f, int rc);
 /* /api/v1/processes/PID/heap: the heap profile's top sites. */
 int api_heap(struct exporter *x, long pid, struct body *out);
 

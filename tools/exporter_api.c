@@ -78,7 +78,7 @@ static void unlock_and_trim(struct cache *c)
 }
 
 /* Open a growable body; finish it with body_close. */
-static FILE *body_open(struct body *b)
+FILE *body_open(struct body *b)
 {
     b->buf = NULL;
     b->len = 0;
@@ -89,7 +89,7 @@ static FILE *body_open(struct body *b)
     return f;
 }
 
-static int body_close(struct body *b, FILE *f, int rc)
+int body_close(struct body *b, FILE *f, int rc)
 {
     if (rc == 0 && ferror(f))
         rc = -EIO;
@@ -373,6 +373,19 @@ struct centry *cache_find_pid(struct cache *c, long pid)
     return best;
 }
 
+int cache_snapshot_pid(struct cache *c, long pid, struct centry **e,
+                       mms_snapshot **s)
+{
+    *s = NULL;
+    int rc = cache_sync(c);
+    *e = rc == 0 ? cache_find_pid(c, pid) : NULL;
+    if (rc == 0 && !*e)
+        rc = -ENOENT;
+    if (rc == 0)
+        rc = mms_snapshot_take((*e)->r, s);
+    return rc;
+}
+
 static void interval_json(struct jw *w, const struct mms_hist *h)
 {
     jw_obj(w, "interval");
@@ -418,13 +431,9 @@ int api_process(struct exporter *x, long pid, const struct filters *flt,
         return -ENOMEM;
     struct cache *c = &x->cache;
     pthread_mutex_lock(&c->lock);
-    int rc = cache_sync(c);
-    struct centry *e = rc == 0 ? cache_find_pid(c, pid) : NULL;
-    mms_snapshot *s = NULL;
-    if (rc == 0 && !e)
-        rc = -ENOENT;
-    if (rc == 0)
-        rc = mms_snapshot_take(e->r, &s);
+    struct centry *e;
+    mms_snapshot *s;
+    int rc = cache_snapshot_pid(c, pid, &e, &s);
     if (rc == 0) {
         struct rates r;
         rc = rates_compute(e, s, true, &r);
@@ -460,13 +469,9 @@ int api_heap(struct exporter *x, long pid, struct body *out)
         return -ENOMEM;
     struct cache *c = &x->cache;
     pthread_mutex_lock(&c->lock);
-    int rc = cache_sync(c);
-    struct centry *e = rc == 0 ? cache_find_pid(c, pid) : NULL;
-    mms_snapshot *s = NULL;
-    if (rc == 0 && !e)
-        rc = -ENOENT;
-    if (rc == 0)
-        rc = mms_snapshot_take(e->r, &s);
+    struct centry *e;
+    mms_snapshot *s;
+    int rc = cache_snapshot_pid(c, pid, &e, &s);
     struct heap h = {0};
     if (rc == 0)
         rc = heap_load(s, &h);

@@ -17,21 +17,15 @@
 int api_files(struct exporter *x, long pid, enum file_sort sort, long top,
               struct body *out)
 {
-    out->buf = NULL;
-    out->len = 0;
-    FILE *f = open_memstream(&out->buf, &out->len);
+    FILE *f = body_open(out);
     if (!f)
         return -ENOMEM;
     struct cache *c = &x->cache;
     struct file_view v = {0};
     pthread_mutex_lock(&c->lock);
-    int rc = cache_sync(c);
-    struct centry *e = rc == 0 ? cache_find_pid(c, pid) : NULL;
-    mms_snapshot *s = NULL;
-    if (rc == 0 && !e)
-        rc = -ENOENT;
-    if (rc == 0)
-        rc = mms_snapshot_take(e->r, &s);
+    struct centry *e;
+    mms_snapshot *s;
+    int rc = cache_snapshot_pid(c, pid, &e, &s);
     if (rc == 0)
         rc = file_view_add(&v, s);
     mms_snapshot_free(s);
@@ -53,16 +47,7 @@ int api_files(struct exporter *x, long pid, enum file_sort sort, long top,
     /* A file that cannot be read is the server's trouble. */
     if (rc < 0 && rc != -ENOENT && rc != -ENOMEM)
         rc = -EIO;
-    if (rc == 0 && ferror(f))
-        rc = -EIO;
-    if (fclose(f) != 0 && rc == 0)
-        rc = -ENOMEM;
-    if (rc < 0) {
-        free(out->buf);
-        out->buf = NULL;
-        out->len = 0;
-    }
-    return rc;
+    return body_close(out, f, rc);
 }
 
 /* --------------------------------------------------- --file-metrics N */
