@@ -259,27 +259,30 @@ static void block_set(struct mms_block *b, uint16_t type, uint16_t st,
     b->size = size;
 }
 
-/* [from, to) becomes fillers, none across an extent. */
-static void fill(mms_writer *w, uint64_t from, uint64_t to)
+/* [from, to), one extent at a time: fillers (none across an extent), or
+ * zeros. */
+static void clear(mms_writer *w, uint64_t from, uint64_t to, bool filler)
 {
     while (from < to) {
         uint64_t ext_end = (from | w->ext_mask) + 1;
         uint64_t stop = ext_end < to ? ext_end : to;
-        block_set((struct mms_block *)mms__ptr(w, from), MMS_BLOCK_FILLER,
-                  MMS_BS_DEAD, (uint32_t)(stop - from));
+        if (filler)
+            block_set((struct mms_block *)mms__ptr(w, from), MMS_BLOCK_FILLER,
+                      MMS_BS_DEAD, (uint32_t)(stop - from));
+        else
+            memset(mms__ptr(w, from), 0, stop - from);
         from = stop;
     }
 }
 
-/* [from, to) becomes zeros. */
+static void fill(mms_writer *w, uint64_t from, uint64_t to)
+{
+    clear(w, from, to, true);
+}
+
 static void zero(mms_writer *w, uint64_t from, uint64_t to)
 {
-    while (from < to) {
-        uint64_t ext_end = (from | w->ext_mask) + 1;
-        uint64_t stop = ext_end < to ? ext_end : to;
-        memset(mms__ptr(w, from), 0, stop - from);
-        from = stop;
-    }
+    clear(w, from, to, false);
 }
 
 /* Not kept after all (it overlaps one that is): a chunk's directory
