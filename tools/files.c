@@ -203,16 +203,17 @@ int file_view_add(struct file_view *v, const mms_snapshot *s)
     return rc;
 }
 
-static enum file_sort sort_by;
-
 static int cmp_u64(uint64_t a, uint64_t b)
 {
     return a < b ? 1 : a > b ? -1 : 0;
 }
 
-static int row_cmp(const void *pa, const void *pb)
+/* qsort_r's comparison: the exporter sorts in several threads at once,
+ * so the order comes through ARG, not a global. */
+static int row_cmp(const void *pa, const void *pb, void *arg)
 {
     const struct file_row *a = pa, *b = pb;
+    enum file_sort sort_by = *(const enum file_sort *)arg;
     if (a->other != b->other)
         return a->other ? 1 : -1; /* (other) last */
     int c = 0;
@@ -234,9 +235,8 @@ static int row_cmp(const void *pa, const void *pb)
 
 void file_view_sort(struct file_view *v, enum file_sort by)
 {
-    sort_by = by;
     if (v->n > 1)
-        qsort(v->rows, v->n, sizeof *v->rows, row_cmp);
+        qsort_r(v->rows, v->n, sizeof *v->rows, row_cmp, &by);
     /* The index points at rows by position: set it again. */
     struct entry *idx = v->index;
     for (size_t i = 0; i < v->n; i++) {
