@@ -30,7 +30,7 @@ enum {
     SITE_LIVE_ALLOCS,
     SITE_SAMPLES
 };
-enum { F_SAMPLE_BYTES, F_SAMPLES, F_UNTRACKED, F_REENTERED, NF };
+enum { F_SAMPLE_BYTES, F_SAMPLES, F_UNTRACKED, F_REENTERED, F_SLOW_STACKS, NF };
 
 static mms_table *sites;
 mms_table *mmp_heap_objects;
@@ -59,6 +59,11 @@ static int make_tables(void)
          .kind = MMS_KIND_COUNTER,
          .units = "calls",
          .help = "allocations made while taking a sample (not sampled)"},
+        {.name = "mem.heap.slow_stacks",
+         .kind = MMS_KIND_COUNTER,
+         .units = "samples",
+         .help = "samples whose stack the caching walker left to "
+                 "backtrace (a frame it cannot describe, an unknown stack)"},
     };
     /* In a struct: the analyzer's padding check counts a bare array's
      * element padding times its length against the public struct. */
@@ -325,7 +330,10 @@ void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
     uint64_t bytes = (uint64_t)(s / prob + 0.5);
     uint64_t allocs = round_random(1.0 / prob);
     uint64_t frames[MMP_HEAP_DEPTH];
-    unsigned n = mmp_heap_stack(frames);
+    bool slow;
+    unsigned n = mmp_heap_stack(frames, &slow);
+    if (slow)
+        count(F_SLOW_STACKS, false);
     uint32_t rec;
     int rc = mms_record_get(sites, frames, n * sizeof frames[0], &rec);
     if (rc < 0) {

@@ -58,9 +58,10 @@ void mmp_heap_child(void);
  * and note where the shim and the executable are. */
 void mmp_heap_stack_start(void);
 /* The caller's stack, without the shim's frames: return addresses into
- * FRAMES, at most MMP_HEAP_DEPTH; their count. Each object a frame runs
- * in is recorded (once) in mem.heap.objects. */
-unsigned mmp_heap_stack(uint64_t *frames);
+ * FRAMES, at most MMP_HEAP_DEPTH; their count. *SLOW: the caching walker
+ * left it to backtrace. Each object a frame runs in is recorded (once)
+ * in mem.heap.objects. */
+unsigned mmp_heap_stack(uint64_t *frames, bool *slow);
 /* A fork child: record the objects again (its file's values start from
  * zero). */
 void mmp_heap_stack_child(void);

@@ -71,6 +71,7 @@ int heap_load(const mms_snapshot *s, struct heap *h)
     field_u64(s, "mem.heap.samples", &h->samples);
     field_u64(s, "mem.heap.untracked", &h->untracked);
     field_u64(s, "mem.heap.reentered", &h->reentered);
+    field_u64(s, "mem.heap.slow_stacks", &h->slow_stacks);
     mms_snapshot_table_counts(s, t, &h->nsites, &h->overflowed);
     h->capacity = ti->capacity;
     int map[NM];
@@ -213,9 +214,9 @@ void heap_text(FILE *f, const struct heap *h, size_t top, unsigned depth,
             num(a, sizeof a, (int64_t)h->sample_bytes, true, raw));
     fprintf(f,
             "  %" PRIu64 " samples, %" PRIu64 " untracked (frees not seen), "
-            "%" PRIu64 " reentered; %u sites of at most %u, %" PRIu64
-            " samples overflowed\n",
-            h->samples, h->untracked, h->reentered,
+            "%" PRIu64 " reentered, %" PRIu64 " slow stacks; %u sites of "
+            "at most %u, %" PRIu64 " samples overflowed\n",
+            h->samples, h->untracked, h->reentered, h->slow_stacks,
             h->nsites ? h->nsites - 1 : 0, h->capacity, h->overflowed);
     fprintf(f,
             "  process: live %s, peak %s; allocated %s, freed %s (since "
@@ -296,6 +297,7 @@ void heap_json(struct jw *w, const struct heap *h, size_t top)
     jw_u64(w, "samples", h->samples);
     jw_u64(w, "untracked", h->untracked);
     jw_u64(w, "reentered", h->reentered);
+    jw_u64(w, "slow_stacks", h->slow_stacks);
     jw_u64(w, "sites", h->nsites ? h->nsites - 1 : 0);
     jw_u64(w, "capacity", h->capacity);
     jw_u64(w, "overflowed", h->overflowed);

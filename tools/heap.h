@@ -25,7 +25,7 @@ struct heap_site {
 struct heap {
     bool present;          /* the file has a heap profile */
     uint64_t sample_bytes; /* mean distance between samples */
-    uint64_t samples, untracked, reentered;
+    uint64_t samples, untracked, reentered, slow_stacks;
     uint32_t nsites, capacity; /* records (overflow included), at most */
     uint64_t overflowed;       /* samples of sites that did not fit */
     /* The process's figures: mem.alloc_bytes and mem.freed_bytes (since

@@ -39,8 +39,8 @@ def near(v, want):
     return abs(v - want) <= want / 10
 def site(name):
     return [s for s in h["by_allocated"] if fn(s) == name]
-if h["reentered"] or h["untracked"]:
-    out.append("reentered %d untracked %d" % (h["reentered"], h["untracked"]))
+if h["reentered"] or h["untracked"] or h["slow_stacks"]:
+    out.append("reentered %d untracked %d slow stacks %d" % (h["reentered"], h["untracked"], h["slow_stacks"]))
 top_live = h["by_live"][0] if h["by_live"] else None
 if child:
     if not top_live or fn(top_live) != "child_here" or not near(top_live["live_bytes"], 5 * MIB):

@@ -1,0 +1,142 @@
+/* The heap profile's caching stack walker (preload/unwind.c) against
+ * glibc's backtrace (libgcc's DWARF unwinder): the same return addresses
+ * on a deep chain of -O2 frames without frame pointers (this file is
+ * built so), through a shared library's frames (qsort calling back),
+ * in the main thread and in another, with its rule cache cold and warm. */
+#define _GNU_SOURCE
+#include <execinfo.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "unwind.h"
+
+#define MAX 64
+
+struct seen {
+    int n, bn;
+    uint64_t pcs[MAX];
+    void *bt[MAX];
+};
+
+/* Both walks from the same frame; the first address of each is its own
+ * call site, so only what follows is compared. */
+static __attribute__((noinline)) void capture(struct seen *s)
+{
+    s->n = mmp_unwind(s->pcs, MAX);
+    s->bn = backtrace(s->bt, MAX);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void check(const struct seen *s, int min_depth)
+{
+    assert_true(s->n >= 0); /* no fallback needed here */
+    assert_int_equal(s->n, s->bn);
+    assert_true(s->n >= min_depth);
+    for (int i = 1; i < s->n; i++) {
+        if (s->pcs[i] != (uint64_t)(uintptr_t)s->bt[i])
+            fprintf(stderr, "frame %d: %#lx, backtrace %p\n", i,
+                    (unsigned long)s->pcs[i], s->bt[i]);
+        assert_true(s->pcs[i] == (uint64_t)(uintptr_t)s->bt[i]);
+    }
+}
+
+/* Frames of different shapes: a chain that keeps values live across
+ * calls (callee-saved registers, rbp among them at -O2), one with a
+ * variable-length array (a frame pointer), one through qsort. */
+static volatile int sink;
+
+static __attribute__((noinline)) int vla_frame(struct seen *s, int n)
+{
+    volatile char buf[n + 16];
+    buf[0] = (char)n;
+    capture(s);
+    return buf[0] + sink;
+}
+
+static struct seen *cmp_target;
+
+static int cmp(const void *a, const void *b)
+{
+    if (cmp_target) {
+        vla_frame(cmp_target, 24);
+        cmp_target = NULL;
+    }
+    return *(const int *)a - *(const int *)b;
+}
+
+static __attribute__((noinline)) int through_qsort(struct seen *s)
+{
+    int v[8] = {5, 3, 7, 1, 8, 2, 6, 4};
+    cmp_target = s;
+    qsort(v, 8, sizeof v[0], cmp);
+    return v[0] + sink;
+}
+
+static __attribute__((noinline)) long chain(struct seen *s, int n, long a,
+                                            long b)
+{
+    if (n == 0)
+        return through_qsort(s) + a;
+    long r = chain(s, n - 1, a * 3 + b, b ^ n);
+    return r + a * b + sink;
+}
+
+static void walk(struct seen *s)
+{
+    memset(s, 0, sizeof *s);
+    chain(s, 30, 1, 2);
+}
+
+static void same_as_backtrace(void **state)
+{
+    (void)state;
+    struct seen s;
+    for (int round = 0; round < 3; round++) { /* cold, then cached */
+        walk(&s);
+        check(&s, 36);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    walk(arg);
+    return NULL;
+}
+
+static void same_in_a_thread(void **state)
+{
+    (void)state;
+    struct seen s;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, thread_main, &s), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    check(&s, 36);
+}
+
+static void rules_are_cached(void **state)
+{
+    (void)state;
+    struct seen s;
+    struct mmp_unwind_stats st[2];
+    static volatile int rounds = 2; /* one loop: one call site */
+    for (int round = 0; round < rounds; round++) {
+        walk(&s);
+        st[round] = mmp_unwind_stats();
+    }
+    assert_true(st[1].computed == st[0].computed);
+    assert_true(st[1].gave_up == st[0].gave_up);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(same_as_backtrace),
+        cmocka_unit_test(same_in_a_thread),
+        cmocka_unit_test(rules_are_cached),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
