@@ -31,16 +31,22 @@ static __attribute__((noinline)) void capture(struct seen *s)
     __asm__ volatile("" ::: "memory");
 }
 
+/* The frames after each walk's first agree (an ASan build's backtrace
+ * is an interceptor with a frame of its own first: skipped). */
 static void check(const struct seen *s, int min_depth)
 {
     assert_true(s->n >= 0); /* no fallback needed here */
-    assert_int_equal(s->n, s->bn);
     assert_true(s->n >= min_depth);
+    int k = 1;
+    while (k < 4 && k < s->bn && (uint64_t)(uintptr_t)s->bt[k] != s->pcs[1])
+        k++;
+    assert_int_equal(s->n, s->bn - (k - 1));
     for (int i = 1; i < s->n; i++) {
-        if (s->pcs[i] != (uint64_t)(uintptr_t)s->bt[i])
-            fprintf(stderr, "frame %d: %#lx, backtrace %p\n", i,
-                    (unsigned long)s->pcs[i], s->bt[i]);
-        assert_true(s->pcs[i] == (uint64_t)(uintptr_t)s->bt[i]);
+        uint64_t want = (uint64_t)(uintptr_t)s->bt[i + k - 1];
+        if (s->pcs[i] != want)
+            fprintf(stderr, "frame %d: %#lx, backtrace %#lx\n", i,
+                    (unsigned long)s->pcs[i], (unsigned long)want);
+        assert_true(s->pcs[i] == want);
     }
 }
 
