@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -431,7 +432,11 @@ static int map_extents(mms_writer *w, int fd, uint64_t size)
                           MAP_SHARED, fd, (uint64_t)k * w->extent_size, &err);
         if (m == MAP_FAILED)
             return -err;
-        mms_store_release(&w->ext[k], (uint8_t *)m);
+        /* Another thread may map K at once (mms__extent_map, or a growth
+         * taken over from a stalled grower): the first mapping stays. */
+        uint8_t *none = NULL;
+        if (!mms_cas_acq_rel(&w->ext[k], &none, (uint8_t *)m))
+            mms__sys_munmap(m, w->extent_size);
     }
     return 0;
 }
@@ -448,25 +453,54 @@ int mms__extent_map(mms_writer *w, uint32_t k)
     return rc;
 }
 
-/* A mark of the calling thread: its address. */
-static __thread char grow_mark __attribute__((tls_model("initial-exec")));
+/* A mark of the calling thread: its address; its value, the thread's
+ * growths under way (a signal handler's nested in the code's). */
+static __thread unsigned char grow_mark
+    __attribute__((tls_model("initial-exec")));
+
+static void grow_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
 
 bool mms__grow_wait(mms_writer *w)
 {
-    /* Growth takes microseconds: spin a little, then let it run. */
-    for (int i = 0; i < 20000; i++) {
-        if (!mms_load_acquire(&w->growing))
-            return true;
-        if (i < 1000)
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#else
-            __asm__ volatile("" ::: "memory");
-#endif
-        else
+    /* Growth takes microseconds, but a grower descheduled on a loaded
+     * machine may hold it for far longer: spin a little, then yield for
+     * as long as the same grower holds it, until MMS_GROW_STALL_NS have
+     * passed. Then the grower is taken to be gone (a thread that left it
+     * by longjmp from a signal handler, or that a raw clone left behind)
+     * and the mark is cleared for the caller to grow: growing twice at
+     * once is safe, only wasted work. In seccomp, no yield: give up. */
+    uintptr_t mark = mms_load_acquire(&w->growing);
+    mms_add_relaxed(&w->grow_waits, 1);
+    int64_t since = 0;
+    for (uint64_t i = 0; mark; i++) {
+        if (i < 1000) {
+            grow_pause();
+        } else if (mms_load_relaxed(&w->no_syscalls)) {
+            return false;
+        } else if (i % 1024 == 0) {
+            int64_t now = mms__now_ns(CLOCK_MONOTONIC);
+            if (!since) {
+                since = now;
+            } else if (now - since > MMS_GROW_STALL_NS) {
+                mms_add_relaxed(&w->grow_takeovers, 1);
+                mms_cas_acq_rel(&w->growing, &mark, (uintptr_t)0);
+                return true;
+            }
+        } else {
             sched_yield();
+        }
+        uintptr_t now_mark = mms_load_acquire(&w->growing);
+        if (now_mark != mark)
+            return true; /* done, or another growth: the caller retries */
     }
-    return false;
+    return true;
 }
 
 int mms__grow(mms_writer *w, uint64_t end)
@@ -474,10 +508,16 @@ int mms__grow(mms_writer *w, uint64_t end)
     if (w->detached || mms_load_relaxed(&w->no_syscalls))
         return MMS_EFULL;
     uintptr_t none = 0, me = (uintptr_t)&grow_mark;
-    if (!mms_cas_acq_rel(&w->growing, &none, me))
-        /* Never wait for our own thread (a signal handler interrupted its
-         * growth); another thread's, the caller may wait for. */
-        return none == me ? MMS_EBUSY : -EAGAIN;
+    /* grow_mark counts this thread's growths under way, ours included: a
+     * signal handler's nested call sees the code it interrupted. */
+    unsigned depth = mms_add_relaxed(&grow_mark, 1) + 1u;
+    if (!mms_cas_acq_rel(&w->growing, &none, me)) {
+        mms_add_relaxed(&grow_mark, -1);
+        /* Never wait for our own thread's growth (a signal handler
+         * interrupted it); another thread's (or a mark left by a gone
+         * thread whose TLS this one reuses), the caller may wait for. */
+        return none == me && depth > 1 ? MMS_EBUSY : -EAGAIN;
+    }
     struct mms_file_header *h = w->hdr;
     uint64_t cur = mms_load_acquire(&h->file_size);
     uint64_t base = mms_load_acquire(&h->heap_used);
@@ -511,6 +551,7 @@ int mms__grow(mms_writer *w, uint64_t end)
     if (fd >= 0)
         mms__sys_close(fd);
     mms_store_release(&w->growing, (uintptr_t)0);
+    mms_add_relaxed(&grow_mark, -1);
     mms__maybe_msync(w);
     return rc;
 }

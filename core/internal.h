@@ -32,6 +32,9 @@
 #define MMS_MAX_EXTENTS 4096u
 #define MMS_GROW_MIN (16u << 10) /* growth step, at least */
 #define MMS_LOW_MIN (4u << 10)   /* grow when less is prepared */
+/* A growth held this long by the same grower is taken to be abandoned
+ * (mms__grow_wait): far beyond any scheduling delay. */
+#define MMS_GROW_STALL_NS (2 * 1000000000LL)
 #define MMS_AREA_FIRST 512u
 #define MMS_AREA_MAX (16u << 10)
 #define MMS_POOL_CHUNK (64u << 10)
@@ -165,14 +168,16 @@ struct mms_writer {
     struct mms_file_header *hdr; /* = ext[0] */
     uint32_t extent_size, ext_shift;
     uint64_t ext_mask, max_size;
-    uint32_t slot;        /* index in mms__writers and the TLS cache */
-    uint32_t id;          /* unique per process lifetime, never 0 */
-    unsigned flags;       /* MMS_W_* */
-    pthread_mutex_t lock; /* serialises field adds, never taken by updates */
-    bool shared_child;    /* a fork child sharing the parent's file */
-    bool no_syscalls;     /* see mms__writer_no_syscalls */
-    bool detached;        /* writing to private memory, not a file */
-    uintptr_t growing;    /* atomic: the growing thread's mark, or 0 */
+    uint32_t slot;           /* index in mms__writers and the TLS cache */
+    uint32_t id;             /* unique per process lifetime, never 0 */
+    unsigned flags;          /* MMS_W_* */
+    pthread_mutex_t lock;    /* serialises field adds, never taken by updates */
+    bool shared_child;       /* a fork child sharing the parent's file */
+    bool no_syscalls;        /* see mms__writer_no_syscalls */
+    bool detached;           /* writing to private memory, not a file */
+    uintptr_t growing;       /* atomic: the growing thread's mark, or 0 */
+    uint64_t grow_waits;     /* atomic: mms__grow_wait calls (tests) */
+    uint64_t grow_takeovers; /* atomic: stalled growths taken over */
     uint32_t max_index, shard_limit;
     struct mms__pool pool;
     struct mms__pages ix;       /* index -> field / table, tagged */
@@ -274,7 +279,9 @@ MMS_HIDDEN int mms__file_create(mms_writer *w, int dfd, const char *name,
  * thread's runs: mms__grow_wait; MMS_EFULL: not allowed now). Keeps
  * errno. */
 MMS_HIDDEN int mms__grow(mms_writer *w, uint64_t end);
-/* Wait (bounded) for another thread's growth to end: true if it did. */
+/* Wait for another thread's growth to end (or, held by the same grower
+ * for MMS_GROW_STALL_NS, clear its mark): true when the caller should try
+ * again; false in no-syscall mode (seccomp), where it cannot wait. */
 MMS_HIDDEN bool mms__grow_wait(mms_writer *w);
 /* Map extent K of the file (opened by path) if it is not mapped yet. */
 MMS_HIDDEN int mms__extent_map(mms_writer *w, uint32_t k);
