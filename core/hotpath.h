@@ -85,6 +85,14 @@ static inline void mms__cell_max(struct mms_cell c, uint32_t off, uint64_t v)
 MMS_HIDDEN_API void mms__hist_record_cell(mms_field *f, struct mms_cell c,
                                           uint64_t v);
 
+/* Record the N values V (at most MMS_HIST_BATCH) in histogram F through
+ * this thread's cell C of it, as N calls of mms__hist_record_cell would,
+ * under one seqlock hold: for a writer that gathers values and records
+ * them in batches. */
+#define MMS_HIST_BATCH 64
+MMS_HIDDEN_API void mms__hist_record_batch(mms_field *f, struct mms_cell c,
+                                           const uint64_t *v, unsigned n);
+
 /* The global value of a GAUGE (i64) field, for atomic adds and
  * raise-to-max by code that keeps its own batching; NULL if F is not one. */
 MMS_HIDDEN_API uint64_t *mms__gauge_cell(mms_field *f);

@@ -93,6 +93,49 @@ static void hist_record_on_cell(void **state)
     mms_snapshot_free(s);
 }
 
+/* A batch records what its values one by one would: the same buckets,
+ * count, sum, min and max. */
+static void hist_record_batch_as_one_by_one(void **state)
+{
+    struct tu_fx *fx = *state;
+    mms_field *h[2];
+    assert_int_equal(mms_timer_new(fx->w, "one", &h[0]), 0);
+    assert_int_equal(mms_timer_new(fx->w, "batch", &h[1]), 0);
+    struct mms_cell c0 = mms__cell(h[0]), c1 = mms__cell(h[1]);
+    assert_non_null(c0.p);
+    assert_non_null(c1.p);
+    uint64_t v[MMS_HIST_BATCH];
+    uint64_t x = 7;
+    for (int round = 0; round < 10; round++) {
+        for (unsigned i = 0; i < MMS_HIST_BATCH; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            v[i] = (x >> 11) >> (x % 53); /* all magnitudes */
+            mms__hist_record_cell(h[0], c0, v[i]);
+        }
+        mms__hist_record_batch(h[1], c1, v, MMS_HIST_BATCH - round);
+        for (unsigned i = MMS_HIST_BATCH - round; i < MMS_HIST_BATCH; i++)
+            mms__hist_record_batch(h[1], c1, &v[i], 1);
+    }
+    mms__hist_record_batch(h[1], c1, v, 0);                  /* nothing */
+    mms__hist_record_batch(h[1], c1, v, MMS_HIST_BATCH + 1); /* refused */
+    mms_reader *r = reader(fx);
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    const struct mms_hist *a =
+        mms_snapshot_value(s, (size_t)tu_index(s, "one"))->v.hist;
+    const struct mms_hist *b =
+        mms_snapshot_value(s, (size_t)tu_index(s, "batch"))->v.hist;
+    assert_int_equal(a->count, 10 * MMS_HIST_BATCH);
+    assert_int_equal(b->count, a->count);
+    assert_true(b->sum == a->sum);
+    assert_true(b->min == a->min);
+    assert_true(b->max == a->max);
+    assert_int_equal(b->nbuckets, a->nbuckets);
+    for (uint32_t i = 0; i < a->nbuckets; i++)
+        assert_true(a->buckets[i] == b->buckets[i]);
+    mms_snapshot_free(s);
+}
+
 static void non_sharded_fields_have_no_cell(void **state)
 {
     struct tu_fx *fx = *state;
@@ -257,6 +300,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(group_counters_are_consecutive, setup,
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(nowait_add_fails_busy_not_blocks, setup,
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(hist_record_batch_as_one_by_one, setup,
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(hist_record_on_cell, setup,
                                         tu_teardown),
