@@ -15,6 +15,13 @@ export MMSTATS_KEEP=all
 # on the machine's speed. A test of the threshold sets its own.
 export MMSTATS_KEEP_AFTER=86400
 trap 'rm -rf "$WORK"' EXIT
+# python3 on PATH may be a version manager's wrapper (pyenv's shim: a bash
+# script running a dozen helpers, up to 2 s a call on a loaded machine,
+# and the tests call python3 hundreds of times): call the interpreter.
+py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
+if [ -n "$py" ] && [ "$py" != "$(command -v python3)" ]; then
+    PATH=$(dirname "$py"):$PATH
+fi
 fails=0
 checks=0
 
