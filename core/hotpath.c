@@ -103,6 +103,16 @@ void mms__hist_record_batch(mms_field *f, struct mms_cell c, const uint64_t *v,
         mms_store_release(seq, s + 2);
 }
 
+void mms__cell_window_reset_add(struct mms_cell c, uint32_t off, uint64_t sec,
+                                uint64_t n)
+{
+    if (!c.p)
+        return;
+    uint8_t *s = mms__window_slot(c.p + off, 16, sec, 1, c.owned);
+    if (s)
+        mms__add_cell((uint64_t *)(s + 8), n, c.owned);
+}
+
 uint64_t *mms__gauge_cell(mms_field *f)
 {
     if (!f || f->kind != MMS_KIND_GAUGE)

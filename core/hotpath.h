@@ -79,6 +79,27 @@ static inline void mms__cell_max(struct mms_cell c, uint32_t off, uint64_t v)
         ;
 }
 
+/* The out-of-line part of mms__cell_window_add: the slot of second SEC
+ * reset first (it holds an older second), then N added; or the update
+ * left out of the window (the slot holds a newer second, or its reset is
+ * held up). Never changes errno; no system call. */
+MMS_HIDDEN_API void mms__cell_window_reset_add(struct mms_cell c, uint32_t off,
+                                               uint64_t sec, uint64_t n);
+
+/* Add N to second SEC (CLOCK_MONOTONIC ns / 10^9) of the window ring at
+ * byte OFF of cell C: the ring of a COUNTER with MMS_DF_WINDOW sits 8
+ * bytes into its cell (docs/format.md section 8.9). Warm: one load and
+ * compare, one add. */
+static inline void mms__cell_window_add(struct mms_cell c, uint32_t off,
+                                        uint64_t sec, uint64_t n)
+{
+    uint32_t slot = off + (uint32_t)(sec % MMS_WINDOW_SLOTS) * 16u;
+    if (__builtin_expect(mms_load_acquire((uint64_t *)(c.p + slot)) == sec, 1))
+        mms__cell_add(c, slot + 8, n);
+    else
+        mms__cell_window_reset_add(c, off, sec, n);
+}
+
 /* Record V in histogram F through this thread's cell C of it (C from
  * mms__cell(F)). Out of line; inside, the bucket's chunk is found inline
  * and only a chunk's first value allocates it (out of line). */

@@ -221,14 +221,31 @@ static bool family_ready(unsigned fam)
                   families[fam]->fields ? families[fam]->fields() : 0);
 }
 
-/* Call ID's counters, then its latency histogram if it is timed, in one
- * group: "<family>.<call>.<field>". */
+/* A timed call's windowed counter ("recent_calls"), after its N
+ * counters: its cell follows theirs (hotpath.h), its ring 8 bytes in.
+ * Locks get none: their timed path sees only the contended ones. */
+static unsigned window_field(unsigned id, unsigned n, char *name, size_t len,
+                             struct mms_field_spec *s)
+{
+    if (!mmp_is_timed(id) || mmp_call_set[id] == MMP_SET_LOCK)
+        return 0;
+    snprintf(name, len, "%s.%s.%s", mmp_family_names[mmp_call_family[id]],
+             mmp_call_names[id], MMS_PRELOAD_RECENT);
+    *s = (struct mms_field_spec){.name = name,
+                                 .kind = MMS_KIND_COUNTER,
+                                 .units = "calls",
+                                 .flags = MMS_DF_WINDOW};
+    return 1;
+}
+
+/* Call ID's counters, then its windowed counter and latency histogram if
+ * it is timed, in one group: "<family>.<call>.<field>". */
 static int call_fields(unsigned id)
 {
     const uint8_t *set = set_fields[mmp_call_set[id]];
     unsigned n = set_size[mmp_call_set[id]];
-    char names[MAX_COUNTERS + 1][MMS_NAME_MAX + 1];
-    struct mms_field_spec s[MAX_COUNTERS + 1];
+    char names[MAX_COUNTERS + 2][MMS_NAME_MAX + 1];
+    struct mms_field_spec s[MAX_COUNTERS + 2];
     memset(s, 0, sizeof s);
     const char *fam = mmp_family_names[mmp_call_family[id]];
     const char *call = mmp_call_names[id];
@@ -239,6 +256,9 @@ static int call_fields(unsigned id)
                                        .kind = MMS_KIND_COUNTER,
                                        .units = field_units[set[k]]};
     }
+    unsigned win = window_field(id, n, names[n], sizeof names[n], &s[n]);
+    uint32_t win_off = win ? 8 * n + 8 : 0;
+    n += win;
     bool timed = mmp_is_timed(id);
     if (timed) {
         snprintf(names[n], sizeof names[n], "%s.%s.%s", fam, call,
@@ -249,10 +269,11 @@ static int call_fields(unsigned id)
                                        .hist_bits = (uint8_t)mmp_cfg.hist_bits};
         n++;
     }
-    mms_field *f[MAX_COUNTERS + 1];
+    mms_field *f[MAX_COUNTERS + 2];
     int rc = mmp_group_add(s, n, f);
     if (rc < 0)
         return rc;
+    mms_store_release(&mmp_calls[id].win, win_off);
     mms_store_relaxed(&mmp_calls[id].ctr, f[0]);
     mms_store_relaxed(&mmp_calls[id].lat, timed ? f[n - 1] : NULL);
     return 0;
@@ -317,6 +338,19 @@ void mmp_latency_slow(unsigned id, uint64_t dt)
         if (mmp_cacheable(c))
             mmp_tls_lat[id] = c.p;
     }
+    errno = saved;
+}
+
+void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec)
+{
+    mmp_latency_slow(id, dt);
+    uint32_t win = mms_load_acquire(&mmp_calls[id].win);
+    if (!win)
+        return;
+    int saved = errno;
+    struct mms_cell c = mmp_cell_of(id, mmp_calls[id].ctr);
+    if (c.p)
+        mmp_window_add(c, win, sec);
     errno = saved;
 }
 

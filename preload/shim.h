@@ -149,9 +149,11 @@ extern uint8_t mmp_mode[MMP_NCALLS];
 /* A call's fields, made on its first use (shim.c, mmp_call_ready). */
 enum mmp_fields_state { MMP_FIELDS_NONE, MMP_FIELDS_READY, MMP_FIELDS_FAILED };
 struct mmp_call {
-    uint8_t state;  /* enum mmp_fields_state, published with release */
     mms_field *ctr; /* the first counter; the others follow in every cell */
     mms_field *lat; /* the latency histogram of a timed call, or NULL */
+    uint32_t win;   /* a timed call's window ring: its byte offset in the
+                       counters' cell (0: none) */
+    uint8_t state;  /* enum mmp_fields_state, published with release */
 };
 extern struct mmp_call mmp_calls[MMP_NCALLS];
 
@@ -246,6 +248,9 @@ void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
                      uint64_t a, uint64_t b);
 /* The slow path of mmp_latency. */
 void mmp_latency_slow(unsigned id, uint64_t dt);
+/* The slow path of mmp_latency_at: the latency, and the call counted in
+ * its window ring (second SEC) through this thread's cell, if it has one. */
+void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec);
 /* Make call ID's fields (and its family's) if they are not yet: false if
  * that cannot be done now. */
 bool mmp_call_ready(unsigned id);
@@ -308,20 +313,33 @@ mmp_add_cells(struct mms_cell c, unsigned nvals, uint64_t err, uint64_t a,
         mms__cell_add(c, 24, b);
 }
 
-/* The latency of call ID, from T0 to T1 (only the timed paths, each a
- * function of its own, inline this); mmp_latency reads T1 itself. No
- * clock is read once timing was stopped (seccomp): the clock may need a
- * system call. */
+/* One call in second SEC: the windowed counter's total (8 bytes before
+ * its ring, at WIN) and the ring's slot. */
+static inline __attribute__((always_inline)) void
+mmp_window_add(struct mms_cell c, uint32_t win, uint64_t sec)
+{
+    mms__cell_add(c, win - 8, 1);
+    mms__cell_window_add(c, win, sec, 1);
+}
+
+/* The latency of call ID, from T0 to T1, and the call counted in its
+ * window ring for T1's second (only the timed paths, each a function of
+ * its own, inline this); mmp_latency reads T1 itself. No clock is read
+ * once timing was stopped (seccomp): the clock may need a system call. */
 static inline __attribute__((always_inline)) void
 mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
 {
     uint64_t dt = t1 > t0 ? t1 - t0 : 0;
-    uint8_t *l = mmp_tls_lat[id];
-    if (MMP_LIKELY(l))
+    uint8_t *l = mmp_tls_lat[id], *p = mmp_tls_ctr[id];
+    if (MMP_LIKELY(l && p)) {
+        uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
+        if (MMP_LIKELY(win))
+            mmp_window_add((struct mms_cell){p, true}, win, t1 / 1000000000u);
         mms__hist_record_cell(mmp_calls[id].lat, (struct mms_cell){l, true},
                               dt);
-    else
-        mmp_latency_slow(id, dt);
+    } else {
+        mmp_timed_slow(id, dt, t1 / 1000000000u);
+    }
 }
 static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
                                                               uint64_t t0)

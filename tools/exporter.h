@@ -145,6 +145,9 @@ FILE *body_open(struct body *b);
 int body_close(struct body *b, FILE *f, int rc);
 /* /api/v1/processes/PID/heap: the heap profile's top sites. */
 int api_heap(struct exporter *x, long pid, struct body *out);
+/* /api/v1/processes/PID/threads: the per-thread view, as mmstat-read
+ * --threads --json PID. */
+int api_threads(struct exporter *x, long pid, struct body *out);
 
 /* ------------------------------------------------------------ the server */
 

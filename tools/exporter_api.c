@@ -17,6 +17,7 @@
 #include "exporter.h"
 #include "heap.h"
 #include "json.h"
+#include "threads.h"
 
 /* The processes one request reads: entries and their snapshots. */
 struct sel {
@@ -373,8 +374,9 @@ struct centry *cache_find_pid(struct cache *c, long pid)
     return best;
 }
 
-int cache_snapshot_pid(struct cache *c, long pid, struct centry **e,
-                       mms_snapshot **s)
+/* cache_snapshot_pid with snapshot FLAGS (MMS_SNAP_SHARDS). */
+static int snapshot_pid_flags(struct cache *c, long pid, unsigned flags,
+                              struct centry **e, mms_snapshot **s)
 {
     *s = NULL;
     int rc = cache_sync(c);
@@ -382,8 +384,14 @@ int cache_snapshot_pid(struct cache *c, long pid, struct centry **e,
     if (rc == 0 && !*e)
         rc = -ENOENT;
     if (rc == 0)
-        rc = mms_snapshot_take((*e)->r, s);
+        rc = mms_snapshot_take_flags((*e)->r, flags, s);
     return rc;
+}
+
+int cache_snapshot_pid(struct cache *c, long pid, struct centry **e,
+                       mms_snapshot **s)
+{
+    return snapshot_pid_flags(c, pid, 0, e, s);
 }
 
 static void interval_json(struct jw *w, const struct mms_hist *h)
@@ -457,12 +465,15 @@ int api_process(struct exporter *x, long pid, const struct filters *flt,
     return body_close(out, f, rc);
 }
 
-/* ------------------------------------------ /api/v1/processes/PID/heap */
+/* ------------------------------------- /api/v1/processes/PID/<view> */
 
-/* The top sites of each order: enough for a page, bounded for a server. */
-#define HEAP_TOP 20
+/* Writes a view of E's snapshot S to F: 0 or a negative errno. */
+typedef int pid_view_fn(FILE *f, struct centry *e, const mms_snapshot *s);
 
-int api_heap(struct exporter *x, long pid, struct body *out)
+/* The body of a PID's view: its snapshot (FLAGS) taken and FN run under
+ * the cache's lock. */
+static int api_pid_view(struct exporter *x, long pid, unsigned flags,
+                        pid_view_fn *fn, struct body *out)
 {
     FILE *f = body_open(out);
     if (!f)
@@ -471,10 +482,25 @@ int api_heap(struct exporter *x, long pid, struct body *out)
     pthread_mutex_lock(&c->lock);
     struct centry *e;
     mms_snapshot *s;
-    int rc = cache_snapshot_pid(c, pid, &e, &s);
-    struct heap h = {0};
+    int rc = snapshot_pid_flags(c, pid, flags, &e, &s);
     if (rc == 0)
-        rc = heap_load(s, &h);
+        rc = fn(f, e, s);
+    mms_snapshot_free(s);
+    unlock_and_trim(c);
+    /* As api_process: a file that cannot be read is the server's
+     * trouble. */
+    if (rc < 0 && rc != -ENOENT && rc != -ENOMEM && rc != -EIO)
+        rc = -EIO;
+    return body_close(out, f, rc);
+}
+
+/* The top sites of each order: enough for a page, bounded for a server. */
+#define HEAP_TOP 20
+
+static int heap_view(FILE *f, struct centry *e, const mms_snapshot *s)
+{
+    struct heap h = {0};
+    int rc = heap_load(s, &h);
     if (rc == 0) {
         struct jw w;
         jw_init(&w, f, true);
@@ -487,11 +513,31 @@ int api_heap(struct exporter *x, long pid, struct body *out)
         jw_finish(&w);
     }
     heap_free(&h);
-    mms_snapshot_free(s);
-    unlock_and_trim(c);
-    if (rc < 0 && rc != -ENOENT && rc != -ENOMEM && rc != -EIO)
-        rc = -EIO;
-    return body_close(out, f, rc);
+    return rc;
+}
+
+int api_heap(struct exporter *x, long pid, struct body *out)
+{
+    return api_pid_view(x, pid, 0, heap_view, out);
+}
+
+static int threads_view_json(FILE *f, struct centry *e, const mms_snapshot *s)
+{
+    struct thread_view v = {0};
+    int rc = threads_view(&v, s);
+    if (rc == 0) {
+        struct jw w;
+        threads_doc_begin(&w, f, e->r);
+        threads_json(&w, "threads", &v);
+        threads_doc_end(&w);
+    }
+    threads_view_free(&v);
+    return rc;
+}
+
+int api_threads(struct exporter *x, long pid, struct body *out)
+{
+    return api_pid_view(x, pid, MMS_SNAP_SHARDS, threads_view_json, out);
 }
 
 /* --------------------------------------------------- /api/v1/aggregate */

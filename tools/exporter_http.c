@@ -281,8 +281,9 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
         !strncmp(url, procs, sizeof procs - 1) && url[sizeof procs - 1] == '/';
     bool is_agg = !strcmp(url, "/api/v1/aggregate");
     long pid = 0;
-    bool is_files = false; /* /api/v1/processes/<pid>/files */
-    bool is_heap = false;  /* /api/v1/processes/<pid>/heap */
+    bool is_files = false;   /* /api/v1/processes/<pid>/files */
+    bool is_heap = false;    /* /api/v1/processes/<pid>/heap */
+    bool is_threads = false; /* /api/v1/processes/<pid>/threads */
     if (is_proc) {
         const char *p = url + sizeof procs;
         size_t n = strlen(p);
@@ -292,6 +293,9 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
         } else if (n > 5 && !strcmp(p + n - 5, "/heap")) {
             is_heap = true;
             n -= 5;
+        } else if (n > 8 && !strcmp(p + n - 8, "/threads")) {
+            is_threads = true;
+            n -= 8;
         }
         char num[16];
         if (n > 10 || !all_digits(p, n))
@@ -315,6 +319,9 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
                     "application/json; charset=utf-8");
     if (is_heap)
         return data(c, x, api_heap(x, pid, &b), &b,
+                    "application/json; charset=utf-8");
+    if (is_threads)
+        return data(c, x, api_threads(x, pid, &b), &b,
                     "application/json; charset=utf-8");
     struct args a = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_iter, &a);

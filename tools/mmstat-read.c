@@ -378,23 +378,12 @@ static int print_views(const char *target, const char *dir,
     bool live = mms_reader_liveness(r) == MMS_LIVE_RUNNING;
     if (o->fmt == FMT_JSON) {
         struct jw w;
-        jw_init(&w, stdout, true);
-        jw_obj(&w, NULL);
-        jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
-        jw_arr(&w, "processes", false);
-        jw_obj(&w, NULL);
-        jw_i64(&w, "pid", pi.pid);
-        jw_str(&w, "exe", pi.exe);
-        jw_str(&w, "path", mms_reader_path(r));
-        jw_str(&w, "liveness", liveness_word(mms_reader_liveness(r)));
+        threads_doc_begin(&w, stdout, r);
         if (o->threads)
             threads_json(&w, "threads", &v);
         if (o->locks)
             locks_json(&w, &lv, pi.pid, live);
-        jw_end_obj(&w);
-        jw_end_arr(&w);
-        jw_end_obj(&w);
-        jw_finish(&w);
+        threads_doc_end(&w);
     } else {
         char exe[sizeof pi.exe];
         printf("pid %d (%s), %s\n", pi.pid, safe_copy(exe, sizeof exe, pi.exe),

@@ -19,7 +19,7 @@
 
 #define SHIM_NAME "libmmstats_preload.so"
 
-enum { OPT_HOOKS = 256, OPT_NO_TIMING, OPT_TIMING_MEM, OPT_RAW };
+enum { OPT_HOOKS = 256, OPT_NO_TIMING, OPT_TIMING_MEM, OPT_RAW, OPT_SPLIT };
 
 /* The shim's families of calls, as MMSTATS_HOOKS names them
  * (docs/preload.md); test_tools_run checks this list against the shim's
@@ -52,6 +52,10 @@ static const struct cli_opt run_opts[] = {
      "label the stats files (MMSTATS_LABEL)"},
     {OPT_RAW, CLI_NONE, "raw", NULL,
      "text: exact numbers (bytes, ns), not\nscaled for reading"},
+    {OPT_SPLIT, CLI_NONE, "split-variants", NULL,
+     "a row per name the shim counted: glibc's\n"
+     "variants of a call apart (open, open64,\n"
+     "__open_2, openat...), not folded into one\nrow (open*)"},
     {'h', CLI_NONE, "help", NULL, "show this help"},
     {'V', CLI_NONE, "version", NULL, "show the version"},
 };
@@ -61,8 +65,10 @@ static const struct cli run_cli = {
     .synopsis = "[OPTIONS] [--] COMMAND [ARGS]...",
     .about =
         "Run COMMAND with the mmstats preload shim and print a summary of\n"
-        "its calls (per family and call: calls, errors, bytes, time, p50\n"
-        "and p99 latency) and memory when it ends. Its children (fork, "
+        "its calls (per family and call: calls, errors, bytes, % of the\n"
+        "summed time, time, p50 and p99 latency) and memory when it ends.\n"
+        "glibc's variants of a call are one row (open*: open, open64,\n"
+        "__open_2, openat...) unless --split-variants. Its children (fork, "
         "exec)\n"
         "are summed. COMMAND's input, output and exit status pass through\n"
         "(a death by signal N gives 128 + N).",
@@ -158,6 +164,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case OPT_HOOKS:
         o->hooks = arg;
         return check_hooks(arg);
+    case OPT_SPLIT:
+        o->sum.split_variants = true;
+        return 0;
     case OPT_RAW:
         o->sum.raw = true;
         return 0;

@@ -23,6 +23,15 @@ struct call_row {
     bool has_bytes, has_time;
     uint64_t time_ns;
     double p50, p99;
+    struct mms_hist lat; /* the latency histogram (has_time), owned */
+    char base[64];       /* the name its variants share (call_base) */
+};
+
+/* The calls made: split (one row per name the shim counted) and, unless
+ * asked to split variants, folded (glibc's variants of a call in one). */
+struct call_table {
+    struct call_row *split, *rows; /* rows: folded, or split itself */
+    size_t nsplit, nrows;
 };
 
 struct mem_sum {
@@ -77,13 +86,156 @@ static int cmp_rows(const void *a, const void *b)
     return c ? c : strcmp(x->call, y->call);
 }
 
-/* The calls made (calls > 0) in G, sorted. */
-static size_t call_rows(const struct agg_group *g, enum summary_sort sort,
-                        struct call_row **out)
+/* The name glibc's variants of CALL share: leading underscores, "64"
+ * ("64v" of "64v2"),
+ * then "_chk", "_2" and "_unlocked" taken off; the old stat interfaces
+ * (__xstat...) named as the calls they implement; openat as open. */
+static void call_base(const char *call, char *out, size_t len)
 {
-    struct call_row *rows = NULL;
+    static const char *const suffixes[] = {"_chk", "_2", "_unlocked"};
+    static const char *const alias[][2] = {{"xstat", "stat"},
+                                           {"fxstat", "fstat"},
+                                           {"lxstat", "lstat"},
+                                           {"fxstatat", "fstatat"},
+                                           {"openat", "open"}};
+    char b[64];
     size_t n = 0;
-    for (size_t i = 0; i < g->nfields; i++) {
+    for (const char *c = call + strspn(call, "_"); *c && n + 1 < sizeof b;
+         c++) {
+        if (c[0] == '6' && c[1] == '4') /* preadv64v2: preadv2 */
+            c += !strcmp(c, "64v2") ? 2 : 1;
+        else
+            b[n++] = *c;
+    }
+    b[n] = '\0';
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        size_t l = strlen(suffixes[i]);
+        if (n > l && !strcmp(b + n - l, suffixes[i]))
+            b[n -= l] = '\0';
+    }
+    for (size_t i = 0; i < sizeof alias / sizeof *alias; i++)
+        if (!strcmp(b, alias[i][0]))
+            snprintf(b, sizeof b, "%s", alias[i][1]);
+    snprintf(out, len, "%s", b);
+}
+
+/* Add the latency histogram H to row R's. */
+static void row_add_time(struct call_row *r, const struct mms_hist *h)
+{
+    if (!h->count)
+        return;
+    if (!r->has_time && mms_hist_init(&r->lat, h->bits, h->max_exp) < 0)
+        return;
+    r->has_time = true;
+    r->time_ns += h->sum;
+    mms_hist_merge(&r->lat, h);
+}
+
+static struct call_row *row_new(struct call_row **v, size_t *n)
+{
+    struct call_row *nv = realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return NULL;
+    *v = nv;
+    memset(&nv[*n], 0, sizeof *nv);
+    return &nv[(*n)++];
+}
+
+/* One split row for counter F, "<family>.<call>.calls", of G. */
+static int split_row(struct call_table *t, const struct agg_group *g,
+                     const struct agg_field *f, const char *d1, const char *d2)
+{
+    struct call_row *r = row_new(&t->split, &t->nsplit);
+    if (!r)
+        return -ENOMEM;
+    memcpy(r->family, f->name, (size_t)(d1 - f->name));
+    memcpy(r->call, d1 + 1, (size_t)(d2 - d1 - 1));
+    call_base(r->call, r->base, sizeof r->base);
+    r->calls = f->u64;
+    r->errors = counter(g, r->family, r->call, MMS_PRELOAD_ERRORS, NULL);
+    r->bytes = counter(g, r->family, r->call, MMS_PRELOAD_BYTES, &r->has_bytes);
+    char name[256];
+    snprintf(name, sizeof name, "%s.%s.%s", r->family, r->call,
+             MMS_PRELOAD_LATENCY);
+    const struct agg_field *lat = agg_find(g, name);
+    if (lat && lat->kind == MMS_KIND_HISTOGRAM)
+        row_add_time(r, &lat->hist);
+    return 0;
+}
+
+/* The folded row of family and base name of S, made if need be. */
+static struct call_row *fold_row(struct call_table *t, const struct call_row *s)
+{
+    for (size_t i = 0; i < t->nrows; i++)
+        if (!strcmp(t->rows[i].family, s->family) &&
+            !strcmp(t->rows[i].base, s->base))
+            return &t->rows[i];
+    struct call_row *r = row_new(&t->rows, &t->nrows);
+    if (r) {
+        memcpy(r->family, s->family, sizeof r->family);
+        memcpy(r->base, s->base, sizeof r->base);
+        snprintf(r->call, sizeof r->call, "%s", s->base);
+    }
+    return r;
+}
+
+/* The split rows folded by base name: "open*" when a variant was folded
+ * in (a name other than the base), else the base name alone. */
+static int fold_rows(struct call_table *t)
+{
+    for (size_t i = 0; i < t->nsplit; i++) {
+        const struct call_row *s = &t->split[i];
+        struct call_row *r = fold_row(t, s);
+        if (!r)
+            return -ENOMEM;
+        r->calls += s->calls;
+        r->errors += s->errors;
+        r->bytes += s->bytes;
+        r->has_bytes |= s->has_bytes;
+        if (s->has_time)
+            row_add_time(r, &s->lat);
+        if (strcmp(s->call, s->base) != 0 && !strchr(r->call, '*'))
+            snprintf(r->call, sizeof r->call, "%.62s*", r->base);
+    }
+    return 0;
+}
+
+static void rows_free(struct call_row *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (v[i].has_time)
+            mms_hist_free(&v[i].lat);
+    free(v);
+}
+
+static void table_free(struct call_table *t)
+{
+    if (t->rows != t->split)
+        rows_free(t->rows, t->nrows);
+    rows_free(t->split, t->nsplit);
+    memset(t, 0, sizeof *t);
+}
+
+static void rows_sort(struct call_row *v, size_t n, enum summary_sort sort)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].has_time) {
+            v[i].p50 = mms_hist_quantile(&v[i].lat, 0.5);
+            v[i].p99 = mms_hist_quantile(&v[i].lat, 0.99);
+        }
+    sort_key = sort;
+    if (n)
+        qsort(v, n, sizeof *v, cmp_rows);
+}
+
+/* The calls made (calls > 0) in G, split and (unless O says otherwise)
+ * folded, each sorted. */
+static int call_table(const struct agg_group *g, const struct summary_opts *o,
+                      struct call_table *t)
+{
+    memset(t, 0, sizeof *t);
+    int rc = 0;
+    for (size_t i = 0; i < g->nfields && rc == 0; i++) {
         const struct agg_field *f = &g->fields[i];
         const char *d1 = strchr(f->name, '.');
         const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
@@ -91,34 +243,28 @@ static size_t call_rows(const struct agg_group *g, enum summary_sort sort,
             strcmp(d2 + 1, MMS_PRELOAD_CALLS) != 0 || f->u64 == 0 ||
             d1 - f->name >= 64 || d2 - d1 - 1 >= 64)
             continue;
-        struct call_row *nr = realloc(rows, (n + 1) * sizeof *nr);
-        if (!nr)
-            break;
-        rows = nr;
-        struct call_row *r = &rows[n++];
-        memset(r, 0, sizeof *r);
-        memcpy(r->family, f->name, (size_t)(d1 - f->name));
-        memcpy(r->call, d1 + 1, (size_t)(d2 - d1 - 1));
-        r->calls = f->u64;
-        r->errors = counter(g, r->family, r->call, MMS_PRELOAD_ERRORS, NULL);
-        r->bytes =
-            counter(g, r->family, r->call, MMS_PRELOAD_BYTES, &r->has_bytes);
-        char name[256];
-        snprintf(name, sizeof name, "%s.%s.%s", r->family, r->call,
-                 MMS_PRELOAD_LATENCY);
-        const struct agg_field *lat = agg_find(g, name);
-        if (lat && lat->kind == MMS_KIND_HISTOGRAM && lat->hist.count) {
-            r->has_time = true;
-            r->time_ns = lat->hist.sum;
-            r->p50 = mms_hist_quantile(&lat->hist, 0.5);
-            r->p99 = mms_hist_quantile(&lat->hist, 0.99);
-        }
+        rc = split_row(t, g, f, d1, d2);
     }
-    sort_key = sort;
-    if (n)
-        qsort(rows, n, sizeof *rows, cmp_rows);
-    *out = rows;
-    return n;
+    if (rc == 0 && o->split_variants) {
+        t->rows = t->split;
+        t->nrows = t->nsplit;
+    } else if (rc == 0) {
+        rc = fold_rows(t);
+        rows_sort(t->rows, t->nrows, o->sort);
+    }
+    rows_sort(t->split, t->nsplit, o->sort);
+    if (rc < 0)
+        table_free(t);
+    return rc;
+}
+
+/* The summed time of the rows: what "% time" is a share of. */
+static uint64_t rows_time(const struct call_row *v, size_t n)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += v[i].time_ns;
+    return t;
 }
 
 static void mem_summary(const struct agg_group *g, struct mem_sum *m)
@@ -164,50 +310,64 @@ static const char *cell(char *buf, size_t len, double v, const char *units,
     return buf;
 }
 
-static void text_calls(FILE *out, const struct agg_group *g,
-                       const struct summary_opts *o)
+/* "% time": T's share of TOTAL. */
+static const char *pct(char *buf, size_t len, uint64_t t, uint64_t total)
 {
-    struct call_row *rows;
-    size_t n = call_rows(g, o->sort, &rows);
-    if (n == 0) {
-        fputs("  no calls recorded\n", out);
-        free(rows);
-        return;
-    }
-    bool raw = o->raw;
+    snprintf(buf, len, "%.1f", total ? 100.0 * (double)t / (double)total : 0);
+    return buf;
+}
+
+static void text_row(FILE *out, const struct call_row *r, uint64_t total,
+                     bool raw)
+{
     int w = raw ? 12 : 9; /* exact numbers need room */
-    char b1[32], b2[32], b3[32], b4[32], b5[32];
-    fprintf(out, "  %-6s %-16s %10s %8s %*s %*s %*s %*s %*s\n", "family",
-            "call", "calls", "errors", w, "bytes", w, raw ? "time_ns" : "time",
-            w, raw ? "avg_ns" : "avg", w, raw ? "p50_ns" : "p50", w,
-            raw ? "p99_ns" : "p99");
-    uint64_t calls = 0, errors = 0, bytes = 0, time = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct call_row *r = &rows[i];
-        calls += r->calls;
-        errors += r->errors;
-        bytes += r->bytes;
-        time += r->time_ns;
-        fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %*s", r->family,
-                r->call, r->calls, r->errors, w,
-                r->has_bytes
-                    ? cell(b1, sizeof b1, (double)r->bytes, "bytes", raw)
-                    : "-");
-        if (r->has_time)
-            fprintf(
-                out, " %*s %*s %*s %*s\n", w,
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+    fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %*s", r->family,
+            r->call, r->calls, r->errors, w,
+            r->has_bytes ? cell(b1, sizeof b1, (double)r->bytes, "bytes", raw)
+                         : "-");
+    if (r->has_time)
+        fprintf(out, " %6s %*s %*s %*s %*s\n",
+                pct(b6, sizeof b6, r->time_ns, total), w,
                 cell(b2, sizeof b2, (double)r->time_ns, "ns", raw), w,
                 cell(b3, sizeof b3, (double)r->time_ns / r->calls, "ns", raw),
                 w, cell(b4, sizeof b4, r->p50, "ns", raw), w,
                 cell(b5, sizeof b5, r->p99, "ns", raw));
-        else
-            fprintf(out, " %*s %*s %*s %*s\n", w, "-", w, "-", w, "-", w, "-");
+    else
+        fprintf(out, " %6s %*s %*s %*s %*s\n", "-", w, "-", w, "-", w, "-", w,
+                "-");
+}
+
+static void text_calls(FILE *out, const struct agg_group *g,
+                       const struct summary_opts *o)
+{
+    struct call_table t;
+    if (call_table(g, o, &t) < 0 || t.nrows == 0) {
+        fputs("  no calls recorded\n", out);
+        table_free(&t);
+        return;
     }
-    fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %*s %*s\n", "total",
-            "", calls, errors, w,
-            cell(b1, sizeof b1, (double)bytes, "bytes", raw), w,
+    bool raw = o->raw;
+    int w = raw ? 12 : 9;
+    char b1[32], b2[32], b3[32];
+    fprintf(out, "  %-6s %-16s %10s %8s %*s %6s %*s %*s %*s %*s\n", "family",
+            "call", "calls", "errors", w, "bytes", "% time", w,
+            raw ? "time_ns" : "time", w, raw ? "avg_ns" : "avg", w,
+            raw ? "p50_ns" : "p50", w, raw ? "p99_ns" : "p99");
+    uint64_t calls = 0, errors = 0, bytes = 0;
+    uint64_t time = rows_time(t.rows, t.nrows);
+    for (size_t i = 0; i < t.nrows; i++) {
+        calls += t.rows[i].calls;
+        errors += t.rows[i].errors;
+        bytes += t.rows[i].bytes;
+        text_row(out, &t.rows[i], time, raw);
+    }
+    fprintf(out, "  %-6s %-16s %10" PRIu64 " %8" PRIu64 " %*s %6s %*s\n",
+            "total", "", calls, errors, w,
+            cell(b1, sizeof b1, (double)bytes, "bytes", raw),
+            time ? pct(b3, sizeof b3, time, time) : "-", w,
             time ? cell(b2, sizeof b2, (double)time, "ns", raw) : "-");
-    free(rows);
+    table_free(&t);
 }
 
 static void text_mem(FILE *out, const struct agg_group *g, bool raw)
@@ -316,36 +476,59 @@ static int text_summary(FILE *out, const struct run_result *rr,
 
 /* ----------------------------------------------------------------- JSON */
 
-static void json_calls(struct jw *w, const struct agg_group *g,
-                       enum summary_sort sort)
+static void json_row(struct jw *w, const struct call_row *r, uint64_t total)
 {
-    struct call_row *rows;
-    size_t n = call_rows(g, sort, &rows);
+    jw_str(w, "family", r->family);
+    jw_str(w, "call", r->call);
+    jw_u64(w, "calls", r->calls);
+    jw_u64(w, "errors", r->errors);
+    if (r->has_bytes)
+        jw_u64(w, "bytes", r->bytes);
+    else
+        jw_null(w, "bytes");
+    if (r->has_time) {
+        jw_u64(w, "time_ns", r->time_ns);
+        jw_f64(w, "time_pct",
+               total ? 100.0 * (double)r->time_ns / (double)total : 0);
+        jw_f64(w, "p50_ns", r->p50);
+        jw_f64(w, "p99_ns", r->p99);
+    } else {
+        jw_null(w, "time_ns");
+        jw_null(w, "time_pct");
+        jw_null(w, "p50_ns");
+        jw_null(w, "p99_ns");
+    }
+}
+
+/* The rows; folded ones with "variants", the split rows folded in. */
+static void json_calls(struct jw *w, const struct agg_group *g,
+                       const struct summary_opts *o)
+{
+    struct call_table t;
+    if (call_table(g, o, &t) < 0)
+        memset(&t, 0, sizeof t);
+    uint64_t total = rows_time(t.rows, t.nrows);
     jw_arr(w, "calls", false);
-    for (size_t i = 0; i < n; i++) {
-        const struct call_row *r = &rows[i];
+    for (size_t i = 0; i < t.nrows; i++) {
+        const struct call_row *r = &t.rows[i];
         jw_obj(w, NULL);
-        jw_str(w, "family", r->family);
-        jw_str(w, "call", r->call);
-        jw_u64(w, "calls", r->calls);
-        jw_u64(w, "errors", r->errors);
-        if (r->has_bytes)
-            jw_u64(w, "bytes", r->bytes);
-        else
-            jw_null(w, "bytes");
-        if (r->has_time) {
-            jw_u64(w, "time_ns", r->time_ns);
-            jw_f64(w, "p50_ns", r->p50);
-            jw_f64(w, "p99_ns", r->p99);
-        } else {
-            jw_null(w, "time_ns");
-            jw_null(w, "p50_ns");
-            jw_null(w, "p99_ns");
+        json_row(w, r, total);
+        if (!o->split_variants) {
+            jw_arr(w, "variants", false);
+            for (size_t k = 0; k < t.nsplit; k++) {
+                if (strcmp(t.split[k].family, r->family) != 0 ||
+                    strcmp(t.split[k].base, r->base) != 0)
+                    continue;
+                jw_obj(w, NULL);
+                json_row(w, &t.split[k], total);
+                jw_end_obj(w);
+            }
+            jw_end_arr(w);
         }
         jw_end_obj(w);
     }
     jw_end_arr(w);
-    free(rows);
+    table_free(&t);
 }
 
 static void json_mem(struct jw *w, const struct agg_group *g)
@@ -428,13 +611,13 @@ static int json_summary(FILE *out, const struct run_result *rr,
         jw_obj(&w, NULL);
         json_proc(&w, p[i].reader);
         if (o->per_process) {
-            json_calls(&w, &each[i], o->sort);
+            json_calls(&w, &each[i], o);
             json_mem(&w, &each[i]);
         }
         jw_end_obj(&w);
     }
     jw_end_arr(&w);
-    json_calls(&w, all, o->sort);
+    json_calls(&w, all, o);
     json_mem(&w, all);
     if (files->present)
         files_json(&w, "files", files, SUMMARY_TOP_FILES);

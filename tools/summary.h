@@ -1,6 +1,7 @@
 /* mmstat-run's end-of-run summary, like strace -c or perf stat: per
  * family and call the calls, errors, bytes and time (from the shim's
- * "<family>.<call>.{calls,errors,bytes,latency}" fields), and memory
+ * "<family>.<call>.{calls,errors,bytes,latency}" fields), glibc's
+ * variants of a call folded into one row unless asked, and memory
  * (from "mem.*"), as text or JSON. */
 #ifndef MMS_TOOLS_SUMMARY_H
 #define MMS_TOOLS_SUMMARY_H
@@ -13,6 +14,9 @@ struct summary_opts {
     bool json;
     bool per_process;
     bool raw; /* text: exact numbers (bytes, ns), not scaled */
+    /* One row per name the shim counted, not glibc's variants of a call
+     * folded into one ("open*": open, open64, __open_2, openat...). */
+    bool split_variants;
     enum summary_sort sort;
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "out.h"
 #include "threads.h"
 
 void threads_view_free(struct thread_view *v)
@@ -239,4 +240,27 @@ void threads_json(struct jw *w, const char *key, const struct thread_view *v)
         jw_end_obj(w);
     }
     jw_end_arr(w);
+}
+
+void threads_doc_begin(struct jw *w, FILE *f, mms_reader *r)
+{
+    struct mms_proc_info pi;
+    mms_reader_info(r, &pi);
+    jw_init(w, f, true);
+    jw_obj(w, NULL);
+    jw_u64(w, "mmstats_json", OUT_JSON_SCHEMA);
+    jw_arr(w, "processes", false);
+    jw_obj(w, NULL);
+    jw_i64(w, "pid", pi.pid);
+    jw_str(w, "exe", pi.exe);
+    jw_str(w, "path", mms_reader_path(r));
+    jw_str(w, "liveness", liveness_word(mms_reader_liveness(r)));
+}
+
+void threads_doc_end(struct jw *w)
+{
+    jw_end_obj(w);
+    jw_end_arr(w);
+    jw_end_obj(w);
+    jw_finish(w);
 }

@@ -50,4 +50,11 @@ int threads_text(FILE *f, const struct thread_view *v, bool raw);
  * end_ns, total, families, calls) inside the current object. */
 void threads_json(struct jw *w, const char *key, const struct thread_view *v);
 
+/* The JSON document of one process's views (mmstat-read --threads
+ * --json, the exporter's /api/v1/processes/PID/threads): opens
+ * {"mmstats_json", "processes": [{pid, exe, path, liveness of R, ...;
+ * the caller adds its views, then threads_doc_end closes it. */
+void threads_doc_begin(struct jw *w, FILE *f, mms_reader *r);
+void threads_doc_end(struct jw *w);
+
 #endif

@@ -13,6 +13,9 @@
 #define MMS_PRELOAD_READY "ready"
 #define MMS_PRELOAD_LATENCY "latency"
 #define MMS_PRELOAD_CONTENDED "contended"
+/* A timed call's calls again (counted while it is timed), with 1/10/60 s
+ * windows: a COUNTER with MMS_DF_WINDOW. */
+#define MMS_PRELOAD_RECENT "recent_calls"
 
 /* Memory, for the whole process. */
 #define MMS_PRELOAD_MEM_ALLOC_BYTES "mem.alloc_bytes"

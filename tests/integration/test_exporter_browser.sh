@@ -127,6 +127,8 @@ if [ "$SAN" = 0 ]; then
         "a panel's top files (the shim's per-file records)"
     expect_match "$dom" '<td class="l path" title="/dev/null">/dev/null</td>' \
         "the top files' row of /dev/null"
+    expect_match "$dom" '<div class="threads" data-rows="[1-9]' \
+        "a panel's threads (/api/v1/processes/PID/threads)"
 fi
 echo "dashboard: $rows rows, $panels panels, $drawn charts with data," \
     "$canvases canvases, $updates updates"

@@ -38,8 +38,8 @@ expect_eq "$(jpy "$J" "[r['calls'] for r in d['calls']] == sorted([r['calls'] fo
 t=$(cat "$WORK/io.txt")
 expect_match "$t" '^mmstat-run: .*tool_io -w 10500 -m 20 -f 3: exit status 0 after [0-9.]+ s; 4 processes$' \
     "text: first line"
-expect_match "$t" '^  family +call +calls +errors +bytes +time +avg +p50 +p99$' "text: columns"
-expect_match "$t" '^  io +write +26 +0 +12K +[0-9.]+[mun]?s ' "text: io write"
+expect_match "$t" '^  family +call +calls +errors +bytes +% time +time +avg +p50 +p99$' "text: columns"
+expect_match "$t" '^  io +write +26 +0 +12K +[0-9.]+ +[0-9.]+[mun]?s ' "text: io write"
 expect_match "$t" '^  fs +open +3 +0 +- ' "text: fs open"
 expect_match "$t" '^  mem +malloc +[0-9]+ +0 +- +- ' "text: untimed mem calls"
 expect_match "$t" '^  total +[0-9]+ +0 ' "text: total"
@@ -49,9 +49,9 @@ expect_match "$t" '^  allocation sizes: mean [0-9.]+[BKMG], p50 [0-9.]+[BKMG], p
 # --raw: exact numbers, times in ns.
 "$RUN" --raw -o "$WORK/raw.txt" -- "$IO" -w 10500 -m 20 -f 3 >/dev/null
 t=$(cat "$WORK/raw.txt")
-expect_match "$t" '^  family +call +calls +errors +bytes +time_ns +avg_ns +p50_ns +p99_ns$' \
+expect_match "$t" '^  family +call +calls +errors +bytes +% time +time_ns +avg_ns +p50_ns +p99_ns$' \
     "--raw: columns"
-expect_match "$t" '^  io +write +26 +0 +12000 +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$' \
+expect_match "$t" '^  io +write +26 +0 +12000 +[0-9.]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$' \
     "--raw: io write, exact"
 expect_match "$t" '^  allocation sizes: mean [0-9]+, p50 [0-9]+, p90 [0-9]+, p99 [0-9]+, max [0-9]+ bytes$' \
     "--raw: allocation sizes"

@@ -1,0 +1,92 @@
+# The shim's time windows: a timed call's "recent_calls" counter carries
+# 1/10/60 s windows. shim_windows makes 1000 pwrite calls between two
+# readings of CLOCK_MONOTONIC (T0, T1) and waits: windows taken at chosen
+# instants (--windows-at) hold exactly the calls of the seconds they
+# cover; a plain read, once the calls' seconds are complete, shows all of
+# them in the 60 s window. In counting mode (MMSTATS_TIMING=0) calls get
+# no window. Needs the shim (skipped, status 77, in sanitizer builds).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tools_lib.sh"
+
+if [ "$SAN" = 1 ]; then
+    echo "skipped: the shim cannot be preloaded in a sanitizer build"
+    exit 77
+fi
+
+N=1000
+F=io.pwrite.recent_calls
+coproc SW { LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" "$N"; }
+sw_pid=$SW_PID
+bg_pids+=("$sw_pid")
+read -r -t 120 word t0 t1 failed <&"${SW[0]}" && [ "$word" = ready ] ||
+    fail "shim_windows did not start"
+expect_eq "$failed" 0 "shim_windows: failed pwrite calls"
+s0=$((t0 / 1000000000))
+s1=$((t1 / 1000000000))
+J=$WORK/w.json
+# win AT: the counts of the 1, 10 and 60 s windows ending at second AT.
+win() {
+    "$READ" --json --windows-at "$(($1 * 1000000000))" "$sw_pid" >"$J"
+    jpy "$J" "' '.join(str(d['processes'][0]['fields']['$F']['windows'][k]['count']) for k in ('1s', '10s', '60s'))"
+}
+expect_eq "$(win "$s0")" "0 0 0" "windows ending before the calls"
+read -r w1 w10 w60 <<<"$(win $((s1 + 1)))"
+expect_json "$J" "--json --windows-at"
+expect_eq "$(jpy "$J" "d['processes'][0]['fields']['$F']['value']")" "$N" \
+    "$F total"
+expect_eq "$(jpy "$J" "d['processes'][0]['fields']['$F']['flags']")" \
+    "['sharded', 'window']" "$F flags"
+expect_eq "$(jpy "$J" "d['processes'][0]['fields']['io.pwrite.calls']['value']")" \
+    "$N" "io.pwrite.calls"
+expect_eq "$w60" "$N" "60 s window over the calls' seconds"
+# The calls lie in seconds s0..s1: exact when they fit the window.
+if [ $((s1 - s0)) -lt 10 ]; then
+    expect_eq "$w10" "$N" "10 s window over the calls' seconds"
+fi
+if [ "$s0" = "$s1" ]; then
+    expect_eq "$w1" "$N" "1 s window over the calls' second"
+else
+    expect_eq "$((w1 <= N))" 1 "1 s window: at most every call ($w1)"
+fi
+# A 1 s window of each second s0..s1 in turn adds up to every call.
+sum=0
+for ((s = s0; s <= s1; s++)); do
+    read -r c _ <<<"$(win $((s + 1)))"
+    sum=$((sum + c))
+done
+expect_eq "$sum" "$N" "1 s windows of the calls' seconds, summed"
+expect_eq "$(win $((s1 + 61)))" "0 0 0" "windows ending 60 s after the calls"
+
+# A plain read, once the calls' last second is complete (bounded wait:
+# the reader's clock passes it within a second or two).
+got=
+for ((i = 0; i < 600; i++)); do
+    "$READ" --json "$sw_pid" >"$J"
+    now=$(jpy "$J" "d['processes'][0]['snapshot_mono_ns'] // 1000000000")
+    if [ "$now" -gt "$s1" ]; then
+        got=$(jpy "$J" "d['processes'][0]['fields']['$F']['windows']['60s']['count']")
+        break
+    fi
+    sleep 0.1
+done
+expect_eq "$got" "$N" "plain --json: the 60 s window while it waits"
+t=$("$READ" "$sw_pid")
+expect_match "$t" "^ +$F +$N calls +rate/s 1s:[0-9.]+ 10s:[0-9.]+ 60s:[0-9.]+$" \
+    "text: $F with its rates"
+eval "exec ${SW[1]}>&-"
+wait "$sw_pid" 2>/dev/null || true
+
+# Counting mode: no window field, the calls counted all the same.
+coproc SC { MMSTATS_TIMING=0 LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" 10; }
+sc_pid=$SC_PID
+bg_pids+=("$sc_pid")
+read -r -t 120 word _ <&"${SC[0]}" && [ "$word" = ready ] ||
+    fail "shim_windows (counting) did not start"
+"$READ" --json "$sc_pid" >"$J"
+expect_eq "$(jpy "$J" "[k for k in d['processes'][0]['fields'] if k.endswith('.recent_calls')]")" \
+    "[]" "counting mode: no window field"
+expect_eq "$(jpy "$J" "d['processes'][0]['fields']['io.pwrite.calls']['value']")" \
+    10 "counting mode: io.pwrite.calls"
+eval "exec ${SC[1]}>&-"
+wait "$sc_pid" 2>/dev/null || true
+finish
