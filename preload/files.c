@@ -9,8 +9,11 @@
  * Nothing here takes a lock or makes a system call after start-up, but
  * the first tracked open, which makes the tables (the writer's lock, never
  * from inside the shim's own field creation), and what the core's first
- * uses do. Open files live in a pool reserved at start-up; a descriptor
- * maps to one with a single atomic pointer. */
+ * uses do, and the first use of a new range of the descriptor map or of
+ * the pool of open files (a mapping, as the core's growth makes; none in
+ * seccomp: the file is then untracked, counted). Open files live in a pool
+ * that grows in chunks; a descriptor maps to one with a single atomic
+ * pointer. */
 #include <limits.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -21,24 +24,29 @@
 #include "files_int.h"
 #include "shim.h"
 
-struct mmp_ofd *mmp_fdmap[MMP_FD_MAX];
+struct mmp_ofd *mmp_fdmap[MMP_FD_LOW];
+struct mmp_ofd **mmp_fdleaf[MMP_FD_LEAVES];
 
-static struct mmp_ofd *pool; /* npool open files, reserved at start-up */
-static uint32_t npool, hwm;  /* hwm: slots ever used */
+/* The pool of open files: chunks of OFD_CHUNK, mapped one at a time when
+ * the ones before are full (the first at start-up), at most nchunks. */
+#define OFD_CHUNK 32u
+#define OFD_CHUNKS 128u
+static struct mmp_ofd *chunk[OFD_CHUNKS];
+static uint32_t nchunks;
 static mms_table *tfiles, *tmeta;
 static uint32_t meta_off[MMP_MM_N]; /* member offsets in a meta cell */
-enum { F_OTHER, F_UNTRACKED, F_EXCLUDED, F_ALIGN, NFIELDS };
+enum { F_OTHER, F_UNTRACKED, F_EXCLUDED, F_ALIGN, F_MAP, F_POOL, NFIELDS };
 static mms_field *fields[NFIELDS];
 static uint8_t ready;              /* enum mmp_fields_state */
 static int64_t rt_delta;           /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 static __thread int making MMP_IE; /* this thread is making the tables */
 
 /* The files in (other), told apart by a hash of their key, so that the
- * reader can say how many there are: an open-addressing set, reserved at
- * start-up. Entries are hash << 8 | generation (a fork child starts a new
- * generation: its file counts its own). */
+ * reader can say how many there are: an open-addressing set, mapped when
+ * the tables first overflow. Entries are hash << 8 | generation (a fork
+ * child starts a new generation: its file counts its own). */
 static uint64_t *other_set;
-static uint32_t other_mask;
+static uint32_t other_mask; /* its size - 1, chosen at start-up */
 static uint8_t other_gen = 1;
 
 static uintptr_t me(void)
@@ -118,12 +126,29 @@ static int make_tables(void)
                      .kind = MMS_KIND_GAUGE,
                      .units = "bytes",
                      .help = "block size of the unaligned count"},
+        [F_MAP] = {.name = MMS_PRELOAD_FILES_MAP_SLOTS,
+                   .kind = MMS_KIND_GAUGE,
+                   .units = "descriptors",
+                   .help = "descriptors the shim's map has room for (it "
+                           "grows in steps)"},
+        [F_POOL] = {.name = MMS_PRELOAD_FILES_POOL_SLOTS,
+                    .kind = MMS_KIND_GAUGE,
+                    .units = "files",
+                    .help = "open files the shim's pool has room for (it "
+                            "grows in steps)"},
     };
     mms_field *f[NFIELDS];
     rc = mmp_group_add(specs, NFIELDS, f);
     if (rc < 0)
         return rc;
     mms_gauge_set(f[F_ALIGN], mmp_cfg.files_align);
+    uint32_t leaves = 0, chunks = 0;
+    for (unsigned i = 0; i < MMP_FD_LEAVES; i++)
+        leaves += mms_load_acquire(&mmp_fdleaf[i]) != NULL;
+    for (unsigned i = 0; i < OFD_CHUNKS; i++)
+        chunks += mms_load_acquire(&chunk[i]) != NULL;
+    mms_gauge_set(f[F_MAP], MMP_FD_LOW + (int64_t)leaves * MMP_FD_LEAF);
+    mms_gauge_set(f[F_POOL], (int64_t)chunks * OFD_CHUNK);
     for (unsigned i = 0; i < NFIELDS; i++)
         mms_store_relaxed(&fields[i], f[i]);
     return 0;
@@ -318,18 +343,81 @@ static void run_settle(struct mmp_ofd *o, struct mmp_frun *s)
     }
 }
 
+/* ------------------------------------------------- growth in steps */
+
+static void *reserve(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Zeroed memory for a first use of a range after start-up: a mapping,
+ * or NULL when system calls are not allowed (seccomp) or fail. */
+static void *fresh(size_t bytes)
+{
+    return mmp_syscalls_allowed() ? reserve(bytes) : NULL;
+}
+
+static void grown(unsigned which, int64_t by)
+{
+    mms_field *f = mms_load_relaxed(&fields[which]);
+    if (f)
+        mms_gauge_add(f, by);
+}
+
+/* Chunk K of the pool, mapped if need be (NULL: no room, or none can be
+ * mapped now). A chunk lost to another thread is given back. */
+static struct mmp_ofd *chunk_get(uint32_t k)
+{
+    struct mmp_ofd *c = mms_load_acquire(&chunk[k]);
+    if (c || k >= nchunks)
+        return c;
+    size_t bytes = OFD_CHUNK * sizeof *c;
+    struct mmp_ofd *none = NULL;
+    if (!(c = fresh(bytes)))
+        return mms_load_acquire(&chunk[k]);
+    if (!mms_cas_acq_rel(&chunk[k], &none, c)) {
+        munmap(c, bytes);
+        return none;
+    }
+    grown(F_POOL, OFD_CHUNK);
+    return c;
+}
+
+/* FD's leaf of the map, mapped if need be (NULL: none can be). */
+static struct mmp_ofd **leaf_get(unsigned fd)
+{
+    struct mmp_ofd ***slot = &mmp_fdleaf[fd / MMP_FD_LEAF];
+    struct mmp_ofd **l = mms_load_acquire(slot);
+    if (l)
+        return l;
+    size_t bytes = MMP_FD_LEAF * sizeof *l;
+    struct mmp_ofd **none = NULL;
+    if (!(l = fresh(bytes)))
+        return mms_load_acquire(slot);
+    if (!mms_cas_acq_rel(slot, &none, l)) {
+        munmap(l, bytes);
+        return none;
+    }
+    grown(F_MAP, MMP_FD_LEAF);
+    return l;
+}
+
+/* A free open file, for FD: the chunks in order, each looked at from
+ * FD's place, a new one mapped when all are full. */
 static struct mmp_ofd *ofd_new(int fd)
 {
-    for (uint32_t i = 0; i < npool; i++) {
-        uint32_t k = ((uint32_t)fd + i) % npool;
-        struct mmp_ofd *o = &pool[k];
-        uint32_t z = 0;
-        if (mms_load_relaxed(&o->refs) == 0 &&
-            mms_cas_acq_rel(&o->refs, &z, 1)) {
-            uint32_t h = mms_load_relaxed(&hwm);
-            while (h < k + 1 && !mms_cas_acq_rel(&hwm, &h, k + 1))
-                ;
-            return o;
+    for (uint32_t k = 0; k < nchunks; k++) {
+        struct mmp_ofd *c = chunk_get(k);
+        if (!c)
+            return NULL;
+        for (uint32_t i = 0; i < OFD_CHUNK; i++) {
+            struct mmp_ofd *o = &c[((uint32_t)fd + i) % OFD_CHUNK];
+            uint32_t z = 0;
+            if (mms_load_relaxed(&o->refs) == 0 &&
+                mms_cas_acq_rel(&o->refs, &z, 1))
+                return o;
         }
     }
     return NULL;
@@ -350,17 +438,26 @@ static void ofd_put(struct mmp_ofd *o)
  * descriptor closed behind the shim's back: by libc itself). */
 static void map_set(int fd, struct mmp_ofd *o)
 {
-    if ((unsigned)fd >= MMP_FD_MAX)
-        return;
-    struct mmp_ofd *old =
-        __atomic_exchange_n(&mmp_fdmap[fd], o, __ATOMIC_ACQ_REL);
+    struct mmp_ofd **e = mmp_fd_slot(fd);
+    if (!e && o) { /* the first use of a range: its leaf */
+        struct mmp_ofd **l =
+            (unsigned)fd < MMP_FD_MAX ? leaf_get((unsigned)fd) : NULL;
+        if (!l) {
+            ofd_put(o);
+            count(F_UNTRACKED);
+            return;
+        }
+        e = &l[(unsigned)fd % MMP_FD_LEAF];
+    }
+    struct mmp_ofd *old = e ? __atomic_exchange_n(e, o, __ATOMIC_ACQ_REL) : NULL;
     if (old)
         ofd_put(old);
 }
 
 static struct mmp_ofd *map_get(int fd)
 {
-    return (unsigned)fd < MMP_FD_MAX ? mms_load_acquire(&mmp_fdmap[fd]) : NULL;
+    struct mmp_ofd **e = mmp_fd_slot(fd);
+    return e ? mms_load_acquire(e) : NULL;
 }
 
 bool mmp_file_dir_path(int fd, char *out)
@@ -376,12 +473,29 @@ bool mmp_file_dir_path(int fd, char *out)
 
 /* ------------------------------------------------------------ records */
 
+/* The set of (other) files, mapped on the tables' first overflow. */
+static uint64_t *other_get(void)
+{
+    uint64_t *s = mms_load_acquire(&other_set), *none = NULL;
+    if (s || !other_mask)
+        return s;
+    size_t bytes = ((size_t)other_mask + 1) * sizeof *s;
+    if (!(s = fresh(bytes)))
+        return mms_load_acquire(&other_set);
+    if (!mms_cas_acq_rel(&other_set, &none, s)) {
+        munmap(s, bytes);
+        return none;
+    }
+    return s;
+}
+
 static void note_other(const char *key, size_t len)
 {
     static const uint64_t zero[2];
     uint64_t h = mmp_siphash(zero, key, len) << 8 | other_gen;
-    for (uint32_t i = 0; i <= other_mask; i++) {
-        uint64_t *e = &other_set[((h >> 8) + i) & other_mask];
+    uint64_t *set = other_get();
+    for (uint32_t i = 0; set && i <= other_mask; i++) {
+        uint64_t *e = &set[((h >> 8) + i) & other_mask];
         uint64_t cur = mms_load_relaxed(e);
         if (cur == h)
             return;
@@ -394,7 +508,8 @@ static void note_other(const char *key, size_t len)
         if (cur == h)
             return;
     }
-    count(F_OTHER); /* the set is full: counted again, an upper bound */
+    count(F_OTHER); /* the set is full (or none could be mapped): counted
+                     * again, an upper bound */
 }
 
 /* The records of ABS in both tables. */
@@ -494,7 +609,8 @@ static void track(int fd, int dirfd, const char *path, int flags, uint64_t pos,
 {
     if (!files_ready())
         return; /* dropped (counted) by the core or not made yet */
-    if ((unsigned)fd >= MMP_FD_MAX) {
+    if ((unsigned)fd >= MMP_FD_MAX ||
+        (fd >= (int)MMP_FD_LOW && !leaf_get((unsigned)fd))) {
         count(F_UNTRACKED);
         return;
     }
@@ -561,10 +677,10 @@ void mmp_file_forget(int fd)
 
 struct mmp_ofd *mmp_file_take(int fd)
 {
-    if ((unsigned)fd >= MMP_FD_MAX || !mms_load_relaxed(&mmp_fdmap[fd]))
+    struct mmp_ofd **e = mmp_fd_slot(fd);
+    if (!e || !mms_load_relaxed(e))
         return NULL;
-    return __atomic_exchange_n(&mmp_fdmap[fd], (struct mmp_ofd *)NULL,
-                               __ATOMIC_ACQ_REL);
+    return __atomic_exchange_n(e, (struct mmp_ofd *)NULL, __ATOMIC_ACQ_REL);
 }
 
 void mmp_file_closed(struct mmp_ofd *o, int r, uint64_t t0, uint64_t t1)
@@ -775,8 +891,14 @@ void mmp_file_range(unsigned first, unsigned last, int flags)
         return;
     int saved = errno;
     unsigned end = last < MMP_FD_MAX - 1 ? last : MMP_FD_MAX - 1;
-    for (unsigned fd = first; fd <= end; fd++)
+    for (unsigned fd = first; fd <= end; fd++) {
+        if (fd >= MMP_FD_LOW && fd % MMP_FD_LEAF == 0 &&
+            !mms_load_acquire(&mmp_fdleaf[fd / MMP_FD_LEAF])) {
+            fd += MMP_FD_LEAF - 1; /* a range never used */
+            continue;
+        }
         mmp_file_closed(mmp_file_take((int)fd), 0, 0, 0);
+    }
     errno = saved;
 }
 
@@ -932,17 +1054,19 @@ static void files_forget(void)
 {
     bool exiting = mmp_thread == MMP_THREAD_EXITING;
     uintptr_t self = me();
-    uint32_t n = mms_load_relaxed(&hwm);
-    for (uint32_t k = 0; pool && k < n; k++) {
-        struct mmp_ofd *o = &pool[k];
-        uintptr_t owner = mms_load_relaxed(&o->owner);
-        if (!owner || (exiting && owner != self))
-            continue;
-        if (exiting)
-            run_settle(o, &o->own);
-        else
-            run_reset(&o->own);
-        mms_store_release(&o->owner, (uintptr_t)0);
+    for (uint32_t k = 0; k < OFD_CHUNKS; k++) {
+        struct mmp_ofd *c = mms_load_acquire(&chunk[k]);
+        for (uint32_t i = 0; c && i < OFD_CHUNK; i++) {
+            struct mmp_ofd *o = &c[i];
+            uintptr_t owner = mms_load_relaxed(&o->owner);
+            if (!owner || (exiting && owner != self))
+                continue;
+            if (exiting)
+                run_settle(o, &o->own);
+            else
+                run_reset(&o->own);
+            mms_store_release(&o->owner, (uintptr_t)0);
+        }
     }
     memset(tcache, 0, sizeof tcache);
 }
@@ -972,33 +1096,24 @@ static void inherit(int fd)
           0, false, 0, 0);
 }
 
-static void *reserve(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-/* Start-up (system calls allowed): the pool of open files and the set of
- * (other) files, reserved (pages are touched as they are used; less under
- * a finite RLIMIT_AS), the working directory, the options. */
+/* Start-up (system calls allowed): the first chunk of the pool of open
+ * files (the others, the map's leaves and the set of (other) files are
+ * mapped on first use; fewer under a finite RLIMIT_AS), the working
+ * directory, the options. */
 static void files_start(void)
 {
     int saved = errno;
     struct rlimit rl;
     bool small = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
-    uint32_t n = small ? 1024 : 4096, sets = small ? 8192 : 65536;
-    pool = reserve(n * sizeof *pool);
-    other_set = reserve(sets * sizeof *other_set);
-    if (!pool || !other_set) {
+    nchunks = small ? 1024 / OFD_CHUNK : OFD_CHUNKS;
+    other_mask = (small ? 8192 : 65536) - 1;
+    if (!chunk_get(0)) {
         if (mmp_cfg.verbose)
             mmp_warn("no per-file records: no memory");
-        pool = NULL;
+        nchunks = 0;
         errno = saved;
         return;
     }
-    npool = n;
-    other_mask = sets - 1;
     struct timespec rt, mono;
     clock_gettime(CLOCK_REALTIME, &rt);
     clock_gettime(CLOCK_MONOTONIC, &mono);

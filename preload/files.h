@@ -44,9 +44,14 @@ enum mmp_mm {
 
 /* ------------------------------------------------------ open files */
 
-/* Descriptors tracked: 0 .. MMP_FD_MAX - 1 (the map is reserved at
- * start-up, its pages touched only where descriptors are used). */
+/* Descriptors tracked: 0 .. MMP_FD_MAX - 1. The map is in steps: the
+ * first MMP_FD_LOW descriptors in a static array (what nearly every
+ * program uses, one load on the fast path), the others in leaves of
+ * MMP_FD_LEAF entries mapped on the first use of their range (files.c). */
 #define MMP_FD_MAX 65536u
+#define MMP_FD_LOW 1024u
+#define MMP_FD_LEAF 1024u
+#define MMP_FD_LEAVES (MMP_FD_MAX / MMP_FD_LEAF)
 /* Bytes of an open file's path kept for openat() and fchdir(). */
 #define MMP_OFD_PATH 256u
 
@@ -96,8 +101,32 @@ struct mmp_ofd {
 #define MMP_OFD_APPEND 0x2u /* O_APPEND: a write's offset is unknown */
 
 /* The map: descriptor -> open file, NULL if untracked (never opened
- * through a hook, excluded, a socket or pipe, or files off). */
-extern struct mmp_ofd *mmp_fdmap[MMP_FD_MAX];
+ * through a hook, excluded, a socket or pipe, or files off). Descriptors
+ * from MMP_FD_LOW on are in mmp_fdleaf[fd / MMP_FD_LEAF] (NULL: a range
+ * never used; its entries are all NULL). Entries and leaves are single
+ * pointers, set with atomics: a reader never sees half of one. */
+extern struct mmp_ofd *mmp_fdmap[MMP_FD_LOW];
+extern struct mmp_ofd **mmp_fdleaf[MMP_FD_LEAVES];
+
+/* FD's entry in the map, NULL if FD has none (out of range, or its leaf
+ * not mapped yet). */
+static inline struct mmp_ofd **mmp_fd_slot(int fd)
+{
+    if (MMP_LIKELY((unsigned)fd < MMP_FD_LOW))
+        return &mmp_fdmap[fd];
+    if ((unsigned)fd >= MMP_FD_MAX)
+        return NULL;
+    struct mmp_ofd **leaf =
+        mms_load_acquire(&mmp_fdleaf[(unsigned)fd / MMP_FD_LEAF]);
+    return leaf ? &leaf[(unsigned)fd % MMP_FD_LEAF] : NULL;
+}
+
+/* The open file FD refers to, or NULL. */
+static inline struct mmp_ofd *mmp_fd_get(int fd)
+{
+    struct mmp_ofd **e = mmp_fd_slot(fd);
+    return e ? mms_load_relaxed(e) : NULL;
+}
 
 /* files.c: everything off the fast path. */
 void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
@@ -115,9 +144,7 @@ static inline __attribute__((always_inline)) void
 mmp_file_io(int fd, int64_t r, uint64_t off, unsigned how, uint64_t t0,
             uint64_t t1)
 {
-    if (MMP_UNLIKELY((unsigned)fd >= MMP_FD_MAX))
-        return;
-    struct mmp_ofd *o = mms_load_relaxed(&mmp_fdmap[fd]);
+    struct mmp_ofd *o = mmp_fd_get(fd);
     if (MMP_LIKELY(!o))
         return;
     struct mmp_frun *s = &o->own;
@@ -192,7 +219,7 @@ void mmp_file_range(unsigned first, unsigned last, int flags);
 void mmp_file_forget(int fd);
 static inline void mmp_file_notfile(int fd)
 {
-    if ((unsigned)fd < MMP_FD_MAX && mms_load_relaxed(&mmp_fdmap[fd]))
+    if (mmp_fd_get(fd))
         mmp_file_forget(fd);
 }
 

@@ -33,6 +33,10 @@
 #define MMS_PRELOAD_FILES_UNTRACKED "files.untracked"
 #define MMS_PRELOAD_FILES_EXCLUDED "files.excluded"
 #define MMS_PRELOAD_FILES_ALIGNMENT "files.alignment"
+/* What the shim's descriptor map and pool of open files have room for:
+ * both grow in steps, from MMP_FD_LOW descriptors and one chunk. */
+#define MMS_PRELOAD_FILES_MAP_SLOTS "files.map_slots"
+#define MMS_PRELOAD_FILES_POOL_SLOTS "files.pool_slots"
 
 /* X(member, kind, units): table "files", in cell order; KIND is a
  * MMS_MK_ suffix. "end" members hold the furthest offset reached + 1 (0:
