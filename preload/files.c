@@ -392,7 +392,7 @@ static struct mmp_ofd **leaf_get(unsigned fd)
     struct mmp_ofd **l = mms_load_acquire(slot);
     if (l)
         return l;
-    size_t bytes = MMP_FD_LEAF * sizeof *l;
+    size_t bytes = MMP_FD_LEAF * sizeof(void *);
     struct mmp_ofd **none = NULL;
     if (!(l = fresh(bytes)))
         return mms_load_acquire(slot);
@@ -449,7 +449,8 @@ static void map_set(int fd, struct mmp_ofd *o)
         }
         e = &l[(unsigned)fd % MMP_FD_LEAF];
     }
-    struct mmp_ofd *old = e ? __atomic_exchange_n(e, o, __ATOMIC_ACQ_REL) : NULL;
+    struct mmp_ofd *old =
+        e ? __atomic_exchange_n(e, o, __ATOMIC_ACQ_REL) : NULL;
     if (old)
         ofd_put(old);
 }
