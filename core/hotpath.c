@@ -56,51 +56,40 @@ static inline void seq_add(uint64_t *p, uint64_t v, bool owned)
         mms_add_relaxed(p, v);
 }
 
-void mms__hist_record_batch(mms_field *f, struct mms_cell c, const uint64_t *v,
-                            unsigned n)
+bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
+                          const uint16_t *counts, uint32_t nb, uint64_t sum,
+                          uint64_t lo, uint64_t hi)
 {
-    if (!f || f->kind != MMS_KIND_HISTOGRAM || !c.p || n > MMS_HIST_BATCH)
-        return;
-    if (f->flags & MMS_DF_WINDOW) { /* the windows' slots: one by one */
-        for (unsigned i = 0; i < n; i++)
-            mms__hist_record_at(f, c.p, c.owned, v[i], 0, f->bits, f->max_exp);
-        return;
-    }
-    /* The buckets first (a chunk's first value allocates it), then the
+    if (!f || f->kind != MMS_KIND_HISTOGRAM || !c.p || nb != f->nbuckets ||
+        (f->flags & MMS_DF_WINDOW) ||
+        mms__hist_nchunks(f->bits, f->max_exp) > 72)
+        return false;
+    /* The chunks first (a chunk's first value allocates it), then the
      * adds under one hold of the seqlock. */
-    uint64_t *bucket[MMS_HIST_BATCH];
-    uint64_t k = 0, sum = 0, lo = UINT64_MAX, hi = 0;
+    const unsigned bits = f->bits;
+    uint64_t *chunk[72] = {NULL}; /* max_exp <= 64: at most 66 chunks */
     uint32_t *dir = (uint32_t *)(c.p + sizeof(struct mms_hist_cell));
-    const unsigned bits = f->bits, max_exp = f->max_exp;
-    uint64_t *chunk = NULL;
-    uint32_t chunk_no = UINT32_MAX; /* the last chunk's (values cluster) */
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t x = v[i];
-        uint32_t idx = mms__hist_index(x, bits, max_exp);
-        if (idx >> bits != chunk_no) {
-            chunk_no = idx >> bits;
-            chunk = mms__chunk_of(f->w, dir, chunk_no, f->nbuckets, bits,
-                                  c.owned, f->index, 0);
-        }
-        if (!chunk)
-            continue; /* dropped (and counted) */
-        bucket[k++] = &chunk[idx & ((1u << bits) - 1)];
-        sum += x;
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
-    }
-    if (!k)
-        return;
-    uint64_t *seq = (uint64_t *)c.p, *body = seq + 1, s = 0;
+    for (uint32_t i = 0; i < nb; i++)
+        if (counts[i] && !chunk[i >> bits])
+            chunk[i >> bits] = mms__chunk_of(f->w, dir, i >> bits, nb, bits,
+                                             c.owned, f->index, 0);
+    uint64_t *seq = (uint64_t *)c.p, *body = seq + 1, s = 0, n = 0;
     bool lock = mms__seq_take(seq, c.owned, &s);
-    for (uint64_t i = 0; i < k; i++)
-        seq_add(bucket[i], 1, c.owned);
-    seq_add(&body[0], k, c.owned);
-    seq_add(&body[1], sum, c.owned);
-    mms__raise_to(&body[3], hi);
-    mms__raise_to(&body[2], ~lo);
+    for (uint32_t i = 0; i < nb; i++)
+        if (counts[i] && chunk[i >> bits]) {
+            seq_add(&chunk[i >> bits][i & ((1u << bits) - 1)], counts[i],
+                    c.owned);
+            n += counts[i];
+        }
+    if (n) {
+        seq_add(&body[0], n, c.owned);
+        seq_add(&body[1], sum, c.owned);
+        mms__raise_to(&body[3], hi);
+        mms__raise_to(&body[2], ~lo);
+    }
     if (lock)
         mms_store_release(seq, s + 2);
+    return true;
 }
 
 void mms__cell_window_reset_add(struct mms_cell c, uint32_t off, uint64_t sec,

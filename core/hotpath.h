@@ -37,6 +37,7 @@
 #include <mmstats/mmstats.h>
 
 #include "atomic.h"
+#include "hist_index.h"
 
 #define MMS_HIDDEN_API __attribute__((visibility("hidden")))
 
@@ -106,13 +107,16 @@ static inline void mms__cell_window_add(struct mms_cell c, uint32_t off,
 MMS_HIDDEN_API void mms__hist_record_cell(mms_field *f, struct mms_cell c,
                                           uint64_t v);
 
-/* Record the N values V (at most MMS_HIST_BATCH) in histogram F through
- * this thread's cell C of it, as N calls of mms__hist_record_cell would,
- * under one seqlock hold: for a writer that gathers values and records
- * them in batches. */
-#define MMS_HIST_BATCH 64
-MMS_HIDDEN_API void mms__hist_record_batch(mms_field *f, struct mms_cell c,
-                                           const uint64_t *v, unsigned n);
+/* Add values a writer gathered itself (bucket I of each value V is
+ * mms__hist_index(V, bits, max_exp) of F) to histogram F through this
+ * thread's cell C of it: COUNTS[I] values in bucket I (NB: F's number of
+ * buckets), their SUM, smallest LO and largest HI; as their records one
+ * by one would, under one hold of the seqlock. False, recording nothing,
+ * if F is not a histogram of NB buckets without windows. */
+MMS_HIDDEN_API bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
+                                         const uint16_t *counts, uint32_t nb,
+                                         uint64_t sum, uint64_t lo,
+                                         uint64_t hi);
 
 /* The global value of a GAUGE (i64) field, for atomic adds and
  * raise-to-max by code that keeps its own batching; NULL if F is not one. */

@@ -13,6 +13,7 @@
 #include <mmstats/mmstats.h>
 
 #include "atomic.h"
+#include "hist_index.h"
 
 #define MMS_HIDDEN __attribute__((visibility("hidden")))
 #define MMS_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -590,17 +591,6 @@ MMS_HIDDEN bool mms__member_name_ok(const char *n, size_t len);
 
 /* hist.c, and the bucket index inlined into the writer's hot path. */
 MMS_HIDDEN bool mms__hist_geom_ok(unsigned bits, unsigned max_exp);
-static inline uint32_t mms__hist_index(uint64_t v, unsigned bits,
-                                       unsigned max_exp)
-{
-    if (v < ((uint64_t)1 << bits))
-        return (uint32_t)v;
-    if (MMS_UNLIKELY(v >> max_exp))
-        return ((max_exp - bits + 1) << bits);
-    unsigned e = 63u - (unsigned)__builtin_clzll(v);
-    return ((e - bits + 1) << bits) + (uint32_t)(v >> (e - bits)) -
-           (1u << bits);
-}
 static inline uint32_t mms__hist_nchunks(unsigned bits, unsigned max_exp)
 {
     return max_exp - bits + 2;

@@ -65,11 +65,13 @@ static size_t boot_size(const void *p)
 static mms_field *f_bytes, *f_size; /* alloc_bytes (freed_bytes next), size */
 static uint64_t *live_p, *peak_p;   /* the gauges' values */
 
-/* The sizes asked for go to mem.alloc_size in batches of SIZES (one
- * histogram record, a seqlock hold and a call, costs about 110
- * instructions; a batch about 15 a value): the histogram lags by fewer
- * than SIZES values per running thread. */
-#define SIZES 32
+/* The sizes asked for go to mem.alloc_size in batches of SIZES: a
+ * thread counts them in its own buckets (the histogram's, SIZE_NB) and
+ * adds the batch at once (a histogram record, a seqlock hold and a call,
+ * costs about 110 instructions; this about 20 a value). The histogram
+ * lags by fewer than SIZES values per running thread. */
+#define SIZES 256
+#define SIZE_NB (((SIZE_MAX_EXP - SIZE_BITS + 1) << SIZE_BITS) + 1)
 
 /* This thread's cell of alloc_bytes and freed_bytes, set before any of
  * its mem calls' counter cells (mmp_tls_ctr) and forgotten after them: a
@@ -81,8 +83,9 @@ struct mem_tls {
     uint8_t *bytes;
     int64_t live_delta;
     int64_t sample_left; /* heap.h: bytes to go before the next sample */
+    uint64_t size_sum, size_max, size_min_inv;
     uint32_t nsizes;
-    uint64_t sizes[SIZES];
+    uint16_t size_count[SIZE_NB]; /* fewer than SIZES each */
 };
 static __thread struct mem_tls mt MMP_IE;
 
@@ -148,22 +151,33 @@ static void raise_to(uint64_t *p, uint64_t v)
 /* Record the sizes gathered in mem.alloc_size, through this thread's
  * own cell (a cached call cell vouched for it when they were gathered).
  */
+static void sizes_clear(void)
+{
+    mt.nsizes = 0;
+    mt.size_sum = mt.size_max = mt.size_min_inv = 0;
+    memset(mt.size_count, 0, sizeof mt.size_count);
+}
+
 static __attribute__((noinline)) void sizes_flush(void)
 {
-    unsigned n = mt.nsizes;
-    mt.nsizes = 0;
-    if (!n || !f_size)
-        return;
-    struct mms_cell c = mms__cell(f_size);
-    if (c.p)
-        mms__hist_record_batch(f_size, c, mt.sizes, n);
-    else
-        mmp_drop();
+    if (mt.nsizes && f_size) {
+        struct mms_cell c = mms__cell(f_size);
+        if (!c.p ||
+            !mms__hist_add_counts(f_size, c, mt.size_count, SIZE_NB,
+                                  mt.size_sum, ~mt.size_min_inv, mt.size_max))
+            mmp_drop();
+    }
+    sizes_clear();
 }
 
 static inline __attribute__((always_inline)) void size_add(uint64_t asked)
 {
-    mt.sizes[mt.nsizes] = asked;
+    mt.size_count[mms__hist_index(asked, SIZE_BITS, SIZE_MAX_EXP)]++;
+    mt.size_sum += asked;
+    if (asked > mt.size_max)
+        mt.size_max = asked;
+    if (~asked > mt.size_min_inv)
+        mt.size_min_inv = ~asked;
     if (MMP_UNLIKELY(++mt.nsizes == SIZES))
         sizes_flush();
 }
@@ -201,7 +215,8 @@ static void mem_forget(void)
 {
     if (mmp_thread == MMP_THREAD_EXITING)
         sizes_flush();
-    mt.nsizes = 0;
+    else if (mt.nsizes)
+        sizes_clear();
     mt.bytes = NULL;
 }
 

@@ -93,31 +93,48 @@ static void hist_record_on_cell(void **state)
     mms_snapshot_free(s);
 }
 
-/* A batch records what its values one by one would: the same buckets,
- * count, sum, min and max. */
-static void hist_record_batch_as_one_by_one(void **state)
+/* Bucket counts gathered by the writer and added at once record what
+ * their values one by one would: the same buckets, count, sum, min and
+ * max. */
+static void hist_add_counts_as_one_by_one(void **state)
 {
     struct tu_fx *fx = *state;
+    enum { BITS = 2, MAX_EXP = 40 }; /* the shim's mem.alloc_size */
+    struct mms_field_spec specs[2] = {
+        {.name = "one",
+         .kind = MMS_KIND_HISTOGRAM,
+         .hist_bits = BITS,
+         .hist_max_exp = MAX_EXP},
+        {.name = "batch",
+         .kind = MMS_KIND_HISTOGRAM,
+         .hist_bits = BITS,
+         .hist_max_exp = MAX_EXP},
+    };
     mms_field *h[2];
-    assert_int_equal(mms_timer_new(fx->w, "one", &h[0]), 0);
-    assert_int_equal(mms_timer_new(fx->w, "batch", &h[1]), 0);
+    assert_int_equal(mms__group_add(fx->w, specs, 2, 0, h), 0);
     struct mms_cell c0 = mms__cell(h[0]), c1 = mms__cell(h[1]);
     assert_non_null(c0.p);
     assert_non_null(c1.p);
-    uint64_t v[MMS_HIST_BATCH];
+    uint32_t nb = mms_hist_nbuckets(BITS, MAX_EXP);
+    uint16_t *counts = calloc(nb, sizeof *counts);
+    assert_non_null(counts);
     uint64_t x = 7;
     for (int round = 0; round < 10; round++) {
-        for (unsigned i = 0; i < MMS_HIST_BATCH; i++) {
+        uint64_t sum = 0, lo = UINT64_MAX, hi = 0;
+        memset(counts, 0, nb * sizeof *counts);
+        for (unsigned i = 0; i < 100; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
-            v[i] = (x >> 11) >> (x % 53); /* all magnitudes */
-            mms__hist_record_cell(h[0], c0, v[i]);
+            uint64_t v = (x >> 11) >> (x % 53); /* all magnitudes */
+            mms__hist_record_cell(h[0], c0, v);
+            counts[mms__hist_index(v, BITS, MAX_EXP)]++;
+            sum += v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
         }
-        mms__hist_record_batch(h[1], c1, v, MMS_HIST_BATCH - round);
-        for (unsigned i = MMS_HIST_BATCH - round; i < MMS_HIST_BATCH; i++)
-            mms__hist_record_batch(h[1], c1, &v[i], 1);
+        assert_true(mms__hist_add_counts(h[1], c1, counts, nb, sum, lo, hi));
     }
-    mms__hist_record_batch(h[1], c1, v, 0);                  /* nothing */
-    mms__hist_record_batch(h[1], c1, v, MMS_HIST_BATCH + 1); /* refused */
+    assert_false(mms__hist_add_counts(h[1], c1, counts, nb + 1, 0, 0, 0));
+    free(counts);
     mms_reader *r = reader(fx);
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
@@ -125,7 +142,7 @@ static void hist_record_batch_as_one_by_one(void **state)
         mms_snapshot_value(s, (size_t)tu_index(s, "one"))->v.hist;
     const struct mms_hist *b =
         mms_snapshot_value(s, (size_t)tu_index(s, "batch"))->v.hist;
-    assert_int_equal(a->count, 10 * MMS_HIST_BATCH);
+    assert_int_equal(a->count, 1000);
     assert_int_equal(b->count, a->count);
     assert_true(b->sum == a->sum);
     assert_true(b->min == a->min);
@@ -301,7 +318,7 @@ int main(void)
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(nowait_add_fails_busy_not_blocks, setup,
                                         tu_teardown),
-        cmocka_unit_test_setup_teardown(hist_record_batch_as_one_by_one, setup,
+        cmocka_unit_test_setup_teardown(hist_add_counts_as_one_by_one, setup,
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(hist_record_on_cell, setup,
                                         tu_teardown),
