@@ -513,13 +513,15 @@ static void note_other(const char *key, size_t len)
                      * again, an upper bound */
 }
 
-/* The records of ABS in both tables. */
+/* The records of ABS in both tables; REC NULL: in "files.meta" only (a
+ * path's stat, rename: no read or write, so no record in "files" until it
+ * is opened). */
 static bool records_of(const char *abs, uint32_t *rec, uint32_t *meta)
 {
     char hashed[MMP_HASHED_KEY];
     size_t len;
     const char *key = mmp_fpath_key(abs, hashed, &len);
-    int a = mms_record_get(tfiles, key, len, rec);
+    int a = rec ? mms_record_get(tfiles, key, len, rec) : 0;
     int b = mms_record_get(tmeta, key, len, meta);
     if (a < 0 || b < 0)
         return false;
@@ -791,14 +793,14 @@ void mmp_file_fstat(int fd, int r, uint64_t t0, uint64_t t1)
 static void path_event(int dirfd, const char *path, unsigned m, uint64_t t0,
                        uint64_t t1)
 {
-    uint32_t rec, meta;
+    uint32_t meta;
     if (!mmp_files_on() || !files_ready())
         return;
     char *abs = mmp_fpath_get();
     if (!abs)
         return;
     bool ok = mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
-              records_of(abs, &rec, &meta);
+              records_of(abs, NULL, &meta);
     mmp_fpath_put();
     if (ok)
         meta_event(meta, m, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0, t1);
