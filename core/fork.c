@@ -21,10 +21,10 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
  * copy of every writer is then whole. */
 static void fork_prepare(void)
 {
-    pthread_mutex_lock(&mms__registry_lock);
+    mms__mutex_lock(&mms__registry_lock);
     for (int i = 0; i < MMS_MAX_WRITERS; i++)
         if (mms__writers[i])
-            pthread_mutex_lock(&mms__writers[i]->lock);
+            mms__mutex_lock(&mms__writers[i]->lock);
 }
 
 static void fork_parent(void)

@@ -45,7 +45,7 @@ static void install(void)
     if (sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
         cur.sa_sigaction == on_sigbus)
         return;
-    pthread_mutex_lock(&install_lock);
+    mms__mutex_lock(&install_lock);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sigbus;

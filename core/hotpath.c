@@ -212,6 +212,19 @@ void mms__writer_on_identity(mms_writer *w, mms__identity_fn *fn)
         w->identity_cb = fn;
 }
 
+static int (*mutex_lock_fn)(pthread_mutex_t *); /* NULL: pthread's */
+
+void mms__set_mutex_lock(int (*fn)(pthread_mutex_t *))
+{
+    mms_store_release(&mutex_lock_fn, fn);
+}
+
+int mms__mutex_lock(pthread_mutex_t *m)
+{
+    int (*fn)(pthread_mutex_t *) = mms_load_acquire(&mutex_lock_fn);
+    return fn ? fn(m) : pthread_mutex_lock(m);
+}
+
 void mms__writer_no_syscalls(mms_writer *w)
 {
     if (w)

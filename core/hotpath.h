@@ -31,6 +31,7 @@
 #ifndef MMS_HOTPATH_H
 #define MMS_HOTPATH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -199,6 +200,13 @@ MMS_HIDDEN_API void mms__writer_on_identity(mms_writer *w,
  * system call. */
 MMS_HIDDEN_API void mms__writer_thread_named(mms_writer *w, int32_t tid,
                                              const char *name);
+
+/* The core takes its own mutexes (the writer's, the registry's) with FN
+ * from now on, not pthread_mutex_lock: an embedder that hooks that (the
+ * preload shim's sync family) gives the real one, so that the core's own
+ * locking is never recorded; a first record would need the writer's lock
+ * its caller holds, and be dropped. NULL: pthread_mutex_lock again. */
+MMS_HIDDEN_API void mms__set_mutex_lock(int (*fn)(pthread_mutex_t *));
 
 /* From now on W's slow paths make no system call (the process entered
  * seccomp): what would need one is dropped instead. */

@@ -288,6 +288,9 @@ MMS_HIDDEN bool mms__grow_wait(mms_writer *w);
 MMS_HIDDEN int mms__extent_map(mms_writer *w, uint32_t k);
 MMS_HIDDEN void mms__header_identity(struct mms_file_header *h);
 
+/* Lock M as the core takes its own mutexes (mms__set_mutex_lock). */
+MMS_HIDDEN int mms__mutex_lock(pthread_mutex_t *m);
+
 /* sys.c: raw system calls for the slow paths, so that the preload shim's
  * hooks (open, close, mmap...) never see the core's own calls. Each
  * returns the result or -errno and keeps errno. */

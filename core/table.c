@@ -206,7 +206,7 @@ static int table_new(mms_writer *w, const struct mms_table_spec *spec,
     if (rc < 0)
         return rc;
     if (wait)
-        pthread_mutex_lock(&w->lock);
+        mms__mutex_lock(&w->lock);
     else if (pthread_mutex_trylock(&w->lock) != 0)
         return MMS_EBUSY;
     rc = w->shared_child ? -EPERM : table_add_locked(w, spec, out);

@@ -48,7 +48,7 @@ static const char *env_or(const char *given, const char *var, unsigned flags)
 static int claim_slot(mms_writer *w)
 {
     int rc = -EMFILE;
-    pthread_mutex_lock(&mms__registry_lock);
+    mms__mutex_lock(&mms__registry_lock);
     for (uint32_t i = 0; i < MMS_MAX_WRITERS; i++) {
         if (!mms__writers[i]) {
             w->slot = i;
@@ -68,7 +68,7 @@ static int claim_slot(mms_writer *w)
 
 static void release_slot(mms_writer *w)
 {
-    pthread_mutex_lock(&mms__registry_lock);
+    mms__mutex_lock(&mms__registry_lock);
     if (mms__writers[w->slot] == w)
         mms_store_release(&mms__writers[w->slot], NULL);
     pthread_mutex_unlock(&mms__registry_lock);
@@ -395,7 +395,7 @@ int mms_field_find(mms_writer *w, const char *name, mms_field **out)
         *out = NULL;
     if (!w || !name || !out)
         return -EINVAL;
-    pthread_mutex_lock(&w->lock);
+    mms__mutex_lock(&w->lock);
     void *e = *name_slot(w, name);
     pthread_mutex_unlock(&w->lock);
     if (!e || mms__ix_tag(e) != MMS__IX_FIELD)
@@ -734,7 +734,7 @@ int mms__fields_add(mms_writer *w, const struct mms_field_spec *specs,
             return rc;
     }
     if (wait)
-        pthread_mutex_lock(&w->lock);
+        mms__mutex_lock(&w->lock);
     else if (pthread_mutex_trylock(&w->lock) != 0)
         return MMS_EBUSY;
     int rc = w->shared_child ? -EPERM
@@ -755,7 +755,7 @@ static int field_add(mms_writer *w, const struct mms_field_spec *spec,
     int rc = mms_name_check(spec->name);
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&w->lock);
+    mms__mutex_lock(&w->lock);
     rc = w->shared_child ? -EPERM
                          : add_locked(w, spec, 1, true, init, init_arg, out);
     pthread_mutex_unlock(&w->lock);

@@ -502,6 +502,8 @@ static void start(void)
     mmp_config_report();
     if (mmp_cfg.disable)
         return;
+    /* The core's own locks are not the host's: never recorded. */
+    mms__set_mutex_lock(mmp_real_pthread_mutex_lock());
     /* Only what every process needs: the file. A call's fields are made
      * on its first use. */
     int rc = open_writer();
