@@ -29,7 +29,7 @@ struct boot_hdr {
     size_t pad; /* keeps the block 16-byte aligned */
 };
 
-static void *boot_alloc(size_t n, size_t align)
+static __attribute__((noinline)) void *boot_alloc(size_t n, size_t align)
 {
     if (align < 16)
         align = 16;
@@ -70,7 +70,7 @@ static uint64_t *live_p, *peak_p;   /* the gauges' values */
  * adds the batch at once (a histogram record, a seqlock hold and a call,
  * costs about 110 instructions; this about 20 a value). The histogram
  * lags by fewer than SIZES values per running thread. */
-#define SIZES 256
+#define SIZES 1024
 #define SIZE_NB (((SIZE_MAX_EXP - SIZE_BITS + 1) << SIZE_BITS) + 1)
 
 /* This thread's cell of alloc_bytes and freed_bytes, set before any of
@@ -170,7 +170,8 @@ static __attribute__((noinline)) void sizes_flush(void)
     sizes_clear();
 }
 
-static inline __attribute__((always_inline)) void size_add(uint64_t asked)
+/* Count size ASKED; true if the batch is full (sizes_flush is due). */
+static inline __attribute__((always_inline)) bool size_count(uint64_t asked)
 {
     mt.size_count[mms__hist_index(asked, SIZE_BITS, SIZE_MAX_EXP)]++;
     mt.size_sum += asked;
@@ -178,7 +179,12 @@ static inline __attribute__((always_inline)) void size_add(uint64_t asked)
         mt.size_max = asked;
     if (~asked > mt.size_min_inv)
         mt.size_min_inv = ~asked;
-    if (MMP_UNLIKELY(++mt.nsizes == SIZES))
+    return ++mt.nsizes == SIZES;
+}
+
+static inline __attribute__((always_inline)) void size_add(uint64_t asked)
+{
+    if (MMP_UNLIKELY(size_count(asked)))
         sizes_flush();
 }
 
@@ -330,7 +336,10 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
     if (mmp_cacheable(c) && by.owned && sz.owned) {
         mt.bytes = by.p;
         __asm__ volatile("" ::: "memory"); /* before the call's cell */
-        mmp_tls_ctr[id] = c.p;
+        /* Timed calls keep taking this path (it measures them); the
+         * fast paths of malloc and free do not look at the mode. */
+        if (!t0 && mms_load_relaxed(&mmp_mode[id]) == MMP_COUNT)
+            mmp_tls_ctr[id] = c.p;
         if (mt.live_delta > LIVE_FLUSH || mt.live_delta < -LIVE_FLUSH)
             live_flush();
     } else {
@@ -387,51 +396,74 @@ mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
 
 /* ---------------------------------------------------------------- hooks */
 
-/* malloc and free are the hottest hooks: their timed paths are functions
- * of their own, so the counting paths keep few registers live across the
- * real call (as the generated hooks do). */
-static __attribute__((noinline)) void *malloc_timed(size_t n)
+/* malloc and free are the hottest hooks. Their fast paths run only with
+ * this thread's call cell cached (counting mode: mem_record_slow caches
+ * no cell for a timed call) and a glibc block; they read the block's
+ * size from its header, add to the cached cells and count its size in
+ * this thread's buckets. Everything else (timed, off, a thread's first
+ * call, another allocator, NULL, a maybe-sampled block) takes the slow
+ * paths below, which keep few registers live across the real call. */
+static __attribute__((noinline)) void *malloc_slow(size_t n)
 {
-    uint64_t t0 = mmp_clock();
+    uint64_t t0 = mmp_is_timed(MMP_CALL_malloc) ? mmp_clock() : 0;
     void *r = mmp_real_malloc()(n);
     mem_record(MMP_CALL_malloc, t0, !r, r, n, usable_real(r), 0);
     return r;
 }
 
-MMP_HOOK void *malloc(size_t n)
+/* malloc's fast path after a failure, or with another allocator. */
+static __attribute__((noinline)) void *malloc_record(void *r, size_t n)
 {
-    mmp_real_malloc_t real = mmp_real_malloc();
-    if (MMP_UNLIKELY(!real))
-        return boot_alloc(n, 16);
-    if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_malloc)))
-        return malloc_timed(n);
-    void *r = real(n);
     mem_record(MMP_CALL_malloc, 0, !r, r, n, usable_real(r), 0);
     return r;
 }
 
-static __attribute__((noinline)) void free_timed(void *p)
+/* What malloc's fast path found due: a batch of sizes, live bytes to
+ * publish, a sample. R is returned. */
+static __attribute__((noinline)) void *malloc_due(void *r, uint64_t got)
 {
-    if (MMP_UNLIKELY(mmp_heap_maybe(p)))
-        mmp_heap_forget(p);
-    size_t gave = usable_real(p);
-    uint64_t t0 = mmp_clock();
-    mmp_real_free()(p);
-    mem_record(MMP_CALL_free, t0, false, NULL, 0, 0, gave);
+    if (mt.live_delta > LIVE_FLUSH)
+        live_flush();
+    if (mt.sample_left < 0)
+        mmp_heap_sample(r, got, &mt.sample_left);
+    if (mt.nsizes == SIZES)
+        sizes_flush();
+    return r;
 }
 
-MMP_HOOK void free(void *p)
+/* A cached call cell: the real function was found before. */
+#define REAL_FOUND(name) mms_load_relaxed(&mmp_real[MMP_CALL_##name])
+
+MMP_HOOK void *malloc(size_t n)
 {
-    if (MMP_UNLIKELY(is_boot(p)))
-        return; /* bootstrap memory is static: nothing to give back */
-    mmp_real_free_t real = mmp_real_free();
-    if (MMP_UNLIKELY(!real))
-        return;
-    uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_free]);
-    if (MMP_UNLIKELY(mode == MMP_TIMED)) {
-        free_timed(p);
-        return;
+    uint8_t *c = mmp_tls_ctr[MMP_CALL_malloc];
+    if (MMP_UNLIKELY(!c)) {
+        if (!mmp_real_malloc())
+            return boot_alloc(n, 16);
+        return malloc_slow(n);
     }
+    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(n);
+    if (MMP_UNLIKELY(!r || !glibc_sizes))
+        return malloc_record(r, n);
+    uint64_t got = glibc_usable(r);
+    mms__cell_add((struct mms_cell){c, true}, 0, 1);
+    mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
+    bool due = size_count(n);
+    /* Live bytes only rise here, only fall in free: one test each. Each
+     * test's slow path is a tail call, so nothing is kept across it. */
+    int64_t live = mt.live_delta += (int64_t)got;
+    if (MMP_UNLIKELY(live > LIVE_FLUSH))
+        due = true;
+    if (MMP_UNLIKELY((mt.sample_left -= (int64_t)got) < 0))
+        due = true;
+    if (MMP_UNLIKELY(due))
+        return malloc_due(r, got);
+    return r;
+}
+
+static __attribute__((noinline)) void free_slow(void *p, mmp_real_free_t real)
+{
+    uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_free]);
     if (mode == MMP_OFF) {
         real(p);
         return;
@@ -440,8 +472,31 @@ MMP_HOOK void free(void *p)
     if (MMP_UNLIKELY(mmp_heap_maybe(p)))
         mmp_heap_forget(p);
     size_t gave = usable_real(p);
+    uint64_t t0 = mode == MMP_TIMED ? mmp_clock() : 0;
     real(p);
-    mem_record(MMP_CALL_free, 0, false, NULL, 0, 0, gave);
+    mem_record(MMP_CALL_free, t0, false, NULL, 0, 0, gave);
+}
+
+MMP_HOOK void free(void *p)
+{
+    if (MMP_UNLIKELY(is_boot(p)))
+        return; /* bootstrap memory is static: nothing to give back */
+    uint8_t *c = mmp_tls_ctr[MMP_CALL_free];
+    if (MMP_UNLIKELY(!c || !p || !glibc_sizes || mmp_heap_maybe(p))) {
+        mmp_real_free_t real = mmp_real_free();
+        if (real)
+            free_slow(p, real);
+        return;
+    }
+    mmp_real_free_t real = (mmp_real_free_t)REAL_FOUND(free);
+    /* Counted before the real call, which then is the last (a tail
+     * call): nothing here depends on its outcome. */
+    uint64_t gave = glibc_usable(p);
+    mms__cell_add((struct mms_cell){c, true}, 0, 1);
+    mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
+    if (MMP_UNLIKELY((mt.live_delta -= (int64_t)gave) < -LIVE_FLUSH))
+        live_flush();
+    real(p);
 }
 
 MMP_HOOK void *calloc(size_t n, size_t size)
