@@ -1,7 +1,7 @@
 /* The core's internal hot-path API (core/hotpath.h), as the preload shim
  * uses it: owned cells and adds, grouped counters laid out next to each
- * other, histogram records on a cell, the thread-exit callback, state
- * changes and the no-system-call setting. */
+ * other, window rings by second, histogram records on a cell, the thread-exit
+ * callback, state changes and the no-system-call setting. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <errno.h>
@@ -51,6 +51,70 @@ static void group_counters_are_consecutive(void **state)
     assert_int_equal(tu_counter(r, "g.calls"), 10);
     assert_int_equal(tu_counter(r, "g.errors"), 20);
     assert_int_equal(tu_counter(r, "g.bytes"), 35);
+}
+
+/* The count of NAME's window of SECONDS ending at second NOW. */
+static uint64_t window_count(struct tu_fx *fx, const char *name,
+                             unsigned seconds, uint64_t now)
+{
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(reader(fx), &s), 0);
+    long i = tu_index(s, name);
+    assert_true(i >= 0);
+    struct mms_window w;
+    assert_int_equal(mms_snapshot_window_at(s, (size_t)i, seconds,
+                                            (int64_t)(now * 1000000000u), &w),
+                     0);
+    uint64_t n = w.count;
+    mms_window_free(&w);
+    mms_snapshot_free(s);
+    return n;
+}
+
+/* A windowed counter after two plain ones in a group, as the shim makes
+ * a timed call's: its ring 8 bytes into its cell, at 8 * 2 + 8. Adds by
+ * second land in their slots; a slot reused 64 seconds later is reset
+ * first (the old second's count gone from every window). */
+static void cell_window_add_by_second(void **state)
+{
+    struct tu_fx *fx = *state;
+    struct mms_field_spec specs[3] = {
+        {.name = "w.calls", .kind = MMS_KIND_COUNTER},
+        {.name = "w.errors", .kind = MMS_KIND_COUNTER},
+        {.name = "w.recent", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW},
+    };
+    mms_field *f[3];
+    assert_int_equal(mms__group_add(fx->w, specs, 3, 0, f), 0);
+    struct mms_cell c = mms__cell(f[0]);
+    assert_non_null(c.p);
+    const uint32_t ring = 8 * 2 + 8;
+    const uint64_t s0 = 1000;
+    for (int i = 0; i < 5; i++)
+        mms__cell_window_add(c, ring, s0, 1);
+    for (int i = 0; i < 7; i++)
+        mms__cell_window_add(c, ring, s0 + 1, 1);
+    mms__cell_add(c, ring - 8, 12); /* the total, as the shim adds it */
+    assert_int_equal(tu_counter(reader(fx), "w.recent"), 12);
+    assert_int_equal(tu_counter(reader(fx), "w.calls"), 0);
+    assert_int_equal(window_count(fx, "w.recent", 1, s0 + 1), 5);
+    assert_int_equal(window_count(fx, "w.recent", 1, s0 + 2), 7);
+    assert_int_equal(window_count(fx, "w.recent", 10, s0 + 2), 12);
+    assert_int_equal(window_count(fx, "w.recent", 1, s0), 0);
+    /* Second s0 + 64 takes s0's slot: reset, then 3. */
+    for (int i = 0; i < 3; i++)
+        mms__cell_window_add(c, ring, s0 + 64, 1);
+    assert_int_equal(window_count(fx, "w.recent", 1, s0 + 65), 3);
+    assert_int_equal(window_count(fx, "w.recent", 60, s0 + 65), 3);
+    /* Late by more than the ring (the slot holds a newer second): left
+     * out of the window. */
+    mms__cell_window_add(c, ring, s0, 1);
+    assert_int_equal(window_count(fx, "w.recent", 1, s0 + 65), 3);
+    /* A shared cell (not owned) takes atomic adds, the same slots. */
+    struct mms_cell sh = mms__cell_shared(f[0]);
+    assert_non_null(sh.p);
+    assert_false(sh.owned);
+    mms__cell_window_add(sh, ring, s0 + 64, 2);
+    assert_int_equal(window_count(fx, "w.recent", 1, s0 + 65), 5);
 }
 
 static void nowait_add_fails_busy_not_blocks(void **state)
@@ -315,6 +379,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(group_counters_are_consecutive, setup,
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(cell_window_add_by_second, setup,
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(nowait_add_fails_busy_not_blocks, setup,
                                         tu_teardown),
