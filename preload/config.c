@@ -63,7 +63,7 @@ static const struct opt opts[] = {
      "{exe}-{label})"},
     {"MMSTATS_HOOKS", OPT_FAMILIES, &mmp_cfg.families, 0, 0,
      "families to record: all, or a list of "
-     "io,fs,net,stdio,mem,files,sync; -name removes one (all,-mem); "
+     "io,fs,dir,net,stdio,mem,files,sync,sig; -name removes one (all,-mem); "
      "default: all but sync"},
     {"MMSTATS_TIMING", OPT_BOOL, &mmp_cfg.timing, 0, 0,
      "latency histograms for io, fs, net, stdio and sync calls "

@@ -1,7 +1,11 @@
-/* fs family: opening, closing, duplicating, seeking, syncing, truncating,
- * stat in every name glibc exports, unlink, rename, mkdir. Every hook is
- * generated from its table entry (open's with its optional mode). */
+/* fs family: opening, closing, duplicating, seeking, syncing, truncating
+ * and allocating, stat and statfs in every name glibc exports, access,
+ * readlink, extended attributes, modes, owners and times, links, unlink,
+ * rename, mkdir, rmdir, getcwd, pipes. Every hook is generated from its
+ * table entry (open's with its optional mode). */
 #include <fcntl.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "shim.h"

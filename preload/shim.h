@@ -26,6 +26,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -38,12 +39,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
+#include <termios.h>
 #include <time.h>
 
 #include "calls.h"
@@ -66,6 +71,15 @@
 typedef int (*mmp_clone_fn)(void *);
 /* pthread_create's start routine, named for the table. */
 typedef void *(*mmp_start_fn)(void *);
+/* Array parameters as libc declares them (pipe's int fds[2]...). */
+typedef int mmp_fd_pair[2];
+typedef struct timespec mmp_time_pair[2];
+/* scandir's selector and comparison, named for the table. */
+typedef int (*mmp_dirsel_fn)(const struct dirent *);
+typedef int (*mmp_dircmp_fn)(const struct dirent **, const struct dirent **);
+typedef int (*mmp_dirsel64_fn)(const struct dirent64 *);
+typedef int (*mmp_dircmp64_fn)(const struct dirent64 **,
+                               const struct dirent64 **);
 
 /* ------------------------------------------------- parameter lists */
 
@@ -121,6 +135,7 @@ enum mmp_fieldset {
     MMP_SET_XFER,
     MMP_SET_WAIT,
     MMP_SET_LOCK,
+    MMP_SET_DIR,
     MMP_SET_NONE,
     MMP_NSETS
 };
@@ -392,6 +407,14 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
 #define MMP_REC_CALL_EOF(id, t0, r) MMP_RECORD(id, t0, 2, (r) == EOF, 0, 0)
 #define MMP_REC_CALL_MAP(id, t0, r)                                            \
     MMP_RECORD(id, t0, 2, (r) == MAP_FAILED, 0, 0)
+#define MMP_REC_CALL_NZ(id, t0, r) MMP_RECORD(id, t0, 2, (r) != 0, 0, 0)
+#define MMP_REC_CALL_SIG(id, t0, r) MMP_RECORD(id, t0, 2, (r) == SIG_ERR, 0, 0)
+/* A mapping's or a range's length: asked, and moved if the call worked. */
+#define MMP_REC_MAP(id, t0, r)                                                 \
+    MMP_RECORD(id, t0, 4, (r) == MAP_FAILED, len, (r) == MAP_FAILED ? 0 : len)
+#define MMP_REC_RANGE(id, t0, r)                                               \
+    MMP_RECORD(id, t0, 4, (r) < 0, len, (r) < 0 ? 0 : len)
+#define MMP_REC_SCAN(id, t0, r) MMP_RECORD(id, t0, 3, (r) < 0, MMP_GOT(r), 0)
 #define MMP_REC_XFER(id, t0, r) MMP_RECORD(id, t0, 4, (r) < 0, n, MMP_GOT(r))
 #define MMP_REC_XFER_IOV(id, t0, r)                                            \
     MMP_RECORD(id, t0, 4, (r) < 0, (r) >= 0 ? mmp_iov_bytes(iov, cnt) : 0,     \
@@ -416,6 +439,11 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
 #define MMP_FAIL_CALL_PTR NULL
 #define MMP_FAIL_CALL_EOF EOF
 #define MMP_FAIL_CALL_MAP MAP_FAILED
+#define MMP_FAIL_CALL_NZ ENOSYS
+#define MMP_FAIL_CALL_SIG SIG_ERR
+#define MMP_FAIL_MAP MAP_FAILED
+#define MMP_FAIL_RANGE (-1)
+#define MMP_FAIL_SCAN (-1)
 #define MMP_FAIL_XFER (-1)
 #define MMP_FAIL_XFER_IOV (-1)
 #define MMP_FAIL_XFER_MSG (-1)

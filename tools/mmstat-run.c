@@ -24,8 +24,8 @@ enum { OPT_HOOKS = 256, OPT_NO_TIMING, OPT_TIMING_MEM, OPT_RAW, OPT_SPLIT };
 /* The shim's families of calls, as MMSTATS_HOOKS names them
  * (docs/preload.md); test_tools_run checks this list against the shim's
  * own (its MMSTATS_VERBOSE=1 table). */
-static const char *const families[] = {"io",  "fs",    "net", "stdio",
-                                       "mem", "files", "sync"};
+static const char *const families[] = {"io",  "fs",    "dir",  "net", "stdio",
+                                       "mem", "files", "sync", "sig"};
 
 static const struct cli_opt run_opts[] = {
     {'o', CLI_REQUIRED, "output", "FILE",
@@ -43,7 +43,7 @@ static const struct cli_opt run_opts[] = {
      "rollups per program (--per-process too)"},
     {OPT_HOOKS, CLI_REQUIRED, "hooks", "LIST",
      "families to record (MMSTATS_HOOKS): all, or\n"
-     "io,fs,net,stdio,mem,files,sync; -name leaves\none out"},
+     "io,fs,dir,net,stdio,mem,files,sync,sig;\nleave one out with -name"},
     {OPT_NO_TIMING, CLI_NONE, "no-timing", NULL,
      "no latency histograms (MMSTATS_TIMING=0)"},
     {OPT_TIMING_MEM, CLI_NONE, "timing-mem", NULL,

@@ -13,6 +13,7 @@
 #define MMS_PRELOAD_READY "ready"
 #define MMS_PRELOAD_LATENCY "latency"
 #define MMS_PRELOAD_CONTENDED "contended"
+#define MMS_PRELOAD_ENTRIES "entries"
 /* A timed call's calls again (counted while it is timed), with 1/10/60 s
  * windows: a COUNTER with MMS_DF_WINDOW. */
 #define MMS_PRELOAD_RECENT "recent_calls"

@@ -52,7 +52,11 @@ echo "== 1 pointers libc rejects: the hooks read nothing the call did not check"
 same badptr "$P/pf_badptr"
 expect_match "$(cat "$WORK/badptr-bare.out")" 'writev\(bad iov\) +-> -1 EFAULT' \
     "1 the bare program sees EFAULT"
-expect_eq "$(grep -c ' -> ' "$WORK/badptr.out")" 14 "1 every call returned"
+expect_eq "$(grep -c ' -> ' "$WORK/badptr.out")" 21 "1 every call returned"
+expect_match "$(cat "$WORK/badptr-bare.out")" 'getdents64\(bad buf\) +-> -1 EFAULT' \
+    "1 the bare program sees EFAULT from getdents64"
+expect_eq "$(f "$F" dir.getdents64.errors) $(f "$F" fs.readlink.errors) $(f "$F" fs.statfs.errors)" \
+    "1 1 1" "1 issue 16's calls: counted as errors"
 expect_eq "$(f "$F" io.writev.calls) $(f "$F" io.writev.errors)" "3 2" \
     "1 io.writev: 3 calls, 2 errors"
 expect_eq "$(f "$F" io.writev.requested_bytes) $(f "$F" io.writev.bytes)" "4 4" \

@@ -55,7 +55,7 @@ for bad in "" "--sort bogus" "--bogus true" "--hooks bogus -- true" \
     expect_rc "$rc" 2 "usage: '$bad'"
 done
 e=$("$RUN" --hooks io,bogus -- true 2>&1 || true)
-expect_match "$e" "^mmstat-run: --hooks: unknown family 'bogus' in 'io,bogus' \(all, none, io, fs, net, stdio, mem, files, sync; -NAME leaves one out\)$" \
+expect_match "$e" "^mmstat-run: --hooks: unknown family 'bogus' in 'io,bogus' \(all, none, io, fs, dir, net, stdio, mem, files, sync, sig; -NAME leaves one out\)$" \
     "--hooks: an unknown family named, the known ones listed"
 rc=0
 "$RUN" -o "$WORK/s.txt" --hooks all,-mem -- true || rc=$?

@@ -2,10 +2,13 @@
  * the shim must not read the caller's memory before the real call has
  * checked it, so each returns as it does bare, and nothing crashes.
  * Prints one line per call: its result and errno. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 
 #include "pf_common.h"
 
@@ -51,6 +54,17 @@ int main(void)
     m.msg_iovlen = (size_t)1 << 40;
     show("recvmsg(iovlen 1<<40)", recvmsg(sv[1], &m, MSG_DONTWAIT));
     show("sendmsg(iovlen 1<<40)", sendmsg(sv[0], &m, 0));
+    /* Issue 16's calls: buffers the kernel rejects. */
+    show("readlink(bad buf)", readlink("/proc/self/exe", bad(8), 64));
+    show("getxattr(bad value)", getxattr("/", "user.none", bad(8), 64));
+    show("listxattr(bad list)", listxattr("/", bad(8), 4096));
+    int dfd = open("/", O_RDONLY | O_DIRECTORY);
+    show("getdents64(bad buf)", getdents64(dfd, bad(8), 4096));
+    show("statfs(bad buf)", statfs("/", bad(8)));
+    show("pipe(bad fds)", pipe(bad(8)));
+    int type = 0;
+    show("getsockopt(bad len)",
+         getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &type, bad(8)));
     /* And the good ones still count their bytes. */
     m.msg_iovlen = 2;
     show("sendmsg(2 x 2 bytes)", sendmsg(sv[0], &m, 0));

@@ -1,6 +1,7 @@
 /* Built with -O2 -D_FORTIFY_SOURCE=2 (tests/integration/CMakeLists.txt):
- * read, pread, recv, recvfrom and open without a mode, with sizes and
- * flags the compiler cannot see, go to glibc's checking variants
+ * read, pread, recv, recvfrom, readlink, getcwd and open without a
+ * mode, with sizes and flags the compiler cannot see, go to glibc's
+ * checking variants
  * (__read_chk, __open_2, ...). pf_fortify FILE N: prints the fortify level
  * and one line per call; exit 0 if all succeeded. */
 #include <errno.h>
@@ -55,5 +56,10 @@ int main(int argc, char **argv)
         pf_die("send");
     check("recv", recv(sv[1], buf, n, 0), (long)n);
     check("recvfrom", recvfrom(sv[1], buf, n, 0, NULL, NULL), (long)n);
+    /* PATH is no symbolic link: EINVAL, from the checking variants. */
+    check("readlink", readlink(path, buf, n), -1);
+    check("readlinkat", readlinkat(AT_FDCWD, path, buf, n), -1);
+    char cwd[4096];
+    check("getcwd", getcwd(cwd, n * 256) != NULL, 1);
     return fails != 0;
 }
