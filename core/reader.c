@@ -883,6 +883,11 @@ static int file_check(int fd, struct stat *st)
 static int open_checked(mms_reader *r)
 {
     int rc = header_load(r);
+    /* A writer grew the file between our fstat and our mmap (a process
+     * reading its own file, its shim making fields meanwhile): it extends
+     * the file before it publishes file_size, so a second look sees it. */
+    if (rc == 0 && r->h.file_size > r->map_size && (rc = remap(r)) == 0)
+        rc = header_load(r);
     if (rc == 0 &&
         (r->h.file_size > r->map_size || r->h.heap_used > r->h.file_size))
         rc = r->h.heap_used > r->h.file_size ? MMS_ECORRUPT : MMS_ETRUNCATED;
