@@ -336,10 +336,7 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
     if (mmp_cacheable(c) && by.owned && sz.owned) {
         mt.bytes = by.p;
         __asm__ volatile("" ::: "memory"); /* before the call's cell */
-        /* Timed calls keep taking this path (it measures them); the
-         * fast paths of malloc and free do not look at the mode. */
-        if (!t0 && mms_load_relaxed(&mmp_mode[id]) == MMP_COUNT)
-            mmp_tls_ctr[id] = c.p;
+        mmp_tls_ctr[id] = c.p;
         if (mt.live_delta > LIVE_FLUSH || mt.live_delta < -LIVE_FLUSH)
             live_flush();
     } else {
@@ -397,8 +394,8 @@ mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
 /* ---------------------------------------------------------------- hooks */
 
 /* malloc and free are the hottest hooks. Their fast paths run only with
- * this thread's call cell cached (counting mode: mem_record_slow caches
- * no cell for a timed call) and a glibc block; they read the block's
+ * this thread's call cell cached, in counting mode and for a glibc
+ * block; they read the block's
  * size from its header, add to the cached cells and count its size in
  * this thread's buckets. Everything else (timed, off, a thread's first
  * call, another allocator, NULL, a maybe-sampled block) takes the slow
@@ -437,7 +434,7 @@ static __attribute__((noinline)) void *malloc_due(void *r, uint64_t got)
 MMP_HOOK void *malloc(size_t n)
 {
     uint8_t *c = mmp_tls_ctr[MMP_CALL_malloc];
-    if (MMP_UNLIKELY(!c)) {
+    if (MMP_UNLIKELY(!c || mmp_is_timed(MMP_CALL_malloc))) {
         if (!mmp_real_malloc())
             return boot_alloc(n, 16);
         return malloc_slow(n);
@@ -482,7 +479,8 @@ MMP_HOOK void free(void *p)
     if (MMP_UNLIKELY(is_boot(p)))
         return; /* bootstrap memory is static: nothing to give back */
     uint8_t *c = mmp_tls_ctr[MMP_CALL_free];
-    if (MMP_UNLIKELY(!c || !p || !glibc_sizes || mmp_heap_maybe(p))) {
+    if (MMP_UNLIKELY(!c || mmp_is_timed(MMP_CALL_free) || !p || !glibc_sizes ||
+                     mmp_heap_maybe(p))) {
         mmp_real_free_t real = mmp_real_free();
         if (real)
             free_slow(p, real);
