@@ -53,6 +53,7 @@ void agg_free(struct agg_group *g)
     mms_merge_free(g->m);
     free(g->pids);
     free(g->key);
+    free(g->label);
     memset(g, 0, sizeof *g);
 }
 
@@ -165,9 +166,15 @@ void agg_groups_free(struct agg_group *g, size_t n)
     free(g);
 }
 
+bool agg_by_valid(const char *s)
+{
+    return !strcmp(s, AGG_BY_EXE) || !strcmp(s, AGG_BY_LABEL) ||
+           !strcmp(s, AGG_BY_PROGRAM);
+}
+
 /* A group's place by its key, while grouping. */
 struct key_index {
-    const char *key; /* the group's own copy */
+    char *key; /* KEY, or with a label: KEY '\n' LABEL */
     size_t i;
     UT_hash_handle hh;
 };
@@ -175,37 +182,51 @@ struct key_index {
 static int cmp_group(const void *a, const void *b)
 {
     const struct agg_group *x = a, *y = b;
-    return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+    int c = strcmp(x->key ? x->key : "", y->key ? y->key : "");
+    return c ? c : strcmp(x->label ? x->label : "", y->label ? y->label : "");
 }
 
-/* The group of KEY in *G (N of them, CAP allocated), added if new. */
+/* The group of KEY (and LABEL, if not NULL) in *G (N of them, CAP
+ * allocated), added if new. */
 static struct agg_group *group_of(struct agg_group **g, size_t *n, size_t *cap,
-                                  struct key_index **keys, const char *key)
+                                  struct key_index **keys, const char *key,
+                                  const char *label)
 {
     struct key_index *e;
-    HASH_FIND_STR(*keys, key, e);
-    if (e)
+    char *full = NULL;
+    if (asprintf(&full, "%s%s%s", key, label ? "\n" : "", label ? label : "") <
+        0)
+        return NULL;
+    HASH_FIND_STR(*keys, full, e);
+    if (e) {
+        free(full);
         return &(*g)[e->i];
+    }
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 8;
         struct agg_group *ng = realloc(*g, ncap * sizeof *ng);
-        if (!ng)
+        if (!ng) {
+            free(full);
             return NULL;
+        }
         *g = ng;
         *cap = ncap;
     }
     struct agg_group *dst = &(*g)[*n];
     memset(dst, 0, sizeof *dst);
-    if (!(dst->key = strdup(key)) || !(e = malloc(sizeof *e))) {
-        free(dst->key);
-        return NULL;
+    dst->key = strdup(key);
+    dst->label = label ? strdup(label) : NULL;
+    e = malloc(sizeof *e);
+    if (e && dst->key && (dst->label || !label)) {
+        e->key = full;
+        e->i = *n;
+        HASH_ADD_KEYPTR(hh, *keys, e->key, strlen(e->key), e);
     }
-    e->key = dst->key;
-    e->i = *n;
-    HASH_ADD_KEYPTR(hh, *keys, e->key, strlen(e->key), e);
-    if (!hash_added(e)) {
+    if (!e || !dst->key || (label && !dst->label) || !hash_added(e)) {
         free(e);
+        free(full);
         free(dst->key);
+        free(dst->label);
         return NULL;
     }
     (*n)++;
@@ -238,7 +259,8 @@ int agg_group_by(const struct out_proc *p, size_t np, const char *by,
             if ((rc = mms_reader_info(p[i].reader, &pi)) < 0)
                 break;
             const char *key = !strcmp(by, AGG_BY_LABEL) ? pi.label : pi.exe;
-            if (!(dst = group_of(&g, &n, &cap, &keys, key))) {
+            const char *label = !strcmp(by, AGG_BY_PROGRAM) ? pi.label : NULL;
+            if (!(dst = group_of(&g, &n, &cap, &keys, key, label))) {
                 rc = -ENOMEM;
                 break;
             }
@@ -249,6 +271,7 @@ int agg_group_by(const struct out_proc *p, size_t np, const char *by,
     HASH_CLEAR(hh, keys);
     for (; e; e = next) {
         next = e->hh.next;
+        free(e->key);
         free(e);
     }
     if (rc < 0) {

@@ -51,7 +51,9 @@ struct agg_field {
 };
 
 struct agg_group {
-    char *key;                /* the exe with --by exe; NULL for --sum */
+    char *key;                /* the exe with --by exe or program, the
+                                 label with --by label; NULL for --sum */
+    char *label;              /* --by program: the label ("" none); NULL */
     uint32_t nproc;           /* files */
     int32_t *pids;            /* nproc of them (0: a rollup) */
     uint64_t procs;           /* processes, a rollup's included */
@@ -69,12 +71,17 @@ int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
 const struct agg_field *agg_find(const struct agg_group *g, const char *name);
 void agg_free(struct agg_group *g);
 
-/* The grouping keys of agg_group_by: a process's exe or label. */
+/* The grouping keys of agg_group_by: a process's exe, its label, or both
+ * (a program: exe and label, as a rollup's default group). */
 #define AGG_BY_EXE "exe"
 #define AGG_BY_LABEL "label"
+#define AGG_BY_PROGRAM "program"
+/* Whether S is one of them. */
+bool agg_by_valid(const char *s);
 
-/* The processes P in groups: one per value of BY (AGG_BY_EXE or
- * AGG_BY_LABEL), sorted by it, or one group of them all (BY NULL). Each
+/* The processes P in groups: one per value of BY (AGG_BY_EXE,
+ * AGG_BY_LABEL or AGG_BY_PROGRAM), sorted by it, or one group of them
+ * all (BY NULL). Each
  * adds its fields that pass FLT, windows taken at WINDOWS_AT (agg_add).
  * Free with agg_groups_free. */
 int agg_group_by(const struct out_proc *p, size_t n, const char *by,

@@ -96,11 +96,13 @@ int cache_keep(struct centry *e, const mms_snapshot *s);
 struct guard;
 
 struct exporter {
-    const char *dir;     /* the stats directory */
-    const char *host;    /* the "host" label; NULL: none */
-    const char *by;      /* /metrics aggregated per "exe" or "label"; NULL */
-    double grace;        /* --include-finished seconds; < 0: running only */
-    size_t file_metrics; /* --file-metrics: top files per process; 0 */
+    const char *dir;       /* the stats directory */
+    const char *host;      /* the "host" label; NULL: none */
+    const char *by;        /* /metrics aggregated per "program", "exe" or
+                              "label"; NULL: per process */
+    unsigned hist_buckets; /* per power of two; 0: the default */
+    double grace;          /* --include-finished seconds; < 0: running only */
+    size_t file_metrics;   /* --file-metrics: top files per process; 0 */
     struct cache cache;
     /* The exporter's own metrics. */
     atomic_ulong scrapes, file_errors, requests, refused_busy;

@@ -35,9 +35,10 @@ static void sel_free(struct sel *q)
     memset(q, 0, sizeof *q);
 }
 
-/* The exported entries of the cache, with a snapshot each; a snapshot
- * that fails counts in *FAILED. */
-static int select_exported(struct exporter *x, struct sel *q, unsigned *failed)
+/* The exported entries of the cache (ALL: every file, finished or not),
+ * with a snapshot each; a snapshot that fails counts in *FAILED. */
+static int select_exported(struct exporter *x, struct sel *q, unsigned *failed,
+                           bool all)
 {
     struct cache *c = &x->cache;
     memset(q, 0, sizeof *q);
@@ -50,7 +51,7 @@ static int select_exported(struct exporter *x, struct sel *q, unsigned *failed)
     int64_t now = now_real_ns();
     for (size_t i = 0; i < c->n; i++) {
         struct centry *e = c->v[i];
-        if (!cache_exported(e, x->grace, now))
+        if (!all && !cache_exported(e, x->grace, now))
             continue;
         mms_snapshot *s;
         int rc = mms_snapshot_take(e->r, &s);
@@ -193,9 +194,10 @@ int api_metrics(struct exporter *x, struct body *out)
     s.skipped = c->skipped;
     s.cached = (unsigned)c->n;
     if (rc == 0)
-        rc = select_exported(x, &q, &s.failed);
+        rc = select_exported(x, &q, &s.failed, x->by != NULL);
     if (rc == 0) {
-        struct out_opts o = {.host = x->host, .by = x->by};
+        struct out_opts o = {
+            .host = x->host, .by = x->by, .hist_buckets = x->hist_buckets};
         if (x->by) {
             struct agg_group *g;
             size_t n;
@@ -554,7 +556,7 @@ int api_aggregate(struct exporter *x, const char *by, const struct filters *flt,
     pthread_mutex_lock(&c->lock);
     int rc = cache_sync(c);
     if (rc == 0)
-        rc = select_exported(x, &q, &failed);
+        rc = select_exported(x, &q, &failed, false);
     if (rc == 0) {
         struct agg_group *g;
         size_t n;

@@ -17,7 +17,7 @@
 #include "exporter.h"
 #include "json.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:9464"
+#define DEFAULT_LISTEN "127.0.0.1:10464"
 #define DEFAULT_GRACE 300.0
 
 enum {
@@ -33,6 +33,8 @@ enum {
     OPT_MAX_MEMORY,
     OPT_THREADS,
     OPT_FILE_METRICS,
+    OPT_PER_PROCESS,
+    OPT_BUCKETS,
 };
 
 static const struct cli_opt exp_opts[] = {
@@ -46,14 +48,22 @@ static const struct cli_opt exp_opts[] = {
      "stats directory (default: $MMSTATS_DIR,\n"
      "$XDG_RUNTIME_DIR/mmstats or\n/tmp/mmstats-UID)"},
     {'b', CLI_REQUIRED, "by", "KEY",
-     "/metrics summed per exe or label, not per\n"
-     "process (bounded cardinality)"},
+     "/metrics summed per program (exe and label,\n"
+     "the default), exe or label: every process\n"
+     "ever run, finished and folded ones included"},
+    {OPT_PER_PROCESS, CLI_NONE, "per-process", NULL,
+     "/metrics per process (a pid label) instead:\n"
+     "running ones (series come and go)"},
     {OPT_INCLUDE_FINISHED, CLI_OPTIONAL, "include-finished", "SECONDS",
-     "also export processes that finished or\n"
-     "died less than SECONDS ago (default 300)"},
+     "--per-process: also processes that finished\n"
+     "or died less than SECONDS ago (default 300)"},
+    {OPT_BUCKETS, CLI_REQUIRED, "hist-buckets", "N",
+     "histogram buckets per power of two: 1, 2,\n"
+     "4 (default), 8, 16 or 32"},
     {OPT_HOST, CLI_REQUIRED, "host", "NAME",
-     "the host label (default: the host name)"},
-    {OPT_NO_HOST, CLI_NONE, "no-host", NULL, "no host label"},
+     "a host label on every sample (default none:\n"
+     "Prometheus's instance label names the host)"},
+    {OPT_NO_HOST, CLI_NONE, "no-host", NULL, "no host label (the default)"},
     {OPT_FILE_METRICS, CLI_REQUIRED, "file-metrics", "N",
      "/metrics: also the N files with the most\n"
      "bytes of each process, a label per file\n"
@@ -90,10 +100,10 @@ static const struct cli exp_cli = {
     .nopts = CLI_NOPTS(exp_opts),
     .after =
         "Examples:\n"
-        "  mmstat-exporter                  then open http://127.0.0.1:9464/\n"
-        "  mmstat-exporter --by exe --include-finished=60\n"
-        "  curl -s localhost:9464/metrics | grep io_write_calls\n"
-        "  curl -s localhost:9464/api/v1/processes/1234\n"
+        "  mmstat-exporter                  then open http://127.0.0.1:10464/\n"
+        "  mmstat-exporter --per-process --include-finished=60\n"
+        "  curl -s localhost:10464/metrics | grep io_write_calls\n"
+        "  curl -s localhost:10464/api/v1/processes/1234\n"
         "\n"
         "Exit status: 0 stopped by SIGTERM or SIGINT, 1 could not start,\n"
         "2 bad usage.\n",
@@ -103,7 +113,8 @@ static const char *const prog = "mmstat-exporter";
 
 struct opts {
     const char *dir, *listen, *by, *host;
-    bool allow_remote, no_host;
+    bool allow_remote, no_host, per_process;
+    int hist_buckets;
     double grace;
     unsigned long max_files, max_conn, max_per_ip, timeout, request_timeout,
         threads, file_metrics;
@@ -242,9 +253,16 @@ static int set_opt(struct opts *o, int id, const char *arg)
         o->dir = arg;
         break;
     case 'b':
-        if (strcmp(arg, AGG_BY_EXE) != 0 && strcmp(arg, AGG_BY_LABEL) != 0)
-            bad = "--by: 'exe' or 'label'";
+        if (!agg_by_valid(arg))
+            bad = "--by: 'program', 'exe' or 'label'";
         o->by = arg;
+        break;
+    case OPT_PER_PROCESS:
+        o->per_process = true;
+        break;
+    case OPT_BUCKETS:
+        if ((o->hist_buckets = out_prom_parse_buckets(arg)) < 0)
+            bad = "--hist-buckets: 1, 2, 4, 8, 16 or 32";
         break;
     case OPT_INCLUDE_FINISHED:
         o->grace = arg ? parse_duration(arg) : DEFAULT_GRACE;
@@ -328,6 +346,19 @@ static int check_opts(const struct opts *o, struct http_config *hc)
         cli_error(&exp_cli, "--host and --no-host exclude each other");
         return -1;
     }
+    if (o->per_process && o->by) {
+        cli_error(&exp_cli, "--by and --per-process exclude each other");
+        return -1;
+    }
+    if (o->file_metrics && !o->per_process) {
+        cli_error(&exp_cli, "--file-metrics goes with --per-process");
+        return -1;
+    }
+    if (o->grace >= 0 && !o->per_process) {
+        cli_error(&exp_cli, "--include-finished goes with --per-process (the "
+                            "default, per program, has every process)");
+        return -1;
+    }
     return 0;
 }
 
@@ -378,13 +409,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: stats directory: %s\n", prog, mms_strerror(e));
         return EXIT_FAIL;
     }
-    char hostname[256] = "";
-    const char *host = o.host;
-    if (!host && !o.no_host) {
-        if (gethostname(hostname, sizeof hostname - 1) == 0 &&
-            valid_host(hostname))
-            host = hostname;
-    }
 
     /* One malloc arena: answers are built one at a time (under the
      * cache's lock) by whichever polling thread got the request, and with
@@ -404,8 +428,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct exporter x = {.dir = dir,
-                         .host = host,
-                         .by = o.by,
+                         .host = o.host,
+                         .by = o.per_process ? NULL
+                               : o.by        ? o.by
+                                             : AGG_BY_PROGRAM,
+                         .hist_buckets = (unsigned)o.hist_buckets,
                          .grace = o.grace,
                          .file_metrics = (size_t)o.file_metrics,
                          .max_inflight = (size_t)o.max_inflight,

@@ -29,7 +29,8 @@ enum {
     OPT_TOP,
     OPT_HEAP,
     OPT_FOLDED,
-    OPT_LOCKS
+    OPT_LOCKS,
+    OPT_BUCKETS
 };
 
 static const struct cli_opt read_opts[] = {
@@ -44,11 +45,15 @@ static const struct cli_opt read_opts[] = {
     {'p', CLI_NONE, "prometheus", NULL, "Prometheus text format 0.0.4"},
     {OPT_HOST, CLI_REQUIRED, "host", "NAME",
      "with --prometheus: a host=\"NAME\" label on\nevery sample"},
+    {OPT_BUCKETS, CLI_REQUIRED, "hist-buckets", "N",
+     "with --prometheus: histogram buckets per\n"
+     "power of two: 1, 2, 4 (default), 8, 16 or 32"},
     {'s', CLI_NONE, "sum", NULL,
      "aggregate across processes: counters and\n"
      "histograms summed, gauges min/avg/max"},
     {'b', CLI_REQUIRED, "by", "KEY",
-     "aggregate per exe or label (implies --sum)"},
+     "aggregate per exe, label or program\n"
+     "(program: exe and label; implies --sum)"},
     {'r', CLI_NONE, "running", NULL, "only processes still running"},
     {'z', CLI_NONE, "nonzero", NULL, "text: leave out fields that are zero"},
     {OPT_RAW, CLI_NONE, "raw", NULL,
@@ -132,6 +137,7 @@ struct opts {
     enum heap_order folded_by;
     const char *by;
     const char *host;
+    int hist_buckets; /* --hist-buckets; 0: default */
     enum fmt fmt;
     double watch; /* seconds; 0: no watching */
     long count;
@@ -320,7 +326,8 @@ static int print_procs(const struct procs *ps, const struct opts *o)
                           .by = o->by,
                           .nonzero = o->nonzero,
                           .raw = o->raw,
-                          .host = o->host};
+                          .host = o->host,
+                          .hist_buckets = (unsigned)o->hist_buckets};
     int rc = 0;
     if (o->sum) {
         struct agg_group *g = NULL;
@@ -444,8 +451,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
         o->fmt = id == 'j' ? FMT_JSON : FMT_PROM;
         return 0;
     case 'b':
-        if (strcmp(arg, AGG_BY_EXE) != 0 && strcmp(arg, AGG_BY_LABEL) != 0) {
-            cli_error(&read_cli, "--by: 'exe' or 'label', not '%s'", arg);
+        if (!agg_by_valid(arg)) {
+            cli_error(&read_cli, "--by: 'exe', 'label' or 'program', not '%s'",
+                      arg);
             return -1;
         }
         o->by = arg;
@@ -484,6 +492,13 @@ static int set_opt(struct opts *o, int id, const char *arg)
         return o->windows_at < 0 ? -1 : 0;
     case OPT_HOST:
         o->host = arg;
+        return 0;
+    case OPT_BUCKETS:
+        if ((o->hist_buckets = out_prom_parse_buckets(arg)) < 0) {
+            cli_error(&read_cli,
+                      "--hist-buckets: 1, 2, 4, 8, 16 or 32, not '%s'", arg);
+            return -1;
+        }
         return 0;
     case OPT_FILES:
         o->files = true;
@@ -536,8 +551,8 @@ static const char *conflict(const struct opts *o, int nargs)
         return "--threads and --locks show one PID or PATH, as text or JSON";
     if (o->count && !o->watch)
         return "--count goes with --watch";
-    if (o->host && o->fmt != FMT_PROM)
-        return "--host goes with --prometheus";
+    if ((o->host || o->hist_buckets) && o->fmt != FMT_PROM)
+        return "--host and --hist-buckets go with --prometheus";
     if (o->files && (o->list || o->sum || o->watch || o->fmt == FMT_PROM))
         return "--files goes with neither --list, --sum, --watch nor "
                "--prometheus";

@@ -26,9 +26,18 @@ struct out_opts {
     bool nonzero;                  /* text: leave out zero values */
     bool raw;                      /* text: exact numbers, unscaled */
     const char *host;              /* Prometheus: a "host" label, or NULL */
+    unsigned hist_buckets;         /* Prometheus: histogram buckets per
+                                      power of two (a power of two, at most
+                                      OUT_PROM_BUCKETS_MAX); 0: the default,
+                                      OUT_PROM_BUCKETS */
     out_json_extra_fn *json_extra; /* NULL: none */
     void *json_extra_arg;
 };
+
+/* Prometheus histograms: buckets per power of two by default, and at most
+ * (the files' resolution, 2^MMS default bits). */
+#define OUT_PROM_BUCKETS 4
+#define OUT_PROM_BUCKETS_MAX 32
 
 /* The version of the JSON schema (docs/tools.md): "mmstats_json". */
 #define OUT_JSON_SCHEMA 1
@@ -46,6 +55,8 @@ int out_json_procs(FILE *f, const struct out_proc *p, size_t n,
                    const struct out_opts *o);
 int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
                   const struct out_opts *o);
+/* "1", "2", "4", ... "32": histogram buckets per power of two, or -1. */
+int out_prom_parse_buckets(const char *s);
 int out_prom_procs(FILE *f, const struct out_proc *p, size_t n,
                    const struct out_opts *o);
 int out_prom_aggs(FILE *f, const struct agg_group *g, size_t n,

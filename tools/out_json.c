@@ -372,6 +372,8 @@ int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
             jw_str(&w, "key", g[k].key);
         else
             jw_null(&w, "key");
+        if (g[k].label) /* --by program */
+            jw_str(&w, "label", g[k].label);
         /* Processes, a rollup's counted; the files they are in. */
         jw_u64(&w, "processes", g[k].procs);
         jw_u64(&w, "files", g[k].nproc);

@@ -1,12 +1,21 @@
-/* The Prometheus text exposition format 0.0.4: every field becomes a
- * metric family "mmstats_<name>" (dots and invalid bytes as '_'), with
- * HELP and TYPE once per family and one sample per process (labels pid,
- * exe, label and, if the caller gives one, host) or per aggregate group.
- * Counters get "_total", strings become "_info" gauges with the value as
- * a label, histograms become Prometheus histograms with cumulative
- * buckets at powers of two (at most OUT_PROM_MAX_BUCKETS of them, then
- * "+Inf"). Times in "ns" are exported in seconds ("_seconds"), and
- * "bytes" get a "_bytes" suffix. */
+/* The Prometheus text exposition format 0.0.4. The preload shim's
+ * per-call fields ("<family>.<call>.<what>", <mmstats/preload.h>) become
+ * a few families with the call in labels: mmstats_calls_total{family=
+ * "io",call="read"}, mmstats_call_errors_total, mmstats_call_bytes_total
+ * (transferred), mmstats_call_requested_bytes_total, the histogram
+ * mmstats_call_duration_seconds...; a call never made (calls 0) has no
+ * series. Every other field becomes a family "mmstats_<name>" (dots and
+ * invalid bytes as '_'). HELP and TYPE once per family, one sample per
+ * process (labels pid, exe, label) or per aggregate group (exe and
+ * label, or the key grouped by), and a host label only if the caller
+ * gives one. Counters get "_total", strings become "_info" gauges with
+ * the value as a label, histograms become Prometheus histograms with
+ * cumulative buckets on the file's log-linear grid at a resolution of
+ * out_opts.hist_buckets per power of two, sparse: only the buckets that
+ * hold values and the one just below each (so that histogram_quantile
+ * interpolates within a bucket's true range), then "+Inf". Times in "ns"
+ * are exported in seconds ("_seconds"), and "bytes" get a "_bytes"
+ * suffix. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -14,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mmstats/preload.h>
+
 #include "hash.h"
 #include "json.h"
 #include "out.h"
-
-#define OUT_PROM_MAX_BUCKETS 40
 
 /* P_MULTI: several gauges, one per struct member (and, in aggregates,
  * min, max and avg of a gauge). */
@@ -51,6 +60,7 @@ struct family {
     char *name; /* without _total / _info */
     char *full; /* with them: the key */
     enum ptype type;
+    bool call; /* a per-call family: labels family and call */
     char *help;
     double scale;
     struct sample *s;
@@ -90,14 +100,16 @@ static void family_free(struct family *f)
  * NULL if its full name exists with another type or scale (the sample is
  * left out) or on ENOMEM. */
 static struct family *fam_get(struct family **fs, const char *name,
-                              enum ptype type, const char *help, double scale)
+                              enum ptype type, const char *help, double scale,
+                              bool call)
 {
     char full[600];
     snprintf(full, sizeof full, "%s%s", name, type_suffix(type));
     struct family *f;
     HASH_FIND_STR(*fs, full, f);
     if (f)
-        return f->type == type && f->scale == scale ? f : NULL;
+        return f->type == type && f->scale == scale && f->call == call ? f
+                                                                       : NULL;
     if (!(f = calloc(1, sizeof *f)))
         return NULL;
     f->name = strdup(name);
@@ -105,6 +117,7 @@ static struct family *fam_get(struct family **fs, const char *name,
     f->help = strdup(help);
     f->type = type;
     f->scale = scale;
+    f->call = call;
     if (f->name && f->full && f->help)
         HASH_ADD_KEYPTR(hh, *fs, f->full, strlen(f->full), f);
     if (!f->name || !f->full || !f->help || !hash_added(f)) {
@@ -117,8 +130,9 @@ static struct family *fam_get(struct family **fs, const char *name,
 static int fam_add(struct family *f, struct sample s)
 {
     /* One sample per source: a second field of one process mapping to
-     * the same name would make a duplicate series. */
-    if (f->n && f->s[f->n - 1].src == s.src)
+     * the same name would make a duplicate series (per-call families:
+     * one per call, which the labels tell apart). */
+    if (!f->call && f->n && f->s[f->n - 1].src == s.src)
         return 0;
     if (f->n == f->cap) {
         size_t ncap = f->cap ? f->cap * 2 : 8;
@@ -269,63 +283,172 @@ static void sample_head(FILE *f, const char *name, const char *suffix,
     fputs("} ", f);
 }
 
-/* The "le" of bound 2^K - 1 divided by SCALE. The shortest exact form
- * of a double takes a few printf and strtod calls: kept per thread for
- * the last scale, as a scrape prints the same bounds thousands of times. */
-static const char *le_text(char *buf, size_t len, unsigned k, double scale)
+/* ------------------------------------------------------------ calls */
+
+/* The preload shim's per-call fields, "<family>.<call>.<what>": one
+ * family per WHAT, the call's family and name as labels. */
+static const struct call_metric {
+    const char *what;
+    enum mms_kind kind;
+    const char *name; /* without _total; NULL: not exported */
+    const char *help;
+} call_metrics[] = {
+    {MMS_PRELOAD_CALLS, MMS_KIND_COUNTER, "mmstats_calls",
+     "Calls of a C library function made through the mmstats preload shim, "
+     "by family (io, fs, mem, net, ...) and call."},
+    {MMS_PRELOAD_ERRORS, MMS_KIND_COUNTER, "mmstats_call_errors",
+     "Calls that failed (returned their error value), by family and call."},
+    {MMS_PRELOAD_BYTES, MMS_KIND_COUNTER, "mmstats_call_bytes",
+     "Bytes the calls transferred (read, written, sent, received: their "
+     "results), by family and call."},
+    {MMS_PRELOAD_REQUESTED, MMS_KIND_COUNTER, "mmstats_call_requested_bytes",
+     "Bytes the calls asked for (their size arguments), by family and call; "
+     "mmstats_call_bytes_total is what they transferred."},
+    {MMS_PRELOAD_READY, MMS_KIND_COUNTER, "mmstats_call_ready_fds",
+     "File descriptors the waiting calls (poll, select, epoll_wait) "
+     "returned ready, by family and call."},
+    {MMS_PRELOAD_CONTENDED, MMS_KIND_COUNTER, "mmstats_call_contended",
+     "Lock acquisitions that had to wait (the first try failed), by family "
+     "and call."},
+    {MMS_PRELOAD_ENTRIES, MMS_KIND_COUNTER, "mmstats_call_entries",
+     "Directory entries the calls (readdir, getdents) returned, by family "
+     "and call."},
+    /* The calls again, for the windows of mmstat-run and the dashboard:
+     * Prometheus has mmstats_calls_total. Left out. */
+    {MMS_PRELOAD_RECENT, MMS_KIND_COUNTER, NULL, NULL},
+    {MMS_PRELOAD_LATENCY, MMS_KIND_HISTOGRAM, "mmstats_call_duration_seconds",
+     "Time spent in the call (recorded with MMSTATS_TIMING), seconds, by "
+     "family and call."},
+};
+
+#define CALL_FAMILY_MAX 32
+#define CALL_NAME_MAX 64
+
+/* The per-call metric of field NAME of KIND, with the length of its
+ * "<family>.<call>" in *PREFIX; NULL if it is not one. */
+static const struct call_metric *call_metric_of(const char *name,
+                                                enum mms_kind kind,
+                                                const char *units,
+                                                size_t *prefix)
 {
-    static _Thread_local double cached_scale;
-    static _Thread_local uint64_t cached; /* bit K: text[K] is valid */
-    static _Thread_local char text[64][32];
-    uint64_t bound = (k >= 64 ? UINT64_MAX : ((uint64_t)1 << k) - 1);
-    if (scale == 1) {
-        snprintf(buf, len, "%" PRIu64, bound);
-        return buf;
+    if (kind == MMS_KIND_HISTOGRAM && strcmp(units, "ns") != 0)
+        return NULL;
+    const char *d1 = strchr(name, '.'), *d2 = strrchr(name, '.');
+    if (!d1 || d2 == d1 || d1 == name ||
+        (size_t)(d1 - name) >= CALL_FAMILY_MAX ||
+        (size_t)(d2 - d1 - 1) >= CALL_NAME_MAX || d2 == d1 + 1)
+        return NULL;
+    for (size_t k = 0; k < sizeof call_metrics / sizeof *call_metrics; k++) {
+        if (call_metrics[k].kind == kind &&
+            !strcmp(d2 + 1, call_metrics[k].what)) {
+            *prefix = (size_t)(d2 - name);
+            return &call_metrics[k];
+        }
     }
-    if (k >= 64)
-        return json_double(buf, len, (double)bound / scale);
-    if (scale != cached_scale) {
-        cached_scale = scale;
-        cached = 0;
-    }
-    if (!(cached & ((uint64_t)1 << k))) {
-        json_double(text[k], sizeof text[k], (double)bound / scale);
-        cached |= (uint64_t)1 << k;
-    }
-    return text[k];
+    return NULL;
 }
 
-/* A histogram's samples, with buckets merged to powers of two. */
-static void hist_samples(FILE *f, const char *name, const char *labels,
-                         const struct mms_hist *h, double scale)
+/* The name of the calls counter of the call whose fields begin with the
+ * PREFIX bytes of NAME, into BUF. */
+static const char *calls_name(char *buf, size_t len, const char *name,
+                              size_t prefix)
 {
-    unsigned top = h->max_exp;
-    unsigned step = (top + OUT_PROM_MAX_BUCKETS) / OUT_PROM_MAX_BUCKETS;
-    unsigned first = top % step;
-    uint64_t cum = 0;
-    uint32_t i = 0;
-    char le[48];
-    for (unsigned k = first; k <= top; k += step) {
-        /* Values are integers: "<= 2^k - 1" is exactly "below 2^k", and
-         * no bucket straddles a power of two. So every bucket before the
-         * one holding 2^k counts: a jump there, then the exact test. */
-        uint64_t bound = (k >= 64 ? UINT64_MAX : ((uint64_t)1 << k) - 1);
-        uint32_t end = h->nbuckets - 1;
-        if (bound < UINT64_MAX) {
-            uint32_t at = mms_hist_index(bound + 1, h->bits, h->max_exp);
-            end = at < end ? at : end;
-        }
-        while (i < end)
-            cum += h->buckets[i++];
-        while (i + 1 < h->nbuckets &&
-               mms_hist_bucket_high(i, h->bits, h->max_exp) <= bound)
-            cum += h->buckets[i++];
-        sample_head(f, name, "_bucket", labels, "le",
-                    le_text(le, sizeof le, k, scale));
-        fprintf(f, "%" PRIu64 "\n", cum);
+    snprintf(buf, len, "%.*s.%s", (int)prefix, name, MMS_PRELOAD_CALLS);
+    return buf;
+}
+
+/* Add sample SMP of per-call metric CM to its family in *FS: 0 or
+ * -ENOMEM. */
+static int add_call_field(struct family **fs, const struct call_metric *cm,
+                          struct sample smp)
+{
+    if (!cm->name)
+        return 0;
+    bool hist = cm->kind == MMS_KIND_HISTOGRAM;
+    struct family *f = fam_get(fs, cm->name, hist ? P_HIST : P_COUNTER,
+                               cm->help, hist ? 1e9 : 1, true);
+    return f && fam_add(f, smp) < 0 ? -ENOMEM : 0;
+}
+
+/* LABELS, then the family and call of per-call field NAME, into BUF. */
+static const char *call_labels(char *buf, size_t len, const char *labels,
+                               const char *name)
+{
+    const char *d1 = strchr(name, '.'), *d2 = strrchr(name, '.');
+    FILE *m = fmemopen(buf, len, "w");
+    if (!m || !d1 || !d2) {
+        if (m)
+            fclose(m);
+        snprintf(buf, len, "%s", labels);
+        return buf;
     }
-    while (i < h->nbuckets)
-        cum += h->buckets[i++];
+    char fam[CALL_FAMILY_MAX], call[CALL_NAME_MAX];
+    snprintf(fam, sizeof fam, "%.*s", (int)(d1 - name), name);
+    snprintf(call, sizeof call, "%.*s", (int)(d2 - d1 - 1), d1 + 1);
+    fprintf(m, "%s%sfamily=", labels, labels[0] ? "," : "");
+    label_value(m, fam);
+    fputs(",call=", m);
+    label_value(m, call);
+    fputc('\0', m);
+    fclose(m);
+    buf[len - 1] = '\0';
+    return buf;
+}
+
+/* Whether X is a bound of the log-linear grid with 2^K buckets per power
+ * of two: below 2^(K+1) every integer, above, multiples of the bucket
+ * width of X's power of two. The file's own grid (its bits) is finer or
+ * the same: each of its buckets is in one of ours. */
+static bool grid_point(uint64_t x, unsigned k)
+{
+    if (x == 0)
+        return true;
+    unsigned top = 63u - (unsigned)__builtin_clzll(x);
+    return top <= k || (x & (((uint64_t)1 << (top - k)) - 1)) == 0;
+}
+
+/* A bucket of a histogram's samples: "le" and the cumulative count. */
+static void bucket_line(FILE *f, const char *name, const char *labels,
+                        uint64_t le, double scale, uint64_t cum)
+{
+    char buf[48];
+    if (scale == 1)
+        snprintf(buf, sizeof buf, "%" PRIu64, le);
+    else
+        json_double(buf, sizeof buf, (double)le / scale);
+    sample_head(f, name, "_bucket", labels, "le", buf);
+    fprintf(f, "%" PRIu64 "\n", cum);
+}
+
+/* A histogram's samples: the file's buckets merged to 2^RES per power of
+ * two, each bucket ("le": its highest value, the values being integers)
+ * shown if it or the next one holds values. Bucket P is decided when the
+ * next one closes. */
+static void hist_samples(FILE *f, const char *name, const char *labels,
+                         const struct mms_hist *h, double scale, unsigned res)
+{
+    uint64_t cum = 0;
+    struct {
+        bool valid, full;
+        uint64_t le, cum;
+    } p = {0};
+    for (uint32_t i = 0; i + 1 < h->nbuckets; i++) {
+        cum += h->buckets[i];
+        uint64_t high = mms_hist_bucket_high(i, h->bits, h->max_exp);
+        if (!grid_point(high + 1, res))
+            continue;
+        bool full = cum != p.cum;
+        if (p.valid && (p.full || full))
+            bucket_line(f, name, labels, p.le, scale, p.cum);
+        p.valid = true;
+        p.full = full;
+        p.le = high;
+        p.cum = cum;
+    }
+    uint64_t over = h->nbuckets ? h->buckets[h->nbuckets - 1] : 0;
+    if (p.valid && (p.full || over))
+        bucket_line(f, name, labels, p.le, scale, p.cum);
+    cum += over;
     sample_head(f, name, "_bucket", labels, "le", "+Inf");
     fprintf(f, "%" PRIu64 "\n", cum);
     sample_head(f, name, "_sum", labels, NULL, NULL);
@@ -333,6 +456,27 @@ static void hist_samples(FILE *f, const char *name, const char *labels,
     fputc('\n', f);
     sample_head(f, name, "_count", labels, NULL, NULL);
     fprintf(f, "%" PRIu64 "\n", cum);
+}
+
+int out_prom_parse_buckets(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < 1 || v > OUT_PROM_BUCKETS_MAX ||
+        (v & (v - 1)))
+        return -1;
+    return (int)v;
+}
+
+/* log2 of O's histogram buckets per power of two. */
+static unsigned hist_res(const struct out_opts *o)
+{
+    unsigned b = o->hist_buckets ? o->hist_buckets : OUT_PROM_BUCKETS;
+    unsigned k = 0;
+    while (k < 31 && (2u << k) <= b)
+        k++;
+    return k;
 }
 
 static void family_head(FILE *f, const struct family *fam)
@@ -385,14 +529,41 @@ static void proc_labels(struct psrc *ps, mms_reader *r, const char *host)
     p[len - 1] = '\0';
 }
 
-static int add_proc_field(struct family **fs, uint32_t src, uint32_t i,
-                          const struct mms_field_info *fi)
+/* Whether the call of per-call field NAME (its "<family>.<call>" the
+ * first PREFIX bytes) was never made in S: calls 0. */
+static bool snap_call_unused(const mms_snapshot *s, const char *name,
+                             size_t prefix)
 {
+    char buf[CALL_FAMILY_MAX + CALL_NAME_MAX + 16];
+    size_t i;
+    if (mms_snapshot_find(s, calls_name(buf, sizeof buf, name, prefix), &i) < 0)
+        return false;
+    const struct mms_value *v = mms_snapshot_value(s, i);
+    return v->kind == MMS_KIND_COUNTER && v->v.u64 == 0;
+}
+
+static int add_proc_field(struct family **fs, uint32_t src, uint32_t i,
+                          const mms_snapshot *s)
+{
+    const struct mms_field_info *fi = mms_snapshot_field(s, i);
     char name[512], help[512];
     double scale;
     enum ptype type = ptype_of(fi->kind);
     if (type == P_NONE)
         return 0;
+    size_t prefix;
+    const struct call_metric *cm =
+        call_metric_of(fi->name, fi->kind, fi->units, &prefix);
+    /* A second field of the same name (two hooks of one call) would make
+     * a duplicate series: the first only. */
+    size_t first;
+    if (cm)
+        return snap_call_unused(s, fi->name, prefix) ||
+                       (mms_snapshot_find(s, fi->name, &first) == 0 &&
+                        first != i)
+                   ? 0
+                   : add_call_field(fs, cm,
+                                    (struct sample){src, i, SUB_VALUE, 0});
     /* A struct: a gauge per member. */
     uint32_t nm = type == P_MULTI ? fi->n : 1;
     for (uint32_t m = 0; m < nm; m++) {
@@ -404,7 +575,7 @@ static int add_proc_field(struct family **fs, uint32_t src, uint32_t i,
         help_text(help, sizeof help, fi->name, member, fi->help, units, scale,
                   fi->kind == MMS_KIND_MOVAVG ? "moving average" : NULL);
         struct family *f =
-            fam_get(fs, name, member ? P_GAUGE : type, help, scale);
+            fam_get(fs, name, member ? P_GAUGE : type, help, scale, false);
         struct sample smp = {src, i, member ? (int32_t)m : SUB_VALUE, 0};
         if (f && fam_add(f, smp) < 0)
             return -ENOMEM;
@@ -414,9 +585,13 @@ static int add_proc_field(struct family **fs, uint32_t src, uint32_t i,
 
 static void proc_sample(FILE *out, const struct family *fam,
                         const struct sample *s, const mms_snapshot *snap,
-                        const char *labels)
+                        const char *labels, unsigned res)
 {
     const struct mms_value *v = mms_snapshot_value(snap, s->field);
+    char cl[LABELS_MAX + 256];
+    if (fam->call)
+        labels = call_labels(cl, sizeof cl, labels,
+                             mms_snapshot_field(snap, s->field)->name);
     switch (v->kind) {
     case MMS_KIND_COUNTER:
         sample_head(out, fam->name, "_total", labels, NULL, NULL);
@@ -459,7 +634,7 @@ static void proc_sample(FILE *out, const struct family *fam,
         break;
     }
     case MMS_KIND_HISTOGRAM:
-        hist_samples(out, fam->name, labels, v->v.hist, fam->scale);
+        hist_samples(out, fam->name, labels, v->v.hist, fam->scale, res);
         return;
     default:
         return;
@@ -535,14 +710,15 @@ int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
         for (size_t i = 0; i < mms_snapshot_nfields(s) && rc == 0; i++) {
             const struct mms_field_info *fi = mms_snapshot_field(s, i);
             if (filters_match(o->filters, fi->name))
-                rc = add_proc_field(&fs, (uint32_t)k, (uint32_t)i, fi);
+                rc = add_proc_field(&fs, (uint32_t)k, (uint32_t)i, s);
         }
     }
     for (const struct family *fam = fs; fam && rc == 0; fam = fam->hh.next) {
         family_head(out, fam);
         for (size_t j = 0; j < fam->n; j++) {
             const struct sample *s = &fam->s[j];
-            proc_sample(out, fam, s, p[s->src].snap, ps[s->src].labels);
+            proc_sample(out, fam, s, p[s->src].snap, ps[s->src].labels,
+                        hist_res(o));
         }
     }
     if (rc == 0)
@@ -564,14 +740,34 @@ static const struct {
                  {SUB_MAX, "_max", "maximum over processes"},
                  {SUB_AVG, "_avg", "average over processes"}};
 
-static int add_agg_field(struct family **fs, uint32_t src, uint32_t i,
-                         const struct agg_field *af)
+/* Whether the call of per-call field NAME (its "<family>.<call>" the
+ * first PREFIX bytes) was never made in G: calls 0. */
+static bool agg_call_unused(const struct agg_group *g, const char *name,
+                            size_t prefix)
 {
+    char buf[CALL_FAMILY_MAX + CALL_NAME_MAX + 16];
+    const struct agg_field *c =
+        agg_find(g, calls_name(buf, sizeof buf, name, prefix));
+    return c && c->kind == MMS_KIND_COUNTER && c->u64 == 0;
+}
+
+static int add_agg_field(struct family **fs, uint32_t src, uint32_t i,
+                         const struct agg_group *g)
+{
+    const struct agg_field *af = &g->fields[i];
     char name[512], help[512];
     double scale;
     enum ptype type = ptype_of(af->kind);
     if (type == P_NONE)
         return 0;
+    size_t prefix;
+    const struct call_metric *cm =
+        call_metric_of(af->name, af->kind, af->units, &prefix);
+    if (cm)
+        return agg_call_unused(g, af->name, prefix)
+                   ? 0
+                   : add_call_field(fs, cm,
+                                    (struct sample){src, i, SUB_VALUE, 0});
     if (type == P_GAUGE || type == P_MULTI) {
         /* Gauges (each member of a struct): min, max and avg. */
         uint32_t nm = type == P_MULTI ? af->nmembers : 1;
@@ -583,7 +779,8 @@ static int add_agg_field(struct family **fs, uint32_t src, uint32_t i,
                             agg_stats[k].suffix, &scale);
                 help_text(help, sizeof help, af->name, member, af->help, units,
                           scale, agg_stats[k].what);
-                struct family *f = fam_get(fs, name, P_GAUGE, help, scale);
+                struct family *f =
+                    fam_get(fs, name, P_GAUGE, help, scale, false);
                 struct sample s = {src, i, member ? (int32_t)m : SUB_VALUE,
                                    agg_stats[k].sub};
                 if (f && fam_add(f, s) < 0)
@@ -596,7 +793,7 @@ static int add_agg_field(struct family **fs, uint32_t src, uint32_t i,
                 type == P_INFO ? "" : af->units, "", &scale);
     help_text(help, sizeof help, af->name, NULL, af->help, af->units, scale,
               type == P_COUNTER ? "sum over processes" : NULL);
-    struct family *f = fam_get(fs, name, type, help, scale);
+    struct family *f = fam_get(fs, name, type, help, scale, false);
     if (f && fam_add(f, (struct sample){src, i, SUB_VALUE, 0}) < 0)
         return -ENOMEM;
     return 0;
@@ -604,8 +801,11 @@ static int add_agg_field(struct family **fs, uint32_t src, uint32_t i,
 
 static void agg_sample(FILE *out, const struct family *fam,
                        const struct sample *s, const struct agg_field *af,
-                       const char *labels)
+                       const char *labels, unsigned res)
 {
+    char cl[LABELS_MAX + 256];
+    if (fam->call)
+        labels = call_labels(cl, sizeof cl, labels, af->name);
     switch (af->kind) {
     case MMS_KIND_COUNTER:
         sample_head(out, fam->name, "_total", labels, NULL, NULL);
@@ -620,7 +820,7 @@ static void agg_sample(FILE *out, const struct family *fam,
         }
         return;
     case MMS_KIND_HISTOGRAM:
-        hist_samples(out, fam->name, labels, &af->hist, fam->scale);
+        hist_samples(out, fam->name, labels, &af->hist, fam->scale, res);
         return;
     default:
         break;
@@ -641,6 +841,51 @@ static void agg_sample(FILE *out, const struct family *fam,
     fputc('\n', out);
 }
 
+/* A group's labels into BUF: exe and label (--by program), or the key's
+ * (--by exe, --by label), then host if O has one. */
+static void group_labels(char *buf, size_t len, const struct agg_group *g,
+                         const struct out_opts *o)
+{
+    buf[0] = '\0';
+    FILE *m = fmemopen(buf, len, "w");
+    if (!m)
+        return;
+    const char *sep = "";
+    if (g->key) {
+        bool program = o->by && !strcmp(o->by, AGG_BY_PROGRAM);
+        fprintf(m, "%s=", program ? AGG_BY_EXE : o->by ? o->by : "key");
+        label_value(m, g->key);
+        if (program && g->label && g->label[0]) {
+            fputs(",label=", m);
+            label_value(m, g->label);
+        }
+        sep = ",";
+    }
+    if (o->host) {
+        fprintf(m, "%shost=", sep);
+        label_value(m, o->host);
+    }
+    fputc('\0', m);
+    fclose(m);
+    buf[len - 1] = '\0';
+}
+
+/* How many processes each group counts. */
+static void group_processes(FILE *out, const struct agg_group *g, size_t n,
+                            char (*labels)[LABELS_MAX])
+{
+    if (!n)
+        return;
+    fputs("# HELP mmstats_processes Processes the group's values add up: "
+          "running, finished, and those folded into its rollup.\n"
+          "# TYPE mmstats_processes gauge\n",
+          out);
+    for (size_t k = 0; k < n; k++) {
+        sample_head(out, "mmstats_processes", "", labels[k], NULL, NULL);
+        fprintf(out, "%" PRIu64 "\n", g[k].procs);
+    }
+}
+
 int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
                   const struct out_opts *o)
 {
@@ -648,33 +893,20 @@ int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
     char(*labels)[LABELS_MAX] = calloc(n ? n : 1, sizeof *labels);
     int rc = labels ? 0 : -ENOMEM;
     for (size_t k = 0; k < n && rc == 0; k++) {
-        if (g[k].key || o->host) {
-            FILE *m = fmemopen(labels[k], sizeof labels[k], "w");
-            if (m) {
-                if (g[k].key) {
-                    fprintf(m, "%s=", o->by ? o->by : "key");
-                    label_value(m, g[k].key);
-                }
-                if (o->host) {
-                    fputs(g[k].key ? ",host=" : "host=", m);
-                    label_value(m, o->host);
-                }
-                fputc('\0', m);
-                fclose(m);
-                labels[k][sizeof labels[k] - 1] = '\0';
-            }
-        }
+        group_labels(labels[k], sizeof labels[k], &g[k], o);
         for (size_t i = 0; i < g[k].nfields && rc == 0; i++)
-            rc = add_agg_field(&fs, (uint32_t)k, (uint32_t)i, &g[k].fields[i]);
+            rc = add_agg_field(&fs, (uint32_t)k, (uint32_t)i, &g[k]);
     }
     for (const struct family *fam = fs; fam && rc == 0; fam = fam->hh.next) {
         family_head(out, fam);
         for (size_t j = 0; j < fam->n; j++) {
             const struct sample *s = &fam->s[j];
-            agg_sample(out, fam, s, &g[s->src].fields[s->field],
-                       labels[s->src]);
+            agg_sample(out, fam, s, &g[s->src].fields[s->field], labels[s->src],
+                       hist_res(o));
         }
     }
+    if (rc == 0)
+        group_processes(out, g, n, labels);
     fams_free(&fs);
     free(labels);
     if (rc < 0)

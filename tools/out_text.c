@@ -399,8 +399,11 @@ int out_text_aggs(FILE *out, const struct agg_group *g, size_t n,
         /* A rollup holds many processes: say how many, and in how many
          * files (its pid is 0). */
         if (g[k].key)
-            fprintf(out, "%s %s: %" PRIu64 " process%s", o->by ? o->by : "key",
-                    g[k].key, g[k].procs, g[k].procs == 1 ? "" : "es");
+            fprintf(out, "%s %s%s%s: %" PRIu64 " process%s",
+                    o->by ? o->by : "key", g[k].key,
+                    g[k].label && g[k].label[0] ? " label " : "",
+                    g[k].label ? g[k].label : "", g[k].procs,
+                    g[k].procs == 1 ? "" : "es");
         else
             fprintf(out, "sum of %" PRIu64 " process%s", g[k].procs,
                     g[k].procs == 1 ? "" : "es");

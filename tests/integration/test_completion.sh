@@ -95,7 +95,7 @@ expect_eq "$got" "mem.live_bytes" "-d DIR PID -f mem.li<TAB>"
 has "$(complete_line mmstat-read -d "$WORK/st")" "-d <dir>" "$MMSTATS_DIR"
 has "$(complete_line mmstat-clean --dir = "$WORK/st")" "--dir=<dir>" "$MMSTATS_DIR"
 has "$(complete_line mmstat-run --sort "")" "mmstat-run --sort" time calls errors name
-expect_eq "$(complete_line mmstat-read --by "")" "$(printf 'exe\nlabel')" "mmstat-read --by"
+expect_eq "$(complete_line mmstat-read --by "")" "$(printf 'exe\nlabel\nprogram')" "mmstat-read --by"
 has "$(complete_line mmstat-run --hooks io,f)" "--hooks io,f<TAB>" io,fs
 has "$(complete_line mmstat-run --hooks all,-m)" "--hooks all,-m<TAB>" all,-mem
 

@@ -1,6 +1,7 @@
 # mmstat-exporter's endpoints give what mmstat-read gives (the same
-# output modules): /metrics is mmstat-read --prometheus (with a host
-# label, --by exe, --include-finished and its grace period) plus the
+# output modules): /metrics is mmstat-read --prometheus --by program by
+# default (--per-process: per process, with a host label,
+# --include-finished and its grace period; --by exe) plus the
 # exporter's own metrics, accepted by promtool; /api/v1/processes is
 # --list --json plus each process's activity; /api/v1/processes/PID is
 # --json PID plus rates and interval quantiles, right for a writer of
@@ -56,7 +57,7 @@ MMSTATS_DIR=$FIN "$B/examples/timers" 1 >/dev/null
 MMSTATS_DIR=$FIN "$B/examples/basic" 1 2 >/dev/null
 model_pid=$(sed -n 's/.*-\([0-9]*\)\.mmstats$/\1/p' "$WORK/model.out")
 
-start_exporter fin --dir "$FIN" --include-finished --host testhost ||
+start_exporter fin --dir "$FIN" --per-process --include-finished --host testhost ||
     { finish; exit 1; }
 http /metrics
 expect_eq "$code" 200 "/metrics"
@@ -143,21 +144,37 @@ jdiff "$WORK/agg-f.json" "$WORK/read-agg.json" \
 stop_pid "$exp_pid"
 expect_rc "$stop_rc" 0 "exporter stopped"
 
-# --by exe, no host label.
-start_exporter byexe --dir "$FIN" --include-finished --by exe --no-host ||
-    true
-http /metrics
-own_removed "$WORK/body" >"$WORK/by.prom"
-"$READ" -d "$FIN" --prometheus --by exe >"$WORK/read-by.prom"
-checks=$((checks + 1))
-diff "$WORK/by.prom" "$WORK/read-by.prom" >"$WORK/diff.out" ||
-    fail "--by exe is not mmstat-read --by exe: $(head -10 "$WORK/diff.out")"
+# metrics_as_read NAME BY WHAT: the exporter's /metrics (own metrics
+# left out) into $WORK/NAME.prom is mmstat-read --prometheus --by BY.
+metrics_as_read() {
+    http /metrics
+    own_removed "$WORK/body" >"$WORK/$1.prom"
+    "$READ" -d "$FIN" --prometheus --by "$2" >"$WORK/read-$1.prom"
+    checks=$((checks + 1))
+    diff "$WORK/$1.prom" "$WORK/read-$1.prom" >"$WORK/diff.out" ||
+        fail "$3 is not mmstat-read --by $2: $(head -10 "$WORK/diff.out")"
+}
+
+# --by exe: every file (finished ones too), no host label.
+start_exporter byexe --dir "$FIN" --by exe || true
+metrics_as_read by exe "--by exe"
 expect_match "$(cat "$WORK/by.prom")" '^mmstats_requests_total\{exe="model"\} 2000$' \
     "--by exe: per exe"
 stop_pid "$exp_pid"
 
-# Running processes only by default; a grace period with a value.
-start_exporter running --dir "$FIN" || true
+# The default: per program (exe and label), every file, no host label.
+start_exporter prog --dir "$FIN" || true
+metrics_as_read prog program "the default"
+expect_match "$(cat "$WORK/prog.prom")" '^mmstats_requests_total\{exe="model",label="blue"\} 1000$' \
+    "default: per program, with its label"
+expect_match "$(cat "$WORK/prog.prom")" '^mmstats_requests_total\{exe="model"\} 1000$' \
+    "default: per program, no label"
+expect_no_match "$(cat "$WORK/prog.prom")" 'host=|pid=' "default: no host or pid label"
+stop_pid "$exp_pid"
+
+# --per-process: running processes only by default; a grace period with
+# a value.
+start_exporter running --dir "$FIN" --per-process || true
 http /metrics
 expect_eq "$(gauge "$WORK/body" mmstats_exporter_processes)" 0 \
     "finished processes are not exported by default"
@@ -167,7 +184,7 @@ http /api/v1/processes
 expect_eq "$(jpy "$WORK/body" 'len(d["processes"])')" 4 \
     "the list still shows every file"
 stop_pid "$exp_pid"
-start_exporter grace --dir "$FIN" --include-finished=1 || true
+start_exporter grace --dir "$FIN" --per-process --include-finished=1 || true
 n=
 for ((i = 0; i < 1200; i++)); do
     http /metrics
@@ -183,7 +200,7 @@ stop_pid "$exp_pid"
 # states exactly what the test added, so the rates times their interval
 # are exact.
 start_step
-start_exporter live --host h || true
+start_exporter live --per-process --host h || true
 # detail: rate_interval_s, the ticks' and the work's rates, the interval's
 # count, p50 and p99, liveness.
 detail() {
@@ -243,7 +260,8 @@ if [ "$SAN" = 0 ]; then
     for ((i = 0; i < 1200; i++)); do
         http /metrics
         v=$(awk -v p="$work_pid" \
-            'index($0, "mmstats_io_write_calls_total{pid=\"" p "\"") == 1 {print $2}' \
+            'index($0, "mmstats_calls_total{pid=\"" p "\"") == 1 &&
+             index($0, "family=\"io\",call=\"write\"}") {print $2}' \
             "$WORK/body")
         [ "$v" = 100 ] && break
         sleep 0.05
@@ -318,7 +336,7 @@ mkdir -m 700 "$MANY"
 MMSTATS_DIR=$MANY "$PROGS/exp_many" -H -t 0 200 100 >"$WORK/many.out" 2>&1 &
 bg_pids+=("$!")
 if wait_for "$WORK/many.out" '^ready 200$' 200 "$!"; then
-    start_exporter many --dir "$MANY" || true
+    start_exporter many --dir "$MANY" --per-process || true
     scrape_times "200 processes x 100 counters"
     expect_eq "$(gauge "$WORK/body" mmstats_exporter_processes)" 200 \
         "200 processes exported"
@@ -336,7 +354,7 @@ mkdir -m 700 "$MANY"
 MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 200 100 >"$WORK/many.out" 2>&1 &
 bg_pids+=("$!")
 if wait_for "$WORK/many.out" '^ready 200$' 200 "$!"; then
-    start_exporter many2 --dir "$MANY" || true
+    start_exporter many2 --dir "$MANY" --per-process || true
     scrape_times "200 processes x (75 counters + 25 histograms)"
     stop_pid "$exp_pid"
 else

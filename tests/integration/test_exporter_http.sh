@@ -90,10 +90,10 @@ expect_match "$hdr" '^Content-Type: text/plain; version=0\.0\.4' \
 expect_match "$hdr" '^Content-Length: [1-9]' "HEAD: the length, no body"
 
 # DNS rebinding: a page whose name resolves to 127.0.0.1 sends its name.
-expect_code /metrics 403 "foreign Host" -H 'Host: attacker.example:9464'
+expect_code /metrics 403 "foreign Host" -H 'Host: attacker.example:10464'
 expect_code /metrics 403 "foreign Host, IP-like" -H 'Host: 127.0.0.1.example'
-expect_code /metrics 200 "Host localhost" -H 'Host: localhost:9464'
-expect_code /metrics 200 "Host [::1]" -H 'Host: [::1]:9464'
+expect_code /metrics 200 "Host localhost" -H 'Host: localhost:10464'
+expect_code /metrics 200 "Host [::1]" -H 'Host: [::1]:10464'
 
 # ------------------------------------------------- hostile clients, python
 # hostile.py MODE PORT ARGS: a client that misbehaves; prints what it saw.
@@ -322,17 +322,17 @@ stop_pid "$exp_pid"
 expect_rc "$stop_rc" 0 "exporter with --request-timeout stopped"
 
 # Answers in flight are bounded: while a client leaves a big answer
-# (7 MB: 80 processes of 100 fields, a quarter histograms) unread, data
-# requests get 503 (--max-response-memory 4K); the dashboard page is
+# (7 MB: --per-process, 80 processes of 600 fields, a quarter
+# histograms) unread, data requests get 503 (--max-response-memory 4K); the dashboard page is
 # still served, and once the client is gone, everything again. Polled on
 # a cheap data request (a pid without a file: 404 when not busy).
 MANY=$WORK/many
 mkdir -m 700 "$MANY"
-MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 80 100 >"$WORK/many.out" 2>&1 &
+MMSTATS_DIR=$MANY "$PROGS/exp_many" -t 0 80 600 >"$WORK/many.out" 2>&1 &
 bg_pids+=("$!")
 wait_for "$WORK/many.out" '^ready 80$' 60 "$!" ||
     fail "exp_many did not start: $(cat "$WORK/many.out")"
-start_exporter busy --dir "$MANY" --max-response-memory 4K || true
+start_exporter busy --dir "$MANY" --per-process --max-response-memory 4K || true
 rm -f "$WORK/stop"
 hostile hold "$WORK/stop" >"$WORK/hold.out" &
 hold_pid=$!

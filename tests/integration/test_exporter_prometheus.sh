@@ -20,7 +20,7 @@ for t in prometheus promtool curl; do
     fi
 done
 
-start_exporter prom --include-finished || { finish; exit 1; }
+start_exporter prom --per-process --include-finished || { finish; exit 1; }
 
 PPORT=$(free_port)
 cat >"$WORK/prometheus.yml" <<EOF
@@ -90,16 +90,18 @@ if [ "$SAN" = 0 ]; then
     LD_PRELOAD=$PRELOAD "$PROGS/exp_work" -n "$N" -r 50 -t 0 &
     work_pid=$!
     bg_pids+=("$work_pid")
-    metric=mmstats_io_write_calls_total
-    hist=mmstats_io_write_latency_seconds_bucket
+    metric=mmstats_calls_total
+    hist=mmstats_call_duration_seconds_bucket
+    call=',family="io",call="write"'
 else
     N=12000 # tool_rate 1000 for 12 s, then finished
     start_rate work 1000 12
     work_pid=$rate_pid
     metric=mmstats_rate_ticks_total
     hist=mmstats_rate_work_seconds_bucket
+    call=
 fi
-sel="$metric{pid=\"$work_pid\"}"
+sel="$metric{pid=\"$work_pid\"$call}"
 
 # The counter, exact, once the workload is done (bounded against a hang).
 v=
@@ -144,7 +146,7 @@ else
     echo "rate($metric[${W}s]) at $t_mid: $r (samples: $raw a second)"
     awk -v r="$r" -v w="$raw" 'BEGIN {exit !(r >= 0.5 * w && r <= 2 * w)}' ||
         fail "rate() $r, the samples say $raw"
-    q=$(query "histogram_quantile(0.99, sum by (le) (rate($hist{pid=\"$work_pid\"}[${W}s])))" "$t_mid")
+    q=$(query "histogram_quantile(0.99, sum by (le) (rate($hist{pid=\"$work_pid\"$call}[${W}s])))" "$t_mid")
     echo "p99 from the histogram: $q s"
     checks=$((checks + 1))
     awk -v q="$q" 'BEGIN {exit !(q > 0 && q < 1)}' ||

@@ -23,7 +23,7 @@ pid=$(sed -n 's/.*-\([0-9]*\)\.mmstats$/\1/p' <<<"$F")
 "$READ" --files --json "${F:-none}" >"$WORK/read.json" ||
     fail "mmstat-read --files --json: status $?"
 
-start_exporter fin --dir "$FIN" --include-finished --no-host \
+start_exporter fin --dir "$FIN" --per-process --include-finished \
     --file-metrics 1 || {
     finish
     exit 1
@@ -71,7 +71,7 @@ fi
 stop_pid "$exp_pid"
 
 # Without the option: no per-file metrics at all.
-start_exporter plain --dir "$FIN" --include-finished || {
+start_exporter plain --dir "$FIN" --per-process --include-finished || {
     finish
     exit 1
 }

@@ -1,8 +1,11 @@
 # mmstat-read --prometheus: text exposition format 0.0.4 accepted by
 # promtool (which must be installed: the test fails without it), with
 # sanitised names, _total counters, _info strings, histograms with a
-# bounded number of cumulative buckets ending at +Inf, HELP and TYPE once
-# per family, and pid/exe/label labels; also for --sum and --by exe.
+# bounded number of cumulative buckets ending at +Inf (log-linear, 4 per
+# power of two by default, --hist-buckets), HELP and TYPE once per
+# family, and pid/exe/label labels; the shim's calls as labelled
+# families (mmstats_calls_total{family,call}), none for a call never
+# made; also for --sum, --by exe and --by program.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 
@@ -84,8 +87,8 @@ expect_match "$prom" '^# TYPE mmstats_req_size_bytes histogram$' \
 expect_match "$prom" "^mmstats_rate_ticks_total\{pid=\"$rate_pid\",exe=\"tool_rate\"\} [0-9]+$" \
     "running process"
 
-# hist_ok FILE WHAT: histograms have at most 41 buckets a series (40 +
-# "+Inf"), cumulative, the last "+Inf", equal to _count.
+# hist_ok FILE WHAT: histograms have at most 161 buckets a series (4 per
+# power of two + "+Inf"), cumulative, the last "+Inf", equal to _count.
 hist_ok() {
     checks=$((checks + 1))
     local bad
@@ -95,7 +98,7 @@ hist_ok() {
             key = $1; sub(/,?le="[^"]*"\}$/, "}", key)
             sub(/_bucket\{/, "{", key)
             if (key != cur) { cur = key; n = 0; last = -1 }
-            n++; if (n > 41) print "too many buckets: " key
+            n++; if (n > 161) print "too many buckets: " key
             if ($2 + 0 < last) print "not cumulative: " $1
             last = $2 + 0
             if ($1 ~ /le="\+Inf"/) inf[key] = $2
@@ -121,28 +124,77 @@ expect_match "$prom" "^mmstats_latency_seconds_count\{pid=\"$mpid2\",exe=\"model
     "histogram _count"
 expect_match "$prom" "^mmstats_latency_seconds_sum\{pid=\"$mpid2\",exe=\"model\"\} [0-9.e+-]+$" \
     "histogram _sum in seconds"
-expect_match "$prom" "^mmstats_latency_seconds_bucket\{pid=\"$mpid2\",exe=\"model\",le=\"1\.023e-06\"\} [0-9]+$" \
-    "bucket bounds at powers of two, in seconds"
+# Bucket bounds: "le" is the highest value of a bucket of the log-linear
+# grid (N per power of two: below 2N every integer, above multiples of the
+# power's width); only buckets with values and the one below each.
+grid_ok() { # FILE N WHAT
+    checks=$((checks + 1))
+    local bad
+    bad=$(awk -v n="$2" '
+        /^mmstats_latency_seconds_bucket\{/ && !/\+Inf/ {
+            le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
+            x = int(le * 1e9 + 0.5) + 1   # the next bucket begins at x
+            w = 1; while (x / w >= 2 * n) w *= 2
+            if (x % w) print "le " le " is not on the grid of " n
+        }' "$1")
+    [ -z "$bad" ] || fail "$3: $bad"
+}
+grid_ok "$P" 4 "default: 4 buckets per power of two"
+"$READ" --prometheus --hist-buckets 1 "$MMSTATS_DIR"/model-*"$mpid2".mmstats \
+    >"$WORK/b1.prom"
+promtool_ok "$WORK/b1.prom" "--hist-buckets 1"
+grid_ok "$WORK/b1.prom" 1 "--hist-buckets 1"
+n1=$(grep -c '^mmstats_latency_seconds_bucket' "$WORK/b1.prom")
+n4=$(grep -c "^mmstats_latency_seconds_bucket{pid=\"$mpid2\"" "$P")
+checks=$((checks + 1))
+[ "$n4" -gt "$n1" ] || fail "4 buckets per power of two: $n4 buckets, 1: $n1"
+rc=0
+"$READ" --prometheus --hist-buckets 3 >/dev/null 2>&1 || rc=$?
+expect_rc "$rc" 2 "--hist-buckets 3: bad usage"
 nb=$(grep -c "^mmstats_req_size_bytes_bucket{" "$P")
 checks=$((checks + 1))
-[ "$nb" -ge 10 ] && [ "$nb" -le 41 ] || fail "req.size: $nb buckets"
+[ "$nb" -ge 10 ] && [ "$nb" -le 161 ] || fail "req.size: $nb buckets"
 
 if [ "$SAN" = 0 ]; then
-    # The shim's names: dots and the leading underscores of __read_chk.
-    expect_match "$prom" '^# TYPE mmstats_io_write_calls_total counter$' \
-        "shim counter"
-    expect_match "$prom" '^# TYPE mmstats_io___read_chk_calls_total counter$' \
-        "names with underscores"
-    expect_match "$prom" '^mmstats_io_write_bytes_total\{pid="[0-9]+",exe="tool_io"\} 3000$' \
-        "shim bytes"
+    # The shim's calls: one family per count, the call in labels.
+    expect_match "$prom" '^# TYPE mmstats_calls_total counter$' \
+        "shim calls"
+    expect_match "$prom" '^mmstats_calls_total\{pid="[0-9]+",exe="tool_io",family="io",call="write"\} [0-9]+$' \
+        "family and call labels"
+    expect_match "$prom" '^mmstats_calls_total\{pid="[0-9]+",exe="pf_fortify",family="io",call="__read_chk"\} [0-9]+$' \
+        "call names with underscores"
+    expect_match "$prom" '^mmstats_call_bytes_total\{pid="[0-9]+",exe="tool_io",family="io",call="write"\} 3000$' \
+        "bytes transferred"
+    expect_match "$prom" '^mmstats_call_requested_bytes_total\{pid="[0-9]+",exe="tool_io",family="io",call="write"\} 3000$' \
+        "bytes requested"
+    expect_match "$prom" '^# TYPE mmstats_call_errors_total counter$' \
+        "shim errors"
     expect_match "$prom" '^# TYPE mmstats_mem_alloc_size_bytes histogram$' \
         "shim allocation sizes"
-    expect_match "$prom" '^# TYPE mmstats_io_write_latency_seconds histogram$' \
-        "shim latency"
-    # The one family with the most series: one per process that has it.
-    expect_eq "$(grep -c '^mmstats_io_write_calls_total{' "$P")" \
+    expect_match "$prom" '^# TYPE mmstats_call_duration_seconds histogram$' \
+        "shim durations"
+    expect_match "$prom" '^mmstats_call_duration_seconds_count\{pid="[0-9]+",exe="tool_io",family="io",call="write"\} [0-9]+$' \
+        "duration of a call"
+    expect_no_match "$prom" '^mmstats_io_' "no call in a metric name"
+    # One series per process that made the call; none where it was never
+    # made (calls 0) nor for a call of no process.
+    expect_eq "$(grep -c '^mmstats_calls_total{.*family="io",call="write"}' "$P")" \
         "$(grep -l 'io.write.calls' "$MMSTATS_DIR"/*.mmstats | wc -l)" \
         "one series per process"
+    expect_eq "$(grep -c '^mmstats_calls_total{.*} 0$' "$P")" 0 \
+        "no series of a call never made"
+    # Per program: exe and label; the calls summed.
+    "$READ" --prometheus --by program >"$WORK/prog.prom"
+    promtool_ok "$WORK/prog.prom" "--by program"
+    families_once "$WORK/prog.prom" "--by program"
+    hist_ok "$WORK/prog.prom" "--by program"
+    expect_eq "$(awk '/^mmstats_call_bytes_total\{exe="tool_io",family="io",call="write"\}/ {print $2}' "$WORK/prog.prom")" \
+        "$(awk '/^mmstats_call_bytes_total\{pid="[0-9]+",exe="tool_io",family="io",call="write"\}/ {n += $2} END {print n}' "$P")" \
+        "--by program: the calls of a program summed"
+    expect_match "$(cat "$WORK/prog.prom")" '^mmstats_requests_total\{exe="model",label="blue"\} 1000$' \
+        "--by program: exe and label"
+    expect_match "$(cat "$WORK/prog.prom")" '^mmstats_processes\{exe="model"\} 1$' \
+        "--by program: processes counted"
 fi
 
 # Filters, aggregates.
