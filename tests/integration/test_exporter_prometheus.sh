@@ -22,58 +22,7 @@ done
 
 start_exporter prom --per-process --include-finished || { finish; exit 1; }
 
-PPORT=$(free_port)
-cat >"$WORK/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: mmstats
-    static_configs:
-      - targets: ['127.0.0.1:$exp_port']
-EOF
-promtool check config "$WORK/prometheus.yml" >/dev/null 2>&1 ||
-    fail "promtool rejects the generated config"
-prometheus --config.file="$WORK/prometheus.yml" \
-    --storage.tsdb.path="$WORK/tsdb" \
-    --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
-    >"$WORK/prometheus.log" 2>&1 &
-prom_pid=$!
-bg_pids+=("$prom_pid")
-PROM=http://127.0.0.1:$PPORT
-
-# query PROMQL [TIME]: the first result's value ("" if none), and the
-# whole answer in $WORK/query.json.
-query() {
-    local args=(--data-urlencode "query=$1")
-    [ -n "${2:-}" ] && args+=(--data-urlencode "time=$2")
-    curl -s --max-time 60 -G "${args[@]}" "$PROM/api/v1/query" \
-        >"$WORK/query.json" || true
-    python3 -c 'import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-    r = d["data"]["result"]
-    print(r[0]["value"][1] if r and "value" in r[0] else "")
-except Exception:
-    print("")' "$WORK/query.json"
-}
-
-ready=0
-for ((i = 0; i < 3000; i++)); do
-    if curl -s --max-time 2 "$PROM/-/ready" 2>/dev/null | grep -q Ready; then
-        ready=1
-        break
-    fi
-    kill -0 "$prom_pid" 2>/dev/null || break
-    sleep 0.1
-done
-expect_eq "$ready" 1 "prometheus ready"
-if [ "$ready" != 1 ]; then
-    sed 's/^/    /' "$WORK/prometheus.log" | tail -20 >&2
-    finish
-    exit 1
-fi
+start_prometheus 1s || { finish; exit 1; }
 
 # The target is scraped before the workload starts: Prometheus then sees
 # all of it, from the first write on.
