@@ -616,8 +616,17 @@ struct folder {
     unsigned flags;
     mms_fold_report_fn report;
     void *arg;
-    int done; /* files folded or removed */
+    int done;         /* files folded or removed */
+    unsigned limit;   /* files looked at by a sweep; 0: all */
+    size_t from;      /* a limited sweep's first name: its own rotation */
+    const char *self; /* the sweeping process's own file: left alone */
 };
+
+/* A process's start-up sweep looks at this many files at most (each is
+ * opened and mapped to judge it), from a place of its own (its pid) in
+ * the sorted names: in a directory of many running processes' files,
+ * start-up stays cheap, and successive start-ups cover every file. */
+#define START_SWEEP_FILES 16u
 
 static int open_at(const struct folder *fo, const char *name, mms_reader **r)
 {
@@ -966,9 +975,14 @@ static int sweep_locked(struct folder *fo)
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (is_rollup_name(names[i]) && !(fo->flags & MMS_FOLD_DRY_RUN))
             recover(fo, names[i], 0);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!is_rollup_name(names[i]))
-            sweep_one(fo, names[i]);
+    for (size_t i = 0, seen = 0; rc == 0 && i < n; i++) {
+        const char *name = names[(fo->from + i) % n];
+        if (is_rollup_name(name) || (fo->self && !strcmp(name, fo->self)))
+            continue;
+        if (fo->limit && seen++ == fo->limit)
+            break;
+        sweep_one(fo, name);
+    }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -1128,6 +1142,10 @@ static int start_sweep(mms_writer *w)
                      : fold_locked(&fo, name, true, 0);
     }
     if (w->keep != MMS_KEEP_ALL) {
+        const char *slash = strrchr(w->path, '/');
+        fo.limit = START_SWEEP_FILES;
+        fo.from = (size_t)getpid();
+        fo.self = slash ? slash + 1 : w->path;
         int rs = sweep_locked(&fo);
         if (rc == 0 && rs < 0)
             rc = rs;
