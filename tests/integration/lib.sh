@@ -53,6 +53,8 @@ READ=$B/tools/mmstat-read
 shim() { LD_PRELOAD=$PRELOAD "$@"; }
 # field FILE NAME: the value of field NAME in stats file FILE (first column
 # after the name in mmstat-read's text output; empty if absent).
-field() { "$READ" "$1" | awk -v n="$2" '$1 == n {print $2; exit}'; }
+# (awk reads to the end: leaving early would kill mmstat-read with SIGPIPE
+# on a long dump, and pipefail would fail the caller.)
+field() { "$READ" "$1" | awk -v n="$2" '$1 == n && !f {print $2; f = 1}'; }
 # newest_file EXE: the newest stats file written by a process named EXE.
 newest_file() { ls -t "$MMSTATS_DIR"/"$1"-*.mmstats 2>/dev/null | head -1; }
