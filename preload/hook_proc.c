@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "shim.h"
 
 /* EXEC shape: the file is finished when the new image starts; if exec
@@ -121,6 +122,7 @@ static int clone_trampoline(void *p)
 {
     struct clone_child *c = p;
     mmp_child_setup();
+    mmp_heap_child(); /* as pthread_atfork's child handler does for fork */
     return c->fn(c->arg);
 }
 

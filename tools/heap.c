@@ -95,6 +95,8 @@ int heap_load(const mms_snapshot *s, struct heap *h)
          * not its own. */
         if (!st->samples && !st->live_bytes)
             continue;
+        if (st->live_bytes < 0)
+            h->negative++;
         uint32_t nf = ri->overflow ? 0 : ri->key_len / 8;
         st->frames = calloc(nf ? nf : 1, sizeof *st->frames);
         if (!st->frames)
@@ -298,6 +300,7 @@ void heap_json(struct jw *w, const struct heap *h, size_t top)
     jw_u64(w, "untracked", h->untracked);
     jw_u64(w, "reentered", h->reentered);
     jw_u64(w, "slow_stacks", h->slow_stacks);
+    jw_u64(w, "negative_sites", h->negative);
     jw_u64(w, "sites", h->nsites ? h->nsites - 1 : 0);
     jw_u64(w, "capacity", h->capacity);
     jw_u64(w, "overflowed", h->overflowed);

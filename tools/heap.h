@@ -26,6 +26,7 @@ struct heap {
     bool present;          /* the file has a heap profile */
     uint64_t sample_bytes; /* mean distance between samples */
     uint64_t samples, untracked, reentered, slow_stacks;
+    uint64_t negative; /* sites with live bytes below 0: frees misfiled */
     uint32_t nsites, capacity; /* records (overflow included), at most */
     uint64_t overflowed;       /* samples of sites that did not fit */
     /* The process's figures: mem.alloc_bytes and mem.freed_bytes (since

@@ -13,9 +13,12 @@
  *     pipe), not the one that allocated them.
  * -f: then fork; the child frees the 1,000 leaked blocks it inherited
  *     and leaks 5 MiB of its own in child_here(); the parent waits for it.
+ * -c: the same with a clone() child (SIGCHLD, no CLONE_VM).
  * -p: then print "ready PID" and wait for a line on stdin (a live read
  *     happens meanwhile) before exiting. The leaked blocks stay live. */
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +105,23 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A fork or clone child: it frees the blocks it inherited, leaks its
+ * own. */
+static int child(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < LEAK_BLOCKS; i++)
+        free(leaked[i]);
+    child_here();
+    printf("child %ld\n", (long)getpid());
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int opt, forking = 0, pause_ = 0;
-    while ((opt = getopt(argc, argv, "t:xfp")) != -1) {
+    while ((opt = getopt(argc, argv, "t:xfcp")) != -1) {
         switch (opt) {
         case 't':
             nthreads = atoi(optarg);
@@ -116,11 +132,14 @@ int main(int argc, char **argv)
         case 'f':
             forking = 1;
             break;
+        case 'c':
+            forking = 2;
+            break;
         case 'p':
             pause_ = 1;
             break;
         default:
-            fprintf(stderr, "usage: heap_sites [-t N] [-x] [-f] [-p]\n");
+            fprintf(stderr, "usage: heap_sites [-t N] [-x] [-f|-c] [-p]\n");
             return 2;
         }
     }
@@ -146,17 +165,14 @@ int main(int argc, char **argv)
     }
     big_here();
     if (forking) {
-        pid_t pid = fork();
+        static char stack[256 * 1024] __attribute__((aligned(16)));
+        pid_t pid = forking == 1
+                        ? fork()
+                        : clone(child, stack + sizeof stack, SIGCHLD, NULL);
         if (pid < 0)
             return 1;
-        if (pid == 0) {
-            for (int i = 0; i < LEAK_BLOCKS; i++)
-                free(leaked[i]);
-            child_here();
-            printf("child %ld\n", (long)getpid());
-            fflush(stdout);
-            exit(0);
-        }
+        if (pid == 0)
+            exit(child(NULL));
         int st;
         if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
             WEXITSTATUS(st) != 0)
