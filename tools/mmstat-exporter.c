@@ -59,7 +59,7 @@ static const struct cli_opt exp_opts[] = {
      "or died less than SECONDS ago (default 300)"},
     {OPT_BUCKETS, CLI_REQUIRED, "hist-buckets", "N",
      "histogram buckets per power of two: 1, 2,\n"
-     "4 (default), 8, 16 or 32"},
+     "4, 8 (default), 16 or 32"},
     {OPT_HOST, CLI_REQUIRED, "host", "NAME",
      "a host label on every sample (default none:\n"
      "Prometheus's instance label names the host)"},

@@ -47,7 +47,7 @@ static const struct cli_opt read_opts[] = {
      "with --prometheus: a host=\"NAME\" label on\nevery sample"},
     {OPT_BUCKETS, CLI_REQUIRED, "hist-buckets", "N",
      "with --prometheus: histogram buckets per\n"
-     "power of two: 1, 2, 4 (default), 8, 16 or 32"},
+     "power of two: 1, 2, 4, 8 (default), 16 or 32"},
     {'s', CLI_NONE, "sum", NULL,
      "aggregate across processes: counters and\n"
      "histograms summed, gauges min/avg/max"},

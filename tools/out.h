@@ -36,7 +36,7 @@ struct out_opts {
 
 /* Prometheus histograms: buckets per power of two by default, and at most
  * (the files' resolution, 2^MMS default bits). */
-#define OUT_PROM_BUCKETS 4
+#define OUT_PROM_BUCKETS 8
 #define OUT_PROM_BUCKETS_MAX 32
 
 /* The version of the JSON schema (docs/tools.md): "mmstats_json". */

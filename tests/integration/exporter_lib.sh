@@ -112,7 +112,7 @@ EOF
     promtool check config "$WORK/prometheus.yml" >/dev/null 2>&1 ||
         fail "promtool rejects the generated config"
     prometheus --config.file="$WORK/prometheus.yml" \
-        --storage.tsdb.path="$WORK/tsdb" \
+        --storage.tsdb.path="$(mktemp -d "$WORK/tsdb.XXXXXX")" \
         --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
         >"$WORK/prometheus.log" 2>&1 &
     prom_pid=$!
@@ -147,4 +147,16 @@ try:
     print(r[0]["value"][1] if r and "value" in r[0] else "")
 except Exception:
     print("")' "$WORK/query.json"
+}
+
+# need_prometheus: 1 (after a failure) without prometheus, promtool and
+# curl (Debian packages prometheus and curl, installed by scripts/test).
+need_prometheus() {
+    local t
+    for t in prometheus promtool curl; do
+        if ! command -v "$t" >/dev/null; then
+            fail "$t not found: install the Debian packages prometheus and curl"
+            return 1
+        fi
+    done
 }

@@ -12,13 +12,7 @@
 . "$(dirname "$0")/tools_lib.sh"
 . "$(dirname "$0")/exporter_lib.sh"
 
-for t in prometheus promtool curl; do
-    if ! command -v "$t" >/dev/null; then
-        fail "$t not found: install the Debian packages prometheus and curl"
-        finish
-        exit 1
-    fi
-done
+need_prometheus || { finish; exit 1; }
 
 start_exporter prom --per-process --include-finished || { finish; exit 1; }
 

@@ -16,13 +16,7 @@ if [ "$SAN" = 1 ]; then
     echo "SKIP: sanitizer build (the shim cannot be preloaded)"
     exit 77
 fi
-for t in prometheus promtool curl; do
-    if ! command -v "$t" >/dev/null; then
-        fail "$t not found: install the Debian packages prometheus and curl"
-        finish
-        exit 1
-    fi
-done
+need_prometheus || { finish; exit 1; }
 unset MMSTATS_KEEP # the default, auto: short processes are folded
 
 start_exporter fleet || { finish; exit 1; }

@@ -1,7 +1,7 @@
 # mmstat-read --prometheus: text exposition format 0.0.4 accepted by
 # promtool (which must be installed: the test fails without it), with
 # sanitised names, _total counters, _info strings, histograms with a
-# bounded number of cumulative buckets ending at +Inf (log-linear, 4 per
+# bounded number of cumulative buckets ending at +Inf (log-linear, 8 per
 # power of two by default, --hist-buckets), HELP and TYPE once per
 # family, and pid/exe/label labels; the shim's calls as labelled
 # families (mmstats_calls_total{family,call}), none for a call never
@@ -87,7 +87,7 @@ expect_match "$prom" '^# TYPE mmstats_req_size_bytes histogram$' \
 expect_match "$prom" "^mmstats_rate_ticks_total\{pid=\"$rate_pid\",exe=\"tool_rate\"\} [0-9]+$" \
     "running process"
 
-# hist_ok FILE WHAT: histograms have at most 161 buckets a series (4 per
+# hist_ok FILE WHAT: histograms have at most 321 buckets a series (8 per
 # power of two + "+Inf"), cumulative, the last "+Inf", equal to _count.
 hist_ok() {
     checks=$((checks + 1))
@@ -98,7 +98,7 @@ hist_ok() {
             key = $1; sub(/,?le="[^"]*"\}$/, "}", key)
             sub(/_bucket\{/, "{", key)
             if (key != cur) { cur = key; n = 0; last = -1 }
-            n++; if (n > 161) print "too many buckets: " key
+            n++; if (n > 321) print "too many buckets: " key
             if ($2 + 0 < last) print "not cumulative: " $1
             last = $2 + 0
             if ($1 ~ /le="\+Inf"/) inf[key] = $2
@@ -139,7 +139,7 @@ grid_ok() { # FILE N WHAT
         }' "$1")
     [ -z "$bad" ] || fail "$3: $bad"
 }
-grid_ok "$P" 4 "default: 4 buckets per power of two"
+grid_ok "$P" 8 "default: 8 buckets per power of two"
 "$READ" --prometheus --hist-buckets 1 "$MMSTATS_DIR"/model-*"$mpid2".mmstats \
     >"$WORK/b1.prom"
 promtool_ok "$WORK/b1.prom" "--hist-buckets 1"
@@ -147,13 +147,13 @@ grid_ok "$WORK/b1.prom" 1 "--hist-buckets 1"
 n1=$(grep -c '^mmstats_latency_seconds_bucket' "$WORK/b1.prom")
 n4=$(grep -c "^mmstats_latency_seconds_bucket{pid=\"$mpid2\"" "$P")
 checks=$((checks + 1))
-[ "$n4" -gt "$n1" ] || fail "4 buckets per power of two: $n4 buckets, 1: $n1"
+[ "$n4" -gt "$n1" ] || fail "8 buckets per power of two: $n4 buckets, 1: $n1"
 rc=0
 "$READ" --prometheus --hist-buckets 3 >/dev/null 2>&1 || rc=$?
 expect_rc "$rc" 2 "--hist-buckets 3: bad usage"
 nb=$(grep -c "^mmstats_req_size_bytes_bucket{" "$P")
 checks=$((checks + 1))
-[ "$nb" -ge 10 ] && [ "$nb" -le 161 ] || fail "req.size: $nb buckets"
+[ "$nb" -ge 10 ] && [ "$nb" -le 321 ] || fail "req.size: $nb buckets"
 
 if [ "$SAN" = 0 ]; then
     # The shim's calls: one family per count, the call in labels.
