@@ -111,7 +111,8 @@
       "isatty, tcgetattr")                                                     \
     X(fs, REC,                                                                 \
       "open, close, dup, seek, sync, truncate, allocate, stat, statfs, "       \
-      "access, readlink, xattrs, chmod, chown, times, links, unlink, rename, " \
+      "statvfs, access, readlink, xattrs, chmod, chown, times, links, "        \
+      "unlink, rename, "                                                       \
       "mkdir, rmdir, getcwd, pipe")                                            \
     X(dir, REC,                                                                \
       "directories: opendir, readdir (entries counted), scandir, closedir, "   \
@@ -306,6 +307,14 @@
     X(fs, utimensat, CALL, int, int, dirfd, const char *, path,                \
       const mmp_time_pair, times, int, flags)                                  \
     X(fs, futimens, CALL, int, int, fd, const mmp_time_pair, times)            \
+    X(fs, utime, CALL, int, const char *, path, const struct utimbuf *, t)     \
+    X(fs, utimes, CALL, int, const char *, path, const mmp_timeval_pair, t)    \
+    X(fs, lutimes, CALL, int, const char *, path, const mmp_timeval_pair, t)   \
+    X(fs, futimes, CALL, int, int, fd, const mmp_timeval_pair, t)              \
+    X(fs, statvfs, CALL, int, const char *, path, struct statvfs *, st)        \
+    X(fs, statvfs64, CALL, int, const char *, path, struct statvfs64 *, st)    \
+    X(fs, fstatvfs, CALL, int, int, fd, struct statvfs *, st)                  \
+    X(fs, fstatvfs64, CALL, int, int, fd, struct statvfs64 *, st)              \
     X(fs, link, CALL, int, const char *, from, const char *, to)               \
     X(fs, linkat, CALL, int, int, fromdir, const char *, from, int, todir,     \
       const char *, to, int, flags)                                            \

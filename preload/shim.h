@@ -45,10 +45,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <termios.h>
+#include <utime.h>
 #include <time.h>
 
 #include "calls.h"
@@ -74,6 +77,7 @@ typedef void *(*mmp_start_fn)(void *);
 /* Array parameters as libc declares them (pipe's int fds[2]...). */
 typedef int mmp_fd_pair[2];
 typedef struct timespec mmp_time_pair[2];
+typedef struct timeval mmp_timeval_pair[2];
 /* scandir's selector and comparison, named for the table. */
 typedef int (*mmp_dirsel_fn)(const struct dirent *);
 typedef int (*mmp_dircmp_fn)(const struct dirent **, const struct dirent **);

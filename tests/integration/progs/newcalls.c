@@ -21,10 +21,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/xattr.h>
 #include <termios.h>
 #include <unistd.h>
+#include <utime.h>
 
 #define MAXT 128
 static struct {
@@ -152,6 +155,18 @@ static void fs_calls(const char *dir)
     CALL("fs.utimensat", utimensat(AT_FDCWD, f, NULL, 0));
     CALL("fs.futimens", futimens(fd, NULL));
     CALL("fs.futimens", futimens(-1, NULL));
+    CALL("fs.utime", utime(f, NULL));
+    CALL("fs.utimes", utimes(f, NULL));
+    CALL("fs.lutimes", lutimes(l, NULL));
+    CALL("fs.futimes", futimes(fd, NULL));
+    CALL("fs.futimes", futimes(-1, NULL));
+    struct statvfs sv;
+    struct statvfs64 sv64;
+    CALL("fs.statvfs", statvfs(dir, &sv));
+    CALL("fs.statvfs", statvfs("missing", &sv));
+    CALL("fs.statvfs64", statvfs64(dir, &sv64));
+    CALL("fs.fstatvfs", fstatvfs(fd, &sv));
+    CALL("fs.fstatvfs64", fstatvfs64(fd, &sv64));
     CALL("fs.mkdir", mkdir(sub, 0700));
     CALL("fs.rmdir", rmdir(sub));
     CALL("fs.rmdir", rmdir(sub)); /* gone */
