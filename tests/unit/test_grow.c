@@ -78,7 +78,7 @@ static void start_waiter(struct fixture *fx, struct alloc_job *j, pthread_t *t)
         sched_yield();
 }
 
-/* A grower descheduled for far longer than the old bound (20,000 spins
+/* A grower descheduled for longer than the old bound (20,000 spins
  * and yields of the waiter): the waiter still waits, nothing dropped. */
 static void slow_grower_is_waited_for(void **state)
 {
@@ -87,7 +87,7 @@ static void slow_grower_is_waited_for(void **state)
     struct alloc_job j;
     pthread_t t;
     start_waiter(fx, &j, &t);
-    for (int i = 0; i < 200000; i++)
+    for (int i = 0; i < 60000; i++)
         sched_yield();
     mms_store_release(&w->growing, (uintptr_t)0);
     assert_int_equal(pthread_join(t, NULL), 0);
