@@ -32,10 +32,19 @@ def strip(v):
     return v
 a = strip(json.load(open(sys.argv[1])))
 b = strip(json.load(open(sys.argv[2])))
+def diffs(x, y, path):
+    """Where X and Y differ: each path with both values."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        for k in sorted(set(x) | set(y), key=str):
+            yield from diffs(x.get(k, "<absent>"), y.get(k, "<absent>"),
+                             f"{path}.{k}")
+    elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        for i, (u, v) in enumerate(zip(x, y)):
+            yield from diffs(u, v, f"{path}[{i}]")
+    elif x != y:
+        yield f"{path}: {json.dumps(x)[:200]} versus {json.dumps(y)[:200]}"
 if a != b:
-    print(json.dumps(a, indent=1)[:1500])
-    print("---- versus ----")
-    print(json.dumps(b, indent=1)[:1500])
+    print("\n".join(list(diffs(a, b, ""))[:40]))
     sys.exit(1)
 EOF
         fail "$what: the documents differ:"
