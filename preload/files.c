@@ -347,8 +347,7 @@ static void run_settle(struct mmp_ofd *o, struct mmp_frun *s)
 
 static void *reserve(size_t bytes)
 {
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmp_sys_map(NULL, bytes, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -378,7 +377,7 @@ static struct mmp_ofd *chunk_get(uint32_t k)
     if (!(c = fresh(bytes)))
         return mms_load_acquire(&chunk[k]);
     if (!mms_cas_acq_rel(&chunk[k], &none, c)) {
-        munmap(c, bytes);
+        mmp_sys_unmap(c, bytes);
         return none;
     }
     grown(F_POOL, OFD_CHUNK);
@@ -397,7 +396,7 @@ static struct mmp_ofd **leaf_get(unsigned fd)
     if (!(l = fresh(bytes)))
         return mms_load_acquire(slot);
     if (!mms_cas_acq_rel(slot, &none, l)) {
-        munmap(l, bytes);
+        mmp_sys_unmap(l, bytes);
         return none;
     }
     grown(F_MAP, MMP_FD_LEAF);
@@ -484,7 +483,7 @@ static uint64_t *other_get(void)
     if (!(s = fresh(bytes)))
         return mms_load_acquire(&other_set);
     if (!mms_cas_acq_rel(&other_set, &none, s)) {
-        munmap(s, bytes);
+        mmp_sys_unmap(s, bytes);
         return none;
     }
     return s;

@@ -394,8 +394,7 @@ void mmp_heap_start(void)
     rate = mmp_cfg.heap_sample;
     if (rate <= 0)
         return;
-    void *m = mmap(NULL, PTRS * sizeof(struct ptr_slot), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m = mmp_sys_map(NULL, PTRS * sizeof(struct ptr_slot), 0);
     if (m == MAP_FAILED) {
         rate = 0;
         return;
@@ -412,10 +411,10 @@ void mmp_heap_child(void)
     mmp_heap_stack_child();
     /* The parent's blocks live on here, but the child's sites start from
      * zero: their frees must not move the child's live bytes. */
-    if (mmap(ptrs, PTRS * sizeof(struct ptr_slot), PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-             0) == MAP_FAILED)
+    if (mmp_sys_map(ptrs, PTRS * sizeof(struct ptr_slot), MAP_FIXED) ==
+        MAP_FAILED)
         memset(ptrs, 0, PTRS * sizeof(struct ptr_slot));
-    if (madvise(mmp_heap_filter, sizeof mmp_heap_filter, MADV_DONTNEED) != 0)
+    if (mmp_sys_madvise(mmp_heap_filter, sizeof mmp_heap_filter,
+                        MADV_DONTNEED) != 0)
         memset(mmp_heap_filter, 0, sizeof mmp_heap_filter);
 }

@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -557,6 +558,35 @@ static inline mode_t mmp_open_mode(int flags, va_list ap)
         MMP_FPOST(name, 0, 0);                                                 \
         return mmp_r;                                                          \
     }
+
+/* The shim's own memory: anonymous mappings and madvise by direct system
+ * call, never through the hooked mmap/madvise (which would count them as
+ * the program's calls, in a fork child even into its parent's file).
+ * errno is kept. */
+static inline void *mmp_sys_map(void *addr, size_t len, int flags)
+{
+    int saved = errno;
+    long r = syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1,
+                     (off_t)0);
+    errno = saved;
+    return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+static inline void mmp_sys_unmap(void *addr, size_t len)
+{
+    int saved = errno;
+    syscall(SYS_munmap, addr, len);
+    errno = saved;
+}
+
+static inline int mmp_sys_madvise(void *addr, size_t len, int advice)
+{
+    int saved = errno;
+    long r = syscall(SYS_madvise, addr, len, advice);
+    errno = saved;
+    return (int)r;
+}
 
 #include "files.h"
 
