@@ -94,7 +94,7 @@ else
     checks=$((checks + 1))
     awk -v q="$q" 'BEGIN {exit !(q > 0 && q < 1)}' ||
         fail "histogram_quantile: '$q'"
-    s=$(query "sum by (exe) (rate($metric{pid=\"$work_pid\"}[${W}s]))" "$t_mid")
+    s=$(query "sum by (exe) (rate($metric{pid=\"$work_pid\"$call}[${W}s]))" "$t_mid")
     checks=$((checks + 1))
     awk -v s="$s" -v r="$r" 'BEGIN {exit !(s == r)}' ||
         fail "sum by (exe) (rate(...)): '$s', not '$r'"
