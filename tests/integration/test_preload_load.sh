@@ -14,9 +14,7 @@ if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
     echo "SKIP: sanitizer build"
     exit 77
 fi
-# The defaults: every family (sync included), timing on.
-unset MMSTATS_HOOKS MMSTATS_TIMING
-export LC_ALL=C
+export LC_ALL=C MMSTATS_HOOKS=all MMSTATS_TIMING=on
 RUNS=3
 
 # Two CPU hogs, bounded (timeout) and killed on exit.
