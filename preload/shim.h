@@ -570,7 +570,8 @@ static inline void *mmp_sys_map(void *addr, size_t len, int flags)
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1,
                      (off_t)0);
     errno = saved;
-    return r == -1 ? MAP_FAILED : (void *)r;
+    return r == -1 ? MAP_FAILED
+                   : (void *)r; /* NOLINT(performance-no-int-to-ptr): mmap's */
 }
 
 static inline void mmp_sys_unmap(void *addr, size_t len)
