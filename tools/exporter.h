@@ -163,7 +163,37 @@ struct http_config {
     unsigned request_timeout; /* seconds to send a whole request */
     size_t conn_memory;       /* bytes per connection: request headers */
     unsigned threads;         /* polling threads */
+    struct web_config *web;   /* TLS and basic auth; NULL: neither */
 };
+
+/* --web.config.file (exporter_tls.c): TLS and basic auth as the
+ * Prometheus exporter-toolkit's web configuration file. */
+enum web_client_auth {
+    WEB_NO_CLIENT_CERT,
+    WEB_VERIFY_CLIENT_CERT_IF_GIVEN,
+    WEB_REQUIRE_AND_VERIFY_CLIENT_CERT,
+};
+struct web_config;
+struct MHD_Connection;
+struct MHD_OptionItem;
+/* Read PATH: 0, or a negative errno with a message naming the file and
+ * the line in ERR. */
+int web_config_load(const char *path, struct web_config **out, char *err,
+                    size_t errlen);
+void web_config_free(struct web_config *w);
+/* Whether W (NULL: none) serves TLS, asks for a password. */
+bool web_tls(const struct web_config *w);
+bool web_auth(const struct web_config *w);
+/* MHD's TLS options for W into OPT (N items at least 5), ended by
+ * MHD_OPTION_END: the items used, 0 without TLS. */
+int web_mhd_options(const struct web_config *w, struct MHD_OptionItem *opt,
+                    size_t n);
+/* Whether connection C's client certificate is as W's client_auth_type
+ * wants. */
+bool web_client_cert_ok(const struct web_config *w, struct MHD_Connection *c);
+/* Whether PASS is USER's password (its bcrypt hash), remembering the
+ * credentials that passed. */
+bool web_password_ok(struct web_config *w, const char *user, const char *pass);
 
 struct MHD_Daemon;
 /* Start serving X; the port actually bound (with port 0) in *PORT. */

@@ -7,7 +7,8 @@
  * Routes are exact strings: no URL is ever mapped to a file name, and the
  * only files served besides the stats files are an allow-list of the
  * dashboard's scripts. GET and HEAD only; a Host check against DNS
- * rebinding while serving loopback. */
+ * rebinding while serving loopback; TLS, client certificates and basic
+ * auth as --web.config.file says (exporter_tls.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -347,6 +348,33 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
     return data(c, x, rc, &b, "application/json; charset=utf-8");
 }
 
+/* Whether C's request has the user and password of a basic_auth_users
+ * entry. */
+static bool authorized(struct MHD_Connection *c, struct web_config *w)
+{
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(c, &pass);
+    bool ok = user && pass && web_password_ok(w, user, pass);
+    if (pass)
+        explicit_bzero(pass, strlen(pass));
+    MHD_free(user);
+    MHD_free(pass);
+    return ok;
+}
+
+static enum MHD_Result unauthorized(struct MHD_Connection *c)
+{
+    struct MHD_Response *r = const_text("unauthorized\n");
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_basic_auth_fail_response(c, "mmstats", r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* MHD's access handler (its signature: UPLOAD_DATA_SIZE is not ours to
  * make const). */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
@@ -361,6 +389,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     (void)con_cls;
     atomic_fetch_add(&ctx->x->requests, 1);
     guard_request(ctx->x->guard, c);
+    if (!web_client_cert_ok(ctx->hc->web, c))
+        return error(c, MHD_HTTP_FORBIDDEN,
+                     "forbidden: no valid client certificate\n");
+    if (web_auth(ctx->hc->web) && !authorized(c, ctx->hc->web))
+        return unauthorized(c);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return method_not_allowed(c);
@@ -475,6 +508,14 @@ int http_start(struct exporter *x, const struct http_config *hc,
         {hc->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
          (intptr_t)hc->threads, NULL},
         {MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem tls[5];
+    if (web_mhd_options(hc->web, tls, sizeof tls / sizeof *tls) > 0) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            return -EPROTONOSUPPORT;
+        flags |= MHD_USE_TLS;
+    } else {
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     int e = guard_start(&x->guard, x, hc->max_connections, hc->max_per_ip,
                         hc->request_timeout);
     if (e < 0)
@@ -494,7 +535,8 @@ int http_start(struct exporter *x, const struct http_config *hc,
         MHD_OPTION_CONNECTION_TIMEOUT, hc->timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, hc->conn_memory,
         MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_UNESCAPE_CALLBACK,
-        unescape, NULL, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
+        unescape, NULL, MHD_OPTION_ARRAY, pool, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
     if (!d) {
         e = errno ? -errno : -EADDRNOTAVAIL;
         guard_stop(x->guard);

@@ -35,6 +35,7 @@ enum {
     OPT_FILE_METRICS,
     OPT_PER_PROCESS,
     OPT_BUCKETS,
+    OPT_WEB_CONFIG,
 };
 
 static const struct cli_opt exp_opts[] = {
@@ -44,6 +45,10 @@ static const struct cli_opt exp_opts[] = {
     {OPT_ALLOW_REMOTE, CLI_NONE, "allow-remote", NULL,
      "allow an address that is not loopback\n"
      "(anyone who reaches it reads the stats)"},
+    {OPT_WEB_CONFIG, CLI_REQUIRED, "web.config.file", "FILE",
+     "TLS and basic auth: the Prometheus\n"
+     "exporter-toolkit's web configuration\n"
+     "(tls_server_config, basic_auth_users)"},
     {'d', CLI_REQUIRED, "dir", "DIR",
      "stats directory (default: $MMSTATS_DIR,\n"
      "$XDG_RUNTIME_DIR/mmstats or\n/tmp/mmstats-UID)"},
@@ -95,7 +100,8 @@ static const struct cli exp_cli = {
     .about = "Serve the stats of this user's processes over HTTP: "
              "Prometheus\n"
              "metrics at /metrics, a JSON API under /api/v1/ and a live\n"
-             "dashboard at /. Read-only; no authentication.",
+             "dashboard at /. Read-only; TLS and basic authentication with\n"
+             "--web.config.file.",
     .opts = exp_opts,
     .nopts = CLI_NOPTS(exp_opts),
     .after =
@@ -112,7 +118,7 @@ static const struct cli exp_cli = {
 static const char *const prog = "mmstat-exporter";
 
 struct opts {
-    const char *dir, *listen, *by, *host;
+    const char *dir, *listen, *by, *host, *web_config;
     bool allow_remote, no_host, per_process;
     int hist_buckets;
     double grace;
@@ -249,6 +255,9 @@ static int set_opt(struct opts *o, int id, const char *arg)
     case OPT_ALLOW_REMOTE:
         o->allow_remote = true;
         break;
+    case OPT_WEB_CONFIG:
+        o->web_config = arg;
+        break;
     case 'd':
         o->dir = arg;
         break;
@@ -337,8 +346,8 @@ static int check_opts(const struct opts *o, struct http_config *hc)
     if (!o->allow_remote && !is_loopback(&hc->addr)) {
         cli_error(&exp_cli,
                   "%s is not a loopback address: the stats would be "
-                  "readable from other machines, without authentication; "
-                  "add --allow-remote to do it anyway",
+                  "readable from other machines; add --allow-remote to do "
+                  "it (with --web.config.file for TLS and authentication)",
                   o->listen);
         return -1;
     }
@@ -402,6 +411,13 @@ int main(int argc, char **argv)
     hc.request_timeout = (unsigned)o.request_timeout;
     hc.conn_memory = (size_t)32 * 1024;
     hc.threads = (unsigned)o.threads;
+    if (o.web_config) {
+        char err[600];
+        if (web_config_load(o.web_config, &hc.web, err, sizeof err) < 0) {
+            fprintf(stderr, "%s: --web.config.file %s\n", prog, err);
+            return EXIT_FAIL;
+        }
+    }
 
     char dir[PATH_MAX];
     int e = stats_dir(o.dir, dir, sizeof dir);
@@ -442,8 +458,10 @@ int main(int argc, char **argv)
     unsigned port = 0;
     if ((e = http_start(&x, &hc, &d, &port)) < 0) {
         fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, o.listen,
-                strerror(-e));
+                e == -EPROTONOSUPPORT ? "libmicrohttpd has no TLS"
+                                      : strerror(-e));
         cache_free(&x.cache);
+        web_config_free(hc.web);
         return EXIT_FAIL;
     }
     char addr[INET6_ADDRSTRLEN];
@@ -454,8 +472,9 @@ int main(int argc, char **argv)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&hc.addr)->sin6_addr, addr,
                   sizeof addr);
     bool v6 = hc.addr.ss_family == AF_INET6;
-    fprintf(stderr, "%s: listening on http://%s%s%s:%u/ (stats directory %s)\n",
-            prog, v6 ? "[" : "", addr, v6 ? "]" : "", port, dir);
+    fprintf(stderr, "%s: listening on %s://%s%s%s:%u/ (stats directory %s%s)\n",
+            prog, web_tls(hc.web) ? "https" : "http", v6 ? "[" : "", addr,
+            v6 ? "]" : "", port, dir, web_auth(hc.web) ? "; basic auth" : "");
 
     int sig;
     do {
@@ -465,5 +484,6 @@ int main(int argc, char **argv)
             sig > 0 ? strsignal(sig) : "signal");
     http_stop(&x, d);
     cache_free(&x.cache);
+    web_config_free(hc.web);
     return EXIT_OK;
 }

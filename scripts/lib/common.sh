@@ -20,6 +20,8 @@ ensure_packages() {
 }
 
 # The packages every build needs (libmicrohttpd-dev: mmstat-exporter;
+# libgnutls28-dev, libyaml-dev, libcrypt-dev: its --web.config.file, TLS
+# client certificates, the YAML file, bcrypt;
 # libjs-dygraphs: the charts of its dashboard, served by it at run time;
 # help2man, lowdown: the man pages; man-db, bash-completion, zsh: the tests
 # of the man pages and of the completions; python3-pytest, python3-venv,
@@ -27,6 +29,7 @@ ensure_packages() {
 # `pip install ./python` into a venv).
 BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
                 libdw-dev uthash-dev python3 strace valgrind libmicrohttpd-dev
+                libgnutls28-dev libyaml-dev libcrypt-dev
                 libjs-dygraphs help2man lowdown man-db bash-completion zsh
                 python3-pytest python3-venv python3-pip python3-setuptools)
 
@@ -34,8 +37,9 @@ BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
 # --prometheus; a real Prometheus server scrapes mmstat-exporter
 # (test_exporter_prometheus), headless Chromium loads its dashboard
 # (test_exporter_browser), curl talks to it; sqlite3 runs under the shim
-# (test_files_programs). The tests fail without them.
-TOOLS_TEST_PACKAGES=(prometheus chromium curl sqlite3)
+# (test_files_programs); openssl makes test_exporter_tls's certificates.
+# The tests fail without them.
+TOOLS_TEST_PACKAGES=(prometheus chromium curl sqlite3 openssl)
 
 # scripts/package and its test (test_package): the .deb's tools and lint.
 PACKAGE_PACKAGES=(dpkg-dev file lintian)

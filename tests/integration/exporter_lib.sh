@@ -26,8 +26,8 @@ s.close()'
 }
 
 # start_exporter NAME ARGS...: mmstat-exporter ARGS on 127.0.0.1, a port of
-# its own choosing; sets exp_pid, exp_port, exp_url and exp_log. 1 if it
-# did not say it listens (within wait_for's bound).
+# its own choosing; sets exp_pid, exp_port, exp_url (https:// with TLS) and
+# exp_log. 1 if it did not say it listens (within wait_for's bound).
 start_exporter() {
     exp_log=$WORK/$1.exporter.log
     shift
@@ -36,13 +36,14 @@ start_exporter() {
     bg_pids+=("$exp_pid")
     exp_port=
     exp_url=
-    if ! wait_for "$exp_log" 'listening on http://127\.0\.0\.1:[0-9]+/'; then
+    if ! wait_for "$exp_log" 'listening on https?://127\.0\.0\.1:[0-9]+/'; then
         fail "mmstat-exporter $* did not start: $(cat "$exp_log")"
         return 1
     fi
-    exp_port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' \
+    exp_port=$(sed -n 's|.*listening on https*://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' \
         "$exp_log" | head -1)
-    exp_url=http://127.0.0.1:$exp_port
+    exp_url=$(sed -n 's|.*listening on \(https*\)://.*|\1|p' "$exp_log" |
+        head -1)://127.0.0.1:$exp_port
 }
 
 # stop_pid PID [SECONDS]: SIGTERM, then wait for PID to end (at most
@@ -95,7 +96,8 @@ wait_gone() {
 # start_prometheus INTERVAL: a real Prometheus server (Debian package
 # prometheus) on a free loopback port scraping the exporter ($exp_port)
 # every INTERVAL; sets prom_pid and PROM. 1 (after a failure) if it is not
-# ready within the bound.
+# ready within the bound. PROM_JOBS, if set, is YAML appended to
+# scrape_configs (more jobs: TLS, credentials).
 start_prometheus() {
     local i ready=0
     PPORT=$(free_port)
@@ -108,6 +110,7 @@ scrape_configs:
   - job_name: mmstats
     static_configs:
       - targets: ['127.0.0.1:$exp_port']
+${PROM_JOBS:-}
 EOF
     promtool check config "$WORK/prometheus.yml" >/dev/null 2>&1 ||
         fail "promtool rejects the generated config"

@@ -59,7 +59,7 @@ for t in $tools; do
     [ -e "$comp_dir/$t" ] || fail "$t: no $comp_dir/$t"
     # Every option word of --help is offered after "-".
     opts=$("$pfx/bin/$t" --help | grep -E '^ +-' |
-        grep -oE '(^|[ ,])--?[A-Za-z0-9][A-Za-z0-9-]*' | tr -d ' ,' | sort -u)
+        grep -oE '(^|[ ,])--?[A-Za-z0-9][A-Za-z0-9.-]*' | tr -d ' ,' | sort -u)
     got=$(complete_line "$t" -)
     # shellcheck disable=SC2086 # one word per option
     has "$got" "$t -<TAB>" $opts
