@@ -122,7 +122,11 @@ struct body {
 
 /* The endpoints. 0, -ENOENT (no such process: 404), -EINVAL (a bad
  * parameter: 400) or another negative errno (500). */
-int api_metrics(struct exporter *x, struct body *out);
+/* /metrics: the text format (API_METRICS_TEXT), or the type that
+ * api_metrics_type chose for the Accept header (NULL: none). */
+#define API_METRICS_TEXT "text/plain; version=0.0.4; charset=utf-8"
+const char *api_metrics_type(const char *accept);
+int api_metrics(struct exporter *x, const char *type, struct body *out);
 int api_processes(struct exporter *x, struct body *out);
 int api_process(struct exporter *x, long pid, const struct filters *flt,
                 struct body *out);

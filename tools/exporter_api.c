@@ -17,7 +17,11 @@
 #include "exporter.h"
 #include "heap.h"
 #include "json.h"
+#include "prom_native.h"
 #include "threads.h"
+#ifdef MMS_HAVE_PROMPROTO
+#include "promproto.h"
+#endif
 
 /* The processes one request reads: entries and their snapshots. */
 struct sel {
@@ -178,8 +182,42 @@ static void self_metrics(FILE *f, struct exporter *x, const struct scrape *s)
             MMS_VERSION_STRING);
 }
 
-int api_metrics(struct exporter *x, struct body *out)
+/* The text of /metrics in B, as protobuf (promproto.h) with NATIVES'
+ * histograms. */
+static int metrics_to_proto(struct body *b, const struct prom_natives *natives)
 {
+#ifdef MMS_HAVE_PROMPROTO
+    struct body pb;
+    FILE *f = body_open(&pb);
+    if (!f)
+        return -ENOMEM;
+    int rc =
+        body_close(&pb, f, promproto_from_text(f, b->buf, b->len, natives));
+    free(b->buf);
+    *b = pb;
+    return rc;
+#else
+    (void)b;
+    (void)natives;
+    return -ENOTSUP;
+#endif
+}
+
+const char *api_metrics_type(const char *accept)
+{
+#ifdef MMS_HAVE_PROMPROTO
+    if (promproto_accepted(accept))
+        return PROMPROTO_CONTENT_TYPE;
+#else
+    (void)accept;
+#endif
+    return API_METRICS_TEXT;
+}
+
+int api_metrics(struct exporter *x, const char *type, struct body *out)
+{
+    bool proto = strcmp(type, API_METRICS_TEXT) != 0;
+    struct prom_natives *natives = NULL;
     FILE *f = body_open(out);
     if (!f)
         return -ENOMEM;
@@ -196,8 +234,10 @@ int api_metrics(struct exporter *x, struct body *out)
     if (rc == 0)
         rc = select_exported(x, &q, &s.failed, x->by != NULL);
     if (rc == 0) {
-        struct out_opts o = {
-            .host = x->host, .by = x->by, .hist_buckets = x->hist_buckets};
+        struct out_opts o = {.host = x->host,
+                             .by = x->by,
+                             .hist_buckets = x->hist_buckets,
+                             .natives = proto ? &natives : NULL};
         if (x->by) {
             struct agg_group *g;
             size_t n;
@@ -220,7 +260,11 @@ int api_metrics(struct exporter *x, struct body *out)
     atomic_fetch_add(&x->file_errors, s.failed);
     if (rc == 0)
         self_metrics(f, x, &s);
-    return body_close(out, f, rc);
+    rc = body_close(out, f, rc);
+    if (rc == 0 && proto)
+        rc = metrics_to_proto(out, natives);
+    prom_natives_free(&natives);
+    return rc;
 }
 
 /* ------------------------------------------------ /api/v1/processes */

@@ -312,9 +312,11 @@ static enum MHD_Result route(struct MHD_Connection *c, struct exporter *x,
      * answers), refuse rather than grow. */
     if (atomic_load(&x->inflight) > x->max_inflight)
         return busy(c, x);
-    if (is_metrics)
-        return data(c, x, api_metrics(x, &b), &b,
-                    "text/plain; version=0.0.4; charset=utf-8");
+    if (is_metrics) {
+        const char *type = api_metrics_type(MHD_lookup_connection_value(
+            c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+        return data(c, x, api_metrics(x, type, &b), &b, type);
+    }
     if (is_list)
         return data(c, x, api_processes(x, &b), &b,
                     "application/json; charset=utf-8");

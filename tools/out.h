@@ -10,6 +10,7 @@
 #include "agg.h"
 
 struct jw;
+struct prom_natives;
 
 /* JSON: called inside the object of process P (FIELD -1, after the
  * header keys) and of each of its fields shown (FIELD: the snapshot's
@@ -30,6 +31,9 @@ struct out_opts {
                                       power of two (a power of two, at most
                                       OUT_PROM_BUCKETS_MAX); 0: the default,
                                       OUT_PROM_BUCKETS */
+    struct prom_natives **natives; /* Prometheus: also keep each histogram
+                                      as a native one here (prom_native.h),
+                                      for the protobuf format; NULL: no */
     out_json_extra_fn *json_extra; /* NULL: none */
     void *json_extra_arg;
 };

@@ -28,6 +28,7 @@
 #include "hash.h"
 #include "json.h"
 #include "out.h"
+#include "prom_native.h"
 
 /* P_MULTI: several gauges, one per struct member (and, in aggregates,
  * min, max and avg of a gauge). */
@@ -479,6 +480,17 @@ static unsigned hist_res(const struct out_opts *o)
     return k;
 }
 
+/* With O->natives, keep H as a native histogram for the protobuf format
+ * (out_promproto.c), by the series' NAME and LABELS as the text shows
+ * them. Without memory the series is left classic. */
+static void hist_native(const struct out_opts *o, const char *name,
+                        const char *labels, const struct mms_hist *h,
+                        double scale)
+{
+    if (o->natives)
+        (void)prom_natives_add(o->natives, name, labels, h, scale);
+}
+
 static void family_head(FILE *f, const struct family *fam)
 {
     help_line(f, fam->full, fam->help);
@@ -585,7 +597,7 @@ static int add_proc_field(struct family **fs, uint32_t src, uint32_t i,
 
 static void proc_sample(FILE *out, const struct family *fam,
                         const struct sample *s, const mms_snapshot *snap,
-                        const char *labels, unsigned res)
+                        const char *labels, const struct out_opts *o)
 {
     const struct mms_value *v = mms_snapshot_value(snap, s->field);
     char cl[LABELS_MAX + 256];
@@ -634,7 +646,9 @@ static void proc_sample(FILE *out, const struct family *fam,
         break;
     }
     case MMS_KIND_HISTOGRAM:
-        hist_samples(out, fam->name, labels, v->v.hist, fam->scale, res);
+        hist_native(o, fam->name, labels, v->v.hist, fam->scale);
+        hist_samples(out, fam->name, labels, v->v.hist, fam->scale,
+                     hist_res(o));
         return;
     default:
         return;
@@ -717,8 +731,7 @@ int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
         family_head(out, fam);
         for (size_t j = 0; j < fam->n; j++) {
             const struct sample *s = &fam->s[j];
-            proc_sample(out, fam, s, p[s->src].snap, ps[s->src].labels,
-                        hist_res(o));
+            proc_sample(out, fam, s, p[s->src].snap, ps[s->src].labels, o);
         }
     }
     if (rc == 0)
@@ -801,7 +814,7 @@ static int add_agg_field(struct family **fs, uint32_t src, uint32_t i,
 
 static void agg_sample(FILE *out, const struct family *fam,
                        const struct sample *s, const struct agg_field *af,
-                       const char *labels, unsigned res)
+                       const char *labels, const struct out_opts *o)
 {
     char cl[LABELS_MAX + 256];
     if (fam->call)
@@ -820,7 +833,9 @@ static void agg_sample(FILE *out, const struct family *fam,
         }
         return;
     case MMS_KIND_HISTOGRAM:
-        hist_samples(out, fam->name, labels, &af->hist, fam->scale, res);
+        hist_native(o, fam->name, labels, &af->hist, fam->scale);
+        hist_samples(out, fam->name, labels, &af->hist, fam->scale,
+                     hist_res(o));
         return;
     default:
         break;
@@ -902,7 +917,7 @@ int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
         for (size_t j = 0; j < fam->n; j++) {
             const struct sample *s = &fam->s[j];
             agg_sample(out, fam, s, &g[s->src].fields[s->field], labels[s->src],
-                       hist_res(o));
+                       o);
         }
     }
     if (rc == 0)

@@ -21,7 +21,8 @@ ensure_packages() {
 
 # The packages every build needs (libmicrohttpd-dev: mmstat-exporter;
 # libgnutls28-dev, libyaml-dev, libcrypt-dev: its --web.config.file, TLS
-# client certificates, the YAML file, bcrypt;
+# client certificates, the YAML file, bcrypt; protobuf-c-compiler,
+# libprotobuf-c-dev: its protobuf format, with native histograms;
 # libjs-dygraphs: the charts of its dashboard, served by it at run time;
 # help2man, lowdown: the man pages; man-db, bash-completion, zsh: the tests
 # of the man pages and of the completions; python3-pytest, python3-venv,
@@ -31,7 +32,8 @@ BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libcmocka-dev
                 libdw-dev uthash-dev python3 strace valgrind libmicrohttpd-dev
                 libgnutls28-dev libyaml-dev libcrypt-dev
                 libjs-dygraphs help2man lowdown man-db bash-completion zsh
-                python3-pytest python3-venv python3-pip python3-setuptools)
+                python3-pytest python3-venv python3-pip python3-setuptools
+                protobuf-c-compiler libprotobuf-c-dev)
 
 # The tools' tests: promtool (test_tools_prom) checks mmstat-read
 # --prometheus; a real Prometheus server scrapes mmstat-exporter

@@ -93,11 +93,12 @@ wait_gone() {
     return 1
 }
 
-# start_prometheus INTERVAL: a real Prometheus server (Debian package
-# prometheus) on a free loopback port scraping the exporter ($exp_port)
-# every INTERVAL; sets prom_pid and PROM. 1 (after a failure) if it is not
-# ready within the bound. PROM_JOBS, if set, is YAML appended to
-# scrape_configs (more jobs: TLS, credentials).
+# start_prometheus INTERVAL [FLAGS...]: a real Prometheus server (Debian
+# package prometheus) on a free loopback port scraping the exporter
+# ($exp_port) every INTERVAL, with FLAGS (--enable-feature=...); sets
+# prom_pid and PROM. 1 (after a failure) if it is not ready within the
+# bound. PROM_JOBS, if set, is YAML appended to scrape_configs (more
+# jobs: TLS, credentials).
 start_prometheus() {
     local i ready=0
     PPORT=$(free_port)
@@ -116,7 +117,7 @@ EOF
         fail "promtool rejects the generated config"
     prometheus --config.file="$WORK/prometheus.yml" \
         --storage.tsdb.path="$(mktemp -d "$WORK/tsdb.XXXXXX")" \
-        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
+        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn "${@:2}" \
         >"$WORK/prometheus.log" 2>&1 &
     prom_pid=$!
     bg_pids+=("$prom_pid")
