@@ -15,6 +15,7 @@
 struct out_proc {
     mms_reader *reader;
     const mms_snapshot *snap;
+    const char *container; /* the exporter's: a container label, or NULL */
 };
 
 /* Exit codes, as for ps/vmstat: 0 ok, 1 a failed operation, 2 bad usage. */

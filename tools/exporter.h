@@ -37,6 +37,9 @@ struct kept {
     struct kept_hist **hist; /* HISTOGRAM, else NULL */
 };
 
+/* A container's name, at most (longer ones are cut). */
+#define CONTAINER_MAX 80
+
 /* One stats file of the directory, with its reader kept open. */
 struct centry {
     char *path;
@@ -45,9 +48,11 @@ struct centry {
     int64_t mtime_ns; /* the file's, CLOCK_REALTIME: writes through the
                          mapping move it; the stale ones' last sign of life */
     mms_reader *r;
-    struct mms_proc_info pi; /* refreshed at each sync */
-    int liveness;            /* enum mms_liveness, at the last sync */
-    struct kept kept[2];     /* the older and the newer kept state */
+    struct mms_proc_info pi;       /* refreshed at each sync */
+    int liveness;                  /* enum mms_liveness, at the last sync */
+    char container[CONTAINER_MAX]; /* its container ("": none) */
+    bool container_done;           /* looked up (once, when running) */
+    struct kept kept[2];           /* the older and the newer kept state */
 };
 
 struct cache {
@@ -72,6 +77,12 @@ int cache_sync(struct cache *c);
 /* Whether E is exported by /metrics and aggregates: running, or finished
  * (or stale) less than GRACE seconds ago; GRACE < 0: running only. */
 bool cache_exported(const struct centry *e, double grace, int64_t now_real);
+
+/* The container of PI's process (exporter_container.c), from its cgroup
+ * as seen from here, into OUT; "" if none: a runtime's container id (the
+ * first 12 digits), or for a process in another pid namespace the name
+ * of its cgroup. PI's process must be running. */
+void container_name(const struct mms_proc_info *pi, char *out, size_t len);
 
 /* Rates of E between its newest kept state at least EXP_MIN_INTERVAL_NS
  * older than S and S. */

@@ -68,7 +68,7 @@ static int select_exported(struct exporter *x, struct sel *q, unsigned *failed,
             continue;
         }
         q->e[q->n] = e;
-        q->p[q->n++] = (struct out_proc){e->r, s};
+        q->p[q->n++] = (struct out_proc){e->r, s, e->container};
     }
     return 0;
 }
@@ -337,6 +337,10 @@ static void list_extra(struct jw *w, const struct out_proc *p, long field,
     if (field >= 0)
         return;
     const struct activity *a = &lc->act[p - lc->base];
+    if (p->container && p->container[0])
+        jw_str(w, "container", p->container);
+    else
+        jw_null(w, "container");
     if (!a->valid) {
         jw_null(w, "activity");
         return;
@@ -375,6 +379,7 @@ int api_processes(struct exporter *x, struct body *out)
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct centry *e = c->v[i];
         p[i].reader = e->r;
+        p[i].container = e->container;
         if (e->liveness != MMS_LIVE_RUNNING)
             continue;
         mms_snapshot *s;
@@ -492,7 +497,7 @@ int api_process(struct exporter *x, long pid, const struct filters *flt,
         struct rates r;
         rc = rates_compute(e, s, true, &r);
         if (rc == 0) {
-            struct out_proc p = {e->r, s};
+            struct out_proc p = {e->r, s, e->container};
             struct out_opts o = {.filters = flt,
                                  .json_extra = detail_extra,
                                  .json_extra_arg = &r};

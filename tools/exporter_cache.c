@@ -145,6 +145,10 @@ int cache_sync(struct cache *c)
             (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
         mms_reader_info(e->r, &e->pi);
         e->liveness = mms_reader_liveness(e->r);
+        if (!e->container_done && e->liveness == MMS_LIVE_RUNNING) {
+            container_name(&e->pi, e->container, sizeof e->container);
+            e->container_done = true;
+        }
         nv[m++] = e;
     }
     while (old < c->n)

@@ -191,7 +191,7 @@ static int load(struct procs *ps, const char *target, const char *dir,
         return EXIT_FAIL;
     }
     ps->v = v;
-    ps->v[ps->n++] = (struct out_proc){r, s};
+    ps->v[ps->n++] = (struct out_proc){.reader = r, .snap = s};
     return EXIT_OK;
 }
 

@@ -500,7 +500,7 @@ static void family_head(FILE *f, const struct family *fam)
 /* ------------------------------------------------------------ processes */
 
 /* Room for every label at its longest: exe, label and host of 64 bytes,
- * each invalid byte escaped as 3. */
+ * a container of 80, each invalid byte escaped as 3. */
 #define LABELS_MAX 1024
 
 struct psrc {
@@ -508,10 +508,11 @@ struct psrc {
     bool skip;
 };
 
-static void proc_labels(struct psrc *ps, mms_reader *r, const char *host)
+static void proc_labels(struct psrc *ps, const struct out_proc *op,
+                        const char *host)
 {
     struct mms_proc_info pi;
-    mms_reader_info(r, &pi);
+    mms_reader_info(op->reader, &pi);
     char *p = ps->labels;
     size_t len = sizeof ps->labels;
     FILE *m = fmemopen(p, len, "w");
@@ -531,6 +532,11 @@ static void proc_labels(struct psrc *ps, mms_reader *r, const char *host)
     if (pi.label[0]) {
         fputs(",label=", m);
         label_value(m, pi.label);
+    }
+    /* The exporter's: the container a running process is in. */
+    if (op->container && op->container[0]) {
+        fputs(",container=", m);
+        label_value(m, op->container);
     }
     if (host) {
         fputs(",host=", m);
@@ -705,7 +711,7 @@ int out_prom_procs(FILE *out, const struct out_proc *p, size_t n,
         struct mms_proc_info pi;
         mms_reader_info(p[k].reader, &pi);
         created[k] = pi.created_ns;
-        proc_labels(&ps[k], p[k].reader, o->host);
+        proc_labels(&ps[k], &p[k], o->host);
         /* Files with the same labels (a pid's image before and after an
          * exec of the same program): the newest one only. */
         for (size_t j = 0; j < k; j++) {

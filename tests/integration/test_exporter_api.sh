@@ -100,7 +100,7 @@ cp "$WORK/body" "$WORK/list.json"
 expect_json "$WORK/list.json" "/api/v1/processes"
 "$READ" -d "$FIN" --list --json >"$WORK/read-list.json"
 jdiff "$WORK/list.json" "$WORK/read-list.json" \
-    "/api/v1/processes vs --list --json" activity
+    "/api/v1/processes vs --list --json" activity container
 expect_eq "$(jpy "$WORK/list.json" \
     '[p["activity"] for p in d["processes"]]')" "[None, None, None, None]" \
     "finished processes: no activity"
