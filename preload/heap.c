@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "heap.h"
+#include "unwind.h"
 
 _Alignas(4096) uint8_t mmp_heap_filter[1u << MMP_HEAP_FILTER_BITS];
 
@@ -297,6 +298,10 @@ static uint64_t round_random(double x)
 
 void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
 {
+    /* The walk starts at the caller: this function's frame and those
+     * below it are the shim's. */
+    struct mmp_frame from;
+    MMP_CALLER_FRAME(&from);
     if (ht.busy) {
         /* An allocation made while taking a sample: the unwinder (primed
          * at start-up, it should not), or a signal handler. */
@@ -331,7 +336,7 @@ void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
     uint64_t allocs = round_random(1.0 / prob);
     uint64_t frames[MMP_HEAP_DEPTH];
     bool slow;
-    unsigned n = mmp_heap_stack(frames, &slow);
+    unsigned n = mmp_heap_stack(&from, frames, &slow);
     if (slow)
         count(F_SLOW_STACKS, false);
     uint32_t rec;

@@ -57,11 +57,14 @@ void mmp_heap_child(void);
 /* Prime the unwinder (it loads libgcc_s and allocates on first use)
  * and note where the shim and the executable are. */
 void mmp_heap_stack_start(void);
-/* The caller's stack, without the shim's frames: return addresses into
- * FRAMES, at most MMP_HEAP_DEPTH; their count. *SLOW: the caching walker
- * left it to backtrace. Each object a frame runs in is recorded (once)
- * in mem.heap.objects. */
-unsigned mmp_heap_stack(uint64_t *frames, bool *slow);
+/* The stack from frame FROM (unwind.h; mmp_heap_sample's caller's),
+ * without the shim's frames: return addresses into FRAMES, at most
+ * MMP_HEAP_DEPTH; their count. *SLOW: the caching walker left it to
+ * backtrace. Each object a frame runs in is recorded (once) in
+ * mem.heap.objects. */
+struct mmp_frame;
+unsigned mmp_heap_stack(const struct mmp_frame *from, uint64_t *frames,
+                        bool *slow);
 /* A fork child: record the objects again (its file's values start from
  * zero). */
 void mmp_heap_stack_child(void);

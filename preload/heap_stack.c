@@ -89,6 +89,41 @@ static size_t build_id(const uint8_t *start, const uint8_t *end,
     return 0;
 }
 
+/* The mappings of the objects recorded so far, so that a frame in one
+ * of them costs a few compares rather than _dl_find_object and the
+ * look-up above (about 110 instructions a frame). Each slot is written
+ * once: END, then START (release); a reader that sees START reads END
+ * after it. Full: the rest go the long way. Like the walker's cached
+ * rules, they assume that code stays where it was found (dlclose, then
+ * another object loaded over the same addresses, would go unrecorded). */
+#define KNOWN 32
+static struct known {
+    uint64_t start, end;
+} known[KNOWN];
+static uint32_t nknown;
+
+static bool is_known(uint64_t pc)
+{
+    uint32_t n = mms_load_acquire(&nknown);
+    for (uint32_t i = 0; i < n && i < KNOWN; i++) {
+        uint64_t s = mms_load_acquire(&known[i].start);
+        if (pc >= s && pc < mms_load_relaxed(&known[i].end) && s)
+            return true;
+    }
+    return false;
+}
+
+static void add_known(uint64_t start, uint64_t end)
+{
+    uint32_t i = mms_add_relaxed(&nknown, 1);
+    if (i >= KNOWN) {
+        mms_store_relaxed(&nknown, (uint32_t)KNOWN);
+        return;
+    }
+    mms_store_relaxed(&known[i].end, end);
+    mms_store_release(&known[i].start, start);
+}
+
 /* Record the object PC runs in, if it is new. */
 static void note_object(void *pc)
 {
@@ -102,6 +137,7 @@ static void note_object(void *pc)
     if (seen_before((uint64_t)(uintptr_t)start ^
                     ((uint64_t)(uintptr_t)lm << 20)))
         return;
+    add_known((uintptr_t)start, (uintptr_t)end);
     char key[128 + 1 + PATH_MAX];
     size_t n = build_id(start, end, start + (bias - (uintptr_t)start), key);
     key[n++] = ':';
@@ -133,11 +169,12 @@ static int stack_slow(uint64_t *pcs, int max)
     return n;
 }
 
-unsigned mmp_heap_stack(uint64_t *frames, bool *slow)
+unsigned mmp_heap_stack(const struct mmp_frame *from, uint64_t *frames,
+                        bool *slow)
 {
     uint64_t pcs[MMP_HEAP_DEPTH + 8];
     int max = (int)(sizeof pcs / sizeof pcs[0]);
-    int n = mmp_unwind(pcs, max);
+    int n = mmp_unwind_from(from, pcs, max);
     *slow = n < 0;
     if (n < 0)
         n = stack_slow(pcs, max);
@@ -147,8 +184,9 @@ unsigned mmp_heap_stack(uint64_t *frames, bool *slow)
     unsigned k = 0;
     for (; i < n && k < MMP_HEAP_DEPTH; i++, k++) {
         frames[k] = pcs[i];
-        // NOLINTNEXTLINE(performance-no-int-to-ptr): a code address
-        note_object((void *)(uintptr_t)pcs[i]);
+        if (!is_known(pcs[i]))
+            // NOLINTNEXTLINE(performance-no-int-to-ptr): a code address
+            note_object((void *)(uintptr_t)pcs[i]);
     }
     return k;
 }
@@ -158,6 +196,8 @@ void mmp_heap_stack_child(void)
     /* The child's records of the objects have their values zeroed (keys
      * kept): note each object again. */
     memset(seen, 0, sizeof seen);
+    memset(known, 0, sizeof known);
+    nknown = 0;
 }
 
 void mmp_heap_stack_start(void)

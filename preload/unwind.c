@@ -569,19 +569,11 @@ static int step(uint64_t key, uint64_t *pc, uint64_t *sp, uint64_t *bp,
     return 1;
 }
 
-__attribute__((noinline)) int mmp_unwind(uint64_t *pcs, int max)
+/* The walk from code KEY with registers PC, SP, BP (PC: the address the
+ * frame returns to), its stack words between LO and HI. */
+static int walk(uint64_t key, uint64_t pc, uint64_t sp, uint64_t bp,
+                uint64_t lo, uint64_t hi, uint64_t *pcs, int max)
 {
-    uint64_t pc, sp, bp;
-    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
-                     : "=&r"(pc), "=&r"(sp), "=&r"(bp));
-    uint64_t lo = sp, hi = stack_top(sp);
-    if (!hi) {
-        bump(&stats.gave_up);
-        return -1;
-    }
-    /* This function's own frame first: its caller's address is the
-     * first one returned. */
-    uint64_t key = pc;
     int n = 0;
     for (unsigned depth = 0; n < max && depth < 1024; depth++) {
         int rc = step(key, &pc, &sp, &bp, lo, hi);
@@ -597,6 +589,37 @@ __attribute__((noinline)) int mmp_unwind(uint64_t *pcs, int max)
     return n;
 }
 
+__attribute__((noinline)) int mmp_unwind(uint64_t *pcs, int max)
+{
+    uint64_t pc, sp, bp;
+    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+                     : "=&r"(pc), "=&r"(sp), "=&r"(bp));
+    uint64_t hi = stack_top(sp);
+    if (!hi) {
+        bump(&stats.gave_up);
+        return -1;
+    }
+    /* This function's own frame first: its caller's address is the
+     * first one returned. */
+    return walk(pc, pc, sp, bp, sp, hi, pcs, max);
+}
+
+__attribute__((noinline)) int mmp_unwind_from(const struct mmp_frame *f,
+                                              uint64_t *pcs, int max)
+{
+    uint64_t sp;
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    uint64_t hi = stack_top(sp);
+    /* F is a frame of this stack, above this function's. */
+    if (!hi || f->sp <= sp || f->sp >= hi || max <= 0 || !f->pc) {
+        bump(&stats.gave_up);
+        return -1;
+    }
+    pcs[0] = f->pc;
+    int n = walk(f->pc - 1, f->pc, f->sp, f->bp, sp, hi, pcs + 1, max - 1);
+    return n < 0 ? n : n + 1;
+}
+
 #else
 
 int mmp_unwind(uint64_t *pcs, int max)
@@ -605,6 +628,12 @@ int mmp_unwind(uint64_t *pcs, int max)
     (void)max;
     bump(&stats.gave_up);
     return -1;
+}
+
+int mmp_unwind_from(const struct mmp_frame *f, uint64_t *pcs, int max)
+{
+    (void)f;
+    return mmp_unwind(pcs, max);
 }
 
 #endif

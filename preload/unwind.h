@@ -25,6 +25,31 @@
  * to), at most MAX into PCS: their count, or -1 (walk it another way). */
 int mmp_unwind(uint64_t *pcs, int max);
 
+/* A frame to start from: the address it returns to and its stack and
+ * frame pointers as they will be then. */
+struct mmp_frame {
+    uint64_t pc, sp, bp;
+};
+
+/* The caller's frame, as it returns from the function this expands in
+ * (which then sets up a frame pointer: x86-64 only; elsewhere PC is 0). */
+#if defined(__x86_64__)
+#define MMP_CALLER_FRAME(f)                                                    \
+    do {                                                                       \
+        const uint64_t *mmp_fp_ = __builtin_frame_address(0);                  \
+        (f)->pc = mmp_fp_[1];                                                  \
+        (f)->sp = (uint64_t)(uintptr_t)(mmp_fp_ + 2);                          \
+        (f)->bp = mmp_fp_[0];                                                  \
+    } while (0)
+#else
+#define MMP_CALLER_FRAME(f) (*(f) = (struct mmp_frame){0, 0, 0})
+#endif
+
+/* As mmp_unwind, from frame F (a caller of the caller of this): its
+ * return address first. The frames between are not walked (a sample
+ * skips the shim's own); -1 if F is not on this stack. */
+int mmp_unwind_from(const struct mmp_frame *f, uint64_t *pcs, int max);
+
 /* Counts since start, for tests and the bench: frame rules computed
  * (cache misses) and walks that gave up (-1). */
 struct mmp_unwind_stats {

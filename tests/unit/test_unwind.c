@@ -17,6 +17,7 @@
 #define MAX 64
 
 struct seen {
+    bool from; /* walk with mmp_unwind_from, from capture's caller */
     int n, bn;
     uint64_t pcs[MAX];
     void *bt[MAX];
@@ -26,7 +27,13 @@ struct seen {
  * call site, so only what follows is compared. */
 static __attribute__((noinline)) void capture(struct seen *s)
 {
-    s->n = mmp_unwind(s->pcs, MAX);
+    if (s->from) {
+        struct mmp_frame f;
+        MMP_CALLER_FRAME(&f);
+        s->n = mmp_unwind_from(&f, s->pcs, MAX);
+    } else {
+        s->n = mmp_unwind(s->pcs, MAX);
+    }
     s->bn = backtrace(s->bt, MAX);
     __asm__ volatile("" ::: "memory");
 }
@@ -48,6 +55,20 @@ static void check(const struct seen *s, int min_depth)
                     (unsigned long)s->pcs[i], (unsigned long)want);
         assert_true(s->pcs[i] == want);
     }
+}
+
+/* A walk from capture's caller: its first address is the one that
+ * follows capture's own call site in backtrace's, and all agree. */
+static void check_from(const struct seen *s, int min_depth)
+{
+    assert_true(s->n >= min_depth);
+    int k = 1;
+    while (k < 4 && k < s->bn && (uint64_t)(uintptr_t)s->bt[k] != s->pcs[0])
+        k++;
+    assert_true(k < 4);
+    assert_int_equal(s->n, s->bn - k);
+    for (int i = 0; i < s->n; i++)
+        assert_true(s->pcs[i] == (uint64_t)(uintptr_t)s->bt[i + k]);
 }
 
 /* Frames of different shapes: a chain that keeps values live across
@@ -91,10 +112,16 @@ static __attribute__((noinline)) long chain(struct seen *s, int n, long a,
     return r + a * b + sink;
 }
 
-static void walk(struct seen *s)
+static void walk_with(struct seen *s, bool from)
 {
     memset(s, 0, sizeof *s);
+    s->from = from;
     chain(s, 30, 1, 2);
+}
+
+static void walk(struct seen *s)
+{
+    walk_with(s, false);
 }
 
 static void same_as_backtrace(void **state)
@@ -137,12 +164,41 @@ static void rules_are_cached(void **state)
     assert_true(st[1].gave_up == st[0].gave_up);
 }
 
+static void from_a_frame_as_backtrace(void **state)
+{
+    (void)state;
+    struct seen s;
+    for (int round = 0; round < 2; round++) {
+        walk_with(&s, true);
+        check_from(&s, 36);
+    }
+}
+
+/* A frame that is not above the walker's on this stack: refused. */
+static void from_a_bad_frame_gives_up(void **state)
+{
+    (void)state;
+    uint64_t pcs[MAX];
+    int here;
+    struct mmp_frame below = {(uint64_t)(uintptr_t)&from_a_bad_frame_gives_up,
+                              (uint64_t)(uintptr_t)&here - 4096, 0};
+    struct mmp_frame elsewhere = {below.pc, (uint64_t)(uintptr_t)pcs, 0};
+    static uint64_t not_stack[4];
+    elsewhere.sp = (uint64_t)(uintptr_t)not_stack;
+    struct mmp_unwind_stats st = mmp_unwind_stats();
+    assert_int_equal(mmp_unwind_from(&below, pcs, MAX), -1);
+    assert_int_equal(mmp_unwind_from(&elsewhere, pcs, MAX), -1);
+    assert_true(mmp_unwind_stats().gave_up == st.gave_up + 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_as_backtrace),
         cmocka_unit_test(same_in_a_thread),
         cmocka_unit_test(rules_are_cached),
+        cmocka_unit_test(from_a_frame_as_backtrace),
+        cmocka_unit_test(from_a_bad_frame_gives_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
