@@ -17,6 +17,7 @@ import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from . import _format as fmt
+from . import heap as heapmod
 from ._format import StatsError
 
 __all__ = ["Stats", "FileInfo", "StatsError", "open", "snapshot", "values",
@@ -142,6 +143,17 @@ class Stats:
         "overflow_hits", "members", "records": [{"key", "key_bytes",
         "overflow", "members": {member: value}}]}}."""
         return self.snapshot(filters, tables=True)["tables"]
+
+    def heap(self) -> Optional[Dict[str, Any]]:
+        """The heap profile (the shim's sampled allocation sites), as the
+        object "heap" of `mmstat-read --heap --json`: "by_live" and
+        "by_allocated" sites with their stacks (function names from the
+        objects' symbol tables; "file" and "line" None), or None if the
+        file has no profile."""
+        try:
+            return heapmod.heap_json(self._sf)["heap"]
+        except _READ_ERRORS as e:
+            raise _wrap(e) from None
 
     # ---- lifetime
 
