@@ -179,10 +179,19 @@ static void site_add(uint32_t rec, bool is_free, bool live, uint64_t bytes,
 /* Open addressing over the block's address; a slot's key is 0 (never
  * used: a probe stops there), TOMB (freed: reused by inserts) or the
  * address. Each address is in the table at most once: it is inserted
- * after the allocator returned it and removed before it goes back. An
- * insert that finds no slot within PROBES leaves the block untracked. */
-#define PTRS_BITS 16
-#define PTRS (1u << PTRS_BITS)
+ * after the allocator returned it and removed before it goes back.
+ *
+ * The table grows in levels, so that a process pays for the samples it
+ * holds (the whole table, mapped at start-up, was 1.5 MiB of every
+ * process's address space): level K has 1024 << K slots, level 0 is
+ * mapped at start-up, level K + 1 by the sampling slow path (a system
+ * call, as rare as samples that find the levels below at their load
+ * limit; none under seccomp). An insert takes the first level below its
+ * load limit with a free slot within PROBES; a remove looks in each
+ * mapped level. Past the last level, or when no level can be mapped, the
+ * block is left untracked (counted). */
+#define LEVEL0_BITS 10
+#define LEVELS 6 /* 63 x 1024 slots at most, 1.45 MiB */
 #define PROBES 64
 #define TOMB ((uint64_t)1)
 struct ptr_slot {
@@ -190,11 +199,41 @@ struct ptr_slot {
     uint32_t rec, allocs;
     uint64_t bytes;
 };
-static struct ptr_slot *ptrs; /* PTRS slots, private memory */
+static struct ptr_slot *level[LEVELS]; /* private memory, NULL: not mapped */
+static uint32_t level_live[LEVELS];    /* addresses in each level */
 
-static uint32_t ptr_hash(uint64_t p)
+static size_t level_slots(unsigned k)
 {
-    return (uint32_t)(((p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - PTRS_BITS));
+    return (size_t)1 << (LEVEL0_BITS + k);
+}
+
+static size_t level_bytes(unsigned k)
+{
+    return level_slots(k) * sizeof(struct ptr_slot);
+}
+
+/* Where P's probe starts in level K. */
+static size_t ptr_hash(uint64_t p, unsigned k)
+{
+    return (size_t)(((p >> 4) * 0x9E3779B97F4A7C15ull) >>
+                    (64 - LEVEL0_BITS - k));
+}
+
+/* Level K, mapped if need be (NULL: none can be mapped now). A level lost
+ * to another thread's mapping is given back. */
+static struct ptr_slot *level_get(unsigned k)
+{
+    struct ptr_slot *l = mms_load_acquire(&level[k]), *none = NULL;
+    if (l || !mmp_syscalls_allowed())
+        return l;
+    void *m = mmp_sys_map(NULL, level_bytes(k), 0);
+    if (m == MAP_FAILED)
+        return mms_load_acquire(&level[k]);
+    if (!mms_cas_acq_rel(&level[k], &none, (struct ptr_slot *)m)) {
+        mmp_sys_unmap(m, level_bytes(k));
+        return none;
+    }
+    return m;
 }
 
 static uint8_t *filter_byte(uint64_t p)
@@ -202,15 +241,13 @@ static uint8_t *filter_byte(uint64_t p)
     return &mmp_heap_filter[(p >> 4) & ((1u << MMP_HEAP_FILTER_BITS) - 1)];
 }
 
-static bool ptr_insert(uint64_t p, uint32_t rec, uint64_t bytes,
-                       uint32_t allocs)
+/* Insert P in level L (K): false if no free slot within PROBES. */
+static bool level_insert(struct ptr_slot *l, unsigned k, uint64_t p,
+                         uint32_t rec, uint64_t bytes, uint32_t allocs)
 {
-    uint8_t *fb = filter_byte(p);
-    if (!ptrs || mms_load_relaxed(fb) == UINT8_MAX)
-        return false;
-    uint32_t h = ptr_hash(p);
-    for (uint32_t k = 0; k < PROBES; k++) {
-        struct ptr_slot *s = &ptrs[(h + k) & (PTRS - 1)];
+    size_t h = ptr_hash(p, k), mask = level_slots(k) - 1;
+    for (uint32_t i = 0; i < PROBES; i++) {
+        struct ptr_slot *s = &l[(h + i) & mask];
         uint64_t cur = mms_load_relaxed(&s->key);
         if (cur > TOMB)
             continue;
@@ -219,28 +256,53 @@ static bool ptr_insert(uint64_t p, uint32_t rec, uint64_t bytes,
         s->rec = rec;
         s->allocs = allocs;
         s->bytes = bytes;
-        mms_add_relaxed(fb, 1);
+        mms_add_relaxed(&level_live[k], 1);
         return true;
+    }
+    return false;
+}
+
+static bool ptr_insert(uint64_t p, uint32_t rec, uint64_t bytes,
+                       uint32_t allocs)
+{
+    uint8_t *fb = filter_byte(p);
+    if (!mms_load_relaxed(&level[0]) || mms_load_relaxed(fb) == UINT8_MAX)
+        return false;
+    for (unsigned k = 0; k < LEVELS; k++) {
+        /* Load limit 3/4: probes stay short. */
+        if (mms_load_relaxed(&level_live[k]) >= level_slots(k) / 4 * 3)
+            continue;
+        struct ptr_slot *l = level_get(k);
+        if (!l)
+            return false;
+        if (level_insert(l, k, p, rec, bytes, allocs)) {
+            mms_add_relaxed(fb, 1);
+            return true;
+        }
     }
     return false;
 }
 
 static bool ptr_remove(uint64_t p, struct mmp_heap_taken *out)
 {
-    if (!ptrs)
-        return false;
-    uint32_t h = ptr_hash(p);
-    for (uint32_t k = 0; k < PROBES; k++) {
-        struct ptr_slot *s = &ptrs[(h + k) & (PTRS - 1)];
-        uint64_t cur = mms_load_acquire(&s->key);
-        if (cur == 0)
-            return false;
-        if (cur != p)
-            continue;
-        *out = (struct mmp_heap_taken){s->bytes, s->rec, s->allocs, true};
-        mms_store_release(&s->key, TOMB);
-        mms_add_relaxed(filter_byte(p), (uint8_t)-1);
-        return true;
+    for (unsigned k = 0; k < LEVELS; k++) {
+        struct ptr_slot *l = mms_load_acquire(&level[k]);
+        if (!l)
+            return false; /* levels are mapped in order */
+        size_t h = ptr_hash(p, k), mask = level_slots(k) - 1;
+        for (uint32_t i = 0; i < PROBES; i++) {
+            struct ptr_slot *s = &l[(h + i) & mask];
+            uint64_t cur = mms_load_acquire(&s->key);
+            if (cur == 0)
+                break;
+            if (cur != p)
+                continue;
+            *out = (struct mmp_heap_taken){s->bytes, s->rec, s->allocs, true};
+            mms_store_release(&s->key, TOMB);
+            mms_add_relaxed(&level_live[k], (uint32_t)-1);
+            mms_add_relaxed(filter_byte(p), (uint8_t)-1);
+            return true;
+        }
     }
     return false;
 }
@@ -399,26 +461,27 @@ void mmp_heap_start(void)
     rate = mmp_cfg.heap_sample;
     if (rate <= 0)
         return;
-    void *m = mmp_sys_map(NULL, PTRS * sizeof(struct ptr_slot), 0);
-    if (m == MAP_FAILED) {
+    if (!level_get(0)) {
         rate = 0;
         return;
     }
-    ptrs = m;
     mmp_heap_stack_start();
     pthread_atfork(NULL, NULL, mmp_heap_child);
 }
 
 void mmp_heap_child(void)
 {
-    if (!ptrs)
+    if (!mms_load_relaxed(&level[0]))
         return;
     mmp_heap_stack_child();
     /* The parent's blocks live on here, but the child's sites start from
      * zero: their frees must not move the child's live bytes. */
-    if (mmp_sys_map(ptrs, PTRS * sizeof(struct ptr_slot), MAP_FIXED) ==
-        MAP_FAILED)
-        memset(ptrs, 0, PTRS * sizeof(struct ptr_slot));
+    for (unsigned k = 0; k < LEVELS; k++) {
+        struct ptr_slot *l = mms_load_relaxed(&level[k]);
+        if (l && mmp_sys_map(l, level_bytes(k), MAP_FIXED) == MAP_FAILED)
+            memset(l, 0, level_bytes(k));
+        level_live[k] = 0;
+    }
     if (mmp_sys_madvise(mmp_heap_filter, sizeof mmp_heap_filter,
                         MADV_DONTNEED) != 0)
         memset(mmp_heap_filter, 0, sizeof mmp_heap_filter);
