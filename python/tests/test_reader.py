@@ -79,6 +79,14 @@ def test_open_errors(stats_dir, tmp_path):
     with pytest.raises(mmstats3.StatsError,
                        match="No such file or directory"):
         mmstats3.open(str(tmp_path / "missing.mmstats"))
+    # Format version 2 (before issue 12's version 3): refused, saying so.
+    old = tmp_path / "old.mmstats"
+    old.write_bytes(b"MMSTATS\0" + struct.pack("<IHH", 0x01020304, 2, 0) +
+                    b"\0" * 8176)
+    old.chmod(0o600)
+    with pytest.raises(mmstats3.StatsError,
+                       match="version 2 file: written by an older mmstats"):
+        mmstats3.open(str(old))
 
 
 def test_list_dir_liveness(stats_dir, lib, tmp_path):
