@@ -1,8 +1,13 @@
 # The dashboard works in a real browser: headless Chromium loads it from
 # a live mmstat-exporter with live processes, and after a budget of
-# virtual time the page has process rows, per-process panels with charts
-# drawn from data (dygraphs canvases), the aggregate by program, made
-# several updates, and no JavaScript error. A screenshot is taken too
+# virtual time the page has process rows (the running ones: finished ones
+# are hidden until asked for), per-process panels with charts drawn from
+# data (dygraphs canvases; latency on a log scale; legends that fit), a
+# per-call table (calls, errors, bytes, time, % time adding up to 100,
+# p50, p99), the aggregate by program, made several updates, and no
+# JavaScript error. The table's filter and sort, set from the page's URL:
+# ?finished=1&sort=pid&dir=asc shows every file in pid order,
+# ?filter=tool_rate only those processes. A screenshot is taken too
 # (with MMS_SCREENSHOT=FILE it is copied there: docs/images/dashboard.png
 # is made so). Needs Chromium (Debian package chromium, installed by
 # scripts/test): fails without it. In sanitizer builds, where the shim
@@ -66,9 +71,10 @@ for ((i = 0; i < 1200; i++)); do
     sleep 0.05
 done
 
-# chrome ARGS...: headless Chromium on the dashboard, bounded (300 s, a
-# guard against a hang), as root (no sandbox), nothing of its own fetched
-# from outside, a new profile each time.
+# chrome ARGS...: headless Chromium on the dashboard (the page $PAGE,
+# default /), bounded (300 s, a guard against a hang), as root (no
+# sandbox), nothing of its own fetched from outside, a new profile each
+# time.
 chrome() {
     local profile
     profile=$(mktemp -d "$WORK/chrome-XXXXXX")
@@ -77,8 +83,17 @@ chrome() {
         --disable-quic --no-first-run --disable-background-networking \
         --disable-component-update --disable-sync --disable-extensions \
         --user-data-dir="$profile" --window-size=1280,900 \
-        --enable-logging=stderr --v=0 "$@" "$exp_url/"
+        --enable-logging=stderr --v=0 "$@" "$exp_url${PAGE:-/}"
 }
+
+# rows_of FILE: the pids of the process table's rows, in order.
+rows_of() {
+    grep -o '<tr class="proc[^"]*" data-pid="[0-9]*"' "$1" |
+        sed 's/.*data-pid="\([0-9]*\)"/\1/'
+}
+http /api/v1/processes
+nrunning=$(jpy "$WORK/body" 'sum(p["liveness"] == "running"
+    for p in d["processes"])')
 
 chrome --virtual-time-budget=12000 --dump-dom >"$WORK/dom.html" \
     2>"$WORK/chrome.err" || true
@@ -98,15 +113,19 @@ if grep -Eq 'Uncaught|CONSOLE.*(Error|error)' "$WORK/chrome.err"; then
     fail "console errors: $(grep -E 'Uncaught|CONSOLE' "$WORK/chrome.err" |
         head -5)"
 fi
-rows=$(grep -o '<tr class="proc[^"]*" data-pid="[0-9]*"' "$WORK/dom.html" |
-    wc -l)
+rows=$(rows_of "$WORK/dom.html" | wc -l)
 nfiles=$(ls "$MMSTATS_DIR"/*.mmstats | wc -l)
-expect_eq "$rows" "$nfiles" "a row per stats file"
+expect_eq "$rows" "$nrunning" "a row per running process"
 expect_match "$dom" "data-pid=\"$rate_pid\"" "the running writer's row"
 expect_match "$dom" '<span class="state running">running</span>' \
     "running processes"
-expect_match "$dom" '<span class="state finished">finished</span>' \
-    "finished processes"
+expect_no_match "$dom" '<span class="state finished">' \
+    "finished processes hidden by default"
+# Latency on a log scale, drawn; legends that fit their boxes.
+expect_match "$dom" 'class="chart" data-log="1" data-points="[1-9]' \
+    "the latency chart: log scale, with points"
+expect_match "$dom" 'class="legend" data-fits="1"' "legends drawn"
+expect_no_match "$dom" 'data-fits="0"' "every legend fits"
 panels=$(grep -o '<div class="panel" data-pid="[0-9]*"' "$WORK/dom.html" |
     wc -l)
 expect_eq "$panels" 2 "panels for the two busiest processes"
@@ -129,7 +148,41 @@ if [ "$SAN" = 0 ]; then
         "the top files' row of /dev/null"
     expect_match "$dom" '<div class="threads" data-rows="[1-9]' \
         "a panel's threads (/api/v1/processes/PID/threads)"
+    # The per-call table of a panel: io.write made, and the shares of
+    # time of its calls add up to 100%.
+    expect_match "$dom" '<div class="calltable" data-rows="[1-9]' \
+        "a panel's per-call table"
+    expect_match "$dom" '<tr data-call="io.write"><td class="l">io.write</td><td>[0-9.]+[kM]?</td>' \
+        "its io.write row, with its calls"
+    sums=$(python3 -c 'import re, sys
+dom = open(sys.argv[1]).read()
+for t in re.findall(r"<div class=\"calltable\".*?</table>", dom, re.S):
+    pct = [float(x) for x in re.findall(r"data-pct=\"([0-9.]+)\"", t)]
+    if pct:
+        print("%.1f" % sum(pct))' \
+        "$WORK/dom.html" | sort -u | tr '\n' ' ')
+    expect_eq "$sums" "100.0 " \
+        "% time of each per-call table (with timed calls) adds up to 100"
 fi
+
+# Every file, finished ones too, sorted by pid.
+PAGE='/?finished=1&sort=pid&dir=asc' chrome --virtual-time-budget=6000 \
+    --dump-dom >"$WORK/dom2.html" 2>"$WORK/chrome3.err" || true
+expect_eq "$(rows_of "$WORK/dom2.html" | wc -l)" "$nfiles" \
+    "?finished=1: a row per stats file"
+expect_match "$(cat "$WORK/dom2.html")" \
+    '<span class="state finished">finished</span>' "finished processes shown"
+expect_eq "$(rows_of "$WORK/dom2.html" | tr '\n' ' ')" \
+    "$(rows_of "$WORK/dom2.html" | sort -n | tr '\n' ' ')" "sorted by pid"
+expect_match "$(cat "$WORK/dom2.html")" '<th data-sort="pid" class="sortable" data-dir="asc">' \
+    "the pid column says it sorts"
+# A filter: the two tool_rate processes only.
+PAGE='/?filter=tool_rate' chrome --virtual-time-budget=6000 \
+    --dump-dom >"$WORK/dom3.html" 2>"$WORK/chrome4.err" || true
+expect_eq "$(rows_of "$WORK/dom3.html" | sort -n | tr '\n' ' ')" \
+    "$(printf '%s\n' "$(pid_of "$(cat "$WORK/busy.rate")")" \
+        "$(pid_of "$(cat "$WORK/calm.rate")")" | sort -n | tr '\n' ' ')" \
+    "?filter=tool_rate: its processes only"
 echo "dashboard: $rows rows, $panels panels, $drawn charts with data," \
     "$canvases canvases, $updates updates"
 
