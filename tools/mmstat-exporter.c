@@ -108,8 +108,10 @@ static const struct cli exp_cli = {
         "Examples:\n"
         "  mmstat-exporter                  then open http://127.0.0.1:10464/\n"
         "  mmstat-exporter --per-process --include-finished=60\n"
-        "  curl -s localhost:10464/metrics | grep io_write_calls\n"
+        "  curl -s localhost:10464/metrics | grep 'call=\"write\"'\n"
         "  curl -s localhost:10464/api/v1/processes/1234\n"
+        "  mmstat-exporter -l 0.0.0.0:10464 --allow-remote "
+        "--web.config.file web.yml\n"
         "\n"
         "Exit status: 0 stopped by SIGTERM or SIGINT, 1 could not start,\n"
         "2 bad usage.\n",
