@@ -21,6 +21,7 @@ SITES, OBJECTS = "mem.heap.sites", "mem.heap.objects"
 ELF_MAGIC = b"\x7fELF"
 SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
 STT_FUNC, STT_GNU_IFUNC = 2, 10
+BIND_RANK = {1: 2, 2: 1}  # STB_GLOBAL, STB_WEAK; STB_LOCAL and others 0
 NT_GNU_BUILD_ID = 3
 
 
@@ -92,10 +93,14 @@ class ElfSymbols:
                 continue
             e = d.index(b"\0", stroff + name)
             n = d[stroff + name:e].decode("utf-8", "replace")
-            glob = info >> 4 != 0  # global or weak: preferred
+            # Aliases at one address (fgets, _IO_fgets): as libdw, a
+            # global symbol over a weak one over a local one, a sized
+            # one over a sizeless one, else the first.
+            rank = BIND_RANK.get(info >> 4, 0)
             old = found.get(value)
-            if old is None or (glob and not old[2]):
-                found[value] = (sz, n, glob)
+            if (old is None or rank > old[2] or
+                    (rank == old[2] and sz and not old[0])):
+                found[value] = (sz, n, rank)
         for value in sorted(found):
             self.addrs.append(value)
             self.syms.append(found[value][:2])
