@@ -209,8 +209,10 @@ def load(sf):
         st["_order"] = order
         sites.append(st)
 
-    def public(s):
-        return {k: v for k, v in s.items() if not k.startswith("_")}
+    def public(s):  # a copy of its own for each order
+        out = {k: v for k, v in s.items() if not k.startswith("_")}
+        out["stack"] = [dict(fr) for fr in s["stack"]]
+        return out
 
     return {
         "sample_bytes": _value(fields, "mem.heap.sample_bytes"),

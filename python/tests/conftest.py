@@ -39,6 +39,12 @@ def built(rel):
     return p
 
 
+@pytest.fixture
+def build_path():
+    """The path of REL in the build directory (skipped if not built)."""
+    return built
+
+
 @pytest.fixture(scope="session")
 def lib():
     """libmmstats of the build, through $MMSTATS_LIB (how a program finds

@@ -243,3 +243,50 @@ def test_cli_equals_mmstat_read(stats_dir, example, mmstat_read):
             del proc["snapshot_real_ns"], proc["snapshot_mono_ns"]
     assert p == c
     assert len(p["processes"]) >= 1
+
+
+def test_heap_profile(stats_dir, build_path):
+    """Stats.heap() on the known-sites program run under the shim
+    (MMSTATS_HEAP_SAMPLE=8K: estimates within about 3%): leak_here first
+    by live bytes (10 MiB in 1,000 blocks), churn_here first by allocated
+    bytes (100 MiB, nothing live), big_here nothing live; the same sites
+    and figures as mmstat-read --heap --json; None without a profile."""
+    shim = build_path("preload/libmmstats_preload.so")
+    sites = build_path("tests/integration/progs/heap_sites")
+    read = build_path("tools/mmstat-read")
+    env = dict(os.environ, LD_PRELOAD=shim, MMSTATS_HEAP_SAMPLE="8K")
+    subprocess.run([sites], check=True, env=env, stdout=subprocess.PIPE)
+    path = only(os.path.join(stats_dir, "heap_sites-*.mmstats"))
+    with mmstats3.open(path) as s:
+        h = s.heap()
+    mib = 1 << 20
+
+    def fn(site):
+        return site["stack"][0]["function"]
+
+    top = h["by_live"][0]
+    assert fn(top) == "leak_here"
+    assert abs(top["live_bytes"] - 10 * mib) < mib
+    assert abs(top["live_allocs"] - 1000) < 100
+    top = h["by_allocated"][0]
+    assert fn(top) == "churn_here" and top["live_bytes"] == 0
+    assert abs(top["bytes"] - 100 * mib) < 10 * mib
+    big = [x for x in h["by_allocated"] if fn(x) == "big_here"]
+    assert len(big) == 1 and big[0]["live_bytes"] == 0
+    assert h["untracked"] == 0 and h["negative_sites"] == 0
+    c = json.loads(subprocess.run([read, "--heap", "--json", path],
+                                  check=True, stdout=subprocess.PIPE).stdout)
+    c = c["heaps"][0]["heap"]
+    for order in ("by_live", "by_allocated"):
+        for x in c[order] + h[order]:
+            for fr in x["stack"]:
+                del fr["file"], fr["line"]
+    assert h == c
+
+    env["MMSTATS_HEAP_SAMPLE"] = "0"
+    subprocess.run([sites], check=True, env=env, stdout=subprocess.PIPE)
+    other = [p for p in glob.glob(os.path.join(stats_dir, "heap_sites-*"))
+             if p != path]
+    assert len(other) == 1
+    with mmstats3.open(other[0]) as s:
+        assert s.heap() is None
