@@ -164,3 +164,34 @@ need_prometheus() {
         fi
     done
 }
+
+# need_chromium: 1 (after a failure) without Chromium (Debian package
+# chromium, installed by scripts/test); else sets CHROMIUM.
+need_chromium() {
+    CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+    if [ -z "$CHROMIUM" ]; then
+        fail "chromium not found: install the Debian package chromium"
+        return 1
+    fi
+}
+
+# chrome ARGS...: headless Chromium on the dashboard (the page $PAGE,
+# default /), bounded (300 s, a guard against a hang), as root (no
+# sandbox), nothing of its own fetched from outside, a new profile each
+# time.
+chrome() {
+    local profile
+    profile=$(mktemp -d "$WORK/chrome-XXXXXX")
+    HOME=$WORK XDG_CONFIG_HOME=$WORK/.config XDG_CACHE_HOME=$WORK/.cache \
+        timeout -k 5 300 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+        --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --disable-extensions \
+        --user-data-dir="$profile" --window-size=1280,900 \
+        --enable-logging=stderr --v=0 "$@" "$exp_url${PAGE:-/}"
+}
+
+# rows_of FILE: the pids of the process table's rows, in order.
+rows_of() {
+    grep -o '<tr class="proc[^"]*" data-pid="[0-9]*"' "$1" |
+        sed 's/.*data-pid="\([0-9]*\)"/\1/'
+}

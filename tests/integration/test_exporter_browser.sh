@@ -16,12 +16,7 @@
 . "$(dirname "$0")/tools_lib.sh"
 . "$(dirname "$0")/exporter_lib.sh"
 
-CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$CHROMIUM" ]; then
-    fail "chromium not found: install the Debian package chromium"
-    finish
-    exit 1
-fi
+need_chromium || { finish; exit 1; }
 if [ ! -r /usr/share/javascript/dygraphs/dygraph.min.js ]; then
     fail "dygraphs not found: install the Debian package libjs-dygraphs"
     finish
@@ -71,26 +66,6 @@ for ((i = 0; i < 1200; i++)); do
     sleep 0.05
 done
 
-# chrome ARGS...: headless Chromium on the dashboard (the page $PAGE,
-# default /), bounded (300 s, a guard against a hang), as root (no
-# sandbox), nothing of its own fetched from outside, a new profile each
-# time.
-chrome() {
-    local profile
-    profile=$(mktemp -d "$WORK/chrome-XXXXXX")
-    HOME=$WORK XDG_CONFIG_HOME=$WORK/.config XDG_CACHE_HOME=$WORK/.cache \
-        timeout -k 5 300 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
-        --disable-quic --no-first-run --disable-background-networking \
-        --disable-component-update --disable-sync --disable-extensions \
-        --user-data-dir="$profile" --window-size=1280,900 \
-        --enable-logging=stderr --v=0 "$@" "$exp_url${PAGE:-/}"
-}
-
-# rows_of FILE: the pids of the process table's rows, in order.
-rows_of() {
-    grep -o '<tr class="proc[^"]*" data-pid="[0-9]*"' "$1" |
-        sed 's/.*data-pid="\([0-9]*\)"/\1/'
-}
 http /api/v1/processes
 nrunning=$(jpy "$WORK/body" 'sum(p["liveness"] == "running"
     for p in d["processes"])')
@@ -121,6 +96,8 @@ expect_match "$dom" '<span class="state running">running</span>' \
     "running processes"
 expect_no_match "$dom" '<span class="state finished">' \
     "finished processes hidden by default"
+expect_match "$dom" '<th class="l sortable" data-sort="container" id="th-container" hidden=""' \
+    "no container column when no process is in a container"
 # Latency on a log scale, drawn; legends that fit their boxes.
 expect_match "$dom" 'class="chart" data-log="1" data-points="[1-9]' \
     "the latency chart: log scale, with points"

@@ -5,7 +5,8 @@
 # host side serves that directory. The app's process, pid 1 in its
 # namespace, is exported and shown as running, with a container label
 # named by its cgroup; a host process beside it has none; its calls reach
-# the default per-program /metrics; when it ends it shows as finished.
+# the default per-program /metrics, and the dashboard (headless Chromium)
+# shows it running in its container; when it ends it shows as finished.
 # Needs root (unshare, a cgroup); skipped (77) otherwise, and in
 # sanitizer builds (the shim cannot be preloaded there).
 . "$(dirname "$0")/lib.sh"
@@ -86,6 +87,17 @@ expect_match "$(cat "$WORK/pp.prom")" \
 checks=$((checks + 1))
 promtool check metrics <"$WORK/pp.prom" >"$WORK/promtool.out" 2>&1 ||
     fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
+# The dashboard shows it running, in its container (a column of its own
+# once a process is in one).
+if need_chromium; then
+    chrome --virtual-time-budget=6000 --dump-dom >"$WORK/dom.html" \
+        2>"$WORK/chrome.err" 3>&- 4>&- || true
+    dom=$(cat "$WORK/dom.html")
+    expect_match "$dom" '<th class="l sortable" data-sort="container" id="th-container" title=' \
+        "the dashboard: a container column"
+    expect_match "$dom" "<tr class=\"proc[^\"]*\" data-pid=\"1\"><td>1</td><td class=\"l exe\" title=\"cat\">cat</td><td class=\"l\">demo</td><td class=\"l ctr\">$NAME</td><td class=\"l\"><span class=\"state running\">running</span>" \
+        "the dashboard: the app, running, in its container"
+fi
 stop_pid "$exp_pid"
 
 # The default exporter, per program: the app's calls are there too.
