@@ -26,6 +26,7 @@
 
 struct mmp_ofd *mmp_fdmap[MMP_FD_LOW];
 struct mmp_ofd **mmp_fdleaf[MMP_FD_LEAVES];
+uint8_t mmp_fd_used;
 
 /* The pool of open files: chunks of OFD_CHUNK, mapped one at a time when
  * the ones before are full (the first at start-up), at most nchunks. */
@@ -448,6 +449,8 @@ static void map_set(int fd, struct mmp_ofd *o)
         }
         e = &l[(unsigned)fd % MMP_FD_LEAF];
     }
+    if (o && e && !mms_load_relaxed(&mmp_fd_used))
+        mms_store_release(&mmp_fd_used, (uint8_t)1);
     struct mmp_ofd *old =
         e ? __atomic_exchange_n(e, o, __ATOMIC_ACQ_REL) : NULL;
     if (old)

@@ -105,8 +105,14 @@ struct mmp_ofd {
  * from MMP_FD_LOW on are in mmp_fdleaf[fd / MMP_FD_LEAF] (NULL: a range
  * never used; its entries are all NULL). Entries and leaves are single
  * pointers, set with atomics: a reader never sees half of one. */
-extern struct mmp_ofd *mmp_fdmap[MMP_FD_LOW];
-extern struct mmp_ofd **mmp_fdleaf[MMP_FD_LEAVES];
+extern struct mmp_ofd *mmp_fdmap[MMP_FD_LOW] MMP_HIDDEN;
+extern struct mmp_ofd **mmp_fdleaf[MMP_FD_LEAVES] MMP_HIDDEN;
+
+/* Set (for good) when the map first holds an open file: until then,
+ * which is for the whole run of a program that opens no file the records
+ * keep (sockets, pipes, terminals, excluded paths), a hook's map lookup
+ * is this one byte. */
+extern uint8_t mmp_fd_used MMP_HIDDEN;
 
 /* FD's entry in the map, NULL if FD has none (out of range, or its leaf
  * not mapped yet). */
@@ -124,6 +130,8 @@ static inline struct mmp_ofd **mmp_fd_slot(int fd)
 /* The open file FD refers to, or NULL. */
 static inline struct mmp_ofd *mmp_fd_get(int fd)
 {
+    if (MMP_LIKELY(!mms_load_relaxed(&mmp_fd_used)))
+        return NULL;
     struct mmp_ofd **e = mmp_fd_slot(fd);
     return e ? mms_load_relaxed(e) : NULL;
 }
@@ -242,6 +250,10 @@ static inline int mmp_stream_fd(FILE *f)
 #define MMP_FPOST(name, t0, t1)                                                \
     MMP_FPROBE(MMP_FOP_##name)(MMP_CALL_##name, t0, t1)
 #define MMP_FPRE(name) MMP_FPROBE(MMP_FPRE_##name)(MMP_CALL_##name)
+/* 1 if call NAME has either entry (a per-file operation), else 0. */
+#define MMP_FHAS_(a, b, c, ...) c
+#define MMP_FHAS(...) MMP_FHAS_(__VA_ARGS__, 1, 0, 0)
+#define MMP_FILEOP(name) (MMP_FHAS(MMP_FOP_##name) | MMP_FHAS(MMP_FPRE_##name))
 
 /* NOLINTBEGIN(bugprone-macro-parentheses): parameter names of the hooks */
 #define MMP_FR(id, t0, t1) mmp_file_io(fd, (int64_t)mmp_r, 0, 0, t0, t1)
@@ -280,8 +292,13 @@ static inline int mmp_stream_fd(FILE *f)
 #define MMP_FCREAT(id, t0, t1)                                                 \
     mmp_file_open(id, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mmp_r, t0, \
                   t1)
-#define MMP_FTAKE(id) struct mmp_ofd *mmp_fo = mmp_file_take(fd)
-#define MMP_FSTAKE(id) struct mmp_ofd *mmp_fo = mmp_file_take(mmp_stream_fd(f))
+#define MMP_FTAKE(id)                                                          \
+    struct mmp_ofd *mmp_fo =                                                   \
+        mms_load_relaxed(&mmp_fd_used) ? mmp_file_take(fd) : NULL
+#define MMP_FSTAKE(id)                                                         \
+    struct mmp_ofd *mmp_fo = mms_load_relaxed(&mmp_fd_used)                    \
+                                 ? mmp_file_take(mmp_stream_fd(f))             \
+                                 : NULL
 #define MMP_FCLOSE(id, t0, t1) mmp_file_closed(mmp_fo, mmp_r, t0, t1)
 #define MMP_FSCLOSE(id, t0, t1)                                                \
     mmp_file_closed(mmp_fo, mmp_r == EOF ? -1 : 0, t0, t1)

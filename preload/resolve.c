@@ -12,6 +12,17 @@
 #include "shim.h"
 
 void *mmp_real[MMP_NCALLS];
+
+/* Generated hooks start on their first-call path (shim.h). */
+#define MMP_ENTRY_INIT(fam, name, shape, ...)                                  \
+    MMP_CAT(MMP_ENTRY_INIT_, MMP_KIND_OF(shape))(name)
+#define MMP_ENTRY_INIT_GEN(name) [MMP_CALL_##name] = (mmp_fn)mmp_first_##name,
+#define MMP_ENTRY_INIT_MODE MMP_ENTRY_INIT_GEN
+#define MMP_ENTRY_INIT_OWN(name)
+#define MMP_ENTRY_INIT_EXEC(name)
+#define MMP_ENTRY_INIT_EXIT(name)
+mmp_fn mmp_entry[MMP_NCALLS] = {MMP_CALLS(MMP_ENTRY_INIT)};
+#undef MMP_ENTRY_INIT
 __thread int mmp_resolving MMP_IE;
 
 /* glibc keeps two versions of pthread_cond_*: the old one (2.2.5, for
@@ -41,6 +52,8 @@ void *mmp_resolve_call(unsigned id)
     mmp_resolving = 0;
     errno = saved;
     mms_store_relaxed(&mmp_real[id], p);
+    if (p) /* a generated hook calls it directly from now on */
+        mms_store_relaxed(&mmp_entry[id], (mmp_fn)p);
     return p;
 }
 

@@ -115,6 +115,12 @@ static int no_syscalls;                  /* the process entered seccomp */
 /* Orders this thread's stores against a signal handler in this thread. */
 #define COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
 
+/* Which calls do something to per-file records (files.h): they keep
+ * doing it, without counters, when their own family is off. */
+#define MMP_FILEOP_OF(fam, name, ...) MMP_FILEOP(name),
+static const uint8_t call_fileop[MMP_NCALLS] = {MMP_CALLS(MMP_FILEOP_OF)};
+#undef MMP_FILEOP_OF
+
 static bool family_on(unsigned fam)
 {
     return mmp_family_always[fam] || (mmp_cfg.families & (1u << fam));
@@ -297,7 +303,7 @@ bool mmp_call_ready(unsigned id)
 void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
                      uint64_t a, uint64_t b)
 {
-    if (mms_load_relaxed(&mmp_mode[id]) == MMP_OFF)
+    if (!mmp_records(mms_load_relaxed(&mmp_mode[id])))
         return;
     int saved = errno;
     struct mms_cell c = {NULL, false};
@@ -542,6 +548,8 @@ static void start(void)
             mms_store_release(
                 &mmp_mode[id],
                 (uint8_t)(call_timed(id) ? MMP_TIMED : MMP_COUNT));
+        else if (call_fileop[id] && family_on(MMP_FAM_files))
+            mms_store_release(&mmp_mode[id], (uint8_t)MMP_FILES_ONLY);
 }
 
 __attribute__((constructor)) static void mmp_constructor(void)

@@ -70,6 +70,9 @@
 #define MMP_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MMP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MMP_IE __attribute__((tls_model("initial-exec")))
+/* The shim's own data, said hidden where it is declared: the hooks then
+ * address it directly (one instruction), not through the GOT. */
+#define MMP_HIDDEN __attribute__((visibility("hidden")))
 
 /* clone's first parameter, named for the table. */
 typedef int (*mmp_clone_fn)(void *);
@@ -163,8 +166,17 @@ MMP_CALLS(MMP_PROTO)
 /* What a hook does with its call. MMP_OFF until start-up is complete, for
  * families not enabled, and in a fork child while it sets up its own
  * file (whose set-up calls must not be recorded into the parent's). */
-enum mmp_mode { MMP_OFF, MMP_COUNT, MMP_TIMED };
-extern uint8_t mmp_mode[MMP_NCALLS];
+enum mmp_mode { MMP_OFF, MMP_COUNT, MMP_TIMED, MMP_FILES_ONLY };
+extern uint8_t mmp_mode[MMP_NCALLS] MMP_HIDDEN;
+
+/* MMP_FILES_ONLY: the call is not recorded (its family is off), but what
+ * it does to per-file records is (the files family is on). Only calls
+ * with a per-file operation (files.h) get it; OFF is then the one mode
+ * in which a hook does nothing but the real call. */
+static inline bool mmp_records(uint8_t mode)
+{
+    return mode == MMP_COUNT || mode == MMP_TIMED;
+}
 
 /* A call's fields, made on its first use (shim.c, mmp_call_ready). */
 enum mmp_fields_state { MMP_FIELDS_NONE, MMP_FIELDS_READY, MMP_FIELDS_FAILED };
@@ -175,7 +187,7 @@ struct mmp_call {
                        counters' cell (0: none) */
     uint8_t state;  /* enum mmp_fields_state, published with release */
 };
-extern struct mmp_call mmp_calls[MMP_NCALLS];
+extern struct mmp_call mmp_calls[MMP_NCALLS] MMP_HIDDEN;
 
 /* This thread's cells: of call I's counters (mmp_tls_ctr[I]) and latency
  * histogram (mmp_tls_lat[I]); NULL sends the hook to the slow path. Only
@@ -225,7 +237,7 @@ MMP_FAMILIES(MMP_FAM_DECL)
  * once with dlsym and kept in mmp_real[ID]; NULL if there is none, or
  * while this thread is resolving already (dlsym may allocate: the
  * allocation hooks then serve a bootstrap arena). */
-extern void *mmp_real[MMP_NCALLS];
+extern void *mmp_real[MMP_NCALLS] MMP_HIDDEN;
 void *mmp_resolve_call(unsigned id);
 /* Every call's real function, now (before entering seccomp). */
 void mmp_resolve_all(void);
@@ -375,11 +387,22 @@ static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
     do {                                                                       \
         uint8_t *mmp_p = mmp_tls_ctr[id];                                      \
         if (MMP_LIKELY(mmp_p)) {                                               \
-            mmp_add_cells((struct mms_cell){mmp_p, true}, nvals,               \
-                          (uint64_t)(err), (uint64_t)(a), (uint64_t)(b));      \
+            struct mms_cell mmp_c = {mmp_p, true};                             \
+            mms__cell_add(mmp_c, 0, 1);                                        \
+            if ((nvals) >= 3)                                                  \
+                mms__cell_add(mmp_c, 16, (uint64_t)(a));                       \
+            /* B on each side of ERR: the compiler knows which side it is      \
+             * on (a byte count is then the result itself). */                 \
+            if (MMP_UNLIKELY(err)) {                                           \
+                mms__cell_add(mmp_c, 8, 1);                                    \
+                if ((nvals) >= 4)                                              \
+                    mms__cell_add(mmp_c, 24, (uint64_t)(b));                   \
+            } else if ((nvals) >= 4) {                                         \
+                mms__cell_add(mmp_c, 24, (uint64_t)(b));                       \
+            }                                                                  \
             if (t0)                                                            \
                 mmp_latency(id, t0);                                           \
-        } else if (mms_load_relaxed(&mmp_mode[id]) != MMP_OFF) {               \
+        } else if (mmp_records(mms_load_relaxed(&mmp_mode[id]))) {             \
             mmp_record_slow(id, t0, nvals, (uint64_t)(err), (uint64_t)(a),     \
                             (uint64_t)(b));                                    \
         }                                                                      \
@@ -469,8 +492,8 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
 /* A table entry's body: generated (GEN, MODE) or written by hand (OWN:
  * nothing is generated here, and the prototype above makes a missing or
  * mistyped body an error). */
-#define MMP_BODY_OF(shape)                                                     \
-    MMP_CAT(MMP_BODY_, MMP_APPLY(MMP_SECOND, MMP_SHAPE_##shape))
+#define MMP_KIND_OF(shape) MMP_APPLY(MMP_SECOND, MMP_SHAPE_##shape)
+#define MMP_BODY_OF(shape) MMP_CAT(MMP_BODY_, MMP_KIND_OF(shape))
 
 /* MMP_CALLS_<family>(MMP_DEFINE) in hook_<family>.c defines its hooks.
  * The timed path is a function of its own, so that the counting path
@@ -487,29 +510,107 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
     if (mmp_t1)                                                                \
         mmp_latency_at(MMP_CALL_##name, mmp_t0, mmp_t1);                       \
     MMP_FPOST(name, mmp_t0, mmp_t1)
+/* A generated hook calls its real function through mmp_entry[ID]: the
+ * real function once found; until then the call's mmp_first_<name>,
+ * which finds it and calls it (or fails with ENOSYS if there is none, or
+ * while this thread is finding one: dlsym may call hooks). Never NULL, so
+ * the hook tests nothing before the call. resolve.c fills the table. */
+typedef void (*mmp_fn)(void);
+extern mmp_fn mmp_entry[MMP_NCALLS] MMP_HIDDEN;
+#define MMP_FIRST_PROTO(fam, name, shape, ret, ...)                            \
+    MMP_CAT(MMP_FIRST_PROTO_, MMP_KIND_OF(shape))(name, ret, __VA_ARGS__)
+#define MMP_FIRST_PROTO_GEN(name, ret, ...)                                    \
+    ret mmp_first_##name(MMP_PARAMS(__VA_ARGS__));
+#define MMP_FIRST_PROTO_MODE MMP_FIRST_PROTO_GEN
+#define MMP_FIRST_PROTO_OWN(...)
+#define MMP_FIRST_PROTO_EXEC(...)
+#define MMP_FIRST_PROTO_EXIT(...)
+MMP_CALLS(MMP_FIRST_PROTO)
+#define MMP_FIRST_CALL(name, shape, ret, ...)                                  \
+    __attribute__((noinline, cold))                                            \
+    ret mmp_first_##name(MMP_PARAMS(__VA_ARGS__))                              \
+    {                                                                          \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (!real) {                                                           \
+            errno = ENOSYS;                                                    \
+            return MMP_FAIL_##shape;                                           \
+        }                                                                      \
+        return real(MMP_ARGS(__VA_ARGS__));                                    \
+    }
+/* The hook's dispatch on its call's mode byte, one compare on the
+ * counting path: off (nothing to do: the real call, as a tail call),
+ * timed (a function of its own), or off but with per-file records to keep
+ * (MMP_FILES_ONLY: the counting path, which records no counter then). */
+#define MMP_DISPATCH(name, real, ...)                                          \
+    uint8_t mmp_m = mms_load_relaxed(&mmp_mode[MMP_CALL_##name]);              \
+    if (MMP_UNLIKELY(mmp_m != MMP_COUNT)) {                                    \
+        if (mmp_m == MMP_OFF)                                                  \
+            return real(__VA_ARGS__);                                          \
+        if (mmp_m == MMP_TIMED)                                                \
+            return mmp_timed_##name(__VA_ARGS__);                              \
+    }
+/* The parameters the counting path needs after the real call: copies
+ * made after the dispatch (the empty asm makes each copy's value new
+ * there), which the code after the call sees under the parameters' own
+ * names (MMP_RESTORE, in a scope of its own). Without them the compiler
+ * copies those parameters into saved registers at the hook's entry, and
+ * the dispatch's early returns (above all the one of a call that is off)
+ * pay for saving and restoring them; with them the real call takes the
+ * parameters where they came, and a copy not used after it is dropped. */
+#define MMP_KEEP(...) MMP_CAT(MMP_K_, MMP_NARGS(__VA_ARGS__))(__VA_ARGS__)
+#define MMP_K_0()
+#define MMP_K_2(t, a)                                                          \
+    __auto_type mmp_k_##a = (a);                                               \
+    __asm__("" : "+r"(mmp_k_##a));
+#define MMP_K_4(t, a, ...) MMP_K_2(t, a) MMP_K_2(__VA_ARGS__)
+#define MMP_K_6(t, a, ...) MMP_K_2(t, a) MMP_K_4(__VA_ARGS__)
+#define MMP_K_8(t, a, ...) MMP_K_2(t, a) MMP_K_6(__VA_ARGS__)
+#define MMP_K_10(t, a, ...) MMP_K_2(t, a) MMP_K_8(__VA_ARGS__)
+#define MMP_K_12(t, a, ...) MMP_K_2(t, a) MMP_K_10(__VA_ARGS__)
+#define MMP_K_14(t, a, ...) MMP_K_2(t, a) MMP_K_12(__VA_ARGS__)
+#define MMP_K_16(t, a, ...) MMP_K_2(t, a) MMP_K_14(__VA_ARGS__)
+#define MMP_RESTORE(...)                                                       \
+    _Pragma("GCC diagnostic push")                                             \
+        _Pragma("GCC diagnostic ignored \"-Wshadow\"")                         \
+            MMP_CAT(MMP_R_, MMP_NARGS(__VA_ARGS__))(__VA_ARGS__)               \
+                _Pragma("GCC diagnostic pop")
+/* NOLINTBEGIN(bugprone-macro-parentheses): declares the names */
+#define MMP_R_0()
+#define MMP_R_2(t, a) __auto_type a __attribute__((unused)) = mmp_k_##a;
+#define MMP_R_4(t, a, ...) MMP_R_2(t, a) MMP_R_2(__VA_ARGS__)
+#define MMP_R_6(t, a, ...) MMP_R_2(t, a) MMP_R_4(__VA_ARGS__)
+#define MMP_R_8(t, a, ...) MMP_R_2(t, a) MMP_R_6(__VA_ARGS__)
+#define MMP_R_10(t, a, ...) MMP_R_2(t, a) MMP_R_8(__VA_ARGS__)
+#define MMP_R_12(t, a, ...) MMP_R_2(t, a) MMP_R_10(__VA_ARGS__)
+#define MMP_R_14(t, a, ...) MMP_R_2(t, a) MMP_R_12(__VA_ARGS__)
+#define MMP_R_16(t, a, ...) MMP_R_2(t, a) MMP_R_14(__VA_ARGS__)
+/* NOLINTEND(bugprone-macro-parentheses) */
 #define MMP_BODY_GEN(name, shape, ret, ...)                                    \
     static __attribute__((noinline))                                           \
     ret mmp_timed_##name(MMP_PARAMS(__VA_ARGS__))                              \
     {                                                                          \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
         MMP_FPRE(name);                                                        \
         uint64_t mmp_t0 = mmp_clock();                                         \
-        ret mmp_r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__));                  \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
         MMP_TIMED_REC(name, shape);                                            \
         return mmp_r;                                                          \
     }                                                                          \
+    MMP_FIRST_CALL(name, shape, ret, __VA_ARGS__)                              \
     MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
-        mmp_real_##name##_t real = mmp_real_##name();                          \
-        if (MMP_UNLIKELY(!real)) {                                             \
-            errno = ENOSYS;                                                    \
-            return MMP_FAIL_##shape;                                           \
-        }                                                                      \
-        if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_##name)))                       \
-            return mmp_timed_##name(MMP_ARGS(__VA_ARGS__));                    \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
+        MMP_DISPATCH(name, real, MMP_ARGS(__VA_ARGS__))                        \
+        MMP_KEEP(__VA_ARGS__)                                                  \
         MMP_FPRE(name);                                                        \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
-        MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                            \
-        MMP_FPOST(name, 0, 0);                                                 \
+        {                                                                      \
+            MMP_RESTORE(__VA_ARGS__)                                           \
+            MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                        \
+            MMP_FPOST(name, 0, 0);                                             \
+        }                                                                      \
         return mmp_r;                                                          \
     }
 
@@ -535,10 +636,28 @@ static inline mode_t mmp_open_mode(int flags, va_list ap)
         /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
         mode_t mode = (mode_t)va_arg(ap, int);                                 \
         va_end(ap);                                                            \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
         uint64_t mmp_t0 = mmp_clock();                                         \
-        ret mmp_r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__) mode);             \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
         MMP_TIMED_REC(name, CALL);                                             \
         return mmp_r;                                                          \
+    }                                                                          \
+    /* The hook always passes the mode: the first call reads it. */            \
+    __attribute__((noinline, cold))                                            \
+    ret mmp_first_##name(MMP_PARAMS(__VA_ARGS__))                              \
+    {                                                                          \
+        va_list ap;                                                            \
+        va_start(ap, flags);                                                   \
+        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
+        mode_t mode = (mode_t)va_arg(ap, int);                                 \
+        va_end(ap);                                                            \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (!real) {                                                           \
+            errno = ENOSYS;                                                    \
+            return -1;                                                         \
+        }                                                                      \
+        return real(MMP_ARGS(__VA_ARGS__) mode);                               \
     }                                                                          \
     MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
@@ -546,13 +665,9 @@ static inline mode_t mmp_open_mode(int flags, va_list ap)
         va_start(ap, flags);                                                   \
         mode_t mode = mmp_open_mode(flags, ap);                                \
         va_end(ap);                                                            \
-        mmp_real_##name##_t real = mmp_real_##name();                          \
-        if (MMP_UNLIKELY(!real)) {                                             \
-            errno = ENOSYS;                                                    \
-            return -1;                                                         \
-        }                                                                      \
-        if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_##name)))                       \
-            return mmp_timed_##name(MMP_ARGS(__VA_ARGS__) mode);               \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
+        MMP_DISPATCH(name, real, MMP_ARGS(__VA_ARGS__) mode)                   \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
         MMP_REC_CALL(MMP_CALL_##name, 0, mmp_r);                               \
         MMP_FPOST(name, 0, 0);                                                 \

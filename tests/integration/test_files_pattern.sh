@@ -51,12 +51,17 @@ if n < 46:
 EOF
 }
 
-for mode in timed counted; do
+# filesonly: the io, fs and stdio families off, files on: their calls
+# keep every per-file record without counters of their own (a hook whose
+# call is off must still do its per-file part: MMP_FILES_ONLY).
+for mode in timed counted filesonly; do
     D=$WORK/$mode
     mkdir -p "$D/data"
-    timing=on
-    [ $mode = counted ] && timing=off
-    MMSTATS_DIR=$D/s MMSTATS_TIMING=$timing LD_PRELOAD=$PRELOAD \
+    timing=on hooks=all,-sync # the default
+    [ $mode = timed ] || timing=off
+    [ $mode = filesonly ] && hooks=files
+    MMSTATS_DIR=$D/s MMSTATS_TIMING=$timing MMSTATS_HOOKS=$hooks \
+        LD_PRELOAD=$PRELOAD \
         "$PROGS/files_pattern" "$D/data" >"$D/want" ||
         fail "$mode: files_pattern under the shim: status $?"
     F=$(ls "$D"/s/files_pattern-*.mmstats 2>/dev/null | head -1 || true)
