@@ -467,40 +467,48 @@ static void grow_pause(void)
 #endif
 }
 
-bool mms__grow_wait(mms_writer *w)
+int mms__wait_mark(mms_writer *w, const uintptr_t *word, uintptr_t mark)
 {
-    /* Growth takes microseconds, but a grower descheduled on a loaded
-     * machine may hold it for far longer: spin a little, then yield for
-     * as long as the same grower holds it, until MMS_GROW_STALL_NS have
-     * passed. Then the grower is taken to be gone (a thread that left it
-     * by longjmp from a signal handler, or that a raw clone left behind)
-     * and the mark is cleared for the caller to grow: growing twice at
-     * once is safe, only wasted work. In seccomp, no yield: give up. */
-    uintptr_t mark = mms_load_acquire(&w->growing);
-    mms_add_relaxed(&w->grow_waits, 1);
+    /* The holder's work takes microseconds, but a holder descheduled on a
+     * loaded machine may keep it for far longer: spin a little, then
+     * yield for as long as the same mark is there, until
+     * MMS_GROW_STALL_NS have passed (a holder that left by longjmp from
+     * a signal handler, or that a raw clone left behind). In seccomp,
+     * no yield: give up. */
     int64_t since = 0;
-    for (uint64_t i = 0; mark; i++) {
+    for (uint64_t i = 0;; i++) {
+        if (mms_load_acquire(word) != mark)
+            return 1; /* done, or another holder: the caller retries */
         if (i < 1000) {
             grow_pause();
         } else if (mms_load_relaxed(&w->no_syscalls)) {
-            return false;
+            return 0;
         } else if (i % 1024 == 0) {
             int64_t now = mms__now_ns(CLOCK_MONOTONIC);
-            if (!since) {
+            if (!since)
                 since = now;
-            } else if (now - since > MMS_GROW_STALL_NS) {
-                mms_add_relaxed(&w->grow_takeovers, 1);
-                mms_cas_acq_rel(&w->growing, &mark, (uintptr_t)0);
-                return true;
-            }
+            else if (now - since > MMS_GROW_STALL_NS)
+                return -1;
         } else {
             sched_yield();
         }
-        uintptr_t now_mark = mms_load_acquire(&w->growing);
-        if (now_mark != mark)
-            return true; /* done, or another growth: the caller retries */
     }
-    return true;
+}
+
+bool mms__grow_wait(mms_writer *w)
+{
+    /* A stalled grower is taken to be gone and its mark cleared for the
+     * caller to grow: growing twice at once is safe, only wasted work. */
+    uintptr_t mark = mms_load_acquire(&w->growing);
+    mms_add_relaxed(&w->grow_waits, 1);
+    if (!mark)
+        return true;
+    int rc = mms__wait_mark(w, &w->growing, mark);
+    if (rc < 0) {
+        mms_add_relaxed(&w->grow_takeovers, 1);
+        mms_cas_acq_rel(&w->growing, &mark, (uintptr_t)0);
+    }
+    return rc != 0;
 }
 
 int mms__grow(mms_writer *w, uint64_t end)

@@ -24,14 +24,14 @@ static void fork_prepare(void)
     mms__mutex_lock(&mms__registry_lock);
     for (int i = 0; i < MMS_MAX_WRITERS; i++)
         if (mms__writers[i])
-            mms__mutex_lock(&mms__writers[i]->lock);
+            mms__add_lock(mms__writers[i], true);
 }
 
 static void fork_parent(void)
 {
     for (int i = MMS_MAX_WRITERS; i-- > 0;)
         if (mms__writers[i])
-            pthread_mutex_unlock(&mms__writers[i]->lock);
+            mms__add_unlock(mms__writers[i]);
     pthread_mutex_unlock(&mms__registry_lock);
 }
 
@@ -43,6 +43,7 @@ static void fork_child(void)
         if (!w)
             continue;
         pthread_mutex_init(&w->lock, NULL);
+        mms_store_relaxed(&w->adder, (uintptr_t)0);
         if (!(w->flags & MMS_W_FORK_MANUAL))
             mms_writer_after_fork(w);
     }
@@ -517,7 +518,9 @@ int mms_writer_after_fork(mms_writer *w)
         return -EINVAL;
     pthread_mutex_init(&w->lock, NULL);
     /* Marks of the parent's threads that were growing the file or the
-     * pool when the process forked: those threads are not here. */
+     * pool or adding fields when the process forked: those threads are
+     * not here. */
+    mms_store_relaxed(&w->adder, (uintptr_t)0);
     mms_store_relaxed(&w->growing, (uintptr_t)0);
     mms_store_relaxed(&w->pool.busy, 0);
     struct mms__tls_ent *t = &mms__tls[w->slot];

@@ -125,9 +125,11 @@ MMS_HIDDEN_API uint64_t *mms__gauge_cell(mms_field *f);
 
 /* Add N fields (SPECS) at once, as one group: consecutive indices, and
  * their cells in one block per thread. The counters among them are
- * consecutive in every cell. With MMS_ADD_NOWAIT, never waits: MMS_EBUSY
- * when another thread, or the code a signal handler interrupted, is
- * adding a field. */
+ * consecutive in every cell. With MMS_ADD_NOWAIT, as from a hook: never
+ * waits for the code a signal handler interrupted (MMS_EBUSY when it is
+ * adding a field); another thread's add it waits for, spinning, then
+ * yielding, unless system calls are off or that add stalls
+ * (mms__add_lock): MMS_EBUSY then. */
 #define MMS_ADD_NOWAIT 0x1u
 MMS_HIDDEN_API int mms__group_add(mms_writer *w,
                                   const struct mms_field_spec *specs,
@@ -143,8 +145,8 @@ MMS_HIDDEN_API uint32_t mms__record_member_off(mms_table *t, unsigned member);
  * never recorded, or is exiting). */
 MMS_HIDDEN_API struct mms_cell mms__record_cell_shared(mms_table *t,
                                                        uint32_t rec);
-/* mms_table_new from a hot path: with MMS_ADD_NOWAIT, MMS_EBUSY instead
- * of waiting for the writer's lock. Never changes errno. */
+/* mms_table_new from a hot path: MMS_ADD_NOWAIT as for mms__group_add.
+ * Never changes errno. */
 MMS_HIDDEN_API int mms__table_add(mms_writer *w,
                                   const struct mms_table_spec *spec,
                                   unsigned flags, mms_table **out);

@@ -173,6 +173,8 @@ struct mms_writer {
     uint32_t id;             /* unique per process lifetime, never 0 */
     unsigned flags;          /* MMS_W_* */
     pthread_mutex_t lock;    /* serialises field adds, never taken by updates */
+    uintptr_t adder;         /* atomic: the lock holder's mark, or 0 */
+    uint64_t add_waits;      /* atomic: waits for another's add (tests) */
     bool shared_child;       /* a fork child sharing the parent's file */
     bool no_syscalls;        /* see mms__writer_no_syscalls */
     bool detached;           /* writing to private memory, not a file */
@@ -284,6 +286,17 @@ MMS_HIDDEN int mms__grow(mms_writer *w, uint64_t end);
  * for MMS_GROW_STALL_NS, clear its mark): true when the caller should try
  * again; false in no-syscall mode (seccomp), where it cannot wait. */
 MMS_HIDDEN bool mms__grow_wait(mms_writer *w);
+/* Wait while *WORD holds MARK (another thread's work under way): 1 once
+ * it changed, 0 where system calls are off (it cannot wait), -1 when the
+ * same mark stayed MMS_GROW_STALL_NS. */
+MMS_HIDDEN int mms__wait_mark(mms_writer *w, const uintptr_t *word,
+                              uintptr_t mark);
+/* Take W's lock (field and table adds, fork): waiting, or with WAIT
+ * false, as hooks do: never for this thread's own add (a signal handler
+ * that interrupted it), for another thread's as mms__wait_mark does.
+ * 0, or MMS_EBUSY. */
+MMS_HIDDEN int mms__add_lock(mms_writer *w, bool wait);
+MMS_HIDDEN void mms__add_unlock(mms_writer *w);
 /* Map extent K of the file (opened by path) if it is not mapped yet. */
 MMS_HIDDEN int mms__extent_map(mms_writer *w, uint32_t k);
 MMS_HIDDEN void mms__header_identity(struct mms_file_header *h);

@@ -205,12 +205,10 @@ static int table_new(mms_writer *w, const struct mms_table_spec *spec,
     int rc = mms_name_check(spec->name);
     if (rc < 0)
         return rc;
-    if (wait)
-        mms__mutex_lock(&w->lock);
-    else if (pthread_mutex_trylock(&w->lock) != 0)
+    if (mms__add_lock(w, wait) != 0)
         return MMS_EBUSY;
     rc = w->shared_child ? -EPERM : table_add_locked(w, spec, out);
-    pthread_mutex_unlock(&w->lock);
+    mms__add_unlock(w);
     return rc;
 }
 

@@ -395,9 +395,9 @@ int mms_field_find(mms_writer *w, const char *name, mms_field **out)
         *out = NULL;
     if (!w || !name || !out)
         return -EINVAL;
-    mms__mutex_lock(&w->lock);
+    mms__add_lock(w, true);
     void *e = *name_slot(w, name);
-    pthread_mutex_unlock(&w->lock);
+    mms__add_unlock(w);
     if (!e || mms__ix_tag(e) != MMS__IX_FIELD)
         return MMS_ENOENT;
     *out = e;
@@ -722,6 +722,35 @@ static int add_locked(mms_writer *w, const struct mms_field_spec *specs,
     return 0;
 }
 
+/* A mark of the calling thread (its address) for w->adder. */
+static __thread char add_mark __attribute__((tls_model("initial-exec")));
+
+int mms__add_lock(mms_writer *w, bool wait)
+{
+    uintptr_t me = (uintptr_t)&add_mark;
+    if (wait) {
+        mms__mutex_lock(&w->lock);
+    } else {
+        while (pthread_mutex_trylock(&w->lock) != 0) {
+            /* Between another holder's lock and its mark, 0: wait for it
+             * as for a mark (it changes at once). */
+            uintptr_t holder = mms_load_acquire(&w->adder);
+            if (holder != me)
+                mms_add_relaxed(&w->add_waits, 1);
+            if (holder == me || mms__wait_mark(w, &w->adder, holder) <= 0)
+                return MMS_EBUSY;
+        }
+    }
+    mms_store_release(&w->adder, me);
+    return 0;
+}
+
+void mms__add_unlock(mms_writer *w)
+{
+    mms_store_release(&w->adder, (uintptr_t)0);
+    pthread_mutex_unlock(&w->lock);
+}
+
 int mms__fields_add(mms_writer *w, const struct mms_field_spec *specs,
                     unsigned n, bool wait, mms_field **out)
 {
@@ -733,13 +762,11 @@ int mms__fields_add(mms_writer *w, const struct mms_field_spec *specs,
         if (rc < 0)
             return rc;
     }
-    if (wait)
-        mms__mutex_lock(&w->lock);
-    else if (pthread_mutex_trylock(&w->lock) != 0)
+    if (mms__add_lock(w, wait) != 0)
         return MMS_EBUSY;
     int rc = w->shared_child ? -EPERM
                              : add_locked(w, specs, n, wait, NULL, NULL, out);
-    pthread_mutex_unlock(&w->lock);
+    mms__add_unlock(w);
     return rc;
 }
 
@@ -755,10 +782,10 @@ static int field_add(mms_writer *w, const struct mms_field_spec *spec,
     int rc = mms_name_check(spec->name);
     if (rc < 0)
         return rc;
-    mms__mutex_lock(&w->lock);
+    mms__add_lock(w, true);
     rc = w->shared_child ? -EPERM
                          : add_locked(w, spec, 1, true, init, init_arg, out);
-    pthread_mutex_unlock(&w->lock);
+    mms__add_unlock(w);
     return rc;
 }
 

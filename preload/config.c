@@ -15,8 +15,8 @@ struct mmp_config mmp_cfg = {
     .timing = 1,
     .timing_mem = 0,
     .hist_bits = 5,
-    /* Every family but sync: see docs/preload.md (waits) for why. */
-    .families = ~(1u << MMP_FAM_sync),
+    /* Every family (sync too: docs/preload.md, waits). */
+    .families = ~0u,
     .files_max = 1024,
     .files_align = 4096,
     .heap_sample = 512 << 10,
@@ -64,7 +64,7 @@ static const struct opt opts[] = {
     {"MMSTATS_HOOKS", OPT_FAMILIES, &mmp_cfg.families, 0, 0,
      "families to record: all, or a list of "
      "io,fs,dir,net,stdio,mem,files,sync,sig; -name removes one (all,-mem); "
-     "default: all but sync"},
+     "default: all"},
     {"MMSTATS_TIMING", OPT_BOOL, &mmp_cfg.timing, 0, 0,
      "latency histograms for io, fs, net, stdio and sync calls "
      "(locks: contended waits only)"},
