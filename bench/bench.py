@@ -593,13 +593,17 @@ class Bench:
                  ("python3, 100 threads", [py, "-c", threads], 256)]
         # The per-file records' share of python3's file (it opens and
         # stats some hundred files): the same without the files family.
-        nofiles = {"MMSTATS_HOOKS": "all,-files"}
-        progs.append(("python3 -c pass, all,-files", [py, "-c", "pass"], 64))
+        # And with a record per path stat'ed (paths only stat'ed count in
+        # their directory's record by default).
+        variants = {"all,-files": {"MMSTATS_HOOKS": "all,-files"},
+                    "STAT_PATHS=1": {"MMSTATS_FILES_STAT_PATHS": "1"}}
+        for v in variants:
+            progs.append((f"python3 -c pass, {v}", [py, "-c", "pass"], 64))
         rows, res = [], {}
         for name, argv, goal in progs:
             d = tempfile.mkdtemp(prefix="mmstats-fp-", dir=shm)
             sd = os.path.join(d, "stats")
-            extra = nofiles if name.endswith("all,-files") else {}
+            extra = variants.get(name.rpartition(", ")[2], {})
             subprocess.run(argv, env=dict(self.env(self.preload, **extra),
                                           MMSTATS_DIR=sd, MMSTATS_KEEP="all"),
                            stdout=subprocess.DEVNULL, check=True)
@@ -650,9 +654,13 @@ class Bench:
         # The files family's share (its descriptor map and pool of open
         # files grow in steps): the same without it.
         nofiles, _ = vm(self.preload, MMSTATS_HOOKS="all,-files")
+        # The heap profile's (its table of sampled blocks grows in levels;
+        # the unwinder loads libgcc_s): the same with sampling off.
+        noheap, _ = vm(self.preload, MMSTATS_HEAP_SAMPLE="0")
         res["address_space"] = {"shim_minus_bare": shim - bare,
                                 "stats_file_mapped": fmap,
                                 "files_family": shim - nofiles,
+                                "heap_profile": shim - noheap,
                                 "goal_bytes": 4 << 20}
         self.results["footprint"] = res
         self.table("Footprint (stats files on a tmpfs, default options)",
@@ -665,8 +673,9 @@ class Bench:
                    f"start-up (cat waiting on input): "
                    f"{(shim - bare) / 1048576:.2f} MiB more than bare "
                    f"(the shim's code and data and the stats file), of which "
-                   f"the stats file {fmap / 1024:.0f} KiB and the files "
-                   f"family {(shim - nofiles) / 1024:.0f} KiB; goal <= 4 MiB.")
+                   f"the stats file {fmap / 1024:.0f} KiB, the files "
+                   f"family {(shim - nofiles) / 1024:.0f} KiB and the heap "
+                   f"profile {(shim - noheap) / 1024:.0f} KiB; goal <= 4 MiB.")
 
     def run(self, parts):
         for part in parts:

@@ -140,6 +140,10 @@ MMS_HIDDEN_API int mms__group_add(mms_writer *w,
  * mms__cell_add, MAX members mms__cell_max (MIN: mms__cell_max of ~v). */
 MMS_HIDDEN_API struct mms_cell mms__record_cell(mms_table *t, uint32_t rec);
 MMS_HIDDEN_API uint32_t mms__record_member_off(mms_table *t, unsigned member);
+/* The record of KEY in T if it has one (0, *REC set; -ENOENT if not):
+ * mms_record_get without inserting. */
+MMS_HIDDEN_API int mms__record_find(mms_table *t, const void *key, size_t len,
+                                    uint32_t *rec);
 /* Record REC's shared cell (shard 0's, never owned), claiming nothing: as
  * mms__cell_shared, for a thread that must not claim a shard (one that
  * never recorded, or is exiting). */

@@ -296,7 +296,10 @@ static int insert_at(mms_table *t, uint32_t *s, const void *key, size_t len,
     return 1;
 }
 
-int mms_record_get(mms_table *t, const void *key, size_t len, uint32_t *rec)
+/* The record of KEY in T: 0 with *REC set if it has one; else, with
+ * INSERT, a new one (0) or the overflow record (1), without, -ENOENT. */
+static int record_lookup(mms_table *t, const void *key, size_t len,
+                         uint32_t *rec, bool insert)
 {
     if (!t || !rec || (!key && len))
         return -EINVAL;
@@ -316,6 +319,8 @@ int mms_record_get(mms_table *t, const void *key, size_t len, uint32_t *rec)
             }
             continue;
         }
+        if (!insert)
+            return -ENOENT;
         /* A child sharing its parent's file has its own copy of the index:
          * it never inserts (its new keys go to the overflow record). */
         if (w->shared_child)
@@ -326,9 +331,21 @@ int mms_record_get(mms_table *t, const void *key, size_t len, uint32_t *rec)
         if (rc < 0)
             break;
     }
+    if (!insert)
+        return -ENOENT;
     mms_add_relaxed(&t->blk->overflow_hits, 1);
     *rec = t->overflow;
     return 1;
+}
+
+int mms_record_get(mms_table *t, const void *key, size_t len, uint32_t *rec)
+{
+    return record_lookup(t, key, len, rec, true);
+}
+
+int mms__record_find(mms_table *t, const void *key, size_t len, uint32_t *rec)
+{
+    return record_lookup(t, key, len, rec, false);
 }
 
 /* --------------------------------------------------------------- updates */

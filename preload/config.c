@@ -90,6 +90,9 @@ static const struct opt opts[] = {
      "secret key of that hash (default none: the same path, the same hash)"},
     {"MMSTATS_FILES_ALIGN", OPT_POW2, &mmp_cfg.files_align, 1, 1 << 30,
      "block size: an access at an offset not a multiple of it is unaligned"},
+    {"MMSTATS_FILES_STAT_PATHS", OPT_BOOL, &mmp_cfg.files_stat_paths, 0, 0,
+     "a record for each path only stat'ed (default: counted in its "
+     "directory's DIR/* record)"},
 };
 
 /* Straight to fd 2 with the real write: never through our hooks, never
