@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -91,8 +92,17 @@ void *mms__pool_alloc(struct mms__pool *p, size_t size)
             continue;
         }
         refill(p, size);
-        if (!mms_load_acquire(&p->spare))
-            return NULL;
+        if (!mms_load_acquire(&p->spare)) {
+            /* Another thread's refill may be mapping the spare: wait for
+             * it rather than fail (a bounded wait). */
+            int spins = 0;
+            while (mms_load_acquire(&p->busy) && spins++ < (1 << 20))
+                sched_yield();
+            if (!mms_load_acquire(&p->spare) && !mms_load_acquire(&p->busy))
+                refill(p, size);
+            if (!mms_load_acquire(&p->spare))
+                return NULL;
+        }
     }
     return NULL;
 }
