@@ -209,7 +209,7 @@ static void keeps_collect(mms_writer *w, struct keeps *k)
                     keep_add(k, t->slots[s], MMS_BLOCK_RECORD, NULL);
         }
     }
-    for (uint32_t s = 0; s < w->shard_limit; s++) {
+    for (uint32_t s = 0, n = mms__shards_made(w); s < n; s++) {
         struct mms__shard *sh = mms__shard_get(w, s);
         if (!sh)
             continue;
@@ -529,8 +529,8 @@ int mms_writer_after_fork(mms_writer *w)
          * ones, and never reuses the parent's FREE ones either. */
         w->shared_child = true;
         memset(t, 0, sizeof *t);
-        for (uint32_t i = 1; i < w->shard_limit; i++)
-            mms_store_release(&w->shards[i], NULL);
+        for (uint32_t i = 1, n = mms__shards_made(w); i < n; i++)
+            mms__shard_set(w, i, NULL);
         return 0;
     }
     if (w->detached)

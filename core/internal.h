@@ -26,7 +26,12 @@
 
 /* Defaults and limits of struct mms_writer_options. */
 #define MMS_DEF_MAX_INDEX 65536u
-#define MMS_DEF_MAX_SHARDS 1024u
+/* Shard ids: a paged array, allocated 256 ids at a time as they are
+ * used, so the limit costs only its directory (2 KiB, less than the old
+ * flat array of 1,024): no thread shares shard 0 for want of an id while
+ * fewer than 65,536 threads are alive at once (exited threads' ids are
+ * reused). */
+#define MMS_DEF_MAX_SHARDS (1u << 16)
 #define MMS_DEF_INITIAL_SIZE (16u << 10)
 #define MMS_DEF_EXTENT (1u << 20)
 #define MMS_DEF_EXTENT_LIMITED (256u << 10) /* under a finite RLIMIT_AS */
@@ -183,10 +188,10 @@ struct mms_writer {
     uint64_t grow_takeovers; /* atomic: stalled growths taken over */
     uint32_t max_index, shard_limit;
     struct mms__pool pool;
-    struct mms__pages ix;       /* index -> field / table, tagged */
-    struct mms__shard **shards; /* [shard_limit], atomic pointers */
-    uint32_t free_hint;         /* where to look for a FREE shard */
-    void **names;               /* name index: field / table, tagged */
+    struct mms__pages ix;     /* index -> field / table, tagged */
+    struct mms__pages shards; /* shard id -> struct mms__shard */
+    uint32_t free_hint;       /* where to look for a FREE shard */
+    void **names;             /* name index: field / table, tagged */
     uint32_t names_cap, names_count;
     int64_t (*clock_ns)(void);    /* window clock; NULL: monotonic coarse */
     void (*thread_exit_cb)(void); /* see mms__writer_on_thread_exit */
@@ -322,7 +327,16 @@ MMS_HIDDEN void mms__shard_acquire(mms_writer *w, struct mms__tls_ent *t);
 /* Shard I's private state, or NULL. */
 static inline struct mms__shard *mms__shard_get(mms_writer *w, uint32_t i)
 {
-    return i < w->shard_limit ? mms_load_acquire(&w->shards[i]) : NULL;
+    return mms__pages_get(&w->shards, i);
+}
+/* Shard I's private state is SH (NULL: none); false without memory. */
+MMS_HIDDEN bool mms__shard_set(mms_writer *w, uint32_t i,
+                               struct mms__shard *sh);
+/* Shard ids handed out so far (the bound of a walk over the shards). */
+static inline uint32_t mms__shards_made(mms_writer *w)
+{
+    uint32_t n = mms_load_acquire(&w->hdr->next_shard);
+    return n < w->shard_limit ? n : w->shard_limit;
 }
 /* Create shard 0 (at file creation). */
 MMS_HIDDEN int mms__shard0_create(mms_writer *w);

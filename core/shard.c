@@ -1,11 +1,12 @@
 /* Shards: a thread's identity in the file and its private row of cells
  * (docs/format.md section 9). A thread takes a shard on its first update:
  * a FREE one of this process (its cells zeroed by the last owner's exit,
- * and still allocated), else a new one, up to the writer's shard limit;
- * beyond it, or without space, it shares shard 0 with atomic adds. At
- * its exit the thread moves its values to shard 0 (cells.c) and frees
- * the shard. Nothing here locks: a signal handler may run it while the
- * code it interrupted holds any lock. */
+ * and still allocated), else a new one (up to the writer's max_shards,
+ * 65,536 by default: more threads than programs keep alive at once);
+ * only beyond it, or without space, does it share shard 0 with atomic
+ * adds. At its exit the thread moves its values to shard 0 (cells.c)
+ * and frees the shard. Nothing here locks: a signal handler may run it while
+ * the code it interrupted holds any lock. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -80,8 +81,8 @@ void mms__writer_thread_named(mms_writer *w, int32_t tid, const char *name)
         return;
     char buf[16] = "";
     strncpy(buf, name, sizeof buf - 1);
-    uint32_t n = mms_load_acquire(&w->hdr->next_shard);
-    for (uint32_t i = 1; i < n && i < w->shard_limit; i++) {
+    uint32_t n = mms__shards_made(w);
+    for (uint32_t i = 1; i < n; i++) {
         struct mms__shard *sh = mms__shard_get(w, i);
         if (!sh || mms_load_acquire(&sh->blk->sstate) != MMS_SHARD_OWNED ||
             mms_load_relaxed(&sh->blk->tid) != tid)
@@ -119,16 +120,22 @@ int mms__shard0_create(mms_writer *w)
     if (!sh)
         return MMS_EFULL;
     mms__block_publish(w, &sh->blk->b, MMS_BS_READY);
-    mms_store_release(&w->shards[0], sh);
-    return 0;
+    return mms__shard_set(w, 0, sh) ? 0 : MMS_EFULL;
+}
+
+bool mms__shard_set(mms_writer *w, uint32_t i, struct mms__shard *sh)
+{
+    void **slot = mms__pages_slot(&w->shards, &w->pool, i);
+    if (!slot)
+        return false;
+    mms_store_release(slot, (void *)sh);
+    return true;
 }
 
 /* A FREE shard of this process, now OWNED by the caller; or NULL. */
 static struct mms__shard *take_free(mms_writer *w)
 {
-    uint32_t n = mms_load_acquire(&w->hdr->next_shard);
-    if (n > w->shard_limit)
-        n = w->shard_limit;
+    uint32_t n = mms__shards_made(w);
     uint32_t start = mms_load_relaxed(&w->free_hint);
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = 1 + (start + k) % (n > 1 ? n - 1 : 1);
@@ -152,10 +159,11 @@ static struct mms__shard *take_new(mms_writer *w)
         if (id >= w->shard_limit)
             return NULL;
     } while (!mms_cas_acq_rel(&w->hdr->next_shard, &id, id + 1));
-    struct mms__shard *sh = shard_make(w, id);
-    if (!sh)
-        return NULL; /* the id stays unused: readers do not mind */
-    mms_store_release(&w->shards[id], sh);
+    /* Without memory the id stays unused: readers do not mind. */
+    void **slot = mms__pages_slot(&w->shards, &w->pool, id);
+    struct mms__shard *sh = slot ? shard_make(w, id) : NULL;
+    if (sh)
+        mms_store_release(slot, (void *)sh);
     return sh;
 }
 
@@ -235,8 +243,8 @@ static void release_thread_shards(void *unused)
 
 void mms__shards_after_fork(mms_writer *w, uint32_t keep)
 {
-    uint32_t n = mms_load_relaxed(&w->hdr->next_shard);
-    for (uint32_t i = 1; i < n && i < w->shard_limit; i++) {
+    uint32_t n = mms__shards_made(w);
+    for (uint32_t i = 1; i < n; i++) {
         struct mms__shard *sh = mms__shard_get(w, i);
         if (!sh)
             continue;

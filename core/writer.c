@@ -126,9 +126,7 @@ static mms_writer *writer_alloc(const struct sizes *z)
     w->names_cap = 64;
     if (mms__pool_init(&w->pool, &w->no_syscalls) < 0 ||
         mms__pages_init(&w->ix, &w->pool, z->max_index) < 0 ||
-        !(w->shards =
-              mms__pool_alloc(&w->pool, (size_t)z->shard_limit *
-                                            sizeof(struct mms__shard *))) ||
+        mms__pages_init(&w->shards, &w->pool, z->shard_limit) < 0 ||
         !(w->names =
               mms__pool_alloc(&w->pool, w->names_cap * sizeof *w->names))) {
         mms__pool_destroy(&w->pool);

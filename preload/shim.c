@@ -318,7 +318,8 @@ void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
 
 struct mms_cell mmp_cell_of(unsigned id, mms_field *f)
 {
-    if (id == MMP_CALL_free && mmp_thread == MMP_THREAD_NEW)
+    if (id == MMP_CALL_free && mmp_thread == MMP_THREAD_NEW &&
+        !mmp_thread_alive())
         return mms__cell_shared(f);
     return mms__cell(f);
 }

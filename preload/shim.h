@@ -287,9 +287,12 @@ void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec);
  * that cannot be done now. */
 bool mmp_call_ready(unsigned id);
 /* This thread's cell of F, a field of call ID: the shared cell for a
- * free by a thread that never recorded anything (glibc frees a dying
- * thread's buffers after its exit callbacks, even in threads that made no
- * hooked call: a cell claimed then would never be handed back). */
+ * free by a thread that never recorded anything and is not known to be
+ * alive (glibc frees a dying thread's buffers after its exit callbacks,
+ * even in threads that made no hooked call: a cell claimed then would
+ * never be handed back). A live thread's free takes its own cell, so
+ * that a thread that only frees (a queue's consumer) records as cheaply
+ * as any other. */
 struct mms_cell mmp_cell_of(unsigned id, mms_field *f);
 /* Count one record that could not be made: in the stats file's header
  * ("dropped"), with the updates the core itself had to drop. */
@@ -332,6 +335,8 @@ void mmp_thread_start_main(void);
 void mmp_thread_after_fork(void);
 mms__identity_fn *mmp_thread_identity(void);
 void mmp_thread_renamed_self(const char *name);
+/* This thread runs its own code: its key destructors have not run. */
+bool mmp_thread_alive(void);
 
 static inline __attribute__((always_inline)) void
 mmp_add_cells(struct mms_cell c, unsigned nvals, uint64_t err, uint64_t a,

@@ -14,7 +14,12 @@
  * A name set for another thread (pthread_setname_np(other, ...)) needs
  * that thread's tid: a registry of live threads maps pthread_t to tid and
  * name, a slot taken in the start routine and given back at the thread's
- * exit (a pthread key destructor). */
+ * exit (a pthread key destructor).
+ * - alive: the thread runs its own code, before its key destructors (the
+ *   main thread, and threads started through pthread_create). Only then
+ *   may a free take the thread a shard of its own (shim.c, mmp_cell_of):
+ *   glibc's frees after the destructors would claim one never given back.
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -35,12 +40,16 @@ static struct slot slots[SLOTS];
 
 struct ident {
     int32_t tid;
+    bool alive;
     uint64_t name[2];
     struct slot *slot; /* NULL: not registered */
 };
 static __thread struct ident ident MMP_IE;
 static pthread_key_t exit_key;
 static int key_ok;
+/* The exit key's value of a thread without a slot: its destructor still
+ * has to end the thread's alive time. */
+static struct slot no_slot;
 
 static void name_words(uint64_t w[2], const char *name)
 {
@@ -83,22 +92,33 @@ static void slot_take(void)
             mms_cas_acq_rel(&slots[i].key, &zero, key))
             s = &slots[i];
     }
-    if (!s)
+    if (!s) {
+        if (key_ok && pthread_setspecific(exit_key, &no_slot) == 0)
+            ident.alive = true;
         return;
+    }
     mms_store_relaxed(&s->tid, ident.tid);
     mms_store_relaxed(&s->name[0], ident.name[0]);
     mms_store_relaxed(&s->name[1], ident.name[1]);
     ident.slot = s;
-    if (key_ok)
-        pthread_setspecific(exit_key, s);
+    if (key_ok && pthread_setspecific(exit_key, s) == 0)
+        ident.alive = true;
 }
 
 static void slot_give_back(void *p)
 {
+    ident.alive = false;
+    if (p == &no_slot)
+        return;
     struct slot *s = p;
     if (ident.slot == s)
         ident.slot = NULL;
     mms_store_release(&s->key, (uintptr_t)0);
+}
+
+bool mmp_thread_alive(void)
+{
+    return ident.alive;
 }
 
 static void set_name(struct slot *s, struct ident *self, const char *name)
@@ -126,6 +146,8 @@ void mmp_thread_start_main(void)
     ident.tid = (int32_t)gettid();
     name_words(ident.name, name);
     slot_take();
+    /* Its key destructors run only if it calls pthread_exit. */
+    ident.alive = true;
 }
 
 void mmp_thread_after_fork(void)

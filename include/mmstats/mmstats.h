@@ -73,7 +73,8 @@ struct mms_writer_options {
     const char *name;           /* {name} in the template, e.g. a model */
     uint32_t max_fields;        /* 0: 65536; indices for fields, tables and
                                    records together (at most 2^24) */
-    uint32_t max_shards;        /* 0: 1024 shard ids, shard 0 included; threads
+    uint32_t max_shards;        /* 0: 65536 shard ids (threads alive at once,
+                                   shard 0 included; at most 2^20); threads
                                    beyond share shard 0 (atomic adds) */
     uint32_t initial_size;      /* 0: 16 KiB, the file's size at creation */
     uint32_t max_size;          /* 0: as large as offsets allow (4 GiB, or 4096
