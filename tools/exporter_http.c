@@ -524,8 +524,10 @@ int http_start(struct exporter *x, const struct http_config *hc,
         return e;
     /* The guard keeps the limits, closing connections to make room; MHD
      * counts those until it has seen them close, and splits its limit
-     * between its threads: room for both. */
-    unsigned mhd_limit = 2 * hc->max_connections + hc->threads;
+     * evenly between its threads, though they need not accept evenly (on
+     * a loaded machine one thread took most of a burst of 192 and MHD
+     * refused 64 before the guard saw them): room for both in each. */
+    unsigned mhd_limit = hc->threads * (2 * hc->max_connections + 1);
     errno = 0;
     /* The logger first: MHD reports options that come before it to its
      * default one. */
