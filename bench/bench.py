@@ -54,8 +54,9 @@ class Bench:
         e.update({k: str(v) for k, v in extra.items()})
         return e
 
-    def loadgen_ns(self, mode, n, threads=1, wrap=(), env=None):
-        """ns per op as loadgen measures its own loop."""
+    def loadgen_ns(self, mode, n, threads=1, wrap=(), env=None, wall=False):
+        """ns per op as loadgen measures its own loop (WALL: the time of
+        all threads' loops, first start to last end, per call of all)."""
         cmd = list(wrap) + [self.loadgen, mode, str(n), str(threads)]
         p = subprocess.run(cmd, env=env, capture_output=True, text=True,
                            timeout=600)
@@ -64,8 +65,8 @@ class Bench:
         # The last line is loadgen's; peers print their own reports.
         for line in reversed(p.stdout.splitlines()):
             f = line.split()
-            if len(f) == 4 and f[0] == mode:
-                return float(f[3])
+            if len(f) == 5 and f[0] == mode:
+                return float(f[4] if wall else f[3])
         raise RuntimeError(f"{cmd}: no result in {p.stdout!r}")
 
     def median(self, fn):
@@ -246,27 +247,100 @@ class Bench:
                    "iteration is one open and one close of /dev/null.")
 
     # ---------------------------------------------------------- threads
+    THREADS = [1, 2, 8, 64, 100, 500]
+
+    def cg_threads(self, mode, n, t, env):
+        """User instructions per call of MODE's loop with T threads, the
+        marginal cost: runs of N and of 2N calls a thread, differenced,
+        over T x N calls. loadgen makes each thread's first call (its
+        shard and cells) before the loop; the difference also drops what
+        a thread's first loop iterations cost once (the malloc loop's
+        live set filling up, its first heap sample). Callgrind runs the
+        threads one at a time: no contention, only the path each call
+        takes."""
+        cg = os.path.join(self.tmp, "cg.out")
+        total = []
+        for calls in (n, 2 * n):
+            cmd = ["valgrind", "--tool=callgrind",
+                   f"--callgrind-out-file={cg}", "--max-threads=1100",
+                   f"--toggle-collect=loop_{mode}", self.loadgen, mode,
+                   str(calls), str(t)]
+            subprocess.run(cmd, env=env, capture_output=True, timeout=1800,
+                           check=True)
+            with open(cg) as f:
+                m = re.search(r"^(?:summary|totals):\s+(\d+)", f.read(),
+                              re.M)
+            total.append(int(m.group(1)))
+        return (total[1] - total[0]) / (n * t)
+
     def threads(self):
-        n = 100000 if self.quick else 500000
+        """Thread scaling: the same total of calls spread over 1 to 500
+        threads that run at once (loadgen's barrier). Each round runs every
+        variant once, in alternating order (ABAB...); a round's ratios are
+        to its own bare and reference runs; the table shows medians."""
+        total = 200000 if self.quick else 1000000
+        cores = os.cpu_count() or 1
+        variants = [("bare", self.env()), ("ref shim", self.env(self.ref)),
+                    ("mmstats count", self.env(self.preload,
+                                               MMSTATS_TIMING="off")),
+                    ("mmstats default", self.env(self.preload))]
         rows, out = [], {}
-        for t in [1, 2, 4, 8]:
-            res = {}
-            for name, envv in [("bare", self.env()),
-                               ("ref shim", self.env(self.ref)),
-                               ("mmstats count", self.env(
-                                   self.preload, MMSTATS_TIMING="off"))]:
-                res[name] = self.median(
-                    lambda: self.loadgen_ns("write", n, t, env=envv))
-            out[t] = res
-            rows.append([t] + [f"{res[k]:.1f}" for k in res] +
-                        [f"{res['mmstats count'] / res['ref shim']:.2f}"])
-        self.results["threads_write_ns"] = out
-        self.table("Threads: 1-byte write, ns/op per thread",
-                   ["threads", "bare", "ref shim", "mmstats count",
-                    "mmstats/ref"], rows,
-                   "Per-call cost must stay flat as threads are added: no "
-                   "cache line is shared on the hot path. 2 cores: beyond 2 "
-                   "threads the figures include time-slicing.")
+        for mode in ["write", "malloc"]:
+            for t in self.THREADS:
+                n = max(total // t, 1000)
+                ns = {name: [] for name, _ in variants}
+                vs_bare = {name: [] for name, _ in variants}
+                vs_ref = {name: [] for name, _ in variants}
+                for rnd in range(self.reps):
+                    order = variants if rnd % 2 == 0 else variants[::-1]
+                    got = {}
+                    for name, envv in order:
+                        # The wall time of all loops per call, times the
+                        # threads that can run at once: CPU time per call.
+                        got[name] = self.loadgen_ns(
+                            mode, n, t, env=envv, wall=True) * min(t, cores)
+                    for name, _ in variants:
+                        ns[name].append(got[name])
+                        vs_bare[name].append(got[name] / got["bare"])
+                        vs_ref[name].append(got[name] / got["ref shim"])
+                res = {name: {"ns": statistics.median(ns[name]),
+                              "vs_bare": statistics.median(vs_bare[name]),
+                              "vs_ref": statistics.median(vs_ref[name])}
+                       for name, _ in variants}
+                if shutil.which("valgrind"):
+                    m = max((20000 if self.quick else 100000) // t, 500)
+                    for name, envv in variants[:3]:
+                        res[name]["instructions"] = self.cg_threads(
+                            mode, m, t, envv)
+                out.setdefault(mode, {})[t] = res
+                b, c, d = (res["bare"], res["mmstats count"],
+                           res["mmstats default"])
+                ins = (f"+{c['instructions'] - b['instructions']:.0f} "
+                       f"(ref +{res['ref shim']['instructions'] - b['instructions']:.0f})"
+                       if "instructions" in c else "-")
+                rows.append([mode, t, f"{b['ns']:.1f}",
+                             f"{res['ref shim']['vs_bare']:.2f}x",
+                             f"{c['vs_bare']:.2f}x", f"{c['vs_ref']:.2f}x",
+                             f"{d['vs_bare']:.2f}x", f"{d['vs_ref']:.2f}x",
+                             ins])
+        self.results["threads"] = out
+        self.table("Threads: CPU ns per call, ratios to bare and to the "
+                   "reference shim",
+                   ["loop", "threads", "bare ns", "ref/bare",
+                    "count/bare", "count/ref", "default/bare",
+                    "default/ref", "instructions (count, callgrind)"], rows,
+                   f"loadgen MODE N THREADS: the threads start on a barrier "
+                   f"and run at once, {total:,} calls in all (a malloc loop "
+                   f"iteration is one malloc and one free, 16..4096 bytes); "
+                   f"ns = the wall time from the first loop's start to the "
+                   f"last one's end per call x min(threads, {cores} cores). "
+                   f"Ratios: median over "
+                   f"{self.reps} rounds, each round running every variant "
+                   f"once in alternating order. Instructions: user "
+                   f"instructions per call over bare, the loop only (each "
+                   f"thread's first call is made before it), the difference "
+                   f"between runs of N and 2N calls a thread. Goal: "
+                   f"flat, no cache line shared on the update path.")
 
     # ----------------------------------------------------- whole program
     def programs(self):
