@@ -185,6 +185,8 @@ expect_match "$(grep '^ExecStart=' "$unit")" "^ExecStart=/usr/bin/mmstat-exporte
 clean_unit=/usr/lib/systemd/user/mmstat-clean.service
 expect_match "$(grep -c '^ExecStart=/usr/bin/mmstat-clean ' "$clean_unit")" "^4$" \
     "mmstat-clean.service cleans both directories"
+expect_match "$(grep -c '^ExecStart=/usr/bin/mmstat-clean .*--fold --older-than 10d$' "$clean_unit")" "^2$" \
+    "mmstat-clean.service folds kept files after 10 days (counters never go backwards)"
 if command -v systemd-analyze >/dev/null; then
     for u in "$unit" "$clean_unit" /usr/lib/systemd/user/mmstat-clean.timer; do
         v=$(systemd-analyze verify "$u" 2>&1) || fail "systemd-analyze verify $u: $v"
