@@ -174,7 +174,11 @@ MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
  *   image to fold: 1 if parked. No allocation (exec may run in a signal
  *   handler); one rename.
  * - exec_failed: back under its name (PARKED from exec_begin), READY.
- * - start_sweep, at start-up, before anything is recorded (so the
+ * - exec_parked, at start-up: whether the image this one replaced
+ *   parked a file (in DIR, or the default directory) for it to fold.
+ *   The shim then makes its file at once, and folds it, rather than with
+ *   its first call recorded.
+ * - start_sweep, when the file is made, before anything is recorded (so the
  *   sweep's own calls are not): folds (or removes) the parked file of
  *   the image this one replaced, if any (waiting for the lock), then,
  *   unless the policy is MMSTATS_KEEP=all, sweeps the directory without
@@ -185,6 +189,7 @@ MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
  *   (its last records, after the handler, counted). */
 MMS_HIDDEN_API int mms__writer_exec_begin(mms_writer *w);
 MMS_HIDDEN_API void mms__writer_exec_failed(mms_writer *w, int parked);
+MMS_HIDDEN_API bool mms__exec_parked(const char *dir);
 MMS_HIDDEN_API int mms__writer_start_sweep(mms_writer *w);
 MMS_HIDDEN_API int mms__writer_exit(mms_writer *w);
 

@@ -1062,6 +1062,21 @@ static void exec_name_ss(char *out, size_t len, pid_t pid)
     memcpy(out + o, MMS_FILE_SUFFIX, s + 1);
 }
 
+bool mms__exec_parked(const char *dir)
+{
+    char d[PATH_MAX], name[64], path[PATH_MAX];
+    if (dir && *dir)
+        mms__strlcpy(d, dir, sizeof d);
+    else if (mms__default_dir(d, sizeof d, false) < 0)
+        return false;
+    exec_name_ss(name, sizeof name, getpid());
+    path_of(path, sizeof path, d, name);
+    int saved = errno;
+    bool parked = access(path, F_OK) == 0;
+    errno = saved;
+    return parked;
+}
+
 int mms__writer_exec_begin(mms_writer *w)
 {
     if (!owner(w))

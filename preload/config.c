@@ -77,6 +77,9 @@ static const struct opt opts[] = {
      "average (K/M/G); 0: off"},
     {"MMSTATS_HEAP_SITES", OPT_INT, &mmp_cfg.heap_sites, 16, 1 << 20,
      "heap profile: allocation sites (stacks) kept, at most"},
+    {"MMSTATS_EAGER", OPT_BOOL, &mmp_cfg.eager, 0, 0,
+     "make the stats file at start-up (default: with the first call "
+     "recorded; a process that records none makes no file)"},
     {"MMSTATS_VERBOSE", OPT_BOOL, &mmp_cfg.verbose, 0, 0,
      "print these options and warnings to stderr"},
     {"MMSTATS_FILES_MAX", OPT_INT, &mmp_cfg.files_max, 2, 1 << 20,

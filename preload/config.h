@@ -11,7 +11,8 @@ struct mmp_config {
     int timing, timing_mem;
     int hist_bits;
     int verbose;
-    int files_max;             /* per-file records, (other) included */
+    int eager;     /* the stats file at start-up, not with the first record */
+    int files_max; /* per-file records, (other) included */
     const char *files_exclude; /* prefixes; NULL: the default list */
     int files_hash;            /* key records by a hash of the path */
     const char *files_salt;    /* the hash's key */

@@ -57,7 +57,8 @@ static uintptr_t me(void)
 
 bool mmp_files_on(void)
 {
-    return mms_load_relaxed(&mmp_mode[MMP_CALL_fileno]) != MMP_OFF;
+    return mms_load_relaxed(&mmp_mode[MMP_CALL_fileno]) != MMP_OFF &&
+           !mmp_quiet();
 }
 
 static uint64_t realtime(uint64_t mono)
@@ -78,9 +79,9 @@ static const struct mms_table_member meta_members[] = {MMP_META_MEMBERS(MMP_TM)
 
 static int make_tables(void)
 {
-    mms_writer *w = mmp_writer();
+    mms_writer *w = mmp_writer_make();
     if (!w)
-        return -EINVAL;
+        return mmp_active() ? MMS_EBUSY : -EINVAL;
     struct mms_table_spec a = {
         .name = MMS_PRELOAD_FILES,
         .help = "per-file reads and writes: bytes, furthest offset (end), "
@@ -1143,17 +1144,25 @@ static void inherit(int fd)
           0, false, 0, 0);
 }
 
-/* Start-up (system calls allowed): the first chunk of the pool of open
- * files (the others, the map's leaves and the set of (other) files are
- * mapped on first use; fewer under a finite RLIMIT_AS), the working
- * directory, the options. */
+/* Start-up: only the fork handler. The rest waits for the stats file
+ * (files_made): a process that records nothing needs none of it. */
 static void files_start(void)
+{
+    pthread_atfork(NULL, NULL, files_child);
+}
+
+/* The stats file is made (system calls allowed, nothing recorded
+ * meanwhile): the first chunk of the pool of open files (the others, the
+ * map's leaves and the set of (other) files are mapped on first use;
+ * fewer under a finite RLIMIT_AS), the working directory, the options,
+ * records of the descriptors 0, 1 and 2 as they are now. */
+static void files_made(void)
 {
     int saved = errno;
     struct rlimit rl;
     bool small = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
-    nchunks = small ? 1024 / OFD_CHUNK : OFD_CHUNKS;
     other_mask = (small ? 8192 : 65536) - 1;
+    nchunks = small ? 1024 / OFD_CHUNK : OFD_CHUNKS;
     if (!chunk_get(0)) {
         if (mmp_cfg.verbose)
             mmp_warn("no per-file records: no memory");
@@ -1167,7 +1176,6 @@ static void files_start(void)
     rt_delta = ((int64_t)rt.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
                (rt.tv_nsec - mono.tv_nsec);
     mmp_fpath_start();
-    pthread_atfork(NULL, NULL, files_child);
     for (int fd = 0; fd < 3; fd++)
         inherit(fd);
     errno = saved;
@@ -1175,5 +1183,6 @@ static void files_start(void)
 
 const struct mmp_family_ops mmp_family_files = {
     .start = files_start,
+    .made = files_made,
     .forget = files_forget,
 };

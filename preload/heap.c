@@ -9,7 +9,7 @@
  * bytes holding a point is sampled, with probability P = 1 - exp(-S/R),
  * and stands for S/P bytes and 1/P allocations: the estimates are
  * unbiased, and a block of S >> R counts as itself. */
-#include <math.h>
+#include <string.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -332,10 +332,64 @@ static double uniform(void)
     return (double)((next_rand() >> 11) + 1) * 0x1.0p-53;
 }
 
+/* -ln(U) for U in (0, 1], to about 1e-9: U = m 2^e with m in
+ * [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <
+ * 0.172. Our own, so that the shim does not load libm into every
+ * process for one call. */
+static double neg_ln(double u)
+{
+    uint64_t bits;
+    memcpy(&bits, &u, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    if (m > 1.4142135623730951) {
+        m *= 0.5;
+        e++;
+    }
+    double s = (m - 1) / (m + 1), s2 = s * s;
+    double t = 1.0 / 13;
+    for (int k = 11; k >= 1; k -= 2)
+        t = t * s2 + 1.0 / k;
+    return -(e * 0.6931471805599453 + 2 * s * t);
+}
+
+/* 1 - e^-Y for Y >= 0 (the probability that a block of Y mean
+ * distances holds a sample point), to about 1e-14: its series for small
+ * Y (where 1 - exp would lose the digits), else e^-Y = 2^k e^r with |r|
+ * <= ln 2 / 2. */
+static double one_minus_exp_neg(double y)
+{
+    if (!(y > 0))
+        return 0;
+    if (y > 700)
+        return 1;
+    if (y < 0.5) {
+        double term = y, sum = y;
+        for (int k = 2; k <= 14; k++) {
+            term *= -y / k;
+            sum += term;
+        }
+        return sum;
+    }
+    double kf = (double)(int64_t)(y / 0.6931471805599453 + 0.5);
+    double r = kf * 0.6931471805599453 - y; /* -y = -k ln 2 + r */
+    double term = 1, e = 1;
+    for (int k = 1; k <= 14; k++) {
+        term *= r / k;
+        e += term;
+    }
+    uint64_t bits = (uint64_t)(1023 - (int64_t)kf) << 52; /* 2^-k */
+    double p2;
+    memcpy(&p2, &bits, sizeof p2);
+    return 1 - e * p2;
+}
+
 /* The distance to the next sample: exponential, mean R. */
 static int64_t draw(void)
 {
-    double d = -log(uniform()) * (double)rate;
+    double d = neg_ln(uniform()) * (double)rate;
     return d >= 0x1.0p62 ? INT64_MAX / 2 : (int64_t)d + 1;
 }
 
@@ -354,7 +408,11 @@ static void seed(void *p)
 /* An estimate, rounded up or down at random so that its mean is X. */
 static uint64_t round_random(double x)
 {
-    double f = floor(x);
+    if (!(x > 0))
+        return 0;
+    if (x >= 0x1.0p63)
+        return UINT64_MAX / 2;
+    double f = (double)(uint64_t)x; /* floor, without libm */
     return (uint64_t)f + (uniform() <= x - f ? 1 : 0);
 }
 
@@ -393,7 +451,7 @@ void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
         goto next;
     }
     double s = (double)got;
-    double prob = got ? -expm1(-s / (double)rate) : 1.0;
+    double prob = got ? one_minus_exp_neg(s / (double)rate) : 1.0;
     uint64_t bytes = (uint64_t)(s / prob + 0.5);
     uint64_t allocs = round_random(1.0 / prob);
     uint64_t frames[MMP_HEAP_DEPTH];
@@ -465,8 +523,16 @@ void mmp_heap_start(void)
         rate = 0;
         return;
     }
-    mmp_heap_stack_start();
     pthread_atfork(NULL, NULL, mmp_heap_child);
+}
+
+/* With the stats file (the first call recorded): what stacks need, whose
+ * first backtrace loads libgcc_s; a process that records nothing never
+ * pays for it. */
+void mmp_heap_made(void)
+{
+    if (mms_load_relaxed(&level[0]))
+        mmp_heap_stack_start();
 }
 
 void mmp_heap_child(void)

@@ -49,6 +49,7 @@ void mmp_heap_drop(struct mmp_heap_taken t);
 
 /* Start-up (the mem family's start): options, the unwinder primed. */
 void mmp_heap_start(void);
+void mmp_heap_made(void);
 /* A fork child: no block of the parent's is sampled here. */
 void mmp_heap_child(void);
 

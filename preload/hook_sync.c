@@ -98,7 +98,8 @@ static void lock_note(const volatile void *l, unsigned kind, uint64_t dt,
     mms_record_update(t, rec, L_KIND, kind);
 }
 
-static void sync_start(void)
+/* The table of contended locks, with the stats file. */
+static void sync_made(void)
 {
     static const struct mms_table_spec spec = {
         .name = "sync.locks",
@@ -113,6 +114,10 @@ static void sync_start(void)
     mms_table *t = NULL;
     if (mms_table_new(mmp_writer(), &spec, &t) == 0)
         mms_store_release(&locks, t);
+}
+
+static void sync_start(void)
+{
     static const struct {
         unsigned id;
         const char *try_name;
@@ -134,7 +139,8 @@ static void sync_start(void)
     }
 }
 
-const struct mmp_family_ops mmp_family_sync = {.start = sync_start};
+const struct mmp_family_ops mmp_family_sync = {.start = sync_start,
+                                               .made = sync_made};
 
 /* ---------------------------------------------------------------- locks */
 

@@ -1,5 +1,6 @@
-/* The shim's life: start-up (options, the stats file sized from them),
- * each call's fields made on its first use (the records' slow path),
+/* The shim's life: start-up (options), the stats file made with the
+ * first call recorded, each call's fields made on its first use (the
+ * records' slow path),
  * threads' cells forgotten at their exit, and process events: fork and
  * clone children get their own file, exec and _exit mark it finished,
  * seccomp stops every system call of the shim's own. Hooks pass straight
@@ -8,10 +9,12 @@
  * warning, only with MMSTATS_VERBOSE=1). */
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mmstats/preload.h>
@@ -112,6 +115,17 @@ static mms_writer *writer;
 static uint8_t fam_state[MMP_NFAMILIES]; /* enum mmp_fields_state */
 static int no_syscalls;                  /* the process entered seccomp */
 
+/* The stats file is made with the first call a process records, not at
+ * start-up: a process that records nothing (/bin/true, a shell's child
+ * that execs at once) makes no file, folds nothing, costs little.
+ * FILE_NONE: not recording (yet, or ever); FILE_PENDING: recording, the
+ * file to be made by the process FILE_PID (a vfork child shares our
+ * memory, not our pid: it must not make the parent's file). */
+enum file_state { FILE_NONE, FILE_PENDING, FILE_MAKING, FILE_MADE };
+static int file_state;
+static pid_t file_pid;
+static __thread int making_file MMP_IE; /* this thread makes the file */
+
 /* Orders this thread's stores against a signal handler in this thread. */
 #define COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
 
@@ -136,7 +150,8 @@ static bool call_timed(unsigned id)
 
 void mmp_drop(void)
 {
-    mms__writer_dropped(writer, 1);
+    if (!making_file) /* the shim's own calls while it makes its file */
+        mms__writer_dropped(writer, 1);
 }
 
 /* Adds from hooks never wait for their own thread's add (a signal
@@ -159,15 +174,20 @@ struct add {
     mms_table **tab;
 };
 
+static int file_ready(void);
+
 static int add_once(const struct add *a)
 {
+    int rc = file_ready();
+    if (rc < 0)
+        return rc;
     if (adding)
         return MMS_EBUSY;
     adding = 1;
     COMPILER_BARRIER();
-    int rc = a->table ? mms__table_add(writer, a->table, MMS_ADD_NOWAIT, a->tab)
-                      : mms__group_add(writer, a->specs, a->n, MMS_ADD_NOWAIT,
-                                       a->fields);
+    rc = a->table ? mms__table_add(writer, a->table, MMS_ADD_NOWAIT, a->tab)
+                  : mms__group_add(writer, a->specs, a->n, MMS_ADD_NOWAIT,
+                                   a->fields);
     COMPILER_BARRIER();
     adding = 0;
     return rc;
@@ -183,6 +203,13 @@ int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
 mms_writer *mmp_writer(void)
 {
     return writer;
+}
+
+mms_writer *mmp_writer_make(void)
+{
+    if (making_file)
+        return writer; /* the families' set-up (files_made) */
+    return file_ready() == 0 ? writer : NULL;
 }
 
 bool mmp_adding_fields(void)
@@ -282,7 +309,7 @@ bool mmp_call_ready(unsigned id)
     uint8_t st = mms_load_acquire(&c->state);
     if (MMP_LIKELY(st != MMP_FIELDS_NONE))
         return st == MMP_FIELDS_READY;
-    if (!family_ready(mmp_call_family[id]))
+    if (file_ready() < 0 || !family_ready(mmp_call_family[id]))
         return false;
     return settle(&c->state, call_fields(id));
 }
@@ -292,7 +319,7 @@ bool mmp_call_ready(unsigned id)
 void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
                      uint64_t a, uint64_t b)
 {
-    if (!mmp_records(mms_load_relaxed(&mmp_mode[id])))
+    if (!mmp_records(mms_load_relaxed(&mmp_mode[id])) || making_file)
         return;
     int saved = errno;
     struct mms_cell c = {NULL, false};
@@ -326,6 +353,8 @@ struct mms_cell mmp_cell_of(unsigned id, mms_field *f)
 
 void mmp_latency_slow(unsigned id, uint64_t dt)
 {
+    if (making_file)
+        return;
     int saved = errno;
     mms_field *f = mmp_call_ready(id) ? mmp_calls[id].lat : NULL;
     struct mms_cell c = f ? mmp_cell_of(id, f) : (struct mms_cell){NULL, 0};
@@ -341,6 +370,8 @@ void mmp_latency_slow(unsigned id, uint64_t dt)
 
 void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec)
 {
+    if (making_file)
+        return;
     mmp_latency_slow(id, dt);
     uint32_t win = mms_load_acquire(&mmp_calls[id].win);
     if (!win)
@@ -381,6 +412,23 @@ static void thread_exit(void)
 
 void mmp_child_setup(void)
 {
+    if (mms_load_acquire(&file_state) == FILE_PENDING) {
+        /* The parent made no file yet: nor does the child, until it
+         * records (a child that execs at once makes none). */
+        int saved = errno;
+        mmp_thread = MMP_THREAD_NEW;
+        if (!mms_load_relaxed(&no_syscalls)) {
+            mmp_thread_after_fork();
+            file_pid = getpid();
+        }
+        errno = saved;
+        return;
+    }
+    if (mms_load_relaxed(&file_state) == FILE_MAKING) {
+        /* Another thread of the parent was making its file: not ours. */
+        mms_store_relaxed(&file_state, (int)FILE_NONE);
+        return;
+    }
     if (!writer)
         return;
     int saved = errno; /* the child sees the errno fork left, not ours */
@@ -413,7 +461,7 @@ void mmp_child_setup(void)
 
 bool mmp_active(void)
 {
-    return mms_load_relaxed(&writer) != NULL;
+    return mms_load_relaxed(&file_state) != FILE_NONE;
 }
 
 bool mmp_syscalls_allowed(void)
@@ -451,6 +499,10 @@ void mmp_exec_failed(int parked)
 static void at_exit(void)
 {
     int saved = errno;
+    /* No file made for calls in the last destructors: nothing would
+     * finish it. */
+    int pending = FILE_PENDING;
+    mms_cas_acq_rel(&file_state, &pending, (int)FILE_NONE);
     if (writer && !mms_load_relaxed(&no_syscalls))
         mms__writer_exit(writer);
     errno = saved;
@@ -458,8 +510,10 @@ static void at_exit(void)
 
 void mmp_enter_seccomp(void)
 {
-    /* Whatever a hook may still need, while system calls are allowed. */
+    /* Whatever a hook may still need, while system calls are allowed:
+     * the functions, the file. */
     mmp_resolve_all();
+    file_ready();
     if (!writer)
         return;
     mms_store_relaxed(&no_syscalls, 1);
@@ -487,6 +541,129 @@ static int open_writer(void)
     return mms_writer_open(&writer, &o);
 }
 
+/* Each call's mode (timed or not decides which fields a call gets) into
+ * MODE. */
+static void modes_of(uint8_t *mode)
+{
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        mode[id] = set_size[mmp_call_set[id]] && family_on(mmp_call_family[id])
+                       ? (uint8_t)(call_timed(id) ? MMP_TIMED : MMP_COUNT)
+                   : call_fileop[id] && family_on(MMP_FAM_files)
+                       ? (uint8_t)MMP_FILES_ONLY
+                       : (uint8_t)MMP_OFF;
+}
+
+static void modes_set(const uint8_t *mode)
+{
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        mms_store_release(&mmp_mode[id], mode[id]);
+}
+
+/* The stats file, made by the first call recorded (or before entering
+ * seccomp). Its making calls hooked functions (and the sweep, malloc):
+ * none of this thread's calls is recorded meanwhile (mmp_quiet), and
+ * other threads wait for it in file_ready. */
+static void make_file(void)
+{
+    int rc = open_writer();
+    if (rc < 0) {
+        if (mmp_cfg.verbose)
+            mmp_warn("not recording: %s%s%s", mms_strerror(rc),
+                     writer ? " in " : "",
+                     writer ? mms_writer_path(writer) : "");
+        mms_writer *w = writer;
+        mms_store_release(&writer, (mms_writer *)NULL);
+        if (w)
+            mms_writer_finish(w);
+        /* Pass-through from now on. */
+        for (unsigned i = 0; i < MMP_NCALLS; i++)
+            mms_store_relaxed(&mmp_mode[i], (uint8_t)MMP_OFF);
+        mms_store_release(&file_state, (int)FILE_NONE);
+        return;
+    }
+    mms__writer_on_identity(writer, mmp_thread_identity());
+    mms__writer_on_thread_exit(writer, thread_exit);
+    for (unsigned f = 0; f < MMP_NFAMILIES; f++)
+        if (family_on(f) && families[f]->made)
+            families[f]->made();
+    /* Nothing of this thread's is recorded yet, so neither are the
+     * sweep's calls: the file of the image this one replaced (exec), and
+     * those of processes gone before, go to their rollups
+     * (docs/format.md section 15). */
+    rc = mms__writer_start_sweep(writer);
+    if (rc < 0 && mmp_cfg.verbose)
+        mmp_warn("folding finished files: %s", mms_strerror(rc));
+    if (mmp_cfg.verbose)
+        mmp_warn("recording to %s", mms_writer_path(writer));
+    mms_store_release(&file_state, (int)FILE_MADE);
+}
+
+/* Another thread makes the file: wait for it (microseconds; once per
+ * process), spinning, then yielding, as the core waits for a growth. A
+ * maker gone for good (longjmp out of a signal handler) is given up on
+ * after a second: the record is dropped. */
+#define MAKE_WAIT_NS 1000000000
+static int file_wait(void)
+{
+    int64_t since = 0;
+    for (uint64_t i = 0;; i++) {
+        int st = mms_load_acquire(&file_state);
+        if (st != FILE_MAKING)
+            return st == FILE_MADE ? 0 : -ENOENT;
+        if (i < 1000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else if (i % 1024 == 0) {
+            int64_t now = (int64_t)mmp_clock();
+            if (!since)
+                since = now;
+            else if (now - since > MAKE_WAIT_NS)
+                return MMS_EBUSY;
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+bool mmp_quiet(void)
+{
+    return making_file;
+}
+
+/* 0 when the file is there; MMS_EBUSY while this thread makes it (its
+ * calls are not recorded) or when this process may not make it (a vfork
+ * child); -ENOENT when there is none and will be none. Never changes
+ * errno. */
+static int file_ready(void)
+{
+    int st = mms_load_acquire(&file_state);
+    if (MMP_LIKELY(st == FILE_MADE))
+        return 0;
+    if (making_file)
+        return MMS_EBUSY;
+    int saved = errno;
+    int rc;
+    if (st == FILE_MAKING) {
+        rc = file_wait();
+    } else if (st != FILE_PENDING) {
+        rc = -ENOENT;
+    } else if (getpid() != mms_load_relaxed(&file_pid)) {
+        rc = MMS_EBUSY;
+    } else if (!mms_cas_acq_rel(&file_state, &st, (int)FILE_MAKING)) {
+        rc = st == FILE_MAKING ? file_wait() : st == FILE_MADE ? 0 : -ENOENT;
+    } else {
+        making_file = 1;
+        COMPILER_BARRIER();
+        make_file();
+        COMPILER_BARRIER();
+        making_file = 0;
+        rc = writer ? 0 : -ENOENT;
+    }
+    errno = saved;
+    return rc;
+}
+
 static void start(void)
 {
     static int started;
@@ -502,44 +679,26 @@ static void start(void)
         return;
     /* The core's own locks are not the host's: never recorded. */
     mms__set_mutex_lock(mmp_real_pthread_mutex_lock());
-    /* Only what every process needs: the file. A call's fields are made
-     * on its first use. */
-    int rc = open_writer();
-    if (rc < 0) {
-        if (mmp_cfg.verbose)
-            mmp_warn("not recording: %s%s%s", mms_strerror(rc),
-                     writer ? " in " : "",
-                     writer ? mms_writer_path(writer) : "");
-        if (writer)
-            mms_writer_finish(writer);
-        writer = NULL;
-        return;
-    }
+    /* Only what every process needs; the file is made with the first
+     * call recorded, a call's fields on its first use. */
     mmp_thread_start_main();
-    mms__writer_on_identity(writer, mmp_thread_identity());
     for (unsigned f = 0; f < MMP_NFAMILIES; f++)
         if (family_on(f) && families[f]->start)
             families[f]->start();
     pthread_atfork(NULL, NULL, mmp_child_setup);
-    mms__writer_on_thread_exit(writer, thread_exit);
-    /* Nothing is recorded yet, so neither are the sweep's calls: the
-     * file of the image this one replaced (exec), and those of processes
-     * gone before, go to their rollups (docs/format.md section 15). */
-    rc = mms__writer_start_sweep(writer);
-    if (rc < 0 && mmp_cfg.verbose)
-        mmp_warn("folding finished files: %s", mms_strerror(rc));
     atexit(at_exit);
-    if (mmp_cfg.verbose)
-        mmp_warn("recording to %s", mms_writer_path(writer));
-    /* Hooks record from here on; timed or not decides which fields a call
-     * gets. */
-    for (unsigned id = 0; id < MMP_NCALLS; id++)
-        if (set_size[mmp_call_set[id]] && family_on(mmp_call_family[id]))
-            mms_store_release(
-                &mmp_mode[id],
-                (uint8_t)(call_timed(id) ? MMP_TIMED : MMP_COUNT));
-        else if (call_fileop[id] && family_on(MMP_FAM_files))
-            mms_store_release(&mmp_mode[id], (uint8_t)MMP_FILES_ONLY);
+    /* At once if asked, or if the image this one replaced (exec) parked
+     * its file for us to fold (our sweep does): asked before the hooks
+     * record, or the question would be the first call recorded. */
+    bool now = mmp_cfg.eager || mms__exec_parked(mmp_cfg.dir);
+    file_pid = getpid();
+    mms_store_release(&file_state, (int)FILE_PENDING);
+    /* Hooks record from here on. */
+    uint8_t mode[MMP_NCALLS];
+    modes_of(mode);
+    modes_set(mode);
+    if (now)
+        file_ready();
 }
 
 __attribute__((constructor)) static void mmp_constructor(void)

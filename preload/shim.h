@@ -218,6 +218,9 @@ static inline bool mmp_cacheable(struct mms_cell c)
 struct mmp_family_ops {
     /* At start-up, when the family is enabled (may make system calls). */
     void (*start)(void);
+    /* When the stats file has been made (with the first call recorded;
+     * system calls allowed, no call recorded meanwhile): what needs it. */
+    void (*made)(void);
     /* The family's own fields, made with the first use of any of its
      * calls: 0 or a negative error (MMS_EBUSY: try again later). */
     int (*fields)(void);
@@ -304,6 +307,9 @@ int mmp_group_add(const struct mms_field_spec *specs, unsigned n,
 /* The shim's writer (NULL when not recording), for families that make
  * more than fields (files.c's tables). */
 mms_writer *mmp_writer(void);
+/* The writer, its file made now if it is still to be made (NULL if there
+ * is none, or it cannot be made now). */
+mms_writer *mmp_writer_make(void);
 /* This thread is inside mmp_group_add, holding the writer's lock: a
  * signal handler here must not take it again. */
 bool mmp_adding_fields(void);
@@ -323,8 +329,12 @@ void mmp_child_setup(void);
 /* The process is about to enter seccomp: no system call from now on. */
 void mmp_enter_seccomp(void);
 void mmp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The process records (start-up made the stats file). */
+/* The process records (its stats file is made, or will be with its first
+ * call recorded). */
 bool mmp_active(void);
+/* This thread is making the stats file: its calls are the shim's own,
+ * not recorded. */
+bool mmp_quiet(void);
 /* The shim may make system calls of its own (not in seccomp). */
 bool mmp_syscalls_allowed(void);
 /* Thread TID is now called NAME: its SHARD block follows. */

@@ -37,6 +37,9 @@ struct slot {
     uint64_t name[2]; /* NUL-padded, atomic words */
 };
 static struct slot slots[SLOTS];
+/* Slots below this were ever taken: the scans stop there, so that start-up
+ * touches one page of the table, not all eight. */
+static uint32_t slots_top;
 
 struct ident {
     int32_t tid;
@@ -73,7 +76,8 @@ static void identity(int32_t *tid, char name[16])
 
 static struct slot *slot_find(uintptr_t key)
 {
-    for (unsigned i = 0; i < SLOTS; i++)
+    uint32_t top = mms_load_acquire(&slots_top);
+    for (unsigned i = 0; i < top; i++)
         if (mms_load_acquire(&slots[i].key) == key)
             return &slots[i];
     return NULL;
@@ -97,6 +101,10 @@ static void slot_take(void)
             ident.alive = true;
         return;
     }
+    uint32_t top = mms_load_relaxed(&slots_top),
+             want = (uint32_t)(s - slots) + 1;
+    while (top < want && !mms_cas_acq_rel(&slots_top, &top, want))
+        ;
     mms_store_relaxed(&s->tid, ident.tid);
     mms_store_relaxed(&s->name[0], ident.name[0]);
     mms_store_relaxed(&s->name[1], ident.name[1]);
@@ -154,7 +162,8 @@ void mmp_thread_after_fork(void)
 {
     /* The forking thread is the child's only thread, with a new tid. */
     uintptr_t self = (uintptr_t)pthread_self();
-    for (unsigned i = 0; i < SLOTS; i++)
+    uint32_t top = mms_load_relaxed(&slots_top);
+    for (unsigned i = 0; i < top; i++)
         if (mms_load_relaxed(&slots[i].key) != self)
             mms_store_relaxed(&slots[i].key, (uintptr_t)0);
     if (mmp_syscalls_allowed()) {

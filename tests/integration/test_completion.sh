@@ -22,7 +22,7 @@ mkdir -p "$MMSTATS_DIR"
 # (The shim makes a call's fields on its first use: dd's file has io.*,
 # fs.* and mem.* fields; true's only the shim's own.)
 LD_PRELOAD=$PRELOAD dd if=/dev/zero of=/dev/null count=1 status=none
-LD_PRELOAD=$PRELOAD /bin/true
+MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
 pids=$(cd "$MMSTATS_DIR" && ls | sed -n 's/.*-\([0-9]*\)\.mmstats$/\1/p' | sort -n)
 expect_eq "$(wc -w <<<"$pids")" 2 "two stats files to complete"
 pid=$(cd "$MMSTATS_DIR" && ls dd-*.mmstats | sed -n 's/^dd-\([0-9]*\)\.mmstats$/\1/p')

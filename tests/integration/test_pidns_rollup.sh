@@ -39,8 +39,8 @@ expect_eq "$(live "$path")" running "host reader: running"
 "$CLEAN" -q --fold
 checks=$((checks + 1))
 [ -f "$path" ] || fail "mmstat-clean --fold took a running namespaced process's file"
-LD_PRELOAD=$PRELOAD /bin/true
-LD_PRELOAD=$PRELOAD /bin/true
+MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
+MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
 checks=$((checks + 1))
 [ -f "$path" ] || fail "a host process's start-up sweep took a running namespaced file"
 expect_match "$(ls "$D")" 'true@rollup\.mmstats' "the host's own files are folded meanwhile"

@@ -69,12 +69,17 @@ expect_eq "$(dropped "$f")" 0 "default: nothing dropped"
 # shim's own; a call never made has none
 expect_eq "$(value fs.mkdirat.calls)" "" "default: no fields for mkdirat (never called)"
 expect_eq "$(count '^io\.pread64\.')" 0 "default: no fields for pread64 (never called)"
-mkdir -p "$MMSTATS_DIR/true"
+# ...and the file itself is made with the first call recorded: none for
+# /bin/true (MMSTATS_EAGER=1: at start-up, with no fields)
+mkdir -p "$MMSTATS_DIR/true" "$MMSTATS_DIR/true-eager"
 MMSTATS_DIR=$MMSTATS_DIR/true LD_PRELOAD=$PRELOAD /bin/true || fail "true: status $?"
-tf=$(ls "$MMSTATS_DIR"/true/*.mmstats 2>/dev/null | head -1 || true)
+expect_eq "$(ls -A "$MMSTATS_DIR/true" | wc -l)" 0 "true: no file (no call recorded)"
+MMSTATS_EAGER=1 MMSTATS_DIR=$MMSTATS_DIR/true-eager LD_PRELOAD=$PRELOAD /bin/true ||
+    fail "eager true: status $?"
+tf=$(ls "$MMSTATS_DIR"/true-eager/*.mmstats 2>/dev/null | head -1 || true)
 expect_eq "$("$READ" "${tf:-none}" 2>&1 | awk '$1 ~ /^[a-z_]+\.[a-z0-9_.]+$/ {print $1}')" \
-    "" "true: no fields at all (no hooked call made)"
-expect_eq "$(dropped "${tf:-none}")" 0 "true: the file reads, nothing dropped"
+    "" "eager true: no fields at all (no hooked call made)"
+expect_eq "$(dropped "${tf:-none}")" 0 "eager true: the file reads, nothing dropped"
 
 # ---- MMSTATS_DISABLE=1: pure pass-through, no file, no directory
 with disable MMSTATS_DISABLE=1 --

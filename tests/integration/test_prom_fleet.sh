@@ -47,7 +47,7 @@ for ((k = 0; k < N; k++)); do
 done
 # One more process so that the last ones are folded too (each start-up
 # sweeps), then scrapes after everything.
-LD_PRELOAD=$PRELOAD /bin/true
+MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
 "$READ" --prometheus --sum >"$WORK/sum.prom"
 want=$(awk '/^mmstats_calls_total\{/ {n += $2} END {print n + 0}' "$WORK/sum.prom")
 got=

@@ -19,14 +19,15 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 fi
 mkdir -p -m 700 "$MMSTATS_DIR"
 D=$MMSTATS_DIR
+# (/bin/true records nothing: MMSTATS_EAGER=1 makes its file, and sweeps.)
 
 for _ in $(seq $ROUNDS); do
-    LD_PRELOAD=$PRELOAD /bin/true
+    MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
     LD_PRELOAD=$PRELOAD cat /dev/null
     LD_PRELOAD=$PRELOAD dd if=/dev/zero of=/dev/null bs=512 count=2 2>/dev/null
 done
-LD_PRELOAD=$PRELOAD /bin/true
-LD_PRELOAD=$PRELOAD /bin/true
+MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
+MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
 
 files=$(find "$D" -mindepth 1 | wc -l)
 bytes=$(du -s --block-size=1 "$D" | cut -f1)

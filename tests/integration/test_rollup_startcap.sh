@@ -12,11 +12,13 @@ if [ "$SAN" = 1 ]; then
     exit 77
 fi
 export MMSTATS_KEEP=rollup
+# /bin/true records nothing: MMSTATS_EAGER=1 makes its file (and sweeps)
+# at start-up all the same.
 D=$WORK/dir
 mkdir -p -m 700 "$D"
 for ((i = 0; i < 40; i++)); do
     mkdir -m 700 "$WORK/d$i"
-    MMSTATS_DIR=$WORK/d$i LD_PRELOAD=$PRELOAD /bin/true ||
+    MMSTATS_DIR=$WORK/d$i MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true ||
         fail "true $i: status $?"
     mv "$WORK/d$i"/true-*.mmstats "$D/" || fail "true $i: no stats file"
 done
@@ -24,7 +26,7 @@ done
 plain() { find "$D" -name '*.mmstats' ! -name '*@rollup.mmstats' | wc -l; }
 expect_eq "$(plain)" 40 "before: the files of 40 gone processes"
 
-MMSTATS_DIR=$D LD_PRELOAD=$PRELOAD /bin/true || fail "true: status $?"
+MMSTATS_DIR=$D MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true || fail "true: status $?"
 # 40 - 16 folded + its own file (folded by a later sweep).
 expect_eq "$(plain)" 25 "one start-up sweep folds 16 files, no more"
 rprocs() {
