@@ -412,7 +412,103 @@ class Bench:
         # Stats files written by these runs are discarded.
         shutil.rmtree(self.stats_dir, ignore_errors=True)
 
+    # ---------------------------------------------------------- start-up
+    def spawnloop(self, rounds, variants, cmd):
+        """Median wall and CPU microseconds of CMD under each variant (a
+        dict of environment changes; "" removes), interleaved ABAB by
+        bench/spawnloop."""
+        specs = [" ".join(f"{k}={v}" for k, v in var.items()) or "-"
+                 for var in variants]
+        base = dict(os.environ)
+        base.pop("LD_PRELOAD", None)
+        p = subprocess.run([os.path.join(self.b, "bench/spawnloop"),
+                            str(rounds)] + specs + ["--"] + cmd, env=base,
+                           capture_output=True, text=True, timeout=3600)
+        if p.returncode != 0:
+            raise RuntimeError(f"spawnloop {cmd}: {p.stderr.strip()[-300:]}")
+        out = []
+        for line in p.stdout.splitlines():
+            f = line.split()
+            out.append((float(f[3]), float(f[5])))
+        return out
+
+    def callgrind_total(self, cmd, env):
+        """Instructions of a whole run of CMD (user space, callgrind)."""
+        cg = os.path.join(self.tmp, "cg-total.out")
+        p = subprocess.run(["valgrind", "--tool=callgrind",
+                            f"--callgrind-out-file={cg}"] + cmd, env=env,
+                           capture_output=True, text=True, timeout=900)
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        return int(m.group(1)) if m else None
+
+    def startup(self):
+        shm = os.path.join(self.stats_root, "startup")
+        disk = os.path.join(self.tmp, "startup-disk")
+        pre, ref = os.path.abspath(self.preload), os.path.abspath(self.ref)
+        variants = [
+            ("bare", {}),
+            ("mmstats (tmpfs)", {"LD_PRELOAD": pre, "MMSTATS_DIR": shm}),
+            ("mmstats (ext4)", {"LD_PRELOAD": pre, "MMSTATS_DIR": disk}),
+            ("MMSTATS_EAGER=1 (tmpfs)", {"LD_PRELOAD": pre,
+                                         "MMSTATS_DIR": shm,
+                                         "MMSTATS_EAGER": 1}),
+            ("MMSTATS_EAGER=1 (ext4)", {"LD_PRELOAD": pre,
+                                        "MMSTATS_DIR": disk,
+                                        "MMSTATS_EAGER": 1}),
+            ("MMSTATS_DISABLE=1", {"LD_PRELOAD": pre,
+                                   "MMSTATS_DISABLE": 1}),
+            ("reference shim", {"LD_PRELOAD": ref}),
+        ]
+        envs = [v for _, v in variants]
+        loop = ["/bin/bash", "-c", "for i in $(seq 200); do /bin/true; done"]
+        true_r = self.spawnloop(100 if self.quick else 400, envs,
+                                ["/bin/true"])
+        bash_r = self.spawnloop(3 if self.quick else 7, envs, loop)
+        # Exact figures: instructions of a whole /bin/true. valgrind's
+        # launcher runs under the shim too and would park its file at the
+        # exec for /bin/true to fold: MMSTATS_KEEP=all keeps it (so the
+        # eager row has no sweep).
+        ins = {}
+        if shutil.which("valgrind"):
+            for name, var in variants[:2] + variants[3:4]:
+                e = dict(os.environ)
+                e.pop("LD_PRELOAD", None)
+                e.update({k: str(v) for k, v in var.items()})
+                if "LD_PRELOAD" in var:
+                    e["MMSTATS_KEEP"] = "all"
+                ins[name] = self.callgrind_total(["/bin/true"], e)
+        rows, out = [], {}
+        b_true, b_loop = true_r[0], bash_r[0]
+        for (name, _), t, l in zip(variants, true_r, bash_r):
+            out[name] = {"true_wall_us": t[0], "true_cpu_us": t[1],
+                         "bash_loop_wall_ms": l[0] / 1000,
+                         "bash_loop_cpu_ms": l[1] / 1000,
+                         "true_instructions": ins.get(name)}
+            i = ins.get(name)
+            rows.append([
+                name, f"{t[0]:.0f} ({t[0] / b_true[0]:.2f}x)",
+                f"{t[1]:.0f} ({t[1] / b_true[1]:.2f}x)",
+                f"{i:,} ({i / ins['bare']:.2f}x)" if i and ins.get("bare")
+                else "-",
+                f"{l[0] / 1000:.1f} ({l[0] / b_loop[0]:.2f}x)",
+                f"{l[1] / 1000:.1f} ({l[1] / b_loop[1]:.2f}x)"])
+        self.results["startup"] = out
+        self.table("Start-up: /bin/true and a bash loop of 200 /bin/true",
+                   ["variant", "/bin/true wall us", "/bin/true CPU us",
+                    "/bin/true instructions", "bash loop wall ms",
+                    "bash loop CPU ms"], rows,
+                   "Medians of runs interleaved ABAB by bench/spawnloop "
+                   "(posix_spawn, wait4: CPU is user + system, the kernel's "
+                   "precise run time); instructions: callgrind, the whole "
+                   "run. In the bash loop bash itself runs under the shim "
+                   "and so does every /bin/true.")
+        shutil.rmtree(shm, ignore_errors=True)
+        shutil.rmtree(disk, ignore_errors=True)
+
     # ------------------------------------------------------------ reader
+    def readers(self):
+        self.reader()
+
     def reader(self):
         bigfile = os.path.join(self.b, "bench/bigfile")
         read = os.path.join(self.b, "tools/mmstat-read")
@@ -464,10 +560,13 @@ class Bench:
                    "CPU time: start-up, opening, validating, printing.")
 
     def sizes(self):
-        # File size for the default preload field set: a run of /bin/true.
+        # File size for the default preload field set: a run of /bin/true
+        # (made at start-up: it records nothing, so would make none).
         d = os.path.join(self.tmp, "size")
         subprocess.run(["/bin/true"], env=dict(self.env(self.preload),
-                                                MMSTATS_DIR=d), check=True)
+                                                MMSTATS_DIR=d,
+                                                MMSTATS_EAGER="1"),
+                       check=True)
         files = [os.path.join(d, f) for f in os.listdir(d)]
         st = os.stat(files[0])
         hist1 = 40 + 8 * ((36 - 6 + 1) * 64 + 1)
@@ -796,11 +895,11 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--only", help="comma list of: per_call, instructions, "
-                    "files, threads, programs, reader, sizes, heap, "
-                    "footprint")
+                    "files, threads, programs, startup, reader (or readers), "
+                    "sizes, heap, footprint")
     a = ap.parse_args()
     parts = ["per_call", "instructions", "files", "threads", "programs",
-             "reader", "sizes", "heap", "footprint"]
+             "startup", "reader", "sizes", "heap", "footprint"]
     if a.only:
         parts = a.only.split(",")
     Bench(a.build, a.quick, a.out).run(parts)
