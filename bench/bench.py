@@ -163,7 +163,8 @@ class Bench:
             return
         n = 20000 if self.quick else 100000
         rows, out = [], {}
-        for mode in ["write", "malloc", "read", "stdio", "mutex"]:
+        for mode in ["write", "malloc", "read", "open-close", "stdio",
+                     "mutex"]:
             fn = "loop_" + mode.replace("-", "_")
             res = {}
             for name, pre, extra in [
@@ -171,7 +172,8 @@ class Bench:
                     ("ref shim", self.ref, {}),
                     ("mmstats count", self.preload, {"MMSTATS_TIMING": "off"}),
                     ("mmstats timed", self.preload,
-                     {"MMSTATS_TIMING": "on", "MMSTATS_TIMING_MEM": "on"})]:
+                     {"MMSTATS_TIMING": "on", "MMSTATS_TIMING_MEM": "on"}),
+                    ("mmstats off", self.preload, {"MMSTATS_DISABLE": "1"})]:
                 cg = os.path.join(self.tmp, "cg.out")
                 cmd = ["valgrind", "--tool=callgrind",
                        f"--callgrind-out-file={cg}",
@@ -186,11 +188,12 @@ class Bench:
             b = res["bare"]
             rows.append([mode, f"{b:.0f}"] + [
                 f"{res[k]:.0f} (+{res[k] - b:.0f})"
-                for k in ["ref shim", "mmstats count", "mmstats timed"]])
+                for k in ["ref shim", "mmstats count", "mmstats timed",
+                          "mmstats off"]])
         self.results["instructions_per_op"] = out
         self.table("User instructions per loop iteration (callgrind)",
                    ["mode", "bare", "ref shim", "mmstats count",
-                    "mmstats timed"], rows,
+                    "mmstats timed", "MMSTATS_DISABLE=1"], rows,
                    "Counted by callgrind in the loop function only: no "
                    "noise. A malloc iteration is one malloc and one free; "
                    "a mutex iteration an uncontended lock and unlock (the "

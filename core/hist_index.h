@@ -8,16 +8,19 @@
 
 #include "atomic.h"
 
+/* Values below 2^bits have a bucket each; above, the power of two E of V
+ * (one bit scan) keeps BITS bits below its top one: V >> S with
+ * S = E - BITS, in group S + 1 of 2^bits buckets. Both cases are
+ * (S << bits) + (V >> S) with S = max(E - BITS, 0): one scan, one
+ * compare and two shifts, no branch but the overflow's. */
 static inline uint32_t mms__hist_index(uint64_t v, unsigned bits,
                                        unsigned max_exp)
 {
-    if (v < ((uint64_t)1 << bits))
-        return (uint32_t)v;
     if (__builtin_expect((v >> max_exp) != 0, 0))
         return ((max_exp - bits + 1) << bits);
-    unsigned e = 63u - (unsigned)__builtin_clzll(v);
-    return ((e - bits + 1) << bits) + (uint32_t)(v >> (e - bits)) -
-           (1u << bits);
+    int s = (63 ^ __builtin_clzll(v | 1)) - (int)bits; /* 63 ^ clz: bsr */
+    s = s < 0 ? 0 : s;
+    return ((uint32_t)s << bits) + (uint32_t)(v >> s);
 }
 
 #endif

@@ -46,6 +46,20 @@ void mms__hist_record_cell(mms_field *f, struct mms_cell c, uint64_t v)
     mms__hist_record_at(f, c.p, c.owned, v, 0, f->bits, f->max_exp);
 }
 
+bool mms__hist_view(mms_field *f, struct mms_hist_view *v)
+{
+    if (!f || f->kind != MMS_KIND_HISTOGRAM || (f->flags & MMS_DF_WINDOW))
+        return false;
+    mms_writer *w = f->w;
+    *v = (struct mms_hist_view){.ext = w->ext,
+                                .ext_mask = w->ext_mask,
+                                .ext_shift = w->ext_shift,
+                                .bits = f->bits,
+                                .max_exp = f->max_exp,
+                                .f = f};
+    return true;
+}
+
 /* An add under a cell's seqlock (or, not owned, an atomic one). */
 /* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
 static inline void seq_add(uint64_t *p, uint64_t v, bool owned)

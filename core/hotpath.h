@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <mmstats/mmstats.h>
 
@@ -107,6 +108,127 @@ static inline void mms__cell_window_add(struct mms_cell c, uint32_t off,
  * and only a chunk's first value allocates it (out of line). */
 MMS_HIDDEN_API void mms__hist_record_cell(mms_field *f, struct mms_cell c,
                                           uint64_t v);
+
+/* What an inline record into a histogram's cell (mms__hist_record_owned)
+ * needs of the field, read once by mms__hist_view: its geometry, and
+ * where the writer maps the file's extents (each entry of that table is
+ * set once and never moves; a fork child's file is mapped at the same
+ * places). */
+struct mms_hist_view {
+    uint8_t **ext;     /* the writer's extents, by offset >> ext_shift */
+    uint64_t ext_mask; /* offset within an extent */
+    uint32_t ext_shift;
+    uint8_t bits, max_exp;
+    mms_field *f; /* for what the inline record leaves to the core */
+};
+
+/* Fill V for F: false (V untouched) if F is not a histogram without
+ * windows (the inline record keeps no window). */
+MMS_HIDDEN_API bool mms__hist_view(mms_field *f, struct mms_hist_view *v);
+
+/* Raise the u64 at P to at least V (one thread's cell: a signal handler
+ * may raise it too, hence the CAS; rarely stores once warm). */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static inline void mms__raise_u64(uint64_t *p, uint64_t v)
+{
+    uint64_t cur = mms_load_relaxed(p);
+    while (v > cur && !__atomic_compare_exchange_n(
+                          p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+/* Record V in the histogram HV describes, through CELL, a cell this
+ * thread owns (from mms__cell, owned). Inline, as mms__hist_record_cell
+ * does it: the bucket (mms__hist_index), its chunk from the cell's
+ * directory, then count, sum, bucket, max and min under the cell's
+ * seqlock. A chunk's first value (which allocates it) and a record that
+ * finds the seqlock odd (a signal handler inside an update of this very
+ * cell) go to mms__hist_record_cell. */
+static inline __attribute__((always_inline)) void
+mms__hist_record_owned(const struct mms_hist_view *hv, uint8_t *cell,
+                       uint64_t v)
+{
+    const unsigned bits = hv->bits;
+    uint32_t idx = mms__hist_index(v, bits, hv->max_exp);
+    uint32_t off = mms_load_acquire(
+        (uint32_t *)(cell + sizeof(struct mms_hist_cell)) + (idx >> bits));
+    uint64_t *seq = (uint64_t *)cell, s = mms_load_relaxed(seq);
+    if (__builtin_expect(!off || (s & 1), 0)) {
+        mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);
+        return;
+    }
+    uint8_t *chunk = mms_load_relaxed(&hv->ext[off >> hv->ext_shift]) +
+                     (off & hv->ext_mask) + sizeof(struct mms_chunk_block);
+    uint64_t *bucket = (uint64_t *)chunk + (idx & ((1u << bits) - 1));
+    mms_store_relaxed(seq, s + 1);
+    mms_fence_release();
+    struct mms_hist_cell *h = (struct mms_hist_cell *)cell;
+    mms_seq_add_owned(&h->count, 1);
+    mms_seq_add_owned(&h->sum, v);
+    mms_seq_add_owned(bucket, 1);
+    mms__raise_u64(&h->max, v);
+    mms__raise_u64(&h->min_inv, ~v);
+    mms_store_release(seq, s + 2);
+}
+
+/* ------------------------------------------------ the hot path's clock */
+
+/* CLOCK_MONOTONIC nanoseconds, cheaply (clock.c): from the TSC where it
+ * is invariant (cpuid, and the kernel's constant_tsc and nonstop_tsc
+ * flags), at a rate measured against CLOCK_MONOTONIC over the process's
+ * first MMS__CLOCK_CAL_NS; clock_gettime until then, and wherever the
+ * TSC does not qualify or the embedder asks for MMS_CLOCK_MONOTONIC. */
+enum mms_clock_kind { MMS_CLOCK_MONOTONIC, MMS_CLOCK_TSC };
+#define MMS__CLOCK_MONO 0u     /* clock_gettime, for good */
+#define MMS__CLOCK_ANCHORED 1u /* clock_gettime until calibrated */
+#define MMS__CLOCK_BUSY 2u     /* one thread calibrates */
+#define MMS__CLOCK_TSC 3u      /* ns0 + (tsc - tsc0) * mult / 2^32 */
+#define MMS__CLOCK_CAL_NS 50000000u
+struct mms__clock {
+    uint32_t state; /* MMS__CLOCK_*, published with release */
+    uint64_t mult;  /* ns per tick, 32.32 fixed point */
+    uint64_t tsc0;  /* the first anchor: a TSC count... */
+    uint64_t ns0;   /* ... and the CLOCK_MONOTONIC time it stands for */
+};
+extern struct mms__clock mms__clk MMS_HIDDEN_API;
+
+/* Choose the clock, take the first anchor (at start-up: no wait, no file
+ * read). Returns the state (MMS__CLOCK_ANCHORED: the TSC will be used once
+ * calibrated). Never changes errno. */
+MMS_HIDDEN_API int mms__clock_setup(enum mms_clock_kind kind);
+/* The process may make no more system calls (seccomp): never calibrate
+ * (the clock stays clock_gettime's). */
+MMS_HIDDEN_API void mms__clock_no_syscalls(void);
+/* The clock in use now. */
+MMS_HIDDEN_API enum mms_clock_kind mms__clock_kind(void);
+/* clock_gettime, and the calibration once it is due. */
+MMS_HIDDEN_API uint64_t mms__clock_slow(void);
+
+static inline __attribute__((always_inline)) uint64_t mms__rdtsc(void)
+{
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    return 0;
+#endif
+}
+
+static inline __attribute__((always_inline)) uint64_t mms__clock_ns(void)
+{
+    uint32_t st = mms_load_acquire(&mms__clk.state);
+#if defined(__x86_64__)
+    if (__builtin_expect(st == MMS__CLOCK_TSC, 1)) {
+        uint64_t d = mms__rdtsc() - mms__clk.tsc0;
+        return mms__clk.ns0 +
+               (uint64_t)(((unsigned __int128)d * mms__clk.mult) >> 32);
+    }
+#endif
+    if (st == MMS__CLOCK_ANCHORED)
+        return mms__clock_slow();
+    struct timespec ts; /* the vDSO's: errno untouched */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Add values a writer gathered itself (bucket I of each value V is
  * mms__hist_index(V, bits, max_exp) of F) to histogram F through this

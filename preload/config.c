@@ -32,7 +32,8 @@ enum opt_type {
     OPT_POW2,
     OPT_SIZE,
     OPT_FAMILIES,
-    OPT_KEEP
+    OPT_KEEP,
+    OPT_CLOCK
 };
 
 struct opt {
@@ -70,6 +71,9 @@ static const struct opt opts[] = {
      "(locks: contended waits only)"},
     {"MMSTATS_TIMING_MEM", OPT_BOOL, &mmp_cfg.timing_mem, 0, 0,
      "latency histograms for the mem family too (costly)"},
+    {"MMSTATS_CLOCK", OPT_CLOCK, &mmp_cfg.clock_monotonic, 0, 0,
+     "latency clock: tsc (an invariant TSC, calibrated against "
+     "CLOCK_MONOTONIC; else clock_gettime) or monotonic (clock_gettime)"},
     {"MMSTATS_HIST_BITS", OPT_INT, &mmp_cfg.hist_bits, 1, 7,
      "latency histogram precision: 2^bits buckets per power of two"},
     {"MMSTATS_HEAP_SAMPLE", OPT_SIZE, &mmp_cfg.heap_sample, 0, 0,
@@ -226,6 +230,9 @@ static void print_option(const struct opt *o)
                  *(int *)o->dst ? mms_keep_name((unsigned)*(int *)o->dst)
                                 : "auto");
         break;
+    case OPT_CLOCK:
+        snprintf(val, sizeof val, "%s", *(int *)o->dst ? "monotonic" : "tsc");
+        break;
     case OPT_FAMILIES: {
         size_t n = 0;
         val[0] = '\0';
@@ -272,6 +279,11 @@ void mmp_config_load(void)
             break;
         case OPT_FAMILIES:
             bad = parse_families(v, (unsigned *)o->dst);
+            break;
+        case OPT_CLOCK:
+            bad = strcmp(v, "tsc") != 0 && strcmp(v, "monotonic") != 0;
+            if (!bad)
+                *(int *)o->dst = !strcmp(v, "monotonic");
             break;
         case OPT_KEEP: {
             int k = mms_keep_parse(v);

@@ -10,6 +10,7 @@ struct mmp_config {
     unsigned families; /* bit per enum mmp_family */
     int timing, timing_mem;
     int hist_bits;
+    int clock_monotonic; /* MMSTATS_CLOCK=monotonic: no TSC */
     int verbose;
     int eager;     /* the stats file at start-up, not with the first record */
     int files_max; /* per-file records, (other) included */

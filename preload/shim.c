@@ -297,6 +297,10 @@ static int call_fields(unsigned id)
     int rc = mmp_group_add(s, n, f);
     if (rc < 0)
         return rc;
+    /* A plain histogram: the view cannot fail (the state's release
+     * publishes it with the fields). */
+    if (timed && !mms__hist_view(f[n - 1], &mmp_calls[id].lat_view))
+        return -EINVAL;
     mms_store_release(&mmp_calls[id].win, win_off);
     mms_store_relaxed(&mmp_calls[id].ctr, f[0]);
     mms_store_relaxed(&mmp_calls[id].lat, timed ? f[n - 1] : NULL);
@@ -518,6 +522,7 @@ void mmp_enter_seccomp(void)
         return;
     mms_store_relaxed(&no_syscalls, 1);
     mms__writer_no_syscalls(writer);
+    mms__clock_no_syscalls();
     /* The clock may fall back to a system call (a clock source the vDSO
      * cannot read): latency is no longer measured. */
     for (unsigned i = 0; i < MMP_NCALLS; i++)
@@ -677,6 +682,11 @@ static void start(void)
     mmp_config_report();
     if (mmp_cfg.disable)
         return;
+    /* The latency clock: its first anchor now, its calibration later
+     * (core/clock.c); nothing to do if nothing is timed. */
+    if (mmp_cfg.timing || mmp_cfg.timing_mem)
+        mms__clock_setup(mmp_cfg.clock_monotonic ? MMS_CLOCK_MONOTONIC
+                                                 : MMS_CLOCK_TSC);
     /* The core's own locks are not the host's: never recorded. */
     mms__set_mutex_lock(mmp_real_pthread_mutex_lock());
     /* Only what every process needs; the file is made with the first

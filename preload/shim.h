@@ -183,9 +183,10 @@ enum mmp_fields_state { MMP_FIELDS_NONE, MMP_FIELDS_READY, MMP_FIELDS_FAILED };
 struct mmp_call {
     mms_field *ctr; /* the first counter; the others follow in every cell */
     mms_field *lat; /* the latency histogram of a timed call, or NULL */
-    uint32_t win;   /* a timed call's window ring: its byte offset in the
-                       counters' cell (0: none) */
-    uint8_t state;  /* enum mmp_fields_state, published with release */
+    struct mms_hist_view lat_view; /* LAT's, for the inline record */
+    uint32_t win;  /* a timed call's window ring: its byte offset in the
+                      counters' cell (0: none) */
+    uint8_t state; /* enum mmp_fields_state, published with release */
 };
 extern struct mmp_call mmp_calls[MMP_NCALLS] MMP_HIDDEN;
 
@@ -263,11 +264,11 @@ MMP_CALLS(MMP_REAL_DECL)
 
 /* ---------------------------------------------------------- recording */
 
+/* CLOCK_MONOTONIC ns: the core's hot-path clock (an invariant TSC once
+ * calibrated, MMSTATS_CLOCK). */
 static inline __attribute__((always_inline)) uint64_t mmp_clock(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return mms__clock_ns();
 }
 
 static inline bool mmp_is_timed(unsigned id)
@@ -382,8 +383,7 @@ mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
         uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
         if (MMP_LIKELY(win))
             mmp_window_add((struct mms_cell){p, true}, win, t1 / 1000000000u);
-        mms__hist_record_cell(mmp_calls[id].lat, (struct mms_cell){l, true},
-                              dt);
+        mms__hist_record_owned(&mmp_calls[id].lat_view, l, dt);
     } else {
         mmp_timed_slow(id, dt, t1 / 1000000000u);
     }
