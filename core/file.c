@@ -472,7 +472,7 @@ int mms__wait_mark(mms_writer *w, const uintptr_t *word, uintptr_t mark)
     /* The holder's work takes microseconds, but a holder descheduled on a
      * loaded machine may keep it for far longer: spin a little, then
      * yield for as long as the same mark is there, until
-     * MMS_GROW_STALL_NS have passed (a holder that left by longjmp from
+     * w->stall_ns (MMS_GROW_STALL_NS) have passed (a holder that left by longjmp from
      * a signal handler, or that a raw clone left behind). In seccomp,
      * no yield: give up. */
     int64_t since = 0;
@@ -487,7 +487,7 @@ int mms__wait_mark(mms_writer *w, const uintptr_t *word, uintptr_t mark)
             int64_t now = mms__now_ns(CLOCK_MONOTONIC);
             if (!since)
                 since = now;
-            else if (now - since > MMS_GROW_STALL_NS)
+            else if (now - since > w->stall_ns)
                 return -1;
         } else {
             sched_yield();

@@ -180,6 +180,7 @@ struct mms_writer {
     pthread_mutex_t lock;    /* serialises field adds, never taken by updates */
     uintptr_t adder;         /* atomic: the lock holder's mark, or 0 */
     uint64_t add_waits;      /* atomic: waits for another's add (tests) */
+    int64_t stall_ns;        /* mms__wait_mark's bound: MMS_GROW_STALL_NS */
     bool shared_child;       /* a fork child sharing the parent's file */
     bool no_syscalls;        /* see mms__writer_no_syscalls */
     bool detached;           /* writing to private memory, not a file */
@@ -293,7 +294,7 @@ MMS_HIDDEN int mms__grow(mms_writer *w, uint64_t end);
 MMS_HIDDEN bool mms__grow_wait(mms_writer *w);
 /* Wait while *WORD holds MARK (another thread's work under way): 1 once
  * it changed, 0 where system calls are off (it cannot wait), -1 when the
- * same mark stayed MMS_GROW_STALL_NS. */
+ * same mark stayed w->stall_ns (MMS_GROW_STALL_NS; tests change it). */
 MMS_HIDDEN int mms__wait_mark(mms_writer *w, const uintptr_t *word,
                               uintptr_t mark);
 /* Take W's lock (field and table adds, fork): waiting, or with WAIT

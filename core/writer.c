@@ -123,6 +123,7 @@ static mms_writer *writer_alloc(const struct sizes *z)
     w->max_index = z->max_index;
     w->shard_limit = z->shard_limit;
     pthread_mutex_init(&w->lock, NULL);
+    w->stall_ns = MMS_GROW_STALL_NS;
     w->names_cap = 64;
     if (mms__pool_init(&w->pool, &w->no_syscalls) < 0 ||
         mms__pages_init(&w->ix, &w->pool, z->max_index) < 0 ||

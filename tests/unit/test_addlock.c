@@ -54,12 +54,14 @@ static void start_waiter(mms_writer *w, struct add_job *j, pthread_t *t)
 }
 
 /* A holder descheduled for far longer than the old bound: the adder
- * still waits, and its field is made. */
+ * still waits, and its field is made. (The stall bound is an hour here:
+ * on a loaded machine 60,000 yields can outlast the 2 s default.) */
 static void slow_adder_is_waited_for(void **state)
 {
     struct tu_fx *fx = *state;
     struct add_job j;
     pthread_t t;
+    fx->w->stall_ns = 3600 * 1000000000LL;
     start_waiter(fx->w, &j, &t);
     for (int i = 0; i < 60000; i++)
         sched_yield();
@@ -100,13 +102,14 @@ static void no_syscalls_adder_gives_up(void **state)
 }
 
 /* A holder that never lets go (gone by longjmp, a raw clone's parent):
- * given up on after MMS_GROW_STALL_NS, never a hang; the lock is not
- * taken from it. */
+ * given up on after the stall bound (MMS_GROW_STALL_NS; 50 ms here),
+ * never a hang; the lock is not taken from it. */
 static void stalled_holder_is_given_up_on(void **state)
 {
     struct tu_fx *fx = *state;
     struct add_job j;
     pthread_t t;
+    fx->w->stall_ns = 50 * 1000000LL;
     start_waiter(fx->w, &j, &t);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(j.rc, MMS_EBUSY);
