@@ -472,9 +472,9 @@ int mms__wait_mark(mms_writer *w, const uintptr_t *word, uintptr_t mark)
     /* The holder's work takes microseconds, but a holder descheduled on a
      * loaded machine may keep it for far longer: spin a little, then
      * yield for as long as the same mark is there, until
-     * w->stall_ns (MMS_GROW_STALL_NS) have passed (a holder that left by longjmp from
-     * a signal handler, or that a raw clone left behind). In seccomp,
-     * no yield: give up. */
+     * w->stall_ns (MMS_GROW_STALL_NS) have passed (a holder that left by
+     * longjmp from a signal handler, or that a raw clone left behind). In
+     * seccomp, no yield: give up. */
     int64_t since = 0;
     for (uint64_t i = 0;; i++) {
         if (mms_load_acquire(word) != mark)
