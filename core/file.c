@@ -467,31 +467,44 @@ static void grow_pause(void)
 #endif
 }
 
-int mms__wait_mark(mms_writer *w, const uintptr_t *word, uintptr_t mark)
+int mms__wait_step(mms_writer *w, struct mms__wait *s, uintptr_t mark)
 {
     /* The holder's work takes microseconds, but a holder descheduled on a
      * loaded machine may keep it for far longer: spin a little, then
-     * yield for as long as the same mark is there, until
-     * w->stall_ns (MMS_GROW_STALL_NS) have passed (a holder that left by
-     * longjmp from a signal handler, or that a raw clone left behind). In
+     * yield for as long as the same mark is there, until w->stall_ns
+     * (MMS_GROW_STALL_NS) have passed (a holder that left by longjmp
+     * from a signal handler, or that a raw clone left behind). In
      * seccomp, no yield: give up. */
-    int64_t since = 0;
-    for (uint64_t i = 0;; i++) {
+    if (s->i == 0 || mark != s->mark) {
+        s->mark = mark; /* another holder: progress, the clock restarts */
+        s->since = 0;
+    }
+    uint64_t i = s->i++;
+    if (i < 1000) {
+        grow_pause();
+    } else if (mms_load_relaxed(&w->no_syscalls)) {
+        return 0;
+    } else if (i % 1024 == 0) {
+        int64_t now = mms__now_ns(CLOCK_MONOTONIC);
+        if (!s->since)
+            s->since = now;
+        else if (now - s->since > w->stall_ns)
+            return -1;
+    } else {
+        sched_yield();
+    }
+    return 1;
+}
+
+int mms__wait_mark(mms_writer *w, const uintptr_t *word, uintptr_t mark)
+{
+    struct mms__wait s = {0};
+    for (;;) {
         if (mms_load_acquire(word) != mark)
             return 1; /* done, or another holder: the caller retries */
-        if (i < 1000) {
-            grow_pause();
-        } else if (mms_load_relaxed(&w->no_syscalls)) {
-            return 0;
-        } else if (i % 1024 == 0) {
-            int64_t now = mms__now_ns(CLOCK_MONOTONIC);
-            if (!since)
-                since = now;
-            else if (now - since > w->stall_ns)
-                return -1;
-        } else {
-            sched_yield();
-        }
+        int rc = mms__wait_step(w, &s, mark);
+        if (rc <= 0)
+            return rc;
     }
 }
 

@@ -196,6 +196,10 @@ extern struct mms__clock mms__clk MMS_HIDDEN_API;
  * read). Returns the state (MMS__CLOCK_ANCHORED: the TSC will be used once
  * calibrated). Never changes errno. */
 MMS_HIDDEN_API int mms__clock_setup(enum mms_clock_kind kind);
+/* Read the kernel's view of the TSC (/proc/cpuinfo's constant_tsc and
+ * nonstop_tsc flags) once, as start-up work: the TSC is used only after
+ * it. Never changes errno. */
+MMS_HIDDEN_API void mms__clock_kernel_check(void);
 /* The process may make no more system calls (seccomp): never calibrate
  * (the clock stays clock_gettime's). */
 MMS_HIDDEN_API void mms__clock_no_syscalls(void);

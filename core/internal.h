@@ -292,9 +292,19 @@ MMS_HIDDEN int mms__grow(mms_writer *w, uint64_t end);
  * for MMS_GROW_STALL_NS, clear its mark): true when the caller should try
  * again; false in no-syscall mode (seccomp), where it cannot wait. */
 MMS_HIDDEN bool mms__grow_wait(mms_writer *w);
-/* Wait while *WORD holds MARK (another thread's work under way): 1 once
- * it changed, 0 where system calls are off (it cannot wait), -1 when the
- * same mark stayed w->stall_ns (MMS_GROW_STALL_NS; tests change it). */
+/* Waiting for another thread's work under way (a growth, a field add):
+ * one step (spin, then yield) of a wait on MARK, the holder's mark
+ * (0: unknown): 1 to go on, 0 where system calls are off (it cannot
+ * wait), -1 when the same mark stayed w->stall_ns (MMS_GROW_STALL_NS;
+ * tests change it). S starts zeroed. */
+struct mms__wait {
+    uint64_t i;
+    int64_t since;
+    uintptr_t mark;
+};
+MMS_HIDDEN int mms__wait_step(mms_writer *w, struct mms__wait *s,
+                              uintptr_t mark);
+/* Wait while *WORD holds MARK: 1 once it changed, else as mms__wait_step. */
 MMS_HIDDEN int mms__wait_mark(mms_writer *w, const uintptr_t *word,
                               uintptr_t mark);
 /* Take W's lock (field and table adds, fork): waiting, or with WAIT

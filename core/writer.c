@@ -730,13 +730,19 @@ int mms__add_lock(mms_writer *w, bool wait)
     if (wait) {
         mms__mutex_lock(&w->lock);
     } else {
+        /* Wait while the lock is busy, not for its mark to change: the
+         * mark is 0 for a moment as a holder takes or leaves the lock,
+         * and stays 0 once it is free (waiting on that mark gave up only
+         * after the stall bound: a record dropped, 1 run in 4 of 500
+         * threads starting at once). */
+        struct mms__wait s = {0};
         while (pthread_mutex_trylock(&w->lock) != 0) {
-            /* Between another holder's lock and its mark, 0: wait for it
-             * as for a mark (it changes at once). */
             uintptr_t holder = mms_load_acquire(&w->adder);
-            if (holder != me)
+            if (holder == me)
+                return MMS_EBUSY;
+            if (s.i == 0)
                 mms_add_relaxed(&w->add_waits, 1);
-            if (holder == me || mms__wait_mark(w, &w->adder, holder) <= 0)
+            if (mms__wait_step(w, &s, holder) <= 0)
                 return MMS_EBUSY;
         }
     }

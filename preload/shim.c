@@ -588,6 +588,7 @@ static void make_file(void)
     }
     mms__writer_on_identity(writer, mmp_thread_identity());
     mms__writer_on_thread_exit(writer, thread_exit);
+    mms__clock_kernel_check(); /* the TSC's flags: not from a hook later */
     for (unsigned f = 0; f < MMP_NFAMILIES; f++)
         if (family_on(f) && families[f]->made)
             families[f]->made();
