@@ -791,24 +791,6 @@ void mmp_file_fstat(int fd, int r, uint64_t t0, uint64_t t1)
     errno = saved;
 }
 
-/* A meta event on the file at PATH (relative to DIRFD), its record made
- * if need be, as Darshan does for stat. */
-static void path_event(int dirfd, const char *path, unsigned m, uint64_t t0,
-                       uint64_t t1)
-{
-    uint32_t meta;
-    if (!mmp_files_on() || !files_ready())
-        return;
-    char *abs = mmp_fpath_get();
-    if (!abs)
-        return;
-    bool ok = mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
-              records_of(abs, NULL, &meta);
-    mmp_fpath_put();
-    if (ok)
-        meta_event(meta, m, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0, t1);
-}
-
 /* The record in "files.meta" of ABS if it has one; else its directory's,
  * keyed by the directory, a slash and a star (written over ABS). */
 static bool stat_record(char *abs, uint32_t *meta)
@@ -826,17 +808,11 @@ static bool stat_record(char *abs, uint32_t *meta)
     return records_of(abs, NULL, meta);
 }
 
-/* A stat of PATH (relative to DIRFD). A path only stat'ed, never opened,
- * counts in its directory's record: an interpreter's module search stats
- * dozens of paths it never opens (python3 -c pass: 73 in 14 directories),
- * each a record of ~490 bytes of the stats file otherwise
- * (MMSTATS_FILES_STAT_PATHS=1 gives them their own, as before). */
-static void stat_event(int dirfd, const char *path, uint64_t t0, uint64_t t1)
+/* Event M of PATH (relative to DIRFD) in its record, or with BY_DIR in
+ * its directory's record when it has none of its own (stat_record). */
+static void meta_path_event(int dirfd, const char *path, unsigned m,
+                            bool by_dir, uint64_t t0, uint64_t t1)
 {
-    if (mmp_cfg.files_stat_paths) {
-        path_event(dirfd, path, MMP_MM_stats, t0, t1);
-        return;
-    }
     uint32_t meta;
     if (!mmp_files_on() || !files_ready())
         return;
@@ -844,11 +820,29 @@ static void stat_event(int dirfd, const char *path, uint64_t t0, uint64_t t1)
     if (!abs)
         return;
     bool ok = mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
-              stat_record(abs, &meta);
+              (by_dir ? stat_record(abs, &meta) : records_of(abs, NULL, &meta));
     mmp_fpath_put();
     if (ok)
-        meta_event(meta, MMP_MM_stats, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0,
-                   t1);
+        meta_event(meta, m, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0, t1);
+}
+
+/* A meta event on the file at PATH (relative to DIRFD), its record made
+ * if need be, as Darshan does for stat. */
+static void path_event(int dirfd, const char *path, unsigned m, uint64_t t0,
+                       uint64_t t1)
+{
+    meta_path_event(dirfd, path, m, false, t0, t1);
+}
+
+/* A stat of PATH (relative to DIRFD). A path only stat'ed, never opened,
+ * counts in its directory's record: an interpreter's module search stats
+ * dozens of paths it never opens (python3 -c pass: 73 in 14 directories),
+ * each a record of ~490 bytes of the stats file otherwise
+ * (MMSTATS_FILES_STAT_PATHS=1 gives them their own, as before). */
+static void stat_event(int dirfd, const char *path, uint64_t t0, uint64_t t1)
+{
+    meta_path_event(dirfd, path, MMP_MM_stats, !mmp_cfg.files_stat_paths, t0,
+                    t1);
 }
 
 void mmp_file_stat(int dirfd, const char *path, int flags, int r, uint64_t t0,
