@@ -153,6 +153,54 @@ except Exception:
     print("")' "$WORK/query.json"
 }
 
+# scrapes: how many times Prometheus has scraped the exporter.
+scrapes() { query 'count_over_time(up{job="mmstats"}[1h])'; }
+
+# wait_scrapes N: until Prometheus has scraped N more times (bounded).
+wait_scrapes() {
+    local i base now
+    base=$(scrapes)
+    for ((i = 0; i < 3000; i++)); do
+        now=$(scrapes)
+        [ -n "$now" ] && [ "${now%.*}" -ge "$((${base:-0} + $1))" ] && return 0
+        sleep 0.1
+    done
+    fail "Prometheus did not scrape $1 times more (at ${now:-none})"
+}
+
+# expect_calls_total WANT WHAT: scrape after scrape (bounded) until
+# Prometheus's sum(mmstats_calls_total) is WANT, then check it is.
+expect_calls_total() {
+    local i got=
+    for ((i = 0; i < 600; i++)); do
+        wait_scrapes 1
+        got=$(query 'sum(mmstats_calls_total)')
+        [ "$got" = "$1" ] && break
+    done
+    expect_eq "$got" "$1" "sum(mmstats_calls_total) is $2"
+}
+
+# expect_no_resets [MATCHER]: no counter went backwards over the run:
+# resets() is 0 for every mmstats_*_total family (those MATCHER, a
+# PromQL label matcher such as __name__!~"...", leaves) and for the
+# latency histograms' counts.
+expect_no_resets() {
+    local f r fams
+    query "count by (__name__) ({__name__=~\"mmstats_.*_total\"${1:+,$1}})" >/dev/null
+    fams=$(python3 -c 'import json, sys
+print(" ".join(r["metric"]["__name__"]
+               for r in json.load(open(sys.argv[1]))["data"]["result"]))' \
+        "$WORK/query.json")
+    checks=$((checks + 1))
+    [ -n "$fams" ] || fail "no counter families"
+    for f in $fams; do
+        r=$(query "sum(resets(${f}[1h]))")
+        expect_eq "$r" 0 "resets($f)"
+    done
+    r=$(query 'sum(resets(mmstats_call_duration_seconds_count[1h]))')
+    expect_eq "$r" 0 "resets(mmstats_call_duration_seconds_count)"
+}
+
 # need_prometheus: 1 (after a failure) without prometheus, promtool and
 # curl (Debian packages prometheus and curl, installed by scripts/test).
 need_prometheus() {

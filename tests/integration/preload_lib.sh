@@ -44,13 +44,3 @@ dropped() {
     v=$("$READ" --json "$1" 2>/dev/null | sed -n 's/^ *"dropped": *\([0-9]*\),*$/\1/p' | head -1)
     echo "${v:-unreadable:$1}"
 }
-# skip_sanitized: exit 77 (skipped) in a sanitizer build: its shim cannot
-# be preloaded into programs built without that sanitizer (its runtime
-# must be loaded first). The shim is tested in the plain builds.
-skip_sanitized() {
-    if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-        "$B/CMakeCache.txt" 2>/dev/null; then
-        echo "SKIP: sanitizer build"
-        exit 77 # ctest: skipped, not passed
-    fi
-}

@@ -6,11 +6,8 @@
 # as bash sets them.
 . "$(dirname "$0")/lib.sh"
 
-if grep -q '^CMAKE_C_FLAGS:STRING=.*-fsanitize' "$B/CMakeCache.txt"; then
-    # The shim of a sanitizer build cannot be preloaded into /bin/true.
-    echo "SKIP: sanitizer build (the release build tests the completion)"
-    exit 77
-fi
+# The shim of a sanitizer build cannot be preloaded into /bin/true.
+skip_sanitized "the release build tests the completion"
 BC=/usr/share/bash-completion/bash_completion
 [ -f "$BC" ] || { echo "FAIL: $BC missing (Debian package bash-completion)" >&2; exit 1; }
 pfx=$WORK/pfx

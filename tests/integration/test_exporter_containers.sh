@@ -11,10 +11,7 @@
 # sanitizer builds (the shim cannot be preloaded there).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded"
 if [ "$(id -u)" != 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
     echo "SKIP: unshare --pid needs root"
     exit 77

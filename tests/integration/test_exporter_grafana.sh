@@ -11,10 +11,7 @@
 # which makes the metrics the dashboard shows, cannot be preloaded.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded"
 . "$(dirname "$0")/exporter_lib.sh"
 need_prometheus || { finish; exit 1; }
 DASH=${MMS_SOURCE_DIR:-$(dirname "$0")/../..}/docs/grafana/mmstats.json

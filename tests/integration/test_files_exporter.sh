@@ -7,11 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 . "$(dirname "$0")/exporter_lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded into plain programs)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded into plain programs"
 PRELOAD=${MMS_PRELOAD:-$B/preload/libmmstats_preload.so}
 
 FIN=$WORK/fin

@@ -7,11 +7,7 @@
 # Then the options: a hashed key, excluded prefixes, the family off.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded into plain programs)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded into plain programs"
 command -v python3 >/dev/null || {
     echo "SKIP: python3 missing (the JSON is compared with it)"
     exit 77

@@ -4,11 +4,7 @@
 # threads writing one file (exact totals), a fork (each process its own).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded into plain programs)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded into plain programs"
 for p in python3 dd tar sqlite3; do
     command -v $p >/dev/null || {
         echo "SKIP: $p missing (scripts/test installs it)"

@@ -7,11 +7,7 @@
 # open at once take a second chunk, each with its record.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded into plain programs)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded into plain programs"
 command -v python3 >/dev/null || {
     echo "SKIP: python3 missing (the JSON is read with it)"
     exit 77

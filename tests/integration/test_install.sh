@@ -10,10 +10,7 @@
 # A sanitizer build's library can only be linked into programs built
 # with the same runtime; the install layout does not depend on the
 # build type, and the release build tests it.
-if grep -q '^CMAKE_C_FLAGS:STRING=.*-fsanitize' "$B/CMakeCache.txt"; then
-    echo "SKIP: sanitizer build (the release build tests the install)"
-    exit 77
-fi
+skip_sanitized "the release build tests the install"
 for t in cc cmake pkg-config readelf; do
     command -v "$t" >/dev/null || { echo "FAIL: $t not found" >&2; exit 1; }
 done

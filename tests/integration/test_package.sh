@@ -15,10 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 SRC=${MMS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 
-if grep -q '^CMAKE_C_FLAGS:STRING=.*-fsanitize' "$B/CMakeCache.txt"; then
-    echo "SKIP: sanitizer build (the release build tests the package)"
-    exit 77
-fi
+skip_sanitized "the release build tests the package"
 if [ "${CI:-}" != true ] && [ "${MMSTATS_TEST_SYSTEM_INSTALL:-}" != 1 ]; then
     echo "SKIP: installs into the system: runs with CI=true or MMSTATS_TEST_SYSTEM_INSTALL=1"
     exit 77

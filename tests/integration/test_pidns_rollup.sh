@@ -7,10 +7,7 @@
 # folds it into its rollup. Needs root (unshare); skipped (77) otherwise.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 if [ "$(id -u)" != 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
     echo "SKIP: unshare --pid needs root"
     exit 77

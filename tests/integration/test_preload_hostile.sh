@@ -12,11 +12,7 @@
 # (10, a failed exec, is checked in test_preload_pitfalls.sh, 4.3.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded into plain programs)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded into plain programs"
 P=$PROGS
 R=$READ
 skips=0

@@ -12,11 +12,7 @@
 # shim (skipped, status 77, in sanitizer builds).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build"
-    exit 77
-fi
+skip_sanitized
 # The defaults: every family (sync included), timing on.
 unset MMSTATS_HOOKS MMSTATS_TIMING
 export LC_ALL=C

@@ -9,10 +9,7 @@
 # may show an mmap, munmap or madvise, nor any field name twice.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 mkdir -p -m 700 "$MMSTATS_DIR"
 shim "$PROGS/tool_io" -w 50 -m 300 -f 3 >/dev/null
 n=0

@@ -9,11 +9,7 @@
 . "$(dirname "$0")/preload_lib.sh"
 # A sanitizer build of the shim cannot be preloaded into programs built
 # without that sanitizer (its runtime must be loaded first).
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build"
-    exit 77
-fi
+skip_sanitized
 R=$READ
 P=$PROGS
 OLDDLSYM=$P/libpf_olddlsym.so

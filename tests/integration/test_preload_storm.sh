@@ -5,11 +5,7 @@
 # for the shim (ulimit -n) and no address space for its mapping
 # (ulimit -v): the program runs exactly as without the shim.
 . "$(dirname "$0")/lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build"
-    exit 77 # ctest: skipped, not passed
-fi
+skip_sanitized
 mkdir -p "$MMSTATS_DIR"
 out=$(MMSTATS_TIMING=0 shim "$PROGS/forkstorm" 160)
 expect_eq "$out" "160 children, 0 failed" "forkstorm ran"

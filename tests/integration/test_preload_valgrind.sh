@@ -4,11 +4,7 @@
 # its bootstrap arena) are caught here instead, on a real program, a
 # threaded one, a forking one and an allocation-heavy one.
 . "$(dirname "$0")/lib.sh"
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    echo "SKIP: sanitizer build (valgrind and sanitizers do not mix)"
-    exit 77
-fi
+skip_sanitized "valgrind and sanitizers do not mix"
 if ! command -v valgrind >/dev/null; then
     fail "valgrind is not installed (scripts/test installs it)"
     finish

@@ -12,29 +12,13 @@
 . "$(dirname "$0")/tools_lib.sh"
 . "$(dirname "$0")/exporter_lib.sh"
 
-if [ "$SAN" = 1 ]; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded"
 need_prometheus || { finish; exit 1; }
 unset MMSTATS_KEEP # the default, auto: short processes are folded
 
 start_exporter fleet || { finish; exit 1; }
 start_prometheus 500ms || { finish; exit 1; }
 
-# scrapes: how many times Prometheus has scraped the exporter.
-scrapes() { query 'count_over_time(up{job="mmstats"}[1h])'; }
-# wait_scrapes N: until Prometheus has scraped N more times (bounded).
-wait_scrapes() {
-    local i base now
-    base=$(scrapes)
-    for ((i = 0; i < 3000; i++)); do
-        now=$(scrapes)
-        [ -n "$now" ] && [ "${now%.*}" -ge "$((${base:-0} + $1))" ] && return 0
-        sleep 0.1
-    done
-    fail "Prometheus did not scrape $1 times more (at ${now:-none})"
-}
 wait_scrapes 2
 
 # The fleet: 20 short processes, each waiting for a scrape or so before
@@ -50,31 +34,13 @@ done
 MMSTATS_EAGER=1 LD_PRELOAD=$PRELOAD /bin/true
 "$READ" --prometheus --sum >"$WORK/sum.prom"
 want=$(awk '/^mmstats_calls_total\{/ {n += $2} END {print n + 0}' "$WORK/sum.prom")
-got=
-for ((i = 0; i < 600; i++)); do
-    wait_scrapes 1
-    got=$(query 'sum(mmstats_calls_total)')
-    [ "$got" = "$want" ] && break
-done
-expect_eq "$got" "$want" "sum(mmstats_calls_total) is mmstat-read --sum's"
+expect_calls_total "$want" "mmstat-read --sum's"
 checks=$((checks + 1))
 [ "${want:-0}" -gt 0 ] || fail "no calls counted"
 expect_match "$(ls "$MMSTATS_DIR")" '@rollup\.mmstats' "processes folded into rollups"
 
 # No counter went backwards, in any family, over the whole run.
-query 'count by (__name__) ({__name__=~"mmstats_.*_total"})' >/dev/null
-fams=$(python3 -c 'import json, sys
-print(" ".join(r["metric"]["__name__"]
-               for r in json.load(open(sys.argv[1]))["data"]["result"]))' \
-    "$WORK/query.json")
-checks=$((checks + 1))
-[ -n "$fams" ] || fail "no counter families"
-for f in $fams; do
-    r=$(query "sum(resets(${f}[1h]))")
-    expect_eq "$r" 0 "resets($f)"
-done
-r=$(query 'sum(resets(mmstats_call_duration_seconds_count[1h]))')
-expect_eq "$r" 0 "resets(mmstats_call_duration_seconds_count)"
+expect_no_resets
 inc=$(query 'sum(increase(mmstats_calls_total[1h]))')
 echo "increase(mmstats_calls_total) over the run: $inc (exact: $want;" \
     "increase() extrapolates from the first sample of each series)"

@@ -13,10 +13,7 @@
 . "$(dirname "$0")/tools_lib.sh"
 . "$(dirname "$0")/exporter_lib.sh"
 
-if [ "$SAN" = 1 ]; then
-    echo "SKIP: sanitizer build (the shim cannot be preloaded)"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded"
 unset MMSTATS_KEEP # the default, auto: short processes are folded
 
 start_exporter folds || { finish; exit 1; }

@@ -18,13 +18,9 @@ for m in pytest venv setuptools pip; do
         exit 77
     fi
 done
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    # A sanitizer's libmmstats cannot be loaded into an uninstrumented
-    # Python; the release build runs this test.
-    echo "SKIP: sanitizer build"
-    exit 77
-fi
+# A sanitizer's libmmstats cannot be loaded into an uninstrumented
+# Python; the release build runs this test.
+skip_sanitized
 
 "$PY" -m venv --system-site-packages "$WORK/venv"
 # Offline: no index, the build backend (setuptools) from the system.

@@ -5,10 +5,7 @@
 # mmstat-clean leaves the three rollups alone, and they hold all 2000.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 unset MMSTATS_KEEP
 ROUNDS=667 # x 3 programs, + 2: 2003 processes
 SHM=

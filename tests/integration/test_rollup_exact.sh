@@ -10,10 +10,7 @@
 #    same. Gauges are not compared: a rollup keeps the last value seen.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
 
 export PYTHONHASHSEED=0 LC_ALL=C

@@ -7,10 +7,7 @@
 # process folds exactly 16 of them; mmstat-clean folds the others.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 export MMSTATS_KEEP=rollup
 # /bin/true records nothing: MMSTATS_EAGER=1 makes its file (and sweeps)
 # at start-up all the same.

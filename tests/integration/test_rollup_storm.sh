@@ -6,10 +6,7 @@
 # dd rollup holds 200 processes and exactly 200 times the reference.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 unset MMSTATS_KEEP
 N=200
 export LC_ALL=C

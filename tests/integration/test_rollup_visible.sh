@@ -10,10 +10,7 @@
 # has the processes, mmstats_processes, but not the span.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 # Its processes (/bin/true, true) record nothing: MMSTATS_EAGER=1 makes
 # their files all the same, at start-up.
 export MMSTATS_EAGER=1

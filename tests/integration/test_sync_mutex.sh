@@ -9,10 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 # sync is on by default: these runs take the default.
 unset MMSTATS_HOOKS
 

@@ -7,10 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 IO=$PROGS/tool_io
 export TMPDIR=$WORK/tmp
 mkdir -p "$TMPDIR"

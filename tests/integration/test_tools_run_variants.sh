@@ -8,10 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 
-if [ "$SAN" = 1 ]; then
-    echo "skipped: the shim cannot be preloaded in a sanitizer build"
-    exit 77
-fi
+skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 V=$PROGS/pf_variants
 mkdir -p "$WORK/v1" "$WORK/v2" "$WORK/v3"
 "$RUN" --hooks io,fs --json -o "$WORK/fold.json" -- "$V" "$WORK/v1" >/dev/null

@@ -8,14 +8,6 @@ PYREAD=$SRC/scripts/mmstats.py
 export LC_ALL=C
 unset MMSTATS_PRELOAD MMSTATS_HOOKS MMSTATS_TIMING MMSTATS_DISABLE
 
-# A sanitizer build of the shim cannot be preloaded into programs built
-# without that sanitizer: SAN=1 there, and the checks that need files
-# written by the shim are left to the plain builds.
-SAN=0
-if grep -Eq '^CMAKE_(C|SHARED_LINKER)_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize' \
-    "$B/CMakeCache.txt" 2>/dev/null; then
-    SAN=1
-fi
 
 # Background processes started by a test, killed at exit.
 bg_pids=()
