@@ -21,6 +21,14 @@ skip_sanitized() {
     exit 77
 }
 
+# skip_without_pidns: exit 77 unless this process may make a pid namespace
+# (unshare --pid --fork --mount-proc needs root).
+skip_without_pidns() {
+    [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null && return 0
+    echo "SKIP: unshare --pid needs root"
+    exit 77
+}
+
 WORK=$(mktemp -d /tmp/mmstats-it-XXXXXX)
 export MMSTATS_DIR=$WORK/stats
 unset MMSTATS_FILE MMSTATS_LABEL MMSTATS_GROUP

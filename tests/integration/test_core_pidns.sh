@@ -4,10 +4,7 @@
 # reader inside a namespace that cannot see the writer's says "unknown",
 # never "stale". Needs root (unshare); skipped (77) otherwise.
 . "$(dirname "$0")/lib.sh"
-if [ "$(id -u)" != 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
-    echo "SKIP: unshare --pid needs root"
-    exit 77
-fi
+skip_without_pidns
 mkdir -p -m 700 "$MMSTATS_DIR"
 PY="python3 ${MMS_SOURCE_DIR:-$(dirname "$0")/../..}/scripts/mmstats.py"
 CLEAN=$B/tools/mmstat-clean

@@ -12,10 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 skip_sanitized "the shim cannot be preloaded"
-if [ "$(id -u)" != 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
-    echo "SKIP: unshare --pid needs root"
-    exit 77
-fi
+skip_without_pidns
 # The cgroup v2 hierarchy: /sys/fs/cgroup, or /sys/fs/cgroup/unified in
 # the hybrid layout.
 CG=

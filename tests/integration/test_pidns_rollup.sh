@@ -8,10 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 skip_sanitized "the shim cannot be preloaded in a sanitizer build"
-if [ "$(id -u)" != 0 ] || ! unshare --pid --fork --mount-proc true 2>/dev/null; then
-    echo "SKIP: unshare --pid needs root"
-    exit 77
-fi
+skip_without_pidns
 unset MMSTATS_KEEP
 mkdir -p -m 700 "$MMSTATS_DIR"
 D=$MMSTATS_DIR
