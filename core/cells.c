@@ -46,7 +46,7 @@ static uint64_t cells_block(mms_writer *w, struct mms__shard *sh, uint32_t size)
          * busy one, few large ones. */
         uint32_t total = mms_load_relaxed(&sh->area_total) + asz;
         mms_store_relaxed(&sh->area_total, total);
-        uint32_t next = (uint32_t)mms__round_up(total / 2, MMS_LINE);
+        uint32_t next = (uint32_t)mms__round_up(total / 4, MMS_LINE);
         next = next < MMS_AREA_FIRST ? MMS_AREA_FIRST
                : next > MMS_AREA_MAX ? MMS_AREA_MAX
                                      : next;

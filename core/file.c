@@ -544,7 +544,7 @@ int mms__grow(mms_writer *w, uint64_t end)
     uint64_t base = mms_load_acquire(&h->heap_used);
     if (end > base)
         base = end;
-    uint64_t step = base / 8 > MMS_GROW_MIN ? base / 8 : MMS_GROW_MIN;
+    uint64_t step = base / 16 > MMS_GROW_MIN ? base / 16 : MMS_GROW_MIN;
     uint64_t target = mms__round_up(base + step, 4096);
     if (target > w->max_size)
         target = w->max_size;

@@ -27,7 +27,7 @@ static void filler(mms_writer *w, uint64_t off, uint64_t len)
 /* Less prepared than this after an allocation: grow (section 6.5). */
 static uint64_t low_water(uint64_t used)
 {
-    return used / 16 > MMS_LOW_MIN ? used / 16 : MMS_LOW_MIN;
+    return used / 32 > MMS_LOW_MIN ? used / 32 : MMS_LOW_MIN;
 }
 
 uint64_t mms__block_alloc(mms_writer *w, uint16_t type, uint32_t size,

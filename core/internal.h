@@ -36,13 +36,13 @@
 #define MMS_DEF_EXTENT (1u << 20)
 #define MMS_DEF_EXTENT_LIMITED (256u << 10) /* under a finite RLIMIT_AS */
 #define MMS_MAX_EXTENTS 4096u
-#define MMS_GROW_MIN (16u << 10) /* growth step, at least */
-#define MMS_LOW_MIN (4u << 10)   /* grow when less is prepared */
+#define MMS_GROW_MIN (8u << 10) /* growth step, at least */
+#define MMS_LOW_MIN (2u << 10)  /* grow when less is prepared */
 /* A growth held this long by the same grower is taken to be abandoned
  * (mms__grow_wait): far beyond any scheduling delay. */
 #define MMS_GROW_STALL_NS (2 * 1000000000LL)
 #define MMS_AREA_FIRST 512u
-#define MMS_AREA_MAX (16u << 10)
+#define MMS_AREA_MAX (8u << 10)
 #define MMS_POOL_CHUNK (64u << 10)
 #define MMS_PAGE_SHIFT 8 /* paged arrays: 256 entries a page */
 #define MMS_PAGE_LEN (1u << MMS_PAGE_SHIFT)
