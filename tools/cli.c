@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mmstats/mmstats.h>
+
 #include "cli.h"
 
 /* Options of one tool, at most: the tables are small and static. */
@@ -139,4 +141,13 @@ int cli_next(const struct cli *c, int argc, char **argv, const char **arg)
                   (int)n + 2, word);
     }
     return '?';
+}
+
+int cli_help_version(const struct cli *c, int id)
+{
+    if (id == 'h')
+        cli_usage(c, stdout);
+    else
+        printf("%s %s\n", c->prog, MMS_VERSION_STRING);
+    return 1;
 }

@@ -29,10 +29,22 @@ struct cli {
     bool stop_at_arg;  /* stop at the first non-option (a command) */
 };
 
+/* The two entries every tool's table ends with: --help and --version,
+ * answered by cli_help_version. */
+// clang-format off
+#define CLI_HELP_VERSION                                  \
+    {'h', CLI_NONE, "help", NULL, "show this help"},      \
+    {'V', CLI_NONE, "version", NULL, "show the version"}
+// clang-format on
+
 #define CLI_NOPTS(a) ((unsigned)(sizeof(a) / sizeof *(a)))
 
 /* Print the help: usage line, about, the options, after. */
 void cli_usage(const struct cli *c, FILE *out);
+
+/* --help (ID 'h': the help on stdout) or --version (ID 'V': "PROG
+ * VERSION"): printed; 1, the tool is done. */
+int cli_help_version(const struct cli *c, int id);
 
 /* The next option of ARGV: its id (*ARG its argument, NULL if none), -1
  * at the end (optind then indexes the first operand), or '?' after an

@@ -37,8 +37,7 @@ static const struct cli_opt clean_opts[] = {
      "fold every file of a process gone into its\n"
      "rollup, whatever its policy (MMSTATS_KEEP)"},
     {'q', CLI_NONE, "quiet", NULL, "print nothing but errors"},
-    {'h', CLI_NONE, "help", NULL, "show this help"},
-    {'V', CLI_NONE, "version", NULL, "show the version"},
+    CLI_HELP_VERSION,
 };
 
 static const struct cli clean_cli = {
@@ -348,11 +347,8 @@ static int set_opt(struct opts *o, int id, const char *arg)
         o->fold = true;
         return 0;
     case 'h':
-        cli_usage(&clean_cli, stdout);
-        return 1;
     case 'V':
-        printf("%s %s\n", prog, MMS_VERSION_STRING);
-        return 1;
+        return cli_help_version(&clean_cli, id);
     default:
         return -1;
     }

@@ -90,8 +90,7 @@ static const struct cli_opt exp_opts[] = {
     {OPT_MAX_MEMORY, CLI_REQUIRED, "max-response-memory", "SIZE",
      "answers in flight, at most (256M);\nabove it, requests get 503"},
     {OPT_THREADS, CLI_REQUIRED, "threads", "N", "polling threads (default 4)"},
-    {'h', CLI_NONE, "help", NULL, "show this help"},
-    {'V', CLI_NONE, "version", NULL, "show the version"},
+    CLI_HELP_VERSION,
 };
 
 static const struct cli exp_cli = {
@@ -321,11 +320,8 @@ static int set_opt(struct opts *o, int id, const char *arg)
             bad = "--threads: a number from 1 to 64";
         break;
     case 'h':
-        cli_usage(&exp_cli, stdout);
-        return 1;
     case 'V':
-        printf("%s %s\n", prog, MMS_VERSION_STRING);
-        return 1;
+        return cli_help_version(&exp_cli, id);
     default:
         return -1;
     }

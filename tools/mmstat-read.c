@@ -85,8 +85,7 @@ static const struct cli_opt read_opts[] = {
     {OPT_SORT, CLI_REQUIRED, "sort", "KEY",
      "with --files: bytes, time, ops or name"},
     {OPT_TOP, CLI_REQUIRED, "top", "N", "with --files: the first N files only"},
-    {'h', CLI_NONE, "help", NULL, "show this help"},
-    {'V', CLI_NONE, "version", NULL, "show the version"},
+    CLI_HELP_VERSION,
 };
 
 static const struct cli read_cli = {
@@ -526,11 +525,8 @@ static int set_opt(struct opts *o, int id, const char *arg)
         o->folded_by = arg && arg[0] == 'a' ? HEAP_BY_ALLOC : HEAP_BY_LIVE;
         return 0;
     case 'h':
-        cli_usage(&read_cli, stdout);
-        return 1;
     case 'V':
-        printf("%s %s\n", prog, MMS_VERSION_STRING);
-        return 1;
+        return cli_help_version(&read_cli, id);
     default:
         return -1;
     }

@@ -56,8 +56,7 @@ static const struct cli_opt run_opts[] = {
      "a row per name the shim counted: glibc's\n"
      "variants of a call apart (open, open64,\n"
      "__open_2, openat...), not folded into one\nrow (open*)"},
-    {'h', CLI_NONE, "help", NULL, "show this help"},
-    {'V', CLI_NONE, "version", NULL, "show the version"},
+    CLI_HELP_VERSION,
 };
 
 static const struct cli run_cli = {
@@ -180,11 +179,8 @@ static int set_opt(struct opts *o, int id, const char *arg)
         o->label = arg;
         return 0;
     case 'h':
-        cli_usage(&run_cli, stdout);
-        return 1;
     case 'V':
-        printf("%s %s\n", prog, MMS_VERSION_STRING);
-        return 1;
+        return cli_help_version(&run_cli, id);
     default:
         return -1;
     }

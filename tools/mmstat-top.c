@@ -54,8 +54,7 @@ static const struct cli_opt top_opts[] = {
     {OPT_RAW, CLI_NONE, "raw", NULL,
      "exact numbers (rates with 3 decimals,\\n"
      "bytes, ns), not scaled for reading"},
-    {'h', CLI_NONE, "help", NULL, "show this help"},
-    {'V', CLI_NONE, "version", NULL, "show the version"},
+    CLI_HELP_VERSION,
 };
 
 static const struct cli top_cli = {
@@ -166,11 +165,8 @@ static int set_opt(struct opts *o, int id, const char *arg)
         o->raw = true;
         return 0;
     case 'h':
-        cli_usage(&top_cli, stdout);
-        return 1;
     case 'V':
-        printf("%s %s\n", prog, MMS_VERSION_STRING);
-        return 1;
+        return cli_help_version(&top_cli, id);
     default:
         return -1;
     }
