@@ -152,6 +152,13 @@ int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
     g->pids[g->nproc++] = rollup ? 0 : pi.pid;
     g->procs += rollup ? pi.fold_procs : 1;
     g->rollups += rollup;
+    if (rollup) {
+        g->rollup_procs += pi.fold_procs;
+        if (!g->rollup_first_ns || pi.fold_first_ns < g->rollup_first_ns)
+            g->rollup_first_ns = pi.fold_first_ns;
+        if (pi.fold_last_ns > g->rollup_last_ns)
+            g->rollup_last_ns = pi.fold_last_ns;
+    }
     if ((rc = mms_merge_add(g->m, r, s, flt ? want_field : NULL, (void *)flt)) <
         0)
         return rc;

@@ -58,6 +58,9 @@ struct agg_group {
     int32_t *pids;            /* nproc of them (0: a rollup) */
     uint64_t procs;           /* processes, a rollup's included */
     uint32_t rollups;         /* files that are rollups */
+    uint64_t rollup_procs;    /* processes the rollups hold */
+    int64_t rollup_first_ns;  /* the rollups' span: earliest start, */
+    int64_t rollup_last_ns;   /* latest finish (realtime ns; 0: none) */
     struct agg_field *fields; /* views of M's fields */
     size_t nfields;
     mms_merge *m;

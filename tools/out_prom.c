@@ -662,20 +662,28 @@ static void proc_sample(FILE *out, const struct family *fam,
     fputc('\n', out);
 }
 
+/* What a rollup holds: its processes and their time span. */
+static const struct {
+    const char *name, *help;
+} rollup_fams[] = {
+    {"mmstats_rollup_processes", "processes folded into the rollup"},
+    {"mmstats_rollup_first_start_seconds",
+     "start of the earliest process folded in, seconds since the epoch"},
+    {"mmstats_rollup_last_finish_seconds",
+     "finish of the latest process folded in, seconds since the epoch"},
+};
+
+static void rollup_head(FILE *out, size_t f)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", rollup_fams[f].name,
+            rollup_fams[f].help, rollup_fams[f].name);
+}
+
 /* What each rollup holds: its processes and their time span. */
 static void rollup_samples(FILE *out, const struct out_proc *p, size_t n,
                            const struct psrc *ps)
 {
-    static const struct {
-        const char *name, *help;
-    } fams[] = {
-        {"mmstats_rollup_processes", "processes folded into the rollup"},
-        {"mmstats_rollup_first_start_seconds",
-         "start of the earliest process folded in, seconds since the epoch"},
-        {"mmstats_rollup_last_finish_seconds",
-         "finish of the latest process folded in, seconds since the epoch"},
-    };
-    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+    for (size_t f = 0; f < sizeof rollup_fams / sizeof rollup_fams[0]; f++) {
         bool head = false;
         for (size_t k = 0; k < n; k++) {
             struct mms_proc_info pi;
@@ -683,15 +691,14 @@ static void rollup_samples(FILE *out, const struct out_proc *p, size_t n,
                 !(pi.flags & MMS_HF_ROLLUP))
                 continue;
             if (!head) {
-                fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", fams[f].name,
-                        fams[f].help, fams[f].name);
+                rollup_head(out, f);
                 head = true;
             }
             if (f == 0)
-                fprintf(out, "%s{%s} %" PRIu64 "\n", fams[f].name, ps[k].labels,
-                        pi.fold_procs);
+                fprintf(out, "%s{%s} %" PRIu64 "\n", rollup_fams[f].name,
+                        ps[k].labels, pi.fold_procs);
             else
-                fprintf(out, "%s{%s} %.3f\n", fams[f].name, ps[k].labels,
+                fprintf(out, "%s{%s} %.3f\n", rollup_fams[f].name, ps[k].labels,
                         (double)(f == 1 ? pi.fold_first_ns : pi.fold_last_ns) /
                             1e9);
         }
@@ -907,6 +914,32 @@ static void group_processes(FILE *out, const struct agg_group *g, size_t n,
     }
 }
 
+/* What the rollups of each group hold: their processes and time span,
+ * the families a rollup has per process (rollup_samples). */
+static void group_rollups(FILE *out, const struct agg_group *g, size_t n,
+                          char (*labels)[LABELS_MAX])
+{
+    for (size_t f = 0; f < sizeof rollup_fams / sizeof rollup_fams[0]; f++) {
+        bool head = false;
+        for (size_t k = 0; k < n; k++) {
+            if (!g[k].rollups)
+                continue;
+            if (!head) {
+                rollup_head(out, f);
+                head = true;
+            }
+            sample_head(out, rollup_fams[f].name, "", labels[k], NULL, NULL);
+            if (f == 0)
+                fprintf(out, "%" PRIu64 "\n", g[k].rollup_procs);
+            else
+                fprintf(out, "%.3f\n",
+                        (double)(f == 1 ? g[k].rollup_first_ns
+                                        : g[k].rollup_last_ns) /
+                            1e9);
+        }
+    }
+}
+
 int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
                   const struct out_opts *o)
 {
@@ -926,8 +959,10 @@ int out_prom_aggs(FILE *out, const struct agg_group *g, size_t n,
                        o);
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
         group_processes(out, g, n, labels);
+        group_rollups(out, g, n, labels);
+    }
     fams_free(&fs);
     free(labels);
     if (rc < 0)

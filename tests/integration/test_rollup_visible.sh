@@ -5,9 +5,9 @@
 # list, dump, --json, --prometheus, --sum (--json) and --by exe,
 # scripts/mmstats.py, mmstat-run's summary (text and JSON: its run is
 # folded per program by default) and the exporter's /metrics with
-# --per-process each say 5 processes (3 for mmstat-run's run) and a span
-# of first start <= last finish. (The exporter's default, per program,
-# has the processes, mmstats_processes, but not the span.)
+# --per-process and its default (per program: the group's
+# mmstats_rollup_* gauges, accepted by promtool) each say 5 processes (3
+# for mmstat-run's run) and a span of first start <= last finish.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 skip_sanitized "the shim cannot be preloaded in a sanitizer build"
@@ -49,22 +49,28 @@ python3 "$PYREAD" "$R" >"$WORK/py.json" || fail "mmstats.py: status $?"
 expect_eq "$(span 'd["processes"][0]["rollup"]' "$WORK/py.json")" "5 ok" \
     "scripts/mmstats.py"
 
-# --prometheus: the processes and the span, one sample each.
-"$READ" --prometheus >"$WORK/r.prom" || fail "--prometheus: status $?"
-got=$(python3 - "$WORK/r.prom" <<'EOF'
+# rollup_prom FILE LABELS: "True" if the Prometheus text in FILE has one
+# sample whose labels match LABELS of each mmstats_rollup_* gauge: 5
+# processes and 0 < first start <= last finish; else what it has.
+rollup_prom() {
+    python3 - "$@" <<'EOF'
 import re, sys
 v = {}
 for line in open(sys.argv[1]):
-    m = re.match(r'(mmstats_rollup_\w+)\{[^}]*\} (\S+)$', line)
-    if m:
-        v.setdefault(m.group(1), []).append(float(m.group(2)))
+    m = re.match(r'(mmstats_rollup_\w+)\{([^}]*)\} (\S+)$', line)
+    if m and re.fullmatch(sys.argv[2], m.group(2)):
+        v.setdefault(m.group(1), []).append(float(m.group(3)))
 p = v.get("mmstats_rollup_processes", [])
 a = v.get("mmstats_rollup_first_start_seconds", [])
 b = v.get("mmstats_rollup_last_finish_seconds", [])
 print(p == [5.0] and len(a) == len(b) == 1 and 0 < a[0] <= b[0] or (p, a, b))
 EOF
-)
-expect_eq "$got" True "--prometheus: mmstats_rollup_processes and its span"
+}
+
+# --prometheus: the processes and the span, one sample each.
+"$READ" --prometheus >"$WORK/r.prom" || fail "--prometheus: status $?"
+expect_eq "$(rollup_prom "$WORK/r.prom" '.*rollup="true".*')" True \
+    "--prometheus: mmstats_rollup_processes and its span"
 
 # --sum, --by exe: the rollup counts its processes.
 "$READ" --sum --json >"$WORK/sum.json" || fail "--sum --json: status $?"
@@ -115,6 +121,21 @@ if [ -x "$B/tools/mmstat-exporter" ]; then
             '^mmstats_rollup_processes\{[^}]*\} 5$' "exporter: the rollup's processes"
         expect_match "$(cat "$WORK/body")" \
             '^mmstats_rollup_last_finish_seconds\{[^}]*\} [0-9.]+$' "exporter: its span"
+        stop_pid "$exp_pid"
+    fi
+    # The default, per program: the group's rollups, their processes and
+    # span, with the program's labels.
+    if start_exporter visible-program --dir "$D"; then
+        http /metrics
+        expect_eq "$code" 200 "exporter (per program): /metrics status"
+        cp "$WORK/body" "$WORK/program.prom"
+        expect_eq "$(rollup_prom "$WORK/program.prom" 'exe="true"')" True \
+            "exporter (per program): mmstats_rollup_processes and its span"
+        if command -v promtool >/dev/null; then
+            checks=$((checks + 1))
+            promtool check metrics <"$WORK/program.prom" >"$WORK/promtool.out" 2>&1 ||
+                fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
+        fi
         stop_pid "$exp_pid"
     fi
 fi
