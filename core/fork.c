@@ -7,12 +7,14 @@
  * shard, the parent's other threads' shards become FREE. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hotpath.h"
 #include "internal.h"
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
@@ -510,6 +512,40 @@ static void detach(mms_writer *w)
     }
     w->detached = true;
     w->path[0] = '\0';
+}
+
+/* A fork child that may never record (it execs at once) makes no file
+ * at fork: it maps its parent's file private at the same addresses
+ * instead, so that whatever it writes before it makes its own file
+ * (mms_writer_after_fork, on its first record) reaches only its memory.
+ * An open and a mapping per extent; no file, no copy. Only the very
+ * file the parent made; failing that, a private copy (detach). */
+int mms__writer_fork_private(mms_writer *w)
+{
+    if (!w)
+        return -EINVAL;
+    if (w->detached || !w->path[0])
+        return 0;
+    int fd = mms__sys_open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+    dev_t dev = 0;
+    ino_t ino = 0;
+    int rc = fd < 0 ? fd : mms__sys_fstat(fd, &dev, &ino, NULL);
+    if (rc == 0 && (dev != w->file_dev || ino != w->file_ino))
+        rc = MMS_EINSECURE;
+    for (uint32_t k = 0; rc == 0 && k < MMS_MAX_EXTENTS; k++) {
+        if (!w->ext[k])
+            continue;
+        int err = 0;
+        if (mms__sys_mmap(w->ext[k], w->extent_size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_FIXED, fd,
+                          (uint64_t)k << w->ext_shift, &err) == MAP_FAILED)
+            rc = -err;
+    }
+    if (fd >= 0)
+        mms__sys_close(fd);
+    if (rc < 0)
+        detach(w); /* the extents mapped so far are private already */
+    return rc;
 }
 
 int mms_writer_after_fork(mms_writer *w)

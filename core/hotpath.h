@@ -314,6 +314,11 @@ MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
  *   MMSTATS_KEEP=none; a later sweep folds it once the process is gone
  *   (its last records, after the handler, counted). */
 MMS_HIDDEN_API int mms__writer_exec_begin(mms_writer *w);
+/* A fork child of a MMS_W_FORK_MANUAL writer that may never record: its
+ * parent's file mapped private at the same addresses (what the child
+ * writes reaches only its memory), until the child makes its own with
+ * mms_writer_after_fork. Failing that, a private copy; -errno. */
+MMS_HIDDEN_API int mms__writer_fork_private(mms_writer *w);
 MMS_HIDDEN_API void mms__writer_exec_failed(mms_writer *w, int parked);
 MMS_HIDDEN_API bool mms__exec_parked(const char *dir);
 MMS_HIDDEN_API int mms__writer_start_sweep(mms_writer *w);

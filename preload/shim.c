@@ -124,6 +124,9 @@ static int no_syscalls;                  /* the process entered seccomp */
 enum file_state { FILE_NONE, FILE_PENDING, FILE_MAKING, FILE_MADE };
 static int file_state;
 static pid_t file_pid;
+/* The file to make is a fork child's (its parent's, copied and zeroed:
+ * mms_writer_after_fork), not a new one. */
+static int fork_child_file;
 static __thread int making_file MMP_IE; /* this thread makes the file */
 
 /* Orders this thread's stores against a signal handler in this thread. */
@@ -150,7 +153,9 @@ static bool call_timed(unsigned id)
 
 void mmp_drop(void)
 {
-    if (!making_file) /* the shim's own calls while it makes its file */
+    /* Not the shim's own calls while it makes its file, nor into the
+     * parent's file, mapped by a fork child that has none yet. */
+    if (!making_file && mms_load_relaxed(&file_state) == FILE_MADE)
         mms__writer_dropped(writer, 1);
 }
 
@@ -310,6 +315,10 @@ static int call_fields(unsigned id)
 bool mmp_call_ready(unsigned id)
 {
     struct mmp_call *c = &mmp_calls[id];
+    /* A fork child has its parent's fields but not yet its own file. */
+    if (MMP_UNLIKELY(mms_load_acquire(&file_state) != FILE_MADE) &&
+        file_ready() < 0)
+        return false;
     uint8_t st = mms_load_acquire(&c->state);
     if (MMP_LIKELY(st != MMP_FIELDS_NONE))
         return st == MMP_FIELDS_READY;
@@ -435,9 +444,12 @@ void mmp_child_setup(void)
     }
     if (!writer)
         return;
+    /* The parent has its file: the child makes its own with its first
+     * record, not now (a child that execs at once makes none). Till then
+     * it sees the parent's file through a private mapping: no record of
+     * the child's may reach the parent's counts. */
     int saved = errno; /* the child sees the errno fork left, not ours */
-    /* The set-up below opens and maps a file through hooked calls: they
-     * must not be recorded (into the parent's file, still mapped). */
+    /* The remapping below is made of hooked calls: not recorded. */
     uint8_t mode[MMP_NCALLS];
     for (unsigned i = 0; i < MMP_NCALLS; i++) {
         mode[i] = mmp_mode[i];
@@ -453,13 +465,16 @@ void mmp_child_setup(void)
         return;
     }
     mmp_thread_after_fork();
-    int rc = mms_writer_after_fork(writer);
+    int rc = mms__writer_fork_private(writer);
+    if (rc < 0 && mmp_cfg.verbose)
+        mmp_warn("child %ld: the parent's file copied (%s)", (long)getpid(),
+                 mms_strerror(rc));
+    file_pid = getpid();
+    fork_child_file = 1;
+    mms_store_release(&file_state, (int)FILE_PENDING);
     COMPILER_BARRIER();
     for (unsigned i = 0; i < MMP_NCALLS; i++)
         mms_store_relaxed(&mmp_mode[i], mode[i]);
-    if (rc < 0 && mmp_cfg.verbose)
-        mmp_warn("child %ld: no stats file of its own (%s); not recording",
-                 (long)getpid(), mms_strerror(rc));
     errno = saved;
 }
 
@@ -564,12 +579,28 @@ static void modes_set(const uint8_t *mode)
         mms_store_release(&mmp_mode[id], mode[id]);
 }
 
+/* A fork child's file, with its first record: its parent's, copied with
+ * every count zeroed (or, failing that, private memory: not recorded). */
+static void make_child_file(void)
+{
+    fork_child_file = 0;
+    int rc = mms_writer_after_fork(writer);
+    if (rc < 0 && mmp_cfg.verbose)
+        mmp_warn("child %ld: no stats file of its own (%s); not recording",
+                 (long)getpid(), mms_strerror(rc));
+    mms_store_release(&file_state, (int)FILE_MADE);
+}
+
 /* The stats file, made by the first call recorded (or before entering
  * seccomp). Its making calls hooked functions (and the sweep, malloc):
  * none of this thread's calls is recorded meanwhile (mmp_quiet), and
  * other threads wait for it in file_ready. */
 static void make_file(void)
 {
+    if (fork_child_file) {
+        make_child_file();
+        return;
+    }
     int rc = open_writer();
     if (rc < 0) {
         if (mmp_cfg.verbose)

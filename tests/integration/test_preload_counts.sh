@@ -191,6 +191,27 @@ done < <(grep '^child ' "$WORK/forks.out")
 expect_eq "$nchild" 5 "forks: children"
 expect_eq "$(ls "$MMSTATS_DIR/forks" | wc -l)" 6 "forks: stats files"
 
+# ---- forks that exec at once make no file: bash (recording io, which
+# its children do not use before exec) runs 50 /bin/true and 50
+# sh -c 'exec /bin/true'. Its own reads are exact (a pipe: one byte a
+# read), and so are those of the one child that records (a subshell
+# reading "abc\n"): that child, and only it, has a file of its own.
+MMSTATS_HOOKS=io in_shim execs bash -c 'for ((i = 0; i < 50; i++)); do
+    /bin/true; sh -c "exec /bin/true"; done
+    read -r x < <(echo abcdefg); (read -r y < <(echo abc); echo "child $BASHPID $y")
+    echo "parent $$ $x"'
+expect_eq "$rc" 0 "execs: exit status"
+parent=$(awk '$1 == "parent" {print $2}' "$WORK/execs.out")
+child=$(awk '$1 == "child" {print $2}' "$WORK/execs.out")
+expect_eq "$(ls "$MMSTATS_DIR/execs" | wc -l)" 2 \
+    "execs: stats files (bash's and its recording child's)"
+stats execs "$parent"
+expect_eq "$(num "$f" io.read.calls)" 8 "execs: bash's io.read.calls"
+stats execs "$child"
+expect_match "$("$READ" "$f" | head -1)" "^bash pid $child ppid $parent " \
+    "execs: the recording child's file names its parent"
+expect_eq "$(num "$f" io.read.calls)" 4 "execs: the child's io.read.calls"
+
 # ---- sigwrite: writes from a signal handler that interrupts writes
 # (timeout itself outside the shim: its own file would be in the way).
 # Warm (the call's fields made before the first signal): exact. Cold:
