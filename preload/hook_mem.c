@@ -47,9 +47,10 @@ static __attribute__((noinline)) void *boot_alloc(size_t n, size_t align)
     return boot + off; /* static storage: already zero, as calloc wants */
 }
 
+/* One compare: below boot, the difference wraps past BOOT_SIZE. */
 static bool is_boot(const void *p)
 {
-    return (const uint8_t *)p >= boot && (const uint8_t *)p < boot + BOOT_SIZE;
+    return (uintptr_t)p - (uintptr_t)boot < BOOT_SIZE;
 }
 
 static size_t boot_size(const void *p)
@@ -447,21 +448,59 @@ static __attribute__((noinline)) void *malloc_due(void *r, uint64_t got)
 /* A cached call cell: the real function was found before. */
 #define REAL_FOUND(name) mms_load_relaxed(&mmp_real[MMP_CALL_##name])
 
+/* malloc and free while the call records nothing (MMSTATS_DISABLE=1, the
+ * family off, or before start-up) go through these: the real function
+ * once found, until then the functions below, which find it (or serve
+ * the bootstrap arena while this thread resolves). Never NULL, so that
+ * such a call costs the mode byte's test, this load and the tail call,
+ * with no register saved (as a generated hook's mmp_entry). */
+static void *malloc_off(size_t n);
+static void free_off(void *p);
+static mmp_real_malloc_t malloc_entry = malloc_off;
+static mmp_real_free_t free_entry = free_off;
+
+static __attribute__((noinline)) void *malloc_off(size_t n)
+{
+    mmp_real_malloc_t real = mmp_real_malloc();
+    if (!real)
+        return boot_alloc(n, 16);
+    mms_store_relaxed(&malloc_entry, real);
+    return real(n);
+}
+
+static __attribute__((noinline)) void free_off(void *p)
+{
+    mmp_real_free_t real = mmp_real_free();
+    if (!real)
+        return; /* none yet: p can only be a bootstrap block */
+    mms_store_relaxed(&free_entry, real);
+    real(p);
+}
+
 MMP_HOOK void *malloc(size_t n)
 {
-    uint8_t *c = mmp_tls_ctr[MMP_CALL_malloc];
-    if (MMP_UNLIKELY(!c || mmp_is_timed(MMP_CALL_malloc))) {
-        if (!mmp_real_malloc())
-            return boot_alloc(n, 16);
-        return malloc_slow(n);
+    uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]);
+    if (MMP_UNLIKELY(mode == MMP_OFF)) {
+        return mms_load_relaxed(&malloc_entry)(n);
     }
-    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(n);
+    /* A copy made here by hand, so that the compiler keeps it across the
+     * real call but saves no register before the test above (it hoists
+     * a plain copy, shim.h's MMP_KEEP, to the entry here). */
+    size_t asked;
+    MMP_COPY_LATE(asked, n);
+    uint8_t *c = mmp_tls_ctr[MMP_CALL_malloc];
+    if (MMP_UNLIKELY(!c || mode == MMP_TIMED)) {
+        if (!mmp_real_malloc())
+            return boot_alloc(asked, 16);
+        return malloc_slow(asked);
+    }
+    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(asked);
     if (MMP_UNLIKELY(!r || !glibc_sizes))
-        return malloc_record(r, n);
+        return malloc_record(r, asked);
     uint64_t got = glibc_usable(r);
     mms__cell_add((struct mms_cell){c, true}, 0, 1);
     mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
-    bool due = size_count(n);
+    bool due = size_count(asked);
     /* Live bytes only rise here, only fall in free: one test each. Each
      * test's slow path is a tail call, so nothing is kept across it. */
     int64_t live = mt.live_delta += (int64_t)got;
@@ -494,23 +533,30 @@ MMP_HOOK void free(void *p)
 {
     if (MMP_UNLIKELY(is_boot(p)))
         return; /* bootstrap memory is static: nothing to give back */
+    uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_free]);
+    if (MMP_UNLIKELY(mode == MMP_OFF)) {
+        mms_load_relaxed (&free_entry)(p);
+        return;
+    }
+    void *blk; /* as asked in malloc */
+    MMP_COPY_LATE(blk, p);
     uint8_t *c = mmp_tls_ctr[MMP_CALL_free];
-    if (MMP_UNLIKELY(!c || mmp_is_timed(MMP_CALL_free) || !p || !glibc_sizes ||
-                     mmp_heap_maybe(p))) {
+    if (MMP_UNLIKELY(!c || mode == MMP_TIMED || !blk || !glibc_sizes ||
+                     mmp_heap_maybe(blk))) {
         mmp_real_free_t real = mmp_real_free();
         if (real)
-            free_slow(p, real);
+            free_slow(blk, real);
         return;
     }
     mmp_real_free_t real = (mmp_real_free_t)REAL_FOUND(free);
     /* Counted before the real call, which then is the last (a tail
      * call): nothing here depends on its outcome. */
-    uint64_t gave = glibc_usable(p);
+    uint64_t gave = glibc_usable(blk);
     mms__cell_add((struct mms_cell){c, true}, 0, 1);
     mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
     if (MMP_UNLIKELY((mt.live_delta -= (int64_t)gave) < -LIVE_FLUSH))
         live_flush();
-    real(p);
+    real(blk);
 }
 
 MMP_HOOK void *calloc(size_t n, size_t size)

@@ -217,13 +217,52 @@ static __attribute__((noinline)) int first_count(unsigned id)
 #define KEEP_IN_RET(r) ((void)0)
 #endif
 
+/* A lock call while it records nothing (MMSTATS_DISABLE=1, the family
+ * off, before start-up): the real function through entry_NAME, which
+ * holds it once found (until then first_NAME, which finds it). Never
+ * NULL, so that the hook's cost is the mode byte's test, the load and the
+ * tail call, with no register saved. */
+#define LOCK_OFF(name, err, ...)                                               \
+    static int first_##name(MMP_PARAMS(__VA_ARGS__));                          \
+    static mmp_real_##name##_t entry_##name = first_##name;                    \
+    static __attribute__((noinline, cold)) int first_##name(                   \
+        MMP_PARAMS(__VA_ARGS__))                                               \
+    {                                                                          \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (MMP_UNLIKELY(!real))                                               \
+            return FAIL_##err;                                                 \
+        mms_store_relaxed(&entry_##name, real);                                \
+        return real(MMP_ARGS(__VA_ARGS__));                                    \
+    }                                                                          \
+    static inline                                                              \
+        __attribute__((always_inline)) int off_##name(MMP_PARAMS(__VA_ARGS__)) \
+    {                                                                          \
+        return mms_load_relaxed(&entry_##name)(MMP_ARGS(__VA_ARGS__));         \
+    }
+
+/* Copies of the parameters made after the mode's test, by hand: the
+ * compiler hoists a plain copy (shim.h's MMP_KEEP) to the hook's entry
+ * here, and with it the saving of the register it keeps them in, which
+ * the off path would pay for. */
+#define LOCK_COPY_2(t, a)                                                      \
+    t mmp_c_##a;                                                               \
+    MMP_COPY_LATE(mmp_c_##a, a);
+#define LOCK_COPY_4(t, a, u, b) LOCK_COPY_2(t, a) LOCK_COPY_2(u, b)
+#define LOCK_COPY(...) MMP_CAT(LOCK_COPY_, MMP_NARGS(__VA_ARGS__))(__VA_ARGS__)
+#define LOCK_COPIES_2(t, a) mmp_c_##a
+#define LOCK_COPIES_4(t, a, u, b) mmp_c_##a, mmp_c_##b
+#define LOCK_COPIES(...)                                                       \
+    MMP_CAT(LOCK_COPIES_, MMP_NARGS(__VA_ARGS__))(__VA_ARGS__)
+
 /* pthread locks: the try answers EBUSY when the lock is held. The fast
- * path (the try succeeds) is the try and one add: no clock, nothing kept
- * across the call but the lock. Before start-up, or with the family off,
- * the try is no_try (EBUSY) and the slow path calls the real function
- * straight. */
+ * path (the try succeeds) is the mode's test, the try and one add: no
+ * clock, nothing kept across the call but the lock. A call that is off
+ * (before start-up, the family off, MMSTATS_DISABLE=1) is the real
+ * function's (LOCK_OFF); the rest of the hook takes copies of the
+ * parameters (LOCK_COPY). */
 #define LOCK_PTHREAD(name, kind, ...)                                          \
     LOCK_SLOW(name, ERR_PTHREAD, kind, __VA_ARGS__)                            \
+    LOCK_OFF(name, ERR_PTHREAD, __VA_ARGS__)                                   \
     static __attribute__((noinline)) int failed_##name(                        \
         int r, const void *site, MMP_PARAMS(__VA_ARGS__))                      \
     {                                                                          \
@@ -231,9 +270,10 @@ static __attribute__((noinline)) int first_count(unsigned id)
             return slow_##name(site, MMP_ARGS(__VA_ARGS__));                   \
         return try_error(MMP_CALL_##name, r);                                  \
     }                                                                          \
-    MMP_HOOK int name(MMP_PARAMS(__VA_ARGS__))                                 \
+    static inline __attribute__((always_inline)) int on_##name(                \
+        volatile void *try_l, MMP_PARAMS(__VA_ARGS__))                         \
     {                                                                          \
-        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(l);                 \
+        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(try_l);             \
         if (MMP_UNLIKELY(r != 0))                                              \
             return failed_##name(r, __builtin_return_address(0),               \
                                  MMP_ARGS(__VA_ARGS__));                       \
@@ -244,6 +284,14 @@ static __attribute__((noinline)) int first_count(unsigned id)
         mms_add_owned_u64((uint64_t *)p, 1);                                   \
         KEEP_IN_RET(r);                                                        \
         return r;                                                              \
+    }                                                                          \
+    MMP_HOOK int name(MMP_PARAMS(__VA_ARGS__))                                 \
+    {                                                                          \
+        if (MMP_UNLIKELY(mms_load_relaxed(&mmp_mode[MMP_CALL_##name]) ==       \
+                         MMP_OFF))                                             \
+            return off_##name(MMP_ARGS(__VA_ARGS__));                          \
+        LOCK_COPY(__VA_ARGS__)                                                 \
+        return on_##name(l, LOCK_COPIES(__VA_ARGS__));                         \
     }
 
 /* Semaphores: sem_trywait fails with EAGAIN when the count is 0; errno

@@ -573,6 +573,17 @@ MMP_CALLS(MMP_FIRST_PROTO)
  * pay for saving and restoring them; with them the real call takes the
  * parameters where they came, and a copy not used after it is dropped. */
 #define MMP_KEEP(...) MMP_CAT(MMP_K_, MMP_NARGS(__VA_ARGS__))(__VA_ARGS__)
+/* DST = SRC where it stands, for a hook of its own whose plain copies the
+ * compiler hoists to the entry all the same (hook_mem.c, hook_sync.c). */
+#if defined(__x86_64__)
+#define MMP_COPY_LATE(dst, src) __asm__("mov %1, %0" : "=r"(dst) : "r"(src))
+#else
+#define MMP_COPY_LATE(dst, src)                                                \
+    do {                                                                       \
+        (dst) = (src);                                                         \
+        __asm__("" : "+r"(dst));                                               \
+    } while (0)
+#endif
 #define MMP_K_0()
 #define MMP_K_2(t, a)                                                          \
     __auto_type mmp_k_##a = (a);                                               \

@@ -63,6 +63,13 @@ MMSTATS_HOOKS=all,-sync shim "$PROGS/sync_mutex" 1 2 >/dev/null ||
 F=$(newest_file sync_mutex)
 expect_eq "$("$READ" --json "$F" | python3 -c 'import json, sys; print([k for k in json.load(sys.stdin)["processes"][0]["fields"] if k.startswith("sync.")])')" \
     "[]" "MMSTATS_HOOKS=all,-sync: no sync fields"
+# Recording off (MMSTATS_DISABLE=1): the lock hooks' early-out takes every
+# lock with the real function straight; the program's rounds (each a
+# contended acquisition) all happen.
+out=$(MMSTATS_DISABLE=1 shim "$PROGS/sync_mutex" 1 3) ||
+    fail "sync_mutex with MMSTATS_DISABLE=1: $out"
+read -r _ n _ < <(grep '^waited ' <<<"$out")
+expect_eq "$n" 3 "MMSTATS_DISABLE=1: the program's rounds"
 # On by default: MMSTATS_HOOKS unset records the locks.
 unset MMSTATS_HOOKS
 shim "$PROGS/sync_mutex" 1 2 >/dev/null || fail "sync_mutex by default"
