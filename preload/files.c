@@ -558,17 +558,18 @@ static void meta_event(uint32_t meta, unsigned m, unsigned m2, unsigned time,
 
 #define NOFIRST MMP_MM_N
 
-/* track's part with ABS, this thread's path buffer. */
+/* track's part with ABS, this thread's path buffer; RAW: what the path as
+ * given decided (mmp_fpath_raw). */
 static void track_path(int fd, int dirfd, const char *path, char *abs,
-                       int flags, uint64_t pos, uint8_t oflags, bool opened,
-                       uint64_t t0, uint64_t t1)
+                       enum mmp_raw raw, int flags, uint64_t pos,
+                       uint8_t oflags, bool opened, uint64_t t0, uint64_t t1)
 {
     if (!mmp_fpath_abs(dirfd, path, abs)) {
         map_set(fd, NULL);
         count(F_UNTRACKED);
         return;
     }
-    if (mmp_fpath_excluded(abs)) {
+    if (raw == MMP_RAW_UNKNOWN && mmp_fpath_excluded(abs)) {
         map_set(fd, NULL);
         count(F_EXCLUDED);
         return;
@@ -620,13 +621,19 @@ static void track(int fd, int dirfd, const char *path, int flags, uint64_t pos,
         count(F_UNTRACKED);
         return;
     }
+    enum mmp_raw raw = mmp_fpath_raw(path);
+    if (raw == MMP_RAW_EXCLUDED) {
+        map_set(fd, NULL);
+        count(F_EXCLUDED);
+        return;
+    }
     char *abs = mmp_fpath_get();
     if (!abs) {
         map_set(fd, NULL);
         count(F_UNTRACKED);
         return;
     }
-    track_path(fd, dirfd, path, abs, flags, pos, oflags, opened, t0, t1);
+    track_path(fd, dirfd, path, abs, raw, flags, pos, oflags, opened, t0, t1);
     mmp_fpath_put();
 }
 

@@ -15,6 +15,11 @@ bool mmp_fpath_abs(int dirfd, const char *path, char *out);
 /* After a successful chdir(PATH) or fchdir(FD) (PATH NULL). */
 void mmp_fpath_chdir(const char *path, int fd);
 bool mmp_fpath_excluded(const char *abs);
+/* Whether PATH as the program gave it decides the exclusion of its
+ * absolute, cleaned form: MMP_RAW_EXCLUDED or MMP_RAW_INCLUDED for an
+ * absolute path that cleaning leaves as it is, else MMP_RAW_UNKNOWN. */
+enum mmp_raw { MMP_RAW_UNKNOWN, MMP_RAW_EXCLUDED, MMP_RAW_INCLUDED };
+enum mmp_raw mmp_fpath_raw(const char *path);
 /* The record key of ABS: ABS itself, or its hash written into HASHED;
  * its length in *LEN. */
 #define MMP_HASHED_KEY 24

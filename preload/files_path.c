@@ -198,6 +198,21 @@ bool mmp_fpath_excluded(const char *abs)
     return false;
 }
 
+/* An open of /dev/null or /proc/self/... is decided on the path as given,
+ * without the copy and the cleaning, when cleaning would change nothing
+ * but a trailing "/" (no "//", no segment starting with "."): the
+ * prefixes match the same. */
+enum mmp_raw mmp_fpath_raw(const char *path)
+{
+    if (!path || path[0] != '/')
+        return MMP_RAW_UNKNOWN;
+    for (const char *s = path; (s = strchr(s, '/')) != NULL; s++) {
+        if (s[1] == '/' || s[1] == '.')
+            return MMP_RAW_UNKNOWN;
+    }
+    return mmp_fpath_excluded(path) ? MMP_RAW_EXCLUDED : MMP_RAW_INCLUDED;
+}
+
 /* --------------------------------------------------------------- keys */
 
 /* SipHash-2-4 (Aumasson and Bernstein): a keyed hash, so that without the
