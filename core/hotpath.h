@@ -145,11 +145,11 @@ static inline void mms__raise_u64(uint64_t *p, uint64_t v)
  * finds the seqlock odd (a signal handler inside an update of this very
  * cell) go to mms__hist_record_cell. */
 static inline __attribute__((always_inline)) void
-mms__hist_record_owned(const struct mms_hist_view *hv, uint8_t *cell,
-                       uint64_t v)
+mms__hist_record_owned_as(const struct mms_hist_view *hv, uint8_t *cell,
+                          uint64_t v, const unsigned bits,
+                          const unsigned max_exp)
 {
-    const unsigned bits = hv->bits;
-    uint32_t idx = mms__hist_index(v, bits, hv->max_exp);
+    uint32_t idx = mms__hist_index(v, bits, max_exp);
     uint32_t off = mms_load_acquire(
         (uint32_t *)(cell + sizeof(struct mms_hist_cell)) + (idx >> bits));
     uint64_t *seq = (uint64_t *)cell, s = mms_load_relaxed(seq);
@@ -169,6 +169,27 @@ mms__hist_record_owned(const struct mms_hist_view *hv, uint8_t *cell,
     mms__raise_u64(&h->max, v);
     mms__raise_u64(&h->min_inv, ~v);
     mms_store_release(seq, s + 2);
+}
+static inline __attribute__((always_inline)) void
+mms__hist_record_owned(const struct mms_hist_view *hv, uint8_t *cell,
+                       uint64_t v)
+{
+    mms__hist_record_owned_as(hv, cell, v, hv->bits, hv->max_exp);
+}
+
+/* mms__hist_record_owned for a histogram whose geometry is most often
+ * BITS and MAX_EXP, constants: the bucket's shifts and masks are then
+ * folded at compile time. Any other geometry takes the core's record
+ * (mms__hist_record_cell), slower and as right. */
+static inline __attribute__((always_inline)) void
+mms__hist_record_owned_geom(const struct mms_hist_view *hv, uint8_t *cell,
+                            uint64_t v, const unsigned bits,
+                            const unsigned max_exp)
+{
+    if (__builtin_expect(hv->bits == bits && hv->max_exp == max_exp, 1))
+        mms__hist_record_owned_as(hv, cell, v, bits, max_exp);
+    else
+        mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);
 }
 
 /* ------------------------------------------------ the hot path's clock */

@@ -14,7 +14,7 @@
 struct mmp_config mmp_cfg = {
     .timing = 1,
     .timing_mem = 0,
-    .hist_bits = 5,
+    .hist_bits = MMP_HIST_BITS_DEFAULT,
     /* Every family (sync too: docs/preload.md, waits). */
     .families = ~0u,
     .files_max = 1024,

@@ -2,6 +2,10 @@
 #ifndef MMP_CONFIG_H
 #define MMP_CONFIG_H
 
+/* MMSTATS_HIST_BITS's default: the timed hooks' latency histograms
+ * record with this precision as compile-time constants (shim.h). */
+#define MMP_HIST_BITS_DEFAULT 5
+
 struct mmp_config {
     int disable;
     const char *dir, *file, *label, *group;
@@ -9,7 +13,7 @@ struct mmp_config {
     int keep_after;    /* seconds; 0: the core's default */
     unsigned families; /* bit per enum mmp_family */
     int timing, timing_mem;
-    int hist_bits;
+    int hist_bits;       /* MMSTATS_HIST_BITS */
     int clock_monotonic; /* MMSTATS_CLOCK=monotonic: no TSC */
     int verbose;
     int eager;     /* the stats file at start-up, not with the first record */

@@ -110,6 +110,7 @@ struct mmp_call mmp_calls[MMP_NCALLS];
 __thread uint8_t *mmp_tls_ctr[MMP_NCALLS] MMP_IE;
 __thread uint8_t *mmp_tls_lat[MMP_NCALLS] MMP_IE;
 __thread uint8_t mmp_thread MMP_IE;
+__thread struct mmp_win_clock mmp_win_clock MMP_IE;
 
 static mms_writer *writer;
 static uint8_t fam_state[MMP_NFAMILIES]; /* enum mmp_fields_state */

@@ -56,6 +56,7 @@
 #include <time.h>
 
 #include "calls.h"
+#include "config.h"
 #include "hotpath.h"
 
 /* With optimisation, glibc's headers make these macros: the shim
@@ -370,6 +371,23 @@ mmp_window_add(struct mms_cell c, uint32_t win, uint64_t sec)
     mms__cell_window_add(c, win, sec, 1);
 }
 
+/* This thread's window second: [START, START + 10^9) ns is second SEC. */
+struct mmp_win_clock {
+    uint64_t start, sec;
+};
+extern __thread struct mmp_win_clock mmp_win_clock MMP_IE;
+
+/* T's second (T / 10^9), for a window ring: a subtraction and a compare
+ * while the thread stays in its second, not a division per call. */
+static inline __attribute__((always_inline)) uint64_t mmp_second(uint64_t t)
+{
+    if (MMP_UNLIKELY(t - mmp_win_clock.start >= 1000000000u)) {
+        mmp_win_clock.sec = t / 1000000000u;
+        mmp_win_clock.start = mmp_win_clock.sec * 1000000000u;
+    }
+    return mmp_win_clock.sec;
+}
+
 /* The latency of call ID, from T0 to T1, and the call counted in its
  * window ring for T1's second (only the timed paths, each a function of
  * its own, inline this); mmp_latency reads T1 itself. No clock is read
@@ -382,12 +400,17 @@ mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
     if (MMP_LIKELY(l && p)) {
         uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
         if (MMP_LIKELY(win))
-            mmp_window_add((struct mms_cell){p, true}, win, t1 / 1000000000u);
-        mms__hist_record_owned(&mmp_calls[id].lat_view, l, dt);
+            mmp_window_add((struct mms_cell){p, true}, win, mmp_second(t1));
+        /* MMSTATS_HIST_BITS's default as constants: the bucket's shifts
+         * and masks folded; another precision takes the core's record. */
+        mms__hist_record_owned_geom(&mmp_calls[id].lat_view, l, dt,
+                                    MMP_HIST_BITS_DEFAULT,
+                                    MMS_HIST_DEFAULT_MAX_EXP);
     } else {
         mmp_timed_slow(id, dt, t1 / 1000000000u);
     }
 }
+
 static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
                                                               uint64_t t0)
 {
