@@ -29,6 +29,13 @@ skip_without_pidns() {
     exit 77
 }
 
+# skip_without COMMAND [WHY]: exit 77 (skipped) if COMMAND is missing.
+skip_without() {
+    command -v "$1" >/dev/null && return 0
+    echo "SKIP: $1 missing${2:+ ($2)}"
+    exit 77
+}
+
 WORK=$(mktemp -d /tmp/mmstats-it-XXXXXX)
 export MMSTATS_DIR=$WORK/stats
 unset MMSTATS_FILE MMSTATS_LABEL MMSTATS_GROUP

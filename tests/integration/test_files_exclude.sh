@@ -8,10 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
 skip_sanitized "the shim cannot be preloaded into plain programs"
-command -v python3 >/dev/null || {
-    echo "SKIP: python3 missing (the JSON is read with it)"
-    exit 77
-}
+skip_without python3 "the JSON is read with it"
 D=$WORK/data
 mkdir -p "$D/ex" "$D/in"
 for f in ex/a in/b ex/c in/d ex/e; do echo x >"$D/$f"; done

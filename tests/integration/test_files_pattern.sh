@@ -8,10 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
 skip_sanitized "the shim cannot be preloaded into plain programs"
-command -v python3 >/dev/null || {
-    echo "SKIP: python3 missing (the JSON is compared with it)"
-    exit 77
-}
+skip_without python3 "the JSON is compared with it"
 
 # compare WANT JSON WHAT: every "member value" line of WANT (files_pattern's
 # output) against the record of its key in JSON (mmstat-read --files

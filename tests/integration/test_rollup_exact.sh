@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tools_lib.sh"
 skip_sanitized "the shim cannot be preloaded in a sanitizer build"
-command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
+skip_without python3
 
 export PYTHONHASHSEED=0 LC_ALL=C
 # python3 may be a version manager's wrapper scripts (pyenv): part 1 runs
