@@ -71,9 +71,7 @@ start_exporter fin --dir "$FIN" --per-process --include-finished --host testhost
 http /metrics
 expect_eq "$code" 200 "/metrics"
 cp "$WORK/body" "$WORK/fin.prom"
-checks=$((checks + 1))
-promtool check metrics <"$WORK/fin.prom" >"$WORK/promtool.out" 2>&1 ||
-    fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
+expect_promtool_ok "$WORK/fin.prom" "/metrics"
 "$READ" -d "$FIN" --prometheus --host testhost >"$WORK/read.prom"
 checks=$((checks + 1))
 own_removed "$WORK/fin.prom" | diff - "$WORK/read.prom" >"$WORK/diff.out" ||

@@ -78,9 +78,7 @@ expect_match "$(cat "$WORK/pp.prom")" \
 expect_match "$(cat "$WORK/pp.prom")" \
     "^mmstats_calls_total\{pid=\"$host_pid\",exe=\"cat\",family=\"io\",call=\"read\"\} [1-9]" \
     "the host's process: no container label"
-checks=$((checks + 1))
-promtool check metrics <"$WORK/pp.prom" >"$WORK/promtool.out" 2>&1 ||
-    fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
+expect_promtool_ok "$WORK/pp.prom" "/metrics --per-process"
 # The dashboard shows it running, in its container (a column of its own
 # once a process is in one).
 if need_chromium; then

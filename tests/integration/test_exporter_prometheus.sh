@@ -57,9 +57,7 @@ expect_eq "$v" "$N" "the counter in Prometheus"
 expect_match "$(query mmstats_exporter_scrape_duration_seconds)" \
     '^[0-9.e-]+$' "the exporter's own metrics"
 curl -s --max-time 60 "$exp_url/metrics" >"$WORK/metrics.prom"
-checks=$((checks + 1))
-promtool check metrics <"$WORK/metrics.prom" >"$WORK/promtool.out" 2>&1 ||
-    fail "promtool check metrics: $(head -5 "$WORK/promtool.out")"
+expect_promtool_ok "$WORK/metrics.prom" "/metrics"
 
 # rate() at a moment while the workload ran, against the samples stored:
 # between the first and the last sample of the window the counter grew

@@ -32,15 +32,6 @@ if [ "$SAN" = 0 ]; then
 fi
 start_rate live 1000 0
 
-# promtool_ok FILE WHAT: promtool check metrics accepts FILE.
-promtool_ok() {
-    checks=$((checks + 1))
-    if ! promtool check metrics <"$1" >"$WORK/promtool.out" 2>&1; then
-        fail "$2: promtool check metrics rejects it:"
-        head -20 "$WORK/promtool.out" | sed 's/^/    /' >&2
-    fi
-}
-
 # families_once FILE WHAT: one HELP and one TYPE line per family, and
 # every sample after its family's TYPE line.
 families_once() {
@@ -63,7 +54,7 @@ families_once() {
 
 "$READ" --prometheus >"$WORK/all.prom"
 P=$WORK/all.prom
-promtool_ok "$P" "all processes"
+expect_promtool_ok "$P" "all processes"
 families_once "$P" "all processes"
 prom=$(cat "$P")
 expect_match "$prom" '^# TYPE mmstats_requests_total counter$' "counter TYPE"
@@ -142,7 +133,7 @@ grid_ok() { # FILE N WHAT
 grid_ok "$P" 8 "default: 8 buckets per power of two"
 "$READ" --prometheus --hist-buckets 1 "$MMSTATS_DIR"/model-*"$mpid2".mmstats \
     >"$WORK/b1.prom"
-promtool_ok "$WORK/b1.prom" "--hist-buckets 1"
+expect_promtool_ok "$WORK/b1.prom" "--hist-buckets 1"
 grid_ok "$WORK/b1.prom" 1 "--hist-buckets 1"
 n1=$(grep -c '^mmstats_latency_seconds_bucket' "$WORK/b1.prom")
 n4=$(grep -c "^mmstats_latency_seconds_bucket{pid=\"$mpid2\"" "$P")
@@ -185,7 +176,7 @@ if [ "$SAN" = 0 ]; then
         "no series of a call never made"
     # Per program: exe and label; the calls summed.
     "$READ" --prometheus --by program >"$WORK/prog.prom"
-    promtool_ok "$WORK/prog.prom" "--by program"
+    expect_promtool_ok "$WORK/prog.prom" "--by program"
     families_once "$WORK/prog.prom" "--by program"
     hist_ok "$WORK/prog.prom" "--by program"
     expect_eq "$(awk '/^mmstats_call_bytes_total\{exe="tool_io",family="io",call="write"\}/ {print $2}' "$WORK/prog.prom")" \
@@ -200,12 +191,12 @@ fi
 # Filters, aggregates.
 "$READ" --prometheus -f 'req.*' -f 'pool' "$MMSTATS_DIR"/timers-*.mmstats \
     >"$WORK/f.prom"
-promtool_ok "$WORK/f.prom" "filtered"
+expect_promtool_ok "$WORK/f.prom" "filtered"
 expect_eq "$(grep '^# TYPE' "$WORK/f.prom" | awk '{print $3}' | sort | tr '\n' ' ')" \
     "mmstats_pool_busy mmstats_pool_idle mmstats_pool_utilisation mmstats_req_count_total mmstats_req_latency_seconds mmstats_req_size_avg100_bytes mmstats_req_size_bytes " \
     "filtered families"
 "$READ" --prometheus --sum >"$WORK/sum.prom"
-promtool_ok "$WORK/sum.prom" "--sum"
+expect_promtool_ok "$WORK/sum.prom" "--sum"
 families_once "$WORK/sum.prom" "--sum"
 hist_ok "$WORK/sum.prom" "--sum"
 expect_match "$(cat "$WORK/sum.prom")" '^mmstats_requests_total 2000$' \
@@ -213,7 +204,7 @@ expect_match "$(cat "$WORK/sum.prom")" '^mmstats_requests_total 2000$' \
 expect_match "$(cat "$WORK/sum.prom")" '^mmstats_app_in_flight_max 0$' \
     "--sum: gauge max"
 "$READ" --prometheus --by exe >"$WORK/by.prom"
-promtool_ok "$WORK/by.prom" "--by exe"
+expect_promtool_ok "$WORK/by.prom" "--by exe"
 families_once "$WORK/by.prom" "--by exe"
 hist_ok "$WORK/by.prom" "--by exe"
 expect_match "$(cat "$WORK/by.prom")" '^mmstats_requests_total\{exe="model"\} 2000$' \

@@ -139,5 +139,15 @@ expect_no_match() {
     fi
 }
 
+# expect_promtool_ok FILE WHAT: promtool check metrics (the parser a real
+# Prometheus uses, with its lint) accepts the exposition text in FILE.
+expect_promtool_ok() {
+    checks=$((checks + 1))
+    if ! promtool check metrics <"$1" >"$WORK/promtool.out" 2>&1; then
+        fail "$2: promtool check metrics rejects it:"
+        head -20 "$WORK/promtool.out" | sed 's/^/    /' >&2
+    fi
+}
+
 # pid_of OUTPUT: the pid an example printed ("pid N writing PATH").
 pid_of() { sed -n 's/^pid \([0-9]*\) .*/\1/p' <<<"$1"; }
