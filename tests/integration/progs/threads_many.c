@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stdin_driver.h"
+
 #define MAX_THREADS 1024
 
 static int null_fd;
@@ -90,10 +92,7 @@ int main(int argc, char **argv)
         }
     }
     pthread_barrier_wait(&done);
-    printf("ready %ld\n", (long)getpid());
-    fflush(stdout);
-    char line[64];
-    if (!fgets(line, sizeof line, stdin))
+    if (driver_ready() != 0)
         return 1;
     pthread_barrier_wait(&leave);
     long failed = 0;
@@ -101,9 +100,6 @@ int main(int argc, char **argv)
         pthread_join(t[i], NULL);
         failed += jobs[i].failed;
     }
-    printf("joined failed %ld\n", failed);
-    fflush(stdout);
-    while (fgets(line, sizeof line, stdin))
-        ;
+    driver_joined(failed);
     return 0;
 }

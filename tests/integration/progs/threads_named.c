@@ -18,6 +18,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "stdin_driver.h"
+
 static int null_fd;
 static pthread_barrier_t written, named, leave;
 
@@ -68,10 +70,7 @@ int main(void)
         return 1;
     }
     pthread_barrier_wait(&named);
-    printf("ready %ld\n", (long)getpid());
-    fflush(stdout);
-    char line[64];
-    if (!fgets(line, sizeof line, stdin))
+    if (driver_ready() != 0)
         return 1;
     pthread_barrier_wait(&leave);
     long failed = 0;
@@ -79,9 +78,6 @@ int main(void)
         pthread_join(t[i], NULL);
         failed += jobs[i].failed;
     }
-    printf("joined failed %ld\n", failed);
-    fflush(stdout);
-    while (fgets(line, sizeof line, stdin))
-        ;
+    driver_joined(failed);
     return 0;
 }
