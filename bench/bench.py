@@ -72,6 +72,33 @@ class Bench:
     def median(self, fn):
         return statistics.median(fn() for _ in range(self.reps))
 
+    def rounds(self, fns, base="bare"):
+        """Runs each figure of FNS (name -> function) once a round, the
+        order alternating (ABC, CBA, ABC...), for self.reps rounds: a
+        noisy machine's load then falls on every variant alike. Returns
+        name -> {"value": median, "ratio": median of the rounds' ratios
+        to BASE's figure of the same round}; a function that raises
+        RuntimeError or times out is left out, with a note."""
+        got = {name: [] for name in fns}
+        names = list(fns)
+        for rnd in range(self.reps):
+            for name in names if rnd % 2 == 0 else names[::-1]:
+                if got[name] is None:
+                    continue
+                try:
+                    got[name].append(fns[name]())
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    print(f"  {name}: failed ({e})")
+                    got[name] = None
+        res = {}
+        for name, vals in got.items():
+            if vals is None:
+                continue
+            ratios = [v / b for v, b in zip(vals, got[base])]
+            res[name] = {"value": statistics.median(vals),
+                         "ratio": statistics.median(ratios)}
+        return res
+
     def table(self, title, header, rows, note=None):
         self.md.append(f"\n### {title}\n")
         if note:
@@ -115,10 +142,9 @@ class Bench:
                           MEM_MODES))
         rows, out = [], {}
         for mode in MODES:
-            res = {}
-            for name, envf in variants:
-                res[name] = self.median(
-                    lambda: self.loadgen_ns(mode, n, env=envf(mode)))
+            fns = {name: (lambda e=envf(mode): self.loadgen_ns(mode, n,
+                                                               env=e))
+                   for name, envf in variants}
             for name, wrap, only in peers:
                 if only and mode not in only:
                     continue
@@ -127,22 +153,25 @@ class Bench:
                     continue  # strace sees system calls only
                 if name == "ltrace -c" and mode not in ("write", "malloc"):
                     continue  # ltrace is slow and unstable: two modes
-                try:
-                    res[name] = self.median(lambda: self.loadgen_ns(
-                        mode, slow_n, wrap=wrap, env=self.env()))
-                except (RuntimeError, subprocess.TimeoutExpired) as e:
-                    print(f"  {name} on {mode}: failed ({e})")
+                fns[name] = (lambda w=wrap: self.loadgen_ns(
+                    mode, slow_n, wrap=w, env=self.env()))
+            got = self.rounds(fns)
+            res = {k: v["value"] for k, v in got.items()}
             bare = res["bare"]
             out[mode] = res
             rows.append([mode, f"{bare:.1f}"] + [
-                f"{res[k]:.1f} ({res[k] / bare:.2f}x)" if k in res else "-"
+                f"{got[k]['value']:.1f} ({got[k]['ratio']:.2f}x)"
+                if k in got else "-"
                 for k in [v[0] for v in variants[1:]] + [p[0] for p in peers]
             ])
         self.results["per_call_ns"] = out
         header = (["mode", "bare ns/op"] + [v[0] for v in variants[1:]] +
                   [p[0] for p in peers])
         self.table("Per-call cost (median ns/op, ratio to bare)", header, rows,
-                   f"{self.reps} runs each, N={n} ({slow_n} under peers).")
+                   f"{self.reps} rounds, each running every variant once "
+                   f"in alternating order; the ratio is the median of the "
+                   f"rounds' ratios to the bare run of the same round. "
+                   f"N={n} ({slow_n} under peers).")
         # Overhead per call relative to peers: (peer - bare)/(ours - bare).
         rows = []
         for mode in MODES:
@@ -164,7 +193,7 @@ class Bench:
         n = 20000 if self.quick else 100000
         rows, out = [], {}
         for mode in ["write", "malloc", "read", "open-close", "stdio",
-                     "mutex"]:
+                     "mutex", "send-recv", "calloc-realloc"]:
             fn = "loop_" + mode.replace("-", "_")
             res = {}
             for name, pre, extra in [
@@ -383,32 +412,33 @@ class Bench:
                      self.env())]
         rows, out = [], {}
         for name, cmd, before in progs:
-            res = {}
             loops = 50 if name == "/bin/true" else 1
-            for vname, wrap, envv in variants:
-                if vname.startswith("strace") and not shutil.which("strace"):
-                    continue
 
-                def once():
-                    if before:
-                        subprocess.run(before, check=True,
-                                       capture_output=True)
-                    t0 = time.perf_counter()
-                    for _ in range(loops):
-                        subprocess.run(wrap + cmd, env=envv, check=True,
-                                       stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
-                    return (time.perf_counter() - t0) / loops * 1000
-                res[vname] = self.median(once)
-            out[name] = res
-            b = res["bare"]
-            rows.append([name, f"{b:.2f}"] + [
-                f"{res[k]:.2f} ({res[k] / b:.2f}x)" if k in res else "-"
+            def once(wrap, envv, cmd=cmd, before=before, loops=loops):
+                if before:
+                    subprocess.run(before, check=True, capture_output=True)
+                t0 = time.perf_counter()
+                for _ in range(loops):
+                    subprocess.run(wrap + cmd, env=envv, check=True,
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+                return (time.perf_counter() - t0) / loops * 1000
+            got = self.rounds({
+                vname: (lambda w=wrap, e=envv: once(w, e))
+                for vname, wrap, envv in variants
+                if not vname.startswith("strace") or shutil.which("strace")})
+            out[name] = {k: v["value"] for k, v in got.items()}
+            rows.append([name, f"{got['bare']['value']:.2f}"] + [
+                f"{got[k]['value']:.2f} ({got[k]['ratio']:.2f}x)"
+                if k in got else "-"
                 for k in ["mmstats", "mmstats, files on disk", "strace -c"]])
         self.results["programs_ms"] = out
         self.table("Whole programs: wall time (ms, median)",
                    ["program", "bare", "mmstats (timed, tmpfs)",
                     "mmstats (files on ext4)", "strace -c"], rows,
+                   f"Medians of {self.reps} rounds, each running every "
+                   "variant once in alternating order; ratios to the bare "
+                   "run of the same round. "
                    "/bin/true is the start-up cost: the mean of 50 runs. "
                    "Stats files on a tmpfs (/dev/shm here; "
                    "$XDG_RUNTIME_DIR by default) or on the disk.")
