@@ -136,6 +136,14 @@ static inline struct mmp_ofd *mmp_fd_get(int fd)
     return e ? mms_load_relaxed(e) : NULL;
 }
 
+/* The files family is on: what files.c's mmp_files_on tests first (the
+ * mode of fileno, a call of that family), inline, so that a hook calls
+ * into files.c only when it may have something to do. */
+static inline bool mmp_files_enabled(void)
+{
+    return mms_load_relaxed(&mmp_mode[MMP_CALL_fileno]) != MMP_OFF;
+}
+
 /* files.c: everything off the fast path. */
 void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
                       uint64_t t0, uint64_t t1);
@@ -285,13 +293,26 @@ static inline int mmp_stream_fd(FILE *f)
 #define MMP_FSPUTS(id, t0, t1)                                                 \
     mmp_file_io(mmp_stream_fd(f), mmp_r == EOF ? -1 : (int64_t)strlen(s), 0,   \
                 MMP_FIO_WRITE, t0, t1)
+/* DO if COND, as one statement. */
+#define MMP_FIF(cond, do_)                                                     \
+    do {                                                                       \
+        if (cond)                                                              \
+            do_;                                                               \
+    } while (0)
+/* An open that gave a descriptor, with the files family on: the call into
+ * files.c (the mode byte tested here, so that an open with the family off
+ * makes no call). */
+#define MMP_FOPEN_IF(r) ((r) >= 0 && mmp_files_enabled())
 #define MMP_FOPEN(id, t0, t1)                                                  \
-    mmp_file_open(id, AT_FDCWD, path, flags, mmp_r, t0, t1)
+    MMP_FIF(MMP_FOPEN_IF(mmp_r),                                               \
+            mmp_file_open(id, AT_FDCWD, path, flags, mmp_r, t0, t1))
 #define MMP_FOPENAT(id, t0, t1)                                                \
-    mmp_file_open(id, dirfd, path, flags, mmp_r, t0, t1)
+    MMP_FIF(MMP_FOPEN_IF(mmp_r),                                               \
+            mmp_file_open(id, dirfd, path, flags, mmp_r, t0, t1))
 #define MMP_FCREAT(id, t0, t1)                                                 \
-    mmp_file_open(id, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mmp_r, t0, \
-                  t1)
+    MMP_FIF(MMP_FOPEN_IF(mmp_r),                                               \
+            mmp_file_open(id, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,    \
+                          mmp_r, t0, t1))
 #define MMP_FTAKE(id)                                                          \
     struct mmp_ofd *mmp_fo =                                                   \
         mms_load_relaxed(&mmp_fd_used) ? mmp_file_take(fd) : NULL
@@ -299,9 +320,12 @@ static inline int mmp_stream_fd(FILE *f)
     struct mmp_ofd *mmp_fo = mms_load_relaxed(&mmp_fd_used)                    \
                                  ? mmp_file_take(mmp_stream_fd(f))             \
                                  : NULL
-#define MMP_FCLOSE(id, t0, t1) mmp_file_closed(mmp_fo, mmp_r, t0, t1)
+/* A descriptor the map did not hold (every close with the family off):
+ * no call. */
+#define MMP_FCLOSE(id, t0, t1)                                                 \
+    MMP_FIF(mmp_fo, mmp_file_closed(mmp_fo, mmp_r, t0, t1))
 #define MMP_FSCLOSE(id, t0, t1)                                                \
-    mmp_file_closed(mmp_fo, mmp_r == EOF ? -1 : 0, t0, t1)
+    MMP_FIF(mmp_fo, mmp_file_closed(mmp_fo, mmp_r == EOF ? -1 : 0, t0, t1))
 #define MMP_FDUP(id, t0, t1) mmp_file_dup(fd, mmp_r, -1, t0, t1)
 #define MMP_FDUP2(id, t0, t1) mmp_file_dup(fd, mmp_r, fd2, t0, t1)
 #define MMP_FSEEK(id, t0, t1) mmp_file_seek(fd, (int64_t)mmp_r, t0, t1)

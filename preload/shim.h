@@ -664,14 +664,13 @@ MMP_CALLS(MMP_FIRST_PROTO)
     }
 
 /* open's mode argument exists only with O_CREAT or O_TMPFILE; reading it
- * otherwise reads garbage (and is undefined behaviour). */
-static inline mode_t mmp_open_mode(int flags, va_list ap)
-{
-    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
-        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): the caller's */
-        return (mode_t)va_arg(ap, int);
-    return 0;
-}
+ * otherwise reads garbage (and is undefined behaviour). O_TMPFILE is two
+ * bits (its own and O_DIRECTORY's): a flags word with neither O_CREAT nor
+ * O_TMPFILE's own bit, nearly every open's, is told by one test. */
+#define MMP_OPEN_MAY_NEED_MODE(flags)                                          \
+    ((flags) & (O_CREAT | (O_TMPFILE & ~O_DIRECTORY)))
+#define MMP_OPEN_NEEDS_MODE(flags)                                             \
+    (((flags)&O_CREAT) || ((flags)&O_TMPFILE) == O_TMPFILE)
 
 /* MODE body: NAME(..., int flags, ...) as open and openat. The variadic
  * pair's empty name leaves MMP_ARGS ending in a comma, before MODE. The
@@ -710,10 +709,14 @@ static inline mode_t mmp_open_mode(int flags, va_list ap)
     }                                                                          \
     MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
-        va_list ap;                                                            \
-        va_start(ap, flags);                                                   \
-        mode_t mode = mmp_open_mode(flags, ap);                                \
-        va_end(ap);                                                            \
+        mode_t mode = 0;                                                       \
+        if (MMP_UNLIKELY(MMP_OPEN_MAY_NEED_MODE(flags)) &&                     \
+            MMP_OPEN_NEEDS_MODE(flags)) {                                      \
+            va_list ap;                                                        \
+            va_start(ap, flags);                                               \
+            mode = (mode_t)va_arg(ap, int);                                    \
+            va_end(ap);                                                        \
+        }                                                                      \
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
         MMP_DISPATCH(name, real, MMP_ARGS(__VA_ARGS__) mode)                   \
