@@ -541,6 +541,7 @@ class Bench:
     # ------------------------------------------------------------ reader
     def readers(self):
         self.reader()
+        self.reader_fleet()
 
     def reader(self):
         bigfile = os.path.join(self.b, "bench/bigfile")
@@ -600,6 +601,134 @@ class Bench:
                    "The first two are measured inside one process "
                    "(bench/snapcost); the mmstat-read rows are whole-process "
                    "CPU time: start-up, opening, validating, printing.")
+
+    # Issue 20 goal 5's other two figures: a snapshot of the shim's file,
+    # and the exporter's /metrics over 100 processes running under it.
+    FLEET = 100
+    SCRAPES = 11
+
+    def shim_proc(self, cmd):
+        """CMD under the shim, its stdin and stdout pipes; returns once it
+        echoed a line back (so it has recorded calls and has its file)."""
+        p = subprocess.Popen(cmd, env=self.env(self.preload),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+        p.stdin.write("ready\n")
+        p.stdin.flush()
+        if p.stdout.readline() != "ready\n":
+            p.kill()
+            p.wait()
+            raise RuntimeError(f"{cmd}: no echo")
+        return p
+
+    @staticmethod
+    def task_cpu_ns(pid):
+        """CPU time of every thread of PID, in ns (schedstat's first
+        field: the scheduler's own clock, not the 10 ms tick)."""
+        total = 0
+        for t in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def scrape(self, url, pid):
+        """One GET of URL: (exporter CPU ms, wall ms, body bytes)."""
+        import urllib.request
+        c0, w0 = self.task_cpu_ns(pid), time.monotonic()
+        with urllib.request.urlopen(url, timeout=120) as r:
+            body = r.read()
+        w1, c1 = time.monotonic(), self.task_cpu_ns(pid)
+        return (c1 - c0) / 1e6, (w1 - w0) * 1000, len(body)
+
+    def start_exporter(self, args):
+        exp = os.path.join(self.b, "tools/mmstat-exporter")
+        log = open(os.path.join(self.tmp, "exporter.log"), "w+")
+        x = subprocess.Popen([exp, "-l", "127.0.0.1:0", "-d",
+                              self.stats_dir] + args, env=self.env(),
+                             stdout=subprocess.DEVNULL, stderr=log)
+        for _ in range(600):  # its first line says where it listens
+            log.seek(0)
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/",
+                          log.read())
+            if m:
+                return x, int(m.group(1))
+            if x.poll() is not None:
+                break
+            time.sleep(0.05)
+        x.kill()
+        raise RuntimeError("mmstat-exporter did not start")
+
+    def reader_fleet(self):
+        snapcost = os.path.join(self.b, "bench/snapcost")
+        py = shutil.which("python3")
+        echo = [py, "-c", "import sys\nfor l in sys.stdin:\n"
+                "    sys.stdout.write(l); sys.stdout.flush()"]
+        procs = []
+        try:
+            # The shim's file of a program with many calls recorded.
+            procs.append(self.shim_proc(echo))
+            path = os.path.join(self.stats_dir,
+                                f"python3-{procs[0].pid}.mmstats")
+            if not os.path.exists(path):
+                path = next(os.path.join(self.stats_dir, f)
+                            for f in os.listdir(self.stats_dir)
+                            if f.endswith(f"-{procs[0].pid}.mmstats"))
+            sc = subprocess.run([snapcost, path, "201"], capture_output=True,
+                                text=True, check=True).stdout.split()
+            py_fields, py_open, py_snap = int(sc[1]), float(sc[3]), \
+                float(sc[5])
+            py_kib = os.stat(path).st_blocks // 2
+            while len(procs) < self.FLEET:
+                procs.append(self.shim_proc(echo))
+            nfiles = len(os.listdir(self.stats_dir))
+            res = {}
+            for mode, args in (("per program (default)", []),
+                               ("--per-process", ["--per-process"])):
+                x, port = self.start_exporter(args)
+                try:
+                    url = f"http://127.0.0.1:{port}/metrics"
+                    first = self.scrape(url, x.pid)
+                    rest = [self.scrape(url, x.pid)
+                            for _ in range(self.SCRAPES)]
+                finally:
+                    x.terminate()
+                    x.wait()
+                res[mode] = {"first_cpu_ms": first[0],
+                             "cpu_ms": statistics.median(r[0] for r in rest),
+                             "wall_ms": statistics.median(r[1] for r in rest),
+                             "bytes": rest[-1][2]}
+        finally:
+            for p in procs:
+                p.stdin.close()
+            for p in procs:
+                p.wait()
+        self.results["reader_fleet"] = {
+            "python3_file_kib": py_kib, "python3_fields": py_fields,
+            "python3_open_cpu_us": py_open, "python3_snapshot_cpu_us": py_snap,
+            "files": nfiles, "metrics": res}
+        rows = [[f"snapshot of python3's shim file ({py_fields} fields, "
+                 f"{py_kib} KiB)", f"{py_snap / 1000:.3f}", "", "<= 0.3 ms"],
+                ["  opening it (mms_reader_open)", f"{py_open / 1000:.3f}",
+                 "", ""]]
+        for mode, r in res.items():
+            rows.append([f"/metrics, {nfiles} running processes, {mode}",
+                         f"{r['cpu_ms']:.1f}", f"{r['wall_ms']:.1f}",
+                         "<= 30 ms" if not mode.startswith("--") else ""])
+            rows.append([f"  first scrape (opens the files), "
+                         f"{r['bytes'] // 1024} KiB body",
+                         f"{r['first_cpu_ms']:.1f}", "", ""])
+        self.table("Readers: the shim's file and the exporter",
+                   ["what", "CPU ms", "wall ms", "goal (issue 20)"], rows,
+                   "The snapshot: bench/snapcost in one process, median of "
+                   "201. /metrics: mmstat-exporter's CPU time (all its "
+                   "threads, /proc/PID/task/*/schedstat) per scrape from "
+                   "127.0.0.1, median of "
+                   f"{self.SCRAPES} after the first; the processes are "
+                   "python3 under the shim (one program: one group), each "
+                   "waiting on a pipe after echoing a line.")
 
     def sizes(self):
         # File size for the default preload field set: a run of /bin/true
@@ -941,11 +1070,11 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--only", help="comma list of: per_call, instructions, "
-                    "files, threads, programs, startup, reader (or readers), "
-                    "sizes, heap, footprint")
+                    "files, threads, programs, startup, readers (or one of "
+                    "its two: reader, reader_fleet), sizes, heap, footprint")
     a = ap.parse_args()
     parts = ["per_call", "instructions", "files", "threads", "programs",
-             "startup", "reader", "sizes", "heap", "footprint"]
+             "startup", "readers", "sizes", "heap", "footprint"]
     if a.only:
         parts = a.only.split(",")
     Bench(a.build, a.quick, a.out).run(parts)
