@@ -118,9 +118,20 @@ struct mms_hist_view {
     uint8_t **ext;     /* the writer's extents, by offset >> ext_shift */
     uint64_t ext_mask; /* offset within an extent */
     uint32_t ext_shift;
-    uint8_t bits, max_exp;
+    union { /* the geometry, GEOM both bytes: one compare */
+        struct {
+            uint8_t bits, max_exp;
+        };
+        uint16_t geom;
+    };
     mms_field *f; /* for what the inline record leaves to the core */
 };
+/* GEOM of a view whose geometry is BITS and MAX_EXP. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MMS_HIST_GEOM(bits, max_exp) ((uint16_t)((bits) | (max_exp) << 8))
+#else
+#define MMS_HIST_GEOM(bits, max_exp) ((uint16_t)((bits) << 8 | (max_exp)))
+#endif
 
 /* Fill V for F: false (V untouched) if F is not a histogram without
  * windows (the inline record keeps no window). */
@@ -132,9 +143,11 @@ MMS_HIDDEN_API bool mms__hist_view(mms_field *f, struct mms_hist_view *v);
 static inline void mms__raise_u64(uint64_t *p, uint64_t v)
 {
     uint64_t cur = mms_load_relaxed(p);
-    while (v > cur && !__atomic_compare_exchange_n(
-                          p, &cur, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        ;
+    if (__builtin_expect(v > cur, 0)) /* the loop (its address) only then */
+        while (v > cur &&
+               !__atomic_compare_exchange_n(p, &cur, v, 1, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED))
+            ;
 }
 
 /* Record V in the histogram HV describes, through CELL, a cell this
@@ -150,8 +163,9 @@ mms__hist_record_owned_as(const struct mms_hist_view *hv, uint8_t *cell,
                           const unsigned max_exp)
 {
     uint32_t idx = mms__hist_index(v, bits, max_exp);
-    uint32_t off = mms_load_acquire(
-        (uint32_t *)(cell + sizeof(struct mms_hist_cell)) + (idx >> bits));
+    uint32_t off =
+        mms_load_acquire((uint32_t *)(cell + sizeof(struct mms_hist_cell) +
+                                      (uintptr_t)(idx >> bits) * 4));
     uint64_t *seq = (uint64_t *)cell, s = mms_load_relaxed(seq);
     if (__builtin_expect(!off || (s & 1), 0)) {
         mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);
@@ -186,7 +200,7 @@ mms__hist_record_owned_geom(const struct mms_hist_view *hv, uint8_t *cell,
                             uint64_t v, const unsigned bits,
                             const unsigned max_exp)
 {
-    if (__builtin_expect(hv->bits == bits && hv->max_exp == max_exp, 1))
+    if (__builtin_expect(hv->geom == MMS_HIST_GEOM(bits, max_exp), 1))
         mms__hist_record_owned_as(hv, cell, v, bits, max_exp);
     else
         mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);

@@ -107,10 +107,8 @@ static const uint8_t set_size[MMP_NSETS] = {
 
 uint8_t mmp_mode[MMP_NCALLS];
 struct mmp_call mmp_calls[MMP_NCALLS];
-__thread uint8_t *mmp_tls_ctr[MMP_NCALLS] MMP_IE;
-__thread uint8_t *mmp_tls_lat[MMP_NCALLS] MMP_IE;
+__thread struct mmp_tls mmp_tls MMP_IE;
 __thread uint8_t mmp_thread MMP_IE;
-__thread struct mmp_win_clock mmp_win_clock MMP_IE;
 
 static mms_writer *writer;
 static uint8_t fam_state[MMP_NFAMILIES]; /* enum mmp_fields_state */

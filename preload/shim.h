@@ -191,12 +191,26 @@ struct mmp_call {
 };
 extern struct mmp_call mmp_calls[MMP_NCALLS] MMP_HIDDEN;
 
-/* This thread's cells: of call I's counters (mmp_tls_ctr[I]) and latency
- * histogram (mmp_tls_lat[I]); NULL sends the hook to the slow path. Only
- * owned cells are cached, and all are forgotten in the writer's
- * thread-exit callback and in a fork child. */
-extern __thread uint8_t *mmp_tls_ctr[MMP_NCALLS] MMP_IE;
-extern __thread uint8_t *mmp_tls_lat[MMP_NCALLS] MMP_IE;
+/* This thread's window second: [START, START + 10^9) ns is second SEC,
+ * whose slot in a window ring is at byte SLOT of the ring. */
+struct mmp_win_clock {
+    uint64_t start, sec;
+    uint32_t slot;
+};
+
+/* This thread's cells: of call I's counters (ctr[I]) and latency
+ * histogram (lat[I]); NULL sends the hook to the slow path. Only owned
+ * cells are cached, and all are forgotten in the writer's thread-exit
+ * callback and in a fork child. With the window clock in the same TLS
+ * block: one offset (a load from the GOT) reaches them all. */
+struct mmp_tls {
+    uint8_t *ctr[MMP_NCALLS];
+    uint8_t *lat[MMP_NCALLS];
+    struct mmp_win_clock win;
+};
+extern __thread struct mmp_tls mmp_tls MMP_IE;
+#define mmp_tls_ctr (mmp_tls.ctr)
+#define mmp_tls_lat (mmp_tls.lat)
 
 /* Where this thread stands: it never cached a cell, it has cells, or it
  * is exiting (its cells were forgotten; it must not cache new ones). */
@@ -371,36 +385,54 @@ mmp_window_add(struct mms_cell c, uint32_t win, uint64_t sec)
     mms__cell_window_add(c, win, sec, 1);
 }
 
-/* This thread's window second: [START, START + 10^9) ns is second SEC. */
-struct mmp_win_clock {
-    uint64_t start, sec;
-};
-extern __thread struct mmp_win_clock mmp_win_clock MMP_IE;
-
 /* T's second (T / 10^9), for a window ring: a subtraction and a compare
- * while the thread stays in its second, not a division per call. */
-static inline __attribute__((always_inline)) uint64_t mmp_second(uint64_t t)
+ * while the thread stays in its second, not a division per call. The
+ * thread's clock then holds the second's slot in a ring too. */
+static inline __attribute__((always_inline)) const struct mmp_win_clock *
+mmp_second(uint64_t t)
 {
-    if (MMP_UNLIKELY(t - mmp_win_clock.start >= 1000000000u)) {
-        mmp_win_clock.sec = t / 1000000000u;
-        mmp_win_clock.start = mmp_win_clock.sec * 1000000000u;
+    struct mmp_win_clock *wc = &mmp_tls.win;
+    if (MMP_UNLIKELY(t - wc->start >= 1000000000u)) {
+        /* A signal handler that moves it on in between may leave a slot
+         * of another second: its add then finds the slot that second's
+         * (mms__cell_window_reset_add), and the next call sets all. */
+        uint64_t sec = t / 1000000000u;
+        wc->sec = sec;
+        wc->slot = (uint32_t)(sec % MMS_WINDOW_SLOTS) * 16u;
+        wc->start = sec * 1000000000u;
     }
-    return mmp_win_clock.sec;
+    return wc;
+}
+
+/* One call in this thread's second: as mmp_window_add, the slot's offset
+ * from the thread's window clock WC. */
+static inline __attribute__((always_inline)) void
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+mmp_window_add_at(uint8_t *p, uint32_t win, const struct mmp_win_clock *wc)
+{
+    struct mms_cell c = {p, true};
+    mms__cell_add(c, win - 8, 1);
+    uint32_t slot = win + wc->slot;
+    if (MMP_LIKELY(mms_load_acquire((uint64_t *)(p + slot)) == wc->sec))
+        mms__cell_add(c, slot + 8, 1);
+    else
+        mms__cell_window_reset_add(c, win, wc->sec, 1);
 }
 
 /* The latency of call ID, from T0 to T1, and the call counted in its
  * window ring for T1's second (only the timed paths, each a function of
- * its own, inline this); mmp_latency reads T1 itself. No clock is read
+ * their own, inline this); mmp_latency reads T1 itself. No clock is read
  * once timing was stopped (seccomp): the clock may need a system call. */
 static inline __attribute__((always_inline)) void
 mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
 {
-    uint64_t dt = t1 > t0 ? t1 - t0 : 0;
+    uint64_t dt = t1 - t0;
+    dt = (int64_t)dt < 0 ? 0 : dt; /* T1 before T0: another CPU's TSC */
     uint8_t *l = mmp_tls_lat[id], *p = mmp_tls_ctr[id];
     if (MMP_LIKELY(l && p)) {
         uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
         if (MMP_LIKELY(win))
-            mmp_window_add((struct mms_cell){p, true}, win, mmp_second(t1));
+            mmp_window_add_at(p, win, mmp_second(t1));
         /* MMSTATS_HIST_BITS's default as constants: the bucket's shifts
          * and masks folded; another precision takes the core's record. */
         mms__hist_record_owned_geom(&mmp_calls[id].lat_view, l, dt,
@@ -543,11 +575,17 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
     MMP_BODY_OF(shape)(name, shape, ret, __VA_ARGS__)
 #define MMP_BODY_OWN(name, shape, ret, ...)
 #define MMP_TIMED_REC(name, shape)                                             \
-    uint64_t mmp_t1 = mmp_is_timed(MMP_CALL_##name) ? mmp_clock() : 0;         \
-    MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                                \
-    if (mmp_t1)                                                                \
-        mmp_latency_at(MMP_CALL_##name, mmp_t0, mmp_t1);                       \
-    MMP_FPOST(name, mmp_t0, mmp_t1)
+    do {                                                                       \
+        if (MMP_LIKELY(mmp_is_timed(MMP_CALL_##name))) {                       \
+            uint64_t mmp_t1 = mmp_clock();                                     \
+            MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                        \
+            mmp_latency_at(MMP_CALL_##name, mmp_t0, mmp_t1);                   \
+            MMP_FPOST(name, mmp_t0, mmp_t1);                                   \
+        } else { /* timing stopped during the call: no clock */                \
+            MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                        \
+            MMP_FPOST(name, 0, 0);                                             \
+        }                                                                      \
+    } while (0)
 /* A generated hook calls its real function through mmp_entry[ID]: the
  * real function once found; until then the call's mmp_first_<name>,
  * which finds it and calls it (or fails with ENOSYS if there is none, or
