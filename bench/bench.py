@@ -193,7 +193,8 @@ class Bench:
         n = 20000 if self.quick else 100000
         rows, out = [], {}
         for mode in ["write", "malloc", "read", "open-close", "stdio",
-                     "mutex", "send-recv", "calloc-realloc"]:
+                     "mutex", "send-recv", "calloc-realloc", "aligned",
+                     "sem"]:
             fn = "loop_" + mode.replace("-", "_")
             res = {}
             for name, pre, extra in [
@@ -226,7 +227,9 @@ class Bench:
                    "Counted by callgrind in the loop function only: no "
                    "noise. A malloc iteration is one malloc and one free; "
                    "a mutex iteration an uncontended lock and unlock (the "
-                   "sync family's fast path: a try, no clock); "
+                   "sync family's fast path: a try, no clock); an aligned "
+                   "iteration one aligned allocation and its free; a sem "
+                   "iteration a sem_post and an uncontended sem_wait; "
                    "system calls themselves are not counted.")
 
     # ------------------------------------------------- per-file records

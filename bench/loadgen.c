@@ -7,12 +7,15 @@
  * they really run at once. Prints "MODE THREADS N NS_PER_OP WALL_NS": the
  * mean of the threads' own loop times per call, and the time from the
  * first loop's start to the last one's end per call of all threads.
- * MODE: write read open-close malloc calloc-realloc stdio send-recv mutex
+ * MODE: write read open-close malloc calloc-realloc aligned stdio send-recv
+ * mutex sem
  * The loop body is one function, loop_MODE, so callgrind can count its
  * instructions alone (--toggle-collect=loop_*). */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +105,41 @@ __attribute__((noinline)) void loop_calloc_realloc(long n, uint32_t seed)
     }
     for (int i = 0; i < LIVE; i++)
         free(live[i]);
+}
+
+/* The aligned allocations in turn, each block freed at once. */
+__attribute__((noinline)) void loop_aligned(long n);
+__attribute__((noinline)) void loop_aligned(long n)
+{
+    for (long i = 0; i < n; i++) {
+        void *p = NULL;
+        switch (i % 3) {
+        case 0:
+            if (posix_memalign(&p, 64, 128) != 0)
+                abort();
+            break;
+        case 1:
+            p = aligned_alloc(64, 128);
+            break;
+        default:
+            p = memalign(64, 128);
+            break;
+        }
+        if (!p)
+            abort();
+        free(p);
+    }
+}
+
+/* One sem_post and one uncontended sem_wait per iteration (sem_wait's
+ * fast path: a try, no clock; sem_post is not hooked). */
+__attribute__((noinline)) void loop_sem(long n, sem_t *s);
+__attribute__((noinline)) void loop_sem(long n, sem_t *s)
+{
+    for (long i = 0; i < n; i++) {
+        if (sem_post(s) != 0 || sem_wait(s) != 0)
+            abort();
+    }
 }
 
 __attribute__((noinline)) void loop_stdio(long n, FILE *f);
@@ -203,6 +241,19 @@ static void *run_mode(void *arg)
         loop_calloc_realloc(r->n, 42u + (uint32_t)r->id);
         r->t1 = now_ns();
         r->ns = r->t1 - t0;
+    } else if (!strcmp(r->mode, "aligned")) {
+        t0 = now_ns();
+        loop_aligned(r->n);
+        r->t1 = now_ns();
+        r->ns = r->t1 - t0;
+    } else if (!strcmp(r->mode, "sem")) {
+        sem_t s;
+        sem_init(&s, 0, 0);
+        t0 = now_ns();
+        loop_sem(r->n, &s);
+        r->t1 = now_ns();
+        r->ns = r->t1 - t0;
+        sem_destroy(&s);
     } else if (!strcmp(r->mode, "stdio")) {
         FILE *f = fopen("/dev/null", "w");
         t0 = now_ns();
@@ -239,7 +290,7 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fprintf(stderr, "usage: loadgen MODE [N] [THREADS]\n"
                         "MODE: write read open-close malloc calloc-realloc "
-                        "stdio send-recv mutex\n");
+                        "aligned stdio send-recv mutex sem\n");
         return argc < 2 ? 2 : 0;
     }
     long n = argc > 2 ? atol(argv[2]) : 1000000;

@@ -448,25 +448,36 @@ static __attribute__((noinline)) void *malloc_due(void *r, uint64_t got)
 /* A cached call cell: the real function was found before. */
 #define REAL_FOUND(name) mms_load_relaxed(&mmp_real[MMP_CALL_##name])
 
-/* malloc and free while the call records nothing (MMSTATS_DISABLE=1, the
- * family off, or before start-up) go through these: the real function
- * once found, until then the functions below, which find it (or serve
- * the bootstrap arena while this thread resolves). Never NULL, so that
- * such a call costs the mode byte's test, this load and the tail call,
- * with no register saved (as a generated hook's mmp_entry). */
-static void *malloc_off(size_t n);
-static void free_off(void *p);
-static mmp_real_malloc_t malloc_entry = malloc_off;
-static mmp_real_free_t free_entry = free_off;
+/* A mem call while it records nothing (MMSTATS_DISABLE=1, the family
+ * off, or before start-up) goes through entry_NAME: the real function
+ * once found, until then first_NAME, which finds it (or serves the
+ * bootstrap arena, BOOT_EXPR, while this thread resolves). Never NULL, so
+ * that such a call costs the mode byte's test, this load and the tail
+ * call, with no register saved (as a generated hook's mmp_entry). */
+/* NOLINTBEGIN(bugprone-macro-parentheses): names and a statement */
+#define MEM_OFF(name, ret, boot_expr, ...)                                     \
+    static ret first_##name(MMP_PARAMS(__VA_ARGS__));                          \
+    static mmp_real_##name##_t entry_##name = first_##name;                    \
+    static __attribute__((noinline, cold))                                     \
+    ret first_##name(MMP_PARAMS(__VA_ARGS__))                                  \
+    {                                                                          \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (!real)                                                             \
+            return boot_expr;                                                  \
+        mms_store_relaxed(&entry_##name, real);                                \
+        return real(MMP_ARGS(__VA_ARGS__));                                    \
+    }
+/* The hook's first statement: off, the real function as a tail call. */
+#define MEM_IF_OFF(name, ...)                                                  \
+    if (MMP_UNLIKELY(mms_load_relaxed(&mmp_mode[MMP_CALL_##name]) == MMP_OFF)) \
+    return mms_load_relaxed(&entry_##name)(__VA_ARGS__)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
-static __attribute__((noinline)) void *malloc_off(size_t n)
-{
-    mmp_real_malloc_t real = mmp_real_malloc();
-    if (!real)
-        return boot_alloc(n, 16);
-    mms_store_relaxed(&malloc_entry, real);
-    return real(n);
-}
+MEM_OFF(malloc, void *, boot_alloc(n, 16), size_t, n)
+
+/* free has nothing to return: its own. */
+static void free_off(void *p);
+static mmp_real_free_t free_entry = free_off;
 
 static __attribute__((noinline)) void free_off(void *p)
 {
@@ -480,9 +491,8 @@ static __attribute__((noinline)) void free_off(void *p)
 MMP_HOOK void *malloc(size_t n)
 {
     uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]);
-    if (MMP_UNLIKELY(mode == MMP_OFF)) {
-        return mms_load_relaxed(&malloc_entry)(n);
-    }
+    if (MMP_UNLIKELY(mode == MMP_OFF))
+        return mms_load_relaxed(&entry_malloc)(n);
     /* A copy made here by hand, so that the compiler keeps it across the
      * real call but saves no register before the test above (it hoists
      * a plain copy, shim.h's MMP_KEEP, to the entry here). */
@@ -559,7 +569,20 @@ MMP_HOOK void free(void *p)
     real(blk);
 }
 
-MMP_HOOK void *calloc(size_t n, size_t size)
+/* The rarer allocation calls: the off test, then the recording part, a
+ * function of its own (tail-called), so that the off path saves no
+ * register. */
+static void *boot_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total))
+        return NULL;
+    return boot_alloc(total, 16);
+}
+
+MEM_OFF(calloc, void *, boot_calloc(n, size), size_t, n, size_t, size)
+
+static __attribute__((noinline)) void *calloc_on(size_t n, size_t size)
 {
     size_t total;
     bool overflow = __builtin_mul_overflow(n, size, &total);
@@ -570,8 +593,15 @@ MMP_HOOK void *calloc(size_t n, size_t size)
     return r;
 }
 
+MMP_HOOK void *calloc(size_t n, size_t size)
+{
+    MEM_IF_OFF(calloc, n, size);
+    return calloc_on(n, size);
+}
+
 /* realloc of a bootstrap block: move it to the real allocator. */
-static void *realloc_from_boot(void *p, size_t n)
+static __attribute__((noinline, cold)) void *realloc_from_boot(void *p,
+                                                               size_t n)
 {
     mmp_real_malloc_t m = mmp_real_malloc();
     void *r = m ? m(n) : boot_alloc(n, 16);
@@ -582,15 +612,16 @@ static void *realloc_from_boot(void *p, size_t n)
     return r;
 }
 
-MMP_HOOK void *realloc(void *p, size_t n)
+/* Bootstrap blocks are tested for first: the real realloc must never
+ * see one. */
+MEM_OFF(realloc, void *, NULL, void *, p, size_t, n)
+
+static __attribute__((noinline)) void *realloc_on(void *p, size_t n)
 {
-    if (MMP_UNLIKELY(is_boot(p)))
-        return realloc_from_boot(p, n);
     MEM_BEGIN(realloc, NULL);
-    bool rec = mms_load_relaxed(&mmp_mode[MMP_CALL_realloc]) != MMP_OFF;
-    size_t gave = (rec && p) ? usable_real(p) : 0;
+    size_t gave = p ? usable_real(p) : 0;
     struct mmp_heap_taken tk = {0};
-    if (MMP_UNLIKELY(rec && p && mmp_heap_maybe(p)))
+    if (MMP_UNLIKELY(p && mmp_heap_maybe(p)))
         tk = mmp_heap_take(p);
     void *r = real(p, n);
     /* Failed (NULL with n > 0): the old block is still there. realloc(p,
@@ -607,22 +638,36 @@ MMP_HOOK void *realloc(void *p, size_t n)
     return r;
 }
 
-MMP_HOOK void *reallocarray(void *p, size_t n, size_t size)
+MMP_HOOK void *realloc(void *p, size_t n)
+{
+    if (MMP_UNLIKELY(is_boot(p)))
+        return realloc_from_boot(p, n);
+    MEM_IF_OFF(realloc, p, n);
+    return realloc_on(p, n);
+}
+
+static __attribute__((noinline, cold)) void *
+reallocarray_from_boot(void *p, size_t n, size_t size)
 {
     size_t total;
-    if (MMP_UNLIKELY(is_boot(p))) {
-        if (__builtin_mul_overflow(n, size, &total)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return realloc_from_boot(p, total);
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
     }
+    return realloc_from_boot(p, total);
+}
+
+MEM_OFF(reallocarray, void *, NULL, void *, p, size_t, n, size_t, size)
+
+static __attribute__((noinline)) void *reallocarray_on(void *p, size_t n,
+                                                       size_t size)
+{
+    size_t total;
     bool overflow = __builtin_mul_overflow(n, size, &total);
     MEM_BEGIN(reallocarray, NULL);
-    bool rec = mms_load_relaxed(&mmp_mode[MMP_CALL_reallocarray]) != MMP_OFF;
-    size_t gave = (rec && p && !overflow) ? usable_real(p) : 0;
+    size_t gave = (p && !overflow) ? usable_real(p) : 0;
     struct mmp_heap_taken tk = {0};
-    if (MMP_UNLIKELY(rec && p && !overflow && mmp_heap_maybe(p)))
+    if (MMP_UNLIKELY(p && !overflow && mmp_heap_maybe(p)))
         tk = mmp_heap_take(p);
     void *r = real(p, n, size);
     bool failed = !r && (overflow || total > 0);
@@ -637,7 +682,19 @@ MMP_HOOK void *reallocarray(void *p, size_t n, size_t size)
     return r;
 }
 
-MMP_HOOK int posix_memalign(void **out, size_t align, size_t n)
+MMP_HOOK void *reallocarray(void *p, size_t n, size_t size)
+{
+    if (MMP_UNLIKELY(is_boot(p)))
+        return reallocarray_from_boot(p, n, size);
+    MEM_IF_OFF(reallocarray, p, n, size);
+    return reallocarray_on(p, n, size);
+}
+
+MEM_OFF(posix_memalign, int, (*out = boot_alloc(n, align)) ? 0 : ENOMEM,
+        void **, out, size_t, align, size_t, n)
+
+static __attribute__((noinline)) int posix_memalign_on(void **out, size_t align,
+                                                       size_t n)
 {
     MEM_BEGIN(posix_memalign, (*out = boot_alloc(n, align)) ? 0 : ENOMEM);
     int rc = real(out, align, n);
@@ -646,28 +703,33 @@ MMP_HOOK int posix_memalign(void **out, size_t align, size_t n)
     return rc;
 }
 
-/* NOLINTBEGIN(bugprone-macro-parentheses): function names */
-#define ALIGNED_HOOK(name)                                                     \
-    MMP_HOOK void *name(size_t align, size_t n)                                \
-    {                                                                          \
-        MEM_BEGIN(name, boot_alloc(n, align));                                 \
-        void *r = real(align, n);                                              \
-        mem_record(MMP_CALL_##name, t0, !r, r, n, usable_real(r), 0);          \
-        return r;                                                              \
-    }
-ALIGNED_HOOK(aligned_alloc)
-ALIGNED_HOOK(memalign)
+MMP_HOOK int posix_memalign(void **out, size_t align, size_t n)
+{
+    MEM_IF_OFF(posix_memalign, out, align, n);
+    return posix_memalign_on(out, align, n);
+}
 
-#define PAGE_HOOK(name)                                                        \
-    MMP_HOOK void *name(size_t n)                                              \
+/* The hooks of the other allocation calls: PARAMS, ARGS and the
+ * bootstrap block they get before the real function is found. */
+/* NOLINTBEGIN(bugprone-macro-parentheses): function names */
+#define ALLOC_HOOK(name, boot_expr, ...)                                       \
+    MEM_OFF(name, void *, boot_expr, __VA_ARGS__)                              \
+    static __attribute__((noinline)) void *name##_on(MMP_PARAMS(__VA_ARGS__))  \
     {                                                                          \
-        MEM_BEGIN(name, boot_alloc(n, 4096));                                  \
-        void *r = real(n);                                                     \
+        MEM_BEGIN(name, boot_expr);                                            \
+        void *r = real(MMP_ARGS(__VA_ARGS__));                                 \
         mem_record(MMP_CALL_##name, t0, !r, r, n, usable_real(r), 0);          \
         return r;                                                              \
+    }                                                                          \
+    MMP_HOOK void *name(MMP_PARAMS(__VA_ARGS__))                               \
+    {                                                                          \
+        MEM_IF_OFF(name, MMP_ARGS(__VA_ARGS__));                               \
+        return name##_on(MMP_ARGS(__VA_ARGS__));                               \
     }
-PAGE_HOOK(valloc)
-PAGE_HOOK(pvalloc)
+ALLOC_HOOK(aligned_alloc, boot_alloc(n, align), size_t, align, size_t, n)
+ALLOC_HOOK(memalign, boot_alloc(n, align), size_t, align, size_t, n)
+ALLOC_HOOK(valloc, boot_alloc(n, 4096), size_t, n)
+ALLOC_HOOK(pvalloc, boot_alloc(n, 4096), size_t, n)
 /* NOLINTEND(bugprone-macro-parentheses) */
 
 MMP_HOOK size_t malloc_usable_size(void *p)

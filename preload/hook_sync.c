@@ -217,28 +217,31 @@ static __attribute__((noinline)) int first_count(unsigned id)
 #define KEEP_IN_RET(r) ((void)0)
 #endif
 
-/* A lock call while it records nothing (MMSTATS_DISABLE=1, the family
- * off, before start-up): the real function through entry_NAME, which
- * holds it once found (until then first_NAME, which finds it). Never
- * NULL, so that the hook's cost is the mode byte's test, the load and the
- * tail call, with no register saved. */
-#define LOCK_OFF(name, err, ...)                                               \
-    static int first_##name(MMP_PARAMS(__VA_ARGS__));                          \
+/* A lock or wait call while it records nothing (MMSTATS_DISABLE=1, the
+ * family off, before start-up): the real function through entry_NAME,
+ * which holds it once found (until then first_NAME, which finds it, or
+ * returns FAIL without one). Never NULL, so that the hook's cost is the
+ * mode byte's test, the load and the tail call, with no register saved. */
+#define CALL_OFF(name, ret, fail, ...)                                         \
+    static ret first_##name(MMP_PARAMS(__VA_ARGS__));                          \
     static mmp_real_##name##_t entry_##name = first_##name;                    \
-    static __attribute__((noinline, cold)) int first_##name(                   \
-        MMP_PARAMS(__VA_ARGS__))                                               \
+    static __attribute__((noinline, cold))                                     \
+    ret first_##name(MMP_PARAMS(__VA_ARGS__))                                  \
     {                                                                          \
         mmp_real_##name##_t real = mmp_real_##name();                          \
         if (MMP_UNLIKELY(!real))                                               \
-            return FAIL_##err;                                                 \
+            return fail;                                                       \
         mms_store_relaxed(&entry_##name, real);                                \
         return real(MMP_ARGS(__VA_ARGS__));                                    \
     }                                                                          \
-    static inline                                                              \
-        __attribute__((always_inline)) int off_##name(MMP_PARAMS(__VA_ARGS__)) \
+    static inline __attribute__((always_inline))                               \
+    ret off_##name(MMP_PARAMS(__VA_ARGS__))                                    \
     {                                                                          \
         return mms_load_relaxed(&entry_##name)(MMP_ARGS(__VA_ARGS__));         \
     }
+/* The hook's first test. */
+#define CALL_IS_OFF(name)                                                      \
+    MMP_UNLIKELY(mms_load_relaxed(&mmp_mode[MMP_CALL_##name]) == MMP_OFF)
 
 /* Copies of the parameters made after the mode's test, by hand: the
  * compiler hoists a plain copy (shim.h's MMP_KEEP) to the hook's entry
@@ -262,7 +265,7 @@ static __attribute__((noinline)) int first_count(unsigned id)
  * parameters (LOCK_COPY). */
 #define LOCK_PTHREAD(name, kind, ...)                                          \
     LOCK_SLOW(name, ERR_PTHREAD, kind, __VA_ARGS__)                            \
-    LOCK_OFF(name, ERR_PTHREAD, __VA_ARGS__)                                   \
+    CALL_OFF(name, int, FAIL_ERR_PTHREAD, __VA_ARGS__)                         \
     static __attribute__((noinline)) int failed_##name(                        \
         int r, const void *site, MMP_PARAMS(__VA_ARGS__))                      \
     {                                                                          \
@@ -287,25 +290,29 @@ static __attribute__((noinline)) int first_count(unsigned id)
     }                                                                          \
     MMP_HOOK int name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
-        if (MMP_UNLIKELY(mms_load_relaxed(&mmp_mode[MMP_CALL_##name]) ==       \
-                         MMP_OFF))                                             \
+        if (CALL_IS_OFF(name))                                                 \
             return off_##name(MMP_ARGS(__VA_ARGS__));                          \
         LOCK_COPY(__VA_ARGS__)                                                 \
         return on_##name(l, LOCK_COPIES(__VA_ARGS__));                         \
     }
 
 /* Semaphores: sem_trywait fails with EAGAIN when the count is 0; errno
- * is put back before the real call. */
+ * is put back before the real call. Off, the real function (CALL_OFF);
+ * else copies of the parameters, as for the pthread locks. */
 #define LOCK_SEM(name, ...)                                                    \
     LOCK_SLOW(name, ERR_SEM, KIND_SEM, __VA_ARGS__)                            \
+    CALL_OFF(name, int, FAIL_ERR_SEM, __VA_ARGS__)                             \
     MMP_HOOK int name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
+        if (CALL_IS_OFF(name))                                                 \
+            return off_##name(MMP_ARGS(__VA_ARGS__));                          \
+        LOCK_COPY(__VA_ARGS__)                                                 \
         int saved = errno;                                                     \
-        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(l);                 \
+        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(mmp_c_l);           \
         if (r < 0 && errno == EAGAIN) {                                        \
             errno = saved;                                                     \
             return slow_##name(__builtin_return_address(0),                    \
-                               MMP_ARGS(__VA_ARGS__));                         \
+                               LOCK_COPIES(__VA_ARGS__));                      \
         }                                                                      \
         MMP_RECORD(MMP_CALL_##name, 0, 2, r < 0, 0, 0);                        \
         return r;                                                              \
@@ -327,25 +334,25 @@ LOCK_SEM(sem_timedwait, sem_t *, l, const struct timespec *, at)
 /* ---------------------------------------------------------------- waits */
 
 /* A wait, timed whole when the call is timed. ERR: whether the result R
- * is a failure; FAIL: what to return without a real function. */
+ * is a failure; FAIL: what to return without a real function. The hook
+ * tests the mode, then tail-calls the rest. */
 #define WAIT_HOOK(name, ret, err, fail, ...)                                   \
-    static __attribute__((noinline)) ret timed_##name(MMP_PARAMS(__VA_ARGS__)) \
+    CALL_OFF(name, ret, fail, __VA_ARGS__)                                     \
+    static __attribute__((noinline)) ret on_##name(MMP_PARAMS(__VA_ARGS__))    \
     {                                                                          \
-        uint64_t t0 = mmp_clock();                                             \
-        ret r = mmp_real_##name()(MMP_ARGS(__VA_ARGS__));                      \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (MMP_UNLIKELY(!real))                                               \
+            return fail;                                                       \
+        uint64_t t0 = mmp_is_timed(MMP_CALL_##name) ? mmp_clock() : 0;         \
+        ret r = real(MMP_ARGS(__VA_ARGS__));                                   \
         MMP_RECORD(MMP_CALL_##name, t0, 2, err, 0, 0);                         \
         return r;                                                              \
     }                                                                          \
     MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
-        mmp_real_##name##_t real = mmp_real_##name();                          \
-        if (MMP_UNLIKELY(!real))                                               \
-            return fail;                                                       \
-        if (MMP_UNLIKELY(mmp_is_timed(MMP_CALL_##name)))                       \
-            return timed_##name(MMP_ARGS(__VA_ARGS__));                        \
-        ret r = real(MMP_ARGS(__VA_ARGS__));                                   \
-        MMP_RECORD(MMP_CALL_##name, 0, 2, err, 0, 0);                          \
-        return r;                                                              \
+        if (CALL_IS_OFF(name))                                                 \
+            return off_##name(MMP_ARGS(__VA_ARGS__));                          \
+        return on_##name(MMP_ARGS(__VA_ARGS__));                               \
     }
 
 /* NOLINTBEGIN(bugprone-macro-parentheses): R is the hook's result */
