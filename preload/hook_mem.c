@@ -27,7 +27,7 @@ static size_t boot_used;
 
 struct boot_hdr {
     size_t size;
-    size_t pad; /* keeps the block 16-byte aligned */
+    size_t pad; /* 16-byte alignment; 0, never a glibc size (free) */
 };
 
 static __attribute__((noinline)) void *boot_alloc(size_t n, size_t align)
@@ -67,27 +67,48 @@ static size_t boot_size(const void *p)
 static mms_field *f_bytes, *f_size; /* alloc_bytes (freed_bytes next), size */
 static uint64_t *live_p, *peak_p;   /* the gauges' values */
 
-/* The sizes asked for go to mem.alloc_size in batches of SIZES: a
- * thread counts them in its own buckets (the histogram's, SIZE_NB) and
- * adds the batch at once (a histogram record, a seqlock hold and a call,
- * costs about 110 instructions; this about 20 a value). The histogram
- * lags by fewer than SIZES values per running thread. */
+/* The sizes asked for go to mem.alloc_size in batches: a thread counts
+ * them in its own buckets (the histogram's, SIZE_NB) with their sum, min
+ * and max, and adds the batch at once (a histogram record, a seqlock
+ * hold and a call, costs about 110 instructions; this about 15 a value).
+ * malloc's fast path counts no values: a batch is added once this thread
+ * has allocated SIZE_STEP usable bytes since the last (the countdown
+ * below); glibc's blocks are at least 24 bytes, so that makes fewer than
+ * 43,700 values. The other paths count theirs (nsizes) and add the batch
+ * at SIZES: a bucket stays below 65,536. The histogram lags by less than
+ * SIZE_STEP bytes' worth of values per running thread. */
 #define SIZES 1024
+#define SIZE_STEP ((int64_t)1 << 20)
 #define SIZE_NB (((SIZE_MAX_EXP - SIZE_BITS + 1) << SIZE_BITS) + 1)
+
+/* Live bytes are this thread's cells' alloc_bytes - freed_bytes: nothing
+ * is kept per call. The gauges mem.live_bytes and mem.peak_bytes, one
+ * pair of process-wide words, get this thread's change since it last
+ * published when a countdown of bytes runs out: LIVE_STEP bytes
+ * allocated (malloc's countdown, shared with the heap sample and the
+ * size batch) or freed; then only if it is past LIVE_FLUSH; and at
+ * thread exit and at exit(). So the gauges lag the exact figure by less
+ * than LIVE_FLUSH + 2 * LIVE_STEP per running thread. */
+#define LIVE_FLUSH ((int64_t)8 << 10)
+#define LIVE_STEP ((int64_t)64 << 10)
 
 /* This thread's cell of alloc_bytes and freed_bytes, set before any of
  * its mem calls' counter cells (mmp_tls_ctr) and forgotten after them: a
  * cached call cell means it is valid too (and this thread's shard its
- * own). The live bytes it gathered (below), the sizes it has not
- * recorded yet. One thread-local, so that a hook finds them all with one
- * look-up of its address. */
+ * own). One thread-local, so that a hook finds it all with one look-up
+ * of its address. */
 struct mem_tls {
     uint8_t *bytes;
-    int64_t live_delta;
+    /* Bytes to allocate before the due work (mem_due): the least of the
+     * three distances below, as it was set (due_set) and now. */
+    int64_t due_left, due_set;
     int64_t sample_left; /* heap.h: bytes to go before the next sample */
-    uint64_t size_sum, size_max, size_min_inv;
-    uint32_t nsizes;
-    uint16_t size_count[SIZE_NB]; /* fewer than SIZES each */
+    int64_t sizes_left;  /* before the size batch is added */
+    int64_t free_left;   /* bytes to free before live bytes are checked */
+    int64_t published;   /* alloc - freed of BYTES, as the gauges have it */
+    uint64_t size_sum, size_max, size_min_inv; /* min_inv: 0 when empty */
+    uint32_t nsizes;                           /* counted by the slow paths */
+    uint16_t size_count[SIZE_NB];
 };
 static __thread struct mem_tls mt MMP_IE;
 
@@ -132,15 +153,6 @@ static int mem_fields(void)
     return 0;
 }
 
-/* Live bytes change on every call; a shared gauge written that often
- * would be a cache line all threads fight over. Each thread gathers its
- * change and publishes it past this threshold (so the gauges lag the
- * exact live bytes, alloc_bytes - freed_bytes, by at most this much per
- * thread), at its exit, and at once when it records through shared cells
- * (a dying thread, or one that never recorded: nothing later would
- * publish it). */
-#define LIVE_FLUSH ((int64_t)8 << 10)
-
 /* P is written through the CAS macro, which clang-tidy does not see. */
 // NOLINTNEXTLINE(readability-non-const-parameter)
 static void raise_to(uint64_t *p, uint64_t v)
@@ -162,7 +174,7 @@ static void sizes_clear(void)
 
 static __attribute__((noinline)) void sizes_flush(void)
 {
-    if (mt.nsizes && f_size) {
+    if (mt.size_min_inv && f_size) {
         struct mms_cell c = mms__cell(f_size);
         if (!c.p ||
             !mms__hist_add_counts(f_size, c, mt.size_count, SIZE_NB,
@@ -172,8 +184,8 @@ static __attribute__((noinline)) void sizes_flush(void)
     sizes_clear();
 }
 
-/* Count size ASKED; true if the batch is full (sizes_flush is due). */
-static inline __attribute__((always_inline)) bool size_count(uint64_t asked)
+/* Count size ASKED in this thread's buckets. */
+static inline __attribute__((always_inline)) void size_count(uint64_t asked)
 {
     mt.size_count[mms__hist_index(asked, SIZE_BITS, SIZE_MAX_EXP)]++;
     mt.size_sum += asked;
@@ -181,39 +193,54 @@ static inline __attribute__((always_inline)) bool size_count(uint64_t asked)
         mt.size_max = asked;
     if (~asked > mt.size_min_inv)
         mt.size_min_inv = ~asked;
-    return ++mt.nsizes == SIZES;
 }
 
+/* ... and count it, on a path that is not malloc's fast one. */
 static inline __attribute__((always_inline)) void size_add(uint64_t asked)
 {
-    if (MMP_UNLIKELY(size_count(asked)))
+    size_count(asked);
+    if (MMP_UNLIKELY(++mt.nsizes == SIZES))
         sizes_flush();
 }
 
-static void live_flush(void)
+/* Add D to the gauges: live bytes, and the peak if it is a new one. */
+static void live_add(int64_t d)
 {
-    int64_t d = mt.live_delta;
-    mt.live_delta = 0;
-    uint64_t now = mms_add_relaxed(live_p, (uint64_t)d) + (uint64_t)d;
+    uint64_t *live = mms_load_relaxed(&live_p);
+    if (!d || !live)
+        return;
+    uint64_t now = mms_add_relaxed(live, (uint64_t)d) + (uint64_t)d;
     if ((int64_t)now > 0)
-        raise_to(peak_p, now);
+        raise_to(mms_load_relaxed(&peak_p), now);
 }
 
-static void mem_thread_exit(void)
+/* Live bytes in cells BYTES: alloc_bytes - freed_bytes. */
+static int64_t cell_live(const uint8_t *bytes)
 {
-    if (mt.live_delta && live_p)
-        live_flush();
+    const uint64_t *b = (const uint64_t *)(const void *)bytes;
+    return (int64_t)(mms_load_relaxed(&b[0]) - mms_load_relaxed(&b[1]));
+}
+
+/* Publish this thread's change since it last did, if past LIVE_FLUSH
+ * (or ALL of it). */
+static void live_publish(bool all)
+{
+    if (!mt.bytes)
+        return;
+    int64_t d = cell_live(mt.bytes) - mt.published;
+    if (all || d > LIVE_FLUSH || d < -LIVE_FLUSH) {
+        mt.published += d;
+        live_add(d);
+    }
 }
 
 /* exit(): the exiting thread (most often the only one) publishes what it
  * gathered, so that a finished single-threaded program's gauges are
- * exact. Hooks may still run later: they batch again from zero. */
+ * exact. Hooks may still run later: they batch again from there. */
 __attribute__((destructor)) static void mem_exit(void)
 {
-    if (mt.nsizes)
-        sizes_flush();
-    if (mt.live_delta && live_p)
-        live_flush();
+    sizes_flush();
+    live_publish(true);
 }
 
 /* Forget the cells: as the thread exits (its cells still its own:
@@ -221,10 +248,12 @@ __attribute__((destructor)) static void mem_exit(void)
  * parent's, and so are the sizes: the parent records them). */
 static void mem_forget(void)
 {
-    if (mmp_thread == MMP_THREAD_EXITING)
+    if (mmp_thread == MMP_THREAD_EXITING) {
         sizes_flush();
-    else if (mt.nsizes)
+        live_publish(true);
+    } else {
         sizes_clear();
+    }
     mt.bytes = NULL;
 }
 
@@ -313,10 +342,43 @@ static void mem_made(void)
 const struct mmp_family_ops mmp_family_mem = {.start = mem_start,
                                               .made = mem_made,
                                               .fields = mem_fields,
-                                              .thread_exit = mem_thread_exit,
                                               .forget = mem_forget};
 
 /* ------------------------------------------------------------ recording */
+
+/* The countdown of bytes allocated ran out (R: the block that did it, GOT
+ * its usable size): the bytes allocated since it was set count against
+ * the three distances; whichever ran out is done (a heap sample, the
+ * size batch; live bytes are checked), and the countdown is set to the
+ * least again. The sample is taken here, so that its stack starts at
+ * this function's caller (malloc tail-calls it). R is returned. */
+static __attribute__((noinline)) void *mem_due(void *r, uint64_t got)
+{
+    int64_t used = mt.due_set - mt.due_left;
+    mt.sample_left -= used;
+    mt.sizes_left -= used;
+    live_publish(false);
+    if (mt.sample_left < 0)
+        mmp_heap_sample(r, got, &mt.sample_left);
+    if (mt.sizes_left <= 0) {
+        sizes_flush();
+        mt.sizes_left = SIZE_STEP;
+    }
+    int64_t next = LIVE_STEP;
+    if (mt.sizes_left < next)
+        next = mt.sizes_left;
+    if (mt.sample_left < next)
+        next = mt.sample_left; /* -1 while a sample is taken: again */
+    mt.due_left = mt.due_set = next;
+    return r;
+}
+
+/* LIVE_STEP bytes freed since live bytes were last checked. */
+static __attribute__((noinline)) void free_due(void)
+{
+    live_publish(false);
+    mt.free_left = LIVE_STEP;
+}
 
 /* The slow path of mem_record: as mmp_record_slow, with the family's
  * cells (mmp_cell_of: shared for a free by a thread that never recorded
@@ -349,20 +411,24 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
     }
     if (gave)
         mms__cell_add(by, 8, gave);
-    mt.live_delta += (int64_t)got - (int64_t)gave;
     if (mmp_cacheable(c) && by.owned && sz.owned) {
-        mt.bytes = by.p;
+        if (mt.bytes != by.p) {
+            /* The cell's live bytes before this call (another thread's,
+             * gone) are published. */
+            mt.bytes = by.p;
+            mt.published = cell_live(by.p) - (int64_t)got + (int64_t)gave;
+        }
         __asm__ volatile("" ::: "memory"); /* before the call's cell */
         mmp_tls_ctr[id] = c.p;
-        if (mt.live_delta > LIVE_FLUSH || mt.live_delta < -LIVE_FLUSH)
-            live_flush();
     } else {
-        live_flush();
+        live_add((int64_t)got - (int64_t)gave); /* nothing would later */
     }
     if (t0)
         mmp_latency(id, t0);
-    if (got && (mt.sample_left -= (int64_t)got) < 0)
-        mmp_heap_sample(r, got, &mt.sample_left);
+    if (got && (mt.due_left -= (int64_t)got) < 0)
+        mem_due(r, got);
+    if (gave && (mt.free_left -= (int64_t)gave) < 0)
+        free_due();
     errno = saved;
 }
 
@@ -389,13 +455,12 @@ mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
     }
     if (gave)
         mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
-    mt.live_delta += (int64_t)got - (int64_t)gave;
-    if (MMP_UNLIKELY(mt.live_delta > LIVE_FLUSH || mt.live_delta < -LIVE_FLUSH))
-        live_flush();
     if (MMP_UNLIKELY(t0))
         mmp_latency(id, t0);
-    if (got && MMP_UNLIKELY((mt.sample_left -= (int64_t)got) < 0))
-        mmp_heap_sample(r, got, &mt.sample_left);
+    if (got && MMP_UNLIKELY((mt.due_left -= (int64_t)got) < 0))
+        mem_due(r, got);
+    if (gave && MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
+        free_due();
 }
 
 /* Real function NAME, or RET_BOOT if there is none yet (this thread is
@@ -429,19 +494,6 @@ static __attribute__((noinline)) void *malloc_slow(size_t n)
 static __attribute__((noinline)) void *malloc_record(void *r, size_t n)
 {
     mem_record(MMP_CALL_malloc, 0, !r, r, n, usable_real(r), 0);
-    return r;
-}
-
-/* What malloc's fast path found due: a batch of sizes, live bytes to
- * publish, a sample. R is returned. */
-static __attribute__((noinline)) void *malloc_due(void *r, uint64_t got)
-{
-    if (mt.live_delta > LIVE_FLUSH)
-        live_flush();
-    if (mt.sample_left < 0)
-        mmp_heap_sample(r, got, &mt.sample_left);
-    if (mt.nsizes == SIZES)
-        sizes_flush();
     return r;
 }
 
@@ -510,16 +562,11 @@ MMP_HOOK void *malloc(size_t n)
     uint64_t got = glibc_usable(r);
     mms__cell_add((struct mms_cell){c, true}, 0, 1);
     mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
-    bool due = size_count(asked);
-    /* Live bytes only rise here, only fall in free: one test each. Each
-     * test's slow path is a tail call, so nothing is kept across it. */
-    int64_t live = mt.live_delta += (int64_t)got;
-    if (MMP_UNLIKELY(live > LIVE_FLUSH))
-        due = true;
-    if (MMP_UNLIKELY((mt.sample_left -= (int64_t)got) < 0))
-        due = true;
-    if (MMP_UNLIKELY(due))
-        return malloc_due(r, got);
+    size_count(asked);
+    /* One countdown for all of the rarer work (mem_due), a tail call:
+     * nothing is kept across it. */
+    if (MMP_UNLIKELY((mt.due_left -= (int64_t)got) < 0))
+        return mem_due(r, got);
     return r;
 }
 
@@ -539,12 +586,24 @@ static __attribute__((noinline)) void free_slow(void *p, mmp_real_free_t real)
     mem_record(MMP_CALL_free, t0, false, NULL, 0, 0, gave);
 }
 
+/* free but for its fast path: timed, a thread without its cell yet,
+ * NULL, another allocator, a block that may be sampled or a bootstrap
+ * block (static memory: nothing to give back). */
+static __attribute__((noinline)) void free_other(void *p)
+{
+    if (is_boot(p))
+        return;
+    mmp_real_free_t real = mmp_real_free();
+    if (real)
+        free_slow(p, real);
+}
+
 MMP_HOOK void free(void *p)
 {
-    if (MMP_UNLIKELY(is_boot(p)))
-        return; /* bootstrap memory is static: nothing to give back */
     uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_free]);
     if (MMP_UNLIKELY(mode == MMP_OFF)) {
+        if (MMP_UNLIKELY(is_boot(p)))
+            return;
         mms_load_relaxed (&free_entry)(p);
         return;
     }
@@ -552,20 +611,21 @@ MMP_HOOK void free(void *p)
     MMP_COPY_LATE(blk, p);
     uint8_t *c = mmp_tls_ctr[MMP_CALL_free];
     if (MMP_UNLIKELY(!c || mode == MMP_TIMED || !blk || !glibc_sizes ||
-                     mmp_heap_maybe(blk))) {
-        mmp_real_free_t real = mmp_real_free();
-        if (real)
-            free_slow(blk, real);
-        return;
-    }
+                     mmp_heap_maybe(blk)))
+        return free_other(blk);
+    /* The word before a bootstrap block is 0 (struct boot_hdr's pad),
+     * never a glibc block's size: the one test here for it. */
+    uint64_t h = ((const uint64_t *)blk)[-1];
+    if (MMP_UNLIKELY(!h))
+        return free_other(blk);
     mmp_real_free_t real = (mmp_real_free_t)REAL_FOUND(free);
     /* Counted before the real call, which then is the last (a tail
      * call): nothing here depends on its outcome. */
-    uint64_t gave = glibc_usable(blk);
+    uint64_t gave = (h & ~7ull) - 8 - ((h & 2) << 2); /* glibc_usable */
     mms__cell_add((struct mms_cell){c, true}, 0, 1);
     mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
-    if (MMP_UNLIKELY((mt.live_delta -= (int64_t)gave) < -LIVE_FLUSH))
-        live_flush();
+    if (MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
+        free_due();
     real(blk);
 }
 
