@@ -528,7 +528,12 @@ struct mms_reader {
     struct mms__vec tables;     /* struct mms__rtable * */
     struct mms__vec records;    /* struct mms__rrecord */
     struct mms_snapshot *spare; /* a freed snapshot's buffers, reused */
+    uint64_t released;          /* the walk's last mms__reader_release */
 };
+/* Give the mapped pages of [heap_off, UPTO) back to the page cache if
+ * UPTO is a step past *MARK (then *MARK = UPTO): large files only. */
+MMS_HIDDEN void mms__reader_release(mms_reader *r, uint64_t upto,
+                                    uint64_t *mark);
 
 /* [off, off + len) inside [0, limit)? In 64 bits, with no overflow. */
 static inline bool mms__in_bounds(uint64_t off, uint64_t len, uint64_t limit)
