@@ -355,6 +355,9 @@ const struct mmp_family_ops mmp_family_mem = {.start = mem_start,
 static __attribute__((noinline)) void *mem_due(void *r, uint64_t got)
 {
     int64_t used = mt.due_set - mt.due_left;
+    /* Counted: an allocation made meanwhile (while a sample is taken,
+     * or by a signal handler) counts only its own bytes. */
+    mt.due_set = mt.due_left;
     mt.sample_left -= used;
     mt.sizes_left -= used;
     live_publish(false);
