@@ -941,9 +941,11 @@ class Bench:
         # The per-file records' share of python3's file (it opens and
         # stats some hundred files): the same without the files family.
         # And with a record per path stat'ed (paths only stat'ed count in
-        # their directory's record by default).
+        # their directory's record by default), and per file opened (files
+        # only read and closed are folded into it by default).
         variants = {"all,-files": {"MMSTATS_HOOKS": "all,-files"},
-                    "STAT_PATHS=1": {"MMSTATS_FILES_STAT_PATHS": "1"}}
+                    "STAT_PATHS=1": {"MMSTATS_FILES_STAT_PATHS": "1"},
+                    "FOLD=0": {"MMSTATS_FILES_FOLD": "0"}}
         for v in variants:
             progs.append((f"python3 -c pass, {v}", [py, "-c", "pass"], 64))
         # /bin/true records nothing, so it leaves no file (the file is

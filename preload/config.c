@@ -19,6 +19,7 @@ struct mmp_config mmp_cfg = {
     .families = ~0u,
     .files_max = 1024,
     .files_align = 4096,
+    .files_fold = 1,
     .heap_sample = 512 << 10,
     .heap_sites = 4096,
 };
@@ -100,6 +101,9 @@ static const struct opt opts[] = {
     {"MMSTATS_FILES_STAT_PATHS", OPT_BOOL, &mmp_cfg.files_stat_paths, 0, 0,
      "a record for each path only stat'ed (default: counted in its "
      "directory's DIR/* record)"},
+    {"MMSTATS_FILES_FOLD", OPT_BOOL, &mmp_cfg.files_fold, 0, 0,
+     "a file opened, only read (fstat, seek, mmap) and closed counts in its "
+     "directory's DIR/* record; off: a record for each file opened"},
 };
 
 /* Straight to fd 2 with the real write: never through our hooks, never

@@ -23,6 +23,7 @@ struct mmp_config {
     const char *files_salt;    /* the hash's key */
     int files_align;           /* "unaligned": offset % this */
     int files_stat_paths;      /* a record for each path only stat'ed */
+    int files_fold;        /* opened, read, closed: in its directory's record */
     long long heap_sample; /* bytes between heap samples on average; 0: off */
     int heap_sites;        /* the heap profile's sites, at most */
 };

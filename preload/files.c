@@ -424,9 +424,15 @@ static struct mmp_ofd *ofd_new(int fd)
     return NULL;
 }
 
-/* One descriptor fewer refers to O: the last one frees it. */
+static void pend_settle(struct mmp_ofd *o, bool fold);
+
+/* One descriptor fewer refers to O: the last one frees it (a file closed
+ * behind the shim's back, still pending, folded into its directory's
+ * record as a close would). */
 static void ofd_put(struct mmp_ofd *o)
 {
+    if (mms_load_relaxed(&o->refs) == 1 && mms_load_relaxed(&o->pend))
+        pend_settle(o, true);
     if (mms_load_relaxed(&o->refs) == 1 && o->rec) {
         if (mms_load_relaxed(&o->owner))
             run_settle(o, &o->own);
@@ -558,6 +564,121 @@ static void meta_event(uint32_t meta, unsigned m, unsigned m2, unsigned time,
 
 #define NOFIRST MMP_MM_N
 
+/* ------------------------------------------------------------ pending */
+
+/* A file opened, then only read, fstat'ed, seeked or mmap'ed, has no
+ * record while it is open: its events wait, in order, in its open file's
+ * log (files.h), which only the thread that opened it adds to. If it
+ * closes so, they go to its directory's record, DIR/ *, as a path only
+ * stat'ed does: python3 -c pass reads 55 modules that way, ~850 bytes of
+ * the stats file each as records of their own. If it does more (a write,
+ * a dup, fdopen, fileno, a sync, another thread's access, more events
+ * than the log holds, still open at exit or exec), it gets its own
+ * records and the events are replayed into them as they would have been
+ * recorded. MMSTATS_FILES_FOLD=0: records at open, as before. */
+enum mmp_pev_kind { PEV_OPEN, PEV_IO, PEV_STAT, PEV_MMAP, PEV_SEEK, PEV_MORE };
+
+static void pend_replay(struct mmp_ofd *o)
+{
+    static const uint8_t member[] = {[PEV_OPEN] = MMP_MM_opens,
+                                     [PEV_STAT] = MMP_MM_stats,
+                                     [PEV_MMAP] = MMP_MM_mmaps,
+                                     [PEV_SEEK] = MMP_MM_seeks};
+    uint64_t pos = mms_load_relaxed(&o->pos);
+    for (uint32_t i = 0; i < o->npend; i++) {
+        const struct mmp_pev *e = &o->log[i];
+        if (e->kind == PEV_IO) {
+            mms_store_relaxed(&o->pos, e->pos);
+            mmp_file_io_slow(o, e->r, e->off, e->how, e->t0, e->t1);
+        } else {
+            meta_event(o->meta, member[e->kind], MMP_MM_N, MMP_MM_meta_time,
+                       e->kind == PEV_OPEN ? MMP_MM_first_open : NOFIRST, e->t0,
+                       e->t1);
+        }
+    }
+    mms_store_relaxed(&o->pos, pos);
+}
+
+/* The records of pending O: its own, or with FOLD its directory's (DIR/ *)
+ * unless it has a record of its own already (opened before and kept). */
+static bool pend_records(struct mmp_ofd *o, bool fold, uint32_t *rec,
+                         uint32_t *meta)
+{
+    char abs[MMP_OFD_PATH + 2]; /* its path is shorter than MMP_OFD_PATH */
+    memcpy(abs, o->path, MMP_OFD_PATH);
+    if (fold) {
+        char hashed[MMP_HASHED_KEY];
+        size_t len;
+        const char *key = mmp_fpath_key(abs, hashed, &len);
+        uint32_t own;
+        char *slash = strrchr(abs, '/');
+        if (mms__record_find(tmeta, key, len, &own) != 0 && slash) {
+            slash[1] = '*';
+            slash[2] = '\0';
+        }
+    }
+    return records_of(abs, rec, meta);
+}
+
+/* Pending O gets its records (FOLD: its directory's), its events replayed
+ * into them. Nothing if O is not pending, or its log is busy (a signal
+ * handler inside the code that writes it, or another thread settling it:
+ * the caller's event is then dropped). */
+static void pend_settle(struct mmp_ofd *o, bool fold)
+{
+    uint32_t idle = MMP_PEND_IDLE;
+    if (!mms_cas_acq_rel(&o->pend, &idle, MMP_PEND_BUSY))
+        return;
+    uint32_t rec = 0, meta = 0;
+    if (pend_records(o, fold, &rec, &meta)) {
+        o->meta = meta;
+        mms_store_release(&o->rec, rec);
+        pend_replay(o);
+    } else {
+        count(F_UNTRACKED);
+    }
+    o->npend = 0;
+    mms_store_release(&o->pend, 0u);
+}
+
+/* Event KIND of O (PEV_MORE: one that ends the pending state) kept in O's
+ * log if O is pending and stays so: true, done. Else a pending O gets its
+ * records first and the caller records the event in them: false. */
+static bool pend_log(struct mmp_ofd *o, unsigned kind, int64_t r, uint64_t off,
+                     unsigned how, uint64_t t0, uint64_t t1)
+{
+    if (MMP_LIKELY(!mms_load_relaxed(&o->pend)))
+        return false;
+    uint32_t idle = MMP_PEND_IDLE;
+    if (kind != PEV_MORE && o->opener == me() && o->npend < MMP_PEND_MAX &&
+        mms_cas_acq_rel(&o->pend, &idle, MMP_PEND_BUSY)) {
+        o->log[o->npend++] = (struct mmp_pev){.kind = (uint8_t)kind,
+                                              .how = (uint8_t)how,
+                                              .r = r,
+                                              .off = off,
+                                              .pos = mms_load_relaxed(&o->pos),
+                                              .t0 = t0,
+                                              .t1 = t1};
+        mms_store_release(&o->pend, MMP_PEND_IDLE);
+        return true;
+    }
+    pend_settle(o, false);
+    if (!o->rec)
+        mmp_drop();
+    return false;
+}
+
+/* The process ends: the files still pending get records of their own. */
+static void files_end(void)
+{
+    for (uint32_t k = 0; k < OFD_CHUNKS; k++) {
+        struct mmp_ofd *c = mms_load_acquire(&chunk[k]);
+        for (uint32_t i = 0; c && i < OFD_CHUNK; i++)
+            if (mms_load_relaxed(&c[i].refs) && mms_load_relaxed(&c[i].pend))
+                pend_settle(&c[i], false);
+    }
+}
+
 /* track's part with ABS, this thread's path buffer; RAW: what the path as
  * given decided (mmp_fpath_raw). */
 static void track_path(int fd, int dirfd, const char *path, char *abs,
@@ -577,8 +698,14 @@ static void track_path(int fd, int dirfd, const char *path, char *abs,
     /* Directories and O_PATH descriptors get no record, only their path
      * (for openat and fchdir). */
     bool dir = (flags & O_DIRECTORY) || (flags & O_PATH) == O_PATH;
+    size_t n = strlen(abs);
+    /* Opened to be read only: pending (a file created, truncated or
+     * opened to be written has its records at once). */
+    bool pend = opened && !dir && mmp_cfg.files_fold && n < MMP_OFD_PATH &&
+                (flags & O_ACCMODE) == O_RDONLY &&
+                !(flags & (O_CREAT | O_TRUNC));
     uint32_t rec = 0, meta = 0;
-    if (!dir && !records_of(abs, &rec, &meta)) {
+    if (!dir && !pend && !records_of(abs, &rec, &meta)) {
         map_set(fd, NULL);
         count(F_UNTRACKED);
         return;
@@ -597,11 +724,15 @@ static void track_path(int fd, int dirfd, const char *path, char *abs,
     o->flags = (uint8_t)(oflags | ((flags & O_APPEND) ? MMP_OFD_APPEND : 0));
     o->pos = pos;
     run_reset(&o->own);
-    size_t n = strlen(abs);
     if (n < MMP_OFD_PATH)
         memcpy(o->path, abs, n + 1);
     else
         o->path[0] = '\0';
+    o->opener = me();
+    o->npend = pend;
+    if (pend)
+        o->log[0] = (struct mmp_pev){.kind = PEV_OPEN, .t0 = t0, .t1 = t1};
+    mms_store_release(&o->pend, pend ? MMP_PEND_IDLE : 0u);
     map_set(fd, o);
     if (rec && opened)
         meta_event(meta, MMP_MM_opens, MMP_MM_N, MMP_MM_meta_time,
@@ -649,10 +780,14 @@ void mmp_file_open(unsigned id, int dirfd, const char *path, int flags, int fd,
     errno = saved;
 }
 
-/* fopen's mode: O_APPEND for "a", which starts at the end (unknown). */
+/* fopen's mode: O_APPEND for "a", which starts at the end (unknown);
+ * O_WRONLY for any mode but "r" (what matters is that it may write). */
 static int mode_flags(const char *how)
 {
-    return how && how[0] == 'a' ? O_APPEND : 0;
+    if (!how)
+        return 0;
+    return (how[0] == 'a' ? O_APPEND : 0) |
+           (how[0] != 'r' || strchr(how, '+') ? O_WRONLY : 0);
 }
 
 void mmp_file_fopen(unsigned id, const char *path, const char *how, FILE *f,
@@ -663,17 +798,22 @@ void mmp_file_fopen(unsigned id, const char *path, const char *how, FILE *f,
         return;
     int saved = errno;
     int fl = mode_flags(how);
-    track(mmp_stream_fd(f), AT_FDCWD, path, fl, fl ? MMP_NOWHERE : 0,
-          MMP_OFD_STREAM, true, t0, t1);
+    track(mmp_stream_fd(f), AT_FDCWD, path, fl,
+          (fl & O_APPEND) ? MMP_NOWHERE : 0, MMP_OFD_STREAM, true, t0, t1);
     errno = saved;
 }
 
 void mmp_file_fdopen(int fd, const char *how, FILE *f)
 {
     struct mmp_ofd *o = f ? map_get(fd) : NULL;
-    if (!o || !o->rec)
+    if (!o)
         return;
     int saved = errno;
+    pend_log(o, PEV_MORE, 0, 0, 0, 0, 0);
+    if (!o->rec) {
+        errno = saved;
+        return;
+    }
     __atomic_fetch_or(&o->flags, (uint8_t)MMP_OFD_STREAM, __ATOMIC_RELAXED);
     (void)how;
     meta_event(o->meta, MMP_MM_opens, MMP_MM_N, MMP_MM_meta_time, NOFIRST, 0,
@@ -702,6 +842,7 @@ void mmp_file_closed(struct mmp_ofd *o, int r, uint64_t t0, uint64_t t1)
     if (!o)
         return;
     int saved = errno;
+    pend_settle(o, true); /* opened, only read, closed: its directory's */
     if (o->rec)
         meta_event(o->meta, MMP_MM_closes, MMP_MM_N, MMP_MM_meta_time,
                    MMP_MM_first_close, t0, t1);
@@ -729,6 +870,7 @@ void mmp_file_dup(int fd, int r, int fd2, uint64_t t0, uint64_t t1)
     int saved = errno;
     struct mmp_ofd *o = map_get(fd);
     if (o && mmp_files_on()) {
+        pend_log(o, PEV_MORE, 0, 0, 0, 0, 0);
         __atomic_fetch_add(&o->refs, 1, __ATOMIC_ACQ_REL);
         map_set(r, o);
         if (o->rec)
@@ -747,7 +889,7 @@ void mmp_file_seek(int fd, int64_t r, uint64_t t0, uint64_t t1)
         return;
     int saved = errno;
     mms_store_relaxed(&o->pos, (uint64_t)r);
-    if (o->rec)
+    if (!pend_log(o, PEV_SEEK, 0, 0, 0, t0, t1) && o->rec)
         meta_event(o->meta, MMP_MM_seeks, MMP_MM_N, MMP_MM_meta_time, NOFIRST,
                    t0, t1);
     errno = saved;
@@ -768,7 +910,7 @@ void mmp_file_fseek(FILE *f, int64_t off, int whence, int r, uint64_t t0,
     else
         pos = MMP_NOWHERE; /* SEEK_END: the size is not known */
     mms_store_relaxed(&o->pos, pos);
-    if (o->rec)
+    if (!pend_log(o, PEV_SEEK, 0, 0, 0, t0, t1) && o->rec)
         meta_event(o->meta, MMP_MM_seeks, MMP_MM_N, MMP_MM_meta_time, NOFIRST,
                    t0, t1);
     errno = saved;
@@ -779,22 +921,25 @@ void mmp_file_fseek(FILE *f, int64_t off, int whence, int r, uint64_t t0,
 void mmp_file_sync(int fd, int r, bool data, uint64_t t0, uint64_t t1)
 {
     struct mmp_ofd *o = r == 0 ? map_get(fd) : NULL;
-    if (!o || !o->rec)
+    if (!o)
         return;
     int saved = errno;
-    meta_event(o->meta, data ? MMP_MM_fdatasyncs : MMP_MM_fsyncs, MMP_MM_N,
-               MMP_MM_write_time, NOFIRST, t0, t1);
+    pend_log(o, PEV_MORE, 0, 0, 0, 0, 0);
+    if (o->rec)
+        meta_event(o->meta, data ? MMP_MM_fdatasyncs : MMP_MM_fsyncs, MMP_MM_N,
+                   MMP_MM_write_time, NOFIRST, t0, t1);
     errno = saved;
 }
 
 void mmp_file_fstat(int fd, int r, uint64_t t0, uint64_t t1)
 {
     struct mmp_ofd *o = r == 0 ? map_get(fd) : NULL;
-    if (!o || !o->rec)
+    if (!o)
         return;
     int saved = errno;
-    meta_event(o->meta, MMP_MM_stats, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0,
-               t1);
+    if (!pend_log(o, PEV_STAT, 0, 0, 0, t0, t1) && o->rec)
+        meta_event(o->meta, MMP_MM_stats, MMP_MM_N, MMP_MM_meta_time, NOFIRST,
+                   t0, t1);
     errno = saved;
 }
 
@@ -880,22 +1025,25 @@ void mmp_file_rename(int fromdir, const char *from, int todir, const char *to,
 void mmp_file_mmap(int fd, bool ok, uint64_t t0, uint64_t t1)
 {
     struct mmp_ofd *o = ok && fd >= 0 ? map_get(fd) : NULL;
-    if (!o || !o->rec)
+    if (!o)
         return;
     int saved = errno;
-    meta_event(o->meta, MMP_MM_mmaps, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0,
-               t1);
+    if (!pend_log(o, PEV_MMAP, 0, 0, 0, t0, t1) && o->rec)
+        meta_event(o->meta, MMP_MM_mmaps, MMP_MM_N, MMP_MM_meta_time, NOFIRST,
+                   t0, t1);
     errno = saved;
 }
 
 void mmp_file_fileno(int fd, uint64_t t0, uint64_t t1)
 {
     struct mmp_ofd *o = fd >= 0 ? map_get(fd) : NULL;
-    if (!o || !o->rec)
+    if (!o)
         return;
     int saved = errno;
-    meta_event(o->meta, MMP_MM_opens, MMP_MM_filenos, MMP_MM_meta_time,
-               MMP_MM_first_open, t0, t1);
+    pend_log(o, PEV_MORE, 0, 0, 0, 0, 0);
+    if (o->rec)
+        meta_event(o->meta, MMP_MM_opens, MMP_MM_filenos, MMP_MM_meta_time,
+                   MMP_MM_first_open, t0, t1);
     errno = saved;
 }
 
@@ -989,10 +1137,22 @@ static struct mmp_frun *tcache_get(struct mmp_ofd *o)
 void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
                       uint64_t t0, uint64_t t1)
 {
-    if (r < 0 || !o->rec || !tfiles)
-        return; /* failed calls are not accesses; directories have none */
+    if (r < 0 || !tfiles)
+        return; /* failed calls are not accesses */
     int saved = errno;
     bool w = how & MMP_FIO_WRITE;
+    if (!o->rec && pend_log(o, w ? PEV_MORE : PEV_IO, r, off, how, t0, t1)) {
+        uint64_t at = (how & MMP_FIO_AT) ? off : mms_load_relaxed(&o->pos);
+        if (!(how & MMP_FIO_NOMOVE))
+            mms_store_relaxed(&o->pos,
+                              at == MMP_NOWHERE ? at : at + (uint64_t)r);
+        errno = saved;
+        return;
+    }
+    if (!o->rec) { /* directories have no accesses */
+        errno = saved;
+        return;
+    }
     uintptr_t self = me();
     uintptr_t owner = mms_load_relaxed(&o->owner);
     struct mmp_frun tmp, *s;
@@ -1123,6 +1283,17 @@ static void files_forget(void)
 static void files_child(void)
 {
     other_gen = (uint8_t)(other_gen == 255 ? 1 : other_gen + 1);
+    /* The pending files' events so far are the parent's: the child's
+     * file counts its own from now on, as with records (format.md 9.6). */
+    for (uint32_t k = 0; k < OFD_CHUNKS; k++) {
+        struct mmp_ofd *c = mms_load_acquire(&chunk[k]);
+        for (uint32_t i = 0; c && i < OFD_CHUNK; i++)
+            if (mms_load_relaxed(&c[i].pend)) {
+                c[i].npend = 0;
+                c[i].opener = me();
+                mms_store_relaxed(&c[i].pend, MMP_PEND_IDLE);
+            }
+    }
 }
 
 /* A descriptor the process started with (0, 1, 2): a record if it is a
@@ -1186,4 +1357,5 @@ const struct mmp_family_ops mmp_family_files = {
     .start = files_start,
     .made = files_made,
     .forget = files_forget,
+    .end = files_end,
 };

@@ -44,6 +44,7 @@
 #define MMP_BODY_EXIT(name, shape, ret, ...)                                   \
     MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
     {                                                                          \
+        mmp_process_end();                                                     \
         mmp_file_state(MMS_STATE_FINISHED);                                    \
         mmp_real_##name##_t real = mmp_real_##name();                          \
         if (real)                                                              \

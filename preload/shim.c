@@ -499,8 +499,23 @@ void mmp_file_state(enum mms_state st)
         mms__writer_set_state(writer, st);
 }
 
+/* Not in a vfork child, which shares our memory: the pending state it
+ * would end is its parent's. */
+void mmp_process_end(void)
+{
+    if (!writer || mms_load_relaxed(&no_syscalls) ||
+        getpid() != mms_load_relaxed(&file_pid))
+        return;
+    int saved = errno;
+    for (unsigned f = 0; f < MMP_NFAMILIES; f++)
+        if (family_on(f) && families[f]->end)
+            families[f]->end();
+    errno = saved;
+}
+
 int mmp_exec_begin(void)
 {
+    mmp_process_end();
     if (!writer || mms_load_relaxed(&no_syscalls))
         return 0;
     return mms__writer_exec_begin(writer);
@@ -521,6 +536,7 @@ static void at_exit(void)
      * finish it. */
     int pending = FILE_PENDING;
     mms_cas_acq_rel(&file_state, &pending, (int)FILE_NONE);
+    mmp_process_end();
     if (writer && !mms_load_relaxed(&no_syscalls))
         mms__writer_exit(writer);
     errno = saved;

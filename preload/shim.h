@@ -244,6 +244,8 @@ struct mmp_family_ops {
     void (*thread_exit)(void);
     /* Forget this thread's cached cells (thread exit, fork child). */
     void (*forget)(void);
+    /* The process's end (exit, _exit, exec): record what is kept back. */
+    void (*end)(void);
 };
 #define MMP_FAM_DECL(fam, kind, desc)                                          \
     extern const struct mmp_family_ops mmp_family_##fam;
@@ -334,6 +336,8 @@ int mmp_table_add(const struct mms_table_spec *spec, mms_table **out);
 /* The state of the stats file (exec, _exit), in the process that owns
  * it, unless the process entered seccomp (the core's check needs getpid). */
 void mmp_file_state(enum mms_state st);
+/* The process ends (exit, _exit, exec): each family's end op. */
+void mmp_process_end(void);
 /* exec: the file finished and, if its policy does not keep it, parked
  * for the new image to fold (1); back under its name and READY if exec
  * failed. */
