@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +419,18 @@ static int reopen(mms_writer *w)
         return -ESTALE;
     }
     return fd;
+}
+
+void mms__file_punch(mms_writer *w, uint64_t off, uint64_t len)
+{
+    int saved = errno;
+    int fd = reopen(w);
+    if (fd >= 0) {
+        syscall(SYS_fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                (off_t)off, (off_t)len);
+        mms__sys_close(fd);
+    }
+    errno = saved;
 }
 
 static int map_extents(mms_writer *w, int fd, uint64_t size)

@@ -86,6 +86,31 @@ void mms__block_publish(mms_writer *w, struct mms_block *b, uint16_t bstate)
     __atomic_fetch_add(&w->hdr->publish_gen, 1, __ATOMIC_RELEASE);
 }
 
+/* The file's owner is done with it (exit, the file kept): the prepared
+ * space past the heap, up to its extent's end, is given back. The heap
+ * takes it as one DEAD filler, by a compare-and-swap of heap_used as any
+ * allocation takes space, so nothing else (a late record of this process,
+ * or of one sharing the file) can use it any more; then its whole pages
+ * are punched out of the file (du counts them, on a tmpfs too; the size
+ * stays). A later allocation finds nothing prepared and grows the file
+ * again, as any allocation past the prepared space does. */
+void mms__heap_trim(mms_writer *w)
+{
+    struct mms_file_header *h = w->hdr;
+    uint64_t u = mms_load_acquire(&h->heap_used);
+    uint64_t end = mms_load_acquire(&h->file_size);
+    uint64_t ext_end = (u | w->ext_mask) + 1;
+    if (end > ext_end)
+        end = ext_end;
+    uint64_t from = mms__round_up(u + sizeof(struct mms_block), 4096);
+    if (end < from + 4096 ||
+        !mms_load_relaxed(&w->ext[(end - 1) >> w->ext_shift]) ||
+        !mms_cas_acq_rel(&h->heap_used, &u, end))
+        return; /* less than a page to give back, or the heap moved */
+    filler(w, u, end - u);
+    mms__file_punch(w, from, end - from);
+}
+
 int mms__heap_reserve(mms_writer *w, uint64_t need)
 {
     struct mms_file_header *h = w->hdr;

@@ -263,6 +263,8 @@ MMS_HIDDEN void mms__block_publish(mms_writer *w, struct mms_block *b,
 /* Make sure NEED more bytes are prepared, growing the file now if not
  * (system calls): 0, or a negative code. */
 MMS_HIDDEN int mms__heap_reserve(mms_writer *w, uint64_t need);
+/* The prepared space past the heap given back (the owner's exit). */
+MMS_HIDDEN void mms__heap_trim(mms_writer *w);
 
 /* file.c: directories, names, creation, growth and extents. */
 MMS_HIDDEN int mms__default_dir(char *buf, size_t len, bool use_env);
@@ -288,6 +290,9 @@ MMS_HIDDEN int mms__file_create(mms_writer *w, int dfd, const char *name,
  * thread's runs: mms__grow_wait; MMS_EFULL: not allowed now). Keeps
  * errno. */
 MMS_HIDDEN int mms__grow(mms_writer *w, uint64_t end);
+/* Punch the whole pages of [OFF, OFF + LEN) out of the file (their
+ * blocks freed, the size kept); best effort, keeps errno. */
+MMS_HIDDEN void mms__file_punch(mms_writer *w, uint64_t off, uint64_t len);
 /* Wait for another thread's growth to end (or, held by the same grower
  * for MMS_GROW_STALL_NS, clear its mark): true when the caller should try
  * again; false in no-syscall mode (seccomp), where it cannot wait. */

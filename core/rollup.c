@@ -1174,8 +1174,14 @@ int mms__writer_exit(mms_writer *w)
     if (!owner(w))
         return 0;
     mms_writer_finish(w);
-    if (mms_load_relaxed(&w->no_syscalls) || w->keep != MMS_KEEP_NONE)
+    if (mms_load_relaxed(&w->no_syscalls))
         return 0;
+    if (w->keep != MMS_KEEP_NONE) {
+        /* Kept: its prepared space given back (what the process still
+         * records grows the file again). */
+        mms__heap_trim(w);
+        return 0;
+    }
     /* Removed now; what the process still records goes nowhere. */
     if (unlink(w->path) < 0)
         return -errno;

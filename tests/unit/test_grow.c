@@ -5,13 +5,15 @@
  * 200 short threads on a loaded machine lost ~40); a growth whose grower
  * is gone (held for MMS_GROW_STALL_NS) is taken over, never waited for
  * forever; in no-syscall mode (seccomp) the waiter gives up at once. The
- * "grower" here is the test holding the writer's growing mark. */
+ * "grower" here is the test holding the writer's growing mark. And the
+ * other way: the prepared space given back at exit. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hotpath.h"
 #include "internal.h"
@@ -129,6 +131,37 @@ static void no_syscalls_waiter_gives_up(void **state)
     mms_store_release(&w->growing, (uintptr_t)0);
 }
 
+/* The owner's exit gives the prepared space back (core/heap.c
+ * mms__heap_trim): the heap takes it whole under a DEAD filler, its whole
+ * pages leave the file's blocks on disk (du), the size stays; a field made
+ * after that grows the file again and reads back. Exact: fails if the
+ * space stays allocated or the file is unusable after. */
+static void exit_gives_prepared_space_back(void **state)
+{
+    struct fixture *fx = *state;
+    mms_writer *w = fx->tu.w;
+    struct mms_file_header *h = w->hdr;
+    assert_int_equal(mms__heap_reserve(w, 64 * 1024), 0);
+    uint64_t used = mms_load_acquire(&h->heap_used);
+    uint64_t size = mms_load_acquire(&h->file_size);
+    uint64_t from = (used + 8 + 4095) / 4096 * 4096;
+    assert_true(size >= from + 64 * 1024);
+    struct stat st0, st1;
+    assert_int_equal(stat(w->path, &st0), 0);
+    mms__heap_trim(w);
+    assert_int_equal(mms_load_acquire(&h->heap_used), size);
+    assert_int_equal(mms_load_acquire(&h->file_size), size);
+    assert_int_equal(stat(w->path, &st1), 0);
+    assert_int_equal(st1.st_size, st0.st_size);
+    assert_true((uint64_t)st1.st_blocks * 512 + (size - from) <=
+                (uint64_t)st0.st_blocks * 512);
+    mms_field *late;
+    assert_int_equal(mms_counter_new(w, "late", NULL, &late), 0);
+    mms_counter_add(late, 5);
+    assert_true(mms_load_acquire(&h->file_size) > size);
+    assert_int_equal(tu_counter(tu_reader(&fx->tu), "late"), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +170,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(abandoned_growth_is_taken_over, setup,
                                         tu_teardown),
         cmocka_unit_test_setup_teardown(no_syscalls_waiter_gives_up, setup,
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(exit_gives_prepared_space_back, setup,
                                         tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
