@@ -51,7 +51,10 @@ bool mms__hist_view(mms_field *f, struct mms_hist_view *v)
     if (!f || f->kind != MMS_KIND_HISTOGRAM || (f->flags & MMS_DF_WINDOW))
         return false;
     mms_writer *w = f->w;
+    uint8_t *ext0 = mms_load_acquire(&w->ext[0]);
     *v = (struct mms_hist_view){.ext = w->ext,
+                                .ext0 = ext0,
+                                .ext0_size = ext0 ? w->extent_size : 0,
                                 .ext_mask = w->ext_mask,
                                 .ext_shift = w->ext_shift,
                                 .bits = f->bits,

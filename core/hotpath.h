@@ -115,8 +115,10 @@ MMS_HIDDEN_API void mms__hist_record_cell(mms_field *f, struct mms_cell c,
  * set once and never moves; a fork child's file is mapped at the same
  * places). */
 struct mms_hist_view {
-    uint8_t **ext;     /* the writer's extents, by offset >> ext_shift */
-    uint64_t ext_mask; /* offset within an extent */
+    uint8_t **ext;      /* the writer's extents, by offset >> ext_shift */
+    uint8_t *ext0;      /* ext[0], set before any histogram is made */
+    uint32_t ext0_size; /* the extent's size: offsets below it are in ext0 */
+    uint64_t ext_mask;  /* offset within an extent */
     uint32_t ext_shift;
     union { /* the geometry, GEOM both bytes: one compare */
         struct {
@@ -171,8 +173,12 @@ mms__hist_record_owned_as(const struct mms_hist_view *hv, uint8_t *cell,
         mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);
         return;
     }
-    uint8_t *chunk = mms_load_relaxed(&hv->ext[off >> hv->ext_shift]) +
-                     (off & hv->ext_mask) + sizeof(struct mms_chunk_block);
+    /* Most chunks are in the first extent: its address is the view's. */
+    uint8_t *chunk = (__builtin_expect(off < hv->ext0_size, 1)
+                          ? hv->ext0 + off
+                          : mms_load_relaxed(&hv->ext[off >> hv->ext_shift]) +
+                                (off & hv->ext_mask)) +
+                     sizeof(struct mms_chunk_block);
     uint64_t *bucket = (uint64_t *)chunk + (idx & ((1u << bits) - 1));
     mms_store_relaxed(seq, s + 1);
     mms_fence_release();

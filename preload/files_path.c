@@ -192,7 +192,12 @@ bool mmp_fpath_excluded(const char *abs)
 {
     for (unsigned i = 0; i < nprefix; i++) {
         size_t n = prefix_len[i];
-        if (!strncmp(abs, prefix[i], n) && (abs[n] == '/' || abs[n] == '\0'))
+        if (n == 0) /* "/": every path */
+            return true;
+        /* The first letter after the "/" tells most prefixes apart: the
+         * call to compare the rest only for those that may match. */
+        if (abs[1] == prefix[i][1] && !strncmp(abs, prefix[i], n) &&
+            (abs[n] == '/' || abs[n] == '\0'))
             return true;
     }
     return false;
@@ -206,8 +211,10 @@ enum mmp_raw mmp_fpath_raw(const char *path)
 {
     if (!path || path[0] != '/')
         return MMP_RAW_UNKNOWN;
-    for (const char *s = path; (s = strchr(s, '/')) != NULL; s++) {
-        if (s[1] == '/' || s[1] == '.')
+    /* One pass, inline: the paths decided here are short (/dev/null), and
+     * a call to strchr per "/" cost more than the bytes. */
+    for (const char *s = path; *s; s++) {
+        if (s[0] == '/' && (s[1] == '/' || s[1] == '.'))
             return MMP_RAW_UNKNOWN;
     }
     return mmp_fpath_excluded(path) ? MMP_RAW_EXCLUDED : MMP_RAW_INCLUDED;

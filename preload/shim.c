@@ -374,7 +374,9 @@ void mmp_latency_slow(unsigned id, uint64_t dt)
         mmp_drop();
     } else {
         mms__hist_record_cell(f, c, dt);
-        if (mmp_cacheable(c))
+        /* Only with the call's counters' cell: a cached latency cell
+         * vouches for both (mmp_latency_at tests one). */
+        if (mmp_tls_ctr[id] && mmp_cacheable(c))
             mmp_tls_lat[id] = c.p;
     }
     errno = saved;
@@ -401,8 +403,10 @@ void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec)
  * cell vouches for its family's cells too. */
 static void forget_cells(void)
 {
-    memset(mmp_tls_ctr, 0, sizeof mmp_tls_ctr);
+    /* The latency cells first: one cached vouches for its counters. */
     memset(mmp_tls_lat, 0, sizeof mmp_tls_lat);
+    COMPILER_BARRIER();
+    memset(mmp_tls_ctr, 0, sizeof mmp_tls_ctr);
     COMPILER_BARRIER();
     for (unsigned f = 0; f < MMP_NFAMILIES; f++)
         if (families[f]->forget)

@@ -201,8 +201,9 @@ struct mmp_win_clock {
 /* This thread's cells: of call I's counters (ctr[I]) and latency
  * histogram (lat[I]); NULL sends the hook to the slow path. Only owned
  * cells are cached, and all are forgotten in the writer's thread-exit
- * callback and in a fork child. With the window clock in the same TLS
- * block: one offset (a load from the GOT) reaches them all. */
+ * callback and in a fork child. LAT[I] is cached only once CTR[I] is,
+ * and forgotten first: a thread with LAT[I] has CTR[I]. With the window clock
+ * in the same TLS block: one offset (a load from the GOT) reaches them all. */
 struct mmp_tls {
     uint8_t *ctr[MMP_NCALLS];
     uint8_t *lat[MMP_NCALLS];
@@ -432,8 +433,9 @@ mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
 {
     uint64_t dt = t1 - t0;
     dt = (int64_t)dt < 0 ? 0 : dt; /* T1 before T0: another CPU's TSC */
-    uint8_t *l = mmp_tls_lat[id], *p = mmp_tls_ctr[id];
-    if (MMP_LIKELY(l && p)) {
+    uint8_t *l = mmp_tls_lat[id];
+    if (MMP_LIKELY(l)) { /* then the counters' cell is cached too */
+        uint8_t *p = mmp_tls_ctr[id];
         uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
         if (MMP_LIKELY(win))
             mmp_window_add_at(p, win, mmp_second(t1));
@@ -696,6 +698,11 @@ MMP_CALLS(MMP_FIRST_PROTO)
         MMP_DISPATCH(name, real, MMP_ARGS(__VA_ARGS__))                        \
         MMP_KEEP(__VA_ARGS__)                                                  \
         MMP_FPRE(name);                                                        \
+        /* Loaded again after a per-file call before the real one (close's     \
+         * map update): no saved register holds it across that call. */        \
+        if (MMP_FHAS(MMP_FPRE_##name))                                         \
+            real = (mmp_real_##name##_t)mms_load_relaxed(                      \
+                &mmp_entry[MMP_CALL_##name]);                                  \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
         {                                                                      \
             MMP_RESTORE(__VA_ARGS__)                                           \
