@@ -665,6 +665,16 @@ class Bench:
         raise RuntimeError("mmstat-exporter did not start")
 
     def reader_fleet(self):
+        # A directory of their own: the reader part's 64 MiB file, kept
+        # after its exit, would be in /metrics too.
+        saved = self.stats_dir
+        self.stats_dir = os.path.join(self.stats_root, "fleet")
+        try:
+            self.fleet()
+        finally:
+            self.stats_dir = saved
+
+    def fleet(self):
         snapcost = os.path.join(self.b, "bench/snapcost")
         py = shutil.which("python3")
         echo = [py, "-c", "import sys\nfor l in sys.stdin:\n"

@@ -534,6 +534,7 @@ struct mms_reader {
     struct mms__vec records;    /* struct mms__rrecord */
     struct mms_snapshot *spare; /* a freed snapshot's buffers, reused */
     uint64_t released;          /* the walk's last mms__reader_release */
+    bool snapped;               /* a snapshot was taken (see cells_pass) */
 };
 /* Give the mapped pages of [heap_off, UPTO) back to the page cache if
  * UPTO is a step past *MARK (then *MARK = UPTO): large files only. */

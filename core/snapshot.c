@@ -704,8 +704,11 @@ static void pass_reset(mms_snapshot *s)
             s->tables[t].recs[k].status = 0;
 }
 
-/* One read of every cell; SV_AT counts per-shard values. */
-static void cells_pass(mms_snapshot *s, mms_reader *r)
+/* One read of every cell; SV_AT counts per-shard values. The reader's
+ * first snapshot gives a large file's pages back behind it (a one-shot
+ * reader's RSS); later ones keep them: a reader that takes snapshot
+ * after snapshot would map them all again each time. */
+static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
 {
     const struct mms__rcell *cells = r->cells.p;
     size_t nsv = 0;
@@ -722,7 +725,8 @@ static void cells_pass(mms_snapshot *s, mms_reader *r)
     for (size_t k = 0; k < r->cells.n; k++) {
         const struct mms__rcell *c = &cells[k];
         const uint8_t *cell = r->base + c->off;
-        mms__reader_release(r, c->off, &mark);
+        if (release)
+            mms__reader_release(r, c->off, &mark);
         if (c->owner & MMS__RC_RECORD) {
             uint32_t num = c->owner & ~MMS__RC_RECORD;
             struct mms_record_info *ri =
@@ -877,6 +881,8 @@ static int take(mms_reader *r, unsigned flags, mms_snapshot **out)
     mms_snapshot *s = NULL;
     struct shape sized = {0, 0, 0, 0, 0};
     int t;
+    bool first = !r->snapped;
+    r->snapped = true;
     for (t = 0; t < MMS_RETIRE_TRIES; t++) {
         uint64_t e = mms_load_acquire(&m->retire_end);
         int rc = mms__reader_walk(r);
@@ -898,7 +904,7 @@ static int take(mms_reader *r, unsigned flags, mms_snapshot **out)
         s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
         s->real_ns = mms__now_ns(CLOCK_REALTIME);
         pass_reset(s);
-        cells_pass(s, r);
+        cells_pass(s, r, first);
         mms_fence_acquire();
         if (mms_load_relaxed(&m->retire_begin) == e)
             break;

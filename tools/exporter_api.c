@@ -115,10 +115,17 @@ static void fold_unlock(int fd)
         close(fd); /* and the lock with it */
 }
 
+/* Free heap kept between answers, at most: below it, the next answer
+ * reuses it; above it (a big directory's snapshots), it goes back to
+ * the system. Trimming after every answer made each scrape of 100
+ * processes fault its few MB in again and flush every thread's TLB. */
+#define TRIM_ABOVE (32u << 20)
+
 static void unlock_and_trim(struct cache *c)
 {
     pthread_mutex_unlock(&c->lock);
-    malloc_trim(0);
+    if (mallinfo2().fordblks > TRIM_ABOVE)
+        malloc_trim(0);
 }
 
 /* Open a growable body; finish it with body_close. */
