@@ -610,3 +610,85 @@ int mms_writer_after_fork(mms_writer *w)
         detach(w);
     return rc;
 }
+
+/* ------------------------------------------- a fork child's counts */
+
+bool mms__cell_shared_ready(mms_field *f)
+{
+    if (!f || !(f->flags & MMS_DF_SHARDED))
+        return false;
+    struct mms__shard *sh0 = mms__shard_get(f->w, 0);
+    if (sh0 && mms__row_cell(sh0, f->index))
+        return true;
+    return mms__cell_shared(f).p != NULL;
+}
+
+/* The file offset of P in W's extents, or 0. */
+static uint64_t ext_off(const mms_writer *w, const uint8_t *p)
+{
+    uintptr_t q = (uintptr_t)p;
+    for (uint32_t e = 0; e < MMS_MAX_EXTENTS && w->ext[e]; e++) {
+        uintptr_t base = (uintptr_t)w->ext[e];
+        if (q >= base && q - base < w->extent_size)
+            return ((uint64_t)e << w->ext_shift) + (q - base);
+    }
+    return 0;
+}
+
+/* The file offset of ITEM's shard-0 cell, there when the process forked
+ * and inside SIZE bytes, or 0. */
+static uint64_t fold_offset(mms_writer *w, const struct mms__fold_item *item,
+                            uint64_t size)
+{
+    struct mms__shard *sh0 = mms__shard_get(w, 0);
+    const uint8_t *c =
+        sh0 && item->f ? mms__row_cell(sh0, item->f->index) : NULL;
+    uint64_t off = c ? ext_off(w, c) : 0;
+    if (!off || off % 8 || item->n > 4 || off + 8ull * item->n > size)
+        return 0;
+    return off;
+}
+
+int mms__writer_fold_parent(mms_writer *w, const struct mms__fold_item *items,
+                            unsigned n)
+{
+    if (!w || w->detached || !w->path[0] || !n || n > MMS__FOLD_MAX)
+        return -EINVAL;
+    int fd = mms__sys_open(w->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd < 0)
+        return fd;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint64_t size = 0;
+    int rc = mms__sys_fstat(fd, &dev, &ino, &size);
+    if (rc == 0 && (dev != w->file_dev || ino != w->file_ino))
+        rc = MMS_EINSECURE;
+    for (unsigned k = 0; rc == 0 && k < n; k++)
+        if (!fold_offset(w, &items[k], size))
+            rc = -ESTALE;
+    int err = 0;
+    uint8_t *base = rc == 0 ? mms__sys_mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                            MAP_SHARED, fd, 0, &err)
+                            : MAP_FAILED;
+    mms__sys_close(fd);
+    if (rc < 0)
+        return rc;
+    if (base == MAP_FAILED)
+        return -err;
+    /* Only into the parent's running file: a finished one may be folded
+     * into its rollup at any moment (what is added then could be lost). */
+    const struct mms_file_header *h = (const struct mms_file_header *)base;
+    if (h->pid != w->hdr->pid ||
+        mms_load_acquire(&h->p.state) != (uint32_t)MMS_STATE_READY) {
+        mms__sys_munmap(base, size);
+        return -ESTALE;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        uint64_t *cell = (uint64_t *)(base + fold_offset(w, &items[k], size));
+        for (uint32_t j = 0; j < items[k].n; j++)
+            if (items[k].vals[j])
+                mms_add_relaxed(&cell[j], items[k].vals[j]);
+    }
+    mms__sys_munmap(base, size);
+    return 0;
+}

@@ -361,6 +361,27 @@ MMS_HIDDEN_API int mms__writer_exec_begin(mms_writer *w);
  * mms_writer_after_fork. Failing that, a private copy; -errno. */
 MMS_HIDDEN_API int mms__writer_fork_private(mms_writer *w);
 MMS_HIDDEN_API void mms__writer_exec_failed(mms_writer *w, int parked);
+/* A fork child's counts kept in its memory (preload/shim.c), added to
+ * its parent's file at exec or exit: F's shard-0 cell (the shared one,
+ * only ever updated with atomic adds) as it was at the fork, N counters
+ * VALS added to it in the parent's file, mapped MAP_SHARED for these
+ * adds only. */
+#define MMS__FOLD_MAX 256 /* items in one fold (a stack array of offsets) */
+struct mms__fold_item {
+    mms_field *f;
+    uint32_t n;
+    const uint64_t *vals;
+};
+/* Shard 0's cell of F's group, made if need be (in the parent, before a
+ * fork, so that a child finds it): false if none can be had. */
+MMS_HIDDEN_API bool mms__cell_shared_ready(mms_field *f);
+/* Add ITEMS into the file the fork child's private mapping shows (the
+ * parent's): 0, or -errno / MMS_EINSECURE / -ESTALE (the parent's file
+ * finished or replaced; a cell missing) and then nothing is added. Three
+ * system calls and an unmap; no allocation. */
+MMS_HIDDEN_API int mms__writer_fold_parent(mms_writer *w,
+                                           const struct mms__fold_item *items,
+                                           unsigned n);
 MMS_HIDDEN_API bool mms__exec_parked(const char *dir);
 MMS_HIDDEN_API int mms__writer_start_sweep(mms_writer *w);
 MMS_HIDDEN_API int mms__writer_exit(mms_writer *w);

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "shim.h"
+#include "files.h"
 
 /* ------------------------------------------------------ the table */
 
@@ -128,6 +129,32 @@ static pid_t file_pid;
 static int fork_child_file;
 static __thread int making_file MMP_IE; /* this thread makes the file */
 
+/* A fork child keeps its counts in memory, not in a file of its own:
+ * most (a shell's) exec or exit after a few calls, and a file made for
+ * them, then folded by the exec'd image, cost more than the child. At
+ * exec or exit its calls, errors and bytes are added to its parent's
+ * file (the shared cells, with atomic adds: mms__writer_fold_parent);
+ * a child that lives on (more than DEFER_RECORDS records, more than
+ * DEFER_MEM allocation calls: counts, never times, so that the same
+ * program behaves the same on a loaded machine), or whose counts the
+ * parent's file cannot
+ * take (a call it has no fields for, the file finished), makes its own
+ * file then and its counts go there. Latencies, windows and the
+ * families' own figures (mem, per-file records) of a deferred child
+ * are not kept (docs/preload.md, processes). */
+#define DEFER_RECORDS 1024
+static int deferred;
+static uint32_t defer_count, defer_mem;
+static uint64_t defer_vals[MMP_NCALLS][MAX_COUNTERS];
+/* Latencies (and window seconds) of the deferred records, replayed if
+ * the child makes its own file; not folded into the parent's. */
+static struct defer_lat {
+    uint16_t id, timed; /* timed: mmp_timed_slow (with a window second) */
+    uint32_t sec;
+    uint64_t dt;
+} defer_lat[DEFER_RECORDS];
+static uint32_t defer_nlat;
+
 /* Orders this thread's stores against a signal handler in this thread. */
 #define COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
 
@@ -179,6 +206,7 @@ struct add {
 };
 
 static int file_ready(void);
+static bool defer_call(unsigned id);
 
 static int add_once(const struct add *a)
 {
@@ -314,6 +342,8 @@ static int call_fields(unsigned id)
 bool mmp_call_ready(unsigned id)
 {
     struct mmp_call *c = &mmp_calls[id];
+    if (MMP_UNLIKELY(mms_load_relaxed(&deferred)) && !defer_call(id))
+        return false;
     /* A fork child has its parent's fields but not yet its own file. */
     if (MMP_UNLIKELY(mms_load_acquire(&file_state) != FILE_MADE) &&
         file_ready() < 0)
@@ -326,6 +356,128 @@ bool mmp_call_ready(unsigned id)
     return settle(&c->state, call_fields(id));
 }
 
+/* ------------------------------------------- a fork child's counts */
+
+/* The deferred child's own file, made now, its counts moved there. */
+static void defer_to_file(void)
+{
+    int zero = 0, one = 1;
+    if (!mms_cas_acq_rel(&deferred, &one, zero))
+        return; /* another thread, or a signal handler, did it */
+    if (file_ready() < 0)
+        return;
+    for (unsigned id = 0; id < MMP_NCALLS; id++) {
+        uint64_t *v = defer_vals[id];
+        if (!v[0] || !mmp_call_ready(id))
+            continue;
+        struct mms_cell c = mms__cell(mmp_calls[id].ctr);
+        for (unsigned k = 0; c.p && k < set_size[mmp_call_set[id]]; k++)
+            mms__cell_add(c, 8 * k,
+                          __atomic_exchange_n(&v[k], 0, __ATOMIC_RELAXED));
+    }
+    uint32_t n = __atomic_exchange_n(&defer_nlat, 0, __ATOMIC_RELAXED);
+    for (uint32_t k = 0; k < n && k < DEFER_RECORDS; k++) {
+        const struct defer_lat *l = &defer_lat[k];
+        if (l->timed)
+            mmp_timed_slow(l->id, l->dt, l->sec);
+        else
+            mmp_latency_slow(l->id, l->dt);
+    }
+}
+
+static void defer_latency(unsigned id, uint64_t dt, bool timed, uint64_t sec)
+{
+    uint32_t k = __atomic_fetch_add(&defer_nlat, 1, __ATOMIC_RELAXED);
+    if (k < DEFER_RECORDS)
+        defer_lat[k] =
+            (struct defer_lat){(uint16_t)id, timed, (uint32_t)sec, dt};
+}
+
+/* One record of a deferred child: false if it goes to a file after all. */
+static bool defer_record(unsigned id, unsigned nvals, uint64_t err, uint64_t a,
+                         uint64_t b)
+{
+    uint32_t n = __atomic_add_fetch(&defer_count, 1, __ATOMIC_RELAXED);
+    if (n > DEFER_RECORDS) {
+        defer_to_file();
+        return false;
+    }
+    uint64_t *v = defer_vals[id];
+    mms_add_relaxed(&v[0], 1);
+    if (err)
+        mms_add_relaxed(&v[1], err);
+    if (nvals >= 3 && a)
+        mms_add_relaxed(&v[2], a);
+    if (nvals >= 4 && b)
+        mms_add_relaxed(&v[3], b);
+    return true;
+}
+
+/* A family's call in a deferred child (the mem family's, from its own
+ * slow path): not recorded (false), or, once the child has made more
+ * than DEFER_MEM of them (a worker that allocates, not a shell's child
+ * about to exec), its file made and the call recorded there (true). */
+#define DEFER_MEM 64
+static bool defer_call(unsigned id)
+{
+    (void)id;
+    if (__atomic_add_fetch(&defer_mem, 1, __ATOMIC_RELAXED) <= DEFER_MEM)
+        return false;
+    defer_to_file();
+    return true;
+}
+
+/* At exec or exit: the deferred child's counts into its parent's file,
+ * else into a file of its own. Only in the child itself (not a vfork
+ * child of it, sharing its memory). */
+static void defer_flush(void)
+{
+    static int flushing; /* items below are one: one flush at a time */
+    static struct mms__fold_item items[MMS__FOLD_MAX];
+    int no = 0;
+    if (!mms_load_acquire(&deferred) || getpid() != file_pid ||
+        !mms_cas_acq_rel(&flushing, &no, 1))
+        return;
+    unsigned n = 0;
+    bool ok = true;
+    for (unsigned id = 0; id < MMP_NCALLS && ok; id++) {
+        if (!mms_load_relaxed(&defer_vals[id][0]))
+            continue;
+        /* The parent's fields, as they were at the fork. */
+        ok = mms_load_acquire(&mmp_calls[id].state) == MMP_FIELDS_READY &&
+             mmp_calls[id].ctr && n < MMS__FOLD_MAX;
+        if (ok)
+            items[n++] = (struct mms__fold_item){
+                mmp_calls[id].ctr, set_size[mmp_call_set[id]], defer_vals[id]};
+    }
+    if (ok && n && mms__writer_fold_parent(writer, items, n) < 0)
+        ok = false;
+    if (ok) {
+        for (unsigned k = 0; k < n; k++)
+            memset((void *)items[k].vals, 0, sizeof defer_vals[0]);
+        mms_store_relaxed(&defer_nlat, 0u);
+    }
+    mms_store_release(&flushing, 0);
+    if (!ok)
+        defer_to_file();
+}
+
+/* In the parent, before a fork: shard 0's cell of each call's fields,
+ * where the child's counts will go. The core's own prepare handler,
+ * registered later, ran first: fields are not being added now. */
+static void fork_prepare(void)
+{
+    if (mms_load_acquire(&file_state) != FILE_MADE ||
+        mms_load_relaxed(&no_syscalls))
+        return;
+    int saved = errno;
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        if (mms_load_acquire(&mmp_calls[id].state) == MMP_FIELDS_READY &&
+            mmp_calls[id].ctr)
+            mms__cell_shared_ready(mmp_calls[id].ctr);
+    errno = saved;
+}
+
 /* --------------------------------------------------------- recording */
 
 void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
@@ -333,6 +485,12 @@ void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
 {
     if (!mmp_records(mms_load_relaxed(&mmp_mode[id])) || making_file)
         return;
+    if (MMP_UNLIKELY(mms_load_acquire(&deferred)) &&
+        defer_record(id, nvals, err, a, b)) {
+        if (t0)
+            mmp_latency(id, t0);
+        return;
+    }
     int saved = errno;
     struct mms_cell c = {NULL, false};
     if (mmp_call_ready(id))
@@ -363,9 +521,13 @@ struct mms_cell mmp_cell_of(unsigned id, mms_field *f)
     return mms__cell(f);
 }
 
+static void defer_latency(unsigned id, uint64_t dt, bool timed, uint64_t sec);
+
 void mmp_latency_slow(unsigned id, uint64_t dt)
 {
-    if (making_file)
+    if (MMP_UNLIKELY(mms_load_relaxed(&deferred)))
+        defer_latency(id, dt, false, 0);
+    if (making_file || mms_load_relaxed(&deferred))
         return;
     int saved = errno;
     mms_field *f = mmp_call_ready(id) ? mmp_calls[id].lat : NULL;
@@ -384,6 +546,10 @@ void mmp_latency_slow(unsigned id, uint64_t dt)
 
 void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec)
 {
+    if (MMP_UNLIKELY(mms_load_relaxed(&deferred))) {
+        defer_latency(id, dt, true, sec);
+        return;
+    }
     if (making_file)
         return;
     mmp_latency_slow(id, dt);
@@ -437,6 +603,12 @@ void mmp_child_setup(void)
             mmp_thread_after_fork();
             file_pid = getpid();
         }
+        if (mms_load_relaxed(&deferred)) {
+            /* A deferred child's child: its own counts, into the same
+             * file (its parent's parent's), mapped private here too. */
+            memset(defer_vals, 0, sizeof defer_vals);
+            defer_count = defer_mem = defer_nlat = 0;
+        }
         errno = saved;
         return;
     }
@@ -474,6 +646,13 @@ void mmp_child_setup(void)
                  mms_strerror(rc));
     file_pid = getpid();
     fork_child_file = 1;
+    /* Not with per-file records of inherited descriptors: their fast
+     * path writes to the file's cells directly. */
+    if (rc == 0 && !mms_load_relaxed(&mmp_fd_used)) {
+        memset(defer_vals, 0, sizeof defer_vals);
+        defer_count = defer_mem = defer_nlat = 0;
+        mms_store_release(&deferred, 1);
+    }
     mms_store_release(&file_state, (int)FILE_PENDING);
     COMPILER_BARRIER();
     for (unsigned i = 0; i < MMP_NCALLS; i++)
@@ -499,6 +678,8 @@ void mmp_thread_named(int32_t tid, const char *name)
 
 void mmp_file_state(enum mms_state st)
 {
+    if (st == MMS_STATE_FINISHED)
+        defer_flush();
     if (writer && !mms_load_relaxed(&no_syscalls))
         mms__writer_set_state(writer, st);
 }
@@ -520,6 +701,7 @@ void mmp_process_end(void)
 int mmp_exec_begin(void)
 {
     mmp_process_end();
+    defer_flush(); /* after the families' last records */
     if (!writer || mms_load_relaxed(&no_syscalls))
         return 0;
     return mms__writer_exec_begin(writer);
@@ -536,6 +718,7 @@ void mmp_exec_failed(int parked)
 static void at_exit(void)
 {
     int saved = errno;
+    defer_flush();
     /* No file made for calls in the last destructors: nothing would
      * finish it. */
     int pending = FILE_PENDING;
@@ -684,6 +867,9 @@ static int file_wait(void)
 
 bool mmp_quiet(void)
 {
+    /* Per-file records are a file's: a deferred child makes its own. */
+    if (MMP_UNLIKELY(mms_load_relaxed(&deferred)) && !making_file)
+        defer_to_file();
     return making_file;
 }
 
@@ -696,8 +882,8 @@ static int file_ready(void)
     int st = mms_load_acquire(&file_state);
     if (MMP_LIKELY(st == FILE_MADE))
         return 0;
-    if (making_file)
-        return MMS_EBUSY;
+    if (making_file || mms_load_acquire(&deferred))
+        return MMS_EBUSY; /* a deferred fork child: no file (yet) */
     int saved = errno;
     int rc;
     if (st == FILE_MAKING) {
@@ -746,7 +932,7 @@ static void start(void)
     for (unsigned f = 0; f < MMP_NFAMILIES; f++)
         if (family_on(f) && families[f]->start)
             families[f]->start();
-    pthread_atfork(NULL, NULL, mmp_child_setup);
+    pthread_atfork(fork_prepare, NULL, mmp_child_setup);
     atexit(at_exit);
     /* At once if asked, or if the image this one replaced (exec) parked
      * its file for us to fold (our sweep does): asked before the hooks

@@ -172,45 +172,54 @@ expect_eq "$(minus "$(num "$f" io.write.calls)" "$(num "$t0" io.write.calls)")" 
 expect_eq "$(header "$f" active)" 1 \
     "threads waves: shards active after 200 threads exited"
 
-# ---- forks: one file per process, nothing counted twice
-in_shim forks "$PROGS/forks" 5
-expect_eq "$rc" 0 "forks: exit status"
-parent=$(awk '$1 == "parent" {print $2}' "$WORK/forks.out")
-stats forks "$parent"
-expect_eq "$(num "$f" io.write.calls)" 10 "forks: parent's io.write.calls"
-expect_match "$("$READ" "$f" | head -1)" "^forks pid $parent " "forks: parent header"
-nchild=0
-while read -r _ pid _ n; do
-    nchild=$((nchild + 1))
-    stats forks "$pid"
-    expect_match "$("$READ" "$f" | head -1)" "^forks pid $pid ppid $parent " \
-        "forks: child $pid's file names its parent"
-    expect_eq "$(num "$f" io.write.calls)" "$n" "forks: child $pid's io.write.calls"
-    expect_eq "$(num "$f" io.write.bytes)" "$n" "forks: child $pid's io.write.bytes"
-done < <(grep '^child ' "$WORK/forks.out")
-expect_eq "$nchild" 5 "forks: children"
-expect_eq "$(ls "$MMSTATS_DIR/forks" | wc -l)" 6 "forks: stats files"
+# ---- forks: a child that ends at once (exit, _exit, exec) makes no file
+# of its own; its calls are added to its parent's file, exactly, and
+# nothing is counted twice. A SIGKILLed child loses its own, and the
+# parent's file stays whole.
+for mode in exit exec kill; do
+    in_shim forks-$mode "$PROGS/forks" 5 $mode
+    expect_eq "$rc" 0 "forks $mode: exit status"
+    parent=$(awk '$1 == "parent" {print $2}' "$WORK/forks-$mode.out")
+    nchild=$(grep -c '^child ' "$WORK/forks-$mode.out" || true)
+    expect_eq "$nchild" 5 "forks $mode: children"
+    expect_eq "$(ls "$MMSTATS_DIR/forks-$mode" | wc -l)" 1 \
+        "forks $mode: stats files (the parent's alone)"
+    stats forks-$mode "$parent"
+    expect_match "$("$READ" "$f" | head -1)" "^forks pid $parent " \
+        "forks $mode: parent header"
+    want=160 # the parent's 10, the children's 10 + 20 + ... + 50
+    [ $mode != kill ] || want=10
+    expect_eq "$(num "$f" io.write.calls)" $want "forks $mode: io.write.calls"
+    expect_eq "$(num "$f" io.write.bytes)" $want "forks $mode: io.write.bytes"
+    expect_eq "$(num "$f" io.write.errors)" 0 "forks $mode: io.write.errors"
+    expect_eq "$(dropped "$f")" 0 "forks $mode: nothing dropped"
+done
 
-# ---- forks that exec at once make no file: bash (recording io, which
-# its children do not use before exec) runs 50 /bin/true and 50
-# sh -c 'exec /bin/true'. Its own reads are exact (a pipe: one byte a
-# read), and so are those of the one child that records (a subshell
-# reading "abc\n"): that child, and only it, has a file of its own.
+# ---- forks that exec at once make no file: bash runs 50 /bin/true and
+# 50 sh -c 'exec /bin/true'. With io alone (its children record nothing
+# before exec) its own reads are exact (a pipe: one byte a read), and a
+# subshell's 4 reads go to bash's file at the subshell's exit. With
+# every family (bash's children record a malloc, sigactions... before
+# exec), none of bash's children has a file either.
 MMSTATS_HOOKS=io in_shim execs bash -c 'for ((i = 0; i < 50; i++)); do
     /bin/true; sh -c "exec /bin/true"; done
     read -r x < <(echo abcdefg); (read -r y < <(echo abc); echo "child $BASHPID $y")
     echo "parent $$ $x"'
 expect_eq "$rc" 0 "execs: exit status"
 parent=$(awk '$1 == "parent" {print $2}' "$WORK/execs.out")
-child=$(awk '$1 == "child" {print $2}' "$WORK/execs.out")
-expect_eq "$(ls "$MMSTATS_DIR/execs" | wc -l)" 2 \
-    "execs: stats files (bash's and its recording child's)"
+expect_eq "$(ls "$MMSTATS_DIR/execs" | wc -l)" 1 "execs: stats files (bash's)"
 stats execs "$parent"
-expect_eq "$(num "$f" io.read.calls)" 8 "execs: bash's io.read.calls"
-stats execs "$child"
-expect_match "$("$READ" "$f" | head -1)" "^bash pid $child ppid $parent " \
-    "execs: the recording child's file names its parent"
-expect_eq "$(num "$f" io.read.calls)" 4 "execs: the child's io.read.calls"
+expect_eq "$(num "$f" io.read.calls)" 12 \
+    "execs: io.read.calls, bash's 8 and the subshell's 4"
+in_shim execs-all bash -c 'for ((i = 0; i < 50; i++)); do
+    /bin/true; sh -c "exec /bin/true"; done; echo "parent $$"'
+expect_eq "$rc" 0 "execs (every family): exit status"
+parent=$(awk '$1 == "parent" {print $2}' "$WORK/execs-all.out")
+expect_eq "$(find "$MMSTATS_DIR/execs-all" -name 'bash-*.mmstats' | wc -l)" 1 \
+    "execs (every family): bash's children make no file"
+stats execs-all "$parent"
+expect_ge "$(num "$f" sig.sigaction.calls)" 100 \
+    "execs (every family): the children's sigactions in bash's file"
 
 # ---- sigwrite: writes from a signal handler that interrupts writes
 # (timeout itself outside the shim: its own file would be in the way).
@@ -270,6 +279,8 @@ for mode in range loop; do
     else
         expect_fields "$f" "closefds range" fs.close.calls=1 fs.close.errors=0
     fi
+    # The parent has per-file records of open descriptors: its child
+    # makes a file of its own with its first record.
     stats closefds-$mode "$child"
     expect_match "$("$READ" "$f" | head -1)" "pid $child ppid $parent " \
         "closefds $mode: the child's file"

@@ -1,7 +1,8 @@
 /* fork: the parent writes 10 times, forks; the child writes 5 times and
- * exits; the parent then writes 3 more times. Counts: parent 13, child 5
- * (nothing of the parent's carried over, nothing of the child's added to
- * the parent). Prints both pids, and whether fork left errno alone.
+ * exits; the parent then writes 3 more times. The child, gone at once,
+ * makes no file: its 5 writes are added to the parent's file at its exit
+ * (18 there, nothing counted twice). Prints both pids, and whether fork
+ * left errno alone.
  * pf_fork limit: the same under a 1 MiB file size limit. */
 #include <errno.h>
 #include <sys/resource.h>
