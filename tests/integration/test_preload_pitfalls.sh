@@ -250,7 +250,8 @@ checks=$((checks + 1))
 [ "${active:-99}" -le 2 ] || fail "3.5 threads active after they all exited: $active, want <= 2"
 used=$(awk '/^shards used/ {print $3}' "$WORK/t2k.out")
 checks=$((checks + 1))
-[ "${used:-99}" -le 4 ] || fail "3.5 shards ever used: ${used:-none}, want <= 4"
+[ "${used:-99}" -le 4 ] ||
+    fail "3.5 shards ever used: ${used:-none}, want <= 4 $(grep '^pf_threads2k:' "$WORK/t2k.err")"
 # Threads that make no hooked call: glibc still frees through the hook as
 # each exits. And threads whose memory main frees: the live bytes each
 # gathered must be published at its exit, or mem.live_bytes drifts.
@@ -262,7 +263,7 @@ for mode in idle handoff; do
     used=$(awk '/^shards used/ {print $3}' "$WORK/t2k-$mode.out")
     checks=$((checks + 1))
     [ "${active:-99}" -le 2 ] && [ "${used:-99}" -le 4 ] ||
-        fail "3.5 $mode threads: $active active, $used shards used; want <= 2, <= 4"
+        fail "3.5 $mode threads: $active active, $used shards used; want <= 2, <= 4 $(grep '^pf_threads2k:' "$WORK/t2k-$mode.err")"
     alloc=$(f "$TF" mem.alloc_bytes)
     freed=$(f "$TF" mem.freed_bytes)
     live=$(f "$TF" mem.live_bytes)

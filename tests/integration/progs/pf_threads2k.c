@@ -40,11 +40,16 @@ int main(int argc, char **argv)
     printf("%d threads done\n", n);
     mms_reader *r;
     struct mms_proc_info pi;
-    if (mms_reader_open_pid(&r, NULL, getpid()) == 0) {
-        if (mms_reader_info(r, &pi) == 0)
+    int rc = mms_reader_open_pid(&r, NULL, getpid());
+    if (rc == 0) {
+        rc = mms_reader_info(r, &pi);
+        if (rc == 0)
             printf("shards used %u active %u\n", pi.shards_used,
                    pi.shards_active);
         mms_reader_close(r);
     }
+    if (rc != 0) /* said, so that the test's failure says why */
+        fprintf(stderr, "pf_threads2k: reading its own stats: %s\n",
+                mms_strerror(rc));
     return 0;
 }
