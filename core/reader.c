@@ -934,11 +934,16 @@ static int file_check(int fd, struct stat *st)
 static int open_checked(mms_reader *r)
 {
     int rc = header_load(r);
-    /* A writer grew the file between our fstat and our mmap (a process
-     * reading its own file, its shim making fields meanwhile): it extends
-     * the file before it publishes file_size, so a second look sees it. */
-    if (rc == 0 && r->h.file_size > r->map_size && (rc = remap(r)) == 0)
-        rc = header_load(r);
+    /* A writer grew the file between our fstat and our mmap: it extends
+     * the file before it publishes file_size, so another look sees it.
+     * A process reading its own file under the shim can grow it again
+     * with each look (the look's own fstat and mmap make their fields),
+     * hence a few looks; a writer that grows the file faster than we can
+     * map it for that long is taken for a lying header. */
+    for (int look = 0; look < 8 && rc == 0 && r->h.file_size > r->map_size;
+         look++)
+        if ((rc = remap(r)) == 0)
+            rc = header_load(r);
     if (rc == 0 &&
         (r->h.file_size > r->map_size || r->h.heap_used > r->h.file_size))
         rc = r->h.heap_used > r->h.file_size ? MMS_ECORRUPT : MMS_ETRUNCATED;
