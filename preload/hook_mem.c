@@ -503,25 +503,12 @@ static __attribute__((noinline)) void *malloc_record(void *r, size_t n)
 /* A cached call cell: the real function was found before. */
 #define REAL_FOUND(name) mms_load_relaxed(&mmp_real[MMP_CALL_##name])
 
-/* A mem call while it records nothing (MMSTATS_DISABLE=1, the family
- * off, or before start-up) goes through entry_NAME: the real function
- * once found, until then first_NAME, which finds it (or serves the
- * bootstrap arena, BOOT_EXPR, while this thread resolves). Never NULL, so
- * that such a call costs the mode byte's test, this load and the tail
- * call, with no register saved (as a generated hook's mmp_entry). */
+/* A mem call while it records nothing goes through entry_NAME
+ * (MMP_ENTRY_OFF, shim.h); without the real function yet (this thread is
+ * finding it: dlsym allocates) malloc and calloc are served from the
+ * bootstrap arena. */
 /* NOLINTBEGIN(bugprone-macro-parentheses): names and a statement */
-#define MEM_OFF(name, ret, boot_expr, ...)                                     \
-    static ret first_##name(MMP_PARAMS(__VA_ARGS__));                          \
-    static mmp_real_##name##_t entry_##name = first_##name;                    \
-    static __attribute__((noinline, cold))                                     \
-    ret first_##name(MMP_PARAMS(__VA_ARGS__))                                  \
-    {                                                                          \
-        mmp_real_##name##_t real = mmp_real_##name();                          \
-        if (!real)                                                             \
-            return boot_expr;                                                  \
-        mms_store_relaxed(&entry_##name, real);                                \
-        return real(MMP_ARGS(__VA_ARGS__));                                    \
-    }
+#define MEM_OFF MMP_ENTRY_OFF
 /* The hook's first statement: off, the real function as a tail call. */
 #define MEM_IF_OFF(name, ...)                                                  \
     if (MMP_UNLIKELY(mms_load_relaxed(&mmp_mode[MMP_CALL_##name]) == MMP_OFF)) \

@@ -217,23 +217,10 @@ static __attribute__((noinline)) int first_count(unsigned id)
 #define KEEP_IN_RET(r) ((void)0)
 #endif
 
-/* A lock or wait call while it records nothing (MMSTATS_DISABLE=1, the
- * family off, before start-up): the real function through entry_NAME,
- * which holds it once found (until then first_NAME, which finds it, or
- * returns FAIL without one). Never NULL, so that the hook's cost is the
- * mode byte's test, the load and the tail call, with no register saved. */
+/* A lock or wait call while it records nothing: the real function
+ * through entry_NAME (MMP_ENTRY_OFF, shim.h), or FAIL without one. */
 #define CALL_OFF(name, ret, fail, ...)                                         \
-    static ret first_##name(MMP_PARAMS(__VA_ARGS__));                          \
-    static mmp_real_##name##_t entry_##name = first_##name;                    \
-    static __attribute__((noinline, cold))                                     \
-    ret first_##name(MMP_PARAMS(__VA_ARGS__))                                  \
-    {                                                                          \
-        mmp_real_##name##_t real = mmp_real_##name();                          \
-        if (MMP_UNLIKELY(!real))                                               \
-            return fail;                                                       \
-        mms_store_relaxed(&entry_##name, real);                                \
-        return real(MMP_ARGS(__VA_ARGS__));                                    \
-    }                                                                          \
+    MMP_ENTRY_OFF(name, ret, fail, __VA_ARGS__)                                \
     static inline __attribute__((always_inline))                               \
     ret off_##name(MMP_PARAMS(__VA_ARGS__))                                    \
     {                                                                          \

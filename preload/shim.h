@@ -592,6 +592,27 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
             MMP_FPOST(name, 0, 0);                                             \
         }                                                                      \
     } while (0)
+/* A hand-written hook's way to its real function while it records
+ * nothing (MMSTATS_DISABLE=1, the family off, before start-up):
+ * entry_NAME holds the real function once found; until then first_NAME,
+ * which finds it and calls it (or returns FAIL, an expression of the
+ * parameters, without one). Never NULL, so that such a call costs the
+ * mode byte's test, this load and the tail call, with no register saved
+ * (as a generated hook's mmp_entry, below). hook_mem.c and hook_sync.c. */
+/* NOLINTBEGIN(bugprone-macro-parentheses): names and an expression */
+#define MMP_ENTRY_OFF(name, ret, fail, ...)                                    \
+    static ret first_##name(MMP_PARAMS(__VA_ARGS__));                          \
+    static mmp_real_##name##_t entry_##name = first_##name;                    \
+    static __attribute__((noinline, cold))                                     \
+    ret first_##name(MMP_PARAMS(__VA_ARGS__))                                  \
+    {                                                                          \
+        mmp_real_##name##_t real = mmp_real_##name();                          \
+        if (MMP_UNLIKELY(!real))                                               \
+            return fail;                                                       \
+        mms_store_relaxed(&entry_##name, real);                                \
+        return real(MMP_ARGS(__VA_ARGS__));                                    \
+    }
+/* NOLINTEND(bugprone-macro-parentheses) */
 /* A generated hook calls its real function through mmp_entry[ID]: the
  * real function once found; until then the call's mmp_first_<name>,
  * which finds it and calls it (or fails with ENOSYS if there is none, or
