@@ -92,8 +92,7 @@ int main(int argc, char **argv)
     }
     producers = atoi(argv[1]);
     blocks = atol(argv[2]);
-    if (producers < 1 || producers > MAX_PRODUCERS || blocks < 4 ||
-        blocks % 4)
+    if (producers < 1 || producers > MAX_PRODUCERS || blocks < 4 || blocks % 4)
         return 2;
     size_t hsize = (size_t)producers * (size_t)(blocks / 4) * sizeof *handed;
     handed = mmap(NULL, hsize, PROT_READ | PROT_WRITE,
