@@ -784,6 +784,7 @@ MMP_CALLS(MMP_FIRST_PROTO)
             MMP_OPEN_NEEDS_MODE(flags)) {                                      \
             va_list ap;                                                        \
             va_start(ap, flags);                                               \
+            /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */          \
             mode = (mode_t)va_arg(ap, int);                                    \
             va_end(ap);                                                        \
         }                                                                      \
