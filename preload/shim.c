@@ -427,6 +427,13 @@ static bool defer_call(unsigned id)
     return true;
 }
 
+/* A new fork child keeps nothing of what its parent kept. */
+static void defer_reset(void)
+{
+    memset(defer_vals, 0, sizeof defer_vals);
+    defer_count = defer_mem = defer_nlat = 0;
+}
+
 /* At exec or exit: the deferred child's counts into its parent's file,
  * else into a file of its own. Only in the child itself (not a vfork
  * child of it, sharing its memory). */
@@ -606,8 +613,7 @@ void mmp_child_setup(void)
         if (mms_load_relaxed(&deferred)) {
             /* A deferred child's child: its own counts, into the same
              * file (its parent's parent's), mapped private here too. */
-            memset(defer_vals, 0, sizeof defer_vals);
-            defer_count = defer_mem = defer_nlat = 0;
+            defer_reset();
         }
         errno = saved;
         return;
@@ -649,8 +655,7 @@ void mmp_child_setup(void)
     /* Not with per-file records of inherited descriptors: their fast
      * path writes to the file's cells directly. */
     if (rc == 0 && !mms_load_relaxed(&mmp_fd_used)) {
-        memset(defer_vals, 0, sizeof defer_vals);
-        defer_count = defer_mem = defer_nlat = 0;
+        defer_reset();
         mms_store_release(&deferred, 1);
     }
     mms_store_release(&file_state, (int)FILE_PENDING);
