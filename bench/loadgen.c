@@ -204,84 +204,61 @@ static void warm_up(const char *mode)
     }
 }
 
+/* Times CALL, one of the loops: its start and end in R. */
+#define TIME_LOOP(r, call)                                                     \
+    do {                                                                       \
+        (r)->t0 = now_ns();                                                    \
+        call;                                                                  \
+        (r)->t1 = now_ns();                                                    \
+    } while (0)
+
 static void *run_mode(void *arg)
 {
     struct run *r = arg;
-    uint64_t t0 = 0;
     if (r->threads > 1) {
         warm_up(r->mode);
         pthread_barrier_wait(&start);
     }
     if (!strcmp(r->mode, "write")) {
         int fd = open("/dev/null", O_WRONLY);
-        t0 = now_ns();
-        loop_write(r->n, fd);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_write(r->n, fd));
         close(fd);
     } else if (!strcmp(r->mode, "read")) {
         int fd = open("/dev/zero", O_RDONLY);
-        t0 = now_ns();
-        loop_read(r->n, fd);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_read(r->n, fd));
         close(fd);
     } else if (!strcmp(r->mode, "open-close")) {
-        t0 = now_ns();
-        loop_open_close(r->n);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_open_close(r->n));
     } else if (!strcmp(r->mode, "malloc")) {
-        t0 = now_ns();
-        loop_malloc(r->n, 42u + (uint32_t)r->id);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_malloc(r->n, 42u + (uint32_t)r->id));
     } else if (!strcmp(r->mode, "calloc-realloc")) {
-        t0 = now_ns();
-        loop_calloc_realloc(r->n, 42u + (uint32_t)r->id);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_calloc_realloc(r->n, 42u + (uint32_t)r->id));
     } else if (!strcmp(r->mode, "aligned")) {
-        t0 = now_ns();
-        loop_aligned(r->n);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_aligned(r->n));
     } else if (!strcmp(r->mode, "sem")) {
         sem_t s;
         sem_init(&s, 0, 0);
-        t0 = now_ns();
-        loop_sem(r->n, &s);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_sem(r->n, &s));
         sem_destroy(&s);
     } else if (!strcmp(r->mode, "stdio")) {
         FILE *f = fopen("/dev/null", "w");
-        t0 = now_ns();
-        loop_stdio(r->n, f);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_stdio(r->n, f));
         fclose(f);
     } else if (!strcmp(r->mode, "send-recv")) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
             abort();
-        t0 = now_ns();
-        loop_send_recv(r->n, sv[0], sv[1]);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_send_recv(r->n, sv[0], sv[1]));
         close(sv[0]);
         close(sv[1]);
     } else if (!strcmp(r->mode, "mutex")) {
         pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-        t0 = now_ns();
-        loop_mutex(r->n, &m);
-        r->t1 = now_ns();
-        r->ns = r->t1 - t0;
+        TIME_LOOP(r, loop_mutex(r->n, &m));
     } else {
         fprintf(stderr, "loadgen: unknown mode %s\n", r->mode);
         exit(2);
     }
-    r->t0 = r->t1 - r->ns;
+    r->ns = r->t1 - r->t0;
     return NULL;
 }
 
