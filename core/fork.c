@@ -94,17 +94,24 @@ static void keep_add(struct keeps *k, uint64_t off, uint32_t type,
     k->n++;
 }
 
-/* The file offset of P, a pointer into a mapped extent (0: none). */
-static uint64_t off_of(const mms_writer *w, const struct keeps *k,
-                       const void *p)
+/* The file offset of P, a pointer into one of W's first N extents, those
+ * mapped (0: none). */
+static uint64_t ext_off(const mms_writer *w, const void *p, uint32_t n)
 {
     uintptr_t q = (uintptr_t)p;
-    for (uint32_t e = 0; e < k->nmapped; e++) {
+    for (uint32_t e = 0; e < n && w->ext[e]; e++) {
         uintptr_t base = (uintptr_t)w->ext[e];
         if (q >= base && q - base < w->extent_size)
             return ((uint64_t)e << w->ext_shift) + (q - base);
     }
     return 0;
+}
+
+/* The file offset of P, a pointer into the copy's mapped extents. */
+static uint64_t off_of(const mms_writer *w, const struct keeps *k,
+                       const void *p)
+{
+    return ext_off(w, p, k->nmapped);
 }
 
 /* Is there a whole block of TYPE at OFF, inside the copy, in one extent
@@ -623,18 +630,6 @@ bool mms__cell_shared_ready(mms_field *f)
     return mms__cell_shared(f).p != NULL;
 }
 
-/* The file offset of P in W's extents, or 0. */
-static uint64_t ext_off(const mms_writer *w, const uint8_t *p)
-{
-    uintptr_t q = (uintptr_t)p;
-    for (uint32_t e = 0; e < MMS_MAX_EXTENTS && w->ext[e]; e++) {
-        uintptr_t base = (uintptr_t)w->ext[e];
-        if (q >= base && q - base < w->extent_size)
-            return ((uint64_t)e << w->ext_shift) + (q - base);
-    }
-    return 0;
-}
-
 /* The file offset of ITEM's shard-0 cell, there when the process forked
  * and inside SIZE bytes, or 0. */
 static uint64_t fold_offset(mms_writer *w, const struct mms__fold_item *item,
@@ -643,7 +638,7 @@ static uint64_t fold_offset(mms_writer *w, const struct mms__fold_item *item,
     struct mms__shard *sh0 = mms__shard_get(w, 0);
     const uint8_t *c =
         sh0 && item->f ? mms__row_cell(sh0, item->f->index) : NULL;
-    uint64_t off = c ? ext_off(w, c) : 0;
+    uint64_t off = c ? ext_off(w, c, MMS_MAX_EXTENTS) : 0;
     if (!off || off % 8 || item->n > 4 || off + 8ull * item->n > size)
         return 0;
     return off;
