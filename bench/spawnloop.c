@@ -7,8 +7,9 @@
  * to the environment ("-" for none; "NAME=" removes NAME). Every round
  * runs PROGRAM once per variant, in order, with posix_spawn, and takes
  * its wall time and its CPU time (user + system, from wait4: the
- * kernel's precise run time, not the scheduler tick). Prints one line
- * per variant: "variant K wall_us MEDIAN cpu_us MEDIAN". */
+ * kernel's precise run time, not the scheduler tick) and its minor page
+ * faults (from wait4 too). Prints one line per variant:
+ * "variant K wall_us MEDIAN cpu_us MEDIAN minflt MEDIAN". */
 #define _GNU_SOURCE
 #include <spawn.h>
 #include <stdio.h>
@@ -67,8 +68,10 @@ static char **env_of(const char *spec)
     return env;
 }
 
-/* One run: wall and CPU microseconds, or -1 if PROGRAM failed. */
-static int run_once(char **argv, char **env, double *wall, double *cpu)
+/* One run: wall and CPU microseconds and minor faults, or -1 if PROGRAM
+ * failed. */
+static int run_once(char **argv, char **env, double *wall, double *cpu,
+                    double *minflt)
 {
     pid_t pid;
     double t0 = now_us();
@@ -81,6 +84,7 @@ static int run_once(char **argv, char **env, double *wall, double *cpu)
     *wall = now_us() - t0;
     *cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    *minflt = (double)ru.ru_minflt;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
@@ -99,17 +103,19 @@ int main(int argc, char **argv)
         return 2;
     }
     char **envs[MAX_VARIANTS];
-    double *wall[MAX_VARIANTS], *cpu[MAX_VARIANTS];
+    double *wall[MAX_VARIANTS], *cpu[MAX_VARIANTS], *flt[MAX_VARIANTS];
     for (int v = 0; v < nv; v++) {
         envs[v] = env_of(argv[2 + v]);
         wall[v] = calloc((size_t)rounds, sizeof(double));
         cpu[v] = calloc((size_t)rounds, sizeof(double));
-        if (!envs[v] || !wall[v] || !cpu[v])
+        flt[v] = calloc((size_t)rounds, sizeof(double));
+        if (!envs[v] || !wall[v] || !cpu[v] || !flt[v])
             return 1;
     }
     for (int r = 0; r < rounds; r++)
         for (int v = 0; v < nv; v++)
-            if (run_once(argv + sep + 1, envs[v], &wall[v][r], &cpu[v][r])) {
+            if (run_once(argv + sep + 1, envs[v], &wall[v][r], &cpu[v][r],
+                         &flt[v][r])) {
                 fprintf(stderr, "spawnloop: %s failed (variant %d)\n",
                         argv[sep + 1], v);
                 return 1;
@@ -117,8 +123,9 @@ int main(int argc, char **argv)
     for (int v = 0; v < nv; v++) {
         qsort(wall[v], (size_t)rounds, sizeof(double), cmp);
         qsort(cpu[v], (size_t)rounds, sizeof(double), cmp);
-        printf("variant %d wall_us %.1f cpu_us %.1f\n", v, wall[v][rounds / 2],
-               cpu[v][rounds / 2]);
+        qsort(flt[v], (size_t)rounds, sizeof(double), cmp);
+        printf("variant %d wall_us %.1f cpu_us %.1f minflt %.0f\n", v,
+               wall[v][rounds / 2], cpu[v][rounds / 2], flt[v][rounds / 2]);
     }
     return 0;
 }
