@@ -8,7 +8,30 @@
 
 #include "update.h"
 
-/* A CELLS block of SIZE bytes in SH's current area, or in a new one. */
+/* How many of a shard's older areas a new CELLS block looks into before
+ * a new area is made: a block too large for the current area's tail
+ * starts a new area, and the smaller blocks that follow (a record's cells,
+ * a group of counters) fill the tails left behind. */
+#define AREA_TAIL_TRIES 4
+
+/* A CELLS block of SIZE bytes in the tail of one of SH's older areas, or
+ * 0. The walk of the list is bounded (AREA_TAIL_TRIES). */
+static uint64_t cells_in_tails(mms_writer *w, struct mms__shard *sh,
+                               uint64_t cur, uint32_t size)
+{
+    const struct mms__area *n = mms_load_acquire(&sh->areas);
+    for (int k = 0; n && k < AREA_TAIL_TRIES; n = n->next, k++) {
+        if (n->off == cur)
+            continue;
+        uint64_t off = mms__area_alloc(w, n->off, MMS_BLOCK_CELLS, size);
+        if (off)
+            return off;
+    }
+    return 0;
+}
+
+/* A CELLS block of SIZE bytes in SH's current area, in an older area's
+ * tail, or in a new area. */
 static uint64_t cells_block(mms_writer *w, struct mms__shard *sh, uint32_t size)
 {
     for (int tries = 0; tries < 4; tries++) {
@@ -16,6 +39,8 @@ static uint64_t cells_block(mms_writer *w, struct mms__shard *sh, uint32_t size)
         if (a) {
             uint64_t off = mms__area_alloc(w, a, MMS_BLOCK_CELLS, size);
             if (off)
+                return off;
+            if ((off = cells_in_tails(w, sh, a, size)))
                 return off;
         }
         uint32_t want = (uint32_t)mms__round_up(

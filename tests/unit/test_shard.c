@@ -379,6 +379,59 @@ static void test_exit_moves_groups_headed_by_a_gauge(void **state)
     mms_reader_close(r);
 }
 
+/* Areas in the shard's list (newest first). */
+static int shard_areas(const struct mms__shard *sh)
+{
+    int n = 0;
+    for (const struct mms__area *a = sh->areas; a && n < 100; a = a->next)
+        n++;
+    return n;
+}
+
+/* A group too large for the current area's tail gets a new area; a
+ * smaller group after it goes into the tail of the area before, not into
+ * a third area (the tails would otherwise stay unused in the file). */
+static void test_small_groups_fill_older_areas_tails(void **state)
+{
+    struct fixture *fx = *state;
+    mms_writer *w = fx->tu.w = tu_writer(fx->tu.dir, "s.mmstats", NULL);
+    mms_field *a, *big, *b;
+    struct mms_field_spec win = {
+        .name = "big", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW};
+    assert_int_equal(mms_counter_new(w, "a", NULL, &a), 0);
+    assert_int_equal(mms_field_add(w, &win, &big), 0);
+    assert_int_equal(mms_hist_new(w, "b", "ns", &b), 0);
+    mms_counter_add(a, 1); /* the first area: MMS_AREA_FIRST bytes */
+    struct mms__shard *sh = mms__tls[w->slot].sh;
+    assert_int_equal(shard_areas(sh), 1);
+    uint64_t first = sh->areas->off;
+    uint32_t first_size = ((struct mms_area_block *)mms__ptr(w, first))->b.size;
+    assert_true(big->cell_size > first_size); /* so a second area */
+    mms_counter_add(big, 2);
+    assert_int_equal(shard_areas(sh), 2);
+    struct mms_area_block *second =
+        (struct mms_area_block *)mms__ptr(w, sh->areas->off);
+    uint32_t left = second->b.size - (uint32_t)sizeof *second - second->used;
+    assert_true(b->group_bytes + sizeof(struct mms_cells_block) > left);
+    mms_hist_record(b, 1000);
+    assert_int_equal(shard_areas(sh), 2);
+    uint8_t *cell = mms__row_cell(sh, b->index), *fa = mms__ptr(w, first);
+    assert_true(cell > fa && cell < fa + first_size);
+    /* And the reader finds every value where it is. */
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(w)), 0);
+    assert_int_equal(tu_counter(r, "a"), 1);
+    assert_int_equal(tu_counter(r, "big"), 2);
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    long h = tu_index(s, "b");
+    assert_true(h >= 0);
+    assert_int_equal(mms_snapshot_value(s, (size_t)h)->v.hist->count, 1);
+    assert_int_equal(mms_snapshot_value(s, (size_t)h)->v.hist->max, 1000);
+    mms_snapshot_free(s);
+    mms_reader_close(r);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
@@ -389,6 +442,7 @@ int main(void)
         T(test_one_shard_only_all_threads_share_shard0),
         T(test_thread_writing_two_writers_gets_a_shard_in_each),
         T(test_exit_moves_groups_headed_by_a_gauge),
+        T(test_small_groups_fill_older_areas_tails),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
