@@ -98,33 +98,75 @@ void mms_hist_add_value(struct mms_hist *h, uint64_t v)
  * middle of its bucket and kept within [min, max]: the error against the
  * exact nearest-rank quantile is at most half a bucket, 2^-(bits+1) of
  * the value. */
+/* The estimate for a rank found in bucket I. */
+static double quantile_at(const struct mms_hist *h, uint32_t i)
+{
+    uint64_t lo = mms_hist_bucket_low(i, h->bits, h->max_exp);
+    uint64_t hi = mms_hist_bucket_high(i, h->bits, h->max_exp);
+    double mid = i == h->nbuckets - 1 ? (double)h->max
+                                      : (double)lo + (double)(hi - lo) / 2.0;
+    if (mid < (double)h->min)
+        mid = (double)h->min;
+    if (mid > (double)h->max)
+        mid = (double)h->max;
+    return mid;
+}
+
 double mms_hist_quantile(const struct mms_hist *h, double q)
 {
-    if (!h || h->count == 0 || !h->buckets)
-        return 0.0;
-    if (!(q > 0.0))
-        return (double)h->min;
-    if (q >= 1.0)
-        return (double)h->max;
-    double r = ceil(q * (double)h->count);
-    uint64_t rank = r < 1.0 ? 1 : (uint64_t)r;
-    uint64_t seen = 0;
-    for (uint32_t i = 0; i < h->nbuckets; i++) {
-        seen += h->buckets[i];
-        if (seen >= rank) {
-            uint64_t lo = mms_hist_bucket_low(i, h->bits, h->max_exp);
-            uint64_t hi = mms_hist_bucket_high(i, h->bits, h->max_exp);
-            double mid = i == h->nbuckets - 1
-                             ? (double)h->max
-                             : (double)lo + (double)(hi - lo) / 2.0;
-            if (mid < (double)h->min)
-                mid = (double)h->min;
-            if (mid > (double)h->max)
-                mid = (double)h->max;
-            return mid;
+    double out = 0.0;
+    mms_hist_quantiles(h, &q, 1, &out);
+    return out;
+}
+
+/* One pass over the buckets for every rank (a tool prints four
+ * quantiles of each of a thousand histograms of 1,985 buckets). */
+void mms_hist_quantiles(const struct mms_hist *h, const double *q, size_t n,
+                        double *out)
+{
+    uint64_t rank[MMS_HIST_QUANTILES_MAX];
+    size_t order[MMS_HIST_QUANTILES_MAX], todo = 0;
+    for (size_t k = 0; k < n; k++) {
+        out[k] = 0.0;
+        if (!h || h->count == 0 || !h->buckets)
+            continue;
+        if (!(q[k] > 0.0)) {
+            out[k] = (double)h->min;
+        } else if (q[k] >= 1.0 || k >= MMS_HIST_QUANTILES_MAX) {
+            out[k] = q[k] >= 1.0 ? (double)h->max : mms_hist_quantile(h, q[k]);
+        } else {
+            double r = ceil(q[k] * (double)h->count);
+            rank[k] = r < 1.0 ? 1 : (uint64_t)r;
+            out[k] = (double)h->max; /* the buckets add up to less */
+            size_t j = todo++;       /* in order of rank */
+            for (; j > 0 && rank[order[j - 1]] > rank[k]; j--)
+                order[j] = order[j - 1];
+            order[j] = k;
         }
     }
-    return (double)h->max;
+    uint64_t seen = 0;
+    size_t next = 0;
+    const uint64_t *b = h ? h->buckets : NULL;
+    uint32_t nb = h ? h->nbuckets : 0;
+    for (uint32_t i = 0; next < todo && i < nb;) {
+        /* A run of 64 buckets that does not reach the next rank is added
+         * up in one go (most buckets are empty); one that does, bucket
+         * by bucket. */
+        uint32_t end = nb - i < 64 ? nb : i + 64;
+        uint64_t run = 0;
+        for (uint32_t k = i; k < end; k++)
+            run += b[k];
+        if (seen + run < rank[order[next]]) {
+            seen += run;
+            i = end;
+            continue;
+        }
+        for (; i < end && next < todo; i++) {
+            seen += b[i];
+            for (; next < todo && seen >= rank[order[next]]; next++)
+                out[order[next]] = quantile_at(h, i);
+        }
+    }
 }
 
 double mms_hist_mean(const struct mms_hist *h)

@@ -555,8 +555,8 @@ static int take_shard(mms_reader *r, uint64_t off, uint32_t size)
 
 /* The cell size of index I: 0 with *SIZE set, 1 if I is not known yet,
  * MMS_ECORRUPT if it cannot have cells. */
-static int index_cell(const mms_reader *r, uint32_t i, uint32_t *size,
-                      uint32_t *owner)
+static inline int index_cell(const mms_reader *r, uint32_t i, uint32_t *size,
+                             uint32_t *owner)
 {
     struct mms__rix x = ix_get(r, i);
     switch (x.what) {
@@ -591,6 +591,7 @@ static int vec_reserve(struct mms__vec *v, size_t elem, size_t n)
     void *p = realloc(v->p, cap * elem);
     if (!p)
         return -ENOMEM;
+    mms__prefault((uint8_t *)p + v->cap * elem, (cap - v->cap) * elem);
     v->p = p;
     v->cap = cap;
     return 0;
@@ -598,16 +599,35 @@ static int vec_reserve(struct mms__vec *v, size_t elem, size_t n)
 
 #define CELLS_CACHED 16 /* indices of a CELLS block looked up only once */
 
+/* A CELLS block of one index (a single field's, a record's: most of
+ * them), as take_cells below. */
+static int take_cell(mms_reader *r, uint64_t off, uint32_t size, uint32_t shard,
+                     uint32_t index)
+{
+    uint32_t sz, owner;
+    int rc = index_cell(r, index, &sz, &owner);
+    if (rc != 0)
+        return rc;
+    if (mms__round_up(sizeof(struct mms_cells_block) + (uint64_t)sz, 8) != size)
+        return MMS_ECORRUPT;
+    if (!sz)
+        return 0;
+    if (r->cells.n == r->cells.cap &&
+        vec_reserve(&r->cells, sizeof(struct mms__rcell), 1) < 0)
+        return -ENOMEM;
+    ((struct mms__rcell *)r->cells.p)[r->cells.n++] = (struct mms__rcell){
+        (uint32_t)(off + sizeof(struct mms_cells_block)), shard, owner};
+    return 0;
+}
+
 /* A CELLS block at OFF in shard SHARD: its cells, or kept aside (1) while
  * one of its indices is not known yet. A file of 10,000 fields and 64
  * threads has 640,000 of them, most of one index: each index is looked
  * up once (up to CELLS_CACHED), and the cells are stored in one go. */
-static int take_cells(mms_reader *r, uint64_t off, uint32_t size,
-                      uint32_t shard)
+static __attribute__((noinline)) int take_cells_n(mms_reader *r, uint64_t off,
+                                                  uint32_t size, uint32_t shard)
 {
     struct mms_cells_block b;
-    if (size < sizeof b)
-        return MMS_ECORRUPT;
     memcpy(&b, r->base + off, sizeof b);
     if (b.count < 1 || b.first >= MMS_INDEX_MAX ||
         b.count > MMS_INDEX_MAX - b.first)
@@ -649,16 +669,42 @@ static int take_cells(mms_reader *r, uint64_t off, uint32_t size,
     return 0;
 }
 
+static int take_cells(mms_reader *r, uint64_t off, uint32_t size,
+                      uint32_t shard)
+{
+    struct mms_cells_block b;
+    if (size < sizeof b)
+        return MMS_ECORRUPT;
+    memcpy(&b, r->base + off, sizeof b);
+    if (b.count == 1 && b.first < MMS_INDEX_MAX)
+        return take_cell(r, off, size, shard, b.first);
+    return take_cells_n(r, off, size, shard);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define PREFAULT_MIN (1u << 20)
+
+void mms__prefault(void *p, size_t len)
+{
+    if (len < PREFAULT_MIN)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t head = (page - (uintptr_t)p % page) % page; /* to a page */
+    if (len - head >= page) /* older kernels say EINVAL: faults as before */
+        madvise((uint8_t *)p + head, (len - head) / page * page,
+                MADV_POPULATE_WRITE);
+}
+
 /* Large files: the pages of [heap_off, UPTO) are given back to the page
  * cache (the mapping stays; a later access maps them again) once a
- * sequential pass has moved RELEASE_STEP past the last release, so that
+ * sequential pass has moved MMS__RELEASE_STEP past the last release, so that
  * a reader of a 64 MB file does not hold 64 MB resident. Files smaller
  * than the step never see it. */
-#define RELEASE_STEP (8ull << 20)
-
-void mms__reader_release(mms_reader *r, uint64_t upto, uint64_t *mark)
+void mms__reader_release_pages(mms_reader *r, uint64_t upto, uint64_t *mark)
 {
-    if (upto < *mark + RELEASE_STEP || upto > r->map_size)
+    if (upto < *mark + MMS__RELEASE_STEP || upto > r->map_size)
         return;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t lo = (r->h.heap_off + page - 1) / page * page,
@@ -750,15 +796,12 @@ static int take_block(mms_reader *r, uint64_t off, const struct mms_block *b,
     }
 }
 
-/* Walk [*POS, LIMIT) from *POS. */
-static int walk_range(mms_reader *r, uint64_t base, uint32_t *pos32,
-                      uint64_t *pos64, uint64_t limit, uint32_t area_shard)
+/* Walk the heap's blocks [*POS, LIMIT) from *POS. */
+static int walk_range(mms_reader *r, uint64_t *pos, uint64_t limit)
 {
     int added = 0;
-    for (;;) {
-        uint64_t off = pos64 ? *pos64 : base + *pos32;
-        if (off >= limit)
-            break;
+    while (*pos < limit) {
+        uint64_t off = *pos;
         struct mms_block b;
         int rc = block_at(r, off, limit, &b);
         if (rc == 1)
@@ -766,22 +809,21 @@ static int walk_range(mms_reader *r, uint64_t base, uint32_t *pos32,
         if (rc < 0)
             return rc;
         if (b.bstate == MMS_BS_PENDING)
-            rc = hold(&r->pending, off, area_shard);
+            rc = hold(&r->pending, off, 0);
         else if (b.bstate == MMS_BS_READY)
-            rc = take_block(r, off, &b, area_shard);
+            rc = take_block(r, off, &b, 0);
         if (rc < 0)
             return rc;
         added |= rc == 1;
-        if (pos64) {
-            *pos64 += b.size;
-            mms__reader_release(r, *pos64, &r->released);
-        } else {
-            *pos32 += b.size;
-        }
+        *pos += b.size;
+        mms__reader_release(r, *pos, &r->released);
     }
     return added;
 }
 
+/* An area's nested blocks: CELLS, FILLER, or blocks still PENDING (a
+ * file of 10,000 fields and 64 threads has 640,000 of them: one loop,
+ * no dispatch by the heap's block types). */
 static int walk_area(mms_reader *r, struct mms__rarea *a)
 {
     const struct mms_area_block *ab =
@@ -790,11 +832,31 @@ static int walk_area(mms_reader *r, struct mms__rarea *a)
     uint32_t cap = a->size - (uint32_t)sizeof *ab;
     if (used > cap)
         return MMS_ECORRUPT;
-    uint64_t base = a->off + sizeof *ab;
+    uint64_t base = a->off + sizeof *ab, limit = base + used;
     /* A's vector may move while taking blocks: copy in, copy out. */
-    uint32_t pos = a->pos, shard1 = a->shard + 1;
+    uint32_t pos = a->pos, shard = a->shard;
     size_t ai = (size_t)(a - (struct mms__rarea *)r->areas.p);
-    int rc = walk_range(r, base, &pos, NULL, base + used, shard1);
+    int rc = 0;
+    while (rc >= 0 && base + pos < limit) {
+        uint64_t off = base + pos;
+        struct mms_block b;
+        rc = block_at(r, off, limit, &b);
+        if (rc == 1) {
+            rc = 0;
+            break; /* being allocated: next refresh */
+        }
+        if (rc < 0)
+            break;
+        if (b.bstate == MMS_BS_PENDING)
+            rc = hold(&r->pending, off, shard + 1);
+        else if (b.type == MMS_BLOCK_CELLS && b.bstate == MMS_BS_READY) {
+            rc = take_cells(r, off, b.size, shard);
+            if (rc == 1) /* an index not known yet */
+                rc = hold(&r->orphans, off, shard + 1);
+        } else if (b.type != MMS_BLOCK_FILLER && b.bstate == MMS_BS_READY)
+            rc = MMS_ECORRUPT;
+        pos += b.size;
+    }
     ((struct mms__rarea *)r->areas.p)[ai].pos = pos;
     return rc < 0 ? rc : 0;
 }
@@ -881,7 +943,7 @@ int mms__reader_walk(mms_reader *r)
     for (size_t i = 0; i < r->areas.n; i++)
         if ((rc = walk_area(r, &((struct mms__rarea *)r->areas.p)[i])) < 0)
             return rc;
-    if ((rc = walk_range(r, 0, NULL, &r->pos, used, 0)) < 0)
+    if ((rc = walk_range(r, &r->pos, used)) < 0)
         return rc;
     added |= rc;
     if ((rc = retry_held(r, &r->orphans, true)) < 0)

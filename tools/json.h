@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #define JW_MAX_DEPTH 32
+#define JW_BUF 8192 /* bytes gathered before one write to the FILE */
 
 struct jw {
     FILE *f;
@@ -16,6 +17,8 @@ struct jw {
     int depth;
     int compact_from; /* depth of the outermost one-line container, or 0 */
     bool items[JW_MAX_DEPTH + 1];
+    size_t len; /* bytes in buf not written to f yet */
+    char buf[JW_BUF];
 };
 
 void jw_init(struct jw *w, FILE *f, bool pretty);
@@ -28,17 +31,19 @@ void jw_end_arr(struct jw *w);
 void jw_str(struct jw *w, const char *key, const char *s);
 void jw_u64(struct jw *w, const char *key, uint64_t v);
 void jw_i64(struct jw *w, const char *key, int64_t v);
+/* A compact array of N integers, as an array item (a histogram's bucket
+ * rows: written in one go). */
+void jw_u64_row(struct jw *w, const uint64_t *v, size_t n);
 void jw_f64(struct jw *w, const char *key, double v);
 void jw_bool(struct jw *w, const char *key, bool v);
 void jw_null(struct jw *w, const char *key);
-/* After the top-level value: a final newline. */
+/* After the top-level value: a final newline, and everything written to
+ * the FILE (nothing reaches it before: the writer gathers its output). */
 void jw_finish(struct jw *w);
 
 /* Length of the valid UTF-8 sequence at S (1-4), or 0 if it is not. */
 int utf8_seq_len(const unsigned char *s);
 
-/* Write S as a JSON string literal, quotes included. */
-void json_string(FILE *f, const char *s);
 /* The shortest "%.*g" form of V that reads back as V, into BUF (>= 32). */
 char *json_double(char *buf, size_t len, double v);
 

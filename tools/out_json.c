@@ -23,9 +23,11 @@ static void flags_json(struct jw *w, unsigned flags)
 
 static void quantiles_json(struct jw *w, const struct mms_hist *h)
 {
+    double v[OUT_NQ];
+    mms_hist_quantiles(h, out_q, OUT_NQ, v);
     jw_obj(w, "quantiles");
     for (int q = 0; q < OUT_NQ; q++)
-        jw_f64(w, out_qname[q], mms_hist_quantile(h, out_q[q]));
+        jw_f64(w, out_qname[q], v[q]);
     jw_end_obj(w);
 }
 
@@ -44,11 +46,10 @@ static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
     for (uint32_t i = 0; i < h->nbuckets; i++) {
         if (!h->buckets[i])
             continue;
-        jw_arr(w, NULL, true);
-        jw_u64(w, NULL, mms_hist_bucket_low(i, h->bits, h->max_exp));
-        jw_u64(w, NULL, mms_hist_bucket_high(i, h->bits, h->max_exp));
-        jw_u64(w, NULL, h->buckets[i]);
-        jw_end_arr(w);
+        uint64_t row[3] = {mms_hist_bucket_low(i, h->bits, h->max_exp),
+                           mms_hist_bucket_high(i, h->bits, h->max_exp),
+                           h->buckets[i]};
+        jw_u64_row(w, row, 3);
     }
     jw_end_arr(w);
     jw_end_obj(w);

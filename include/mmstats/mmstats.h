@@ -412,6 +412,12 @@ MMS_API void mms_hist_free(struct mms_hist *h);
 MMS_API void mms_hist_add_value(struct mms_hist *h, uint64_t v);
 /* Nearest-rank quantile, Q in [0, 1]; 0 for an empty histogram. */
 MMS_API double mms_hist_quantile(const struct mms_hist *h, double q);
+/* The N quantiles Q[] into OUT[], in one pass over the buckets (the same
+ * values as mms_hist_quantile; Q in any order, N at most
+ * MMS_HIST_QUANTILES_MAX in one pass, more cost a pass each). */
+#define MMS_HIST_QUANTILES_MAX 16
+MMS_API void mms_hist_quantiles(const struct mms_hist *h, const double *q,
+                                size_t n, double *out);
 MMS_API double mms_hist_mean(const struct mms_hist *h);
 /* INTO += FROM (same bits and max_exp, else MMS_EKIND). */
 MMS_API int mms_hist_merge(struct mms_hist *into, const struct mms_hist *from);

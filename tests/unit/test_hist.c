@@ -375,6 +375,41 @@ static void test_quantiles_in_memory_within_1_percent(void **state)
     }
 }
 
+/* mms_hist_quantiles (one pass, ranks in any order, repeated, more than
+ * MMS_HIST_QUANTILES_MAX of them, 0 and 1 among them) gives each the
+ * value of mms_hist_quantile, which the test above checks against the
+ * exact quantiles; an empty histogram gives zeros. */
+static void test_quantiles_in_one_pass_equal_one_at_a_time(void **state)
+{
+    (void)state;
+    const double q[] = {0.999, 0.5,  0.0,  0.25, 1.0,  0.5,  0.9,
+                        0.01,  0.75, 0.33, 0.66, 0.1,  0.99, 0.2,
+                        0.8,   0.4,  0.6,  0.05, 0.95, 0.001};
+    enum { N = sizeof q / sizeof q[0] };
+    assert_true(N > MMS_HIST_QUANTILES_MAX);
+    for (int d = 0; d < NDIST; d++) {
+        uint64_t *v = make_values((enum dist)d, 500 + (uint64_t)d, 5000);
+        struct mms_hist h;
+        hist_of(&h, MMS_HIST_DEFAULT_BITS, MMS_HIST_DEFAULT_MAX_EXP, v, 5000);
+        double got[N];
+        mms_hist_quantiles(&h, q, N, got);
+        for (size_t k = 0; k < N; k++)
+            if (got[k] != mms_hist_quantile(&h, q[k]))
+                fail_msg("%s: q=%g: %.17g in one pass, %.17g alone",
+                         dist_names[d], q[k], got[k],
+                         mms_hist_quantile(&h, q[k]));
+        mms_hist_free(&h);
+        free(v);
+    }
+    struct mms_hist empty;
+    assert_int_equal(mms_hist_init(&empty, 3, 12), 0);
+    double got[3] = {1, 1, 1};
+    mms_hist_quantiles(&empty, q, 3, got);
+    for (int k = 0; k < 3; k++)
+        assert_true(got[k] == 0.0);
+    mms_hist_free(&empty);
+}
+
 static void test_lower_precision_within_its_bound(void **state)
 {
     (void)state;
@@ -682,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_every_bucket_bounds_match_index_default),
         cmocka_unit_test(test_add_value_fills_the_indexed_bucket),
         cmocka_unit_test(test_quantiles_in_memory_within_1_percent),
+        cmocka_unit_test(test_quantiles_in_one_pass_equal_one_at_a_time),
         cmocka_unit_test(test_lower_precision_within_its_bound),
         cmocka_unit_test_setup_teardown(
             test_quantiles_through_writer_field_within_1_percent, wsetup,
