@@ -681,8 +681,11 @@ static int take_cells(mms_reader *r, uint64_t off, uint32_t size,
     return take_cells_n(r, off, size, shard);
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
 #ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#define MADV_POPULATE_WRITE 23
 #endif
 #define PREFAULT_MIN (1u << 20)
 
@@ -711,6 +714,13 @@ void mms__reader_release_pages(mms_reader *r, uint64_t upto, uint64_t *mark)
              hi = upto / page * page;
     if (hi > lo)
         madvise((void *)(r->base + lo), hi - lo, MADV_DONTNEED);
+    /* The pass goes on forward: the next step's pages mapped in one call
+     * rather than a fault every 16 pages (older kernels: as before). */
+    uint64_t ahead = r->map_size - hi < MMS__RELEASE_STEP ? r->map_size - hi
+                                                          : MMS__RELEASE_STEP;
+    if (ahead >= page)
+        madvise((void *)(r->base + hi), ahead / page * page,
+                MADV_POPULATE_READ);
     *mark = upto;
 }
 
