@@ -3,6 +3,7 @@
  * changes and the writer's thread-exit and no-system-call settings. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,25 @@ static inline void seq_add(uint64_t *p, uint64_t v, bool owned)
         mms_add_relaxed(p, v);
 }
 
+/* The first of COUNTS[I..NB) that is not 0, or NB: four at a time, for
+ * a batch's buckets are mostly empty. */
+static uint32_t next_count(const uint16_t *counts, uint32_t nb, uint32_t i)
+{
+    for (; i + 4 <= nb; i += 4) {
+        uint64_t w;
+        memcpy(&w, counts + i, sizeof w);
+        if (w) /* the first in memory: the low bits, little-endian */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return i + (uint32_t)(__builtin_ctzll(w) >> 4);
+#else
+            return i + (uint32_t)(__builtin_clzll(w) >> 4);
+#endif
+    }
+    while (i < nb && !counts[i])
+        i++;
+    return i;
+}
+
 bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
                           const uint16_t *counts, uint32_t nb, uint64_t sum,
                           uint64_t lo, uint64_t hi)
@@ -86,14 +106,16 @@ bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
     const unsigned bits = f->bits;
     uint64_t *chunk[72] = {NULL}; /* max_exp <= 64: at most 66 chunks */
     uint32_t *dir = (uint32_t *)(c.p + sizeof(struct mms_hist_cell));
-    for (uint32_t i = 0; i < nb; i++)
-        if (counts[i] && !chunk[i >> bits])
+    for (uint32_t i = next_count(counts, nb, 0); i < nb;
+         i = next_count(counts, nb, i + 1))
+        if (!chunk[i >> bits])
             chunk[i >> bits] = mms__chunk_of(f->w, dir, i >> bits, nb, bits,
                                              c.owned, f->index, 0);
     uint64_t *seq = (uint64_t *)c.p, *body = seq + 1, s = 0, n = 0;
     bool lock = mms__seq_take(seq, c.owned, &s);
-    for (uint32_t i = 0; i < nb; i++)
-        if (counts[i] && chunk[i >> bits]) {
+    for (uint32_t i = next_count(counts, nb, 0); i < nb;
+         i = next_count(counts, nb, i + 1))
+        if (chunk[i >> bits]) {
             seq_add(&chunk[i >> bits][i & ((1u << bits) - 1)], counts[i],
                     c.owned);
             n += counts[i];

@@ -20,7 +20,11 @@
 #include "heap.h"
 #include "unwind.h"
 
-_Alignas(4096) uint8_t mmp_heap_filter[1u << MMP_HEAP_FILTER_BITS];
+/* NULL's byte (0) is never 0: free's fast path tests the filter, not
+ * NULL. Initialized data, not zeroed: its pages are the library file's
+ * until a sample writes them (a fork child's MADV_DONTNEED goes back to
+ * this). */
+_Alignas(4096) uint8_t mmp_heap_filter[1u << MMP_HEAP_FILTER_BITS] = {[0] = 1};
 
 /* ------------------------------------------------------ fields, tables */
 
@@ -551,4 +555,6 @@ void mmp_heap_child(void)
     if (mmp_sys_madvise(mmp_heap_filter, sizeof mmp_heap_filter,
                         MADV_DONTNEED) != 0)
         memset(mmp_heap_filter, 0, sizeof mmp_heap_filter);
+    if (!mms_load_relaxed(&mmp_heap_filter[0]))
+        mmp_heap_filter[0] = 1; /* memset: not the file's page */
 }

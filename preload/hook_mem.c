@@ -17,6 +17,7 @@
 #include <mmstats/preload.h>
 
 #include "heap.h"
+#include "mem_sizes.h"
 #include "shim.h"
 
 /* ------------------------------------------------------------ bootstrap */
@@ -25,9 +26,14 @@
 static _Alignas(64) uint8_t boot[BOOT_SIZE];
 static size_t boot_used;
 
+/* The word before a bootstrap block: glibc's mmapped-chunk flag, so that
+ * free's one test of the word before a block for that flag (such chunks
+ * take its other path) sends bootstrap blocks there too. */
+#define BOOT_MARK ((size_t)2)
+
 struct boot_hdr {
     size_t size;
-    size_t pad; /* 16-byte alignment; 0, never a glibc size (free) */
+    size_t pad; /* 16-byte alignment; BOOT_MARK (free) */
 };
 
 static __attribute__((noinline)) void *boot_alloc(size_t n, size_t align)
@@ -44,6 +50,7 @@ static __attribute__((noinline)) void *boot_alloc(size_t n, size_t align)
     } while (!mms_cas_acq_rel(&boot_used, &cur, next));
     struct boot_hdr *h = (struct boot_hdr *)(boot + off) - 1;
     h->size = n;
+    h->pad = BOOT_MARK;
     return boot + off; /* static storage: already zero, as calloc wants */
 }
 
@@ -60,9 +67,10 @@ static size_t boot_size(const void *p)
 
 /* ------------------------------------------------------------ the fields */
 
-/* mem.alloc_size: 4 buckets per power of two, sizes up to 1 TiB. */
-#define SIZE_BITS 2
-#define SIZE_MAX_EXP 40
+/* mem.alloc_size: 4 buckets per power of two, sizes up to 1 TiB
+ * (mem_sizes.h: SIZE_BITS, SIZE_MAX_EXP and the buckets of small sizes). */
+#define SIZE_BITS MMP_SIZE_BITS
+#define SIZE_MAX_EXP MMP_SIZE_MAX_EXP
 
 static mms_field *f_bytes, *f_size; /* alloc_bytes (freed_bytes next), size */
 static uint64_t *live_p, *peak_p;   /* the gauges' values */
@@ -98,6 +106,10 @@ static uint64_t *live_p, *peak_p;   /* the gauges' values */
  * own). One thread-local, so that a hook finds it all with one look-up
  * of its address. */
 struct mem_tls {
+    /* malloc's and free's call cells, as mmp_tls_ctr has them, but only
+     * while the call counts untimed and glibc's block headers are read
+     * (mem_cache_fast): one test on the fast paths for all three. */
+    uint8_t *malloc_ctr, *free_ctr;
     uint8_t *bytes;
     /* Bytes to allocate before the due work (mem_due): the least of the
      * three distances below, as it was set (due_set) and now. */
@@ -106,8 +118,9 @@ struct mem_tls {
     int64_t sizes_left;  /* before the size batch is added */
     int64_t free_left;   /* bytes to free before live bytes are checked */
     int64_t published;   /* alloc - freed of BYTES, as the gauges have it */
-    uint64_t size_sum, size_max, size_min_inv; /* min_inv: 0 when empty */
-    uint32_t nsizes;                           /* counted by the slow paths */
+    /* Empty: min UINT64_MAX, max 0 (sizes_clear, before the first). */
+    uint64_t size_sum, size_max, size_min;
+    uint32_t nsizes; /* counted by the slow paths */
     uint16_t size_count[SIZE_NB];
 };
 static __thread struct mem_tls mt MMP_IE;
@@ -168,17 +181,18 @@ static void raise_to(uint64_t *p, uint64_t v)
 static void sizes_clear(void)
 {
     mt.nsizes = 0;
-    mt.size_sum = mt.size_max = mt.size_min_inv = 0;
+    mt.size_sum = mt.size_max = 0;
+    mt.size_min = UINT64_MAX;
     memset(mt.size_count, 0, sizeof mt.size_count);
 }
 
 static __attribute__((noinline)) void sizes_flush(void)
 {
-    if (mt.size_min_inv && f_size) {
+    if (mt.bytes && mt.size_min <= mt.size_max && f_size) {
         struct mms_cell c = mms__cell(f_size);
         if (!c.p ||
             !mms__hist_add_counts(f_size, c, mt.size_count, SIZE_NB,
-                                  mt.size_sum, ~mt.size_min_inv, mt.size_max))
+                                  mt.size_sum, mt.size_min, mt.size_max))
             mmp_drop();
     }
     sizes_clear();
@@ -187,12 +201,12 @@ static __attribute__((noinline)) void sizes_flush(void)
 /* Count size ASKED in this thread's buckets. */
 static inline __attribute__((always_inline)) void size_count(uint64_t asked)
 {
-    mt.size_count[mms__hist_index(asked, SIZE_BITS, SIZE_MAX_EXP)]++;
+    mt.size_count[mmp_size_index(asked)]++;
     mt.size_sum += asked;
     if (asked > mt.size_max)
         mt.size_max = asked;
-    if (~asked > mt.size_min_inv)
-        mt.size_min_inv = ~asked;
+    if (asked < mt.size_min)
+        mt.size_min = asked;
 }
 
 /* ... and count it, on a path that is not malloc's fast one. */
@@ -248,6 +262,8 @@ __attribute__((destructor)) static void mem_exit(void)
  * parent's, and so are the sizes: the parent records them). */
 static void mem_forget(void)
 {
+    mt.malloc_ctr = mt.free_ctr = NULL;
+    __asm__ volatile("" ::: "memory"); /* before the cells they vouch for */
     if (mmp_thread == MMP_THREAD_EXITING) {
         sizes_flush();
         live_publish(true);
@@ -289,6 +305,20 @@ static inline __attribute__((always_inline)) size_t usable(void *p)
     if (MMP_UNLIKELY(is_boot(p)))
         return boot_size(p);
     return usable_real(p);
+}
+
+/* malloc's and free's fast paths on this thread: their call cells as
+ * cached (mmp_tls_ctr, and with them BYTES), if the call counts untimed
+ * and glibc's block headers are read. Where a cell may have been cached
+ * (the recording's slow path, the hooks' other paths). */
+static void mem_cache_fast(void)
+{
+    if (!glibc_sizes || !mt.bytes)
+        return;
+    if (mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]) == MMP_COUNT)
+        mt.malloc_ctr = mmp_tls_ctr[MMP_CALL_malloc];
+    if (mms_load_relaxed(&mmp_mode[MMP_CALL_free]) == MMP_COUNT)
+        mt.free_ctr = mmp_tls_ctr[MMP_CALL_free];
 }
 
 /* Start-up: the heap profile's table (mapped, not touched). */
@@ -388,7 +418,7 @@ static __attribute__((noinline)) void free_due(void)
  * anything). */
 static __attribute__((noinline)) void
 mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
-                uint64_t got, uint64_t gave)
+                uint64_t got, uint64_t gave, bool sized)
 {
     if (mms_load_relaxed(&mmp_mode[id]) == MMP_OFF)
         return;
@@ -408,14 +438,16 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
     }
     mms__cell_add(c, 0, 1);
     mms__cell_add(c, 8, err);
-    if (got) {
+    if (got)
         mms__cell_add(by, 0, got);
+    if (sized && (got || err))
         mms__hist_record_cell(f_size, sz, asked);
-    }
     if (gave)
         mms__cell_add(by, 8, gave);
     if (mmp_cacheable(c) && by.owned && sz.owned) {
         if (mt.bytes != by.p) {
+            if (!mt.bytes)
+                sizes_clear(); /* before this thread's first size */
             /* The cell's live bytes before this call (another thread's,
              * gone) are published. */
             mt.bytes = by.p;
@@ -436,26 +468,27 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
 }
 
 /* One allocation call: ERR if it failed; R the block returned, ASKED
- * bytes requested; GOT and GAVE the usable sizes of the block returned
- * and of the block freed. It never changes errno: the fast path makes no
- * call that could. */
+ * bytes requested (in mem.alloc_size if SIZED, whether the call failed
+ * or not: a size asked); GOT and GAVE the usable sizes of the block
+ * returned and of the block freed. It never changes errno: the fast path
+ * makes no call that could. */
 static inline __attribute__((always_inline)) void
-mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
-           uint64_t got, uint64_t gave)
+mem_record_as(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
+              uint64_t got, uint64_t gave, bool sized)
 {
     uint8_t *p = mmp_tls_ctr[id];
     if (MMP_UNLIKELY(!p)) {
-        mem_record_slow(id, t0, err, r, asked, got, gave);
+        mem_record_slow(id, t0, err, r, asked, got, gave, sized);
         return;
     }
     struct mms_cell c = {p, true};
     mms__cell_add(c, 0, 1);
     if (MMP_UNLIKELY(err))
         mms__cell_add(c, 8, 1);
-    if (got) {
+    if (got)
         mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
+    if (sized && (got || err))
         size_add(asked);
-    }
     if (gave)
         mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
     if (MMP_UNLIKELY(t0))
@@ -464,6 +497,13 @@ mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
         mem_due(r, got);
     if (gave && MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
         free_due();
+}
+
+static inline __attribute__((always_inline)) void
+mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
+           uint64_t got, uint64_t gave)
+{
+    mem_record_as(id, t0, err, r, asked, got, gave, true);
 }
 
 /* Real function NAME, or RET_BOOT if there is none yet (this thread is
@@ -493,11 +533,19 @@ static __attribute__((noinline)) void *malloc_slow(size_t n)
     return r;
 }
 
-/* malloc's fast path after a failure, or with another allocator. */
-static __attribute__((noinline)) void *malloc_record(void *r, size_t n)
+/* malloc's fast path for a block glibc mapped on its own: the size is
+ * counted. */
+static __attribute__((noinline)) void *malloc_mapped(void *r)
 {
-    mem_record(MMP_CALL_malloc, 0, !r, r, n, usable_real(r), 0);
+    mem_record_as(MMP_CALL_malloc, 0, false, r, 0, glibc_usable(r), 0, false);
     return r;
+}
+
+/* malloc's fast path after a failure: the size is counted. */
+static __attribute__((noinline)) void *malloc_failed(void)
+{
+    mem_record_as(MMP_CALL_malloc, 0, true, NULL, 0, 0, 0, false);
+    return NULL;
 }
 
 /* A cached call cell: the real function was found before. */
@@ -530,29 +578,37 @@ static __attribute__((noinline)) void free_off(void *p)
     real(p);
 }
 
+/* malloc but for its fast path: off, timed, a thread without its cells
+ * yet, another allocator; the cells cached for the fast path after. */
+static __attribute__((noinline)) void *malloc_other(size_t n)
+{
+    if (!mmp_real_malloc())
+        return boot_alloc(n, 16);
+    void *r = malloc_slow(n);
+    mem_cache_fast();
+    return r;
+}
+
 MMP_HOOK void *malloc(size_t n)
 {
-    uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]);
-    if (MMP_UNLIKELY(mode == MMP_OFF))
+    if (MMP_UNLIKELY(mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]) == MMP_OFF))
         return mms_load_relaxed(&entry_malloc)(n);
-    /* A copy made here by hand, so that the compiler keeps it across the
-     * real call but saves no register before the test above (it hoists
-     * a plain copy, shim.h's MMP_KEEP, to the entry here). */
-    size_t asked;
-    MMP_COPY_LATE(asked, n);
-    uint8_t *c = mmp_tls_ctr[MMP_CALL_malloc];
-    if (MMP_UNLIKELY(!c || mode == MMP_TIMED)) {
-        if (!mmp_real_malloc())
-            return boot_alloc(asked, 16);
-        return malloc_slow(asked);
-    }
-    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(asked);
-    if (MMP_UNLIKELY(!r || !glibc_sizes))
-        return malloc_record(r, asked);
-    uint64_t got = glibc_usable(r);
-    mms__cell_add((struct mms_cell){c, true}, 0, 1);
+    /* Cached: counting, glibc's headers, the real function found. */
+    if (MMP_UNLIKELY(!mt.malloc_ctr))
+        return malloc_other(n);
+    /* The size first, so that nothing is kept across the real call but
+     * this thread's block of TLS. */
+    size_count(n);
+    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(n);
+    if (MMP_UNLIKELY(!r))
+        return malloc_failed();
+    /* glibc_usable, but for a chunk of its own mapping (the other path). */
+    uint64_t h = ((const uint64_t *)r)[-1];
+    if (MMP_UNLIKELY(h & 2))
+        return malloc_mapped(r);
+    uint64_t got = (h & ~7ull) - 8;
+    mms__cell_add((struct mms_cell){mt.malloc_ctr, true}, 0, 1);
     mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
-    size_count(asked);
     /* One countdown for all of the rarer work (mem_due), a tail call:
      * nothing is kept across it. */
     if (MMP_UNLIKELY((mt.due_left -= (int64_t)got) < 0))
@@ -568,7 +624,7 @@ static __attribute__((noinline)) void free_slow(void *p, mmp_real_free_t real)
         return;
     }
     /* Before the real free: then the address may be another thread's. */
-    if (MMP_UNLIKELY(mmp_heap_maybe(p)))
+    if (MMP_UNLIKELY(p && mmp_heap_maybe(p)))
         mmp_heap_forget(p);
     size_t gave = usable_real(p);
     uint64_t t0 = mode == MMP_TIMED ? mmp_clock() : 0;
@@ -584,8 +640,10 @@ static __attribute__((noinline)) void free_other(void *p)
     if (is_boot(p))
         return;
     mmp_real_free_t real = mmp_real_free();
-    if (real)
+    if (real) {
         free_slow(p, real);
+        mem_cache_fast();
+    }
 }
 
 MMP_HOOK void free(void *p)
@@ -597,21 +655,21 @@ MMP_HOOK void free(void *p)
         mms_load_relaxed (&free_entry)(p);
         return;
     }
-    void *blk; /* as asked in malloc */
-    MMP_COPY_LATE(blk, p);
-    uint8_t *c = mmp_tls_ctr[MMP_CALL_free];
-    if (MMP_UNLIKELY(!c || mode == MMP_TIMED || !blk || !glibc_sizes ||
-                     mmp_heap_maybe(blk)))
+    void *blk = p;
+    /* Cached: counting, glibc's headers, the real function found. NULL
+     * is maybe sampled (heap.c: its filter byte is never 0). */
+    uint8_t *c = mt.free_ctr;
+    if (MMP_UNLIKELY(!c || mmp_heap_maybe(blk)))
         return free_other(blk);
-    /* The word before a bootstrap block is 0 (struct boot_hdr's pad),
-     * never a glibc block's size: the one test here for it. */
+    /* A chunk glibc mapped on its own, or a bootstrap block (BOOT_MARK):
+     * the other path. */
     uint64_t h = ((const uint64_t *)blk)[-1];
-    if (MMP_UNLIKELY(!h))
+    if (MMP_UNLIKELY(h & 2))
         return free_other(blk);
     mmp_real_free_t real = (mmp_real_free_t)REAL_FOUND(free);
     /* Counted before the real call, which then is the last (a tail
      * call): nothing here depends on its outcome. */
-    uint64_t gave = (h & ~7ull) - 8 - ((h & 2) << 2); /* glibc_usable */
+    uint64_t gave = (h & ~7ull) - 8; /* glibc_usable */
     mms__cell_add((struct mms_cell){c, true}, 0, 1);
     mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
     if (MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
