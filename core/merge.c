@@ -263,8 +263,8 @@ fail:
 static bool same_shape(const struct mfield *f, const struct mms_field_info *fi)
 {
     const struct mms_field_info *a = &f->pub.info;
-    if (a->kind != fi->kind ||
-        (a->flags & MMS_DF_WINDOW) != (fi->flags & MMS_DF_WINDOW))
+    const unsigned shape = MMS_DF_WINDOW | MMS_DF_GAUGE_SUM;
+    if (a->kind != fi->kind || (a->flags & shape) != (fi->flags & shape))
         return false;
     if (a->kind == MMS_KIND_HISTOGRAM)
         return a->hist_bits == fi->hist_bits &&
@@ -414,6 +414,8 @@ static int add_value(struct mfield *f, const mms_snapshot *s, size_t i,
         break;
     case MMS_KIND_GAUGE:
         num_i(&f->pub.num, v->v.i64);
+        if (fi->flags & MMS_DF_GAUGE_SUM) /* kept per thread: a total */
+            f->pub.value.v.i64 += v->v.i64;
         break;
     case MMS_KIND_GAUGE_F64:
         num_d(&f->pub.num, v->v.f64);

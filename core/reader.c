@@ -345,7 +345,11 @@ static int take_field(mms_reader *r, uint64_t off, uint32_t size)
     p += b.units_len + 1;
     copy_text(p, t + b.name_len + b.units_len + 2, b.help_len);
     fi->help = p;
-    fi->kind = (enum mms_kind)b.kind;
+    /* 3.1: a COUNTER of a gauge's changes shows as a GAUGE (its cells are
+     * still summed as a counter's: rf). */
+    fi->kind = b.kind == MMS_KIND_COUNTER && (b.flags & MMS_DF_GAUGE_SUM)
+                   ? MMS_KIND_GAUGE
+                   : (enum mms_kind)b.kind;
     fi->flags = b.flags;
     fi->value_size = (b.flags & MMS_DF_SHARDED) ? b.cell_size : b.value_size;
     fi->index = b.index;

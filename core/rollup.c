@@ -300,11 +300,12 @@ static int spec_of(const struct mms_merge_field *mf,
     const struct mms_field_info *fi = &mf->info;
     memset(s, 0, sizeof *s);
     s->name = fi->name;
-    s->kind = fi->kind;
+    /* A gauge kept per thread (3.1) is folded as the counter it is. */
+    s->kind = (fi->flags & MMS_DF_GAUGE_SUM) ? MMS_KIND_COUNTER : fi->kind;
     s->type = fi->type;
     s->units = fi->units;
     s->help = fi->help;
-    s->flags = fi->flags & (MMS_DF_STATIC | MMS_DF_WINDOW);
+    s->flags = fi->flags & (MMS_DF_STATIC | MMS_DF_WINDOW | MMS_DF_GAUGE_SUM);
     s->hist_bits = fi->hist_bits;
     s->hist_max_exp = fi->hist_max_exp;
     s->window_bits = fi->window_bits;

@@ -375,7 +375,7 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
         const struct mms__rfield *f = &r->rf[i];
         s->infos[i] = r->infos[i];
         s->rf[i] = *f;
-        s->values[i].kind = (enum mms_kind)f->kind;
+        s->values[i].kind = s->infos[i]->kind; /* GAUGE_SUM: GAUGE */
         if (f->kind == MMS_KIND_HISTOGRAM) {
             struct mms_hist *h = &s->extra[i].hist;
             h->bits = f->bits;

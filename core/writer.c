@@ -471,6 +471,9 @@ static int kind_layout(const struct mms_field_spec *spec, struct layout *L)
     if ((spec->flags & MMS_DF_WINDOW) && spec->kind != MMS_KIND_COUNTER &&
         spec->kind != MMS_KIND_HISTOGRAM)
         return -EINVAL;
+    if ((spec->flags & MMS_DF_GAUGE_SUM) &&
+        (spec->kind != MMS_KIND_COUNTER || (spec->flags & MMS_DF_WINDOW)))
+        return -EINVAL;
     switch (spec->kind) {
     case MMS_KIND_COUNTER:
         L->b.cell_size =
@@ -529,7 +532,8 @@ static int layout_of(const struct mms_field_spec *spec, struct layout *L)
         spec->kind == MMS_KIND_COUNTER || spec->kind == MMS_KIND_HISTOGRAM;
     L->b.kind = (uint8_t)spec->kind;
     L->b.flags = (uint8_t)((sharded ? MMS_DF_SHARDED : 0) |
-                           (spec->flags & (MMS_DF_STATIC | MMS_DF_WINDOW)));
+                           (spec->flags & (MMS_DF_STATIC | MMS_DF_WINDOW |
+                                           MMS_DF_GAUGE_SUM)));
     L->b.name_len = (uint16_t)nlen;
     L->b.units_len = (uint16_t)ulen;
     L->b.help_len = (uint16_t)hlen;

@@ -72,8 +72,12 @@ static size_t boot_size(const void *p)
 #define SIZE_BITS MMP_SIZE_BITS
 #define SIZE_MAX_EXP MMP_SIZE_MAX_EXP
 
-static mms_field *f_bytes, *f_size; /* alloc_bytes (freed_bytes next), size */
-static uint64_t *live_p, *peak_p;   /* the gauges' values */
+/* alloc_bytes, whose cell is followed by those of freed_bytes,
+ * live_bytes and peak_bytes (CELL_*); alloc_size. */
+static mms_field *f_bytes, *f_size;
+#define CELL_FREED 8
+#define CELL_LIVE 16
+#define CELL_PEAK 24
 
 /* The sizes asked for go to mem.alloc_size in batches: a thread counts
  * them in its own buckets (the histogram's, SIZE_NB) with their sum, min
@@ -90,14 +94,17 @@ static uint64_t *live_p, *peak_p;   /* the gauges' values */
 #define SIZE_NB (((SIZE_MAX_EXP - SIZE_BITS + 1) << SIZE_BITS) + 1)
 
 /* Live bytes are this thread's cells' alloc_bytes - freed_bytes: nothing
- * is kept per call. The gauges mem.live_bytes and mem.peak_bytes, one
- * pair of process-wide words, get this thread's change since it last
- * published when a countdown of bytes runs out: LIVE_STEP bytes
- * allocated (malloc's countdown, shared with the heap sample and the
- * size batch) or freed; then only if it is past LIVE_FLUSH; and at
- * thread exit and at exit(). So the gauges lag the exact figure by less
- * than LIVE_FLUSH + 2 * LIVE_STEP per running thread. */
-#define LIVE_FLUSH ((int64_t)8 << 10)
+ * is kept per call. mem.live_bytes and mem.peak_bytes are gauges kept
+ * per thread (format 3.1's GAUGE_SUM counters: readers sum the shards'
+ * cells), in the thread's own cells beside those two: its live bytes
+ * are copied to its live_bytes cell, and its peak cell raised to them,
+ * when a countdown of bytes runs out: LIVE_STEP bytes allocated
+ * (malloc's countdown, shared with the heap sample and the size batch)
+ * or freed; and at thread exit and at exit(). No line another thread
+ * writes. So live_bytes lags the exact figure by less than 2 * LIVE_STEP
+ * per running thread, and peak_bytes is the sum of each thread's (each
+ * shard's) highest live bytes so published: an upper bound of the
+ * process's peak, less that lag. */
 #define LIVE_STEP ((int64_t)64 << 10)
 
 /* This thread's cell of alloc_bytes and freed_bytes, set before any of
@@ -117,7 +124,6 @@ struct mem_tls {
     int64_t sample_left; /* heap.h: bytes to go before the next sample */
     int64_t sizes_left;  /* before the size batch is added */
     int64_t free_left;   /* bytes to free before live bytes are checked */
-    int64_t published;   /* alloc - freed of BYTES, as the gauges have it */
     /* Empty: min UINT64_MAX, max 0 (sizes_clear, before the first). */
     uint64_t size_sum, size_max, size_min;
     uint32_t nsizes; /* counted by the slow paths */
@@ -136,43 +142,31 @@ static int mem_fields(void)
          .kind = MMS_KIND_COUNTER,
          .units = "bytes",
          .help = "usable size of every block freed"},
+        {.name = MMS_PRELOAD_MEM_LIVE_BYTES,
+         .kind = MMS_KIND_COUNTER,
+         .flags = MMS_DF_GAUGE_SUM,
+         .units = "bytes",
+         .help = "bytes in use (published per thread in batches)"},
+        {.name = MMS_PRELOAD_MEM_PEAK_BYTES,
+         .kind = MMS_KIND_COUNTER,
+         .flags = MMS_DF_GAUGE_SUM,
+         .units = "bytes",
+         .help = "the sum of each thread's highest live bytes published"},
         {.name = MMS_PRELOAD_MEM_ALLOC_SIZE,
          .kind = MMS_KIND_HISTOGRAM,
          .units = "bytes",
          .help = "sizes asked of the allocator",
          .hist_bits = SIZE_BITS,
          .hist_max_exp = SIZE_MAX_EXP},
-        {.name = MMS_PRELOAD_MEM_LIVE_BYTES,
-         .kind = MMS_KIND_GAUGE,
-         .units = "bytes",
-         .help = "bytes in use (published in batches)"},
-        {.name = MMS_PRELOAD_MEM_PEAK_BYTES,
-         .kind = MMS_KIND_GAUGE,
-         .units = "bytes",
-         .help = "the highest live bytes published"},
     };
     mms_field *f[5];
     int rc = mmp_group_add(s, 5, f);
     if (rc < 0)
         return rc;
-    uint64_t *live = mms__gauge_cell(f[3]), *peak = mms__gauge_cell(f[4]);
-    if (!live || !peak)
-        return MMS_EKIND;
     /* Several threads may get here at once: all store the same values. */
-    mms_store_relaxed(&live_p, live);
-    mms_store_relaxed(&peak_p, peak);
     mms_store_relaxed(&f_bytes, f[0]);
-    mms_store_relaxed(&f_size, f[2]);
+    mms_store_relaxed(&f_size, f[4]);
     return 0;
-}
-
-/* P is written through the CAS macro, which clang-tidy does not see. */
-// NOLINTNEXTLINE(readability-non-const-parameter)
-static void raise_to(uint64_t *p, uint64_t v)
-{
-    uint64_t cur = mms_load_relaxed(p);
-    while ((int64_t)v > (int64_t)cur && !mms_cas_acq_rel(p, &cur, v))
-        ;
 }
 
 /* Record the sizes gathered in mem.alloc_size, through this thread's
@@ -217,35 +211,52 @@ static inline __attribute__((always_inline)) void size_add(uint64_t asked)
         sizes_flush();
 }
 
-/* Add D to the gauges: live bytes, and the peak if it is a new one. */
-static void live_add(int64_t d)
+/* A cell's value as signed. */
+static int64_t cell_i64(const uint8_t *bytes, uint32_t off)
 {
-    uint64_t *live = mms_load_relaxed(&live_p);
-    if (!d || !live)
-        return;
-    uint64_t now = mms_add_relaxed(live, (uint64_t)d) + (uint64_t)d;
-    if ((int64_t)now > 0)
-        raise_to(mms_load_relaxed(&peak_p), now);
+    return (int64_t)mms_load_relaxed(
+        (const uint64_t *)(const void *)(bytes + off));
 }
 
 /* Live bytes in cells BYTES: alloc_bytes - freed_bytes. */
 static int64_t cell_live(const uint8_t *bytes)
 {
-    const uint64_t *b = (const uint64_t *)(const void *)bytes;
-    return (int64_t)(mms_load_relaxed(&b[0]) - mms_load_relaxed(&b[1]));
+    return cell_i64(bytes, 0) - cell_i64(bytes, CELL_FREED);
 }
 
-/* Publish this thread's change since it last did, if past LIVE_FLUSH
- * (or ALL of it). */
-static void live_publish(bool all)
+/* P is written through the CAS macro, which clang-tidy does not see. */
+// NOLINTNEXTLINE(readability-non-const-parameter)
+static void raise_to(uint64_t *p, int64_t v)
 {
-    if (!mt.bytes)
+    uint64_t cur = mms_load_relaxed(p);
+    while (v > (int64_t)cur && !mms_cas_acq_rel(p, &cur, (uint64_t)v))
+        ;
+}
+
+/* Shared cells BY (shard 0's, or ones this thread may not cache) got D
+ * live bytes: their gauges get them at once, the peak by a CAS. */
+static void live_add_shared(struct mms_cell by, int64_t d)
+{
+    if (!d)
         return;
-    int64_t d = cell_live(mt.bytes) - mt.published;
-    if (all || d > LIVE_FLUSH || d < -LIVE_FLUSH) {
-        mt.published += d;
-        live_add(d);
-    }
+    mms__cell_add(by, CELL_LIVE, (uint64_t)d);
+    raise_to((uint64_t *)(void *)(by.p + CELL_PEAK), cell_i64(by.p, CELL_LIVE));
+}
+
+/* Copy this thread's live bytes to its own live_bytes cell; raise its
+ * peak_bytes cell to them. Adds, not stores: the cells are counters'
+ * (a thread's exit moves them to shard 0 with adds and subtractions). */
+static void live_publish(void)
+{
+    uint8_t *b = mt.bytes;
+    if (!b)
+        return;
+    struct mms_cell c = {b, true};
+    int64_t live = cell_live(b);
+    mms__cell_add(c, CELL_LIVE, (uint64_t)(live - cell_i64(b, CELL_LIVE)));
+    int64_t peak = cell_i64(b, CELL_PEAK);
+    if (live > peak)
+        mms__cell_add(c, CELL_PEAK, (uint64_t)(live - peak));
 }
 
 /* exit(): the exiting thread (most often the only one) publishes what it
@@ -254,7 +265,7 @@ static void live_publish(bool all)
 __attribute__((destructor)) static void mem_exit(void)
 {
     sizes_flush();
-    live_publish(true);
+    live_publish();
 }
 
 /* Forget the cells: as the thread exits (its cells still its own:
@@ -266,7 +277,7 @@ static void mem_forget(void)
     __asm__ volatile("" ::: "memory"); /* before the cells they vouch for */
     if (mmp_thread == MMP_THREAD_EXITING) {
         sizes_flush();
-        live_publish(true);
+        live_publish();
     } else {
         sizes_clear();
     }
@@ -390,7 +401,7 @@ static __attribute__((noinline)) void *mem_due(void *r, uint64_t got)
     mt.due_set = mt.due_left;
     mt.sample_left -= used;
     mt.sizes_left -= used;
-    live_publish(false);
+    live_publish();
     if (mt.sample_left < 0)
         mmp_heap_sample(r, got, &mt.sample_left);
     if (mt.sizes_left <= 0) {
@@ -409,7 +420,7 @@ static __attribute__((noinline)) void *mem_due(void *r, uint64_t got)
 /* LIVE_STEP bytes freed since live bytes were last checked. */
 static __attribute__((noinline)) void free_due(void)
 {
-    live_publish(false);
+    live_publish();
     mt.free_left = LIVE_STEP;
 }
 
@@ -448,15 +459,12 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
         if (mt.bytes != by.p) {
             if (!mt.bytes)
                 sizes_clear(); /* before this thread's first size */
-            /* The cell's live bytes before this call (another thread's,
-             * gone) are published. */
             mt.bytes = by.p;
-            mt.published = cell_live(by.p) - (int64_t)got + (int64_t)gave;
         }
         __asm__ volatile("" ::: "memory"); /* before the call's cell */
         mmp_tls_ctr[id] = c.p;
     } else {
-        live_add((int64_t)got - (int64_t)gave); /* nothing would later */
+        live_add_shared(by, (int64_t)got - (int64_t)gave); /* not later */
     }
     if (t0)
         mmp_latency(id, t0);

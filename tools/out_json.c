@@ -18,6 +18,8 @@ static void flags_json(struct jw *w, unsigned flags)
         jw_str(w, NULL, "static");
     if (flags & MMS_DF_WINDOW)
         jw_str(w, NULL, "window");
+    if (flags & MMS_DF_GAUGE_SUM)
+        jw_str(w, NULL, "gauge_sum");
     jw_end_arr(w);
 }
 

@@ -10,7 +10,7 @@
 #define MMS_MAGIC_LEN 8
 #define MMS_ENDIAN_MARK 0x01020304u /* written in the writer's byte order */
 #define MMS_VERSION_MAJOR 3
-#define MMS_VERSION_MINOR 0
+#define MMS_VERSION_MINOR 1
 
 /* Header states (mms_file_header.p.state). */
 enum mms_state {
@@ -53,6 +53,9 @@ enum mms_type {
 #define MMS_DF_SHARDED 0x01u /* values in per-shard cells */
 #define MMS_DF_STATIC 0x02u  /* written once, before the block was READY */
 #define MMS_DF_WINDOW 0x04u  /* COUNTER/HISTOGRAM: per-second ring in cells */
+/* 3.1, COUNTER: its cells are signed changes of a gauge; the value, their
+ * sum read as an i64, is a gauge (readers show it as one). */
+#define MMS_DF_GAUGE_SUM 0x08u
 
 /* Header flags (mms_file_header.flags). */
 #define MMS_HF_ROLLUP 0x1u /* a rollup of finished processes */

@@ -155,7 +155,9 @@ struct mms_field_spec {
     const char *help;     /* optional one-line description */
     uint32_t capacity;    /* STRING: bytes of text (0: 64);
                              MOVAVG: values averaged (0: 100) */
-    unsigned flags;       /* MMS_DF_STATIC; MMS_DF_WINDOW (COUNTER and
+    unsigned flags;       /* MMS_DF_STATIC; MMS_DF_GAUGE_SUM (COUNTER: a
+                             gauge kept per thread, read as the sum);
+                             MMS_DF_WINDOW (COUNTER and
                              HISTOGRAM: keep per-second rates for 60 s) */
     uint8_t hist_bits;    /* HISTOGRAM: 2^bits buckets per power of two,
                              1..7 (0: 6, relative error <= 0.78%) */

@@ -39,6 +39,8 @@ TYPES = {1: ("bool", "B"), 2: ("i8", "b"), 3: ("i16", "h"), 4: ("i32", "i"),
          5: ("i64", "q"), 6: ("u8", "B"), 7: ("u16", "H"), 8: ("u32", "I"),
          9: ("u64", "Q"), 10: ("f32", "f"), 11: ("f64", "d")}
 DF_SHARDED, DF_STATIC, DF_WINDOW = 0x1, 0x2, 0x4
+# 3.1: a COUNTER whose cells are a gauge's signed changes: a gauge (i64 sum)
+DF_GAUGE_SUM = 0x8
 STATE_INIT, STATE_READY, STATE_FINISHED, STATE_FOLDING = 1, 2, 3, 4
 HF_ROLLUP = 0x1  # header flag: a rollup of finished processes (section 15)
 KEEP_NAMES = {0: "all", 1: "all", 2: "rollup", 3: "none", 4: "auto"}
@@ -1045,8 +1047,12 @@ def global_value(sf, f, data):
 def field_json(sf, f, cells, now_ns):
     """The JSON object of field F (a snapshot of its value)."""
     kind = KINDS.get(f.kind, "unknown")
+    gauge_sum = f.kind == 1 and f.flags & DF_GAUGE_SUM
+    if gauge_sum:
+        kind = "gauge"
     flags = [n for bit, n in ((DF_SHARDED, "sharded"), (DF_STATIC, "static"),
-                              (DF_WINDOW, "window")) if f.flags & bit]
+                              (DF_WINDOW, "window"),
+                              (DF_GAUGE_SUM, "gauge_sum")) if f.flags & bit]
     out = {"kind": kind}
     if kind == "unknown":
         out["kind_code"] = f.kind
@@ -1055,6 +1061,9 @@ def field_json(sf, f, cells, now_ns):
     busy = corrupt = False
     if f.kind in (1, 5):
         ring, hist, busy, corrupt = read_sharded(sf, f, cells, now_ns, out)
+        if gauge_sum:  # the sum modulo 2^64, read as an i64
+            v = out["value"]
+            out["value"] = v - (1 << 64) if v >> 63 else v
     else:
         busy = read_global(sf, f, out)
     if corrupt or busy:    # as mmstat-read: any status is "busy"

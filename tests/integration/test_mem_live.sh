@@ -1,5 +1,7 @@
-# mem.live_bytes and mem.peak_bytes, which each thread publishes lazily
-# from its own cells (hook_mem.c): 8 producer threads allocate, hold,
+# mem.live_bytes and mem.peak_bytes, gauges kept per thread (format
+# 3.1's GAUGE_SUM: readers sum the threads' cells), which each thread
+# publishes lazily from its own cells (hook_mem.c): the peak is the sum
+# of the threads' peaks, an upper bound. 8 producer threads allocate, hold,
 # free, leak and hand blocks to a consumer thread that frees them
 # (mem_live). Once every thread has exited, while main (which allocates
 # nothing then) waits: live bytes equal alloc_bytes - freed_bytes to
@@ -47,6 +49,13 @@ for round in 1 2; do
     read -r alloc freed live peak < <(mem_fields "$f")
     expect_eq "$live" "$((alloc - freed))" \
         "round $round, after exit: mem.live_bytes exact"
+    if [ "$round" = 1 ]; then # kept per thread: no process-wide word
+        "$READ" --json "$f" >"$WORK/live.json"
+        for g in live peak; do
+            expect_eq "$(jpy "$WORK/live.json" "(lambda v: (v['kind'], 'gauge_sum' in v['flags']))(d['processes'][0]['fields']['mem.${g}_bytes'])")" \
+                "('gauge', True)" "mem.${g}_bytes: a gauge kept per thread"
+        done
+    fi
     rm -f "$f"
 done
 finish

@@ -31,9 +31,12 @@ static uint64_t hist_value(int i, int k)
 /* What process I writes (in a forked child, its own file). */
 static void write_values(mms_writer *w, int i)
 {
-    mms_field *c, *win, *h, *g, *s, *st, *ma, *sc;
+    mms_field *c, *win, *h, *g, *s, *st, *ma, *sc, *gs;
     struct mms_field_spec ws = {
         .name = "c.win", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW};
+    /* A gauge kept per thread (3.1): process I adds I - 5. */
+    struct mms_field_spec gss = {
+        .name = "g.sum", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_GAUGE_SUM};
     const struct mms_member mem[] = {{"a", MMS_MEMBER_U64},
                                      {"b", MMS_MEMBER_F64}};
     if (mms_counter_new(w, "c.calls", NULL, &c) < 0 ||
@@ -43,8 +46,9 @@ static void write_values(mms_writer *w, int i)
         mms_string_new(w, "s.mode", 16, &s) < 0 ||
         mms_struct_new(w, "st", mem, 2, &st) < 0 ||
         mms_movavg_new(w, "ma", NULL, 4, &ma) < 0 ||
-        mms_u32_new(w, "sc", NULL, &sc) < 0)
+        mms_u32_new(w, "sc", NULL, &sc) < 0 || mms_field_add(w, &gss, &gs) < 0)
         _exit(3);
+    mms_counter_add(gs, (uint64_t)i - 5);
     mms_counter_add(c, (uint64_t)i + 1);
     mms_counter_add(win, 2);
     for (int k = 0; k < VALS; k++)
@@ -156,6 +160,7 @@ static void check_rollup(const char *dir, const int *seeds, int n,
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
     uint64_t calls = 0;
+    int64_t gsum = 0;
     struct mms_hist want;
     assert_int_equal(
         mms_hist_init(&want, MMS_HIST_DEFAULT_BITS, MMS_HIST_DEFAULT_MAX_EXP),
@@ -164,6 +169,7 @@ static void check_rollup(const char *dir, const int *seeds, int n,
     for (int j = 0; j < n; j++) {
         int i = seeds[j];
         calls += (uint64_t)i + 1;
+        gsum += i - 5;
         for (int k = 0; k < VALS; k++)
             mms_hist_add_value(&want, hist_value(i, k));
         int key = i % 5;
@@ -175,6 +181,12 @@ static void check_rollup(const char *dir, const int *seeds, int n,
         cnt[key]++;
     }
     assert_int_equal(tu_value(s, "c.calls", NULL)->v.u64, calls);
+    const struct mms_field_info *gfi;
+    const struct mms_value *gv = tu_value(s, "g.sum", &gfi);
+    assert_int_equal(gfi->kind, MMS_KIND_GAUGE);
+    assert_true(gfi->flags & MMS_DF_GAUGE_SUM);
+    assert_int_equal(gv->kind, MMS_KIND_GAUGE);
+    assert_int_equal(gv->v.i64, gsum);
     const struct mms_hist *h = tu_value(s, "h.lat", NULL)->v.hist;
     assert_int_equal(h->count, want.count);
     assert_int_equal(h->sum, want.sum);
@@ -467,6 +479,10 @@ static void test_merge_api(void **state)
     assert_int_equal(g->num.imin, 2);
     assert_int_equal(g->num.imax, 3);
     assert_int_equal(g->num.isum, 5);
+    /* A gauge kept per thread: summed, signed (2 - 5) + (3 - 5). */
+    assert_int_equal(mms_merge_find(m, "g.sum", &i), 0);
+    assert_int_equal(mms_merge_field(m, i)->info.kind, MMS_KIND_GAUGE);
+    assert_int_equal(mms_merge_field(m, i)->value.v.i64, -5);
     assert_int_equal(mms_merge_find(m, "s.mode", &i), 0);
     assert_int_equal(mms_merge_field(m, i)->nstrs, 2);
     assert_int_equal(mms_merge_find(m, "nope", &i), MMS_ENOENT);
@@ -475,10 +491,34 @@ static void test_merge_api(void **state)
     mms_merge_free(m);
 }
 
+/* MMS_DF_GAUGE_SUM: on counters only, without windows; read as a
+ * GAUGE whose value is the cells' sum, signed. */
+static void test_gauge_sum(void **state)
+{
+    struct tu_fx *fx = *state;
+    tu_open_pair(fx, "gs.mmstats", NULL);
+    struct mms_field_spec bad[] = {
+        {.name = "x.g", .kind = MMS_KIND_GAUGE, .flags = MMS_DF_GAUGE_SUM},
+        {.name = "x.w",
+         .kind = MMS_KIND_COUNTER,
+         .flags = MMS_DF_GAUGE_SUM | MMS_DF_WINDOW},
+    };
+    mms_field *f;
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(mms_field_add(fx->w, &bad[k], &f), -EINVAL);
+    struct mms_field_spec ok = {
+        .name = "x.live", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_GAUGE_SUM};
+    assert_int_equal(mms_field_add(fx->w, &ok, &f), 0);
+    mms_counter_add(f, 7);
+    mms_counter_add(f, (uint64_t)-10);
+    assert_int_equal(tu_gauge(tu_reader(fx), "x.live"), -3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_merge_api, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_gauge_sum, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_fold_exact, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_policies, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_fold_killed, tu_setup,
