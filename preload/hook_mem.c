@@ -259,13 +259,20 @@ static void live_publish(void)
         mms__cell_add(c, CELL_PEAK, (uint64_t)(live - peak));
 }
 
-/* exit(): the exiting thread (most often the only one) publishes what it
- * gathered, so that a finished single-threaded program's gauges are
- * exact. Hooks may still run later: they batch again from there. */
-__attribute__((destructor)) static void mem_exit(void)
+/* exit(), _exit and exec (the family's end, and a destructor for an
+ * exit without the shim's handler): the thread that ends the process
+ * (most often the only one) records what it gathered, so that a
+ * finished single-threaded program's figures are exact. Hooks may still
+ * run later: they batch again from there. */
+static void mem_end(void)
 {
     sizes_flush();
     live_publish();
+}
+
+__attribute__((destructor)) static void mem_exit(void)
+{
+    mem_end();
 }
 
 /* Forget the cells: as the thread exits (its cells still its own:
@@ -383,7 +390,8 @@ static void mem_made(void)
 const struct mmp_family_ops mmp_family_mem = {.start = mem_start,
                                               .made = mem_made,
                                               .fields = mem_fields,
-                                              .forget = mem_forget};
+                                              .forget = mem_forget,
+                                              .end = mem_end};
 
 /* ------------------------------------------------------------ recording */
 
