@@ -17,6 +17,7 @@ MMS_HIDDEN void mms__snapshot_destroy(struct mms_snapshot *s);
 
 struct extra {
     struct mms_hist hist;
+    uint64_t dirty; /* the hist's chunks of buckets written since reset */
     struct mms__ring *ring;
     struct mms_member_value *members;
 };
@@ -63,6 +64,17 @@ struct mms_snapshot {
     void *arena; /* everything above lives here */
     size_t arena_size;
     bool zeroed; /* the arena is all zero: the first pass_reset skips it */
+    /* What the arena was laid out for: a snapshot given back to the same
+     * reader, which has not changed shape, is laid out the same again
+     * and needs only what its last pass wrote reset (pass_reset), not
+     * its whole arena zeroed: the exporter takes a snapshot of each of
+     * a hundred files at every scrape. */
+    const mms_reader *laid_r;
+    struct shape {
+        size_t fields, cells, records, tables, shards;
+    } laid_shape;
+    unsigned laid_flags;
+    size_t laid_size;
 };
 
 #define SEQ_PATIENCE_NS 1000000 /* see seq_retry */
@@ -331,6 +343,20 @@ static void layout(mms_snapshot *s, mms_reader *r, struct carve *c)
     s->scratch = carve(c, sw * 8);
 }
 
+/* What a snapshot's arrays are sized for. */
+static struct shape shape_of(const mms_reader *r)
+{
+    return (struct shape){r->nfields, r->cells.n, r->records.n, r->tables.n,
+                          r->shards.n};
+}
+
+static bool same_shape(struct shape a, struct shape b)
+{
+    return a.fields == b.fields && a.cells == b.cells &&
+           a.records == b.records && a.tables == b.tables &&
+           a.shards == b.shards;
+}
+
 static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
 {
     mms_snapshot probe = {.r = r, .flags = flags, .n = r->nfields};
@@ -360,14 +386,20 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
     }
     void *arena = s->arena;
     size_t asize = s->arena_size;
+    bool same = !fresh && s->laid_r == r && s->laid_flags == flags &&
+                s->laid_size == need && same_shape(s->laid_shape, shape_of(r));
     memset(s, 0, sizeof *s);
     s->arena = arena;
     s->arena_size = asize;
     s->r = r;
     s->flags = flags;
     s->n = r->nfields;
-    s->zeroed = true;
-    if (!fresh)
+    s->laid_r = r;
+    s->laid_shape = shape_of(r);
+    s->laid_flags = flags;
+    s->laid_size = need;
+    s->zeroed = !same; /* else pass_reset resets what the last pass wrote */
+    if (!fresh && !same)
         memset(arena, 0, need);
     c = (struct carve){arena, 0};
     layout(s, r, &c);
@@ -649,6 +681,7 @@ static int read_hist_cell(mms_snapshot *s, const struct mms__rfield *f,
     }
     hist_merge_head(&x->hist, w);
     hist_add_buckets(&x->hist, w, present);
+    x->dirty |= present;
     if (x->ring)
         hist_ring_merge(x->ring, f, ring);
     if (sv) {
@@ -743,27 +776,36 @@ static void pass_reset(mms_snapshot *s)
     }
     for (size_t i = 0; i < s->n; i++) {
         struct extra *x = &s->extra[i];
-        if (s->rf[i].kind == MMS_KIND_COUNTER)
-            s->values[i].v.u64 = 0;
+        struct mms_value *v = &s->values[i];
+        v->status = 0;
         if (s->rf[i].kind == MMS_KIND_HISTOGRAM) {
-            x->hist.count = x->hist.sum = x->hist.min = x->hist.max = 0;
-            s->values[i].status = 0;
+            struct mms_hist *h = &x->hist;
+            h->count = h->sum = h->min = h->max = 0;
+            /* Only the chunks a pass added to (most of a dense histogram
+             * is never written). */
+            for (uint64_t d = x->dirty; d; d &= d - 1) {
+                uint32_t c = (uint32_t)__builtin_ctzll(d);
+                memset(h->buckets + ((size_t)c << h->bits), 0,
+                       (size_t)mms__chunk_nb(h->nbuckets, h->bits, c) * 8);
+            }
+            x->dirty = 0;
+        } else {
+            memset(&v->v, 0, sizeof v->v);
         }
         /* The arena is zeroed in snapshot_alloc (the analyzer misses it).
          * NOLINTBEGIN(clang-analyzer-core.uninitialized.Assign) */
         struct mms__ring *rg = x->ring;
         /* NOLINTEND(clang-analyzer-core.uninitialized.Assign) */
         if (rg) {
+            /* A slot's buckets are zeroed by mms__ring_merge when the slot
+             * takes a second, and read only for a slot holding one. */
             uint64_t *b = rg->buckets;
             memset(rg, 0, sizeof *rg);
             rg->buckets = b;
-            if (b)
-                memset(b, 0,
-                       (size_t)MMS_WINDOW_SLOTS * s->rf[i].win_nbuckets * 8);
         }
     }
-    memset(s->buckets, 0, s->nbuckets * 8);
     memset(s->members, 0, s->nmembers * sizeof *s->members);
+    memset(s->shards, 0, s->nshards * sizeof *s->shards);
     for (size_t t = 0; t < s->ntables; t++)
         for (size_t k = 0; k < s->tables[t].nrec; k++)
             s->tables[t].recs[k].status = 0;
@@ -917,24 +959,6 @@ static void read_tables(mms_snapshot *s, mms_reader *r)
             kp += rec->key_len + 1;
         }
     }
-}
-
-/* What a snapshot's arrays were sized for. */
-struct shape {
-    size_t fields, cells, records, tables, shards;
-};
-
-static struct shape shape_of(const mms_reader *r)
-{
-    return (struct shape){r->nfields, r->cells.n, r->records.n, r->tables.n,
-                          r->shards.n};
-}
-
-static bool same_shape(struct shape a, struct shape b)
-{
-    return a.fields == b.fields && a.cells == b.cells &&
-           a.records == b.records && a.tables == b.tables &&
-           a.shards == b.shards;
 }
 
 /* Take a snapshot. The walk runs inside the retry loop, after retire_end
