@@ -194,3 +194,13 @@ enum mms_clock_kind mms__clock_kind(void)
                ? MMS_CLOCK_TSC
                : MMS_CLOCK_MONOTONIC;
 }
+
+uint64_t mms__clock_tsc_at(uint64_t ns)
+{
+    /* tsc_ns(t) >= NS iff (t - tsc0) * mult >= (NS - ns0) << 32: the
+     * smallest such t is the quotient rounded up. */
+    uint64_t d = ns > mms__clk.ns0 ? ns - mms__clk.ns0 : 0;
+    uint64_t mult = mms__clk.mult ? mms__clk.mult : 1;
+    unsigned __int128 x = (((unsigned __int128)d << 32) + mult - 1) / mult;
+    return mms__clk.tsc0 + (uint64_t)x;
+}

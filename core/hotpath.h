@@ -152,34 +152,52 @@ static inline void mms__raise_u64(uint64_t *p, uint64_t v)
             ;
 }
 
-/* Record V in the histogram HV describes, through CELL, a cell this
- * thread owns (from mms__cell, owned). Inline, as mms__hist_record_cell
- * does it: the bucket (mms__hist_index), its chunk from the cell's
- * directory, then count, sum, bucket, max and min under the cell's
- * seqlock. A chunk's first value (which allocates it) and a record that
- * finds the seqlock odd (a signal handler inside an update of this very
- * cell) go to mms__hist_record_cell. */
-static inline __attribute__((always_inline)) void
-mms__hist_record_owned_as(const struct mms_hist_view *hv, uint8_t *cell,
-                          uint64_t v, const unsigned bits,
-                          const unsigned max_exp)
+/* Where a value goes in the histogram HV describes, through CELL, a cell
+ * this thread owns (from mms__cell, owned): its bucket (mms__hist_index),
+ * the bucket's address from the cell's directory, and the cell's
+ * seqlock word in *SEQ. NULL when the core must record it
+ * (mms__hist_record_cell): the chunk's first value (which allocates it),
+ * or the seqlock odd (a signal handler
+ * inside an update of this very cell). Reads only: the caller may still
+ * give up before it writes anything (mms__hist_add_owned). */
+static inline __attribute__((always_inline)) uint64_t *
+mms__hist_bucket_owned(const struct mms_hist_view *hv, const uint8_t *cell,
+                       uint64_t v, uint64_t *seq, const unsigned bits,
+                       const unsigned max_exp)
 {
-    uint32_t idx = mms__hist_index(v, bits, max_exp);
-    uint32_t off =
-        mms_load_acquire((uint32_t *)(cell + sizeof(struct mms_hist_cell) +
-                                      (uintptr_t)(idx >> bits) * 4));
-    uint64_t *seq = (uint64_t *)cell, s = mms_load_relaxed(seq);
-    if (__builtin_expect(!off || (s & 1), 0)) {
-        mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);
-        return;
+    /* mms__hist_index's bucket as its chunk and its place in the chunk:
+     * (S << bits) + Q with Q = V >> S below 2^(bits + 1). */
+    uint32_t c, i;
+    if (__builtin_expect((v >> max_exp) != 0, 0)) {
+        c = max_exp - bits + 1, i = 0; /* the overflow bucket */
+    } else {
+        unsigned s =
+            (unsigned)(63 ^ __builtin_clzll(v | ((2ull << bits) - 1))) - bits;
+        uint32_t q = (uint32_t)(v >> s);
+        c = s + (q >> bits), i = q & ((1u << bits) - 1);
     }
+    const uint32_t *dir =
+        (const uint32_t *)(cell + sizeof(struct mms_hist_cell));
+    uint32_t off = mms_load_acquire(&dir[c]);
+    *seq = mms_load_relaxed((const uint64_t *)cell);
+    if (__builtin_expect(!off || (*seq & 1), 0))
+        return NULL;
     /* Most chunks are in the first extent: its address is the view's. */
     uint8_t *chunk = (__builtin_expect(off < hv->ext0_size, 1)
                           ? hv->ext0 + off
                           : mms_load_relaxed(&hv->ext[off >> hv->ext_shift]) +
                                 (off & hv->ext_mask)) +
                      sizeof(struct mms_chunk_block);
-    uint64_t *bucket = (uint64_t *)chunk + (idx & ((1u << bits) - 1));
+    return (uint64_t *)chunk + i;
+}
+
+/* Count V in BUCKET (from mms__hist_bucket_owned, whose seqlock word was
+ * S) of this thread's histogram cell CELL: count, sum, bucket, max and
+ * min under the cell's seqlock. */
+static inline __attribute__((always_inline)) void
+mms__hist_add_owned(uint8_t *cell, uint64_t *bucket, uint64_t v, uint64_t s)
+{
+    uint64_t *seq = (uint64_t *)cell;
     mms_store_relaxed(seq, s + 1);
     mms_fence_release();
     struct mms_hist_cell *h = (struct mms_hist_cell *)cell;
@@ -189,6 +207,23 @@ mms__hist_record_owned_as(const struct mms_hist_view *hv, uint8_t *cell,
     mms__raise_u64(&h->max, v);
     mms__raise_u64(&h->min_inv, ~v);
     mms_store_release(seq, s + 2);
+}
+
+/* Record V in the histogram HV describes, through CELL, a cell this
+ * thread owns: mms__hist_bucket_owned then mms__hist_add_owned, as
+ * mms__hist_record_cell does it; what the first leaves to the core goes
+ * to mms__hist_record_cell. */
+static inline __attribute__((always_inline)) void
+mms__hist_record_owned_as(const struct mms_hist_view *hv, uint8_t *cell,
+                          uint64_t v, const unsigned bits,
+                          const unsigned max_exp)
+{
+    uint64_t s;
+    uint64_t *bucket = mms__hist_bucket_owned(hv, cell, v, &s, bits, max_exp);
+    if (__builtin_expect(!bucket, 0))
+        mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);
+    else
+        mms__hist_add_owned(cell, bucket, v, s);
 }
 static inline __attribute__((always_inline)) void
 mms__hist_record_owned(const struct mms_hist_view *hv, uint8_t *cell,
@@ -274,6 +309,30 @@ static inline __attribute__((always_inline)) uint64_t mms__clock_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+/* The hot path's clock in TSC counts: a timed call keeps its two counts
+ * (stamps) and converts only what it records, once the clock is the TSC
+ * for good (mms__clock_is_tsc: the state never leaves MMS__CLOCK_TSC). */
+static inline __attribute__((always_inline)) bool mms__clock_is_tsc(void)
+{
+    return mms_load_acquire(&mms__clk.state) == MMS__CLOCK_TSC;
+}
+/* D TSC counts in ns. */
+static inline __attribute__((always_inline)) uint64_t
+mms__clock_tsc_dt(uint64_t d)
+{
+    return (uint64_t)(((unsigned __int128)d * mms__clk.mult) >> 32);
+}
+/* TSC count T as CLOCK_MONOTONIC ns (as mms__clock_ns would read it). */
+static inline __attribute__((always_inline)) uint64_t
+mms__clock_tsc_ns(uint64_t t)
+{
+    return mms__clk.ns0 + mms__clock_tsc_dt(t - mms__clk.tsc0);
+}
+/* The first TSC count that mms__clock_tsc_ns converts to NS or later
+ * (NS not before the first anchor's time), for code that compares TSC
+ * counts with a boundary in ns. */
+MMS_HIDDEN_API uint64_t mms__clock_tsc_at(uint64_t ns);
 
 /* Add values a writer gathered itself (bucket I of each value V is
  * mms__hist_index(V, bits, max_exp) of F) to histogram F through this

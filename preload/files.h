@@ -377,6 +377,33 @@ static inline int mmp_stream_fd(FILE *f)
 #define MMP_FNOTFILE(id, t0, t1) mmp_file_notfile(mmp_r)
 /* NOLINTEND(bugprone-macro-parentheses) */
 
+/* MMP_FMAY(name): whether call NAME's per-file step (MMP_FPOST) may have
+ * something to do now, tested by the timed path before it calls the step
+ * out of line: the operation's MMP_FMAYP_<macro> if it has one ("~,
+ * expression"), else 1; 0 for a call without a step. */
+#define MMP_FMAY(name)                                                         \
+    MMP_FMAY_(MMP_CAT(MMP_FMAYP_, MMP_FPROBE(MMP_FOP_##name)))
+#define MMP_FMAY_(...) MMP_FMAY__(__VA_ARGS__)
+#define MMP_FMAY__(...) MMP_FPROBE_(__VA_ARGS__, 1, )
+#define MMP_FMAYP_MMP_FNONE ~, 0
+/* Reads and writes: only a descriptor the map holds. */
+#define MMP_FMAY_IO ~, mms_load_relaxed(&mmp_fd_used)
+#define MMP_FMAYP_MMP_FR MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FW MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FR_AT MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FW_AT MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FR_AT2 MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FW_AT2 MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FSR MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FSW MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FSGETS MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FSPUTS MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FNOTFILE MMP_FMAY_IO
+/* Opens: one that gave a descriptor, with the family on. */
+#define MMP_FMAYP_MMP_FOPEN ~, MMP_FOPEN_IF(mmp_r)
+#define MMP_FMAYP_MMP_FOPENAT ~, MMP_FOPEN_IF(mmp_r)
+#define MMP_FMAYP_MMP_FCREAT ~, MMP_FOPEN_IF(mmp_r)
+
 #define MMP_FOP_read ~, MMP_FR
 #define MMP_FOP_write ~, MMP_FW
 #define MMP_FOP_pread ~, MMP_FR_AT

@@ -313,7 +313,7 @@ static int call_fields(unsigned id)
                                        .units = field_units[set[k]]};
     }
     unsigned win = window_field(id, n, names[n], sizeof names[n], &s[n]);
-    uint32_t win_off = win ? 8 * n + 8 : 0;
+    uint32_t win_off = win ? MMP_WIN_OFF(n) : 0;
     n += win;
     bool timed = mmp_is_timed(id);
     if (timed) {
@@ -568,6 +568,41 @@ void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec)
     if (c.p)
         mmp_window_add(c, win, sec);
     errno = saved;
+}
+
+void mmp_second_tsc(uint64_t t)
+{
+    struct mmp_win_clock *wc = &mmp_tls.win;
+    if (t < wc->tsc_end)
+        return;
+    /* The TSC end unknown while the second changes: a signal handler that
+     * comes in between sets all of it itself (for its own, later count);
+     * what it leaves us to finish is a second already over, which the
+     * next call leaves again. */
+    mms_store_relaxed(&wc->tsc_end, (uint64_t)0);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    uint64_t sec = mms__clock_tsc_ns(t) / 1000000000u;
+    wc->sec = sec;
+    wc->slot = (uint32_t)(sec % MMS_WINDOW_SLOTS) * 16u;
+    wc->start = sec * 1000000000u;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    mms_store_relaxed(&wc->tsc_end, mms__clock_tsc_at(wc->start + 1000000000u));
+}
+
+void mmp_tsc_slow(unsigned id, uint64_t s0, uint64_t s1, unsigned done)
+{
+    uint64_t t0 = mms__clock_tsc_ns(s0), t1 = mms__clock_tsc_ns(s1);
+    if (done != MMP_TSC_WINDOWED) {
+        mmp_second_tsc(s1);
+        mmp_latency_at(id, t0, t1);
+        return;
+    }
+    uint64_t dt = t1 > t0 ? t1 - t0 : 0;
+    uint8_t *l = mmp_tls_lat[id];
+    if (l)
+        mms__hist_record_owned(&mmp_calls[id].lat_view, l, dt);
+    else
+        mmp_latency_slow(id, dt);
 }
 
 /* ------------------------------------------------ threads, processes */

@@ -192,10 +192,14 @@ struct mmp_call {
 extern struct mmp_call mmp_calls[MMP_NCALLS] MMP_HIDDEN;
 
 /* This thread's window second: [START, START + 10^9) ns is second SEC,
- * whose slot in a window ring is at byte SLOT of the ring. */
+ * whose slot in a window ring is at byte SLOT of the ring. In TSC counts
+ * (the timed paths' stamps) the second ends at TSC_END (0: unknown): a
+ * count before it is taken for SEC's (one compare; a count of the second
+ * before, another CPU's TSC a little behind, counts in SEC). */
 struct mmp_win_clock {
     uint64_t start, sec;
     uint32_t slot;
+    uint64_t tsc_end;
 };
 
 /* This thread's cells: of call I's counters (ctr[I]) and latency
@@ -402,12 +406,17 @@ mmp_second(uint64_t t)
          * of another second: its add then finds the slot that second's
          * (mms__cell_window_reset_add), and the next call sets all. */
         uint64_t sec = t / 1000000000u;
+        wc->tsc_end = 0; /* its TSC bound: mmp_second_tsc's to find */
         wc->sec = sec;
         wc->slot = (uint32_t)(sec % MMS_WINDOW_SLOTS) * 16u;
         wc->start = sec * 1000000000u;
     }
     return wc;
 }
+
+/* mmp_second for TSC count T (shim.c): the thread's second and its TSC
+ * end moved on to T's if T is past it. */
+void mmp_second_tsc(uint64_t t);
 
 /* One call in this thread's second: as mmp_window_add, the slot's offset
  * from the thread's window clock WC. */
@@ -449,12 +458,97 @@ mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
     }
 }
 
+/* The timed paths with TSC stamps S0 and S1 (the clock is the TSC)
+ * record in steps, each checked before it writes anything: the counters
+ * (MMP_ADDS, given the cell), the window (mmp_tsc_window) and the
+ * latency (mmp_tsc_latency). A step that cannot be done inline (a cell
+ * not cached, another second, a chunk to allocate, another precision)
+ * returns false having written nothing, and the hook's slow path does
+ * it and the steps after it (MMP_TSC_*: the steps done). No call: the
+ * hook then keeps nothing but its own values in saved registers. */
+#define MMP_TSC_NONE 0
+#define MMP_TSC_COUNTED 1
+#define MMP_TSC_WINDOWED 2
+
+/* The window ring of a timed call whose field set has N counters: its
+ * byte offset in the counters' cell, after them and the windowed
+ * counter's total (shim.c's call_fields). A call whose latency cell is
+ * cached was made timed, so with this ring, unless its set is LOCK's. */
+#define MMP_WIN_OFF(n) (8 * (n) + 8)
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): a term of a sum */
+#define MMP_ONE_(tok) +1
+#define MMP_SHAPE_WIN_OFF(shape)                                               \
+    MMP_WIN_OFF(0 MMP_CAT(MMP_FIELDSET_,                                       \
+                          MMP_APPLY(MMP_FIRST, MMP_SHAPE_##shape))(MMP_ONE_))
+
+/* The call in its window ring (at WIN, a constant) for S1's second:
+ * through the counters' cell P, if the latency's L is cached (else
+ * false). */
+static inline __attribute__((always_inline)) bool
+mmp_tsc_window(uint8_t *p, const uint8_t *l, uint64_t s1, const uint32_t win)
+{
+    const struct mmp_win_clock *wc = &mmp_tls.win;
+    if (MMP_UNLIKELY(!l || s1 >= wc->tsc_end))
+        return false;
+    uint64_t *slot = (uint64_t *)(p + win + wc->slot);
+    if (MMP_UNLIKELY(mms_load_acquire(slot) != wc->sec))
+        return false;
+    mms_add_owned_u64((uint64_t *)(p + win - 8), 1);
+    mms_add_owned_u64(slot + 1, 1);
+    return true;
+}
+
+/* The latency from S0 to S1 in call ID's histogram, through its cell L. */
+static inline __attribute__((always_inline)) bool
+mmp_tsc_latency(unsigned id, uint8_t *l, uint64_t s0, uint64_t s1)
+{
+    const struct mms_hist_view *hv = &mmp_calls[id].lat_view;
+    if (MMP_UNLIKELY(hv->geom != MMS_HIST_GEOM(MMP_HIST_BITS_DEFAULT,
+                                               MMS_HIST_DEFAULT_MAX_EXP)))
+        return false;
+    uint64_t d = s1 - s0;
+    if (MMP_UNLIKELY((int64_t)d < 0)) /* another CPU's TSC: the slow path's */
+        return false;
+    uint64_t dt = mms__clock_tsc_dt(d), seq;
+    uint64_t *bucket = mms__hist_bucket_owned(
+        hv, l, dt, &seq, MMP_HIST_BITS_DEFAULT, MMS_HIST_DEFAULT_MAX_EXP);
+    if (MMP_UNLIKELY(!bucket))
+        return false;
+    mms__hist_add_owned(l, bucket, dt, seq);
+    return true;
+}
+
+/* shim.c: the steps of a timed call with TSC stamps S0 and S1 that come
+ * after the steps DONE (MMP_TSC_*), but for the per-file one: the window
+ * (unless done) and the latency, by the slow paths if need be. */
+void mmp_tsc_slow(unsigned id, uint64_t s0, uint64_t s1, unsigned done);
+
 static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
                                                               uint64_t t0)
 {
     if (mmp_is_timed(id))
         mmp_latency_at(id, t0, mmp_clock());
 }
+
+/* Add one call to the counters' cell P (this thread's, cached): NVALS
+ * counters ("calls", "errors", then the shape's A and B). */
+#define MMP_ADDS(p, nvals, err, a, b)                                          \
+    do {                                                                       \
+        struct mms_cell mmp_c = {(p), true};                                   \
+        mms__cell_add(mmp_c, 0, 1);                                            \
+        if ((nvals) >= 3)                                                      \
+            mms__cell_add(mmp_c, 16, (uint64_t)(a));                           \
+        /* B on each side of ERR: the compiler knows which side it is on (a    \
+         * byte count is then the result itself). */                           \
+        if (MMP_UNLIKELY(err)) {                                               \
+            mms__cell_add(mmp_c, 8, 1);                                        \
+            if ((nvals) >= 4)                                                  \
+                mms__cell_add(mmp_c, 24, (uint64_t)(b));                       \
+        } else if ((nvals) >= 4) {                                             \
+            mms__cell_add(mmp_c, 24, (uint64_t)(b));                           \
+        }                                                                      \
+    } while (0)
+#define MMP_ADDS_(p, ...) MMP_ADDS(p, __VA_ARGS__)
 
 /* Record one call of ID: NVALS counters ("calls", "errors", then the
  * shape's A and B), and its latency if T0. ERR, A and B are evaluated
@@ -463,19 +557,7 @@ static inline __attribute__((always_inline)) void mmp_latency(unsigned id,
     do {                                                                       \
         uint8_t *mmp_p = mmp_tls_ctr[id];                                      \
         if (MMP_LIKELY(mmp_p)) {                                               \
-            struct mms_cell mmp_c = {mmp_p, true};                             \
-            mms__cell_add(mmp_c, 0, 1);                                        \
-            if ((nvals) >= 3)                                                  \
-                mms__cell_add(mmp_c, 16, (uint64_t)(a));                       \
-            /* B on each side of ERR: the compiler knows which side it is      \
-             * on (a byte count is then the result itself). */                 \
-            if (MMP_UNLIKELY(err)) {                                           \
-                mms__cell_add(mmp_c, 8, 1);                                    \
-                if ((nvals) >= 4)                                              \
-                    mms__cell_add(mmp_c, 24, (uint64_t)(b));                   \
-            } else if ((nvals) >= 4) {                                         \
-                mms__cell_add(mmp_c, 24, (uint64_t)(b));                       \
-            }                                                                  \
+            MMP_ADDS(mmp_p, nvals, err, a, b);                                 \
             if (t0)                                                            \
                 mmp_latency(id, t0);                                           \
         } else if (mmp_records(mms_load_relaxed(&mmp_mode[id]))) {             \
@@ -506,38 +588,34 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
  * missing. */
 #define MMP_GOT(r) ((r) > 0 ? (uint64_t)(r) : 0)
 /* NOLINTBEGIN(bugprone-macro-parentheses): parameter names of the hook */
-#define MMP_REC_CALL(id, t0, r) MMP_RECORD(id, t0, 2, (r) < 0, 0, 0)
-#define MMP_REC_CALL_PTR(id, t0, r) MMP_RECORD(id, t0, 2, (r) == NULL, 0, 0)
-#define MMP_REC_CALL_EOF(id, t0, r) MMP_RECORD(id, t0, 2, (r) == EOF, 0, 0)
-#define MMP_REC_CALL_MAP(id, t0, r)                                            \
-    MMP_RECORD(id, t0, 2, (r) == MAP_FAILED, 0, 0)
-#define MMP_REC_CALL_NZ(id, t0, r) MMP_RECORD(id, t0, 2, (r) != 0, 0, 0)
-#define MMP_REC_CALL_SIG(id, t0, r) MMP_RECORD(id, t0, 2, (r) == SIG_ERR, 0, 0)
+/* Record call ID's result R as its SHAPE says (MMP_VALS_<shape>: the
+ * counters' number and values). */
+#define MMP_REC_SHAPE(shape, id, t0, r) MMP_REC_(id, t0, MMP_VALS_##shape(r))
+#define MMP_REC_(id, t0, ...) MMP_RECORD(id, t0, __VA_ARGS__)
+#define MMP_VALS_CALL(r) 2, (r) < 0, 0, 0
+#define MMP_VALS_CALL_PTR(r) 2, (r) == NULL, 0, 0
+#define MMP_VALS_CALL_EOF(r) 2, (r) == EOF, 0, 0
+#define MMP_VALS_CALL_MAP(r) 2, (r) == MAP_FAILED, 0, 0
+#define MMP_VALS_CALL_NZ(r) 2, (r) != 0, 0, 0
+#define MMP_VALS_CALL_SIG(r) 2, (r) == SIG_ERR, 0, 0
 /* A mapping's or a range's length: asked, and moved if the call worked. */
-#define MMP_REC_MAP(id, t0, r)                                                 \
-    MMP_RECORD(id, t0, 4, (r) == MAP_FAILED, len, (r) == MAP_FAILED ? 0 : len)
-#define MMP_REC_RANGE(id, t0, r)                                               \
-    MMP_RECORD(id, t0, 4, (r) < 0, len, (r) < 0 ? 0 : len)
-#define MMP_REC_SCAN(id, t0, r) MMP_RECORD(id, t0, 3, (r) < 0, MMP_GOT(r), 0)
-#define MMP_REC_XFER(id, t0, r) MMP_RECORD(id, t0, 4, (r) < 0, n, MMP_GOT(r))
-#define MMP_REC_XFER_IOV(id, t0, r)                                            \
-    MMP_RECORD(id, t0, 4, (r) < 0, (r) >= 0 ? mmp_iov_bytes(iov, cnt) : 0,     \
-               MMP_GOT(r))
-#define MMP_REC_XFER_MSG(id, t0, r)                                            \
-    MMP_RECORD(id, t0, 4, (r) < 0, (r) >= 0 ? mmp_msg_bytes(m) : 0, MMP_GOT(r))
+#define MMP_VALS_MAP(r) 4, (r) == MAP_FAILED, len, (r) == MAP_FAILED ? 0 : len
+#define MMP_VALS_RANGE(r) 4, (r) < 0, len, (r) < 0 ? 0 : len
+#define MMP_VALS_SCAN(r) 3, (r) < 0, MMP_GOT(r), 0
+#define MMP_VALS_XFER(r) 4, (r) < 0, n, MMP_GOT(r)
+#define MMP_VALS_XFER_IOV(r)                                                   \
+    4, (r) < 0, (r) >= 0 ? mmp_iov_bytes(iov, cnt) : 0, MMP_GOT(r)
+#define MMP_VALS_XFER_MSG(r)                                                   \
+    4, (r) < 0, (r) >= 0 ? mmp_msg_bytes(m) : 0, MMP_GOT(r)
 /* A short count is an error only if the stream says so (not at EOF).
  * ferror_unlocked reads the stream's flags: no system call, no lock. */
-#define MMP_REC_FREAD(id, t0, r)                                               \
-    MMP_RECORD(id, t0, 4, (r) < n && ferror_unlocked(f), size * n, size * (r))
-#define MMP_REC_FWRITE(id, t0, r)                                              \
-    MMP_RECORD(id, t0, 4, (r) < n, size * n, size * (r))
-#define MMP_REC_FGETS(id, t0, r)                                               \
-    MMP_RECORD(id, t0, 4, (r) == NULL && ferror_unlocked(f), n > 0 ? n : 0,    \
-               (r) ? strlen(r) : 0)
+#define MMP_VALS_FREAD(r) 4, (r) < n &&ferror_unlocked(f), size *n, size *(r)
+#define MMP_VALS_FWRITE(r) 4, (r) < n, size *n, size *(r)
+#define MMP_VALS_FGETS(r)                                                      \
+    4, (r) == NULL &&ferror_unlocked(f), n > 0 ? n : 0, (r) ? strlen(r) : 0
 /* fputs reads S whole before anything else: its length is safe to take. */
-#define MMP_REC_FPUTS(id, t0, r)                                               \
-    MMP_RECORD(id, t0, 4, (r) == EOF, strlen(s), (r) == EOF ? 0 : strlen(s))
-#define MMP_REC_WAIT(id, t0, r) MMP_RECORD(id, t0, 3, (r) < 0, MMP_GOT(r), 0)
+#define MMP_VALS_FPUTS(r) 4, (r) == EOF, strlen(s), (r) == EOF ? 0 : strlen(s)
+#define MMP_VALS_WAIT(r) 3, (r) < 0, MMP_GOT(r), 0
 /* NOLINTEND(bugprone-macro-parentheses) */
 #define MMP_FAIL_CALL (-1)
 #define MMP_FAIL_CALL_PTR NULL
@@ -584,11 +662,11 @@ static inline uint64_t mmp_msg_bytes(const struct msghdr *m)
     do {                                                                       \
         if (MMP_LIKELY(mmp_is_timed(MMP_CALL_##name))) {                       \
             uint64_t mmp_t1 = mmp_clock();                                     \
-            MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                        \
+            MMP_REC_SHAPE(shape, MMP_CALL_##name, 0, mmp_r);                   \
             mmp_latency_at(MMP_CALL_##name, mmp_t0, mmp_t1);                   \
             MMP_FPOST(name, mmp_t0, mmp_t1);                                   \
         } else { /* timing stopped during the call: no clock */                \
-            MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                        \
+            MMP_REC_SHAPE(shape, MMP_CALL_##name, 0, mmp_r);                   \
             MMP_FPOST(name, 0, 0);                                             \
         }                                                                      \
     } while (0)
@@ -644,13 +722,13 @@ MMP_CALLS(MMP_FIRST_PROTO)
  * counting path: off (nothing to do: the real call, as a tail call),
  * timed (a function of its own), or off but with per-file records to keep
  * (MMP_FILES_ONLY: the counting path, which records no counter then). */
-#define MMP_DISPATCH(name, real, ...)                                          \
+#define MMP_DISPATCH(name, timed, real, ...)                                   \
     uint8_t mmp_m = mms_load_relaxed(&mmp_mode[MMP_CALL_##name]);              \
     if (MMP_UNLIKELY(mmp_m != MMP_COUNT)) {                                    \
         if (mmp_m == MMP_OFF)                                                  \
             return real(__VA_ARGS__);                                          \
         if (mmp_m == MMP_TIMED)                                                \
-            return mmp_timed_##name(__VA_ARGS__);                              \
+            return timed(__VA_ARGS__);                                         \
     }
 /* The parameters the counting path needs after the real call: copies
  * made after the dispatch (the empty asm makes each copy's value new
@@ -699,9 +777,11 @@ MMP_CALLS(MMP_FIRST_PROTO)
 #define MMP_R_14(t, a, ...) MMP_R_2(t, a) MMP_R_12(__VA_ARGS__)
 #define MMP_R_16(t, a, ...) MMP_R_2(t, a) MMP_R_14(__VA_ARGS__)
 /* NOLINTEND(bugprone-macro-parentheses) */
-#define MMP_BODY_GEN(name, shape, ret, ...)                                    \
-    static __attribute__((noinline))                                           \
-    ret mmp_timed_##name(MMP_PARAMS(__VA_ARGS__))                              \
+/* The timed path with the clock in ns (mmp_clock) throughout: calls
+ * with a per-file step before the real one (close's), and any call while
+ * the clock is not the TSC. */
+#define MMP_TIMED_NS(fn, name, shape, ret, ...)                                \
+    static __attribute__((noinline)) ret fn(MMP_PARAMS(__VA_ARGS__))           \
     {                                                                          \
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
@@ -710,13 +790,102 @@ MMP_CALLS(MMP_FIRST_PROTO)
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
         MMP_TIMED_REC(name, shape);                                            \
         return mmp_r;                                                          \
+    }
+#define MMP_TIMED_BODY_1(name, shape, ret, ...)                                \
+    MMP_TIMED_NS(mmp_timed_##name, name, shape, ret, __VA_ARGS__)              \
+    MMP_TIMED_GO(name, ret, __VA_ARGS__)
+/* The dispatch's way to a timed path: a direct call. */
+#define MMP_TIMED_GO(name, ret, ...)                                           \
+    static inline ret mmp_timed_go_##name(MMP_PARAMS(__VA_ARGS__))             \
+    {                                                                          \
+        return mmp_timed_##name(MMP_ARGS(__VA_ARGS__));                        \
+    }
+/* The timed path with TSC stamps: the two counts read around the real
+ * call, converted only where recorded. The inline record
+ * (mmp_latency_tsc) makes no call, and what it cannot do, or a call
+ * that does something to per-file records (MMP_FMAY), goes whole to a
+ * function of its own as a tail call: so the hook keeps only what
+ * crosses the real call in saved registers. Those functions' parameters
+ * unused are dropped by the compiler (static functions). */
+#define MMP_TIMED_BODY_0(name, shape, ret, ...)                                \
+    MMP_TIMED_NS(mmp_timed_ns_##name, name, shape, ret, __VA_ARGS__)           \
+    /* The whole record from stamps S0 and S1 after the steps DONE             \
+     * (MMP_TSC_*), the per-file step included. */                             \
+    static __attribute__((noinline)) ret mmp_timed_rest_##name(                \
+        MMP_PARAMS(__VA_ARGS__), ret mmp_r, uint64_t mmp_s0, uint64_t mmp_s1,  \
+        unsigned mmp_done)                                                     \
+    {                                                                          \
+        if (mmp_done == MMP_TSC_NONE)                                          \
+            MMP_REC_SHAPE(shape, MMP_CALL_##name, 0, mmp_r);                   \
+        mmp_tsc_slow(MMP_CALL_##name, mmp_s0, mmp_s1, mmp_done);               \
+        MMP_FPOST(name, mms__clock_tsc_ns(mmp_s0), mms__clock_tsc_ns(mmp_s1)); \
+        return mmp_r;                                                          \
     }                                                                          \
-    MMP_FIRST_CALL(name, shape, ret, __VA_ARGS__)                              \
-    MMP_HOOK ret name(MMP_PARAMS(__VA_ARGS__))                                 \
+    /* The latency (and window) after the steps DONE, with no per-file step    \
+     * to do (so with no parameter of the call to keep). */                    \
+    static __attribute__((noinline, cold)) ret mmp_timed_later_##name(         \
+        ret mmp_r, uint64_t mmp_s0, uint64_t mmp_s1, unsigned mmp_done)        \
+    {                                                                          \
+        mmp_tsc_slow(MMP_CALL_##name, mmp_s0, mmp_s1, mmp_done);               \
+        return mmp_r;                                                          \
+    }                                                                          \
+    static __attribute__((noinline))                                           \
+    ret mmp_timed_##name(MMP_PARAMS(__VA_ARGS__))                              \
     {                                                                          \
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
-        MMP_DISPATCH(name, real, MMP_ARGS(__VA_ARGS__))                        \
+        uint64_t mmp_s0 = mms__rdtsc();                                        \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
+        /* Timed to its end even if timing stopped meanwhile (seccomp): the    \
+         * TSC needs no system call. */                                        \
+        uint64_t mmp_s1 = mms__rdtsc();                                        \
+        uint8_t *mmp_p = mmp_tls_ctr[MMP_CALL_##name];                         \
+        if (MMP_UNLIKELY(!mmp_p))                                              \
+            return mmp_timed_rest_##name(MMP_ARGS(__VA_ARGS__), mmp_r, mmp_s0, \
+                                         mmp_s1, MMP_TSC_NONE);                \
+        MMP_ADDS_(mmp_p, MMP_VALS_##shape(mmp_r));                             \
+        /* The call's parameters are not needed past this point. */            \
+        if (MMP_FMAY(name))                                                    \
+            return mmp_timed_rest_##name(MMP_ARGS(__VA_ARGS__), mmp_r, mmp_s0, \
+                                         mmp_s1, MMP_TSC_COUNTED);             \
+        uint8_t *mmp_l = mmp_tls_lat[MMP_CALL_##name];                         \
+        if (MMP_UNLIKELY(!mmp_tsc_window(mmp_p, mmp_l, mmp_s1,                 \
+                                         MMP_SHAPE_WIN_OFF(shape))))           \
+            return mmp_timed_later_##name(mmp_r, mmp_s0, mmp_s1,               \
+                                          MMP_TSC_COUNTED);                    \
+        if (MMP_UNLIKELY(                                                      \
+                !mmp_tsc_latency(MMP_CALL_##name, mmp_l, mmp_s0, mmp_s1)))     \
+            return mmp_timed_later_##name(mmp_r, mmp_s0, mmp_s1,               \
+                                          MMP_TSC_WINDOWED);                   \
+        return mmp_r;                                                          \
+    }                                                                          \
+    /* The dispatch's way to the timed path: through mmp_timed_at_NAME,        \
+     * mmp_timed_first_NAME's until the clock is the TSC (for good), then      \
+     * the path with stamps, which so tests nothing of the clock. */           \
+    static __attribute__((noinline))                                           \
+    ret mmp_timed_first_##name(MMP_PARAMS(__VA_ARGS__));                       \
+    static mmp_real_##name##_t mmp_timed_at_##name = mmp_timed_first_##name;   \
+    static __attribute__((noinline))                                           \
+    ret mmp_timed_first_##name(MMP_PARAMS(__VA_ARGS__))                        \
+    {                                                                          \
+        if (!mms__clock_is_tsc())                                              \
+            return mmp_timed_ns_##name(MMP_ARGS(__VA_ARGS__));                 \
+        mms_store_relaxed(&mmp_timed_at_##name, mmp_timed_##name);             \
+        return mmp_timed_##name(MMP_ARGS(__VA_ARGS__));                        \
+    }                                                                          \
+    static inline ret mmp_timed_go_##name(MMP_PARAMS(__VA_ARGS__))             \
+    {                                                                          \
+        return mms_load_relaxed(&mmp_timed_at_##name)(MMP_ARGS(__VA_ARGS__));  \
+    }
+#define MMP_BODY_GEN(name, shape, ret, ...)                                    \
+    MMP_CAT(MMP_TIMED_BODY_, MMP_FHAS(MMP_FPRE_##name))                        \
+    (name, shape, ret, __VA_ARGS__)                                            \
+        MMP_FIRST_CALL(name, shape, ret, __VA_ARGS__) MMP_HOOK ret             \
+        name(MMP_PARAMS(__VA_ARGS__))                                          \
+    {                                                                          \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
+        MMP_DISPATCH(name, mmp_timed_go_##name, real, MMP_ARGS(__VA_ARGS__))   \
         MMP_KEEP(__VA_ARGS__)                                                  \
         MMP_FPRE(name);                                                        \
         /* Loaded again after a per-file call before the real one (close's     \
@@ -727,7 +896,7 @@ MMP_CALLS(MMP_FIRST_PROTO)
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
         {                                                                      \
             MMP_RESTORE(__VA_ARGS__)                                           \
-            MMP_REC_##shape(MMP_CALL_##name, 0, mmp_r);                        \
+            MMP_REC_SHAPE(shape, MMP_CALL_##name, 0, mmp_r);                   \
             MMP_FPOST(name, 0, 0);                                             \
         }                                                                      \
         return mmp_r;                                                          \
@@ -790,9 +959,9 @@ MMP_CALLS(MMP_FIRST_PROTO)
         }                                                                      \
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
-        MMP_DISPATCH(name, real, MMP_ARGS(__VA_ARGS__) mode)                   \
+        MMP_DISPATCH(name, mmp_timed_##name, real, MMP_ARGS(__VA_ARGS__) mode) \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
-        MMP_REC_CALL(MMP_CALL_##name, 0, mmp_r);                               \
+        MMP_REC_SHAPE(CALL, MMP_CALL_##name, 0, mmp_r);                        \
         MMP_FPOST(name, 0, 0);                                                 \
         return mmp_r;                                                          \
     }

@@ -14,8 +14,9 @@ N=1000
 F=io.pwrite.recent_calls
 coproc SW { LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" "$N"; }
 sw_pid=$SW_PID
+wpid=$sw_pid
 bg_pids+=("$sw_pid")
-read -r -t 120 word t0 t1 failed <&"${SW[0]}" && [ "$word" = ready ] ||
+read -r -t 120 word t0 t1 failed _ <&"${SW[0]}" && [ "$word" = ready ] ||
     fail "shim_windows did not start"
 expect_eq "$failed" 0 "shim_windows: failed pwrite calls"
 s0=$((t0 / 1000000000))
@@ -23,7 +24,7 @@ s1=$((t1 / 1000000000))
 J=$WORK/w.json
 # win AT: the counts of the 1, 10 and 60 s windows ending at second AT.
 win() {
-    "$READ" --json --windows-at "$(($1 * 1000000000))" "$sw_pid" >"$J"
+    "$READ" --json --windows-at "$(($1 * 1000000000))" "$wpid" >"$J"
     jpy "$J" "' '.join(str(d['processes'][0]['fields']['$F']['windows'][k]['count']) for k in ('1s', '10s', '60s'))"
 }
 expect_eq "$(win "$s0")" "0 0 0" "windows ending before the calls"
@@ -72,6 +73,46 @@ expect_match "$t" "^ +$F +$N calls +rate/s 1s:[0-9.]+ 10s:[0-9.]+ 60s:[0-9.]+$" 
     "text: $F with its rates"
 eval "exec ${SW[1]}>&-"
 wait "$sw_pid" 2>/dev/null || true
+
+# Calls for 1.5 s from the program's start, with each clock: with the TSC
+# (the default, where it is invariant) past its calibration at 50 ms the
+# timed path keeps TSC counts and second boundaries in TSC counts. Every
+# call counted, in its latency histogram and in a second of [T0, T1]:
+# the 1 s windows of those seconds add up to every call; no latency
+# longer than the calls' whole time.
+for clock in tsc monotonic; do
+    coproc SP { MMSTATS_CLOCK=$clock LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" 1000 1500; }
+    sp_pid=$SP_PID
+    wpid=$sp_pid
+    bg_pids+=("$sp_pid")
+    read -r -t 120 word t0 t1 failed made <&"${SP[0]}" && [ "$word" = ready ] ||
+        fail "shim_windows ($clock, 1.5 s) did not start"
+    expect_eq "$failed" 0 "$clock: failed pwrite calls"
+    s0=$((t0 / 1000000000))
+    s1=$((t1 / 1000000000))
+    "$READ" --json --windows-at "$(((s1 + 1) * 1000000000))" "$sp_pid" >"$J"
+    L=io.pwrite.latency
+    expect_eq "$(jpy "$J" "d['processes'][0]['fields']['io.pwrite.calls']['value']")" \
+        "$made" "$clock: io.pwrite.calls"
+    expect_eq "$(jpy "$J" "d['processes'][0]['fields']['$F']['value']")" \
+        "$made" "$clock: $F total"
+    expect_eq "$(jpy "$J" "d['processes'][0]['fields']['$F']['windows']['60s']['count']")" \
+        "$made" "$clock: 60 s window over the calls' seconds"
+    expect_eq "$(jpy "$J" "d['processes'][0]['fields']['$L']['value']['count']")" \
+        "$made" "$clock: $L count"
+    expect_eq "$(jpy "$J" "int(d['processes'][0]['fields']['$L']['value']['max'] <= $t1 - $t0)")" \
+        1 "$clock: $L max within the calls' time"
+    expect_eq "$(jpy "$J" "int(0 < d['processes'][0]['fields']['$L']['value']['sum'] <= $t1 - $t0)")" \
+        1 "$clock: $L sum within the calls' time"
+    sum=0
+    for ((s = s0; s <= s1; s++)); do
+        read -r c _ <<<"$(win $((s + 1)))"
+        sum=$((sum + c))
+    done
+    expect_eq "$sum" "$made" "$clock: 1 s windows of the calls' seconds, summed"
+    eval "exec ${SP[1]}>&-"
+    wait "$sp_pid" 2>/dev/null || true
+done
 
 # Counting mode: no window field, the calls counted all the same.
 coproc SC { MMSTATS_TIMING=0 LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" 10; }
