@@ -450,9 +450,9 @@ class Bench:
 
     # ---------------------------------------------------------- start-up
     def spawnloop(self, rounds, variants, cmd):
-        """Median wall and CPU microseconds of CMD under each variant (a
-        dict of environment changes; "" removes), interleaved ABAB by
-        bench/spawnloop."""
+        """Median wall and CPU microseconds and minor page faults of CMD
+        under each variant (a dict of environment changes; "" removes),
+        interleaved ABAB by bench/spawnloop."""
         specs = [" ".join(f"{k}={v}" for k, v in var.items()) or "-"
                  for var in variants]
         base = dict(os.environ)
@@ -465,7 +465,7 @@ class Bench:
         out = []
         for line in p.stdout.splitlines():
             f = line.split()
-            out.append((float(f[3]), float(f[5])))
+            out.append((float(f[3]), float(f[5]), float(f[7])))
         return out
 
     def callgrind_total(self, cmd, env):
@@ -517,27 +517,32 @@ class Bench:
         b_true, b_loop = true_r[0], bash_r[0]
         for (name, _), t, l in zip(variants, true_r, bash_r):
             out[name] = {"true_wall_us": t[0], "true_cpu_us": t[1],
+                         "true_minflt": t[2],
                          "bash_loop_wall_ms": l[0] / 1000,
                          "bash_loop_cpu_ms": l[1] / 1000,
+                         "bash_loop_minflt": l[2],
                          "true_instructions": ins.get(name)}
             i = ins.get(name)
             rows.append([
                 name, f"{t[0]:.0f} ({t[0] / b_true[0]:.2f}x)",
-                f"{t[1]:.0f} ({t[1] / b_true[1]:.2f}x)",
+                f"{t[1]:.0f} ({t[1] / b_true[1]:.2f}x)", f"{t[2]:.0f}",
                 f"{i:,} ({i / ins['bare']:.2f}x)" if i and ins.get("bare")
                 else "-",
                 f"{l[0] / 1000:.1f} ({l[0] / b_loop[0]:.2f}x)",
-                f"{l[1] / 1000:.1f} ({l[1] / b_loop[1]:.2f}x)"])
+                f"{l[1] / 1000:.1f} ({l[1] / b_loop[1]:.2f}x)",
+                f"{l[2]:.0f}"])
         self.results["startup"] = out
         self.table("Start-up: /bin/true and a bash loop of 200 /bin/true",
                    ["variant", "/bin/true wall us", "/bin/true CPU us",
-                    "/bin/true instructions", "bash loop wall ms",
-                    "bash loop CPU ms"], rows,
+                    "/bin/true faults", "/bin/true instructions",
+                    "bash loop wall ms", "bash loop CPU ms",
+                    "bash loop faults"], rows,
                    "Medians of runs interleaved ABAB by bench/spawnloop "
                    "(posix_spawn, wait4: CPU is user + system, the kernel's "
-                   "precise run time); instructions: callgrind, the whole "
-                   "run. In the bash loop bash itself runs under the shim "
-                   "and so does every /bin/true.")
+                   "precise run time; faults: minor page faults, of the "
+                   "process and its waited children); instructions: "
+                   "callgrind, the whole run. In the bash loop bash itself "
+                   "runs under the shim and so does every /bin/true.")
         shutil.rmtree(shm, ignore_errors=True)
         shutil.rmtree(disk, ignore_errors=True)
 

@@ -252,53 +252,71 @@ static void print_option(const struct opt *o)
     mmp_warn("%-19s = %-12s %s", o->name, val, o->help);
 }
 
+static void load_option(const struct opt *o, const char *v)
+{
+    int bad = 0;
+    switch (o->type) {
+    case OPT_BOOL:
+        bad = parse_bool(v, (int *)o->dst);
+        break;
+    case OPT_STR:
+    case OPT_SECRET:
+        *(const char **)o->dst = *v ? v : NULL;
+        break;
+    case OPT_INT:
+    case OPT_POW2: {
+        char *end;
+        long n = strtol(v, &end, 10);
+        bad = (*v == '\0' || *end || n < o->min || n > o->max ||
+               (o->type == OPT_POW2 && (n & (n - 1))));
+        if (!bad)
+            *(int *)o->dst = (int)n;
+        break;
+    }
+    case OPT_SIZE:
+        bad = parse_size(v, (long long *)o->dst);
+        break;
+    case OPT_FAMILIES:
+        bad = parse_families(v, (unsigned *)o->dst);
+        break;
+    case OPT_CLOCK:
+        bad = strcmp(v, "tsc") != 0 && strcmp(v, "monotonic") != 0;
+        if (!bad)
+            *(int *)o->dst = !strcmp(v, "monotonic");
+        break;
+    case OPT_KEEP: {
+        int k = mms_keep_parse(v);
+        bad = k < 0;
+        if (!bad)
+            *(int *)o->dst = k;
+        break;
+    }
+    }
+    if (bad)
+        mmp_config_bad(o->name, v);
+}
+
+/* One pass over the environment: a getenv per option walked it 23 times
+ * (9,000 instructions in every process under the shim). The first
+ * assignment of a name counts, as with getenv. A secure process (setuid,
+ * AT_SECURE) never gets here: start-up stops before (shim.c). */
 void mmp_config_load(void)
 {
-    for (size_t i = 0; i < MMP_ARRAY_LEN(opts); i++) {
-        const struct opt *o = &opts[i];
-        const char *v = secure_getenv(o->name);
-        if (!v)
+    _Static_assert(MMP_ARRAY_LEN(opts) <= 32, "one bit per option in seen");
+    uint32_t seen = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "MMSTATS_", 8) != 0 || !eq)
             continue;
-        int bad = 0;
-        switch (o->type) {
-        case OPT_BOOL:
-            bad = parse_bool(v, (int *)o->dst);
-            break;
-        case OPT_STR:
-        case OPT_SECRET:
-            *(const char **)o->dst = *v ? v : NULL;
-            break;
-        case OPT_INT:
-        case OPT_POW2: {
-            char *end;
-            long n = strtol(v, &end, 10);
-            bad = (*v == '\0' || *end || n < o->min || n > o->max ||
-                   (o->type == OPT_POW2 && (n & (n - 1))));
-            if (!bad)
-                *(int *)o->dst = (int)n;
+        size_t len = (size_t)(eq - *e);
+        for (size_t i = 0; i < MMP_ARRAY_LEN(opts); i++) {
+            if ((seen >> i) & 1u || strncmp(opts[i].name, *e, len) != 0 ||
+                opts[i].name[len] != '\0')
+                continue;
+            seen |= 1u << i;
+            load_option(&opts[i], eq + 1);
             break;
         }
-        case OPT_SIZE:
-            bad = parse_size(v, (long long *)o->dst);
-            break;
-        case OPT_FAMILIES:
-            bad = parse_families(v, (unsigned *)o->dst);
-            break;
-        case OPT_CLOCK:
-            bad = strcmp(v, "tsc") != 0 && strcmp(v, "monotonic") != 0;
-            if (!bad)
-                *(int *)o->dst = !strcmp(v, "monotonic");
-            break;
-        case OPT_KEEP: {
-            int k = mms_keep_parse(v);
-            bad = k < 0;
-            if (!bad)
-                *(int *)o->dst = k;
-            break;
-        }
-        }
-        if (bad)
-            mmp_config_bad(o->name, v);
     }
 }
 

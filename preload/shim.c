@@ -146,6 +146,17 @@ static __thread int making_file MMP_IE; /* this thread makes the file */
 static int deferred;
 static uint32_t defer_count, defer_mem;
 static uint64_t defer_vals[MMP_NCALLS][MAX_COUNTERS];
+/* The calls with kept counts, one bit each: a fork child reads and
+ * clears only their rows, not the whole 8 KB (of which its parent, which
+ * seldom deferred, touched nothing: two or three page faults in every
+ * child of a shell, for reading or writing zeros). */
+#define DEFER_WORDS ((MMP_NCALLS + 63) / 64)
+static uint64_t defer_ids[DEFER_WORDS];
+
+static bool defer_has(unsigned id)
+{
+    return (mms_load_relaxed(&defer_ids[id / 64]) >> (id % 64)) & 1u;
+}
 /* Latencies (and window seconds) of the deferred records, replayed if
  * the child makes its own file; not folded into the parent's. */
 static struct defer_lat {
@@ -368,7 +379,7 @@ static void defer_to_file(void)
         return;
     for (unsigned id = 0; id < MMP_NCALLS; id++) {
         uint64_t *v = defer_vals[id];
-        if (!v[0] || !mmp_call_ready(id))
+        if (!defer_has(id) || !v[0] || !mmp_call_ready(id))
             continue;
         struct mms_cell c = mms__cell(mmp_calls[id].ctr);
         for (unsigned k = 0; c.p && k < set_size[mmp_call_set[id]]; k++)
@@ -403,6 +414,7 @@ static bool defer_record(unsigned id, unsigned nvals, uint64_t err, uint64_t a,
         return false;
     }
     uint64_t *v = defer_vals[id];
+    __atomic_fetch_or(&defer_ids[id / 64], 1ull << (id % 64), __ATOMIC_RELAXED);
     mms_add_relaxed(&v[0], 1);
     if (err)
         mms_add_relaxed(&v[1], err);
@@ -430,7 +442,10 @@ static bool defer_call(unsigned id)
 /* A new fork child keeps nothing of what its parent kept. */
 static void defer_reset(void)
 {
-    memset(defer_vals, 0, sizeof defer_vals);
+    for (unsigned id = 0; id < MMP_NCALLS; id++)
+        if (defer_has(id))
+            memset(defer_vals[id], 0, sizeof defer_vals[id]);
+    memset(defer_ids, 0, sizeof defer_ids);
     defer_count = defer_mem = defer_nlat = 0;
 }
 
@@ -448,7 +463,7 @@ static void defer_flush(void)
     unsigned n = 0;
     bool ok = true;
     for (unsigned id = 0; id < MMP_NCALLS && ok; id++) {
-        if (!mms_load_relaxed(&defer_vals[id][0]))
+        if (!defer_has(id) || !mms_load_relaxed(&defer_vals[id][0]))
             continue;
         /* The parent's fields, as they were at the fork. */
         ok = mms_load_acquire(&mmp_calls[id].state) == MMP_FIELDS_READY &&
@@ -843,6 +858,14 @@ static void make_file(void)
         make_child_file();
         return;
     }
+    /* The latency clock: its first anchor with the file, its calibration
+     * later (core/clock.c); until then hooks read clock_gettime. Not at
+     * start-up: a process that records nothing reads no clock (the
+     * vDSO's two pages and clock_gettime's, three page faults) and runs
+     * no cpuid (a VM exit). Nothing to do if nothing is timed. */
+    if (mmp_cfg.timing || mmp_cfg.timing_mem)
+        mms__clock_setup(mmp_cfg.clock_monotonic ? MMS_CLOCK_MONOTONIC
+                                                 : MMS_CLOCK_TSC);
     int rc = open_writer();
     if (rc < 0) {
         if (mmp_cfg.verbose)
@@ -959,11 +982,6 @@ static void start(void)
     mmp_config_report();
     if (mmp_cfg.disable)
         return;
-    /* The latency clock: its first anchor now, its calibration later
-     * (core/clock.c); nothing to do if nothing is timed. */
-    if (mmp_cfg.timing || mmp_cfg.timing_mem)
-        mms__clock_setup(mmp_cfg.clock_monotonic ? MMS_CLOCK_MONOTONIC
-                                                 : MMS_CLOCK_TSC);
     /* The core's own locks are not the host's: never recorded. */
     mms__set_mutex_lock(mmp_real_pthread_mutex_lock());
     /* Only what every process needs; the file is made with the first
