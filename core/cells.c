@@ -193,15 +193,238 @@ uint64_t *mms__chunk_slow(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nb,
     return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
 }
 
-uint64_t *mms__chunk_new(mms_writer *w, uint32_t *dir, uint32_t c,
-                         uint32_t nbuckets, unsigned bits, bool owned,
-                         uint32_t i, uint16_t member)
+/* ---------------------------------------- histograms without chunks */
+
+/* A histogram cell of a thread's own shard holds its first
+ * MMS_HIST_CHUNKLESS values with no CHUNK block (format 3.1, section
+ * 11.6): count, sum, min and max say which they are (1: min; 2: min and
+ * max; 3: min, max and sum - min - max). The fourth value's record makes
+ * the chunks and puts the first three in their buckets ("replay") under
+ * the cell's seqlock, so a reader sees either no chunk and count <= 3, or
+ * chunks holding every value counted. Most latency histograms of a short
+ * process never get a chunk of their own per thread. MMS_HIST_CHUNKLESS
+ * is format.h's. */
+/* The seqlock of the cell whose histogram body's chunk directory is DIR
+ * (index I, MEMBER), if that histogram may go without chunks: a
+ * field's, without a window (the window's slot is written after the
+ * chunk is found), or a record's member; else NULL. */
+static uint64_t *chunkless_seq(const mms_writer *w, uint32_t *dir, uint32_t i,
+                               uint16_t member)
 {
+    void *e = mms__ix_get(w, i);
+    uint64_t *body = (uint64_t *)dir - 4;
+    if (e && mms__ix_tag(e) == MMS__IX_FIELD) {
+        const mms_field *f = e;
+        return f->kind == MMS_KIND_HISTOGRAM && !(f->flags & MMS_DF_WINDOW)
+                   ? body - 1
+                   : NULL;
+    }
+    if (e && mms__ix_tag(e) == MMS__IX_RECORD) {
+        const mms_table *t = mms__ix_ptr(e);
+        return member < t->nmembers && t->m[member].kind == MMS_MK_HIST
+                   ? (uint64_t *)((uint8_t *)body - t->m[member].off)
+                   : NULL;
+    }
+    return NULL;
+}
+
+static bool dir_empty(const uint32_t *dir, uint32_t nchunks)
+{
+    for (uint32_t c = 0; c < nchunks; c++)
+        if (mms_load_acquire(&dir[c]))
+            return false;
+    return true;
+}
+
+/* The values of a body that has no chunks (BODY: count, sum, min_inv,
+ * max): up to 3 distinct values in V, each WT[k] times; how many in V.
+ * Exact up to MMS_HIST_CHUNKLESS values; more (a signal handler's record
+ * that found the seqlock taken) count min, max and their mean. */
+static uint32_t chunkless_values(const uint64_t *body, uint64_t v[3],
+                                 uint64_t wt[3])
+{
+    uint64_t n = mms_load_relaxed(&body[0]);
+    uint64_t lo = ~mms_load_relaxed(&body[2]), hi = mms_load_relaxed(&body[3]);
+    v[0] = lo;
+    v[1] = hi;
+    v[2] = n > 2 ? (mms_load_relaxed(&body[1]) - lo - hi) / (n - 2) : 0;
+    wt[0] = wt[1] = 1;
+    wt[2] = n > 2 ? n - 2 : 0;
+    return n < 3 ? (uint32_t)n : 3;
+}
+
+/* A CHUNK block for chunk C (NB buckets) of I / MEMBER in SHARD, READY
+ * but named by no directory yet: its offset, or 0. */
+static uint64_t chunk_make(mms_writer *w, uint32_t c, uint32_t nb,
+                           uint32_t shard, uint32_t i, uint16_t member)
+{
+    uint64_t o = mms__block_alloc(w, MMS_BLOCK_CHUNK, mms__chunk_block_size(nb),
+                                  MMS_LINE);
+    if (!o)
+        return 0;
+    struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
+    cb->index = i;
+    cb->member = member;
+    cb->chunk = (uint16_t)c;
+    cb->shard = shard;
+    cb->nbuckets = nb;
+    mms__block_publish(w, &cb->b, MMS_BS_READY);
+    return o;
+}
+
+/* Record V in the chunkless body BODY (SEQ its cell's seqlock, owned):
+ * 0 done; 1 the body holds MMS_HIST_CHUNKLESS values already (replay
+ * first); -1 dropped (a signal handler inside an update of this cell). */
+static int chunkless_add(uint64_t *seq, uint64_t *body, const uint32_t *dir,
+                         uint32_t nchunks, uint64_t v)
+{
+    uint64_t s = 0;
+    if (!mms__seq_take(seq, true, &s)) {
+        /* A signal handler inside an update of this very cell: it adds
+         * without the lock, as every record does then (11.6). */
+        mms_seq_add_owned(&body[0], 1);
+        mms_seq_add_owned(&body[1], v);
+        mms__raise_to(&body[3], v);
+        mms__raise_to(&body[2], ~v);
+        return 0;
+    }
+    /* Under the lock: a signal handler may have recorded meanwhile. */
+    int rc = 1;
+    if (mms_load_relaxed(&body[0]) < MMS_HIST_CHUNKLESS &&
+        dir_empty(dir, nchunks)) {
+        mms_seq_add_owned(&body[0], 1);
+        mms_seq_add_owned(&body[1], v);
+        mms__raise_to(&body[3], v);
+        mms__raise_to(&body[2], ~v);
+        rc = 0;
+    }
+    mms_store_release(seq, s + 2);
+    return rc;
+}
+
+/* Chunk indices and buckets of the chunkless values of BODY (geometry
+ * NBUCKETS, BITS): how many values (0..3), their bucket IDX, the
+ * distinct chunks DCH (*ND of them) and each value's entry in DCH. */
+struct chunkless_plan {
+    uint32_t n, nd;
+    uint64_t count, wt[MMS_HIST_CHUNKLESS];
+    uint32_t idx[MMS_HIST_CHUNKLESS], dch[MMS_HIST_CHUNKLESS];
+    uint32_t at[MMS_HIST_CHUNKLESS];
+};
+static void chunkless_plan(const uint64_t *body, uint32_t nbuckets,
+                           unsigned bits, struct chunkless_plan *p)
+{
+    uint32_t nchunks = (nbuckets + (1u << bits) - 1) >> bits;
+    uint64_t v[MMS_HIST_CHUNKLESS];
+    p->count = mms_load_relaxed(&body[0]);
+    p->n = chunkless_values(body, v, p->wt);
+    p->nd = 0;
+    for (uint32_t k = 0; k < p->n; k++) {
+        p->idx[k] = mms__hist_index(v[k], bits, nchunks + bits - 2);
+        uint32_t c = p->idx[k] >> bits, j = 0;
+        while (j < p->nd && p->dch[j] != c)
+            j++;
+        if (j == p->nd)
+            p->dch[p->nd++] = c;
+        p->at[k] = j;
+    }
+}
+
+/* Give the chunkless values of BODY (owned, SEQ its seqlock) their
+ * buckets: the chunks made first, then, under the seqlock, filled and
+ * named in the directory at once. 0 (also when a signal handler did it
+ * meanwhile), or -1: no space, or the lock held (nothing changed). */
+static int chunkless_replay(mms_writer *w, uint64_t *seq, uint64_t *body,
+                            uint32_t *dir, uint32_t nbuckets, unsigned bits,
+                            uint32_t shard, uint32_t i, uint16_t member)
+{
+    uint32_t nchunks = (nbuckets + (1u << bits) - 1) >> bits;
+    struct chunkless_plan p;
+    chunkless_plan(body, nbuckets, bits, &p);
+    if (!p.n)
+        return 0;
+    uint64_t made[MMS_HIST_CHUNKLESS] = {0};
+    bool ok = true;
+    for (uint32_t j = 0; j < p.nd && ok; j++)
+        ok = (made[j] = chunk_make(w, p.dch[j],
+                                   mms__chunk_nb(nbuckets, bits, p.dch[j]),
+                                   shard, i, member)) != 0;
+    uint64_t s = 0;
+    int rc = -1;
+    if (ok && mms__seq_take(seq, true, &s)) {
+        /* Unchanged while the chunks were made? (Else a signal handler
+         * replayed the values itself: ours are not needed.) */
+        struct chunkless_plan again;
+        chunkless_plan(body, nbuckets, bits, &again);
+        if (again.count == p.count && dir_empty(dir, nchunks)) {
+            /* Each chunk named (a signal handler's own may win the
+             * compare-and-swap: the values go there, ours is dead). */
+            for (uint32_t j = 0; j < p.nd; j++) {
+                uint32_t o = 0;
+                if (mms_cas_acq_rel(&dir[p.dch[j]], &o, (uint32_t)made[j]))
+                    o = (uint32_t)made[j];
+                else
+                    mms__block_publish(w,
+                                       (struct mms_block *)mms__ptr(w, made[j]),
+                                       MMS_BS_DEAD);
+                uint64_t *b = (uint64_t *)(mms__ptr(w, o) +
+                                           sizeof(struct mms_chunk_block));
+                for (uint32_t k = 0; k < p.n; k++)
+                    if (p.at[k] == j)
+                        mms_add_relaxed(&b[p.idx[k] & ((1u << bits) - 1)],
+                                        p.wt[k]);
+            }
+            p.nd = 0; /* all in use, or dead */
+        }
+        mms_store_release(seq, s + 2);
+        rc = 0;
+    }
+    for (uint32_t j = 0; j < p.nd; j++)
+        if (made[j])
+            mms__block_publish(w, (struct mms_block *)mms__ptr(w, made[j]),
+                               MMS_BS_DEAD);
+    return rc;
+}
+
+/* The chunk for value V (ONE: a record of V alone; else a chunk needed
+ * for an add of several values, which never goes chunkless). */
+static uint64_t *chunk_get(mms_writer *w, uint32_t *dir, uint32_t c,
+                           uint32_t nbuckets, unsigned bits, bool owned,
+                           uint32_t i, uint16_t member, bool one, uint64_t v)
+{
+    uint32_t nchunks = (nbuckets + (1u << bits) - 1) >> bits;
+    uint64_t *seq = owned ? chunkless_seq(w, dir, i, member) : NULL;
+    if (seq && dir_empty(dir, nchunks)) {
+        uint64_t *body = (uint64_t *)dir - 4;
+        int rc = one ? chunkless_add(seq, body, dir, nchunks, v) : 1;
+        if (rc == 0)
+            return NULL; /* recorded, in no chunk */
+        if (rc < 0 ||
+            chunkless_replay(w, seq, body, dir, nbuckets, bits,
+                             mms__cell_shard(w, owned), i, member) < 0) {
+            mms__dropped(w, 1);
+            return NULL;
+        }
+    }
     uint64_t *b = mms__chunk_slow(w, dir, c, mms__chunk_nb(nbuckets, bits, c),
                                   mms__cell_shard(w, owned), i, member);
     if (!b)
         mms__dropped(w, 1);
     return b;
+}
+
+uint64_t *mms__chunk_new(mms_writer *w, uint32_t *dir, uint32_t c,
+                         uint32_t nbuckets, unsigned bits, bool owned,
+                         uint32_t i, uint16_t member, uint64_t v)
+{
+    return chunk_get(w, dir, c, nbuckets, bits, owned, i, member, true, v);
+}
+
+uint64_t *mms__chunk_need(mms_writer *w, uint32_t *dir, uint32_t c,
+                          uint32_t nbuckets, unsigned bits, bool owned,
+                          uint32_t i, uint16_t member)
+{
+    return chunk_get(w, dir, c, nbuckets, bits, owned, i, member, false, 0);
 }
 
 /* ------------------------------------------------------- thread exit */
@@ -237,7 +460,20 @@ static void move_hist(mms_writer *w, uint64_t *b, uint64_t *b0, unsigned bits,
         if (!dst[c])
             return;
     }
-    for (uint32_t c = 0; c < nchunks; c++) {
+    /* Values held without chunks (section 11.6) go to their buckets in
+     * shard 0, whose cells always have chunks. */
+    struct chunkless_plan p = {0};
+    if (dir_empty(dir, nchunks))
+        chunkless_plan(b, nbuckets, bits, &p);
+    for (uint32_t j = 0; j < p.nd; j++)
+        if (!(dst[p.dch[j]] = mms__chunk_slow(
+                  w, dir0, p.dch[j], mms__chunk_nb(nbuckets, bits, p.dch[j]), 0,
+                  i, member)))
+            return;
+    for (uint32_t k = 0; k < p.n; k++)
+        mms_add_relaxed(&dst[p.idx[k] >> bits][p.idx[k] & ((1u << bits) - 1)],
+                        p.wt[k]);
+    for (uint32_t c = 0; c < nchunks && !p.n; c++) {
         if (!dst[c])
             continue;
         uint64_t *src = (uint64_t *)(mms__ptr(w, mms_load_relaxed(&dir[c])) +

@@ -109,8 +109,8 @@ bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
     for (uint32_t i = next_count(counts, nb, 0); i < nb;
          i = next_count(counts, nb, i + 1))
         if (!chunk[i >> bits])
-            chunk[i >> bits] = mms__chunk_of(f->w, dir, i >> bits, nb, bits,
-                                             c.owned, f->index, 0);
+            chunk[i >> bits] = mms__chunk_of_many(f->w, dir, i >> bits, nb,
+                                                  bits, c.owned, f->index, 0);
     uint64_t *seq = (uint64_t *)c.p, *body = seq + 1, s = 0, n = 0;
     bool lock = mms__seq_take(seq, c.owned, &s);
     for (uint32_t i = next_count(counts, nb, 0); i < nb;
@@ -207,7 +207,7 @@ void mms__record_hist_cell(mms_table *t, struct mms_cell c, uint32_t rec,
     uint32_t idx = mms__hist_index(v, m->bits, m->max_exp);
     uint64_t *chunk =
         mms__chunk_of(t->w, (uint32_t *)(body + 4), idx >> m->bits, m->nbuckets,
-                      m->bits, c.owned, rec, (uint16_t)member);
+                      m->bits, c.owned, rec, (uint16_t)member, v);
     if (!chunk)
         return;
     uint64_t s = 0;

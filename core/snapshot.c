@@ -619,15 +619,48 @@ static int hist_body_copy(mms_reader *r, const uint64_t *body, uint32_t nchunks,
     return rc ? MMS_ECORRUPT : 0;
 }
 
-static void hist_add_buckets(struct mms_hist *h, const uint64_t *w,
-                             uint64_t present)
+/* The buckets of a cell whose directory names no chunk (format 3.1,
+ * section 11.6): its first MMS_HIST_CHUNKLESS values, rebuilt exactly
+ * from the head W (count, sum, min_inv, max). A 3.0 writer records no
+ * value without a chunk. */
+static void chunkless_add1(struct mms_hist *h, uint64_t v, uint64_t n,
+                           uint64_t *touched)
 {
+    uint32_t i = mms__hist_index(v, h->bits, h->max_exp);
+    h->buckets[i] += n;
+    *touched |= 1ull << (i >> h->bits);
+}
+
+/* The chunks whose buckets it wrote. */
+static uint64_t hist_add_chunkless(struct mms_hist *h, const uint64_t *w)
+{
+    uint64_t n = w[0], lo = ~w[2], hi = w[3], touched = 0;
+    if (n == 0)
+        return 0;
+    chunkless_add1(h, lo, 1, &touched);
+    if (n >= 2)
+        chunkless_add1(h, hi, 1, &touched);
+    /* More than 3 (a signal handler's record that found the seqlock
+     * taken): the rest at their mean. */
+    if (n >= 3)
+        chunkless_add1(h, (w[1] - lo - hi) / (n - 2), n - 2, &touched);
+    return touched;
+}
+
+/* Add the buckets of W (chunks PRESENT) to H: the chunks written. */
+static uint64_t hist_add_buckets(const mms_reader *r, struct mms_hist *h,
+                                 const uint64_t *w, uint64_t present)
+{
+    if (!present && r->h.p.minor >= 1)
+        return hist_add_chunkless(h, w);
+    uint64_t written = present;
     for (; present; present &= present - 1) {
         uint32_t c = (uint32_t)__builtin_ctzll(present);
         uint32_t first = c << h->bits,
                  nb = mms__chunk_nb(h->nbuckets, h->bits, c);
         words_add(h->buckets + first, w + 4 + first, nb);
     }
+    return written;
 }
 
 static void hist_ring_merge(struct mms__ring *rg, const struct mms__rfield *f,
@@ -680,8 +713,7 @@ static int read_hist_cell(mms_snapshot *s, const struct mms__rfield *f,
         memcpy(w, head, sizeof head);
     }
     hist_merge_head(&x->hist, w);
-    hist_add_buckets(&x->hist, w, present);
-    x->dirty |= present;
+    x->dirty |= hist_add_buckets(r, &x->hist, w, present);
     if (x->ring)
         hist_ring_merge(x->ring, f, ring);
     if (sv) {
@@ -1200,7 +1232,7 @@ static int record_hist(const mms_snapshot *s, size_t t, size_t rn,
             return rc;
         }
         hist_merge_head(out, w);
-        hist_add_buckets(out, w, present);
+        (void)hist_add_buckets(r, out, w, present);
     }
     free(w);
     return 0;

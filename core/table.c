@@ -391,7 +391,7 @@ static void record_hist(mms_table *t, uint8_t *c, unsigned member, bool owned,
     uint32_t idx = mms__hist_index(v, m->bits, m->max_exp);
     uint64_t *chunk =
         mms__chunk_of(t->w, (uint32_t *)(body + 4), idx >> m->bits, m->nbuckets,
-                      m->bits, owned, rec, (uint16_t)member);
+                      m->bits, owned, rec, (uint16_t)member, v);
     if (!chunk)
         return;
     uint64_t s = 0;

@@ -120,18 +120,35 @@ static inline uint32_t mms__cell_shard(mms_writer *w, bool owned)
 
 /* The buckets of chunk C of a histogram (directory DIR) for index I and
  * MEMBER, allocating the chunk on first use (out of line); NULL: the
- * value is dropped (and counted). */
+ * value is dropped (and counted), or, in a cell with no chunk yet, V was
+ * recorded without one (cells.c, format.md 11.6). */
 MMS_HIDDEN uint64_t *mms__chunk_new(mms_writer *w, uint32_t *dir, uint32_t c,
                                     uint32_t nbuckets, unsigned bits,
-                                    bool owned, uint32_t i, uint16_t member);
+                                    bool owned, uint32_t i, uint16_t member,
+                                    uint64_t v);
 static inline __attribute__((always_inline)) uint64_t *
 mms__chunk_of(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nbuckets,
-              unsigned bits, bool owned, uint32_t i, uint16_t member)
+              unsigned bits, bool owned, uint32_t i, uint16_t member,
+              uint64_t v)
 {
     uint32_t off = mms_load_acquire(&dir[c]);
     if (MMS_LIKELY(off != 0))
         return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
-    return mms__chunk_new(w, dir, c, nbuckets, bits, owned, i, member);
+    return mms__chunk_new(w, dir, c, nbuckets, bits, owned, i, member, v);
+}
+/* The same for an add of several values at once (never without a
+ * chunk): NULL only when dropped. */
+MMS_HIDDEN uint64_t *mms__chunk_need(mms_writer *w, uint32_t *dir, uint32_t c,
+                                     uint32_t nbuckets, unsigned bits,
+                                     bool owned, uint32_t i, uint16_t member);
+static inline __attribute__((always_inline)) uint64_t *
+mms__chunk_of_many(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nbuckets,
+                   unsigned bits, bool owned, uint32_t i, uint16_t member)
+{
+    uint32_t off = mms_load_acquire(&dir[c]);
+    if (MMS_LIKELY(off != 0))
+        return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
+    return mms__chunk_need(w, dir, c, nbuckets, bits, owned, i, member);
 }
 
 /* Add V to the histogram body B (count, sum, min_inv, max) whose bucket
@@ -177,7 +194,7 @@ mms__hist_record_at(mms_field *f, uint8_t *cell, bool owned, uint64_t v,
     uint32_t idx = mms__hist_index(v, bits, max_exp);
     uint64_t *chunk =
         mms__chunk_of(f->w, (uint32_t *)(cell + sizeof(struct mms_hist_cell)),
-                      idx >> bits, f->nbuckets, bits, owned, f->index, 0);
+                      idx >> bits, f->nbuckets, bits, owned, f->index, 0, v);
     if (MMS_UNLIKELY(!chunk))
         return;
     uint64_t s = 0;

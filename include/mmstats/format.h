@@ -1,4 +1,4 @@
-/* The on-disk layout of a stats file, format version 3: constants and
+/* The on-disk layout of a stats file, format version 3.1: constants and
  * fixed-size structs only, no code. Mirrored byte by byte by docs/format.md;
  * a change here is a change there, and a new minor (or major) version. */
 #ifndef MMSTATS_FORMAT_H
@@ -264,6 +264,10 @@ struct mms_string_cell {
 #define MMS_HIST_BITS_MIN 1
 #define MMS_HIST_BITS_MAX 7
 #define MMS_HIST_MAX_EXP_MAX 63
+/* 3.1: a cell whose directory names no chunk holds its first values
+ * without buckets, at most this many: count, sum, min and max give them
+ * (1: min; 2: min, max; 3: min, max, sum - min - max). */
+#define MMS_HIST_CHUNKLESS 3
 #define MMS_WINDOW_SLOTS 64 /* per-second slots; windows up to 60 s */
 
 struct mms_hist_param {

@@ -100,6 +100,34 @@ def bucket_high(i, bits, max_exp):
     return bucket_low(i, bits, max_exp) + (1 << (g - 1)) - 1
 
 
+def bucket_index(v, bits, max_exp):
+    """The bucket of value V (section 11.6)."""
+    if v >> max_exp:
+        return (max_exp - bits + 1) << bits
+    s = max(v.bit_length() - 1 - bits, 0)
+    return (s << bits) + (v >> s)
+
+
+# 3.1: a cell whose directory names no chunk holds at most this many
+# values, given by its count, sum, min and max (section 11.6).
+HIST_CHUNKLESS = 3
+
+
+def add_chunkless(hist, sf, head, chunks):
+    """The buckets of a cell with no chunk (format 3.1): its first values,
+    rebuilt from the head (count, sum, min_inv, max)."""
+    count, total, min_inv, mx = head
+    if chunks or sf.minor < 1 or not count:
+        return
+    mn = ~min_inv & U64
+    # More than 3 (a signal handler's record that found the seqlock
+    # taken): the rest at their mean.
+    rest = ((total - mn - mx) & U64) // (count - 2) if count > 2 else 0
+    for v, n in ((mn, 1), (mx, 1), (rest, count - 2))[:min(count, 3)]:
+        b = bucket_index(v, hist.bits, hist.max_exp)
+        hist.buckets[b] = (hist.buckets[b] + n) & U64
+
+
 class Hist:
     def __init__(self, bits, max_exp):
         self.bits, self.max_exp = bits, max_exp
@@ -953,6 +981,7 @@ def read_hist(sf, f, cells, hist, ring):
                 hist.max = mx
             hist.count = (hist.count + count) & U64
             hist.sum = (hist.sum + total) & U64
+        add_chunkless(hist, sf, head, chunks)
         for c, bk in chunks.items():
             base = c << f.bits
             for k, n in enumerate(bk):
@@ -1187,6 +1216,7 @@ def record_cell(sf, t, off, ridx, shard, vals):
                 h.sum = (h.sum + total) & U64
             dirs = struct.unpack_from(sf.bo + "%dI" % mb["nchunks"], sf.m,
                                       off + mb["off"] + 32)
+            add_chunkless(h, sf, w[o:o + 4], any(dirs))
             for c, d in enumerate(dirs):
                 if not d:
                     continue

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -737,6 +738,190 @@ static void test_sub_quantiles_exact_when_interval_holds_extremes(void **state)
     free(b);
 }
 
+/* ------------------------------------ cells without chunks (format 3.1) */
+
+/* Values in four different powers of two (four different chunks). */
+static const uint64_t few_values[] = {700, 90000, 12, 5000000};
+
+/* Chunks named by this thread's cell of histogram F. */
+static unsigned cell_chunks(mms_field *f)
+{
+    uint8_t *cell = mms__row_cell(mms__tls[f->w->slot].sh, f->index);
+    assert_non_null(cell);
+    const uint32_t *dir =
+        (const uint32_t *)(cell + sizeof(struct mms_hist_cell));
+    unsigned n = 0;
+    for (uint32_t c = 0; c < f->nchunks; c++)
+        n += dir[c] != 0;
+    return n;
+}
+
+/* H holds exactly the N values V: head, every bucket, every quantile. */
+static void assert_hist_exact(const struct mms_hist *h, const uint64_t *v,
+                              size_t n)
+{
+    struct mms_hist mem;
+    hist_of(&mem, h->bits, h->max_exp, v, n);
+    assert_int_equal(h->count, mem.count);
+    assert_int_equal(h->sum, mem.sum);
+    assert_int_equal(h->min, mem.min);
+    assert_int_equal(h->max, mem.max);
+    assert_memory_equal(h->buckets, mem.buckets,
+                        h->nbuckets * sizeof *h->buckets);
+    for (size_t q = 0; q < NQ; q++)
+        assert_true(mms_hist_quantile(h, quantiles[q]) ==
+                    mms_hist_quantile(&mem, quantiles[q]));
+    mms_hist_free(&mem);
+}
+
+/* 1, 2 and 3 values need no chunk, and read back exactly; the 4th makes
+ * the chunks of all four, the first three put in their buckets. */
+static void test_first_three_values_need_no_chunk(void **state)
+{
+    struct wfix *fx = *state;
+    for (size_t n = 1; n <= 4; n++) {
+        char name[32];
+        snprintf(name, sizeof name, "few.%zu", n);
+        mms_field *f;
+        assert_int_equal(mms_hist_new(fx->w, name, "ns", &f), 0);
+        for (size_t k = 0; k < n; k++) {
+            mms_hist_record(f, few_values[k]);
+            assert_int_equal(cell_chunks(f), k < 3 ? 0 : 4);
+            struct mms_hist h;
+            read_hist(fx->r, name, &h);
+            assert_hist_exact(&h, few_values, k + 1);
+            mms_hist_free(&h);
+        }
+    }
+    /* The same value three times: min, max and sum - min - max agree. */
+    mms_field *f;
+    assert_int_equal(mms_hist_new(fx->w, "same", "ns", &f), 0);
+    const uint64_t same[] = {42, 42, 42};
+    for (int k = 0; k < 3; k++)
+        mms_hist_record(f, same[k]);
+    struct mms_hist h;
+    read_hist(fx->r, "same", &h);
+    assert_hist_exact(&h, same, 3);
+    mms_hist_free(&h);
+}
+
+struct few_thread {
+    mms_field *f;
+    const uint64_t *v;
+    size_t n;
+    pthread_barrier_t *hold; /* NULL: exit at once */
+};
+
+static void *record_few(void *arg)
+{
+    struct few_thread *t = arg;
+    for (size_t k = 0; k < t->n; k++)
+        mms_hist_record(t->f, t->v[k]);
+    if (t->hold) {
+        pthread_barrier_wait(t->hold); /* recorded */
+        pthread_barrier_wait(t->hold); /* read: may exit */
+    }
+    return NULL;
+}
+
+/* A chunkless cell's values move to shard 0's chunks when its thread
+ * exits, and chunkless cells merge with chunked ones (another thread's,
+ * shard 0's): exact at every step. */
+static void test_chunkless_cells_merge_and_move_exactly(void **state)
+{
+    struct wfix *fx = *state;
+    mms_field *f;
+    assert_int_equal(mms_hist_new(fx->w, "mix", "ns", &f), 0);
+    const uint64_t all[] = {3,    800000,    /* main */
+                            77,   123456789, /* thread B */
+                            9,    10,        11,
+                            4000, 4100,      1u << 30}; /* thread A */
+    mms_hist_record(f, all[0]);
+    mms_hist_record(f, all[1]);
+    assert_int_equal(cell_chunks(f), 0);
+    /* B: two values, then it exits; they move to shard 0. */
+    struct few_thread b = {f, all + 2, 2, NULL};
+    pthread_t tb, ta;
+    assert_int_equal(pthread_create(&tb, NULL, record_few, &b), 0);
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    struct mms_hist h;
+    read_hist(fx->r, "mix", &h);
+    assert_hist_exact(&h, all, 4);
+    mms_hist_free(&h);
+    /* A: six values (chunks from its 4th), read while it lives. */
+    pthread_barrier_t hold;
+    assert_int_equal(pthread_barrier_init(&hold, NULL, 2), 0);
+    struct few_thread a = {f, all + 4, 6, &hold};
+    assert_int_equal(pthread_create(&ta, NULL, record_few, &a), 0);
+    pthread_barrier_wait(&hold);
+    read_hist(fx->r, "mix", &h);
+    assert_hist_exact(&h, all, 10);
+    mms_hist_free(&h);
+    pthread_barrier_wait(&hold);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    read_hist(fx->r, "mix", &h);
+    assert_hist_exact(&h, all, 10);
+    mms_hist_free(&h);
+    assert_int_equal(cell_chunks(f), 0); /* main's cell: still none */
+    pthread_barrier_destroy(&hold);
+}
+
+/* A record's histogram member goes without chunks the same way. */
+static void test_record_hist_members_chunkless_exact(void **state)
+{
+    struct wfix *fx = *state;
+    const struct mms_table_member tm[] = {
+        {.name = "lat", .kind = MMS_MK_HIST, .units = "ns"}};
+    struct mms_table_spec ts = {
+        .name = "recs", .capacity = 8, .members = tm, .nmembers = 1};
+    mms_table *t;
+    assert_int_equal(mms_table_new(fx->w, &ts, &t), 0);
+    for (size_t n = 1; n <= 4; n++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%zu", n);
+        uint32_t rec;
+        assert_int_equal(mms_record_get(t, key, strlen(key), &rec), 0);
+        for (size_t k = 0; k < n; k++)
+            mms_record_update(t, rec, 0, few_values[k]);
+    }
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
+    assert_int_equal(mms_snapshot_ntables(s), 1);
+    size_t seen = 0;
+    for (size_t r = 0; r < mms_snapshot_nrecords(s, 0); r++) {
+        const struct mms_record_info *ri = mms_snapshot_record(s, 0, r);
+        if (ri->overflow)
+            continue;
+        size_t n = (size_t)(ri->key[1] - '0');
+        struct mms_hist h;
+        assert_int_equal(mms_snapshot_record_hist(s, 0, r, 0, &h), 0);
+        assert_hist_exact(&h, few_values, n);
+        mms_hist_free(&h);
+        seen++;
+    }
+    assert_int_equal(seen, 4);
+    mms_snapshot_free(s);
+}
+
+/* A 3.0 file (every value in a chunk) reads as before: the minor
+ * version set back to 0, the same histogram. */
+static void test_version_3_0_file_reads_as_before(void **state)
+{
+    struct wfix *fx = *state;
+    mms_field *f;
+    assert_int_equal(mms_hist_new(fx->w, "old", "ns", &f), 0);
+    for (size_t k = 0; k < 4; k++)
+        mms_hist_record(f, few_values[k]);
+    fx->w->hdr->p.minor = 0;
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(fx->w)), 0);
+    struct mms_hist h;
+    read_hist(r, "old", &h);
+    assert_hist_exact(&h, few_values, 4);
+    mms_hist_free(&h);
+    mms_reader_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -764,6 +949,14 @@ int main(void)
             test_sub_gives_values_recorded_between_snapshots, wsetup,
             wteardown),
         cmocka_unit_test(test_sub_quantiles_exact_when_interval_holds_extremes),
+        cmocka_unit_test_setup_teardown(test_first_three_values_need_no_chunk,
+                                        wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(
+            test_chunkless_cells_merge_and_move_exactly, wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(
+            test_record_hist_members_chunkless_exact, wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(test_version_3_0_file_reads_as_before,
+                                        wsetup, wteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

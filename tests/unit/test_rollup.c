@@ -31,7 +31,7 @@ static uint64_t hist_value(int i, int k)
 /* What process I writes (in a forked child, its own file). */
 static void write_values(mms_writer *w, int i)
 {
-    mms_field *c, *win, *h, *g, *s, *st, *ma, *sc, *gs;
+    mms_field *c, *win, *h, *few, *g, *s, *st, *ma, *sc, *gs;
     struct mms_field_spec ws = {
         .name = "c.win", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW};
     /* A gauge kept per thread (3.1): process I adds I - 5. */
@@ -42,6 +42,7 @@ static void write_values(mms_writer *w, int i)
     if (mms_counter_new(w, "c.calls", NULL, &c) < 0 ||
         mms_field_add(w, &ws, &win) < 0 ||
         mms_hist_new(w, "h.lat", "ns", &h) < 0 ||
+        mms_hist_new(w, "h.few", "ns", &few) < 0 ||
         mms_gauge_new(w, "g.last", NULL, &g) < 0 ||
         mms_string_new(w, "s.mode", 16, &s) < 0 ||
         mms_struct_new(w, "st", mem, 2, &st) < 0 ||
@@ -53,6 +54,9 @@ static void write_values(mms_writer *w, int i)
     mms_counter_add(win, 2);
     for (int k = 0; k < VALS; k++)
         mms_hist_record(h, hist_value(i, k));
+    /* Two values: a cell without chunks (format 3.1, section 11.6). */
+    mms_hist_record(few, hist_value(i, 0));
+    mms_hist_record(few, hist_value(i, 7) * 1000);
     mms_gauge_set(g, i);
     char mode[16];
     snprintf(mode, sizeof mode, "p%d", i);
@@ -161,10 +165,17 @@ static void check_rollup(const char *dir, const int *seeds, int n,
     assert_int_equal(mms_snapshot_take(r, &s), 0);
     uint64_t calls = 0;
     int64_t gsum = 0;
-    struct mms_hist want;
+    struct mms_hist want, want_few, want_rec[5];
     assert_int_equal(
         mms_hist_init(&want, MMS_HIST_DEFAULT_BITS, MMS_HIST_DEFAULT_MAX_EXP),
         0);
+    assert_int_equal(mms_hist_init(&want_few, MMS_HIST_DEFAULT_BITS,
+                                   MMS_HIST_DEFAULT_MAX_EXP),
+                     0);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(mms_hist_init(&want_rec[k], MMS_HIST_DEFAULT_BITS,
+                                       MMS_HIST_DEFAULT_MAX_EXP),
+                         0);
     uint64_t bytes[5] = {0}, most[5] = {0}, least[5] = {0}, cnt[5] = {0};
     for (int j = 0; j < n; j++) {
         int i = seeds[j];
@@ -172,7 +183,10 @@ static void check_rollup(const char *dir, const int *seeds, int n,
         gsum += i - 5;
         for (int k = 0; k < VALS; k++)
             mms_hist_add_value(&want, hist_value(i, k));
+        mms_hist_add_value(&want_few, hist_value(i, 0));
+        mms_hist_add_value(&want_few, hist_value(i, 7) * 1000);
         int key = i % 5;
+        mms_hist_add_value(&want_rec[key], (uint64_t)i + 1);
         bytes[key] += (uint64_t)i + 1;
         if ((uint64_t)i > most[key])
             most[key] = (uint64_t)i;
@@ -195,6 +209,14 @@ static void check_rollup(const char *dir, const int *seeds, int n,
     assert_memory_equal(h->buckets, want.buckets, want.nbuckets * 8);
     mms_hist_free(&want);
     tu_hist_check(h, 1);
+    /* Cells that held their values without chunks fold exactly too. */
+    h = tu_value(s, "h.few", NULL)->v.hist;
+    assert_int_equal(h->count, want_few.count);
+    assert_int_equal(h->sum, want_few.sum);
+    assert_int_equal(h->min, want_few.min);
+    assert_int_equal(h->max, want_few.max);
+    assert_memory_equal(h->buckets, want_few.buckets, want_few.nbuckets * 8);
+    mms_hist_free(&want_few);
     assert_int_equal(tu_value(s, "g.last", NULL)->v.i64, last_seed);
     char mode[16];
     snprintf(mode, sizeof mode, "p%d", last_seed);
@@ -231,12 +253,19 @@ static void check_rollup(const char *dir, const int *seeds, int n,
             assert_int_equal(ri->m[1].v.u64, most[key]);
             assert_int_equal(ri->m[2].v.u64, least[key]);
             assert_int_equal(ri->m[3].count, cnt[key]);
+            struct mms_hist rh;
+            assert_int_equal(mms_snapshot_record_hist(s, 0, k, 3, &rh), 0);
+            assert_memory_equal(rh.buckets, want_rec[key].buckets,
+                                rh.nbuckets * 8);
+            mms_hist_free(&rh);
             assert_int_equal(ri->m[4].v.u64, most[key]);
             assert_int_equal(ri->m[4].arg, most[key] * 2);
         }
     }
     assert_int_equal(tot, tot_want);
     assert_int_equal(hcount, (uint64_t)n);
+    for (int k = 0; k < 5; k++)
+        mms_hist_free(&want_rec[k]);
     mms_snapshot_free(s);
     mms_reader_close(r);
 }
