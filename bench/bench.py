@@ -935,6 +935,59 @@ class Bench:
                    "(exact leaked bytes and allocation calls; it does not "
                    "report allocated bytes per site). heaptrack's time is "
                    "the recorded run alone, not heaptrack_print's analysis.")
+    @staticmethod
+    def block_walk(path):
+        """Where a stats file's bytes go (format.md section 6): bytes by
+        kind of block, the cells' window rings (section 8.9) apart, the
+        areas' unused space, and the space given back at exit."""
+        import struct
+        with open(path, "rb") as f:
+            d = f.read()
+        heap_off = struct.unpack_from("<I", d, 88)[0]
+        used = struct.unpack_from("<Q", d, 80)[0]
+        names = {2: "fields", 3: "shards", 6: "histogram chunks",
+                 7: "tables", 8: "records"}
+        out = {"header": heap_off}
+        ring = {}  # index -> window ring bytes of its cell
+        blocks, off = [], heap_off
+        while off + 8 <= min(used, len(d)):
+            btype, bstate, size = struct.unpack_from("<HHI", d, off)
+            if size < 8:
+                break
+            blocks.append((off, btype, bstate, size))
+            if btype == 2 and bstate == 2:
+                index, kind, flags = struct.unpack_from("<IBB", d, off + 8)
+                cell = struct.unpack_from("<I", d, off + 24)[0]
+                if flags & 0x04 and kind == 1:
+                    ring[index] = cell - 8
+                elif flags & 0x04 and kind == 5:
+                    ring[index] = cell - struct.unpack_from("<I", d,
+                                                            off + 56)[0]
+            off += size
+        for off, btype, bstate, size in blocks:
+            if bstate == 3:
+                last = off + size >= used
+                k = "given back at exit" if last else "fillers, dead"
+            elif btype == 4:
+                a_used = struct.unpack_from("<I", d, off + 12)[0]
+                p, rings = 0, 0
+                while p + 16 <= a_used:
+                    t2, s2, z2 = struct.unpack_from("<HHI", d, off + 16 + p)
+                    if z2 < 8:
+                        break
+                    first, count = struct.unpack_from("<II", d, off + 24 + p)
+                    if t2 == 5 and s2 == 2:
+                        rings += sum(ring.get(i, 0)
+                                     for i in range(first, first + count))
+                    p += z2
+                out["window rings"] = out.get("window rings", 0) + rings
+                out["cells"] = out.get("cells", 0) + a_used - rings
+                k, size = "areas' heads, unused tails", size - a_used
+            else:
+                k = names.get(btype, "other")
+            out[k] = out.get(k, 0) + size
+        return out
+
     def footprint(self):
         # What a file costs (issue 12 item 1): du of each program's stats
         # file on a tmpfs, default options (timing on), every file kept;
@@ -967,7 +1020,7 @@ class Bench:
         # made with the first call recorded): its file made at start-up.
         variants["EAGER=1"] = {"MMSTATS_EAGER": "1"}
         progs.insert(1, ("/bin/true, EAGER=1", ["/bin/true"], 32))
-        rows, res = [], {}
+        rows, res, walk = [], {}, {}
         for name, argv, goal in progs:
             d = tempfile.mkdtemp(prefix="mmstats-fp-", dir=shm)
             sd = os.path.join(d, "stats")
@@ -980,6 +1033,8 @@ class Bench:
                 st = os.stat(os.path.join(sd, f))
                 disk += st.st_blocks * 512
                 app += st.st_size
+                if name == "python3 -c pass":
+                    walk = self.block_walk(os.path.join(sd, f))
             shutil.rmtree(d, ignore_errors=True)
             ok = disk <= goal * 1024 and app <= 4 * disk
             res[name] = {"disk_bytes": disk, "apparent_bytes": app,
@@ -1030,6 +1085,7 @@ class Bench:
                                 "files_family": shim - nofiles,
                                 "heap_profile": shim - noheap,
                                 "goal_bytes": 4 << 20}
+        res["python3_walk"] = walk
         self.results["footprint"] = res
         self.table("Footprint (stats files on a tmpfs, default options)",
                    ["program", "disk KiB", "apparent KiB", "apparent/disk",
@@ -1044,6 +1100,16 @@ class Bench:
                    f"the stats file {fmap / 1024:.0f} KiB, the files "
                    f"family {(shim - nofiles) / 1024:.0f} KiB and the heap "
                    f"profile {(shim - noheap) / 1024:.0f} KiB; goal <= 4 MiB.")
+        order = sorted(walk, key=lambda k: -walk[k])
+        self.table("Where python3 -c pass's stats file goes (block walk)",
+                   ["part", "KiB"],
+                   [[k, f"{walk[k] / 1024:.1f}"] for k in order],
+                   "Bytes of the file by kind of block (format.md section "
+                   "6); 'window rings' are the cells' per-second slots of "
+                   "the timed calls' recent_calls (8.9), 'cells' the rest "
+                   "of the cells; 'given back at exit' is punched out "
+                   "(whole pages) and not in du. du counts 4 KiB pages; "
+                   "the sizes move by a growth step from run to run.")
 
     def run(self, parts):
         for part in parts:
