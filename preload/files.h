@@ -386,6 +386,13 @@ static inline int mmp_stream_fd(FILE *f)
 #define MMP_FMAY_(...) MMP_FMAY__(__VA_ARGS__)
 #define MMP_FMAY__(...) MMP_FPROBE_(__VA_ARGS__, 1, )
 #define MMP_FMAYP_MMP_FNONE ~, 0
+/* MMP_FPRE_MAY(name): the same for call NAME's step before the real call
+ * (MMP_FPRE), tested by the counting path: a descriptor or stream taken
+ * out of the map only while the map holds a file. */
+#define MMP_FPRE_MAY(name)                                                     \
+    MMP_FMAY_(MMP_CAT(MMP_FMAYP_, MMP_FPROBE(MMP_FPRE_##name)))
+#define MMP_FMAYP_MMP_FTAKE MMP_FMAY_IO
+#define MMP_FMAYP_MMP_FSTAKE MMP_FMAY_IO
 /* Reads and writes: only a descriptor the map holds. */
 #define MMP_FMAY_IO ~, mms_load_relaxed(&mmp_fd_used)
 #define MMP_FMAYP_MMP_FR MMP_FMAY_IO

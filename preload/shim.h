@@ -877,22 +877,17 @@ MMP_CALLS(MMP_FIRST_PROTO)
     {                                                                          \
         return mms_load_relaxed(&mmp_timed_at_##name)(MMP_ARGS(__VA_ARGS__));  \
     }
-#define MMP_BODY_GEN(name, shape, ret, ...)                                    \
+#define MMP_TIMED_BODY(name, shape, ret, ...)                                  \
     MMP_CAT(MMP_TIMED_BODY_, MMP_FHAS(MMP_FPRE_##name))                        \
-    (name, shape, ret, __VA_ARGS__)                                            \
-        MMP_FIRST_CALL(name, shape, ret, __VA_ARGS__) MMP_HOOK ret             \
-        name(MMP_PARAMS(__VA_ARGS__))                                          \
+    (name, shape, ret, __VA_ARGS__)
+/* The counting path's part after the dispatch: the real call, and what
+ * it records. A call with a per-file step before the real one (close's)
+ * does that step, and the one after, in a function of its own, only when
+ * the step may have something to do (MMP_FPRE_MAY): the hook then keeps
+ * nothing across the real call for it. */
+#define MMP_COUNT_BODY_0(name, shape, ret, ...)                                \
     {                                                                          \
-        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
-            &mmp_entry[MMP_CALL_##name]);                                      \
-        MMP_DISPATCH(name, mmp_timed_go_##name, real, MMP_ARGS(__VA_ARGS__))   \
         MMP_KEEP(__VA_ARGS__)                                                  \
-        MMP_FPRE(name);                                                        \
-        /* Loaded again after a per-file call before the real one (close's     \
-         * map update): no saved register holds it across that call. */        \
-        if (MMP_FHAS(MMP_FPRE_##name))                                         \
-            real = (mmp_real_##name##_t)mms_load_relaxed(                      \
-                &mmp_entry[MMP_CALL_##name]);                                  \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
         {                                                                      \
             MMP_RESTORE(__VA_ARGS__)                                           \
@@ -900,6 +895,48 @@ MMP_CALLS(MMP_FIRST_PROTO)
             MMP_FPOST(name, 0, 0);                                             \
         }                                                                      \
         return mmp_r;                                                          \
+    }
+#define MMP_COUNT_BODY_1(name, shape, ret, ...)                                \
+    {                                                                          \
+        if (MMP_FPRE_MAY(name))                                                \
+            return mmp_count_files_##name(MMP_ARGS(__VA_ARGS__));              \
+        MMP_KEEP(__VA_ARGS__)                                                  \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
+        {                                                                      \
+            MMP_RESTORE(__VA_ARGS__)                                           \
+            MMP_REC_SHAPE(shape, MMP_CALL_##name, 0, mmp_r);                   \
+        }                                                                      \
+        return mmp_r;                                                          \
+    }
+/* The counting path of a call with a per-file step before the real one,
+ * when it may have something to do. */
+#define MMP_COUNT_FILES(name, shape, ret, ...)                                 \
+    static __attribute__((noinline))                                           \
+    ret mmp_count_files_##name(MMP_PARAMS(__VA_ARGS__))                        \
+    {                                                                          \
+        MMP_FPRE(name);                                                        \
+        /* Loaded after the step: no saved register holds it across it. */     \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__));                               \
+        MMP_REC_SHAPE(shape, MMP_CALL_##name, 0, mmp_r);                       \
+        MMP_FPOST(name, 0, 0);                                                 \
+        return mmp_r;                                                          \
+    }
+#define MMP_COUNT_FILES_0(...)
+#define MMP_COUNT_FILES_1 MMP_COUNT_FILES
+#define MMP_BODY_GEN(name, shape, ret, ...)                                    \
+    MMP_TIMED_BODY(name, shape, ret, __VA_ARGS__)                              \
+    MMP_CAT(MMP_COUNT_FILES_, MMP_FHAS(MMP_FPRE_##name))                       \
+    (name, shape, ret, __VA_ARGS__)                                            \
+        MMP_FIRST_CALL(name, shape, ret, __VA_ARGS__) MMP_HOOK ret             \
+        name(MMP_PARAMS(__VA_ARGS__))                                          \
+    {                                                                          \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
+        MMP_DISPATCH(name, mmp_timed_go_##name, real, MMP_ARGS(__VA_ARGS__))   \
+        MMP_CAT(MMP_COUNT_BODY_, MMP_FHAS(MMP_FPRE_##name))                    \
+        (name, shape, ret, __VA_ARGS__)                                        \
     }
 
 /* open's mode argument exists only with O_CREAT or O_TMPFILE; reading it
@@ -928,6 +965,22 @@ MMP_CALLS(MMP_FIRST_PROTO)
         uint64_t mmp_t0 = mmp_clock();                                         \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
         MMP_TIMED_REC(name, CALL);                                             \
+        return mmp_r;                                                          \
+    }                                                                          \
+    /* The counting path with the files family on (the mode as above). */      \
+    static __attribute__((noinline))                                           \
+    ret mmp_count_files_##name(MMP_PARAMS(__VA_ARGS__))                        \
+    {                                                                          \
+        va_list ap;                                                            \
+        va_start(ap, flags);                                                   \
+        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
+        mode_t mode = (mode_t)va_arg(ap, int);                                 \
+        va_end(ap);                                                            \
+        mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
+            &mmp_entry[MMP_CALL_##name]);                                      \
+        ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
+        MMP_REC_SHAPE(CALL, MMP_CALL_##name, 0, mmp_r);                        \
+        MMP_FPOST(name, 0, 0);                                                 \
         return mmp_r;                                                          \
     }                                                                          \
     /* The hook always passes the mode: the first call reads it. */            \
@@ -960,9 +1013,12 @@ MMP_CALLS(MMP_FIRST_PROTO)
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
         MMP_DISPATCH(name, mmp_timed_##name, real, MMP_ARGS(__VA_ARGS__) mode) \
+        /* With the files family on, a function of its own: nothing kept       \
+         * across the real call for the files family here. */                  \
+        if (MMP_FHAS(MMP_FOP_##name) && mmp_files_enabled())                   \
+            return mmp_count_files_##name(MMP_ARGS(__VA_ARGS__) mode);         \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
         MMP_REC_SHAPE(CALL, MMP_CALL_##name, 0, mmp_r);                        \
-        MMP_FPOST(name, 0, 0);                                                 \
         return mmp_r;                                                          \
     }
 
