@@ -26,6 +26,8 @@
 #define MMP_B128(x) MMP_B64(x) MMP_B64(x)
 #define MMP_B256(x) MMP_B128(x) MMP_B128(x)
 #define MMP_B512(x) MMP_B256(x) MMP_B256(x)
+/* The table reads as octaves: kept as written. */
+/* clang-format off */
 #define MMP_OCTAVE(rep, e)                                                     \
     rep(4 * (e) - 4) rep(4 * (e) - 3) rep(4 * (e) - 2) rep(4 * (e) - 1)
 /* NOLINTEND(bugprone-macro-parentheses) */
@@ -36,6 +38,7 @@ static const uint8_t mmp_size_bucket[MMP_SIZE_TABLE] = {
         MMP_OCTAVE(MMP_B16, 6) MMP_OCTAVE(MMP_B32, 7) MMP_OCTAVE(MMP_B64, 8)
             MMP_OCTAVE(MMP_B128, 9) MMP_OCTAVE(MMP_B256, 10)
                 MMP_OCTAVE(MMP_B512, 11)};
+/* clang-format on */
 
 static inline __attribute__((always_inline)) uint32_t
 mmp_size_index(uint64_t asked)

@@ -29,9 +29,9 @@ static void above_the_table_computed(void **state)
     /* The last bucket, past 2^40: one for all. */
     assert_int_equal(mmp_size_index(UINT64_MAX),
                      (MMP_SIZE_MAX_EXP - MMP_SIZE_BITS + 1) << MMP_SIZE_BITS);
-    assert_int_equal(mmp_size_bucket[MMP_SIZE_TABLE - 1],
-                     mms__hist_index(MMP_SIZE_TABLE - 1, MMP_SIZE_BITS,
-                                     MMP_SIZE_MAX_EXP));
+    assert_int_equal(
+        mmp_size_bucket[MMP_SIZE_TABLE - 1],
+        mms__hist_index(MMP_SIZE_TABLE - 1, MMP_SIZE_BITS, MMP_SIZE_MAX_EXP));
 }
 
 int main(void)
