@@ -164,31 +164,56 @@ uint8_t *mms__field_cell_slow(mms_field *f, bool *owned)
     return c;
 }
 
+/* A CHUNK block for chunk C (NB buckets) of I / MEMBER in SHARD, READY
+ * but named by no directory yet: its offset, or 0. */
+static uint64_t chunk_make(mms_writer *w, uint32_t c, uint32_t nb,
+                           uint32_t shard, uint32_t i, uint16_t member)
+{
+    uint64_t o = mms__block_alloc(w, MMS_BLOCK_CHUNK, mms__chunk_block_size(nb),
+                                  MMS_LINE);
+    if (!o)
+        return 0;
+    struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
+    cb->index = i;
+    cb->member = member;
+    cb->chunk = (uint16_t)c;
+    cb->shard = shard;
+    cb->nbuckets = nb;
+    mms__block_publish(w, &cb->b, MMS_BS_READY);
+    return o;
+}
+
+/* The made chunk O given back: named by no directory, never used. */
+static void chunk_dead(mms_writer *w, uint64_t o)
+{
+    struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
+    mms__block_publish(w, &cb->b, MMS_BS_DEAD);
+}
+
+/* Names the made chunk O in directory slot SLOT unless another record (a
+ * signal handler's, another thread's for shard 0) named one first: then
+ * O is dead. The chunk in use: its offset. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static uint32_t chunk_name(mms_writer *w, uint32_t *slot, uint64_t o)
+{
+    uint32_t expect = 0;
+    if (mms_cas_acq_rel(slot, &expect, (uint32_t)o))
+        return (uint32_t)o;
+    chunk_dead(w, o);
+    return expect;
+}
+
 /* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
 uint64_t *mms__chunk_slow(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nb,
                           uint32_t shard, uint32_t i, uint16_t member)
 {
     uint32_t off = mms_load_acquire(&dir[c]);
     if (!off) {
-        uint64_t o = mms__block_alloc(w, MMS_BLOCK_CHUNK,
-                                      mms__chunk_block_size(nb), MMS_LINE);
+        /* READY before anything refers to it; a loser's is never used. */
+        uint64_t o = chunk_make(w, c, nb, shard, i, member);
         if (!o)
             return NULL;
-        struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
-        cb->index = i;
-        cb->member = member;
-        cb->chunk = (uint16_t)c;
-        cb->shard = shard;
-        cb->nbuckets = nb;
-        /* READY before anything refers to it; a loser's is never used. */
-        mms__block_publish(w, &cb->b, MMS_BS_READY);
-        uint32_t expect = 0;
-        if (mms_cas_acq_rel(&dir[c], &expect, (uint32_t)o)) {
-            off = (uint32_t)o;
-        } else {
-            mms__block_publish(w, &cb->b, MMS_BS_DEAD);
-            off = expect;
-        }
+        off = chunk_name(w, &dir[c], o);
     }
     return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
 }
@@ -251,25 +276,6 @@ static uint32_t chunkless_values(const uint64_t *body, uint64_t v[3],
     wt[0] = wt[1] = 1;
     wt[2] = n > 2 ? n - 2 : 0;
     return n < 3 ? (uint32_t)n : 3;
-}
-
-/* A CHUNK block for chunk C (NB buckets) of I / MEMBER in SHARD, READY
- * but named by no directory yet: its offset, or 0. */
-static uint64_t chunk_make(mms_writer *w, uint32_t c, uint32_t nb,
-                           uint32_t shard, uint32_t i, uint16_t member)
-{
-    uint64_t o = mms__block_alloc(w, MMS_BLOCK_CHUNK, mms__chunk_block_size(nb),
-                                  MMS_LINE);
-    if (!o)
-        return 0;
-    struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
-    cb->index = i;
-    cb->member = member;
-    cb->chunk = (uint16_t)c;
-    cb->shard = shard;
-    cb->nbuckets = nb;
-    mms__block_publish(w, &cb->b, MMS_BS_READY);
-    return o;
 }
 
 /* Record V in the chunkless body BODY (SEQ its cell's seqlock, owned):
@@ -360,13 +366,7 @@ static int chunkless_replay(mms_writer *w, uint64_t *seq, uint64_t *body,
             /* Each chunk named (a signal handler's own may win the
              * compare-and-swap: the values go there, ours is dead). */
             for (uint32_t j = 0; j < p.nd; j++) {
-                uint32_t o = 0;
-                if (mms_cas_acq_rel(&dir[p.dch[j]], &o, (uint32_t)made[j]))
-                    o = (uint32_t)made[j];
-                else
-                    mms__block_publish(w,
-                                       (struct mms_block *)mms__ptr(w, made[j]),
-                                       MMS_BS_DEAD);
+                uint32_t o = chunk_name(w, &dir[p.dch[j]], made[j]);
                 uint64_t *b = (uint64_t *)(mms__ptr(w, o) +
                                            sizeof(struct mms_chunk_block));
                 for (uint32_t k = 0; k < p.n; k++)
@@ -381,8 +381,7 @@ static int chunkless_replay(mms_writer *w, uint64_t *seq, uint64_t *body,
     }
     for (uint32_t j = 0; j < p.nd; j++)
         if (made[j])
-            mms__block_publish(w, (struct mms_block *)mms__ptr(w, made[j]),
-                               MMS_BS_DEAD);
+            chunk_dead(w, made[j]);
     return rc;
 }
 
