@@ -40,15 +40,17 @@ same() {
 for i in $(seq 1 40); do
     printf 'line %s\n' "$i" >"$WORK/tree/f$i"
 done
-same bash-loop bash -c 'for i in 1 2 3 4 5; do /bin/true; echo "$i"; done;
+# run_programs: the programs, each compared with its bare run.
+run_programs() {
+    same bash-loop bash -c 'for i in 1 2 3 4 5; do /bin/true; echo "$i"; done;
     (echo sub; exit 3); echo "st=$?"; x=$(echo captured); echo "$x"'
-same pipeline bash -c "cat $WORK/tree/f* | sort -r | gzip -c | gzip -dc |
+    same pipeline bash -c "cat $WORK/tree/f* | sort -r | gzip -c | gzip -dc |
     head -5"
-same dd dd if=/dev/zero of=/dev/null bs=4096 count=300 status=none
-same tar bash -c "tar -C $WORK -czf $WORK/t.tgz tree && mkdir -p $WORK/x &&
+    same dd dd if=/dev/zero of=/dev/null bs=4096 count=300 status=none
+    same tar bash -c "tar -C $WORK -czf $WORK/t.tgz tree && mkdir -p $WORK/x &&
     tar -C $WORK/x -xzf $WORK/t.tgz && cat $WORK/x/tree/f7"
-same missing-file cat "$WORK/no-such-file"
-same python python3 -c '
+    same missing-file cat "$WORK/no-such-file"
+    same python python3 -c '
 import threading, os, json
 out = []
 def work(n):
@@ -65,6 +67,13 @@ if pid == 0:
     os._exit(7)
 print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 '
+}
+# The default options, then every costly path at once: a heap sample for
+# each allocation (stack walks), timed malloc/free, a record per file,
+# clock_gettime for latencies.
+run_programs
+MMSTATS_HEAP_SAMPLE=1 MMSTATS_TIMING_MEM=1 MMSTATS_FILES_FOLD=0 \
+    MMSTATS_CLOCK=monotonic run_programs
 
 # The shim recorded: the files it wrote read, and bash's holds its writes.
 n=0
@@ -76,4 +85,16 @@ expect_match "$n" '^[1-9][0-9]*$' "stats files written by the instrumented shim"
 expect_match "$("$READ" --sum -d "$MMSTATS_DIR" 2>&1)" \
     '^ *io\.write\.calls +[1-9]' \
     "io.write.calls summed over the files"
+# The instrumented readers on what the shim wrote: python3's files (its
+# threads, locks, heap samples and per-file records) through every view.
+for f in "$MMSTATS_DIR"/python3*.mmstats; do
+    for view in --json --prometheus --threads --locks --heap --files \
+        "--heap --folded"; do
+        # shellcheck disable=SC2086 # a view is one or two options
+        out=$("$READ" $view "$f" 2>&1) || fail "mmstat-read $view $f: $out"
+        checks=$((checks + 1))
+    done
+done
+expect_match "$("$READ" --heap "$MMSTATS_DIR"/python3*.mmstats 2>&1)" \
+    '[1-9]' "the heap view of python3 under the asan-built shim"
 finish
