@@ -212,7 +212,9 @@ static void header_fill(mms_writer *w, uint64_t size, const char *label)
     h->p.endian = MMS_ENDIAN_MARK;
     h->p.major = MMS_VERSION_MAJOR;
     h->p.minor = MMS_VERSION_MINOR;
-    h->p.header_size = MMS_HEADER_SIZE;
+    /* The heap starts right after the header's fields (3.2; 4096 before):
+     * the rest of the header's page holds blocks. */
+    h->p.header_size = (uint32_t)sizeof *h;
     mms_store_relaxed(&h->p.state, (uint32_t)MMS_STATE_INIT);
     h->uid = (uint32_t)geteuid();
     h->gid = (uint32_t)getegid();
@@ -223,8 +225,8 @@ static void header_fill(mms_writer *w, uint64_t size, const char *label)
         h->start_ticks = ticks;
     h->created_ns = mms__now_ns(CLOCK_REALTIME);
     h->file_size = size;
-    h->heap_off = MMS_HEADER_SIZE;
-    h->heap_used = MMS_HEADER_SIZE;
+    h->heap_off = h->p.header_size;
+    h->heap_used = h->p.header_size;
     h->extent_size = w->extent_size;
     h->shard_limit = w->shard_limit;
     mms__header_identity(h);

@@ -67,7 +67,7 @@ static void test_open_creates_0600_file_with_header(void **state)
     assert_int_equal(pi.finished_ns, 0);
     assert_int_equal(pi.file_size, (uint64_t)st.st_size);
     assert_int_equal(pi.layout_gen, 1); /* shard 0's block */
-    assert_int_equal(pi.heap_used, MMS_HEADER_SIZE + 64);
+    assert_int_equal(pi.heap_used, sizeof(struct mms_file_header) + 64);
     assert_int_equal(pi.shards_used, 1);
     assert_int_equal(mms_reader_nfields(fx->r), 0);
     assert_int_equal(mms_reader_liveness(fx->r), MMS_LIVE_RUNNING);
