@@ -939,7 +939,11 @@ class Bench:
     def block_walk(path):
         """Where a stats file's bytes go (format.md section 6): bytes by
         kind of block, the cells' window rings (section 8.9) apart, the
-        areas' unused space, and the space given back at exit."""
+        areas' unused space, and the space given back at exit. Also the
+        page walk: du counts the 4 KiB pages touched (a tmpfs allocates a
+        page on its first write), so each touched page is given to the
+        kind with the most bytes on it; "pages" says how many each kind
+        holds that way, "alone" how many it fills by itself."""
         import struct
         with open(path, "rb") as f:
             d = f.read()
@@ -947,7 +951,7 @@ class Bench:
         used = struct.unpack_from("<Q", d, 80)[0]
         names = {2: "fields", 3: "shards", 6: "histogram chunks",
                  7: "tables", 8: "records"}
-        out = {"header": heap_off}
+        spans = [(0, heap_off, "header")]  # (start, end, kind)
         ring = {}  # index -> window ring bytes of its cell
         blocks, off = [], heap_off
         while off + 8 <= min(used, len(d)):
@@ -970,23 +974,65 @@ class Bench:
                 k = "given back at exit" if last else "fillers, dead"
             elif btype == 4:
                 a_used = struct.unpack_from("<I", d, off + 12)[0]
-                p, rings = 0, 0
+                spans.append((off, off + 16, "areas' heads, unused tails"))
+                p = 0
                 while p + 16 <= a_used:
-                    t2, s2, z2 = struct.unpack_from("<HHI", d, off + 16 + p)
+                    at = off + 16 + p
+                    t2, s2, z2 = struct.unpack_from("<HHI", d, at)
                     if z2 < 8:
                         break
-                    first, count = struct.unpack_from("<II", d, off + 24 + p)
+                    first, count = struct.unpack_from("<II", d, at + 8)
+                    rings = 0
                     if t2 == 5 and s2 == 2:
-                        rings += sum(ring.get(i, 0)
-                                     for i in range(first, first + count))
+                        rings = sum(ring.get(i, 0)
+                                    for i in range(first, first + count))
+                    k2 = ("histogram chunks" if t2 == 6 else
+                          "fillers, dead" if s2 == 3 or t2 == 1 else "cells")
+                    spans.append((at, at + z2 - rings, k2))
+                    spans.append((at + z2 - rings, at + z2, "window rings"))
                     p += z2
-                out["window rings"] = out.get("window rings", 0) + rings
-                out["cells"] = out.get("cells", 0) + a_used - rings
-                k, size = "areas' heads, unused tails", size - a_used
+                spans.append((off + 16 + a_used, off + size,
+                              "areas' heads, unused tails"))
+                continue
             else:
                 k = names.get(btype, "other")
-            out[k] = out.get(k, 0) + size
-        return out
+            spans.append((off, off + size, k))
+        out = {}
+        for a, b, k in spans:
+            if b > a:
+                out[k] = out.get(k, 0) + b - a
+        # The page walk: which pages the file has (SEEK_DATA/SEEK_HOLE),
+        # and whose bytes are on each.
+        touched = set()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            pos = 0
+            while True:
+                try:
+                    s = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:
+                    break
+                e = os.lseek(fd, s, os.SEEK_HOLE)
+                touched.update(range(s // 4096, (e + 4095) // 4096))
+                pos = e
+        finally:
+            os.close(fd)
+        per_page = {}
+        for a, b, k in spans:
+            for pg in range(a // 4096, (b - 1) // 4096 + 1 if b > a else 0):
+                if pg in touched:
+                    lo, hi = max(a, pg * 4096), min(b, pg * 4096 + 4096)
+                    share = per_page.setdefault(pg, {})
+                    share[k] = share.get(k, 0) + hi - lo
+        pages, alone = {}, {}
+        for pg in touched:
+            share = per_page.get(pg, {"(beyond the heap)": 4096})
+            k = max(share, key=share.get)
+            pages[k] = pages.get(k, 0) + 1
+            if share[k] == sum(share.values()):
+                alone[k] = alone.get(k, 0) + 1
+        return {"bytes": out, "pages": pages, "alone": alone,
+                "pages_touched": len(touched)}
 
     def footprint(self):
         # What a file costs (issue 12 item 1): du of each program's stats
@@ -1100,15 +1146,21 @@ class Bench:
                    f"the stats file {fmap / 1024:.0f} KiB, the files "
                    f"family {(shim - nofiles) / 1024:.0f} KiB and the heap "
                    f"profile {(shim - noheap) / 1024:.0f} KiB; goal <= 4 MiB.")
-        order = sorted(walk, key=lambda k: -walk[k])
+        wb = walk.get("bytes", {})
+        wp, wa = walk.get("pages", {}), walk.get("alone", {})
+        order = sorted(set(wb) | set(wp), key=lambda k: -wb.get(k, 0))
         self.table("Where python3 -c pass's stats file goes (block walk)",
-                   ["part", "KiB"],
-                   [[k, f"{walk[k] / 1024:.1f}"] for k in order],
+                   ["part", "KiB", "pages (largest share)", "pages alone"],
+                   [[k, f"{wb.get(k, 0) / 1024:.1f}", wp.get(k, 0),
+                     wa.get(k, 0)] for k in order] +
+                   [["pages touched", "", walk.get("pages_touched", 0), ""]],
                    "Bytes of the file by kind of block (format.md section "
                    "6); 'window rings' are the cells' per-second slots of "
                    "the timed calls' recent_calls (8.9), 'cells' the rest "
                    "of the cells; 'given back at exit' is punched out "
-                   "(whole pages) and not in du. du counts 4 KiB pages; "
+                   "(whole pages) and not in du. du counts 4 KiB pages: "
+                   "each page the file has is given to the part with the "
+                   "most bytes on it ('alone': the only part on it); "
                    "the sizes move by a growth step from run to run.")
 
     def run(self, parts):

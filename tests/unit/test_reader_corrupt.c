@@ -302,10 +302,10 @@ static void test_header_geometry(void **state)
     SET(wh()->extent_size, 1u << 31, MMS_ECORRUPT);
     SET(wh()->file_size, fx.size + 4096, MMS_ETRUNCATED);
     SET(wh()->heap_used, fx.size + 8, MMS_ECORRUPT);
-    SET(wh()->heap_used, 4088, MMS_ECORRUPT);
+    SET(wh()->heap_used, vh()->heap_off - 8, MMS_ECORRUPT);
     SET(wh()->heap_used, vh()->heap_used - 4, MMS_ECORRUPT);
     /* Fewer blocks than there are: read up to there. */
-    SET(wh()->heap_used, MMS_HEADER_SIZE, 0);
+    SET(wh()->heap_used, vh()->heap_off, 0);
     /* Counters are numbers only. */
     SET(wh()->dropped, UINT64_MAX, 0);
     SET(wh()->nspid_count, 1000, 0);
