@@ -117,6 +117,10 @@ struct mem_tls {
      * while the call counts untimed and glibc's block headers are read
      * (mem_cache_fast): one test on the fast paths for all three. */
     uint8_t *malloc_ctr, *free_ctr;
+    /* The same while the call is timed and the clock is the TSC, with
+     * their latency cells (each set before its call cell, forgotten
+     * after it): the timed fast paths (malloc_timed, free_timed). */
+    uint8_t *malloc_tctr, *malloc_lat, *free_tctr, *free_lat;
     uint8_t *bytes;
     /* Bytes to allocate before the due work (mem_due): the least of the
      * three distances below, as it was set (due_set) and now. */
@@ -280,8 +284,9 @@ __attribute__((destructor)) static void mem_exit(void)
  * parent's, and so are the sizes: the parent records them). */
 static void mem_forget(void)
 {
-    mt.malloc_ctr = mt.free_ctr = NULL;
+    mt.malloc_ctr = mt.free_ctr = mt.malloc_tctr = mt.free_tctr = NULL;
     __asm__ volatile("" ::: "memory"); /* before the cells they vouch for */
+    mt.malloc_lat = mt.free_lat = NULL;
     if (mmp_thread == MMP_THREAD_EXITING) {
         sizes_flush();
         live_publish();
@@ -325,18 +330,45 @@ static inline __attribute__((always_inline)) size_t usable(void *p)
     return usable_real(p);
 }
 
-/* malloc's and free's fast paths on this thread: their call cells as
- * cached (mmp_tls_ctr, and with them BYTES), if the call counts untimed
- * and glibc's block headers are read. Where a cell may have been cached
- * (the recording's slow path, the hooks' other paths). */
+/* The window ring of a timed mem call (its counters: calls, errors). */
+#define MEM_WIN MMP_SHAPE_WIN_OFF(ALLOC)
+
+/* Call ID's cells for its fast path on this thread: its call cell
+ * (mmp_tls_ctr) into CTR if it counts untimed; if it is timed, the
+ * clock is the TSC for good and its latency cell is cached, with the
+ * default geometry and the window ring where the timed path adds
+ * (checked here, not per call), that cell into LAT, then the call cell
+ * into TCTR. */
+static void mem_cache_call(unsigned id, uint8_t **ctr, uint8_t **tctr,
+                           uint8_t **lat)
+{
+    uint8_t mode = mms_load_relaxed(&mmp_mode[id]);
+    if (mode == MMP_COUNT) {
+        *ctr = mmp_tls_ctr[id];
+        return;
+    }
+    uint8_t *l = mmp_tls_lat[id];
+    if (mode != MMP_TIMED || !l || !mms__clock_is_tsc() ||
+        mmp_calls[id].lat_view.geom !=
+            MMS_HIST_GEOM(MMP_HIST_BITS_DEFAULT, MMS_HIST_DEFAULT_MAX_EXP) ||
+        mms_load_relaxed(&mmp_calls[id].win) != MEM_WIN)
+        return;
+    *lat = l;
+    __asm__ volatile("" ::: "memory"); /* before the cell that vouches */
+    *tctr = mmp_tls_ctr[id];
+}
+
+/* malloc's and free's fast paths on this thread: their cells as cached
+ * (mmp_tls_ctr, and with them BYTES), if glibc's block headers are read.
+ * Where a cell may have been cached (the recording's slow path, the
+ * hooks' other paths). */
 static void mem_cache_fast(void)
 {
     if (!glibc_sizes || !mt.bytes)
         return;
-    if (mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]) == MMP_COUNT)
-        mt.malloc_ctr = mmp_tls_ctr[MMP_CALL_malloc];
-    if (mms_load_relaxed(&mmp_mode[MMP_CALL_free]) == MMP_COUNT)
-        mt.free_ctr = mmp_tls_ctr[MMP_CALL_free];
+    mem_cache_call(MMP_CALL_malloc, &mt.malloc_ctr, &mt.malloc_tctr,
+                   &mt.malloc_lat);
+    mem_cache_call(MMP_CALL_free, &mt.free_ctr, &mt.free_tctr, &mt.free_lat);
 }
 
 /* Start-up: the heap profile's table (mapped, not touched). */
@@ -400,7 +432,8 @@ const struct mmp_family_ops mmp_family_mem = {.start = mem_start,
  * the three distances; whichever ran out is done (a heap sample, the
  * size batch; live bytes are checked), and the countdown is set to the
  * least again. The sample is taken here, so that its stack starts at
- * this function's caller (malloc tail-calls it). R is returned. */
+ * this function's caller (malloc tail-calls it, as do the timed path's
+ * functions malloc tail-calls). R is returned. */
 static __attribute__((noinline)) void *mem_due(void *r, uint64_t got)
 {
     int64_t used = mt.due_set - mt.due_left;
@@ -605,13 +638,85 @@ static __attribute__((noinline)) void *malloc_other(size_t n)
     return r;
 }
 
+/* The timed fast paths: TSC stamps S0 and S1 around the real call, then
+ * the steps of shim.h's timed path with stamps (the counters, the window
+ * ring, the latency), each checked before it writes; what a step cannot
+ * do inline goes to mem_timed_later, a tail call. */
+
+/* The steps after DONE (MMP_TSC_*) by the slow paths; then malloc's
+ * rarer work if its countdown ran out (R the block, GOT its usable
+ * size; 0 for free). R is returned. */
+static __attribute__((noinline)) void *mem_timed_later(unsigned id, void *r,
+                                                       uint64_t got,
+                                                       uint64_t s0, uint64_t s1,
+                                                       unsigned done)
+{
+    mmp_tsc_slow(id, s0, s1, done);
+    if (got && mt.due_left < 0)
+        return mem_due(r, got);
+    return r;
+}
+
+/* The window and latency steps of call ID from stamps S0 and S1 through
+ * its cached cells P and L (the latency's geometry checked when they
+ * were cached); then malloc's countdown. R is returned. */
+static inline __attribute__((always_inline)) void *
+mem_timed_steps(unsigned id, uint8_t *p, uint8_t *l, void *r, uint64_t got,
+                uint64_t s0, uint64_t s1)
+{
+    if (MMP_UNLIKELY(!mmp_tsc_window(p, l, s1, MEM_WIN)))
+        return mem_timed_later(id, r, got, s0, s1, MMP_TSC_COUNTED);
+    if (MMP_UNLIKELY(!mmp_tsc_latency_geom(&mmp_calls[id].lat_view, l, s0, s1)))
+        return mem_timed_later(id, r, got, s0, s1, MMP_TSC_WINDOWED);
+    if (got && MMP_UNLIKELY(mt.due_left < 0))
+        return mem_due(r, got);
+    return r;
+}
+
+/* Timed malloc's block R (NULL or mapped on its own) from stamps S0 and
+ * S1: recorded by the other path (its size counted already). */
+static __attribute__((noinline)) void *malloc_timed_other(void *r, uint64_t s0,
+                                                          uint64_t s1)
+{
+    mem_record_as(MMP_CALL_malloc, 0, !r, r, 0, r ? glibc_usable(r) : 0, 0,
+                  false);
+    mmp_tsc_slow(MMP_CALL_malloc, s0, s1, MMP_TSC_COUNTED);
+    return r;
+}
+
+/* malloc, timed, its cells cached (mt.malloc_tctr): the counting path
+ * with stamps. */
+static __attribute__((noinline)) void *malloc_timed(size_t n)
+{
+    size_count(n);
+    uint64_t s0 = mms__rdtsc();
+    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(n);
+    uint64_t s1 = mms__rdtsc();
+    if (MMP_UNLIKELY(!r))
+        return malloc_timed_other(r, s0, s1);
+    uint64_t h = ((const uint64_t *)r)[-1];
+    if (MMP_UNLIKELY(h & 2))
+        return malloc_timed_other(r, s0, s1);
+    uint64_t got = (h & ~7ull) - 8;
+    uint8_t *p = mt.malloc_tctr;
+    mms__cell_add((struct mms_cell){p, true}, 0, 1);
+    mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
+    mt.due_left -= (int64_t)got;
+    return mem_timed_steps(MMP_CALL_malloc, p, mt.malloc_lat, r, got, s0, s1);
+}
+
 MMP_HOOK void *malloc(size_t n)
 {
-    if (MMP_UNLIKELY(mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]) == MMP_OFF))
+    uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_malloc]);
+    if (MMP_UNLIKELY(mode == MMP_OFF))
         return mms_load_relaxed(&entry_malloc)(n);
-    /* Cached: counting, glibc's headers, the real function found. */
-    if (MMP_UNLIKELY(!mt.malloc_ctr))
+    /* Cached: counting, glibc's headers, the real function found; or
+     * the same timed. */
+    if (MMP_UNLIKELY(!mt.malloc_ctr)) {
+        if (mode == MMP_TIMED && mt.malloc_tctr)
+            return malloc_timed(n);
         return malloc_other(n);
+    }
     /* The size first, so that nothing is kept across the real call but
      * this thread's block of TLS. */
     size_count(n);
@@ -662,6 +767,27 @@ static __attribute__((noinline)) void free_other(void *p)
     }
 }
 
+/* free, timed, its cells cached (mt.free_tctr): counted before the
+ * stamps, as the counting path counts before its real call. */
+static __attribute__((noinline)) void free_timed(void *p)
+{
+    if (MMP_UNLIKELY(mmp_heap_maybe(p)))
+        return free_other(p);
+    uint64_t h = ((const uint64_t *)p)[-1];
+    if (MMP_UNLIKELY(h & 2))
+        return free_other(p);
+    uint64_t gave = (h & ~7ull) - 8; /* glibc_usable */
+    mms__cell_add((struct mms_cell){mt.free_tctr, true}, 0, 1);
+    mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
+    if (MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
+        free_due();
+    mmp_real_free_t real = (mmp_real_free_t)REAL_FOUND(free);
+    uint64_t s0 = mms__rdtsc();
+    real(p);
+    uint64_t s1 = mms__rdtsc();
+    mem_timed_steps(MMP_CALL_free, mt.free_tctr, mt.free_lat, NULL, 0, s0, s1);
+}
+
 MMP_HOOK void free(void *p)
 {
     uint8_t mode = mms_load_relaxed(&mmp_mode[MMP_CALL_free]);
@@ -675,8 +801,11 @@ MMP_HOOK void free(void *p)
     /* Cached: counting, glibc's headers, the real function found. NULL
      * is maybe sampled (heap.c: its filter byte is never 0). */
     uint8_t *c = mt.free_ctr;
-    if (MMP_UNLIKELY(!c || mmp_heap_maybe(blk)))
+    if (MMP_UNLIKELY(!c || mmp_heap_maybe(blk))) {
+        if (mode == MMP_TIMED && mt.free_tctr)
+            return free_timed(blk);
         return free_other(blk);
+    }
     /* A chunk glibc mapped on its own, or a bootstrap block (BOOT_MARK):
      * the other path. */
     uint64_t h = ((const uint64_t *)blk)[-1];

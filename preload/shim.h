@@ -498,14 +498,12 @@ mmp_tsc_window(uint8_t *p, const uint8_t *l, uint64_t s1, const uint32_t win)
     return true;
 }
 
-/* The latency from S0 to S1 in call ID's histogram, through its cell L. */
+/* mmp_tsc_latency for a histogram HV known to have the default
+ * geometry (a hook that checked it when it cached L). */
 static inline __attribute__((always_inline)) bool
-mmp_tsc_latency(unsigned id, uint8_t *l, uint64_t s0, uint64_t s1)
+mmp_tsc_latency_geom(const struct mms_hist_view *hv, uint8_t *l, uint64_t s0,
+                     uint64_t s1)
 {
-    const struct mms_hist_view *hv = &mmp_calls[id].lat_view;
-    if (MMP_UNLIKELY(hv->geom != MMS_HIST_GEOM(MMP_HIST_BITS_DEFAULT,
-                                               MMS_HIST_DEFAULT_MAX_EXP)))
-        return false;
     uint64_t d = s1 - s0;
     if (MMP_UNLIKELY((int64_t)d < 0)) /* another CPU's TSC: the slow path's */
         return false;
@@ -516,6 +514,17 @@ mmp_tsc_latency(unsigned id, uint8_t *l, uint64_t s0, uint64_t s1)
         return false;
     mms__hist_add_owned(l, bucket, dt, seq);
     return true;
+}
+
+/* The latency from S0 to S1 in call ID's histogram, through its cell L. */
+static inline __attribute__((always_inline)) bool
+mmp_tsc_latency(unsigned id, uint8_t *l, uint64_t s0, uint64_t s1)
+{
+    const struct mms_hist_view *hv = &mmp_calls[id].lat_view;
+    if (MMP_UNLIKELY(hv->geom != MMS_HIST_GEOM(MMP_HIST_BITS_DEFAULT,
+                                               MMS_HIST_DEFAULT_MAX_EXP)))
+        return false;
+    return mmp_tsc_latency_geom(hv, l, s0, s1);
 }
 
 /* shim.c: the steps of a timed call with TSC stamps S0 and S1 that come
