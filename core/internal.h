@@ -525,6 +525,13 @@ struct mms_reader {
     /* what it found */
     struct mms__rix **ix; /* paged: index -> what */
     uint32_t ix_pages;
+    /* index -> the size of its one-cell CELLS block and the cell's owner
+     * (block size 0: not known, or no cells): the walk's fast path for
+     * the 640,000 such blocks of a 10,000-field, 64-thread file. */
+    struct mms__rcellix {
+        uint32_t block_size, owner;
+    } * cellix;
+    uint32_t ncellix;
     size_t nfields, cap;
     struct mms_field_info **infos; /* never move: snapshots keep pointers */
     struct mms__rfield *rf;

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,31 @@ static int ix_set(mms_reader *r, uint32_t i, unsigned what, uint32_t num)
     if (!r->ix[p] && !(r->ix[p] = calloc(IX_PAGE, sizeof(struct mms__rix))))
         return -ENOMEM;
     r->ix[p][i % IX_PAGE] = (struct mms__rix){what, num};
+    return 0;
+}
+
+/* Index I's cells are SIZE bytes, for OWNER (an rcell's owner). Only
+ * for indices near as many as the file has things (a hostile file's one
+ * field at index 2^24 - 1 takes the slow path, not a 128 MiB table). */
+static int cellix_set(mms_reader *r, uint32_t i, uint32_t size, uint32_t owner)
+{
+    if (i >= 2 * (r->nfields + r->records.n) + 4096)
+        return 0;
+    if (i >= r->ncellix) {
+        uint32_t n = r->ncellix ? r->ncellix : 1024;
+        while (n <= i)
+            n *= 2;
+        void *a = realloc(r->cellix, n * sizeof *r->cellix);
+        if (!a)
+            return -ENOMEM;
+        r->cellix = a;
+        memset(r->cellix + r->ncellix, 0, (n - r->ncellix) * sizeof *r->cellix);
+        r->ncellix = n;
+    }
+    uint64_t bs =
+        mms__round_up(sizeof(struct mms_cells_block) + (uint64_t)size, 8);
+    r->cellix[i] = (struct mms__rcellix){
+        size && bs <= UINT32_MAX ? (uint32_t)bs : 0, owner};
     return 0;
 }
 
@@ -358,7 +384,12 @@ static int take_field(mms_reader *r, uint64_t off, uint32_t size)
     fi->window_bits = rf.win_bits;
     fi->type = (enum mms_type)(b.kind == MMS_KIND_SCALAR ? b.type : 0);
     fi->n = rf.n;
-    if ((rc = ix_set(r, b.index, MMS__R_FIELD, (uint32_t)r->nfields)) < 0) {
+    if ((rc = cellix_set(r, b.index,
+                         (b.flags & MMS_DF_SHARDED) ? rf.cell_size : 0,
+                         (uint32_t)r->nfields)) < 0 ||
+        (rc = ix_set(r, b.index, MMS__R_FIELD, (uint32_t)r->nfields)) < 0) {
+        if (b.index < r->ncellix)
+            r->cellix[b.index].block_size = 0;
         free(fi);
         return rc;
     }
@@ -528,8 +559,12 @@ static int take_record(mms_reader *r, uint64_t off, uint32_t size)
         t->recs = a;
         t->caprecs = cap;
     }
-    int rc = ix_set(r, b.index, MMS__R_RECORD, num);
+    int rc = cellix_set(r, b.index, t->cell_size, num | MMS__RC_RECORD);
+    if (rc == 0)
+        rc = ix_set(r, b.index, MMS__R_RECORD, num);
     if (rc < 0) {
+        if (b.index < r->ncellix)
+            r->cellix[b.index].block_size = 0;
         r->records.n--;
         return rc;
     }
@@ -835,6 +870,34 @@ static int walk_range(mms_reader *r, uint64_t *pos, uint64_t limit)
     return added;
 }
 
+/* The READY CELLS block at OFF (inside [OFF, LIMIT)) of one index whose
+ * cells the walk knows (cellix) and of that index's size: its cell
+ * taken, and its size returned; else 0 (then the general path checks
+ * and takes it, or says why not). */
+static inline uint32_t cell_fast(mms_reader *r, uint64_t off, uint64_t limit,
+                                 uint32_t shard)
+{
+    const uint8_t *p = r->base + off;
+    uint64_t word = mms_load_acquire((const uint64_t *)p);
+    struct mms_block b;
+    memcpy(&b, &word, sizeof b);
+    /* The size first: the block's index is read only inside it. */
+    if (b.type != MMS_BLOCK_CELLS || b.bstate != MMS_BS_READY ||
+        b.size < sizeof(struct mms_cells_block) || limit - off < b.size)
+        return 0;
+    uint32_t fc[2]; /* first, count */
+    memcpy(fc, p + offsetof(struct mms_cells_block, first), sizeof fc);
+    if (fc[1] != 1 || fc[0] >= r->ncellix ||
+        r->cellix[fc[0]].block_size != b.size ||
+        (r->cells.n == r->cells.cap &&
+         vec_reserve(&r->cells, sizeof(struct mms__rcell), 1) < 0))
+        return 0;
+    ((struct mms__rcell *)r->cells.p)[r->cells.n++] =
+        (struct mms__rcell){(uint32_t)(off + sizeof(struct mms_cells_block)),
+                            shard, r->cellix[fc[0]].owner};
+    return b.size;
+}
+
 /* An area's nested blocks: CELLS, FILLER, or blocks still PENDING (a
  * file of 10,000 fields and 64 threads has 640,000 of them: one loop,
  * no dispatch by the heap's block types). */
@@ -853,6 +916,11 @@ static int walk_area(mms_reader *r, struct mms__rarea *a)
     int rc = 0;
     while (rc >= 0 && base + pos < limit) {
         uint64_t off = base + pos;
+        uint32_t fast = cell_fast(r, off, limit, shard);
+        if (fast) {
+            pos += fast;
+            continue;
+        }
         struct mms_block b;
         rc = block_at(r, off, limit, &b);
         if (rc == 1) {
@@ -1088,6 +1156,7 @@ void mms_reader_close(mms_reader *r)
     for (uint32_t p = 0; p < r->ix_pages; p++)
         free(r->ix[p]);
     free(r->ix);
+    free(r->cellix);
     mms__vec_free(&r->tables);
     mms__vec_free(&r->records);
     mms__vec_free(&r->cells);

@@ -173,26 +173,57 @@ void jw_u64(struct jw *w, const char *key, uint64_t v)
     put_i64(w, false, v);
 }
 
-void jw_u64_row(struct jw *w, const uint64_t *v, size_t n)
+/* The general path of jw_u64_row: a compact array of N integers. */
+static void u64_row_slow(struct jw *w, const uint64_t *v, size_t n)
 {
     jw_arr(w, NULL, true);
-    const char *sep = w->pretty ? ", " : ",";
-    size_t seplen = w->pretty ? 2 : 1;
     for (size_t k = 0; k < n; k++) {
-        char *p = room(w, 24), *start = p; /* 2 + 20 */
+        item(w, NULL);
+        put_i64(w, false, v[k]);
+    }
+    jw_end_arr(w);
+}
+
+#define ROW_MAX 8u /* integers a row writes in one go */
+
+void jw_u64_row(struct jw *w, const uint64_t *v, size_t n)
+{
+    size_t depth = (size_t)w->depth;
+    if (n > ROW_MAX || depth + 1 >= JW_MAX_DEPTH) {
+        u64_row_slow(w, v, n);
+        return;
+    }
+    /* What item, open_container and close_container would write, in one
+     * room: separator, indentation, the bracketed integers. */
+    bool compact = !w->pretty || w->compact_from;
+    char *p = room(w, 8 + 2 * depth + (size_t)ROW_MAX * 22), *start = p;
+    if (w->items[depth]) {
+        *p++ = ',';
+        if (compact && w->pretty)
+            *p++ = ' ';
+    }
+    if (!compact && depth > 0) {
+        *p++ = '\n';
+        memset(p, ' ', 2 * depth);
+        p += 2 * depth;
+    }
+    w->items[depth] = true;
+    *p++ = '[';
+    for (size_t k = 0; k < n; k++) {
         if (k) {
-            memcpy(p, sep, seplen);
-            p += seplen;
+            *p++ = ',';
+            if (w->pretty)
+                *p++ = ' ';
         }
         /* The digits end at buf + 20; 20 bytes copied whatever their
          * number (a copy of constant size: no call). */
         char buf[40];
         char *d = u64_digits(buf + 20, v[k]);
         memcpy(p, d, 20);
-        w->len += (size_t)(p - start) + (size_t)(buf + 20 - d);
+        p += buf + 20 - d;
     }
-    w->items[w->depth] = n > 0;
-    jw_end_arr(w);
+    *p++ = ']';
+    w->len += (size_t)(p - start);
 }
 
 void jw_i64(struct jw *w, const char *key, int64_t v)
@@ -263,9 +294,24 @@ static bool plain_byte(unsigned char c)
     return plain[c];
 }
 
+#define SHORT_STR 62 /* plain strings up to this long: one room, no call */
+
 static void json_string(struct jw *w, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
+    /* Keys, names, units: short and plain, copied straight in. */
+    char *p = room(w, SHORT_STR + 2);
+    size_t len = 0;
+    while (len < SHORT_STR && plain_byte(s[len])) {
+        p[1 + len] = (char)s[len];
+        len++;
+    }
+    if (!s[len]) {
+        p[0] = '"';
+        p[1 + len] = '"';
+        w->len += len + 2;
+        return;
+    }
     put_c(w, '"');
     while (*s) {
         const unsigned char *run = s;

@@ -33,6 +33,22 @@ static void quantiles_json(struct jw *w, const struct mms_hist *h)
     jw_end_obj(w);
 }
 
+/* The first bucket of B[0, N) at or after I that is not empty, or N. Most
+ * of a histogram's ~2,000 buckets are: sixteen tested at a time. */
+static uint32_t next_bucket(const uint64_t *b, uint32_t i, uint32_t n)
+{
+    for (; n - i >= 16; i += 16) {
+        uint64_t any = 0;
+        for (int k = 0; k < 16; k++)
+            any |= b[i + k];
+        if (any)
+            break;
+    }
+    while (i < n && !b[i])
+        i++;
+    return i;
+}
+
 static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
 {
     jw_obj(w, key);
@@ -45,9 +61,9 @@ static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
     jw_u64(w, "bits", h->bits);
     jw_u64(w, "max_exp", h->max_exp);
     jw_arr(w, "buckets", false);
-    for (uint32_t i = 0; i < h->nbuckets; i++) {
-        if (!h->buckets[i])
-            continue;
+    uint32_t n = h->nbuckets;
+    for (uint32_t i = next_bucket(h->buckets, 0, n); i < n;
+         i = next_bucket(h->buckets, i + 1, n)) {
         uint64_t row[3] = {mms_hist_bucket_low(i, h->bits, h->max_exp),
                            mms_hist_bucket_high(i, h->bits, h->max_exp),
                            h->buckets[i]};
