@@ -870,32 +870,46 @@ static int walk_range(mms_reader *r, uint64_t *pos, uint64_t limit)
     return added;
 }
 
-/* The READY CELLS block at OFF (inside [OFF, LIMIT)) of one index whose
- * cells the walk knows (cellix) and of that index's size: its cell
- * taken, and its size returned; else 0 (then the general path checks
- * and takes it, or says why not). */
-static inline uint32_t cell_fast(mms_reader *r, uint64_t off, uint64_t limit,
-                                 uint32_t shard)
+/* From BASE + POS on (up to LIMIT): the READY CELLS blocks of one index
+ * whose cells the walk knows (cellix), each of that index's block size,
+ * taken in one tight loop; returns the position of the first block that
+ * is not such (the general path then checks and takes it, or says why
+ * not). A 10,000-field, 64-thread file has 640,000 of them. */
+static uint32_t cells_fast(mms_reader *r, uint64_t base, uint32_t pos,
+                           uint64_t limit, uint32_t shard)
 {
-    const uint8_t *p = r->base + off;
-    uint64_t word = mms_load_acquire((const uint64_t *)p);
-    struct mms_block b;
-    memcpy(&b, &word, sizeof b);
-    /* The size first: the block's index is read only inside it. */
-    if (b.type != MMS_BLOCK_CELLS || b.bstate != MMS_BS_READY ||
-        b.size < sizeof(struct mms_cells_block) || limit - off < b.size)
-        return 0;
-    uint32_t fc[2]; /* first, count */
-    memcpy(fc, p + offsetof(struct mms_cells_block, first), sizeof fc);
-    if (fc[1] != 1 || fc[0] >= r->ncellix ||
-        r->cellix[fc[0]].block_size != b.size ||
-        (r->cells.n == r->cells.cap &&
-         vec_reserve(&r->cells, sizeof(struct mms__rcell), 1) < 0))
-        return 0;
-    ((struct mms__rcell *)r->cells.p)[r->cells.n++] =
-        (struct mms__rcell){(uint32_t)(off + sizeof(struct mms_cells_block)),
-                            shard, r->cellix[fc[0]].owner};
-    return b.size;
+    enum { MIN_BLOCK = sizeof(struct mms_cells_block) + 8 };
+    if (vec_reserve(&r->cells, sizeof(struct mms__rcell),
+                    (limit - base - pos) / MIN_BLOCK + 1) < 0)
+        return pos;
+    struct mms__rcell *c = (struct mms__rcell *)r->cells.p + r->cells.n,
+                      *c0 = c;
+    const struct mms__rcellix *cx = r->cellix;
+    uint32_t ncx = r->ncellix;
+    const uint8_t *fb = r->base;
+    /* Type and state tested as one word. */
+    const struct mms_block ready = {MMS_BLOCK_CELLS, MMS_BS_READY, 0};
+    while (base + pos < limit) {
+        uint64_t off = base + pos;
+        const uint8_t *p = fb + off;
+        uint64_t word = mms_load_acquire((const uint64_t *)p);
+        struct mms_block b;
+        memcpy(&b, &word, sizeof b);
+        /* The size first: the block's index is read only inside it. */
+        if (memcmp(&b, &ready, 4) != 0 || b.size < MIN_BLOCK ||
+            limit - off < b.size)
+            break;
+        uint32_t fc[2]; /* first, count */
+        memcpy(fc, p + offsetof(struct mms_cells_block, first), sizeof fc);
+        if (fc[1] != 1 || fc[0] >= ncx || cx[fc[0]].block_size != b.size)
+            break;
+        *c++ = (struct mms__rcell){
+            (uint32_t)(off + sizeof(struct mms_cells_block)), shard,
+            cx[fc[0]].owner};
+        pos += b.size;
+    }
+    r->cells.n += (size_t)(c - c0);
+    return pos;
 }
 
 /* An area's nested blocks: CELLS, FILLER, or blocks still PENDING (a
@@ -915,12 +929,10 @@ static int walk_area(mms_reader *r, struct mms__rarea *a)
     size_t ai = (size_t)(a - (struct mms__rarea *)r->areas.p);
     int rc = 0;
     while (rc >= 0 && base + pos < limit) {
+        pos = cells_fast(r, base, pos, limit, shard);
+        if (base + pos >= limit)
+            break;
         uint64_t off = base + pos;
-        uint32_t fast = cell_fast(r, off, limit, shard);
-        if (fast) {
-            pos += fast;
-            continue;
-        }
         struct mms_block b;
         rc = block_at(r, off, limit, &b);
         if (rc == 1) {

@@ -603,14 +603,17 @@ static int hist_body_copy(mms_reader *r, const uint64_t *body, uint32_t nchunks,
     int rc = 0;
     uint32_t c = 0;
     /* Most of the directory is empty (values use 2-6 chunks of 32, a
-     * cell with 3 values or fewer none): eight offsets tested at a time,
-     * two a load (the directory starts 8-aligned, after 5 words). */
-    for (; c + 8 <= nchunks && rc == 0; c += 8) {
+     * cell with 3 values or fewer none): sixteen offsets tested at a
+     * time, two a 64-bit load (the directory starts 8-aligned, after 5
+     * words), each one read again with acquire if a test finds any. */
+    for (; c + 16 <= nchunks && rc == 0; c += 16) {
         const uint64_t *d8 = (const uint64_t *)(const void *)(dir + c);
         if (!(mms_load_relaxed(&d8[0]) | mms_load_relaxed(&d8[1]) |
-              mms_load_relaxed(&d8[2]) | mms_load_relaxed(&d8[3])))
+              mms_load_relaxed(&d8[2]) | mms_load_relaxed(&d8[3]) |
+              mms_load_relaxed(&d8[4]) | mms_load_relaxed(&d8[5]) |
+              mms_load_relaxed(&d8[6]) | mms_load_relaxed(&d8[7])))
             continue;
-        for (uint32_t k = c; k < c + 8 && rc == 0; k++)
+        for (uint32_t k = c; k < c + 16 && rc == 0; k++)
             rc = chunk_copy(&d, k, mms_load_acquire(&dir[k]));
     }
     for (; c < nchunks && rc == 0; c++)
@@ -862,11 +865,24 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
             s->sv_start[i + 1] += s->sv_start[i];
     }
     uint64_t mark = 0;
-    for (size_t k = 0; k < r->cells.n; k++) {
+    /* In locals: the stores to the values would make them reloaded. */
+    const uint8_t *base = r->base;
+    const size_t ncells = r->cells.n, nf = shards ? 0 : s->n;
+    const struct mms__rfield *rf = s->rf;
+    struct mms_value *values = s->values;
+    for (size_t k = 0; k < ncells; k++) {
         const struct mms__rcell *c = &cells[k];
-        const uint8_t *cell = r->base + c->off;
+        const uint8_t *cell = base + c->off;
         if (release)
             mms__reader_release(r, c->off, &mark);
+        /* Most cells first: a counter's without a ring (a record's
+         * owner has its top bit set: never below NF). */
+        uint32_t o = c->owner;
+        if (o < nf && rf[o].kind == MMS_KIND_COUNTER &&
+            !(rf[o].flags & MMS_DF_WINDOW)) {
+            values[o].v.u64 += mms_load_relaxed((const uint64_t *)cell);
+            continue;
+        }
         if (c->owner & MMS__RC_RECORD) {
             uint32_t num = c->owner & ~MMS__RC_RECORD;
             struct mms_record_info *ri =
@@ -884,12 +900,6 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
         if (c->owner >= s->n)
             continue; /* a field added after this snapshot's layout */
         const struct mms__rfield *f = &s->rf[c->owner];
-        if (!shards && f->kind == MMS_KIND_COUNTER &&
-            !(f->flags & MMS_DF_WINDOW)) { /* most cells: no ring */
-            s->values[c->owner].v.u64 +=
-                mms_load_relaxed((const uint64_t *)cell);
-            continue;
-        }
         struct extra *x = &s->extra[c->owner];
         struct mms_value *v = &s->values[c->owner];
         struct mms_shard_value *sv = NULL;

@@ -53,6 +53,16 @@ void jw_init(struct jw *w, FILE *f, bool pretty)
 
 static void json_string(struct jw *w, const char *s);
 
+/* Bytes that go into a JSON string as they are: printable ASCII but the
+ * quote and the backslash (a table: one load a byte). */
+static const bool plain[256] = {
+    [0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true};
+
+static bool plain_byte(unsigned char c)
+{
+    return plain[c];
+}
+
 static void indent(struct jw *w, int depth)
 {
     static const char spaces[] = "\n                                "
@@ -68,19 +78,59 @@ static void indent(struct jw *w, int depth)
         put_str(w, "  ", 2);
 }
 
-/* Separator, indentation and key before an item at the current depth. */
+#define SHORT_STR 62 /* plain strings up to this long: one room, no call */
+
+/* Copy S, if it is at most SHORT_STR plain bytes, quoted to P (room for
+ * SHORT_STR + 2): the bytes written, or 0 (then nothing is). */
+static size_t short_string(char *p, const unsigned char *s)
+{
+    size_t len = 0;
+    while (len < SHORT_STR && plain_byte(s[len])) {
+        p[1 + len] = (char)s[len];
+        len++;
+    }
+    if (s[len])
+        return 0;
+    p[0] = '"';
+    p[1 + len] = '"';
+    return len + 2;
+}
+
+/* Separator, indentation and key before an item at the current depth,
+ * in one room when the key is short and plain (every key the tools
+ * write: a 10,000-field --json writes 300,000 items). */
 static void item(struct jw *w, const char *key)
 {
     bool compact = !w->pretty || w->compact_from;
-    if (w->items[w->depth])
-        put_str(w, ", ", compact && w->pretty ? 2 : 1);
-    if (!compact && w->depth > 0)
-        indent(w, w->depth);
-    w->items[w->depth] = true;
-    if (key) {
-        json_string(w, key);
-        put_str(w, ": ", w->pretty ? 2 : 1);
+    size_t depth = (size_t)w->depth;
+    char *p = room(w, 8 + 2 * depth + SHORT_STR + 2), *start = p;
+    if (w->items[depth]) {
+        *p++ = ',';
+        if (compact && w->pretty)
+            *p++ = ' ';
     }
+    if (!compact && depth > 0) {
+        *p++ = '\n';
+        memset(p, ' ', 2 * depth);
+        p += 2 * depth;
+    }
+    w->items[depth] = true;
+    if (!key) {
+        w->len += (size_t)(p - start);
+        return;
+    }
+    size_t n = short_string(p, (const unsigned char *)key);
+    if (n) {
+        p += n;
+        *p++ = ':';
+        if (w->pretty)
+            *p++ = ' ';
+        w->len += (size_t)(p - start);
+        return;
+    }
+    w->len += (size_t)(p - start);
+    json_string(w, key);
+    put_str(w, ": ", w->pretty ? 2 : 1);
 }
 
 static void open_container(struct jw *w, const char *key, char c, bool compact)
@@ -284,32 +334,13 @@ int utf8_seq_len(const unsigned char *s)
     return n;
 }
 
-/* Bytes that go into a JSON string as they are: printable ASCII but the
- * quote and the backslash (a table: one load a byte). */
-static const bool plain[256] = {
-    [0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true};
-
-static bool plain_byte(unsigned char c)
-{
-    return plain[c];
-}
-
-#define SHORT_STR 62 /* plain strings up to this long: one room, no call */
-
 static void json_string(struct jw *w, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
     /* Keys, names, units: short and plain, copied straight in. */
-    char *p = room(w, SHORT_STR + 2);
-    size_t len = 0;
-    while (len < SHORT_STR && plain_byte(s[len])) {
-        p[1 + len] = (char)s[len];
-        len++;
-    }
-    if (!s[len]) {
-        p[0] = '"';
-        p[1 + len] = '"';
-        w->len += len + 2;
+    size_t done = short_string(room(w, SHORT_STR + 2), s);
+    if (done) {
+        w->len += done;
         return;
     }
     put_c(w, '"');
