@@ -135,8 +135,11 @@ static bool want_field(const char *name, void *arg)
     return filters_match(arg, name);
 }
 
-int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
-            const struct filters *flt, int64_t windows_at)
+/* agg_add without building the views: agg_group_by adds a hundred
+ * processes to a group, and builds its views (every field's windows)
+ * once at the end, not after each. */
+static int add_procs(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
+                     const struct filters *flt, int64_t windows_at)
 {
     struct mms_proc_info pi;
     int rc = mms_reader_info(r, &pi);
@@ -163,7 +166,14 @@ int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
         0)
         return rc;
     g->windows_at = windows_at ? windows_at : mms_snapshot_mono_ns(s);
-    return views_build(g);
+    return 0;
+}
+
+int agg_add(struct agg_group *g, mms_reader *r, const mms_snapshot *s,
+            const struct filters *flt, int64_t windows_at)
+{
+    int rc = add_procs(g, r, s, flt, windows_at);
+    return rc < 0 ? rc : views_build(g);
 }
 
 void agg_groups_free(struct agg_group *g, size_t n)
@@ -272,8 +282,11 @@ int agg_group_by(const struct out_proc *p, size_t np, const char *by,
                 break;
             }
         }
-        rc = agg_add(dst, p[i].reader, p[i].snap, flt, windows_at);
+        rc = add_procs(dst, p[i].reader, p[i].snap, flt, windows_at);
     }
+    for (size_t k = 0; k < n && rc == 0; k++)
+        if (g[k].m)
+            rc = views_build(&g[k]);
     struct key_index *e = keys, *next;
     HASH_CLEAR(hh, keys);
     for (; e; e = next) {

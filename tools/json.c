@@ -208,6 +208,11 @@ static char *u64_digits(char *end, uint64_t v)
     return p;
 }
 
+char *json_u64_digits(char *end, uint64_t v)
+{
+    return u64_digits(end, v);
+}
+
 static void put_i64(struct jw *w, bool neg, uint64_t mag)
 {
     char buf[24];

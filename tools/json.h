@@ -44,6 +44,10 @@ void jw_finish(struct jw *w);
 /* Length of the valid UTF-8 sequence at S (1-4), or 0 if it is not. */
 int utf8_seq_len(const unsigned char *s);
 
+/* V in decimal ending at END (no NUL written): the first digit; at most
+ * 20 bytes before END. */
+char *json_u64_digits(char *end, uint64_t v);
+
 /* The shortest "%.*g" form of V that reads back as V, into BUF (>= 32). */
 char *json_double(char *buf, size_t len, double v);
 

@@ -211,23 +211,44 @@ static void help_text(char *buf, size_t len, const char *name,
 
 /* --------------------------------------------------------------- values */
 
+/* The output is a FILE of the caller's, used by one thread: unlocked
+ * stdio, and integers formatted by hand (a /metrics of 100 processes
+ * writes some 10,000 samples). */
+static void put_s(FILE *f, const char *s)
+{
+    fputs_unlocked(s, f);
+}
+
+static void put_u64(FILE *f, uint64_t v)
+{
+    char buf[24];
+    char *end = buf + sizeof buf, *p = json_u64_digits(end, v);
+    fwrite_unlocked(p, 1, (size_t)(end - p), f);
+}
+
 static void print_num(FILE *f, double v)
 {
     char buf[40];
     if (isnan(v))
-        fputs("NaN", f);
+        put_s(f, "NaN");
     else if (isinf(v))
-        fputs(v > 0 ? "+Inf" : "-Inf", f);
+        put_s(f, v > 0 ? "+Inf" : "-Inf");
     else
-        fputs(json_double(buf, sizeof buf, v), f);
+        put_s(f, json_double(buf, sizeof buf, v));
 }
 
 static void print_u64(FILE *f, uint64_t v, double scale)
 {
     if (scale == 1)
-        fprintf(f, "%" PRIu64, v);
+        put_u64(f, v);
     else
         print_num(f, (double)v / scale);
+}
+
+/* Bytes a label value or HELP text holds as they are. */
+static bool prom_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\' && c != '"';
 }
 
 /* S escaped for a label value (QUOTE: escape '"' too) or a HELP text,
@@ -236,17 +257,24 @@ static void escaped(FILE *f, const char *str, bool quote)
 {
     const unsigned char *s = (const unsigned char *)str;
     while (*s) {
+        const unsigned char *run = s;
+        while (prom_plain(*s))
+            s++;
+        if (s > run)
+            fwrite_unlocked(run, 1, (size_t)(s - run), f);
+        if (!*s)
+            break;
         int n = utf8_seq_len(s);
         if (*s == '\\' || (quote && *s == '"')) {
-            fputc('\\', f);
-            fputc(*s, f);
+            fputc_unlocked('\\', f);
+            fputc_unlocked(*s, f);
         } else if (*s == '\n') {
-            fputs("\\n", f);
+            put_s(f, "\\n");
         } else if (n == 0) {
-            fputs("\xef\xbf\xbd", f);
+            put_s(f, "\xef\xbf\xbd");
             n = 1;
         } else {
-            fwrite(s, 1, (size_t)n, f);
+            fwrite_unlocked(s, 1, (size_t)n, f);
         }
         s += n ? n : 1;
     }
@@ -254,16 +282,18 @@ static void escaped(FILE *f, const char *str, bool quote)
 
 static void label_value(FILE *f, const char *s)
 {
-    fputc('"', f);
+    fputc_unlocked('"', f);
     escaped(f, s, true);
-    fputc('"', f);
+    fputc_unlocked('"', f);
 }
 
 static void help_line(FILE *f, const char *name, const char *help)
 {
-    fprintf(f, "# HELP %s ", name);
+    put_s(f, "# HELP ");
+    put_s(f, name);
+    fputc_unlocked(' ', f);
     escaped(f, help, false);
-    fputc('\n', f);
+    fputc_unlocked('\n', f);
 }
 
 /* A sample line: NAME SUFFIX {LABELS, EXTRA} — the value follows. */
@@ -271,17 +301,29 @@ static void sample_head(FILE *f, const char *name, const char *suffix,
                         const char *labels, const char *extra_key,
                         const char *extra_val)
 {
-    fprintf(f, "%s%s", name, suffix);
+    put_s(f, name);
+    put_s(f, suffix);
     if (!labels[0] && !extra_key) {
-        fputc(' ', f);
+        fputc_unlocked(' ', f);
         return;
     }
-    fprintf(f, "{%s", labels);
+    fputc_unlocked('{', f);
+    put_s(f, labels);
     if (extra_key) {
-        fprintf(f, "%s%s=", labels[0] ? "," : "", extra_key);
+        if (labels[0])
+            fputc_unlocked(',', f);
+        put_s(f, extra_key);
+        fputc_unlocked('=', f);
         label_value(f, extra_val);
     }
-    fputs("} ", f);
+    put_s(f, "} ");
+}
+
+/* An integer and the line's end. */
+static void u64_line(FILE *f, uint64_t v)
+{
+    put_u64(f, v);
+    fputc_unlocked('\n', f);
 }
 
 /* ------------------------------------------------------------ calls */
@@ -372,27 +414,80 @@ static int add_call_field(struct family **fs, const struct call_metric *cm,
 }
 
 /* LABELS, then the family and call of per-call field NAME, into BUF. */
+/* A string built in a caller's buffer of LEN bytes, cut at LEN - 1 as a
+ * fmemopen stream would be (no stdio: a sample's labels are built for
+ * each of some 10,000 samples of a /metrics). */
+struct sbuf {
+    char *p;
+    size_t len, n;
+};
+
+static void sb_put(struct sbuf *b, const void *s, size_t n)
+{
+    size_t room = b->len - 1 - b->n;
+    if (n > room)
+        n = room;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* label_value into B. */
+static void sb_label_value(struct sbuf *b, const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+    sb_put(b, "\"", 1);
+    while (s < end) {
+        const unsigned char *run = s;
+        while (s < end && prom_plain(*s))
+            s++;
+        sb_put(b, run, (size_t)(s - run));
+        if (s == end)
+            break;
+        int n = utf8_seq_len(s);
+        if (n > end - s) /* cut inside a sequence: as an invalid one */
+            n = 0;
+        if (*s == '\\' || *s == '"') {
+            char esc[2] = {'\\', (char)*s};
+            sb_put(b, esc, 2);
+        } else if (*s == '\n') {
+            sb_put(b, "\\n", 2);
+        } else if (n == 0) {
+            sb_put(b, "\xef\xbf\xbd", 3);
+            n = 1;
+        } else {
+            sb_put(b, s, (size_t)n);
+        }
+        s += n ? n : 1;
+    }
+    sb_put(b, "\"", 1);
+}
+
 static const char *call_labels(char *buf, size_t len, const char *labels,
                                const char *name)
 {
     const char *d1 = strchr(name, '.'), *d2 = strrchr(name, '.');
-    FILE *m = fmemopen(buf, len, "w");
-    if (!m || !d1 || !d2) {
-        if (m)
-            fclose(m);
-        snprintf(buf, len, "%s", labels);
+    struct sbuf b = {buf, len, 0};
+    buf[0] = '\0';
+    sb_str(&b, labels);
+    if (!d1 || !d2)
         return buf;
-    }
-    char fam[CALL_FAMILY_MAX], call[CALL_NAME_MAX];
-    snprintf(fam, sizeof fam, "%.*s", (int)(d1 - name), name);
-    snprintf(call, sizeof call, "%.*s", (int)(d2 - d1 - 1), d1 + 1);
-    fprintf(m, "%s%sfamily=", labels, labels[0] ? "," : "");
-    label_value(m, fam);
-    fputs(",call=", m);
-    label_value(m, call);
-    fputc('\0', m);
-    fclose(m);
-    buf[len - 1] = '\0';
+    /* The family and call as the copies of fixed size cut them. */
+    size_t nfam = (size_t)(d1 - name),
+           ncall = d2 > d1 ? (size_t)(d2 - d1 - 1) : strlen(d1 + 1);
+    if (nfam > CALL_FAMILY_MAX - 1)
+        nfam = CALL_FAMILY_MAX - 1;
+    if (ncall > CALL_NAME_MAX - 1)
+        ncall = CALL_NAME_MAX - 1;
+    sb_str(&b, labels[0] ? ",family=" : "family=");
+    sb_label_value(&b, name, nfam);
+    sb_str(&b, ",call=");
+    sb_label_value(&b, d1 + 1, ncall);
     return buf;
 }
 
@@ -413,12 +508,15 @@ static void bucket_line(FILE *f, const char *name, const char *labels,
                         uint64_t le, double scale, uint64_t cum)
 {
     char buf[48];
-    if (scale == 1)
-        snprintf(buf, sizeof buf, "%" PRIu64, le);
-    else
+    const char *text = buf;
+    if (scale == 1) {
+        buf[24] = '\0';
+        text = json_u64_digits(buf + 24, le);
+    } else {
         json_double(buf, sizeof buf, (double)le / scale);
-    sample_head(f, name, "_bucket", labels, "le", buf);
-    fprintf(f, "%" PRIu64 "\n", cum);
+    }
+    sample_head(f, name, "_bucket", labels, "le", text);
+    u64_line(f, cum);
 }
 
 /* A histogram's samples: the file's buckets merged to 2^RES per power of
@@ -451,12 +549,12 @@ static void hist_samples(FILE *f, const char *name, const char *labels,
         bucket_line(f, name, labels, p.le, scale, p.cum);
     cum += over;
     sample_head(f, name, "_bucket", labels, "le", "+Inf");
-    fprintf(f, "%" PRIu64 "\n", cum);
+    u64_line(f, cum);
     sample_head(f, name, "_sum", labels, NULL, NULL);
     print_u64(f, h->sum, scale);
     fputc('\n', f);
     sample_head(f, name, "_count", labels, NULL, NULL);
-    fprintf(f, "%" PRIu64 "\n", cum);
+    u64_line(f, cum);
 }
 
 int out_prom_parse_buckets(const char *s)
@@ -910,7 +1008,7 @@ static void group_processes(FILE *out, const struct agg_group *g, size_t n,
           out);
     for (size_t k = 0; k < n; k++) {
         sample_head(out, "mmstats_processes", "", labels[k], NULL, NULL);
-        fprintf(out, "%" PRIu64 "\n", g[k].procs);
+        u64_line(out, g[k].procs);
     }
 }
 
@@ -930,7 +1028,7 @@ static void group_rollups(FILE *out, const struct agg_group *g, size_t n,
             }
             sample_head(out, rollup_fams[f].name, "", labels[k], NULL, NULL);
             if (f == 0)
-                fprintf(out, "%" PRIu64 "\n", g[k].rollup_procs);
+                u64_line(out, g[k].rollup_procs);
             else
                 fprintf(out, "%.3f\n",
                         (double)(f == 1 ? g[k].rollup_first_ns
