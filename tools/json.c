@@ -281,6 +281,45 @@ void jw_u64_row(struct jw *w, const uint64_t *v, size_t n)
     w->len += (size_t)(p - start);
 }
 
+const char *jw_row_sep(const struct jw *w)
+{
+    return w->pretty ? ", " : ",";
+}
+
+void jw_row_tail(struct jw *w, const char *head, size_t len, uint64_t last)
+{
+    size_t depth = (size_t)w->depth;
+    if (len > JW_ROW_HEAD || depth + 1 >= JW_MAX_DEPTH) {
+        jw_arr(w, NULL, true);
+        item(w, NULL);
+        put_str(w, head + 1, len - 1); /* HEAD's '[' written above */
+        put_i64(w, false, last);
+        jw_end_arr(w);
+        return;
+    }
+    bool compact = !w->pretty || w->compact_from;
+    char *p = room(w, 8 + 2 * depth + JW_ROW_HEAD + 24), *start = p;
+    if (w->items[depth]) {
+        *p++ = ',';
+        if (compact && w->pretty)
+            *p++ = ' ';
+    }
+    if (!compact && depth > 0) {
+        *p++ = '\n';
+        memset(p, ' ', 2 * depth);
+        p += 2 * depth;
+    }
+    w->items[depth] = true;
+    memcpy(p, head, len);
+    p += len;
+    char buf[40];
+    char *d = u64_digits(buf + 20, last);
+    memcpy(p, d, 20);
+    p += buf + 20 - d;
+    *p++ = ']';
+    w->len += (size_t)(p - start);
+}
+
 void jw_i64(struct jw *w, const char *key, int64_t v)
 {
     item(w, key);

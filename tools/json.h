@@ -9,7 +9,8 @@
 #include <stdio.h>
 
 #define JW_MAX_DEPTH 32
-#define JW_BUF 8192 /* bytes gathered before one write to the FILE */
+#define JW_BUF 8192    /* bytes gathered before one write to the FILE */
+#define JW_ROW_HEAD 64 /* jw_row_tail: head bytes written in one go */
 
 struct jw {
     FILE *f;
@@ -17,6 +18,7 @@ struct jw {
     int depth;
     int compact_from; /* depth of the outermost one-line container, or 0 */
     bool items[JW_MAX_DEPTH + 1];
+    void *ext;  /* the caller's (out_json.c: its bucket bounds' text) */
     size_t len; /* bytes in buf not written to f yet */
     char buf[JW_BUF];
 };
@@ -34,6 +36,11 @@ void jw_i64(struct jw *w, const char *key, int64_t v);
 /* A compact array of N integers, as an array item (a histogram's bucket
  * rows: written in one go). */
 void jw_u64_row(struct jw *w, const uint64_t *v, size_t n);
+/* A compact array as an array item: HEAD (its first items' text, each
+ * followed by the separator, as jw_u64_row writes them), then LAST. */
+void jw_row_tail(struct jw *w, const char *head, size_t len, uint64_t last);
+/* The separator after an item of a compact array. */
+const char *jw_row_sep(const struct jw *w);
 void jw_f64(struct jw *w, const char *key, double v);
 void jw_bool(struct jw *w, const char *key, bool v);
 void jw_null(struct jw *w, const char *key);

@@ -4,6 +4,7 @@
  * prints the same. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -49,6 +50,69 @@ static uint32_t next_bucket(const uint64_t *b, uint32_t i, uint32_t n)
     return i;
 }
 
+/* A histogram grid's bucket bounds as the head of a bucket row ("[LOW,
+ * HIGH, "), made at the first row that needs it: the thousand
+ * histograms of a 10,000-field file share one grid, and formatting
+ * their bounds again for each was most of --json's digits. */
+#define BOUND_W 48 /* '[', two integers of up to 20 digits, separators */
+
+struct bounds {
+    unsigned bits, max_exp;
+    bool pretty;
+    uint32_t n;
+    uint8_t *len; /* a bucket's head's length; 0: not made yet */
+    char (*text)[BOUND_W];
+};
+
+static void bounds_free(struct bounds *b)
+{
+    free(b->len);
+    free(b->text);
+    *b = (struct bounds){0};
+}
+
+/* Bucket I of H's row head, its length in *LEN; NULL if there is no
+ * cache (or no memory for one: then rows are written as before). */
+static const char *bound_head(struct jw *w, const struct mms_hist *h,
+                              uint32_t i, size_t *len)
+{
+    struct bounds *b = w->ext;
+    if (!b)
+        return NULL;
+    bool pretty = w->pretty;
+    if (b->bits != h->bits || b->max_exp != h->max_exp || b->n != h->nbuckets ||
+        b->pretty != pretty || !b->len) {
+        bounds_free(b);
+        b->len = calloc(h->nbuckets, 1);
+        b->text = malloc((size_t)h->nbuckets * BOUND_W);
+        if (!b->len || !b->text) {
+            bounds_free(b);
+            return NULL;
+        }
+        *b = (struct bounds){h->bits,     h->max_exp, pretty,
+                             h->nbuckets, b->len,     b->text};
+    }
+    if (!b->len[i]) {
+        char *t = b->text[i], tmp[24];
+        const char *sep = jw_row_sep(w);
+        size_t n = 0, sl = strlen(sep);
+        t[n++] = '[';
+        uint64_t v[2] = {mms_hist_bucket_low(i, h->bits, h->max_exp),
+                         mms_hist_bucket_high(i, h->bits, h->max_exp)};
+        for (int k = 0; k < 2; k++) {
+            /* Digits, then the separator: bytes, no NUL. */
+            for (const char *d = json_u64_digits(tmp + sizeof tmp, v[k]);
+                 d < tmp + sizeof tmp; d++)
+                t[n++] = *d;
+            for (size_t c = 0; c < sl; c++)
+                t[n++] = sep[c];
+        }
+        b->len[i] = (uint8_t)n;
+    }
+    *len = b->len[i];
+    return b->text[i];
+}
+
 static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
 {
     jw_obj(w, key);
@@ -64,6 +128,12 @@ static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
     uint32_t n = h->nbuckets;
     for (uint32_t i = next_bucket(h->buckets, 0, n); i < n;
          i = next_bucket(h->buckets, i + 1, n)) {
+        size_t len;
+        const char *head = bound_head(w, h, i, &len);
+        if (head) {
+            jw_row_tail(w, head, len, h->buckets[i]);
+            continue;
+        }
         uint64_t row[3] = {mms_hist_bucket_low(i, h->bits, h->max_exp),
                            mms_hist_bucket_high(i, h->bits, h->max_exp),
                            h->buckets[i]};
@@ -289,7 +359,9 @@ int out_json_procs(FILE *f, const struct out_proc *p, size_t n,
                    const struct out_opts *o)
 {
     struct jw w;
+    struct bounds b = {0};
     jw_init(&w, f, true);
+    w.ext = &b;
     jw_obj(&w, NULL);
     jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
     jw_arr(&w, "processes", false);
@@ -298,6 +370,7 @@ int out_json_procs(FILE *f, const struct out_proc *p, size_t n,
     jw_end_arr(&w);
     jw_end_obj(&w);
     jw_finish(&w);
+    bounds_free(&b);
     return ferror(f) ? -EIO : 0;
 }
 
@@ -380,7 +453,9 @@ int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
                   const struct out_opts *o)
 {
     struct jw w;
+    struct bounds b = {0};
     jw_init(&w, f, true);
+    w.ext = &b;
     jw_obj(&w, NULL);
     jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
     jw_str(&w, "aggregate", o->by ? o->by : "sum");
@@ -410,5 +485,6 @@ int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
     jw_end_arr(&w);
     jw_end_obj(&w);
     jw_finish(&w);
+    bounds_free(&b);
     return ferror(f) ? -EIO : 0;
 }
