@@ -313,9 +313,16 @@ static bool ptr_remove(uint64_t p, struct mmp_heap_taken *out)
 
 /* ------------------------------------------------------------ sampling */
 
+/* This thread's sampler. Its last sample's stack and site (site_valid):
+ * a loop's samples mostly come from one stack, whose site is then found
+ * by comparing frames, not by the table's hash of the key (mms__fnv1a,
+ * byte by byte) and look-up. A fork child forgets it (the child's file
+ * makes its sites again). */
 struct heap_tls {
     uint64_t rng;
-    uint8_t seeded, busy;
+    uint8_t seeded, busy, site_valid;
+    uint32_t site_n, site_rec;
+    uint64_t site_frames[MMP_HEAP_DEPTH];
 };
 static __thread struct heap_tls ht MMP_IE;
 
@@ -420,6 +427,25 @@ static uint64_t round_random(double x)
     return (uint64_t)f + (uniform() <= x - f ? 1 : 0);
 }
 
+/* The site of the N FRAMES into *REC: this thread's last one if the
+ * frames are the same, else the table's (made if need be). False if
+ * the table has no room. */
+static bool site_of(const uint64_t *frames, unsigned n, uint32_t *rec)
+{
+    if (ht.site_valid && ht.site_n == n &&
+        memcmp(ht.site_frames, frames, n * sizeof frames[0]) == 0) {
+        *rec = ht.site_rec;
+        return true;
+    }
+    if (mms_record_get(sites, frames, n * sizeof frames[0], rec) < 0)
+        return false;
+    memcpy(ht.site_frames, frames, n * sizeof frames[0]);
+    ht.site_n = n;
+    ht.site_rec = *rec;
+    ht.site_valid = 1;
+    return true;
+}
+
 void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
 {
     /* The walk starts at the caller: this function's frame and those
@@ -464,8 +490,7 @@ void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
     if (slow)
         count(F_SLOW_STACKS, false);
     uint32_t rec;
-    int rc = mms_record_get(sites, frames, n * sizeof frames[0], &rec);
-    if (rc < 0) {
+    if (!site_of(frames, n, &rec)) {
         mmp_drop();
         goto next;
     }
@@ -541,6 +566,7 @@ void mmp_heap_made(void)
 
 void mmp_heap_child(void)
 {
+    ht.site_valid = 0;
     if (!mms_load_relaxed(&level[0]))
         return;
     mmp_heap_stack_child();

@@ -102,13 +102,18 @@ static struct known {
 } known[KNOWN];
 static uint32_t nknown;
 
-static bool is_known(uint64_t pc)
+/* Whether PC is in a known object; if so its range, [*LO, *HI). */
+static bool is_known(uint64_t pc, uint64_t *lo, uint64_t *hi)
 {
     uint32_t n = mms_load_acquire(&nknown);
     for (uint32_t i = 0; i < n && i < KNOWN; i++) {
         uint64_t s = mms_load_acquire(&known[i].start);
-        if (pc >= s && pc < mms_load_relaxed(&known[i].end) && s)
+        uint64_t e = mms_load_relaxed(&known[i].end);
+        if (pc >= s && pc < e && s) {
+            *lo = s;
+            *hi = e;
             return true;
+        }
     }
     return false;
 }
@@ -182,9 +187,12 @@ unsigned mmp_heap_stack(const struct mmp_frame *from, uint64_t *frames,
     while (i < n && pcs[i] >= shim_start && pcs[i] < shim_end)
         i++;
     unsigned k = 0;
+    /* The known object of the frame before: callers are often in the
+     * same object as their callees (one compare). */
+    uint64_t lo = 0, hi = 0;
     for (; i < n && k < MMP_HEAP_DEPTH; i++, k++) {
         frames[k] = pcs[i];
-        if (!is_known(pcs[i]))
+        if (pcs[i] - lo >= hi - lo && !is_known(pcs[i], &lo, &hi))
             // NOLINTNEXTLINE(performance-no-int-to-ptr): a code address
             note_object((void *)(uintptr_t)pcs[i]);
     }

@@ -427,13 +427,39 @@ const struct mmp_family_ops mmp_family_mem = {.start = mem_start,
 
 /* ------------------------------------------------------------ recording */
 
+/* The countdown set again to the least of the three distances below. */
+static inline __attribute__((always_inline)) void mem_due_next(void)
+{
+    int64_t next = LIVE_STEP;
+    if (mt.sizes_left < next)
+        next = mt.sizes_left;
+    if (mt.sample_left < next)
+        next = mt.sample_left; /* -1 while a sample is taken: again */
+    mt.due_left = mt.due_set = next;
+}
+
+/* mem_due's rarer part: a heap sample, the size batch. The sample is
+ * taken here, so that its stack starts at this function's caller (the
+ * hooks tail-call mem_due, which tail-calls this). R is returned. */
+static __attribute__((noinline)) void *mem_due_rare(void *r, uint64_t got)
+{
+    if (mt.sample_left < 0)
+        mmp_heap_sample(r, got, &mt.sample_left);
+    if (mt.sizes_left <= 0) {
+        sizes_flush();
+        mt.sizes_left = SIZE_STEP;
+    }
+    mem_due_next();
+    return r;
+}
+
 /* The countdown of bytes allocated ran out (R: the block that did it, GOT
  * its usable size): the bytes allocated since it was set count against
- * the three distances; whichever ran out is done (a heap sample, the
- * size batch; live bytes are checked), and the countdown is set to the
- * least again. The sample is taken here, so that its stack starts at
- * this function's caller (malloc tail-calls it, as do the timed path's
- * functions malloc tail-calls). R is returned. */
+ * the three distances; live bytes are checked, whichever other ran out
+ * is done (a heap sample, the size batch: mem_due_rare, a tail call, so
+ * that the common case saves no register), and the countdown is set to
+ * the least again. malloc tail-calls it, as do the timed path's
+ * functions malloc tail-calls. R is returned. */
 static __attribute__((noinline)) void *mem_due(void *r, uint64_t got)
 {
     int64_t used = mt.due_set - mt.due_left;
@@ -443,18 +469,9 @@ static __attribute__((noinline)) void *mem_due(void *r, uint64_t got)
     mt.sample_left -= used;
     mt.sizes_left -= used;
     live_publish();
-    if (mt.sample_left < 0)
-        mmp_heap_sample(r, got, &mt.sample_left);
-    if (mt.sizes_left <= 0) {
-        sizes_flush();
-        mt.sizes_left = SIZE_STEP;
-    }
-    int64_t next = LIVE_STEP;
-    if (mt.sizes_left < next)
-        next = mt.sizes_left;
-    if (mt.sample_left < next)
-        next = mt.sample_left; /* -1 while a sample is taken: again */
-    mt.due_left = mt.due_set = next;
+    if (MMP_UNLIKELY(mt.sample_left < 0 || mt.sizes_left <= 0))
+        return mem_due_rare(r, got);
+    mem_due_next();
     return r;
 }
 
