@@ -950,7 +950,7 @@ class Bench:
         heap_off = struct.unpack_from("<I", d, 88)[0]
         used = struct.unpack_from("<Q", d, 80)[0]
         names = {2: "fields", 3: "shards", 6: "histogram chunks",
-                 7: "tables", 8: "records"}
+                 7: "tables", 8: "records", 9: "window rings"}
         spans = [(0, heap_off, "header")]  # (start, end, kind)
         ring = {}  # index -> window ring bytes of its cell
         blocks, off = [], heap_off
@@ -963,6 +963,8 @@ class Bench:
                 index, kind, flags = struct.unpack_from("<IBB", d, off + 8)
                 cell = struct.unpack_from("<I", d, off + 24)[0]
                 if flags & 0x04 and kind == 1:
+                    # 3.2 (flag 0x10): the ring's offset and one slot, the
+                    # ring a RING block (type 9) if the cell has one
                     ring[index] = cell - 8
                 elif flags & 0x04 and kind == 5:
                     ring[index] = cell - struct.unpack_from("<I", d,

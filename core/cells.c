@@ -634,6 +634,11 @@ static void zero_cell(mms_writer *w, uint32_t i, uint8_t *c)
             zero_words(c, sizeof(struct mms_hist_cell));
             if (f->win_off)
                 zero_words(c + f->win_off, f->cell_size - f->win_off);
+        } else if (f->flags & MMS_DF_RING_BLOCK) {
+            /* The ring stays the cell's (zeroed with the RING blocks). */
+            struct mms_ring_cell *rc = (struct mms_ring_cell *)c;
+            zero_words(c, sizeof rc->total);
+            zero_words((uint8_t *)&rc->first, sizeof rc->first);
         } else {
             zero_words(c, f->cell_size);
         }
@@ -679,6 +684,9 @@ void mms__heap_zero_values(mms_writer *w)
         } else if (b->bstate == MMS_BS_READY && b->type == MMS_BLOCK_CHUNK) {
             struct mms_chunk_block *cb = (struct mms_chunk_block *)b;
             zero_words((uint8_t *)(cb + 1), (size_t)8 * cb->nbuckets);
+        } else if (b->bstate == MMS_BS_READY && b->type == MMS_BLOCK_RING) {
+            zero_words((uint8_t *)b + sizeof(struct mms_ring_block),
+                       MMS_RING_BLOCK_SIZE - sizeof(struct mms_ring_block));
         } else if (b->bstate == MMS_BS_READY && b->type == MMS_BLOCK_TABLE) {
             struct mms_table_block *tb = (struct mms_table_block *)b;
             mms_store_relaxed(&tb->overflow_hits, (uint64_t)0);

@@ -68,14 +68,16 @@ void mms__fork_handlers_once(void)
  * claim), and some were half-way through an allocation when the process
  * forked. So the child keeps exactly the blocks its own memory refers to
  * (fields, tables and their claimed records, shards, their areas and
- * claimed cells, and the chunks those cells' directories name), all of
+ * claimed cells, the chunks those cells' directories name and the rings
+ * their windowed counters' cells name), all of
  * them whole; the space between them becomes fillers and what follows
  * the last one is zeroed, given back to the child's heap. */
 
 struct keep {
     uint64_t off;
     uint32_t type;
-    uint32_t *dir; /* CHUNK: the directory entry naming it */
+    uint32_t *dir;  /* CHUNK: the directory entry naming it */
+    uint64_t *ring; /* RING: the cell's word naming it */
 };
 
 struct keeps {
@@ -90,8 +92,17 @@ static void keep_add(struct keeps *k, uint64_t off, uint32_t type,
                      uint32_t *dir) // NOLINT(readability-non-const-parameter)
 {
     if (k->v && k->n < k->cap)
-        k->v[k->n] = (struct keep){off, type, dir};
+        k->v[k->n] = (struct keep){off, type, dir, NULL};
     k->n++;
+}
+
+/* A RING block at OFF, named by the cell word RING (cleared if the ring
+ * is not kept). */
+static void keep_ring(struct keeps *k, uint64_t off, uint64_t *ring)
+{
+    keep_add(k, off, MMS_BLOCK_RING, NULL);
+    if (k->v && k->n <= k->cap)
+        k->v[k->n - 1].ring = ring;
 }
 
 /* The file offset of P, a pointer into one of W's first N extents, those
@@ -155,8 +166,29 @@ static void chunks_keep(mms_writer *w, struct keeps *k, uint32_t *dir,
     }
 }
 
+/* The RING block named by cell RC of windowed counter I in SHARD
+ * (format 3.2): kept if it is a whole RING of theirs, else the cell names
+ * none (its slots are zeroed anyway; a new ring comes with the cell's
+ * second second). */
+static void ring_keep(mms_writer *w, struct keeps *k, struct mms_ring_cell *rc,
+                      uint32_t shard, uint32_t i)
+{
+    uint64_t off = rc->ring;
+    if (!off)
+        return;
+    const struct mms_ring_block *rb =
+        (const struct mms_ring_block *)mms__ptr(w, off);
+    if (off % MMS_LINE == 0 &&
+        block_at(w, k, off, MMS_BLOCK_RING) == MMS_RING_BLOCK_SIZE &&
+        rb->b.bstate == MMS_BS_READY && rb->index == i && rb->shard == shard)
+        keep_ring(k, off, &rc->ring);
+    else
+        rc->ring = 0;
+}
+
 /* The CELLS block of the group headed by I in shard SH, at CELLS (the
- * row's head entry), and the chunks of its histograms. */
+ * row's head entry), and the chunks of its histograms (and rings of its
+ * windowed counters). */
 static void cells_keep(mms_writer *w, struct keeps *k,
                        const struct mms__shard *sh, uint32_t i, uint8_t *cells)
 {
@@ -186,6 +218,9 @@ static void cells_keep(mms_writer *w, struct keeps *k,
                             (uint32_t *)(cells + f->cell_off +
                                          sizeof(struct mms_hist_cell)),
                             f->nchunks, f->nbuckets, f->bits, sh->id, i + m, 0);
+            else if (f->flags & MMS_DF_RING_BLOCK)
+                ring_keep(w, k, (struct mms_ring_cell *)(cells + f->cell_off),
+                          sh->id, i + m);
         } else if (mms__ix_tag(e) == MMS__IX_RECORD) {
             const mms_table *t = mms__ix_ptr(e);
             for (unsigned n = 0; n < t->nmembers; n++)
@@ -296,12 +331,15 @@ static void zero(mms_writer *w, uint64_t from, uint64_t to)
 }
 
 /* Not kept after all (it overlaps one that is): a chunk's directory
- * entry is cleared; other blocks stay referred to, their space a filler
- * (the child's updates of them are lost, nothing breaks). */
+ * entry, or a ring's cell word, is cleared; other blocks stay referred to,
+ * their space a filler (the child's updates of them are lost, nothing breaks).
+ */
 static void unkeep(struct keep *e)
 {
     if (e->dir)
         *e->dir = 0;
+    if (e->ring)
+        *e->ring = 0;
 }
 
 /* The CELLS entries V[*J..] inside the AREA at AOFF: kept in place, the

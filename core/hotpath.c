@@ -141,6 +141,55 @@ void mms__cell_window_reset_add(struct mms_cell c, uint32_t off, uint64_t sec,
         mms__add_cell((uint64_t *)(s + 8), n, c.owned);
 }
 
+/* A RING block for the cell whose ring word is SLOT, named there unless
+ * another update (shard 0's other threads, a signal handler) named one
+ * first: then ours is dead. The ring in use: its offset, or 0. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+static uint64_t ring_make(mms_writer *w, uint64_t *slot, uint32_t index,
+                          uint32_t shard)
+{
+    uint64_t o =
+        mms__block_alloc(w, MMS_BLOCK_RING, MMS_RING_BLOCK_SIZE, MMS_LINE);
+    if (!o)
+        return 0;
+    struct mms_ring_block *rb = (struct mms_ring_block *)mms__ptr(w, o);
+    rb->index = index;
+    rb->shard = shard;
+    mms__block_publish(w, &rb->b, MMS_BS_READY);
+    uint64_t expect = 0;
+    if (mms_cas_acq_rel(slot, &expect, o))
+        return o;
+    mms__block_publish(w, &rb->b, MMS_BS_DEAD);
+    return expect;
+}
+
+uint64_t *mms__ring_slot_slow(mms_writer *w, struct mms_ring_cell *rc,
+                              uint64_t sec, bool owned, uint32_t index)
+{
+    /* The cell's first second takes its own slot, once: a compare-and-
+     * swap, since shard 0's cells are shared and a signal handler may
+     * come between its thread's load and store. */
+    uint64_t cur = 0;
+    if (mms_cas_acq_rel(&rc->first.sec, &cur, sec) || cur == sec)
+        return &rc->first.sum;
+    uint64_t off = mms_load_acquire(&rc->ring);
+    if (!off &&
+        !(off = ring_make(w, &rc->ring, index, mms__cell_shard(w, owned))))
+        return NULL;
+    struct mms_window_slot *s = (struct mms_window_slot *)mms__window_slot(
+        mms__ptr(w, off) + sizeof(struct mms_ring_block),
+        sizeof(struct mms_window_slot), sec, 1, owned);
+    return s ? &s->sum : NULL;
+}
+
+uint64_t *mms__cell_ring_slot(mms_field *f, struct mms_cell c, uint64_t sec)
+{
+    if (!f || !c.p || !(f->flags & MMS_DF_RING_BLOCK))
+        return NULL;
+    return mms__ring_slot(f->w, (struct mms_ring_cell *)c.p, sec, c.owned,
+                          f->index);
+}
+
 uint64_t *mms__gauge_cell(mms_field *f)
 {
     if (!f || f->kind != MMS_KIND_GAUGE)

@@ -103,6 +103,13 @@ static inline void mms__cell_window_add(struct mms_cell c, uint32_t off,
         mms__cell_window_reset_add(c, off, sec, n);
 }
 
+/* 3.2: the sum word of second SEC's window slot of windowed counter F
+ * (with MMS_DF_RING_BLOCK) through its cell C, or NULL (the update left
+ * out of the window). The out-of-line way to mms__ring_slot (update.h)
+ * for the preload shim, whose warm path caches the word. */
+MMS_HIDDEN_API uint64_t *mms__cell_ring_slot(mms_field *f, struct mms_cell c,
+                                             uint64_t sec);
+
 /* Record V in histogram F through this thread's cell C of it (C from
  * mms__cell(F)). Out of line; inside, the bucket's chunk is found inline
  * and only a chunk's first value allocates it (out of line). */

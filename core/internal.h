@@ -615,6 +615,10 @@ MMS_HIDDEN const uint64_t *mms__reader_chunk(mms_reader *r, uint32_t off,
                                              uint32_t index, uint16_t member,
                                              uint16_t chunk, uint32_t shard,
                                              uint32_t nb);
+/* 3.2: the slots of the RING block at OFF named by a cell of field INDEX
+ * in SHARD (checked), or NULL. */
+MMS_HIDDEN const struct mms_window_slot *
+mms__reader_ring(mms_reader *r, uint64_t off, uint32_t index, uint32_t shard);
 
 /* guard.c: reads of a mapping that may shrink under the reader. A SIGBUS
  * in a guarded region returns to mms__guard's sigsetjmp. */

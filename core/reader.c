@@ -203,6 +203,12 @@ static int field_kind_check(const struct mms_field_block *b,
     bool sharded = b->flags & MMS_DF_SHARDED, window = b->flags & MMS_DF_WINDOW;
     switch (b->kind) {
     case MMS_KIND_COUNTER:
+        /* 3.2: a windowed counter's cell with one slot, its ring a RING
+         * block. */
+        if (b->flags & MMS_DF_RING_BLOCK)
+            return window && b->cell_size == sizeof(struct mms_ring_cell)
+                       ? 0
+                       : MMS_ECORRUPT;
         return b->cell_size == 8 + (window ? MMS_WINDOW_SLOTS * 16u : 0)
                    ? 0
                    : MMS_ECORRUPT;
@@ -836,6 +842,9 @@ static int take_block(mms_reader *r, uint64_t off, const struct mms_block *b,
         return MMS_ECORRUPT; /* only inside an area */
     case MMS_BLOCK_CHUNK:
         return off % MMS_LINE || b->size % MMS_LINE ? MMS_ECORRUPT : 0;
+    case MMS_BLOCK_RING: /* read through the cell that names it */
+        return off % MMS_LINE || b->size != MMS_RING_BLOCK_SIZE ? MMS_ECORRUPT
+                                                                : 0;
     case MMS_BLOCK_TABLE:
         return take_table(r, off, b->size);
     case MMS_BLOCK_RECORD:
@@ -1065,6 +1074,24 @@ const uint64_t *mms__reader_chunk(mms_reader *r, uint32_t off, uint32_t index,
         cb.chunk != chunk || cb.shard != shard || cb.nbuckets != nb)
         return NULL;
     return (const uint64_t *)(r->base + off + sizeof cb);
+}
+
+const struct mms_window_slot *mms__reader_ring(mms_reader *r, uint64_t off,
+                                               uint32_t index, uint32_t shard)
+{
+    if (off % MMS_LINE || off < r->h.heap_off ||
+        !in_bounds(off, MMS_RING_BLOCK_SIZE, r->map_size))
+        return NULL;
+    struct mms_ring_block rb;
+    memcpy(&rb, r->base + off, sizeof rb);
+    if (rb.b.type != MMS_BLOCK_RING ||
+        mms_load_acquire(
+            &((const struct mms_ring_block *)(r->base + off))->b.bstate) !=
+            MMS_BS_READY ||
+        rb.b.size != MMS_RING_BLOCK_SIZE || rb.index != index ||
+        rb.shard != shard)
+        return NULL;
+    return (const struct mms_window_slot *)(r->base + off + sizeof rb);
 }
 
 /* -------------------------------------------------------- open, close */

@@ -728,20 +728,39 @@ static int read_hist_cell(mms_snapshot *s, const struct mms__rfield *f,
     return rc;
 }
 
-static void counter_ring_cell(const uint8_t *cell, struct mms__ring *r)
+/* Merge slot SL into R at position P (re-read while its second moves). */
+static void counter_slot(const struct mms_window_slot *sl, uint32_t p,
+                         struct mms__ring *r)
 {
-    const struct mms_window_slot *sl = (const void *)(cell + 8);
-    for (uint32_t p = 0; p < MMS_WINDOW_SLOTS; p++) {
-        for (int t = 0; t < 4; t++) {
-            uint64_t sec = mms_load_acquire(&sl[p].sec);
-            uint64_t sum = mms_load_relaxed(&sl[p].sum);
-            mms_fence_acquire();
-            if (mms_load_relaxed(&sl[p].sec) == sec) {
-                mms__ring_merge(r, p, sec, sum, sum, NULL, 0);
-                break;
-            }
+    for (int t = 0; t < 4; t++) {
+        uint64_t sec = mms_load_acquire(&sl->sec);
+        uint64_t sum = mms_load_relaxed(&sl->sum);
+        mms_fence_acquire();
+        if (mms_load_relaxed(&sl->sec) == sec) {
+            mms__ring_merge(r, p, sec, sum, sum, NULL, 0);
+            return;
         }
     }
+}
+
+/* A windowed counter's cell into R: its ring (8.9); 3.2 (RING_BLOCK): its
+ * own slot at its second's place, then its RING block's, if any. */
+static void counter_ring_cell(mms_reader *rd, const struct mms__rfield *f,
+                              uint32_t shard, const uint8_t *cell,
+                              struct mms__ring *r)
+{
+    const struct mms_window_slot *sl = (const void *)(cell + 8);
+    if (f->flags & MMS_DF_RING_BLOCK) {
+        const struct mms_ring_cell *rc = (const void *)cell;
+        uint64_t sec = mms_load_acquire(&rc->first.sec);
+        counter_slot(&rc->first, (uint32_t)(sec % MMS_WINDOW_SLOTS), r);
+        uint64_t off = mms_load_acquire(&rc->ring);
+        sl = off ? mms__reader_ring(rd, off, f->index, shard) : NULL;
+        if (!sl)
+            return;
+    }
+    for (uint32_t p = 0; p < MMS_WINDOW_SLOTS; p++)
+        counter_slot(&sl[p], p, r);
 }
 
 /* ---------------------------------------------------------- records */
@@ -916,7 +935,7 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
             if (sv)
                 sv->u64 = u;
             if (x->ring)
-                counter_ring_cell(cell, x->ring);
+                counter_ring_cell(r, f, c->shard, cell, x->ring);
         } else if (f->kind == MMS_KIND_HISTOGRAM) {
             int rc = read_hist_cell(s, f, cell, c->shard, x, sv);
             if (rc < 0 && v->status != MMS_ECORRUPT)

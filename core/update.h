@@ -95,6 +95,25 @@ static inline uint8_t *mms__window_slot(uint8_t *ring, size_t slot_size,
     return (uint8_t *)mms__window_slot_reset(words, sec, data_words, owned);
 }
 
+/* 3.2 (format.md 8.9): the sum word of second SEC's slot in cell RC of
+ * windowed counter INDEX with MMS_DF_RING_BLOCK, or NULL (the update left
+ * out of the window; the total has it). Warm: the cell's own slot, its
+ * first second's. Another second (rare: the cell's second distinct
+ * second, then once a second) goes out of line: the cell's own slot
+ * claimed if it is still free, else the slot in the cell's RING block,
+ * made first if the cell has none. */
+MMS_HIDDEN uint64_t *mms__ring_slot_slow(mms_writer *w,
+                                         struct mms_ring_cell *rc, uint64_t sec,
+                                         bool owned, uint32_t index);
+static inline __attribute__((always_inline)) uint64_t *
+mms__ring_slot(mms_writer *w, struct mms_ring_cell *rc, uint64_t sec,
+               bool owned, uint32_t index)
+{
+    if (MMS_LIKELY(mms_load_acquire(&rc->first.sec) == sec))
+        return &rc->first.sum;
+    return mms__ring_slot_slow(w, rc, sec, owned, index);
+}
+
 /* This thread's cell of sharded field F (claiming a shard and allocating
  * the cell on first use), or NULL: the update is dropped (and counted).
  * Warm: a TLS compare and two loads. */

@@ -47,10 +47,18 @@ void mms_counter_add(mms_field *f, uint64_t n)
     mms__add_cell((uint64_t *)cell, n, owned);
     if (f->flags & MMS_DF_WINDOW) {
         uint64_t sec = (uint64_t)window_now_ns(f->w) / 1000000000u;
-        struct mms_window_slot *s = (struct mms_window_slot *)mms__window_slot(
-            cell + 8, sizeof *s, sec, 1, owned);
-        if (MMS_LIKELY(s))
-            mms__add_cell(&s->sum, n, owned);
+        uint64_t *sum;
+        if (f->flags & MMS_DF_RING_BLOCK) {
+            sum = mms__ring_slot(f->w, (struct mms_ring_cell *)cell, sec, owned,
+                                 f->index);
+        } else {
+            struct mms_window_slot *s =
+                (struct mms_window_slot *)mms__window_slot(cell + 8, sizeof *s,
+                                                           sec, 1, owned);
+            sum = s ? &s->sum : NULL;
+        }
+        if (MMS_LIKELY(sum))
+            mms__add_cell(sum, n, owned);
     }
 }
 

@@ -474,12 +474,19 @@ static int kind_layout(const struct mms_field_spec *spec, struct layout *L)
     if ((spec->flags & MMS_DF_GAUGE_SUM) &&
         (spec->kind != MMS_KIND_COUNTER || (spec->flags & MMS_DF_WINDOW)))
         return -EINVAL;
+    if ((spec->flags & MMS_DF_RING_BLOCK) &&
+        (spec->kind != MMS_KIND_COUNTER || !(spec->flags & MMS_DF_WINDOW)))
+        return -EINVAL;
     switch (spec->kind) {
     case MMS_KIND_COUNTER:
+        /* A ring of its own in each cell, or (3.2) one slot and a ring
+         * made when the cell sees a second second (format.md 8.9). */
         L->b.cell_size =
-            8 + ((spec->flags & MMS_DF_WINDOW)
-                     ? MMS_WINDOW_SLOTS * sizeof(struct mms_window_slot)
-                     : 0);
+            (spec->flags & MMS_DF_RING_BLOCK)
+                ? sizeof(struct mms_ring_cell)
+                : 8 + ((spec->flags & MMS_DF_WINDOW)
+                           ? MMS_WINDOW_SLOTS * sizeof(struct mms_window_slot)
+                           : 0);
         return 0;
     case MMS_KIND_GAUGE:
     case MMS_KIND_GAUGE_F64:
@@ -531,9 +538,10 @@ static int layout_of(const struct mms_field_spec *spec, struct layout *L)
     bool sharded =
         spec->kind == MMS_KIND_COUNTER || spec->kind == MMS_KIND_HISTOGRAM;
     L->b.kind = (uint8_t)spec->kind;
-    L->b.flags = (uint8_t)((sharded ? MMS_DF_SHARDED : 0) |
-                           (spec->flags & (MMS_DF_STATIC | MMS_DF_WINDOW |
-                                           MMS_DF_GAUGE_SUM)));
+    L->b.flags =
+        (uint8_t)((sharded ? MMS_DF_SHARDED : 0) |
+                  (spec->flags & (MMS_DF_STATIC | MMS_DF_WINDOW |
+                                  MMS_DF_GAUGE_SUM | MMS_DF_RING_BLOCK)));
     L->b.name_len = (uint16_t)nlen;
     L->b.units_len = (uint16_t)ulen;
     L->b.help_len = (uint16_t)hlen;

@@ -681,7 +681,7 @@ static inline __attribute__((always_inline)) void *
 mem_timed_steps(unsigned id, uint8_t *p, uint8_t *l, void *r, uint64_t got,
                 uint64_t s0, uint64_t s1)
 {
-    if (MMP_UNLIKELY(!mmp_tsc_window(p, l, s1, MEM_WIN)))
+    if (MMP_UNLIKELY(!mmp_tsc_window(id, p, l, s1, MEM_WIN)))
         return mem_timed_later(id, r, got, s0, s1, MMP_TSC_COUNTED);
     if (MMP_UNLIKELY(!mmp_tsc_latency_geom(&mmp_calls[id].lat_view, l, s0, s1)))
         return mem_timed_later(id, r, got, s0, s1, MMP_TSC_WINDOWED);

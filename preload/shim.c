@@ -289,7 +289,9 @@ static bool family_ready(unsigned fam)
 }
 
 /* A timed call's windowed counter ("recent_calls"), after its N
- * counters: its cell follows theirs (hotpath.h), its ring 8 bytes in.
+ * counters: its cell follows theirs (hotpath.h), 32 bytes with one slot;
+ * its ring a block made when the cell sees a second second (format 3.2:
+ * most cells of a short process never get one).
  * Locks get none: their timed path sees only the contended ones. */
 static unsigned window_field(unsigned id, unsigned n, char *name, size_t len,
                              struct mms_field_spec *s)
@@ -301,7 +303,7 @@ static unsigned window_field(unsigned id, unsigned n, char *name, size_t len,
     *s = (struct mms_field_spec){.name = name,
                                  .kind = MMS_KIND_COUNTER,
                                  .units = "calls",
-                                 .flags = MMS_DF_WINDOW};
+                                 .flags = MMS_DF_WINDOW | MMS_DF_RING_BLOCK};
     return 1;
 }
 
@@ -344,6 +346,7 @@ static int call_fields(unsigned id)
      * publishes it with the fields). */
     if (timed && !mms__hist_view(f[n - 1], &mmp_calls[id].lat_view))
         return -EINVAL;
+    mms_store_relaxed(&mmp_calls[id].win_f, win ? f[n - 1 - timed] : NULL);
     mms_store_release(&mmp_calls[id].win, win_off);
     mms_store_relaxed(&mmp_calls[id].ctr, f[0]);
     mms_store_relaxed(&mmp_calls[id].lat, timed ? f[n - 1] : NULL);
@@ -581,8 +584,31 @@ void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec)
     int saved = errno;
     struct mms_cell c = mmp_cell_of(id, mmp_calls[id].ctr);
     if (c.p)
-        mmp_window_add(c, win, sec);
+        mmp_window_add(c, id, win, sec);
     errno = saved;
+}
+
+void mmp_window_forget(void)
+{
+    memset(mmp_tls.wsum, 0, sizeof mmp_tls.wsum);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
+void mmp_window_first(unsigned id, uint8_t *p, uint32_t win, uint64_t sec)
+{
+    struct mms_cell c = {p + win - 8, true};
+    uint64_t *sum = mms__cell_ring_slot(mmp_calls[id].win_f, c, sec);
+    if (!sum)
+        return;
+    mms_add_owned_u64(sum, 1);
+    /* Cached only for the thread's second: a signal handler that moved
+     * it on since SEC was read forgot the slots, and this one is now
+     * another second's. */
+    mmp_tls.wsum[id] = sum;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (mms_load_relaxed(&mmp_tls.win.sec) != sec)
+        mmp_tls.wsum[id] = NULL;
 }
 
 void mmp_second_tsc(uint64_t t)
@@ -596,9 +622,9 @@ void mmp_second_tsc(uint64_t t)
      * next call leaves again. */
     mms_store_relaxed(&wc->tsc_end, (uint64_t)0);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    mmp_window_forget();
     uint64_t sec = mms__clock_tsc_ns(t) / 1000000000u;
     wc->sec = sec;
-    wc->slot = (uint32_t)(sec % MMS_WINDOW_SLOTS) * 16u;
     wc->start = sec * 1000000000u;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     mms_store_relaxed(&wc->tsc_end, mms__clock_tsc_at(wc->start + 1000000000u));
@@ -626,7 +652,9 @@ void mmp_tsc_slow(unsigned id, uint64_t s0, uint64_t s1, unsigned done)
  * cell vouches for its family's cells too. */
 static void forget_cells(void)
 {
-    /* The latency cells first: one cached vouches for its counters. */
+    /* The window slots and the latency cells first: one cached vouches
+     * for its counters. */
+    mmp_window_forget();
     memset(mmp_tls_lat, 0, sizeof mmp_tls_lat);
     COMPILER_BARRIER();
     memset(mmp_tls_ctr, 0, sizeof mmp_tls_ctr);

@@ -185,20 +185,20 @@ struct mmp_call {
     mms_field *ctr; /* the first counter; the others follow in every cell */
     mms_field *lat; /* the latency histogram of a timed call, or NULL */
     struct mms_hist_view lat_view; /* LAT's, for the inline record */
-    uint32_t win;  /* a timed call's window ring: its byte offset in the
-                      counters' cell (0: none) */
-    uint8_t state; /* enum mmp_fields_state, published with release */
+    mms_field *win_f; /* a timed call's windowed counter, or NULL */
+    uint32_t win;     /* its window: WIN_F's cell's byte offset in the
+                         counters' cell, plus 8 (0: none) */
+    uint8_t state;    /* enum mmp_fields_state, published with release */
 };
 extern struct mmp_call mmp_calls[MMP_NCALLS] MMP_HIDDEN;
 
-/* This thread's window second: [START, START + 10^9) ns is second SEC,
- * whose slot in a window ring is at byte SLOT of the ring. In TSC counts
+/* This thread's window second: [START, START + 10^9) ns is second SEC.
+ * In TSC counts
  * (the timed paths' stamps) the second ends at TSC_END (0: unknown): a
  * count before it is taken for SEC's (one compare; a count of the second
  * before, another CPU's TSC a little behind, counts in SEC). */
 struct mmp_win_clock {
     uint64_t start, sec;
-    uint32_t slot;
     uint64_t tsc_end;
 };
 
@@ -206,11 +206,16 @@ struct mmp_win_clock {
  * histogram (lat[I]); NULL sends the hook to the slow path. Only owned
  * cells are cached, and all are forgotten in the writer's thread-exit
  * callback and in a fork child. LAT[I] is cached only once CTR[I] is,
- * and forgotten first: a thread with LAT[I] has CTR[I]. With the window clock
- * in the same TLS block: one offset (a load from the GOT) reaches them all. */
+ * and forgotten first: a thread with LAT[I] has CTR[I]. WSUM[I]: the sum
+ * word of the window slot of CTR[I]'s windowed counter for the thread's
+ * second WIN.SEC (its cell's own slot or its RING block's, format 3.2),
+ * cached with CTR[I] and LAT[I] and forgotten before them, and whenever
+ * the second moves on (mmp_window_forget). With the window clock in the
+ * same TLS block: one offset (a load from the GOT) reaches them all. */
 struct mmp_tls {
     uint8_t *ctr[MMP_NCALLS];
     uint8_t *lat[MMP_NCALLS];
+    uint64_t *wsum[MMP_NCALLS];
     struct mmp_win_clock win;
 };
 extern __thread struct mmp_tls mmp_tls MMP_IE;
@@ -385,14 +390,22 @@ mmp_add_cells(struct mms_cell c, unsigned nvals, uint64_t err, uint64_t a,
         mms__cell_add(c, 24, b);
 }
 
-/* One call in second SEC: the windowed counter's total (8 bytes before
- * its ring, at WIN) and the ring's slot. */
-static inline __attribute__((always_inline)) void
-mmp_window_add(struct mms_cell c, uint32_t win, uint64_t sec)
+/* One call of ID in second SEC through its counters' cell C: the
+ * windowed counter's total (its cell, format 3.2's struct mms_ring_cell,
+ * starts 8 bytes before WIN) and its slot of SEC. */
+static inline void mmp_window_add(struct mms_cell c, unsigned id, uint32_t win,
+                                  uint64_t sec)
 {
-    mms__cell_add(c, win - 8, 1);
-    mms__cell_window_add(c, win, sec, 1);
+    struct mms_cell wc = {c.p + win - 8, c.owned};
+    mms__cell_add(wc, 0, 1);
+    uint64_t *sum = mms__cell_ring_slot(mmp_calls[id].win_f, wc, sec);
+    if (sum)
+        mms__cell_add((struct mms_cell){(uint8_t *)sum, c.owned}, 0, 1);
 }
+
+/* This thread's second moves on: the window slots it cached are another
+ * second's (shim.c). */
+void mmp_window_forget(void);
 
 /* T's second (T / 10^9), for a window ring: a subtraction and a compare
  * while the thread stays in its second, not a division per call. The
@@ -402,13 +415,13 @@ mmp_second(uint64_t t)
 {
     struct mmp_win_clock *wc = &mmp_tls.win;
     if (MMP_UNLIKELY(t - wc->start >= 1000000000u)) {
-        /* A signal handler that moves it on in between may leave a slot
-         * of another second: its add then finds the slot that second's
-         * (mms__cell_window_reset_add), and the next call sets all. */
+        /* The cached slots forgotten first: a signal handler that comes
+         * in between sees the old START and moves the second on itself
+         * (the same second); the next call sets all. */
+        mmp_window_forget();
         uint64_t sec = t / 1000000000u;
         wc->tsc_end = 0; /* its TSC bound: mmp_second_tsc's to find */
         wc->sec = sec;
-        wc->slot = (uint32_t)(sec % MMS_WINDOW_SLOTS) * 16u;
         wc->start = sec * 1000000000u;
     }
     return wc;
@@ -418,19 +431,24 @@ mmp_second(uint64_t t)
  * end moved on to T's if T is past it. */
 void mmp_second_tsc(uint64_t t);
 
-/* One call in this thread's second: as mmp_window_add, the slot's offset
- * from the thread's window clock WC. */
+/* The out-of-line part of mmp_window_add_at: the slot of the thread's
+ * second found (and made) through its cached cell P, added to, and
+ * cached (shim.c). */
+void mmp_window_first(unsigned id, uint8_t *p, uint32_t win, uint64_t sec);
+
+/* One call of ID in this thread's second (WC's) through its cached
+ * counters' cell P: as mmp_window_add, the slot cached. */
 static inline __attribute__((always_inline)) void
 /* NOLINTNEXTLINE(readability-non-const-parameter): written by atomics */
-mmp_window_add_at(uint8_t *p, uint32_t win, const struct mmp_win_clock *wc)
+mmp_window_add_at(unsigned id, uint8_t *p, uint32_t win,
+                  const struct mmp_win_clock *wc)
 {
-    struct mms_cell c = {p, true};
-    mms__cell_add(c, win - 8, 1);
-    uint32_t slot = win + wc->slot;
-    if (MMP_LIKELY(mms_load_acquire((uint64_t *)(p + slot)) == wc->sec))
-        mms__cell_add(c, slot + 8, 1);
+    mms_add_owned_u64((uint64_t *)(p + win - 8), 1);
+    uint64_t *sum = mmp_tls.wsum[id];
+    if (MMP_LIKELY(sum))
+        mms_add_owned_u64(sum, 1);
     else
-        mms__cell_window_reset_add(c, win, wc->sec, 1);
+        mmp_window_first(id, p, win, wc->sec);
 }
 
 /* The latency of call ID, from T0 to T1, and the call counted in its
@@ -447,7 +465,7 @@ mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
         uint8_t *p = mmp_tls_ctr[id];
         uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
         if (MMP_LIKELY(win))
-            mmp_window_add_at(p, win, mmp_second(t1));
+            mmp_window_add_at(id, p, win, mmp_second(t1));
         /* MMSTATS_HIST_BITS's default as constants: the bucket's shifts
          * and masks folded; another precision takes the core's record. */
         mms__hist_record_owned_geom(&mmp_calls[id].lat_view, l, dt,
@@ -481,20 +499,20 @@ mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
     MMP_WIN_OFF(0 MMP_CAT(MMP_FIELDSET_,                                       \
                           MMP_APPLY(MMP_FIRST, MMP_SHAPE_##shape))(MMP_ONE_))
 
-/* The call in its window ring (at WIN, a constant) for S1's second:
- * through the counters' cell P, if the latency's L is cached (else
- * false). */
+/* Call ID in its window (at WIN, a constant) for S1's second: through
+ * the counters' cell P and the slot cached for the thread's second, if
+ * the latency's L is cached and S1 is in that second (else false). */
 static inline __attribute__((always_inline)) bool
-mmp_tsc_window(uint8_t *p, const uint8_t *l, uint64_t s1, const uint32_t win)
+mmp_tsc_window(unsigned id, uint8_t *p, const uint8_t *l, uint64_t s1,
+               const uint32_t win)
 {
-    const struct mmp_win_clock *wc = &mmp_tls.win;
-    if (MMP_UNLIKELY(!l || s1 >= wc->tsc_end))
+    if (MMP_UNLIKELY(!l || s1 >= mmp_tls.win.tsc_end))
         return false;
-    uint64_t *slot = (uint64_t *)(p + win + wc->slot);
-    if (MMP_UNLIKELY(mms_load_acquire(slot) != wc->sec))
+    uint64_t *sum = mmp_tls.wsum[id];
+    if (MMP_UNLIKELY(!sum))
         return false;
     mms_add_owned_u64((uint64_t *)(p + win - 8), 1);
-    mms_add_owned_u64(slot + 1, 1);
+    mms_add_owned_u64(sum, 1);
     return true;
 }
 
@@ -858,8 +876,8 @@ MMP_CALLS(MMP_FIRST_PROTO)
             return mmp_timed_rest_##name(MMP_ARGS(__VA_ARGS__), mmp_r, mmp_s0, \
                                          mmp_s1, MMP_TSC_COUNTED);             \
         uint8_t *mmp_l = mmp_tls_lat[MMP_CALL_##name];                         \
-        if (MMP_UNLIKELY(!mmp_tsc_window(mmp_p, mmp_l, mmp_s1,                 \
-                                         MMP_SHAPE_WIN_OFF(shape))))           \
+        if (MMP_UNLIKELY(!mmp_tsc_window(MMP_CALL_##name, mmp_p, mmp_l,        \
+                                         mmp_s1, MMP_SHAPE_WIN_OFF(shape))))   \
             return mmp_timed_later_##name(mmp_r, mmp_s0, mmp_s1,               \
                                           MMP_TSC_COUNTED);                    \
         if (MMP_UNLIKELY(                                                      \

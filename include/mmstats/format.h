@@ -10,7 +10,7 @@
 #define MMS_MAGIC_LEN 8
 #define MMS_ENDIAN_MARK 0x01020304u /* written in the writer's byte order */
 #define MMS_VERSION_MAJOR 3
-#define MMS_VERSION_MINOR 1
+#define MMS_VERSION_MINOR 2
 
 /* Header states (mms_file_header.p.state). */
 enum mms_state {
@@ -56,6 +56,9 @@ enum mms_type {
 /* 3.1, COUNTER: its cells are signed changes of a gauge; the value, their
  * sum read as an i64, is a gauge (readers show it as one). */
 #define MMS_DF_GAUGE_SUM 0x08u
+/* 3.2, COUNTER with MMS_DF_WINDOW: the cell is a struct mms_ring_cell,
+ * its ring a RING block made on the cell's second distinct second. */
+#define MMS_DF_RING_BLOCK 0x10u
 
 /* Header flags (mms_file_header.flags). */
 #define MMS_HF_ROLLUP 0x1u /* a rollup of finished processes */
@@ -164,6 +167,7 @@ enum mms_block_type {
     MMS_BLOCK_CHUNK = 6,
     MMS_BLOCK_TABLE = 7,
     MMS_BLOCK_RECORD = 8,
+    MMS_BLOCK_RING = 9, /* 3.2: a windowed counter cell's ring */
 };
 
 enum mms_block_state {
@@ -306,6 +310,25 @@ struct mms_window_slot {
     uint64_t sum;
 };
 
+/* 3.2: a windowed counter's cell with MMS_DF_RING_BLOCK: the total; the
+ * file offset of its RING block (0: none yet); one slot of its own (its
+ * first second's). Readers merge that slot with the ring's (8.9). */
+struct mms_ring_cell {
+    uint64_t total;
+    uint64_t ring;
+    struct mms_window_slot first;
+};
+
+/* RING: MMS_WINDOW_SLOTS struct mms_window_slot follow, at 16. */
+struct mms_ring_block {
+    struct mms_block b; /*  0 */
+    uint32_t index;     /*  8 the field */
+    uint32_t shard;     /* 12 the shard of the cell that names it */
+};
+#define MMS_RING_BLOCK_SIZE                                                    \
+    (sizeof(struct mms_ring_block) +                                           \
+     MMS_WINDOW_SLOTS * sizeof(struct mms_window_slot))
+
 /* ---- Struct values (kind 6) ----------------------------------------
  * Value: u64 seq; then nmembers 8-byte members. Schema (schema_len bytes
  * after the help text's NUL): per member { u8 type; u8 name_len; name;
@@ -399,6 +422,8 @@ _Static_assert(sizeof(struct mms_shard_block) == 64, "shard block");
 _Static_assert(sizeof(struct mms_area_block) == 16, "area block");
 _Static_assert(sizeof(struct mms_cells_block) == 16, "cells block");
 _Static_assert(sizeof(struct mms_chunk_block) == 24, "chunk block");
+_Static_assert(sizeof(struct mms_ring_cell) == 32, "ring cell");
+_Static_assert(sizeof(struct mms_ring_block) == 16, "ring block");
 _Static_assert(sizeof(struct mms_string_cell) == 16, "string cell");
 _Static_assert(sizeof(struct mms_hist_param) == 20, "hist param");
 _Static_assert(sizeof(struct mms_hist_cell) == 40, "hist cell");

@@ -158,7 +158,10 @@ struct mms_field_spec {
     unsigned flags;       /* MMS_DF_STATIC; MMS_DF_GAUGE_SUM (COUNTER: a
                              gauge kept per thread, read as the sum);
                              MMS_DF_WINDOW (COUNTER and
-                             HISTOGRAM: keep per-second rates for 60 s) */
+                             HISTOGRAM: keep per-second rates for 60 s);
+                             MMS_DF_RING_BLOCK (COUNTER with WINDOW:
+                             a cell's ring made on its second second,
+                             32-byte cells instead of 1032) */
     uint8_t hist_bits;    /* HISTOGRAM: 2^bits buckets per power of two,
                              1..7 (0: 6, relative error <= 0.78%) */
     uint8_t hist_max_exp; /* HISTOGRAM: values up to 2^max_exp - 1 go in

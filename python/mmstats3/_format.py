@@ -41,13 +41,17 @@ TYPES = {1: ("bool", "B"), 2: ("i8", "b"), 3: ("i16", "h"), 4: ("i32", "i"),
 DF_SHARDED, DF_STATIC, DF_WINDOW = 0x1, 0x2, 0x4
 # 3.1: a COUNTER whose cells are a gauge's signed changes: a gauge (i64 sum)
 DF_GAUGE_SUM = 0x8
+# 3.2: a windowed COUNTER's cell is {total, ring offset, one slot}; its
+# ring (64 slots) a RING block made on the cell's second distinct second
+DF_RING_BLOCK = 0x10
 STATE_INIT, STATE_READY, STATE_FINISHED, STATE_FOLDING = 1, 2, 3, 4
 HF_ROLLUP = 0x1  # header flag: a rollup of finished processes (section 15)
 KEEP_NAMES = {0: "all", 1: "all", 2: "rollup", 3: "none", 4: "auto"}
 MEMBER_TYPES = {1: "u64", 2: "i64", 3: "f64"}
 # Blocks (section 6)
-B_FILLER, B_FIELD, B_SHARD, B_AREA, B_CELLS, B_CHUNK, B_TABLE, B_RECORD = \
-    range(1, 9)
+B_FILLER, B_FIELD, B_SHARD, B_AREA, B_CELLS, B_CHUNK, B_TABLE, B_RECORD, \
+    B_RING = range(1, 10)
+RING_BLOCK_SIZE = 16 + 16 * 64  # 3.2: header, index, shard; 64 slots
 BS_PENDING, BS_READY, BS_DEAD = 1, 2, 3
 LINE = 64
 MK_SUM, MK_SUM_I64, MK_MAX, MK_MIN, MK_HIST, MK_MAXARG = range(1, 7)
@@ -590,6 +594,9 @@ class StatsFile:
         elif btype == B_CHUNK:
             if off % LINE or size % LINE:
                 raise StatsError("corrupt")
+        elif btype == B_RING:  # read through the cell that names it
+            if off % LINE or size != RING_BLOCK_SIZE:
+                raise StatsError("corrupt")
         elif btype == B_TABLE:
             self.take_table(off, size)
         elif btype == B_RECORD:
@@ -633,7 +640,10 @@ class StatsFile:
         f.index, f.cell_size = index, cell_size
         f.off, f.size = off + value_off, value_size
         if kind == 1:
-            if cell_size != 8 + (16 * WINDOW_SLOTS if window else 0):
+            if flags & DF_RING_BLOCK:
+                if not window or cell_size != 32:
+                    raise StatsError("corrupt")
+            elif cell_size != 8 + (16 * WINDOW_SLOTS if window else 0):
                 raise StatsError("corrupt")
         elif kind in (2, 3):
             if value_size != 8 or window:
@@ -822,6 +832,19 @@ class StatsFile:
             return None
         return off + 24
 
+    def ring(self, off, index, shard):
+        """3.2: the slots' offset of a checked RING block reference, or
+        None."""
+        if off % LINE or off < self.heap_off or not in_bounds(
+                off, RING_BLOCK_SIZE, self.size):
+            return None
+        btype, bstate, bsize, bindex, bshard = struct.unpack_from(
+            self.bo + "HHIII", self.m, off)
+        if (btype != B_RING or bstate != BS_READY or bsize != RING_BLOCK_SIZE
+                or bindex != index or bshard != shard):
+            return None
+        return off + 16
+
     # ---- liveness (section 14)
 
     def state(self):
@@ -1003,13 +1026,20 @@ def read_sharded(sf, f, cells, now_ns, out):
         total = 0
         if f.flags & DF_WINDOW:
             ring = new_ring(0)
-        for off, _ in cells:
+        for off, shard in cells:
             total = (total + sf.u64(off)) & U64
-            if ring:
-                for p in range(WINDOW_SLOTS):
-                    sec, n = struct.unpack_from(bo + "QQ", m,
-                                                off + 8 + 16 * p)
-                    ring_merge(ring, p, sec, n, n, None)
+            if not ring:
+                continue
+            slots = off + 8
+            if f.flags & DF_RING_BLOCK:  # 3.2: its own slot, then its ring
+                roff, sec, n = struct.unpack_from(bo + "QQQ", m, off + 8)
+                ring_merge(ring, sec % WINDOW_SLOTS, sec, n, n, None)
+                slots = sf.ring(roff, f.index, shard) if roff else None
+                if slots is None:
+                    continue
+            for p in range(WINDOW_SLOTS):
+                sec, n = struct.unpack_from(bo + "QQ", m, slots + 16 * p)
+                ring_merge(ring, p, sec, n, n, None)
         out["value"] = total
     else:
         hist = Hist(f.bits, f.max_exp)

@@ -22,10 +22,15 @@ expect_eq "$failed" 0 "shim_windows: failed pwrite calls"
 s0=$((t0 / 1000000000))
 s1=$((t1 / 1000000000))
 J=$WORK/w.json
-# win AT: the counts of the 1, 10 and 60 s windows ending at second AT.
+# win AT: the counts of the 1, 10 and 60 s windows ending at second AT;
+# pywin AT: the same from the Python reader (scripts/mmstats.py).
 win() {
     "$READ" --json --windows-at "$(($1 * 1000000000))" "$wpid" >"$J"
     jpy "$J" "' '.join(str(d['processes'][0]['fields']['$F']['windows'][k]['count']) for k in ('1s', '10s', '60s'))"
+}
+pywin() {
+    python3 "$PYREAD" --windows-at "$(($1 * 1000000000))" "$wpid" >"$J.py"
+    jpy "$J.py" "' '.join(str(d['processes'][0]['fields']['$F']['windows'][k]['count']) for k in ('1s', '10s', '60s'))"
 }
 expect_eq "$(win "$s0")" "0 0 0" "windows ending before the calls"
 read -r w1 w10 w60 <<<"$(win $((s1 + 1)))"
@@ -104,9 +109,14 @@ for clock in tsc monotonic; do
         1 "$clock: $L max within the calls' time"
     expect_eq "$(jpy "$J" "int(0 < d['processes'][0]['fields']['$L']['value']['sum'] <= $t1 - $t0)")" \
         1 "$clock: $L sum within the calls' time"
+    # The calls span seconds: each thread's windowed cell holds its
+    # first second and (format 3.2) a RING block for the others. Both
+    # readers see the same windows in every second.
     sum=0
-    for ((s = s0; s <= s1; s++)); do
-        read -r c _ <<<"$(win $((s + 1)))"
+    for ((s = s0; s <= s1 + 1; s++)); do
+        w=$(win $((s + 1)))
+        expect_eq "$(pywin $((s + 1)))" "$w" "$clock: Python's windows at $((s - s0 + 1))"
+        read -r c _ <<<"$w"
         sum=$((sum + c))
     done
     expect_eq "$sum" "$made" "$clock: 1 s windows of the calls' seconds, summed"

@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "testutil.h"
+#include "update.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SLOW_BUILD 1
@@ -39,6 +43,11 @@ static void set_clock(uint64_t sec, int64_t frac)
     __atomic_store_n(&fake_ns, (int64_t)sec * NS + frac, __ATOMIC_RELAXED);
 }
 
+/* The windowed counter's flags: its ring in its cells, or (format 3.2)
+ * in a RING block made on a cell's second distinct second. The counter
+ * tests run with both (setup_ring, setup_ring_shared). */
+static unsigned counter_flags = MMS_DF_WINDOW;
+
 struct fix {
     struct tu_fx tu;         /* first: tu_setup_sized, tu_teardown */
     mms_field *wc, *wh;      /* windowed counter and histogram */
@@ -58,7 +67,7 @@ static int setup(void **state)
     struct mms_field_spec c = {.name = "win.count",
                                .kind = MMS_KIND_COUNTER,
                                .units = "requests",
-                               .flags = MMS_DF_WINDOW};
+                               .flags = counter_flags};
     struct mms_field_spec h = {.name = "win.lat",
                                .kind = MMS_KIND_HISTOGRAM,
                                .units = "ns",
@@ -663,7 +672,7 @@ static int setup_shared(void **state)
     set_clock(T0, 0);
     fx->tu.w = tu_writer(fx->tu.dir, "shared.mmstats", &o);
     struct mms_field_spec c = {
-        .name = "win.count", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW};
+        .name = "win.count", .kind = MMS_KIND_COUNTER, .flags = counter_flags};
     struct mms_field_spec h = {
         .name = "win.lat", .kind = MMS_KIND_HISTOGRAM, .flags = MMS_DF_WINDOW};
     if (mms_field_add(fx->tu.w, &c, &fx->wc) < 0 ||
@@ -743,9 +752,287 @@ static void test_threads_sharing_shard_zero_sum_exactly(void **state)
     assert_int_equal(pi.shards_used, 1);
 }
 
+/* ------------------------------------------ 3.2: rings in RING blocks */
+
+static int setup_ring(void **state)
+{
+    counter_flags = MMS_DF_WINDOW | MMS_DF_RING_BLOCK;
+    int rc = setup(state);
+    counter_flags = MMS_DF_WINDOW;
+    return rc;
+}
+
+static int setup_ring_shared(void **state)
+{
+    counter_flags = MMS_DF_WINDOW | MMS_DF_RING_BLOCK;
+    int rc = setup_shared(state);
+    counter_flags = MMS_DF_WINDOW;
+    return rc;
+}
+
+/* The READY RING blocks of W's file. */
+static unsigned ring_blocks(mms_writer *w)
+{
+    const struct mms_file_header *h = w->hdr;
+    uint64_t end = mms_load_acquire(&h->heap_used);
+    unsigned n = 0;
+    for (uint64_t off = h->heap_off; off < end;) {
+        const struct mms_block *b = (const void *)mms__ptr(w, off);
+        if (b->size == 0)
+            break;
+        n += b->type == MMS_BLOCK_RING && b->bstate == MMS_BS_READY;
+        off += b->size;
+    }
+    return n;
+}
+
+/* This thread's cell of the windowed counter. */
+static const struct mms_ring_cell *own_cell(struct fix *fx)
+{
+    bool owned;
+    const uint8_t *c = mms__cell_of(fx->wc, &owned);
+    assert_non_null(c);
+    return (const struct mms_ring_cell *)c;
+}
+
+/* The slots of cell C's ring (it has one). */
+static const struct mms_window_slot *ring_of(struct fix *fx,
+                                             const struct mms_ring_cell *c)
+{
+    assert_true(c->ring != 0);
+    const struct mms_ring_block *rb = (const void *)mms__ptr(fx->tu.w, c->ring);
+    assert_int_equal(rb->b.type, MMS_BLOCK_RING);
+    assert_int_equal(rb->index, fx->wc->index);
+    return (const struct mms_window_slot *)(rb + 1);
+}
+
+static void test_ringless_cell_reads_as_its_second(void **state)
+{
+    struct fix *fx = *state;
+    set_clock(T0 + 3, 5);
+    mms_counter_add(fx->wc, 7);
+    set_clock(T0 + 3, NS - 1);
+    mms_counter_add(fx->wc, 5);
+    assert_int_equal(ring_blocks(fx->tu.w), 0);
+    const struct mms_ring_cell *c = own_cell(fx);
+    assert_int_equal(c->total, 12);
+    assert_int_equal(c->ring, 0);
+    assert_int_equal(c->first.sec, T0 + 3);
+    assert_int_equal(c->first.sum, 12);
+    /* Its one slot is a window of one second, seen from any time. */
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 4) * NS), 12);
+    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 62) * NS + 9), 12);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 3) * NS), 0);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 5) * NS), 0);
+    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 64) * NS), 0);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 12);
+    /* A 32-byte cell (8 + 1024 with the ring in it). */
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(fx->tu.r, &s), 0);
+    long i = tu_index(s, "win.count");
+    assert_true(i >= 0);
+    const struct mms_field_info *fi = mms_snapshot_field(s, (size_t)i);
+    assert_int_equal(fi->value_size, sizeof(struct mms_ring_cell));
+    assert_true(fi->flags & MMS_DF_RING_BLOCK);
+    mms_snapshot_free(s);
+}
+
+static void test_ring_made_at_second_second(void **state)
+{
+    struct fix *fx = *state;
+    set_clock(T0, 1);
+    mms_counter_add(fx->wc, 3);
+    set_clock(T0, 2);
+    mms_counter_add(fx->wc, 4);
+    assert_int_equal(ring_blocks(fx->tu.w), 0);
+    set_clock(T0 + 1, 0);
+    mms_counter_add(fx->wc, 10);
+    assert_int_equal(ring_blocks(fx->tu.w), 1);
+    const struct mms_ring_cell *c = own_cell(fx);
+    assert_int_equal(c->first.sec, T0);
+    assert_int_equal(c->first.sum, 7);
+    const struct mms_window_slot *sl = ring_of(fx, c);
+    assert_int_equal(sl[(T0 + 1) % MMS_WINDOW_SLOTS].sec, T0 + 1);
+    assert_int_equal(sl[(T0 + 1) % MMS_WINDOW_SLOTS].sum, 10);
+    /* The first second stays in the cell's own slot. */
+    assert_int_equal(sl[T0 % MMS_WINDOW_SLOTS].sec, 0);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 1) * NS), 7);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 2) * NS), 10);
+    assert_int_equal(counter_window(fx, 2, (int64_t)(T0 + 2) * NS), 17);
+    set_clock(T0 + 2, 0);
+    mms_counter_add(fx->wc, 1);
+    assert_int_equal(ring_blocks(fx->tu.w), 1);
+    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 3) * NS), 18);
+    /* 64 seconds on, the ring's slot of T0's place takes the new second:
+     * the cell's own slot (older) is then hidden, as a ring's slot is. */
+    set_clock(T0 + MMS_WINDOW_SLOTS, 0);
+    mms_counter_add(fx->wc, 100);
+    assert_int_equal(ring_blocks(fx->tu.w), 1);
+    assert_int_equal(
+        counter_window(fx, 60, (int64_t)(T0 + MMS_WINDOW_SLOTS + 1) * NS), 100);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 1) * NS), 0);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 118);
+}
+
+static struct fix *sig_fx;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    mms_counter_add(sig_fx->wc, 1000);
+}
+
+/* A signal handler's update in the thread's second second makes the
+ * ring; the thread goes on in it. */
+static void test_signal_handler_makes_the_ring(void **state)
+{
+    struct fix *fx = *state;
+    sig_fx = fx;
+    struct sigaction sa = {.sa_handler = on_signal}, old;
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    set_clock(T0, 0);
+    mms_counter_add(fx->wc, 1);
+    set_clock(T0 + 1, 0);
+    assert_int_equal(raise(SIGUSR1), 0);
+    assert_int_equal(ring_blocks(fx->tu.w), 1);
+    mms_counter_add(fx->wc, 2);
+    assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+    assert_int_equal(ring_blocks(fx->tu.w), 1);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 1) * NS), 1);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 2) * NS), 1002);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 1003);
+}
+
+/* A fork child's counters restart from zero: its cell keeps its ring
+ * (zeroed), which it uses from its own second second on. */
+static int child_checks(struct fix *fx, uint64_t ring)
+{
+    set_clock(T0 + 5, 0);
+    mms_counter_add(fx->wc, 5);
+    const struct mms_ring_cell *c = own_cell(fx);
+    if (c->total != 5 || c->first.sec != T0 + 5 || c->first.sum != 5)
+        return 10;
+    if (c->ring != ring || ring_blocks(fx->tu.w) != 1)
+        return 11;
+    const struct mms_ring_block *rb = (const void *)mms__ptr(fx->tu.w, ring);
+    const struct mms_window_slot *sl = (const void *)(rb + 1);
+    for (unsigned p = 0; p < MMS_WINDOW_SLOTS; p++)
+        if (sl[p].sec || sl[p].sum)
+            return 12;
+    set_clock(T0 + 6, 0);
+    mms_counter_add(fx->wc, 6);
+    if (ring_blocks(fx->tu.w) != 1 ||
+        sl[(T0 + 6) % MMS_WINDOW_SLOTS].sec != T0 + 6 ||
+        sl[(T0 + 6) % MMS_WINDOW_SLOTS].sum != 6 || c->total != 11)
+        return 13;
+    return 0;
+}
+
+static void test_fork_child_reuses_the_zeroed_ring(void **state)
+{
+    struct fix *fx = *state;
+    set_clock(T0, 0);
+    mms_counter_add(fx->wc, 1);
+    set_clock(T0 + 1, 0);
+    mms_counter_add(fx->wc, 2);
+    uint64_t ring = own_cell(fx)->ring;
+    assert_true(ring != 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_checks(fx, ring));
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* The parent's own file is as it was. */
+    assert_int_equal(counter_window(fx, 2, (int64_t)(T0 + 2) * NS), 3);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 3);
+}
+
+/* A process that adds ADD to its windowed counter (RING_BLOCK) in each
+ * second of SECS[0..N) (distinct), in DIR/NAME, and finishes: to be
+ * folded into the rollup of group "win". Waited for. */
+static void spawn_windowed(const char *dir, const char *name,
+                           const uint64_t *secs, int n, uint64_t add)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct mms_writer_options o;
+        mms_writer_options_init(&o);
+        o.clock_ns = fake_clock;
+        o.keep = MMS_KEEP_ROLLUP;
+        o.group = "win";
+        o.flags = MMS_W_NO_ATEXIT;
+        mms_writer *w = tu_writer(dir, name, &o);
+        struct mms_field_spec c = {.name = "win.count",
+                                   .kind = MMS_KIND_COUNTER,
+                                   .flags = MMS_DF_WINDOW | MMS_DF_RING_BLOCK};
+        mms_field *f;
+        if (mms_field_add(w, &c, &f) < 0)
+            _exit(3);
+        for (int k = 0; k < n; k++) {
+            set_clock(secs[k], 0);
+            mms_counter_add(f, add);
+        }
+        if (ring_blocks(w) != (n > 1 ? 1u : 0u))
+            _exit(4);
+        mms_writer_finish(w);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* The fold of a file whose cell has no ring and one whose cell has: the
+ * rollup's windows hold both, second by second. */
+static void test_rollup_folds_ringless_and_ringed_cells(void **state)
+{
+    struct tu_fx *fx = *state;
+    const uint64_t a[] = {T0}, b[] = {T0, T0 + 1, T0 + 2};
+    spawn_windowed(fx->dir, "a.mmstats", a, 1, 5);
+    spawn_windowed(fx->dir, "b.mmstats", b, 3, 7);
+    assert_int_equal(mms_fold_dir(fx->dir, 0, NULL, NULL), 2);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/win%s", fx->dir, MMS_ROLLUP_SUFFIX);
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, path), 0);
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    long i = tu_index(s, "win.count");
+    assert_true(i >= 0);
+    assert_int_equal(mms_snapshot_value(s, (size_t)i)->v.u64, 5 + 3 * 7);
+    const struct {
+        uint64_t now;
+        unsigned n;
+        uint64_t want;
+    } wins[] = {{T0 + 1, 1, 12}, {T0 + 2, 1, 7},   {T0 + 3, 1, 7},
+                {T0 + 3, 3, 26}, {T0 + 3, 60, 26}, {T0, 1, 0}};
+    for (size_t k = 0; k < sizeof wins / sizeof wins[0]; k++) {
+        struct mms_window w;
+        assert_int_equal(mms_snapshot_window_at(s, (size_t)i, wins[k].n,
+                                                (int64_t)wins[k].now * NS, &w),
+                         0);
+        if (w.count != wins[k].want)
+            fail_msg("window %u s at T0+%llu: %llu, want %llu", wins[k].n,
+                     (unsigned long long)(wins[k].now - T0),
+                     (unsigned long long)w.count,
+                     (unsigned long long)wins[k].want);
+        mms_window_free(&w);
+    }
+    mms_snapshot_free(s);
+    mms_reader_close(r);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
+#define R(f) cmocka_unit_test_setup_teardown(f, setup_ring, tu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_counter_window_sums_last_complete_seconds),
         T(test_counter_window_matches_ring_model_everywhere),
@@ -765,7 +1052,28 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_second_boundary_races_in_shard_zero_lose_nothing, setup_shared,
             tu_teardown),
+        /* The counter tests again with rings in RING blocks (3.2). */
+        R(test_counter_window_sums_last_complete_seconds),
+        R(test_counter_window_matches_ring_model_everywhere),
+        R(test_reused_slot_does_not_leak_old_second),
+        R(test_slots_older_than_window_are_ignored),
+        R(test_long_gap_yields_zero),
+        R(test_window_early_in_clock_counts_seconds_since_start),
+        R(test_threads_in_same_seconds_sum_exactly),
+        cmocka_unit_test_setup_teardown(
+            test_threads_sharing_shard_zero_sum_exactly, setup_ring_shared,
+            tu_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_second_boundary_races_in_shard_zero_lose_nothing,
+            setup_ring_shared, tu_teardown),
+        R(test_ringless_cell_reads_as_its_second),
+        R(test_ring_made_at_second_second),
+        R(test_signal_handler_makes_the_ring),
+        R(test_fork_child_reuses_the_zeroed_ring),
+        cmocka_unit_test_setup_teardown(
+            test_rollup_folds_ringless_and_ringed_cells, tu_setup, tu_teardown),
     };
 #undef T
+#undef R
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
