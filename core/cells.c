@@ -638,7 +638,7 @@ static void zero_cell(mms_writer *w, uint32_t i, uint8_t *c)
             /* The ring stays the cell's (zeroed with the RING blocks). */
             struct mms_ring_cell *rc = (struct mms_ring_cell *)c;
             zero_words(c, sizeof rc->total);
-            zero_words((uint8_t *)&rc->first, sizeof rc->first);
+            zero_words((uint8_t *)rc->own, sizeof rc->own);
         } else {
             zero_words(c, f->cell_size);
         }

@@ -166,12 +166,16 @@ static uint64_t ring_make(mms_writer *w, uint64_t *slot, uint32_t index,
 uint64_t *mms__ring_slot_slow(mms_writer *w, struct mms_ring_cell *rc,
                               uint64_t sec, bool owned, uint32_t index)
 {
-    /* The cell's first second takes its own slot, once: a compare-and-
-     * swap, since shard 0's cells are shared and a signal handler may
+    /* The cell's first seconds take its own slots, each once: a compare-
+     * and-swap, since shard 0's cells are shared and a signal handler may
      * come between its thread's load and store. */
-    uint64_t cur = 0;
-    if (mms_cas_acq_rel(&rc->first.sec, &cur, sec) || cur == sec)
-        return &rc->first.sum;
+    for (unsigned k = 0; k < MMS_RING_CELL_SLOTS; k++) {
+        uint64_t cur = mms_load_acquire(&rc->own[k].sec);
+        if (cur == 0 && mms_cas_acq_rel(&rc->own[k].sec, &cur, sec))
+            return &rc->own[k].sum;
+        if (cur == sec)
+            return &rc->own[k].sum;
+    }
     uint64_t off = mms_load_acquire(&rc->ring);
     if (!off &&
         !(off = ring_make(w, &rc->ring, index, mms__cell_shard(w, owned))))

@@ -203,10 +203,10 @@ static int field_kind_check(const struct mms_field_block *b,
     bool sharded = b->flags & MMS_DF_SHARDED, window = b->flags & MMS_DF_WINDOW;
     switch (b->kind) {
     case MMS_KIND_COUNTER:
-        /* 3.2: a windowed counter's cell with one slot, its ring a RING
-         * block. */
+        /* 3.2: a windowed counter's cell with 1 or 2 slots of its own, its
+         * ring a RING block. */
         if (b->flags & MMS_DF_RING_BLOCK)
-            return window && b->cell_size == sizeof(struct mms_ring_cell)
+            return window && (b->cell_size == 32 || b->cell_size == 48)
                        ? 0
                        : MMS_ECORRUPT;
         return b->cell_size == 8 + (window ? MMS_WINDOW_SLOTS * 16u : 0)

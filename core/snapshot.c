@@ -744,7 +744,7 @@ static void counter_slot(const struct mms_window_slot *sl, uint32_t p,
 }
 
 /* A windowed counter's cell into R: its ring (8.9); 3.2 (RING_BLOCK): its
- * own slot at its second's place, then its RING block's, if any. */
+ * own slots, each at its second's place, then its RING block's, if any. */
 static void counter_ring_cell(mms_reader *rd, const struct mms__rfield *f,
                               uint32_t shard, const uint8_t *cell,
                               struct mms__ring *r)
@@ -752,8 +752,10 @@ static void counter_ring_cell(mms_reader *rd, const struct mms__rfield *f,
     const struct mms_window_slot *sl = (const void *)(cell + 8);
     if (f->flags & MMS_DF_RING_BLOCK) {
         const struct mms_ring_cell *rc = (const void *)cell;
-        uint64_t sec = mms_load_acquire(&rc->first.sec);
-        counter_slot(&rc->first, (uint32_t)(sec % MMS_WINDOW_SLOTS), r);
+        for (uint32_t k = 0; k < (f->cell_size - 16) / 16; k++) {
+            uint64_t sec = mms_load_acquire(&rc->own[k].sec);
+            counter_slot(&rc->own[k], (uint32_t)(sec % MMS_WINDOW_SLOTS), r);
+        }
         uint64_t off = mms_load_acquire(&rc->ring);
         sl = off ? mms__reader_ring(rd, off, f->index, shard) : NULL;
         if (!sl)

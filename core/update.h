@@ -97,11 +97,10 @@ static inline uint8_t *mms__window_slot(uint8_t *ring, size_t slot_size,
 
 /* 3.2 (format.md 8.9): the sum word of second SEC's slot in cell RC of
  * windowed counter INDEX with MMS_DF_RING_BLOCK, or NULL (the update left
- * out of the window; the total has it). Warm: the cell's own slot, its
- * first second's. Another second (rare: the cell's second distinct
- * second, then once a second) goes out of line: the cell's own slot
- * claimed if it is still free, else the slot in the cell's RING block,
- * made first if the cell has none. */
+ * out of the window; the total has it). Warm: the cell's first own slot,
+ * its first second's. Another second goes out of line: the cell's other
+ * own slot, claimed if it is still free, else the slot in the cell's
+ * RING block, made first if the cell has none (its third second). */
 MMS_HIDDEN uint64_t *mms__ring_slot_slow(mms_writer *w,
                                          struct mms_ring_cell *rc, uint64_t sec,
                                          bool owned, uint32_t index);
@@ -109,8 +108,8 @@ static inline __attribute__((always_inline)) uint64_t *
 mms__ring_slot(mms_writer *w, struct mms_ring_cell *rc, uint64_t sec,
                bool owned, uint32_t index)
 {
-    if (MMS_LIKELY(mms_load_acquire(&rc->first.sec) == sec))
-        return &rc->first.sum;
+    if (MMS_LIKELY(mms_load_acquire(&rc->own[0].sec) == sec))
+        return &rc->own[0].sum;
     return mms__ring_slot_slow(w, rc, sec, owned, index);
 }
 

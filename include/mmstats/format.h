@@ -311,12 +311,14 @@ struct mms_window_slot {
 };
 
 /* 3.2: a windowed counter's cell with MMS_DF_RING_BLOCK: the total; the
- * file offset of its RING block (0: none yet); one slot of its own (its
- * first second's). Readers merge that slot with the ring's (8.9). */
+ * file offset of its RING block (0: none yet); slots of its own, its
+ * first seconds' (the writer's cells have 2; readers take cell_size 32
+ * as 1). Readers merge them with the ring's slots (8.9). */
+#define MMS_RING_CELL_SLOTS 2
 struct mms_ring_cell {
     uint64_t total;
     uint64_t ring;
-    struct mms_window_slot first;
+    struct mms_window_slot own[MMS_RING_CELL_SLOTS];
 };
 
 /* RING: MMS_WINDOW_SLOTS struct mms_window_slot follow, at 16. */
@@ -422,7 +424,7 @@ _Static_assert(sizeof(struct mms_shard_block) == 64, "shard block");
 _Static_assert(sizeof(struct mms_area_block) == 16, "area block");
 _Static_assert(sizeof(struct mms_cells_block) == 16, "cells block");
 _Static_assert(sizeof(struct mms_chunk_block) == 24, "chunk block");
-_Static_assert(sizeof(struct mms_ring_cell) == 32, "ring cell");
+_Static_assert(sizeof(struct mms_ring_cell) == 48, "ring cell");
 _Static_assert(sizeof(struct mms_ring_block) == 16, "ring block");
 _Static_assert(sizeof(struct mms_string_cell) == 16, "string cell");
 _Static_assert(sizeof(struct mms_hist_param) == 20, "hist param");

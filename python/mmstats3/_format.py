@@ -41,8 +41,9 @@ TYPES = {1: ("bool", "B"), 2: ("i8", "b"), 3: ("i16", "h"), 4: ("i32", "i"),
 DF_SHARDED, DF_STATIC, DF_WINDOW = 0x1, 0x2, 0x4
 # 3.1: a COUNTER whose cells are a gauge's signed changes: a gauge (i64 sum)
 DF_GAUGE_SUM = 0x8
-# 3.2: a windowed COUNTER's cell is {total, ring offset, one slot}; its
-# ring (64 slots) a RING block made on the cell's second distinct second
+# 3.2: a windowed COUNTER's cell is {total, ring offset, slots of its own
+# (1 or 2: cell_size 32 or 48)}; its ring (64 slots) a RING block made on
+# the cell's first second beyond its own slots
 DF_RING_BLOCK = 0x10
 STATE_INIT, STATE_READY, STATE_FINISHED, STATE_FOLDING = 1, 2, 3, 4
 HF_ROLLUP = 0x1  # header flag: a rollup of finished processes (section 15)
@@ -641,7 +642,7 @@ class StatsFile:
         f.off, f.size = off + value_off, value_size
         if kind == 1:
             if flags & DF_RING_BLOCK:
-                if not window or cell_size != 32:
+                if not window or cell_size not in (32, 48):
                     raise StatsError("corrupt")
             elif cell_size != 8 + (16 * WINDOW_SLOTS if window else 0):
                 raise StatsError("corrupt")
@@ -1031,9 +1032,11 @@ def read_sharded(sf, f, cells, now_ns, out):
             if not ring:
                 continue
             slots = off + 8
-            if f.flags & DF_RING_BLOCK:  # 3.2: its own slot, then its ring
-                roff, sec, n = struct.unpack_from(bo + "QQQ", m, off + 8)
-                ring_merge(ring, sec % WINDOW_SLOTS, sec, n, n, None)
+            if f.flags & DF_RING_BLOCK:  # 3.2: its own slots, then its ring
+                roff = sf.u64(off + 8)
+                for k in range((f.cell_size - 16) // 16):
+                    sec, n = struct.unpack_from(bo + "QQ", m, off + 16 + 16 * k)
+                    ring_merge(ring, sec % WINDOW_SLOTS, sec, n, n, None)
                 slots = sf.ring(roff, f.index, shard) if roff else None
                 if slots is None:
                     continue

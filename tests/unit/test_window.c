@@ -806,27 +806,33 @@ static const struct mms_window_slot *ring_of(struct fix *fx,
     return (const struct mms_window_slot *)(rb + 1);
 }
 
-static void test_ringless_cell_reads_as_its_second(void **state)
+static void test_ringless_cell_reads_as_its_seconds(void **state)
 {
     struct fix *fx = *state;
     set_clock(T0 + 3, 5);
     mms_counter_add(fx->wc, 7);
     set_clock(T0 + 3, NS - 1);
     mms_counter_add(fx->wc, 5);
+    set_clock(T0 + 4, 0);
+    mms_counter_add(fx->wc, 2);
     assert_int_equal(ring_blocks(fx->tu.w), 0);
     const struct mms_ring_cell *c = own_cell(fx);
-    assert_int_equal(c->total, 12);
+    assert_int_equal(c->total, 14);
     assert_int_equal(c->ring, 0);
-    assert_int_equal(c->first.sec, T0 + 3);
-    assert_int_equal(c->first.sum, 12);
-    /* Its one slot is a window of one second, seen from any time. */
+    assert_int_equal(c->own[0].sec, T0 + 3);
+    assert_int_equal(c->own[0].sum, 12);
+    assert_int_equal(c->own[1].sec, T0 + 4);
+    assert_int_equal(c->own[1].sum, 2);
+    /* Its own slots are windows of a second each, seen from any time. */
     assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 4) * NS), 12);
-    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 62) * NS + 9), 12);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 5) * NS), 2);
+    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 62) * NS + 9), 14);
+    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 64) * NS), 2);
     assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 3) * NS), 0);
-    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 5) * NS), 0);
-    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 64) * NS), 0);
-    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 12);
-    /* A 32-byte cell (8 + 1024 with the ring in it). */
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 6) * NS), 0);
+    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 65) * NS), 0);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 14);
+    /* A 48-byte cell (8 + 1024 with the ring in it). */
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(fx->tu.r, &s), 0);
     long i = tu_index(s, "win.count");
@@ -837,32 +843,38 @@ static void test_ringless_cell_reads_as_its_second(void **state)
     mms_snapshot_free(s);
 }
 
-static void test_ring_made_at_second_second(void **state)
+static void test_ring_made_at_third_second(void **state)
 {
     struct fix *fx = *state;
     set_clock(T0, 1);
     mms_counter_add(fx->wc, 3);
     set_clock(T0, 2);
     mms_counter_add(fx->wc, 4);
-    assert_int_equal(ring_blocks(fx->tu.w), 0);
     set_clock(T0 + 1, 0);
     mms_counter_add(fx->wc, 10);
+    assert_int_equal(ring_blocks(fx->tu.w), 0);
+    set_clock(T0 + 2, 0);
+    mms_counter_add(fx->wc, 20);
     assert_int_equal(ring_blocks(fx->tu.w), 1);
     const struct mms_ring_cell *c = own_cell(fx);
-    assert_int_equal(c->first.sec, T0);
-    assert_int_equal(c->first.sum, 7);
+    assert_int_equal(c->own[0].sec, T0);
+    assert_int_equal(c->own[0].sum, 7);
+    assert_int_equal(c->own[1].sec, T0 + 1);
+    assert_int_equal(c->own[1].sum, 10);
     const struct mms_window_slot *sl = ring_of(fx, c);
-    assert_int_equal(sl[(T0 + 1) % MMS_WINDOW_SLOTS].sec, T0 + 1);
-    assert_int_equal(sl[(T0 + 1) % MMS_WINDOW_SLOTS].sum, 10);
-    /* The first second stays in the cell's own slot. */
+    assert_int_equal(sl[(T0 + 2) % MMS_WINDOW_SLOTS].sec, T0 + 2);
+    assert_int_equal(sl[(T0 + 2) % MMS_WINDOW_SLOTS].sum, 20);
+    /* The first seconds stay in the cell's own slots. */
     assert_int_equal(sl[T0 % MMS_WINDOW_SLOTS].sec, 0);
+    assert_int_equal(sl[(T0 + 1) % MMS_WINDOW_SLOTS].sec, 0);
     assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 1) * NS), 7);
     assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 2) * NS), 10);
-    assert_int_equal(counter_window(fx, 2, (int64_t)(T0 + 2) * NS), 17);
-    set_clock(T0 + 2, 0);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 3) * NS), 20);
+    assert_int_equal(counter_window(fx, 3, (int64_t)(T0 + 3) * NS), 37);
+    set_clock(T0 + 3, 0);
     mms_counter_add(fx->wc, 1);
     assert_int_equal(ring_blocks(fx->tu.w), 1);
-    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 3) * NS), 18);
+    assert_int_equal(counter_window(fx, 60, (int64_t)(T0 + 4) * NS), 38);
     /* 64 seconds on, the ring's slot of T0's place takes the new second:
      * the cell's own slot (older) is then hidden, as a ring's slot is. */
     set_clock(T0 + MMS_WINDOW_SLOTS, 0);
@@ -871,7 +883,8 @@ static void test_ring_made_at_second_second(void **state)
     assert_int_equal(
         counter_window(fx, 60, (int64_t)(T0 + MMS_WINDOW_SLOTS + 1) * NS), 100);
     assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 1) * NS), 0);
-    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 118);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 2) * NS), 10);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 138);
 }
 
 static struct fix *sig_fx;
@@ -882,7 +895,7 @@ static void on_signal(int sig)
     mms_counter_add(sig_fx->wc, 1000);
 }
 
-/* A signal handler's update in the thread's second second makes the
+/* A signal handler's update in the thread's third second makes the
  * ring; the thread goes on in it. */
 static void test_signal_handler_makes_the_ring(void **state)
 {
@@ -893,24 +906,28 @@ static void test_signal_handler_makes_the_ring(void **state)
     set_clock(T0, 0);
     mms_counter_add(fx->wc, 1);
     set_clock(T0 + 1, 0);
+    mms_counter_add(fx->wc, 4);
+    set_clock(T0 + 2, 0);
     assert_int_equal(raise(SIGUSR1), 0);
     assert_int_equal(ring_blocks(fx->tu.w), 1);
     mms_counter_add(fx->wc, 2);
     assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
     assert_int_equal(ring_blocks(fx->tu.w), 1);
     assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 1) * NS), 1);
-    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 2) * NS), 1002);
-    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 1003);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 2) * NS), 4);
+    assert_int_equal(counter_window(fx, 1, (int64_t)(T0 + 3) * NS), 1002);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 1007);
 }
 
 /* A fork child's counters restart from zero: its cell keeps its ring
- * (zeroed), which it uses from its own second second on. */
+ * (zeroed), which it uses from its own third second on. */
 static int child_checks(struct fix *fx, uint64_t ring)
 {
     set_clock(T0 + 5, 0);
     mms_counter_add(fx->wc, 5);
     const struct mms_ring_cell *c = own_cell(fx);
-    if (c->total != 5 || c->first.sec != T0 + 5 || c->first.sum != 5)
+    if (c->total != 5 || c->own[0].sec != T0 + 5 || c->own[0].sum != 5 ||
+        c->own[1].sec || c->own[1].sum)
         return 10;
     if (c->ring != ring || ring_blocks(fx->tu.w) != 1)
         return 11;
@@ -921,9 +938,11 @@ static int child_checks(struct fix *fx, uint64_t ring)
             return 12;
     set_clock(T0 + 6, 0);
     mms_counter_add(fx->wc, 6);
-    if (ring_blocks(fx->tu.w) != 1 ||
-        sl[(T0 + 6) % MMS_WINDOW_SLOTS].sec != T0 + 6 ||
-        sl[(T0 + 6) % MMS_WINDOW_SLOTS].sum != 6 || c->total != 11)
+    set_clock(T0 + 7, 0);
+    mms_counter_add(fx->wc, 7);
+    if (ring_blocks(fx->tu.w) != 1 || c->own[1].sec != T0 + 6 ||
+        sl[(T0 + 7) % MMS_WINDOW_SLOTS].sec != T0 + 7 ||
+        sl[(T0 + 7) % MMS_WINDOW_SLOTS].sum != 7 || c->total != 18)
         return 13;
     return 0;
 }
@@ -931,10 +950,10 @@ static int child_checks(struct fix *fx, uint64_t ring)
 static void test_fork_child_reuses_the_zeroed_ring(void **state)
 {
     struct fix *fx = *state;
-    set_clock(T0, 0);
-    mms_counter_add(fx->wc, 1);
-    set_clock(T0 + 1, 0);
-    mms_counter_add(fx->wc, 2);
+    for (uint64_t k = 0; k < 3; k++) {
+        set_clock(T0 + k, 0);
+        mms_counter_add(fx->wc, 1 + k);
+    }
     uint64_t ring = own_cell(fx)->ring;
     assert_true(ring != 0);
     fflush(NULL);
@@ -947,8 +966,8 @@ static void test_fork_child_reuses_the_zeroed_ring(void **state)
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     /* The parent's own file is as it was. */
-    assert_int_equal(counter_window(fx, 2, (int64_t)(T0 + 2) * NS), 3);
-    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 3);
+    assert_int_equal(counter_window(fx, 3, (int64_t)(T0 + 3) * NS), 6);
+    assert_int_equal(tu_counter(fx->tu.r, "win.count"), 6);
 }
 
 /* A process that adds ADD to its windowed counter (RING_BLOCK) in each
@@ -978,7 +997,7 @@ static void spawn_windowed(const char *dir, const char *name,
             set_clock(secs[k], 0);
             mms_counter_add(f, add);
         }
-        if (ring_blocks(w) != (n > 1 ? 1u : 0u))
+        if (ring_blocks(w) != (n > MMS_RING_CELL_SLOTS ? 1u : 0u))
             _exit(4);
         mms_writer_finish(w);
         _exit(0);
@@ -989,13 +1008,14 @@ static void spawn_windowed(const char *dir, const char *name,
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
-/* The fold of a file whose cell has no ring and one whose cell has: the
- * rollup's windows hold both, second by second. */
+/* The fold of a file whose cell has no ring (two seconds, in its own
+ * slots) and one whose cell has (three): the rollup's windows hold both,
+ * second by second. */
 static void test_rollup_folds_ringless_and_ringed_cells(void **state)
 {
     struct tu_fx *fx = *state;
-    const uint64_t a[] = {T0}, b[] = {T0, T0 + 1, T0 + 2};
-    spawn_windowed(fx->dir, "a.mmstats", a, 1, 5);
+    const uint64_t a[] = {T0, T0 + 1}, b[] = {T0, T0 + 1, T0 + 2};
+    spawn_windowed(fx->dir, "a.mmstats", a, 2, 5);
     spawn_windowed(fx->dir, "b.mmstats", b, 3, 7);
     assert_int_equal(mms_fold_dir(fx->dir, 0, NULL, NULL), 2);
     char path[4096];
@@ -1006,13 +1026,13 @@ static void test_rollup_folds_ringless_and_ringed_cells(void **state)
     assert_int_equal(mms_snapshot_take(r, &s), 0);
     long i = tu_index(s, "win.count");
     assert_true(i >= 0);
-    assert_int_equal(mms_snapshot_value(s, (size_t)i)->v.u64, 5 + 3 * 7);
+    assert_int_equal(mms_snapshot_value(s, (size_t)i)->v.u64, 2 * 5 + 3 * 7);
     const struct {
         uint64_t now;
         unsigned n;
         uint64_t want;
-    } wins[] = {{T0 + 1, 1, 12}, {T0 + 2, 1, 7},   {T0 + 3, 1, 7},
-                {T0 + 3, 3, 26}, {T0 + 3, 60, 26}, {T0, 1, 0}};
+    } wins[] = {{T0 + 1, 1, 12}, {T0 + 2, 1, 12},  {T0 + 3, 1, 7},
+                {T0 + 3, 3, 31}, {T0 + 3, 60, 31}, {T0, 1, 0}};
     for (size_t k = 0; k < sizeof wins / sizeof wins[0]; k++) {
         struct mms_window w;
         assert_int_equal(mms_snapshot_window_at(s, (size_t)i, wins[k].n,
@@ -1066,8 +1086,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_second_boundary_races_in_shard_zero_lose_nothing,
             setup_ring_shared, tu_teardown),
-        R(test_ringless_cell_reads_as_its_second),
-        R(test_ring_made_at_second_second),
+        R(test_ringless_cell_reads_as_its_seconds),
+        R(test_ring_made_at_third_second),
         R(test_signal_handler_makes_the_ring),
         R(test_fork_child_reuses_the_zeroed_ring),
         cmocka_unit_test_setup_teardown(
