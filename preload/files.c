@@ -34,6 +34,12 @@ uint8_t mmp_fd_used;
 #define OFD_CHUNKS 128u
 static struct mmp_ofd *chunk[OFD_CHUNKS];
 static uint32_t nchunks;
+/* The slots of each chunk ever taken, one bit each: the walks of the
+ * pool at fork, thread exit and the end look at those only. A slot never
+ * taken was never written, and reading it costs a page fault on a page
+ * the parent never touched (a fork child of a shell that opens no file
+ * read all 32 slots of chunk 0: nine page faults, every fork). */
+static uint32_t chunk_used[OFD_CHUNKS];
 static mms_table *tfiles, *tmeta;
 static uint32_t meta_off[MMP_MM_N]; /* member offsets in a meta cell */
 enum { F_OTHER, F_UNTRACKED, F_EXCLUDED, F_ALIGN, F_MAP, F_POOL, NFIELDS };
@@ -414,11 +420,16 @@ static struct mmp_ofd *ofd_new(int fd)
         if (!c)
             return NULL;
         for (uint32_t i = 0; i < OFD_CHUNK; i++) {
-            struct mmp_ofd *o = &c[((uint32_t)fd + i) % OFD_CHUNK];
-            uint32_t z = 0;
+            uint32_t slot = ((uint32_t)fd + i) % OFD_CHUNK, z = 0;
+            struct mmp_ofd *o = &c[slot];
             if (mms_load_relaxed(&o->refs) == 0 &&
-                mms_cas_acq_rel(&o->refs, &z, 1))
+                mms_cas_acq_rel(&o->refs, &z, 1)) {
+                /* Before O is published (map_set's release). */
+                if (!(mms_load_relaxed(&chunk_used[k]) & (1u << slot)))
+                    __atomic_fetch_or(&chunk_used[k], 1u << slot,
+                                      __ATOMIC_RELAXED);
                 return o;
+            }
         }
     }
     return NULL;
@@ -668,15 +679,29 @@ static bool pend_log(struct mmp_ofd *o, unsigned kind, int64_t r, uint64_t off,
     return false;
 }
 
-/* The process ends: the files still pending get records of their own. */
-static void files_end(void)
+/* FN on each slot of the pool ever taken (chunk_used). */
+static void ofd_each_used(void (*fn)(struct mmp_ofd *))
 {
     for (uint32_t k = 0; k < OFD_CHUNKS; k++) {
         struct mmp_ofd *c = mms_load_acquire(&chunk[k]);
-        for (uint32_t i = 0; c && i < OFD_CHUNK; i++)
-            if (mms_load_relaxed(&c[i].refs) && mms_load_relaxed(&c[i].pend))
-                pend_settle(&c[i], false);
+        if (!c)
+            break; /* mapped in order (ofd_new) */
+        for (uint32_t bits = mms_load_relaxed(&chunk_used[k]); bits;
+             bits &= bits - 1)
+            fn(&c[__builtin_ctz(bits)]);
     }
+}
+
+static void end_one(struct mmp_ofd *o)
+{
+    if (mms_load_relaxed(&o->refs) && mms_load_relaxed(&o->pend))
+        pend_settle(o, false);
+}
+
+/* The process ends: the files still pending get records of their own. */
+static void files_end(void)
+{
+    ofd_each_used(end_one);
 }
 
 /* track's part with ABS, this thread's path buffer; RAW: what the path as
@@ -1259,41 +1284,44 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
 /* Forget this thread's runs and cells (thread exit: its cells are still
  * its own, so the runs are credited first; fork child: the runs were the
  * parent's, and every owner but none is gone). */
-static void files_forget(void)
+static void forget_one(struct mmp_ofd *o)
 {
     bool exiting = mmp_thread == MMP_THREAD_EXITING;
-    uintptr_t self = me();
-    for (uint32_t k = 0; k < OFD_CHUNKS; k++) {
-        struct mmp_ofd *c = mms_load_acquire(&chunk[k]);
-        for (uint32_t i = 0; c && i < OFD_CHUNK; i++) {
-            struct mmp_ofd *o = &c[i];
-            uintptr_t owner = mms_load_relaxed(&o->owner);
-            if (!owner || (exiting && owner != self))
-                continue;
-            if (exiting)
-                run_settle(o, &o->own);
-            else
-                run_reset(&o->own);
-            mms_store_release(&o->owner, (uintptr_t)0);
-        }
+    uintptr_t owner = mms_load_relaxed(&o->owner);
+    if (!owner || (exiting && owner != me()))
+        return;
+    if (exiting)
+        run_settle(o, &o->own);
+    else
+        run_reset(&o->own);
+    mms_store_release(&o->owner, (uintptr_t)0);
+}
+
+static void files_forget(void)
+{
+    ofd_each_used(forget_one);
+    /* Written only where not zero: a fork child's copy of a page. */
+    mmp_zero_set(tcache, sizeof tcache);
+}
+
+/* The pending files' events so far are the parent's: the child's file
+ * counts its own from now on, as with records (format.md 9.6). */
+static void child_one(struct mmp_ofd *o)
+{
+    if (mms_load_relaxed(&o->pend)) {
+        o->npend = 0;
+        o->opener = me();
+        mms_store_relaxed(&o->pend, MMP_PEND_IDLE);
     }
-    memset(tcache, 0, sizeof tcache);
 }
 
 static void files_child(void)
 {
-    other_gen = (uint8_t)(other_gen == 255 ? 1 : other_gen + 1);
-    /* The pending files' events so far are the parent's: the child's
-     * file counts its own from now on, as with records (format.md 9.6). */
-    for (uint32_t k = 0; k < OFD_CHUNKS; k++) {
-        struct mmp_ofd *c = mms_load_acquire(&chunk[k]);
-        for (uint32_t i = 0; c && i < OFD_CHUNK; i++)
-            if (mms_load_relaxed(&c[i].pend)) {
-                c[i].npend = 0;
-                c[i].opener = me();
-                mms_store_relaxed(&c[i].pend, MMP_PEND_IDLE);
-            }
-    }
+    /* A new generation in the set of (other) files, if the parent has
+     * one (if not, the child's own will hold its files only). */
+    if (mms_load_relaxed(&other_set))
+        other_gen = (uint8_t)(other_gen == 255 ? 1 : other_gen + 1);
+    ofd_each_used(child_one);
 }
 
 /* A descriptor the process started with (0, 1, 2): a record if it is a

@@ -266,11 +266,49 @@ static bool level_insert(struct ptr_slot *l, unsigned k, uint64_t p,
     return false;
 }
 
+/* A fork child's tables, its parent's until its first sample or free of
+ * a block the filter may hold (mmp_heap_child): the parent's blocks live
+ * on here, but the child's sites start from zero, so their frees must not
+ * move the child's live bytes. False while another thread (or a signal
+ * handler interrupting this one) resets them: the child has no block of
+ * its own in them yet, so a lookup finds none and an insert is left
+ * untracked. */
+enum { CHILD_FRESH, CHILD_STALE, CHILD_RESETTING };
+static uint8_t child_stale;
+
+static bool child_reset(void)
+{
+    uint8_t st = CHILD_STALE;
+    if (MMP_LIKELY(mms_load_acquire(&child_stale) == CHILD_FRESH))
+        return true;
+    if (!mms_cas_acq_rel(&child_stale, &st, (uint8_t)CHILD_RESETTING))
+        return st == CHILD_FRESH;
+    int saved = errno;
+    mmp_heap_stack_child();
+    bool calls = mmp_syscalls_allowed();
+    for (unsigned k = 0; k < LEVELS; k++) {
+        struct ptr_slot *l = mms_load_relaxed(&level[k]);
+        if (l &&
+            (!calls || mmp_sys_map(l, level_bytes(k), MAP_FIXED) == MAP_FAILED))
+            memset(l, 0, level_bytes(k));
+        level_live[k] = 0;
+    }
+    if (!calls || mmp_sys_madvise(mmp_heap_filter, sizeof mmp_heap_filter,
+                                  MADV_DONTNEED) != 0)
+        memset(mmp_heap_filter, 0, sizeof mmp_heap_filter);
+    if (!mms_load_relaxed(&mmp_heap_filter[0]))
+        mmp_heap_filter[0] = 1; /* memset: not the file's page */
+    errno = saved;
+    mms_store_release(&child_stale, (uint8_t)CHILD_FRESH);
+    return true;
+}
+
 static bool ptr_insert(uint64_t p, uint32_t rec, uint64_t bytes,
                        uint32_t allocs)
 {
     uint8_t *fb = filter_byte(p);
-    if (!mms_load_relaxed(&level[0]) || mms_load_relaxed(fb) == UINT8_MAX)
+    if (!mms_load_relaxed(&level[0]) || !child_reset() ||
+        mms_load_relaxed(fb) == UINT8_MAX)
         return false;
     for (unsigned k = 0; k < LEVELS; k++) {
         /* Load limit 3/4: probes stay short. */
@@ -289,6 +327,8 @@ static bool ptr_insert(uint64_t p, uint32_t rec, uint64_t bytes,
 
 static bool ptr_remove(uint64_t p, struct mmp_heap_taken *out)
 {
+    if (!child_reset())
+        return false;
     for (unsigned k = 0; k < LEVELS; k++) {
         struct ptr_slot *l = mms_load_acquire(&level[k]);
         if (!l)
@@ -476,7 +516,7 @@ void mmp_heap_sample(void *p, uint64_t got, int64_t *left)
         }
     }
     *left = -1; /* nested allocations come here, and count */
-    if (!heap_ready()) {
+    if (!heap_ready() || !child_reset()) {
         mmp_drop();
         goto next;
     }
@@ -566,21 +606,11 @@ void mmp_heap_made(void)
 
 void mmp_heap_child(void)
 {
-    ht.site_valid = 0;
-    if (!mms_load_relaxed(&level[0]))
-        return;
-    mmp_heap_stack_child();
-    /* The parent's blocks live on here, but the child's sites start from
-     * zero: their frees must not move the child's live bytes. */
-    for (unsigned k = 0; k < LEVELS; k++) {
-        struct ptr_slot *l = mms_load_relaxed(&level[k]);
-        if (l && mmp_sys_map(l, level_bytes(k), MAP_FIXED) == MAP_FAILED)
-            memset(l, 0, level_bytes(k));
-        level_live[k] = 0;
-    }
-    if (mmp_sys_madvise(mmp_heap_filter, sizeof mmp_heap_filter,
-                        MADV_DONTNEED) != 0)
-        memset(mmp_heap_filter, 0, sizeof mmp_heap_filter);
-    if (!mms_load_relaxed(&mmp_heap_filter[0]))
-        mmp_heap_filter[0] = 1; /* memset: not the file's page */
+    if (ht.site_valid) /* written only if set: a page copied otherwise */
+        ht.site_valid = 0;
+    /* Not now: most fork children (a shell's) exec without a sample or a
+     * free of a sampled block, and the reset below cost them seven page
+     * faults and two system calls. child_reset does it first thing. */
+    if (mms_load_relaxed(&level[0]))
+        mms_store_relaxed(&child_stale, (uint8_t)CHILD_STALE);
 }

@@ -492,6 +492,19 @@ static void defer_flush(void)
  * registered later, ran first: fields are not being added now. */
 static void fork_prepare(void)
 {
+    /* The child's exec finds its real function resolved: dlsym in every
+     * child (a shell's) cost seven page faults in ld.so and libc, the
+     * parent's copy never learning the answer. Once, in the parent. */
+    static uint8_t proc_resolved;
+    if (!mms_load_relaxed(&proc_resolved)) {
+        int saved = errno;
+        for (unsigned id = 0; id < MMP_NCALLS; id++)
+            if (mmp_call_family[id] == MMP_FAM_proc &&
+                !mms_load_relaxed(&mmp_real[id]))
+                mmp_resolve_call(id);
+        mms_store_relaxed(&proc_resolved, (uint8_t)1);
+        errno = saved;
+    }
     if (mms_load_acquire(&file_state) != FILE_MADE ||
         mms_load_relaxed(&no_syscalls))
         return;
@@ -648,6 +661,14 @@ void mmp_tsc_slow(unsigned id, uint64_t s0, uint64_t s1, unsigned done)
 
 /* ------------------------------------------------ threads, processes */
 
+void mmp_zero_set(void *p, size_t bytes)
+{
+    uintptr_t *w = p;
+    for (size_t i = 0; i < bytes / sizeof *w; i++)
+        if (w[i])
+            w[i] = 0;
+}
+
 /* Forget this thread's cells: the call cells first, since a cached call
  * cell vouches for its family's cells too. */
 static void forget_cells(void)
@@ -655,9 +676,9 @@ static void forget_cells(void)
     /* The window slots and the latency cells first: one cached vouches
      * for its counters. */
     mmp_window_forget();
-    memset(mmp_tls_lat, 0, sizeof mmp_tls_lat);
+    mmp_zero_set(mmp_tls_lat, sizeof mmp_tls_lat);
     COMPILER_BARRIER();
-    memset(mmp_tls_ctr, 0, sizeof mmp_tls_ctr);
+    mmp_zero_set(mmp_tls_ctr, sizeof mmp_tls_ctr);
     COMPILER_BARRIER();
     for (unsigned f = 0; f < MMP_NFAMILIES; f++)
         if (families[f]->forget)

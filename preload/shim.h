@@ -222,6 +222,11 @@ extern __thread struct mmp_tls mmp_tls MMP_IE;
 #define mmp_tls_ctr (mmp_tls.ctr)
 #define mmp_tls_lat (mmp_tls.lat)
 
+/* Zero BYTES at P (a multiple of a pointer's size, aligned), writing
+ * only the words not zero yet: in a fork child every page written is a
+ * copy (a page fault), every page only read is free (the parent's). */
+void mmp_zero_set(void *p, size_t bytes);
+
 /* Where this thread stands: it never cached a cell, it has cells, or it
  * is exiting (its cells were forgotten; it must not cache new ones). */
 enum mmp_thread_state { MMP_THREAD_NEW, MMP_THREAD_ACTIVE, MMP_THREAD_EXITING };
