@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,9 +21,15 @@
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 /* No field is being added while fork() copies the process: the child's
- * copy of every writer is then whole. */
+ * copy of every writer is then whole. Nothing to do in a process that
+ * never had a second thread (a shell; glibc's flag, only the parent's
+ * here, stays false once a thread was made): no other thread can be
+ * adding, and taking the locks cost pages copied at every fork (their
+ * unlocking after it: two in the parent, two in the child). */
 static void fork_prepare(void)
 {
+    if (__libc_single_threaded)
+        return;
     mms__mutex_lock(&mms__registry_lock);
     for (int i = 0; i < MMS_MAX_WRITERS; i++)
         if (mms__writers[i])
@@ -31,21 +38,37 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
+    if (__libc_single_threaded) /* as fork_prepare saw it */
+        return;
     for (int i = MMS_MAX_WRITERS; i-- > 0;)
         if (mms__writers[i])
             mms__add_unlock(mms__writers[i]);
     pthread_mutex_unlock(&mms__registry_lock);
 }
 
+/* M as new, written only if it is not already (an unlocked mutex of the
+ * default kind is byte for byte its initializer): a page only read is
+ * the parent's, not a copy. */
+static void mutex_renew(pthread_mutex_t *m)
+{
+    static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    if (memcmp(m->__size, fresh.__size, sizeof fresh.__size) != 0)
+        pthread_mutex_init(m, NULL);
+}
+
+/* The locks as new: held by the parent's threads (fork_prepare's, or,
+ * single-threaded, the forking thread's own if a signal handler forked
+ * in the middle of an add), they are no one's here. */
 static void fork_child(void)
 {
-    pthread_mutex_init(&mms__registry_lock, NULL);
+    mutex_renew(&mms__registry_lock);
     for (int i = 0; i < MMS_MAX_WRITERS; i++) {
         mms_writer *w = mms__writers[i];
         if (!w)
             continue;
-        pthread_mutex_init(&w->lock, NULL);
-        mms_store_relaxed(&w->adder, (uintptr_t)0);
+        mutex_renew(&w->lock);
+        if (mms_load_relaxed(&w->adder))
+            mms_store_relaxed(&w->adder, (uintptr_t)0);
         if (!(w->flags & MMS_W_FORK_MANUAL))
             mms_writer_after_fork(w);
     }

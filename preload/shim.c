@@ -455,33 +455,52 @@ static void defer_reset(void)
 /* At exec or exit: the deferred child's counts into its parent's file,
  * else into a file of its own. Only in the child itself (not a vfork
  * child of it, sharing its memory). */
+/* The calls from FROM on with kept counts, as fold items, into ITEMS (at
+ * most FOLD_BATCH): their count; *NEXT: where the next batch starts. False
+ * if one of them has no field in the parent's file (as it was at the
+ * fork): they cannot be folded. */
+#define FOLD_BATCH 32
+static bool fold_batch(unsigned from, struct mms__fold_item *items, unsigned *n,
+                       unsigned *next)
+{
+    *n = 0;
+    unsigned id = from;
+    for (; id < MMP_NCALLS && *n < FOLD_BATCH; id++) {
+        if (!defer_has(id) || !mms_load_relaxed(&defer_vals[id][0]))
+            continue;
+        if (mms_load_acquire(&mmp_calls[id].state) != MMP_FIELDS_READY ||
+            !mmp_calls[id].ctr)
+            return false;
+        items[(*n)++] = (struct mms__fold_item){
+            mmp_calls[id].ctr, set_size[mmp_call_set[id]], defer_vals[id]};
+    }
+    *next = id;
+    return true;
+}
+
 static void defer_flush(void)
 {
-    static int flushing; /* items below are one: one flush at a time */
-    static struct mms__fold_item items[MMS__FOLD_MAX];
+    static int flushing; /* one flush at a time */
     int no = 0;
     if (!mms_load_acquire(&deferred) || getpid() != file_pid ||
         !mms_cas_acq_rel(&flushing, &no, 1))
         return;
-    unsigned n = 0;
+    /* In batches on the stack: a static array of every call's item was
+     * one more page copied in each child. What a batch folded is zeroed,
+     * so that what is left, if a later batch cannot be folded, goes to
+     * the child's own file once. */
+    struct mms__fold_item items[FOLD_BATCH];
+    unsigned n = 0, next = MMP_NCALLS;
     bool ok = true;
-    for (unsigned id = 0; id < MMP_NCALLS && ok; id++) {
-        if (!defer_has(id) || !mms_load_relaxed(&defer_vals[id][0]))
-            continue;
-        /* The parent's fields, as they were at the fork. */
-        ok = mms_load_acquire(&mmp_calls[id].state) == MMP_FIELDS_READY &&
-             mmp_calls[id].ctr && n < MMS__FOLD_MAX;
-        if (ok)
-            items[n++] = (struct mms__fold_item){
-                mmp_calls[id].ctr, set_size[mmp_call_set[id]], defer_vals[id]};
+    for (unsigned from = 0; ok && from < MMP_NCALLS; from = next) {
+        ok = fold_batch(from, items, &n, &next);
+        if (ok && n && mms__writer_fold_parent(writer, items, n) < 0)
+            ok = false;
+        for (unsigned k = 0; ok && k < n; k++)
+            mmp_zero_set((void *)items[k].vals, sizeof defer_vals[0]);
     }
-    if (ok && n && mms__writer_fold_parent(writer, items, n) < 0)
-        ok = false;
-    if (ok) {
-        for (unsigned k = 0; k < n; k++)
-            memset((void *)items[k].vals, 0, sizeof defer_vals[0]);
+    if (ok)
         mms_store_relaxed(&defer_nlat, 0u);
-    }
     mms_store_release(&flushing, 0);
     if (!ok)
         defer_to_file();
@@ -806,7 +825,10 @@ int mmp_exec_begin(void)
 {
     mmp_process_end();
     defer_flush(); /* after the families' last records */
-    if (!writer || mms_load_relaxed(&no_syscalls))
+    /* Not in a fork child that made no file of its own: the writer's
+     * file is its parent's. */
+    if (!writer || mms_load_relaxed(&no_syscalls) ||
+        mms_load_acquire(&file_state) != FILE_MADE)
         return 0;
     return mms__writer_exec_begin(writer);
 }

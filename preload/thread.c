@@ -44,6 +44,7 @@ static uint32_t slots_top;
 struct ident {
     int32_t tid;
     bool alive;
+    bool stale; /* tid 0 since a fork: read it when asked */
     uint64_t name[2];
     struct slot *slot; /* NULL: not registered */
 };
@@ -62,6 +63,19 @@ static void name_words(uint64_t w[2], const char *name)
     memcpy(w, buf, sizeof buf);
 }
 
+/* This thread's tid: read now if a fork left it unknown (0: a fork child
+ * that execs at once never asks, mmp_thread_after_fork). */
+static int32_t tid_of_self(void)
+{
+    if (!ident.tid && ident.stale && mmp_syscalls_allowed()) {
+        ident.stale = false;
+        ident.tid = (int32_t)gettid();
+        if (ident.slot)
+            mms_store_relaxed(&ident.slot->tid, ident.tid);
+    }
+    return ident.tid;
+}
+
 /* The writer's identity callback: this thread's tid and name. */
 static void identity(int32_t *tid, char name[16])
 {
@@ -70,7 +84,7 @@ static void identity(int32_t *tid, char name[16])
         w[0] = mms_load_relaxed(&ident.slot->name[0]);
         w[1] = mms_load_relaxed(&ident.slot->name[1]);
     }
-    *tid = ident.tid;
+    *tid = tid_of_self();
     memcpy(name, w, 16);
 }
 
@@ -160,17 +174,20 @@ void mmp_thread_start_main(void)
 
 void mmp_thread_after_fork(void)
 {
-    /* The forking thread is the child's only thread, with a new tid. */
-    uintptr_t self = (uintptr_t)pthread_self();
+    /* The forking thread is the child's only thread, with a new tid, read
+     * when first asked (tid_of_self): most children (a shell's) exec
+     * first, and gettid was a system call and a page of libc's code in
+     * each. Its slot's key is its pthread_t (pthread_self's page too). */
+    uintptr_t self = ident.slot ? mms_load_relaxed(&ident.slot->key)
+                                : (uintptr_t)pthread_self();
     uint32_t top = mms_load_relaxed(&slots_top);
     for (unsigned i = 0; i < top; i++)
         if (mms_load_relaxed(&slots[i].key) != self)
             mms_store_relaxed(&slots[i].key, (uintptr_t)0);
-    if (mmp_syscalls_allowed()) {
-        ident.tid = (int32_t)gettid();
-        if (ident.slot)
-            mms_store_relaxed(&ident.slot->tid, ident.tid);
-    }
+    ident.tid = 0;
+    ident.stale = true;
+    if (ident.slot)
+        mms_store_relaxed(&ident.slot->tid, 0);
 }
 
 mms__identity_fn *mmp_thread_identity(void)
@@ -228,7 +245,7 @@ MMP_HOOK int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 void mmp_thread_renamed_self(const char *name)
 {
     set_name(ident.slot, &ident, name);
-    mmp_thread_named(ident.tid, name);
+    mmp_thread_named(tid_of_self(), name);
 }
 
 MMP_HOOK int pthread_setname_np(pthread_t th, const char *name)
@@ -244,10 +261,13 @@ MMP_HOOK int pthread_setname_np(pthread_t th, const char *name)
         mmp_thread_renamed_self(name);
     } else {
         struct slot *s = slot_find((uintptr_t)th);
-        if (s) {
+        int32_t tid = s ? mms_load_relaxed(&s->tid) : 0;
+        if (s)
             set_name(s, NULL, name);
-            mmp_thread_named(mms_load_relaxed(&s->tid), name);
-        }
+        /* Not a fork child's thread whose tid is not known yet: its own
+         * identity gives the name, from the slot, with its tid. */
+        if (tid)
+            mmp_thread_named(tid, name);
     }
     errno = saved;
     return rc;
