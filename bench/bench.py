@@ -988,7 +988,7 @@ class Bench:
                     if t2 == 5 and s2 == 2:
                         rings = sum(ring.get(i, 0)
                                     for i in range(first, first + count))
-                    k2 = ("histogram chunks" if t2 == 6 else
+                    k2 = ("histogram chunks" if t2 in (6, 10) else
                           "fillers, dead" if s2 == 3 or t2 == 1 else "cells")
                     spans.append((at, at + z2 - rings, k2))
                     spans.append((at + z2 - rings, at + z2, "window rings"))

@@ -178,12 +178,15 @@ static void chunks_keep(mms_writer *w, struct keeps *k, uint32_t *dir,
         uint32_t nb = mms__chunk_nb(nbuckets, bits, c);
         const struct mms_chunk_block *cb =
             (const struct mms_chunk_block *)mms__ptr(w, off);
-        if (off % MMS_LINE == 0 &&
-            block_at(w, k, off, MMS_BLOCK_CHUNK) == mms__chunk_block_size(nb) &&
-            cb->b.bstate == MMS_BS_READY && cb->index == i &&
-            cb->member == member && cb->chunk == c && cb->shard == shard &&
-            cb->nbuckets == nb)
-            keep_add(k, off, MMS_BLOCK_CHUNK, &dir[c]);
+        /* Shard 0's in the heap; a thread's own in its area (3.2). */
+        uint16_t type = shard ? MMS_BLOCK_CHUNK32 : MMS_BLOCK_CHUNK;
+        uint32_t size =
+            shard ? mms__chunk32_block_size(nb) : mms__chunk_block_size(nb);
+        if (off % (shard ? 8 : MMS_LINE) == 0 &&
+            block_at(w, k, off, type) == size && cb->b.bstate == MMS_BS_READY &&
+            cb->index == i && cb->member == member && cb->chunk == c &&
+            cb->shard == shard && cb->nbuckets == nb)
+            keep_add(k, off, type, &dir[c]);
         else
             dir[c] = 0;
     }
@@ -365,8 +368,8 @@ static void unkeep(struct keep *e)
         *e->ring = 0;
 }
 
-/* The CELLS entries V[*J..] inside the AREA at AOFF: kept in place, the
- * space between them fillers, the area's free space zeroed. */
+/* The CELLS and CHUNK32 entries V[*J..] inside the AREA at AOFF: kept in
+ * place, the space between them fillers, the area's free space zeroed. */
 static void area_rebuild(mms_writer *w, struct keep *v, size_t n, size_t *j,
                          uint64_t aoff, uint32_t asize)
 {
@@ -375,8 +378,8 @@ static void area_rebuild(mms_writer *w, struct keep *v, size_t n, size_t *j,
     for (; *j < n && v[*j].off < end; (*j)++) {
         struct keep *e = &v[*j];
         struct mms_block *b = (struct mms_block *)mms__ptr(w, e->off);
-        if (e->type != MMS_BLOCK_CELLS || e->off < pos ||
-            b->size > end - e->off) {
+        if ((e->type != MMS_BLOCK_CELLS && e->type != MMS_BLOCK_CHUNK32) ||
+            e->off < pos || b->size > end - e->off) {
             unkeep(e);
             continue;
         }
@@ -400,8 +403,9 @@ static uint64_t heap_rebuild(mms_writer *w, struct keeps *k)
     for (size_t j = 0; j < n;) {
         struct keep *e = &v[j++];
         uint32_t size = block_at(w, k, e->off, e->type);
-        /* None overlapping, no CELLS outside an area. */
+        /* None overlapping, no CELLS or CHUNK32 outside an area. */
         if (!size || e->off < pos || e->type == MMS_BLOCK_CELLS ||
+            e->type == MMS_BLOCK_CHUNK32 ||
             (e->type == MMS_BLOCK_AREA && e->off % MMS_LINE)) {
             unkeep(e);
             continue;

@@ -47,6 +47,80 @@ void mms__hist_record_cell(mms_field *f, struct mms_cell c, uint64_t v)
     mms__hist_record_at(f, c.p, c.owned, v, 0, f->bits, f->max_exp);
 }
 
+void mms__hist_carry(mms_field *f, const uint8_t *cell, uint32_t *bucket)
+{
+    /* The bucket's place in its chunk: the chunk of the cell's
+     * directory that holds it. */
+    const uint32_t *dir =
+        (const uint32_t *)(cell + sizeof(struct mms_hist_cell));
+    for (uint32_t c = 0; c < f->nchunks; c++) {
+        uint32_t off = mms_load_relaxed(&dir[c]);
+        if (!off)
+            continue;
+        uint32_t *b =
+            (uint32_t *)(mms__ptr(f->w, off) + sizeof(struct mms_chunk_block));
+        uint32_t nb = mms__chunk_nb(f->nbuckets, f->bits, c);
+        if (bucket >= b && bucket < b + nb) {
+            mms__chunk_carry(f->w, bucket, (uint32_t)(bucket - b));
+            return;
+        }
+    }
+}
+
+#if defined(__x86_64__) && !defined(MMS_NO_ASM) && !MMS_TSAN
+/* mms__hist_carry for mms__hist_bucket_inc's asm, which calls it with
+ * no register saved: the general registers the ABI lets a callee
+ * change, and xmm0-15, saved around it (its arguments in rdi, rsi and
+ * rdx, as for mms__hist_carry). */
+__asm__(".text\n"
+        ".globl mms__hist_carry_stub\n"
+        ".hidden mms__hist_carry_stub\n"
+        ".type mms__hist_carry_stub, @function\n"
+        "mms__hist_carry_stub:\n"
+        "\tpush %rax\n\tpush %rcx\n\tpush %rdx\n\tpush %rsi\n"
+        "\tpush %rdi\n\tpush %r8\n\tpush %r9\n\tpush %r10\n"
+        "\tpush %r11\n\tpush %rbp\n\tmov %rsp, %rbp\n"
+        "\tand $-16, %rsp\n\tsub $256, %rsp\n"
+        "\tmovdqa %xmm0, 0(%rsp)\n"
+        "\tmovdqa %xmm1, 16(%rsp)\n"
+        "\tmovdqa %xmm2, 32(%rsp)\n"
+        "\tmovdqa %xmm3, 48(%rsp)\n"
+        "\tmovdqa %xmm4, 64(%rsp)\n"
+        "\tmovdqa %xmm5, 80(%rsp)\n"
+        "\tmovdqa %xmm6, 96(%rsp)\n"
+        "\tmovdqa %xmm7, 112(%rsp)\n"
+        "\tmovdqa %xmm8, 128(%rsp)\n"
+        "\tmovdqa %xmm9, 144(%rsp)\n"
+        "\tmovdqa %xmm10, 160(%rsp)\n"
+        "\tmovdqa %xmm11, 176(%rsp)\n"
+        "\tmovdqa %xmm12, 192(%rsp)\n"
+        "\tmovdqa %xmm13, 208(%rsp)\n"
+        "\tmovdqa %xmm14, 224(%rsp)\n"
+        "\tmovdqa %xmm15, 240(%rsp)\n"
+        "\tcall mms__hist_carry\n"
+        "\tmovdqa 0(%rsp), %xmm0\n"
+        "\tmovdqa 16(%rsp), %xmm1\n"
+        "\tmovdqa 32(%rsp), %xmm2\n"
+        "\tmovdqa 48(%rsp), %xmm3\n"
+        "\tmovdqa 64(%rsp), %xmm4\n"
+        "\tmovdqa 80(%rsp), %xmm5\n"
+        "\tmovdqa 96(%rsp), %xmm6\n"
+        "\tmovdqa 112(%rsp), %xmm7\n"
+        "\tmovdqa 128(%rsp), %xmm8\n"
+        "\tmovdqa 144(%rsp), %xmm9\n"
+        "\tmovdqa 160(%rsp), %xmm10\n"
+        "\tmovdqa 176(%rsp), %xmm11\n"
+        "\tmovdqa 192(%rsp), %xmm12\n"
+        "\tmovdqa 208(%rsp), %xmm13\n"
+        "\tmovdqa 224(%rsp), %xmm14\n"
+        "\tmovdqa 240(%rsp), %xmm15\n"
+        "\tmov %rbp, %rsp\n\tpop %rbp\n"
+        "\tpop %r11\n\tpop %r10\n\tpop %r9\n\tpop %r8\n"
+        "\tpop %rdi\n\tpop %rsi\n\tpop %rdx\n\tpop %rcx\n"
+        "\tpop %rax\n\tret\n"
+        ".size mms__hist_carry_stub, .-mms__hist_carry_stub\n");
+#endif
+
 bool mms__hist_view(mms_field *f, struct mms_hist_view *v)
 {
     if (!f || f->kind != MMS_KIND_HISTOGRAM || (f->flags & MMS_DF_WINDOW))
@@ -104,7 +178,7 @@ bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
     /* The chunks first (a chunk's first value allocates it), then the
      * adds under one hold of the seqlock. */
     const unsigned bits = f->bits;
-    uint64_t *chunk[72] = {NULL}; /* max_exp <= 64: at most 66 chunks */
+    void *chunk[72] = {NULL}; /* max_exp <= 64: at most 66 chunks */
     uint32_t *dir = (uint32_t *)(c.p + sizeof(struct mms_hist_cell));
     for (uint32_t i = next_count(counts, nb, 0); i < nb;
          i = next_count(counts, nb, i + 1))
@@ -116,8 +190,8 @@ bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
     for (uint32_t i = next_count(counts, nb, 0); i < nb;
          i = next_count(counts, nb, i + 1))
         if (chunk[i >> bits]) {
-            seq_add(&chunk[i >> bits][i & ((1u << bits) - 1)], counts[i],
-                    c.owned);
+            mms__bucket_add(f->w, chunk[i >> bits], i & ((1u << bits) - 1),
+                            c.owned, counts[i]);
             n += counts[i];
         }
     if (n) {
@@ -258,14 +332,15 @@ void mms__record_hist_cell(mms_table *t, struct mms_cell c, uint32_t rec,
     const struct mms__tmember *m = &t->m[member];
     uint64_t *body = (uint64_t *)(c.p + m->off);
     uint32_t idx = mms__hist_index(v, m->bits, m->max_exp);
-    uint64_t *chunk =
+    void *chunk =
         mms__chunk_of(t->w, (uint32_t *)(body + 4), idx >> m->bits, m->nbuckets,
                       m->bits, c.owned, rec, (uint16_t)member, v);
     if (!chunk)
         return;
     uint64_t s = 0;
     bool lock = mms__seq_take((uint64_t *)c.p, c.owned, &s);
-    mms__hist_body_add(body, &chunk[idx & ((1u << m->bits) - 1)], c.owned, v);
+    mms__hist_body_add(t->w, body, chunk, idx & ((1u << m->bits) - 1), c.owned,
+                       v);
     if (lock)
         mms_store_release((uint64_t *)c.p, s + 2);
 }

@@ -167,7 +167,7 @@ static inline void mms__raise_u64(uint64_t *p, uint64_t v)
  * or the seqlock odd (a signal handler
  * inside an update of this very cell). Reads only: the caller may still
  * give up before it writes anything (mms__hist_add_owned). */
-static inline __attribute__((always_inline)) uint64_t *
+static inline __attribute__((always_inline)) uint32_t *
 mms__hist_bucket_owned(const struct mms_hist_view *hv, const uint8_t *cell,
                        uint64_t v, uint64_t *seq, const unsigned bits,
                        const unsigned max_exp)
@@ -195,14 +195,52 @@ mms__hist_bucket_owned(const struct mms_hist_view *hv, const uint8_t *cell,
                           : mms_load_relaxed(&hv->ext[off >> hv->ext_shift]) +
                                 (off & hv->ext_mask)) +
                      sizeof(struct mms_chunk_block);
-    return (uint64_t *)chunk + i;
+    return (uint32_t *)chunk + i; /* a CHUNK32 block's (format 3.2) */
+}
+
+/* The u32 BUCKET of histogram F (in this thread's cell CELL) wrapped
+ * past 2^32 - 1: carry 2^32 into shard 0 (mms__chunk_carry). Out of
+ * line; the caller holds CELL's seqlock. */
+MMS_HIDDEN_API void mms__hist_carry(mms_field *f, const uint8_t *cell,
+                                    uint32_t *bucket);
+
+/* Add 1 to BUCKET, a u32 of this thread's cell CELL of histogram F, and
+ * carry when it wraps. On x86-64 the add and a branch on its carry flag:
+ * the call to the carry (mms__hist_carry_stub, which keeps every
+ * register) is inside the asm, so the hot path holds no register across
+ * it. */
+static inline __attribute__((always_inline)) void
+/* NOLINTNEXTLINE(readability-non-const-parameter): written by the asm */
+mms__hist_bucket_inc(mms_field *const *f, const uint8_t *cell, uint32_t *bucket)
+{
+#if defined(__x86_64__) && !defined(MMS_NO_ASM) && !MMS_TSAN
+    /* Below the red zone; the arguments pushed, then popped into the
+     * argument registers (whose values are pushed first). */
+    __asm__ volatile("addl $1, %0\n\t"
+                     "jnc 1f\n\t"
+                     "lea -128(%%rsp), %%rsp\n\t"
+                     "push %%rdi\n\tpush %%rsi\n\tpush %%rdx\n\t"
+                     "push %3\n\tpush %2\n\tpush %1\n\t"
+                     "pop %%rdi\n\tpop %%rsi\n\tpop %%rdx\n\t"
+                     "call mms__hist_carry_stub\n\t"
+                     "pop %%rdx\n\tpop %%rsi\n\tpop %%rdi\n\t"
+                     "lea 128(%%rsp), %%rsp\n"
+                     "1:"
+                     : "+m"(*bucket)
+                     : "m"(*f), "r"(cell), "r"(bucket)
+                     : "cc", "memory");
+#else
+    if (__builtin_expect(mms_add_owned_u32(bucket, 1), 0))
+        mms__hist_carry(*f, cell, bucket);
+#endif
 }
 
 /* Count V in BUCKET (from mms__hist_bucket_owned, whose seqlock word was
- * S) of this thread's histogram cell CELL: count, sum, bucket, max and
- * min under the cell's seqlock. */
+ * S) of this thread's cell CELL of the histogram HV describes: count,
+ * sum, bucket, max and min under the cell's seqlock. */
 static inline __attribute__((always_inline)) void
-mms__hist_add_owned(uint8_t *cell, uint64_t *bucket, uint64_t v, uint64_t s)
+mms__hist_add_owned(const struct mms_hist_view *hv, uint8_t *cell,
+                    uint32_t *bucket, uint64_t v, uint64_t s)
 {
     uint64_t *seq = (uint64_t *)cell;
     mms_store_relaxed(seq, s + 1);
@@ -210,7 +248,7 @@ mms__hist_add_owned(uint8_t *cell, uint64_t *bucket, uint64_t v, uint64_t s)
     struct mms_hist_cell *h = (struct mms_hist_cell *)cell;
     mms_seq_add_owned(&h->count, 1);
     mms_seq_add_owned(&h->sum, v);
-    mms_seq_add_owned(bucket, 1);
+    mms__hist_bucket_inc(&hv->f, cell, bucket);
     mms__raise_u64(&h->max, v);
     mms__raise_u64(&h->min_inv, ~v);
     mms_store_release(seq, s + 2);
@@ -226,11 +264,11 @@ mms__hist_record_owned_as(const struct mms_hist_view *hv, uint8_t *cell,
                           const unsigned max_exp)
 {
     uint64_t s;
-    uint64_t *bucket = mms__hist_bucket_owned(hv, cell, v, &s, bits, max_exp);
+    uint32_t *bucket = mms__hist_bucket_owned(hv, cell, v, &s, bits, max_exp);
     if (__builtin_expect(!bucket, 0))
         mms__hist_record_cell(hv->f, (struct mms_cell){cell, true}, v);
     else
-        mms__hist_add_owned(cell, bucket, v, s);
+        mms__hist_add_owned(hv, cell, bucket, v, s);
 }
 static inline __attribute__((always_inline)) void
 mms__hist_record_owned(const struct mms_hist_view *hv, uint8_t *cell,

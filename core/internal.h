@@ -372,10 +372,16 @@ MMS_HIDDEN uint8_t *mms__cell_slow(mms_writer *w, struct mms__shard *sh,
 MMS_HIDDEN uint8_t *mms__field_cell_slow(mms_field *f, bool *owned);
 /* The buckets of chunk C of the histogram cell at CELL (DIR: its chunk
  * offsets) for index I / MEMBER in shard SHARD: from the directory, or a
- * new CHUNK block; NULL when no space can be had. */
-MMS_HIDDEN uint64_t *mms__chunk_slow(mms_writer *w, uint32_t *dir, uint32_t c,
-                                     uint32_t nb, uint32_t shard, uint32_t i,
-                                     uint16_t member);
+ * new chunk; NULL when no space can be had. Shard 0's are u64 (a CHUNK
+ * block), a thread's own shard's u32 (3.2: a CHUNK32 block in the
+ * shard's area; mms__chunk_carry past 2^32 - 1). */
+MMS_HIDDEN void *mms__chunk_slow(mms_writer *w, uint32_t *dir, uint32_t c,
+                                 uint32_t nb, uint32_t shard, uint32_t i,
+                                 uint16_t member);
+/* BUCKET, the K-th of a CHUNK32 block, has just wrapped past 2^32 - 1:
+ * 2^32 goes to the same bucket in shard 0 (under the retire counters,
+ * as a thread exit's move). Out of line: once per 2^32 values. */
+MMS_HIDDEN void mms__chunk_carry(mms_writer *w, uint32_t *bucket, uint32_t k);
 /* Move this thread's values in SH to shard 0 (thread exit). */
 MMS_HIDDEN void mms__cells_retire(mms_writer *w, struct mms__shard *sh);
 /* Zero every value of cells, chunks and tables in the writer's heap (a
@@ -610,11 +616,12 @@ MMS_HIDDEN const struct mms__ring *mms__merge_ring(const mms_merge *m,
 /* reader.c, for snapshot.c: make sure the mapping covers the heap. */
 MMS_HIDDEN int mms__reader_walk(mms_reader *r);
 /* Validate the chunk offset OFF for (index, member, chunk, shard, nb):
- * the buckets, or NULL. */
-MMS_HIDDEN const uint64_t *mms__reader_chunk(mms_reader *r, uint32_t off,
-                                             uint32_t index, uint16_t member,
-                                             uint16_t chunk, uint32_t shard,
-                                             uint32_t nb);
+ * the buckets, or NULL; *WIDE: u64 buckets (a CHUNK block), else u32 (a
+ * CHUNK32 block, 3.2). */
+MMS_HIDDEN const void *mms__reader_chunk(mms_reader *r, uint32_t off,
+                                         uint32_t index, uint16_t member,
+                                         uint16_t chunk, uint32_t shard,
+                                         uint32_t nb, bool *wide);
 /* 3.2: the slots of the RING block at OFF named by a cell of field INDEX
  * in SHARD (checked), or NULL. */
 MMS_HIDDEN const struct mms_window_slot *
@@ -688,6 +695,12 @@ static inline uint32_t mms__chunk_block_size(uint32_t nb)
 {
     return (uint32_t)mms__round_up(sizeof(struct mms_chunk_block) + 8ull * nb,
                                    MMS_LINE);
+}
+/* A CHUNK32 block's (3.2: u32 buckets, in a thread's own shard's area). */
+static inline uint32_t mms__chunk32_block_size(uint32_t nb)
+{
+    return (uint32_t)mms__round_up(sizeof(struct mms_chunk_block) + 4ull * nb,
+                                   8);
 }
 
 /* Copy a string into a fixed NUL-padded field, always terminated. */

@@ -813,8 +813,8 @@ static int take_block(mms_reader *r, uint64_t off, const struct mms_block *b,
                       uint32_t area_shard)
 {
     if (area_shard) {
-        if (b->type == MMS_BLOCK_FILLER)
-            return 0;
+        if (b->type == MMS_BLOCK_FILLER || b->type == MMS_BLOCK_CHUNK32)
+            return 0; /* a chunk: read through its cell's directory */
         if (b->type != MMS_BLOCK_CELLS)
             return MMS_ECORRUPT;
         int rc = take_cells(r, off, b->size, area_shard - 1);
@@ -921,7 +921,8 @@ static uint32_t cells_fast(mms_reader *r, uint64_t base, uint32_t pos,
     return pos;
 }
 
-/* An area's nested blocks: CELLS, FILLER, or blocks still PENDING (a
+/* An area's nested blocks: CELLS, FILLER, CHUNK32 (3.2: a histogram's
+ * u32 buckets, read through its cell), or blocks still PENDING (a
  * file of 10,000 fields and 64 threads has 640,000 of them: one loop,
  * no dispatch by the heap's block types). */
 static int walk_area(mms_reader *r, struct mms__rarea *a)
@@ -956,7 +957,8 @@ static int walk_area(mms_reader *r, struct mms__rarea *a)
             rc = take_cells(r, off, b.size, shard);
             if (rc == 1) /* an index not known yet */
                 rc = hold(&r->orphans, off, shard + 1);
-        } else if (b.type != MMS_BLOCK_FILLER && b.bstate == MMS_BS_READY)
+        } else if (b.type != MMS_BLOCK_FILLER && b.type != MMS_BLOCK_CHUNK32 &&
+                   b.bstate == MMS_BS_READY)
             rc = MMS_ECORRUPT;
         pos += b.size;
     }
@@ -1056,24 +1058,29 @@ int mms__reader_walk(mms_reader *r)
     return added;
 }
 
-const uint64_t *mms__reader_chunk(mms_reader *r, uint32_t off, uint32_t index,
-                                  uint16_t member, uint16_t chunk,
-                                  uint32_t shard, uint32_t nb)
+const void *mms__reader_chunk(mms_reader *r, uint32_t off, uint32_t index,
+                              uint16_t member, uint16_t chunk, uint32_t shard,
+                              uint32_t nb, bool *wide)
 {
-    uint32_t size = mms__chunk_block_size(nb);
-    if (off % MMS_LINE || off < r->h.heap_off ||
-        !in_bounds(off, size, r->map_size))
+    /* A CHUNK (u64 buckets, whole cache lines), or in a thread's own
+     * shard of a 3.2 file a CHUNK32 (u32 buckets, 8-aligned). */
+    if (off % 8 || off < r->h.heap_off ||
+        !in_bounds(off, sizeof(struct mms_chunk_block), r->map_size))
         return NULL;
     struct mms_chunk_block cb;
     memcpy(&cb, r->base + off, sizeof cb);
-    if (cb.b.type != MMS_BLOCK_CHUNK ||
+    *wide = cb.b.type != MMS_BLOCK_CHUNK32 || !shard;
+    uint32_t size =
+        *wide ? mms__chunk_block_size(nb) : mms__chunk32_block_size(nb);
+    if ((*wide && off % MMS_LINE) || !in_bounds(off, size, r->map_size) ||
+        cb.b.type != (*wide ? MMS_BLOCK_CHUNK : MMS_BLOCK_CHUNK32) ||
         mms_load_acquire(
             &((const struct mms_chunk_block *)(r->base + off))->b.bstate) ==
             MMS_BS_PENDING ||
         cb.b.size != size || cb.index != index || cb.member != member ||
         cb.chunk != chunk || cb.shard != shard || cb.nbuckets != nb)
         return NULL;
-    return (const uint64_t *)(r->base + off + sizeof cb);
+    return r->base + off + sizeof cb;
 }
 
 const struct mms_window_slot *mms__reader_ring(mms_reader *r, uint64_t off,

@@ -578,11 +578,18 @@ static int chunk_copy(struct body_dst *d, uint32_t c, uint32_t off)
     if (!off)
         return 0;
     uint32_t nb = mms__chunk_nb(d->nbuckets, d->bits, c);
-    const uint64_t *b = mms__reader_chunk(d->r, off, d->index, d->member,
-                                          (uint16_t)c, d->shard, nb);
+    bool wide;
+    const void *b = mms__reader_chunk(d->r, off, d->index, d->member,
+                                      (uint16_t)c, d->shard, nb, &wide);
     if (!b)
         return MMS_ECORRUPT;
-    words_copy(d->w + 4 + ((size_t)c << d->bits), b, nb);
+    uint64_t *to = d->w + 4 + ((size_t)c << d->bits);
+    if (wide) {
+        words_copy(to, b, nb);
+    } else { /* a CHUNK32's (3.2): the owner adds, one u32 at a time */
+        for (uint32_t k = 0; k < nb; k++)
+            to[k] = mms_seq_load((const uint32_t *)b + k);
+    }
     d->present |= 1ull << c;
     return 0;
 }

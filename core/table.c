@@ -389,14 +389,15 @@ static void record_hist(mms_table *t, uint8_t *c, unsigned member, bool owned,
     const struct mms__tmember *m = &t->m[member];
     uint64_t *body = (uint64_t *)(c + m->off);
     uint32_t idx = mms__hist_index(v, m->bits, m->max_exp);
-    uint64_t *chunk =
+    void *chunk =
         mms__chunk_of(t->w, (uint32_t *)(body + 4), idx >> m->bits, m->nbuckets,
                       m->bits, owned, rec, (uint16_t)member, v);
     if (!chunk)
         return;
     uint64_t s = 0;
     bool lock = mms__seq_take((uint64_t *)c, owned, &s);
-    mms__hist_body_add(body, &chunk[idx & ((1u << m->bits) - 1)], owned, v);
+    mms__hist_body_add(t->w, body, chunk, idx & ((1u << m->bits) - 1), owned,
+                       v);
     if (lock)
         mms_store_release((uint64_t *)c, s + 2);
 }

@@ -137,52 +137,67 @@ static inline uint32_t mms__cell_shard(mms_writer *w, bool owned)
 }
 
 /* The buckets of chunk C of a histogram (directory DIR) for index I and
- * MEMBER, allocating the chunk on first use (out of line); NULL: the
- * value is dropped (and counted), or, in a cell with no chunk yet, V was
- * recorded without one (cells.c, format.md 11.6). */
-MMS_HIDDEN uint64_t *mms__chunk_new(mms_writer *w, uint32_t *dir, uint32_t c,
-                                    uint32_t nbuckets, unsigned bits,
-                                    bool owned, uint32_t i, uint16_t member,
-                                    uint64_t v);
-static inline __attribute__((always_inline)) uint64_t *
+ * MEMBER, allocating the chunk on first use (out of line): u32 in a
+ * thread's own shard (OWNED), u64 in shard 0. NULL: the value is dropped
+ * (and counted), or, in a cell with no chunk yet, V was recorded without
+ * one (cells.c, format.md 11.6). */
+MMS_HIDDEN void *mms__chunk_new(mms_writer *w, uint32_t *dir, uint32_t c,
+                                uint32_t nbuckets, unsigned bits, bool owned,
+                                uint32_t i, uint16_t member, uint64_t v);
+static inline __attribute__((always_inline)) void *
 mms__chunk_of(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nbuckets,
               unsigned bits, bool owned, uint32_t i, uint16_t member,
               uint64_t v)
 {
     uint32_t off = mms_load_acquire(&dir[c]);
     if (MMS_LIKELY(off != 0))
-        return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
+        return mms__ptr(w, off) + sizeof(struct mms_chunk_block);
     return mms__chunk_new(w, dir, c, nbuckets, bits, owned, i, member, v);
 }
 /* The same for an add of several values at once (never without a
  * chunk): NULL only when dropped. */
-MMS_HIDDEN uint64_t *mms__chunk_need(mms_writer *w, uint32_t *dir, uint32_t c,
-                                     uint32_t nbuckets, unsigned bits,
-                                     bool owned, uint32_t i, uint16_t member);
-static inline __attribute__((always_inline)) uint64_t *
+MMS_HIDDEN void *mms__chunk_need(mms_writer *w, uint32_t *dir, uint32_t c,
+                                 uint32_t nbuckets, unsigned bits, bool owned,
+                                 uint32_t i, uint16_t member);
+static inline __attribute__((always_inline)) void *
 mms__chunk_of_many(mms_writer *w, uint32_t *dir, uint32_t c, uint32_t nbuckets,
                    unsigned bits, bool owned, uint32_t i, uint16_t member)
 {
     uint32_t off = mms_load_acquire(&dir[c]);
     if (MMS_LIKELY(off != 0))
-        return (uint64_t *)(mms__ptr(w, off) + sizeof(struct mms_chunk_block));
+        return mms__ptr(w, off) + sizeof(struct mms_chunk_block);
     return mms__chunk_need(w, dir, c, nbuckets, bits, owned, i, member);
 }
 
-/* Add V to the histogram body B (count, sum, min_inv, max) whose bucket
- * is BUCKET; the caller holds the seqlock (or, in shard 0, has none). */
+/* Add N to the K-th bucket of CHUNK (from mms__chunk_of: u32 buckets
+ * when OWNED, else u64, shared), carrying a wrapped u32 bucket. */
 static inline __attribute__((always_inline)) void
-mms__hist_body_add(uint64_t *b, uint64_t *bucket, bool owned, uint64_t v)
+mms__bucket_add(mms_writer *w, void *chunk, uint32_t k, bool owned, uint32_t n)
+{
+    if (MMS_LIKELY(owned)) {
+        uint32_t *b = (uint32_t *)chunk + k;
+        if (MMS_UNLIKELY(mms_add_owned_u32(b, n)))
+            mms__chunk_carry(w, b, k);
+    } else {
+        mms_add_relaxed((uint64_t *)chunk + k, (uint64_t)n);
+    }
+}
+
+/* Add V to the histogram body B (count, sum, min_inv, max) whose bucket
+ * is the K-th of CHUNK; the caller holds the seqlock (or, in shard 0,
+ * has none). */
+static inline __attribute__((always_inline)) void
+mms__hist_body_add(mms_writer *w, uint64_t *b, void *chunk, uint32_t k,
+                   bool owned, uint64_t v)
 {
     if (MMS_LIKELY(owned)) {
         mms_seq_add_owned(&b[0], 1);
         mms_seq_add_owned(&b[1], v);
-        mms_seq_add_owned(bucket, 1);
     } else {
         mms_add_relaxed(&b[0], 1);
         mms_add_relaxed(&b[1], v);
-        mms_add_relaxed(bucket, 1);
     }
+    mms__bucket_add(w, chunk, k, owned, 1);
     mms__raise_to(&b[3], v);
     mms__raise_to(&b[2], ~v);
 }
@@ -210,14 +225,14 @@ mms__hist_record_at(mms_field *f, uint8_t *cell, bool owned, uint64_t v,
 {
     uint64_t *seq = (uint64_t *)cell, *body = seq + 1;
     uint32_t idx = mms__hist_index(v, bits, max_exp);
-    uint64_t *chunk =
+    void *chunk =
         mms__chunk_of(f->w, (uint32_t *)(cell + sizeof(struct mms_hist_cell)),
                       idx >> bits, f->nbuckets, bits, owned, f->index, 0, v);
     if (MMS_UNLIKELY(!chunk))
         return;
     uint64_t s = 0;
     bool lock = mms__seq_take(seq, owned, &s);
-    mms__hist_body_add(body, &chunk[idx & ((1u << bits) - 1)], owned, v);
+    mms__hist_body_add(f->w, body, chunk, idx & ((1u << bits) - 1), owned, v);
     if (f->flags & MMS_DF_WINDOW) {
         uint64_t sec = (uint64_t)now_ns / 1000000000u;
         size_t words = 2 + f->win_nbuckets;

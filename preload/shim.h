@@ -531,11 +531,11 @@ mmp_tsc_latency_geom(const struct mms_hist_view *hv, uint8_t *l, uint64_t s0,
     if (MMP_UNLIKELY((int64_t)d < 0)) /* another CPU's TSC: the slow path's */
         return false;
     uint64_t dt = mms__clock_tsc_dt(d), seq;
-    uint64_t *bucket = mms__hist_bucket_owned(
+    uint32_t *bucket = mms__hist_bucket_owned(
         hv, l, dt, &seq, MMP_HIST_BITS_DEFAULT, MMS_HIST_DEFAULT_MAX_EXP);
     if (MMP_UNLIKELY(!bucket))
         return false;
-    mms__hist_add_owned(l, bucket, dt, seq);
+    mms__hist_add_owned(hv, l, bucket, dt, seq);
     return true;
 }
 

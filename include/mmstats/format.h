@@ -167,7 +167,8 @@ enum mms_block_type {
     MMS_BLOCK_CHUNK = 6,
     MMS_BLOCK_TABLE = 7,
     MMS_BLOCK_RECORD = 8,
-    MMS_BLOCK_RING = 9, /* 3.2: a windowed counter cell's ring */
+    MMS_BLOCK_RING = 9,     /* 3.2: a windowed counter cell's ring */
+    MMS_BLOCK_CHUNK32 = 10, /* 3.2: inside its shard's AREA only */
 };
 
 enum mms_block_state {
@@ -244,7 +245,9 @@ struct mms_chunk_block {
     uint16_t chunk;     /* 14 */
     uint32_t shard;     /* 16 */
     uint32_t nbuckets;  /* 20 */
-    /* 24: uint64_t buckets[nbuckets] */
+    /* 24: uint64_t buckets[nbuckets]; CHUNK32: uint32_t buckets[nbuckets]
+     * (a thread's own shard, 3.2: a bucket's count past 2^32 - 1 is
+     * carried into shard 0's bucket, section 8.5) */
 };
 
 /* ---- Kinds' values ---------------------------------------------------- */

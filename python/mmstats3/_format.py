@@ -53,6 +53,8 @@ MEMBER_TYPES = {1: "u64", 2: "i64", 3: "f64"}
 B_FILLER, B_FIELD, B_SHARD, B_AREA, B_CELLS, B_CHUNK, B_TABLE, B_RECORD, \
     B_RING = range(1, 10)
 RING_BLOCK_SIZE = 16 + 16 * 64  # 3.2: header, index, shard; 64 slots
+# 3.2: a thread's own shard's chunks: u32 buckets, in the shard's areas
+B_CHUNK32 = 10
 BS_PENDING, BS_READY, BS_DEAD = 1, 2, 3
 LINE = 64
 MK_SUM, MK_SUM_I64, MK_MAX, MK_MIN, MK_HIST, MK_MAXARG = range(1, 7)
@@ -306,6 +308,10 @@ def chunk_nb(nbuckets, bits, c):
 
 def chunk_block_size(nb):
     return round_up(24 + 8 * nb, LINE)
+
+
+def chunk32_block_size(nb):
+    return round_up(24 + 4 * nb, 8)
 
 
 def read_small(path, limit=4096):
@@ -564,8 +570,8 @@ class StatsFile:
     def take_block(self, off, hdr, area_shard):
         btype, _, size = hdr
         if area_shard:
-            if btype == B_FILLER:
-                return
+            if btype in (B_FILLER, B_CHUNK32):
+                return  # a chunk: read through its cell's directory
             if btype != B_CELLS:
                 raise StatsError("corrupt")
             if self.take_cells(off, size, area_shard - 1) == 1:
@@ -820,18 +826,22 @@ class StatsFile:
         return 0
 
     def chunk(self, off, index, member, c, shard, nb):
-        """The buckets' offset of a checked chunk reference, or None."""
-        size = chunk_block_size(nb)
-        if off % LINE or off < self.heap_off or not in_bounds(off, size,
-                                                              self.size):
+        """The buckets of a checked chunk reference, (offset, the struct
+        code of a bucket: Q, or I for a CHUNK32's), or None."""
+        if off % 8 or off < self.heap_off or not in_bounds(off, 24,
+                                                           self.size):
             return None
         (btype, bstate, bsize, bindex, bmember, bchunk, bshard,
          bnb) = struct.unpack_from(self.bo + "HHIIHHII", self.m, off)
-        if (btype != B_CHUNK or bstate == BS_PENDING or bsize != size or
+        wide = btype != B_CHUNK32 or not shard
+        size = chunk_block_size(nb) if wide else chunk32_block_size(nb)
+        if ((wide and off % LINE) or not in_bounds(off, size, self.size) or
+                btype != (B_CHUNK if wide else B_CHUNK32) or
+                bstate == BS_PENDING or bsize != size or
                 bindex != index or bmember != member or bchunk != c or
                 bshard != shard or bnb != nb):
             return None
-        return off + 24
+        return off + 24, "Q" if wide else "I"
 
     def ring(self, off, index, shard):
         """3.2: the slots' offset of a checked RING block reference, or
@@ -980,7 +990,8 @@ def hist_cell(sf, f, off, shard):
             b = sf.chunk(d, f.index, 0, c, shard, nb)
             if b is None:
                 return head, {}, (), False, True
-            chunks[c] = struct.unpack_from(bo + "%dQ" % nb, sf.m, b)
+            chunks[c] = struct.unpack_from(bo + "%d%s" % (nb, b[1]), sf.m,
+                                           b[0])
         ring = struct.unpack_from(bo + "%dQ" % ring_words, sf.m,
                                   off + f.win_off) if ring_words else ()
         if seq_ok(sf, off, s1):
@@ -1258,7 +1269,8 @@ def record_cell(sf, t, off, ridx, shard, vals):
                 if b is None:
                     busy = True
                     continue
-                bk = struct.unpack_from(sf.bo + "%dQ" % nb, sf.m, b)
+                bk = struct.unpack_from(sf.bo + "%d%s" % (nb, b[1]), sf.m,
+                                        b[0])
                 base = c << mb["bits"]
                 for i, n in enumerate(bk):
                     h.buckets[base + i] = (h.buckets[base + i] + n) & U64

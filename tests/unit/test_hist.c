@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hotpath.h"
 #include "internal.h"
 #include "testutil.h"
 
@@ -922,6 +923,142 @@ static void test_version_3_0_file_reads_as_before(void **state)
     mms_reader_close(r);
 }
 
+/* ------------------------------- u32 chunks of a thread's shard (3.2) */
+
+/* This thread's cell of histogram F, and the u32 bucket value V went to
+ * (the chunk: a CHUNK32 block, 8-aligned, in the shard's area). */
+static uint32_t *own_bucket(mms_field *f, uint64_t v)
+{
+    mms_writer *w = f->w;
+    uint8_t *cell = mms__row_cell(mms__tls[w->slot].sh, f->index);
+    assert_non_null(cell);
+    const uint32_t *dir =
+        (const uint32_t *)(cell + sizeof(struct mms_hist_cell));
+    uint32_t idx = mms__hist_index(v, f->bits, f->max_exp);
+    uint32_t off = dir[idx >> f->bits];
+    assert_int_not_equal(off, 0);
+    assert_int_equal(off % 8, 0);
+    const struct mms_chunk_block *cb =
+        (const struct mms_chunk_block *)mms__ptr(w, off);
+    uint32_t nb = mms__chunk_nb(f->nbuckets, f->bits, idx >> f->bits);
+    assert_int_equal(cb->b.type, MMS_BLOCK_CHUNK32);
+    assert_int_equal(cb->b.size, mms__chunk32_block_size(nb));
+    assert_int_equal(cb->shard, mms__tls[w->slot].sh->id);
+    assert_int_equal(cb->nbuckets, nb);
+    return (uint32_t *)(cb + 1) + (idx & ((1u << f->bits) - 1));
+}
+
+/* The count of V's bucket in a fresh snapshot of field NAME. */
+static uint64_t bucket_read(mms_reader *r, const char *name, uint64_t v)
+{
+    struct mms_hist h;
+    read_hist(r, name, &h);
+    uint64_t n = h.buckets[mms__hist_index(v, h.bits, h.max_exp)];
+    mms_hist_free(&h);
+    return n;
+}
+
+struct carry_thread {
+    mms_field *f;
+    struct mms_hist_view *hv;
+    uint64_t v;
+};
+
+/* Record V four times (its chunk made), set its bucket to 2^32 - 6
+ * (2^32 records take too long), then record it 8 times more, by the
+ * core's record and by the shim's inline one (mms__hist_record_owned):
+ * past 2^32 - 1 the bucket wraps and carries 2^32 into shard 0. The
+ * bucket's count: 2^32 + 2. */
+static void *carry_records(void *arg)
+{
+    struct carry_thread *t = arg;
+    for (int k = 0; k < 4; k++) /* chunkless up to 3: the 4th makes it */
+        mms_hist_record(t->f, t->v);
+    uint32_t *b = own_bucket(t->f, t->v);
+    assert_int_equal(*b, 4);
+    *b = UINT32_MAX - 5;
+    mms_hist_record(t->f, t->v);
+    assert_int_equal(*b, UINT32_MAX - 4);
+    uint8_t *cell = mms__cell(t->f).p;
+    for (int k = 0; k < 4; k++)
+        mms__hist_record_owned(t->hv, cell, t->v);
+    assert_int_equal(*b, UINT32_MAX);
+    mms_hist_record(t->f, t->v); /* wraps */
+    assert_int_equal(*b, 0);
+    mms__hist_record_owned(t->hv, cell, t->v);
+    mms__hist_record_owned(t->hv, cell, t->v);
+    assert_int_equal(*b, 2);
+    return NULL;
+}
+
+/* A bucket of a thread's own shard is a u32 in a CHUNK32 block; past
+ * 2^32 - 1 it carries into shard 0, and readers see every value, while
+ * the thread lives and after its exit moved its cell to shard 0. */
+static void test_u32_bucket_carries_into_shard_0(void **state)
+{
+    struct wfix *fx = *state;
+    mms_field *f;
+    assert_int_equal(mms_hist_new(fx->w, "carry", "ns", &f), 0);
+    struct mms_hist_view hv;
+    assert_true(mms__hist_view(f, &hv));
+    /* (2^32 - 6) + 1 + 4 + 1 + 2 in the bucket, per thread. */
+    const uint64_t want = (1ull << 32) + 2;
+    struct carry_thread t = {f, &hv, 5000};
+    carry_records(&t); /* this thread: read while it lives */
+    assert_int_equal(bucket_read(fx->r, "carry", 5000), want);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, carry_records, &t), 0);
+    assert_int_equal(pthread_join(th, NULL), 0); /* moved to shard 0 */
+    assert_int_equal(bucket_read(fx->r, "carry", 5000), 2 * want);
+    /* Two carries and a thread's exit: the retire counters moved. */
+    assert_int_equal(fx->w->hdr->retire_begin, fx->w->hdr->retire_end);
+    assert_true(fx->w->hdr->retire_end >= 3);
+}
+
+/* A file of the 3.1 layout (a thread's chunks u64 CHUNK blocks in the
+ * heap, of whole cache lines) reads as before: this thread's CHUNK32
+ * chunks copied into such blocks, the directory pointed at them, the
+ * minor set back to 1. */
+static void test_version_3_1_chunks_read_as_before(void **state)
+{
+    struct wfix *fx = *state;
+    mms_writer *w = fx->w;
+    mms_field *f;
+    assert_int_equal(mms_hist_new(w, "old31", "ns", &f), 0);
+    for (size_t k = 0; k < 4; k++)
+        mms_hist_record(f, few_values[k]);
+    uint8_t *cell = mms__row_cell(mms__tls[w->slot].sh, f->index);
+    uint32_t *dir = (uint32_t *)(cell + sizeof(struct mms_hist_cell));
+    for (uint32_t c = 0; c < f->nchunks; c++) {
+        if (!dir[c])
+            continue;
+        const struct mms_chunk_block *old =
+            (const struct mms_chunk_block *)mms__ptr(w, dir[c]);
+        assert_int_equal(old->b.type, MMS_BLOCK_CHUNK32);
+        uint64_t o = mms__block_alloc(
+            w, MMS_BLOCK_CHUNK, mms__chunk_block_size(old->nbuckets), MMS_LINE);
+        assert_true(o != 0);
+        struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
+        cb->index = old->index;
+        cb->member = old->member;
+        cb->chunk = old->chunk;
+        cb->shard = old->shard;
+        cb->nbuckets = old->nbuckets;
+        for (uint32_t k = 0; k < old->nbuckets; k++)
+            ((uint64_t *)(cb + 1))[k] = ((const uint32_t *)(old + 1))[k];
+        mms__block_publish(w, &cb->b, MMS_BS_READY);
+        dir[c] = (uint32_t)o;
+    }
+    w->hdr->p.minor = 1;
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, mms_writer_path(w)), 0);
+    struct mms_hist h;
+    read_hist(r, "old31", &h);
+    assert_hist_exact(&h, few_values, 4);
+    mms_hist_free(&h);
+    mms_reader_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -956,6 +1093,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_record_hist_members_chunkless_exact, wsetup, wteardown),
         cmocka_unit_test_setup_teardown(test_version_3_0_file_reads_as_before,
+                                        wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(test_u32_bucket_carries_into_shard_0,
+                                        wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(test_version_3_1_chunks_read_as_before,
                                         wsetup, wteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

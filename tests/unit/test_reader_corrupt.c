@@ -486,7 +486,7 @@ static void test_chunks(void **state)
                            "nbuckets", "type",  "offset"};
     for (int k = 0; k < 6; k++) {
         reset();
-        ch = (void *)block(MMS_BLOCK_CHUNK, 0);
+        ch = (void *)block(MMS_BLOCK_CHUNK32, 0); /* a thread's (3.2) */
         switch (k) {
         case 0:
             ch->index++;
