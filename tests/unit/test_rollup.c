@@ -144,6 +144,19 @@ static void listing(const char *dir, char *out, size_t len)
 }
 
 /* The rollup of DIR holds exactly processes SEEDS[0..N): every value. */
+/* H, read from the rollup, holds exactly WANT's values: count, sum,
+ * extremes and every bucket. */
+static void assert_hist_same(const struct mms_hist *h,
+                             const struct mms_hist *want)
+{
+    assert_int_equal(h->count, want->count);
+    assert_int_equal(h->sum, want->sum);
+    assert_int_equal(h->min, want->min);
+    assert_int_equal(h->max, want->max);
+    assert_int_equal(h->nbuckets, want->nbuckets);
+    assert_memory_equal(h->buckets, want->buckets, want->nbuckets * 8);
+}
+
 static void check_rollup(const char *dir, const int *seeds, int n,
                          int last_seed)
 {
@@ -202,20 +215,12 @@ static void check_rollup(const char *dir, const int *seeds, int n,
     assert_int_equal(gv->kind, MMS_KIND_GAUGE);
     assert_int_equal(gv->v.i64, gsum);
     const struct mms_hist *h = tu_value(s, "h.lat", NULL)->v.hist;
-    assert_int_equal(h->count, want.count);
-    assert_int_equal(h->sum, want.sum);
-    assert_int_equal(h->min, want.min);
-    assert_int_equal(h->max, want.max);
-    assert_memory_equal(h->buckets, want.buckets, want.nbuckets * 8);
+    assert_hist_same(h, &want);
     mms_hist_free(&want);
     tu_hist_check(h, 1);
     /* Cells that held their values without chunks fold exactly too. */
     h = tu_value(s, "h.few", NULL)->v.hist;
-    assert_int_equal(h->count, want_few.count);
-    assert_int_equal(h->sum, want_few.sum);
-    assert_int_equal(h->min, want_few.min);
-    assert_int_equal(h->max, want_few.max);
-    assert_memory_equal(h->buckets, want_few.buckets, want_few.nbuckets * 8);
+    assert_hist_same(h, &want_few);
     mms_hist_free(&want_few);
     assert_int_equal(tu_value(s, "g.last", NULL)->v.i64, last_seed);
     char mode[16];
@@ -255,8 +260,7 @@ static void check_rollup(const char *dir, const int *seeds, int n,
             assert_int_equal(ri->m[3].count, cnt[key]);
             struct mms_hist rh;
             assert_int_equal(mms_snapshot_record_hist(s, 0, k, 3, &rh), 0);
-            assert_memory_equal(rh.buckets, want_rec[key].buckets,
-                                rh.nbuckets * 8);
+            assert_hist_same(&rh, &want_rec[key]);
             mms_hist_free(&rh);
             assert_int_equal(ri->m[4].v.u64, most[key]);
             assert_int_equal(ri->m[4].arg, most[key] * 2);
