@@ -185,6 +185,10 @@ static uint64_t chunk_make(mms_writer *w, uint32_t c, uint32_t nb,
     if (!o)
         return 0;
     struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
+    /* An area's space is not always zero: in a fork child it may hold
+     * what a parent's thread was writing when the child was made. */
+    if (sh)
+        memset(cb + 1, 0, (size_t)nb * sizeof(uint32_t));
     cb->index = i;
     cb->member = member;
     cb->chunk = (uint16_t)c;
