@@ -96,14 +96,11 @@ static size_t short_string(char *p, const unsigned char *s)
     return len + 2;
 }
 
-/* Separator, indentation and key before an item at the current depth,
- * in one room when the key is short and plain (every key the tools
- * write: a 10,000-field --json writes 300,000 items). */
-static void item(struct jw *w, const char *key)
+/* At P (room for 2 + 2 * DEPTH bytes): what comes before an item at
+ * DEPTH, a comma after an earlier one and, pretty, the line break and
+ * indentation (or a space, COMPACT); the item counted. Returns the end. */
+static char *separate(struct jw *w, char *p, size_t depth, bool compact)
 {
-    bool compact = !w->pretty || w->compact_from;
-    size_t depth = (size_t)w->depth;
-    char *p = room(w, 8 + 2 * depth + SHORT_STR + 2), *start = p;
     if (w->items[depth]) {
         *p++ = ',';
         if (compact && w->pretty)
@@ -115,6 +112,18 @@ static void item(struct jw *w, const char *key)
         p += 2 * depth;
     }
     w->items[depth] = true;
+    return p;
+}
+
+/* Separator, indentation and key before an item at the current depth,
+ * in one room when the key is short and plain (every key the tools
+ * write: a 10,000-field --json writes 300,000 items). */
+static void item(struct jw *w, const char *key)
+{
+    bool compact = !w->pretty || w->compact_from;
+    size_t depth = (size_t)w->depth;
+    char *p = room(w, 8 + 2 * depth + SHORT_STR + 2), *start = p;
+    p = separate(w, p, depth, compact);
     if (!key) {
         w->len += (size_t)(p - start);
         return;
@@ -252,17 +261,7 @@ void jw_u64_row(struct jw *w, const uint64_t *v, size_t n)
      * room: separator, indentation, the bracketed integers. */
     bool compact = !w->pretty || w->compact_from;
     char *p = room(w, 8 + 2 * depth + (size_t)ROW_MAX * 22), *start = p;
-    if (w->items[depth]) {
-        *p++ = ',';
-        if (compact && w->pretty)
-            *p++ = ' ';
-    }
-    if (!compact && depth > 0) {
-        *p++ = '\n';
-        memset(p, ' ', 2 * depth);
-        p += 2 * depth;
-    }
-    w->items[depth] = true;
+    p = separate(w, p, depth, compact);
     *p++ = '[';
     for (size_t k = 0; k < n; k++) {
         if (k) {
@@ -299,17 +298,7 @@ void jw_row_tail(struct jw *w, const char *head, size_t len, uint64_t last)
     }
     bool compact = !w->pretty || w->compact_from;
     char *p = room(w, 8 + 2 * depth + JW_ROW_HEAD + 24), *start = p;
-    if (w->items[depth]) {
-        *p++ = ',';
-        if (compact && w->pretty)
-            *p++ = ' ';
-    }
-    if (!compact && depth > 0) {
-        *p++ = '\n';
-        memset(p, ' ', 2 * depth);
-        p += 2 * depth;
-    }
-    w->items[depth] = true;
+    p = separate(w, p, depth, compact);
     memcpy(p, head, len);
     p += len;
     char buf[40];
