@@ -159,6 +159,11 @@ static char prefix_buf[4096];
 static const char *prefix[MAX_PREFIXES];
 static size_t prefix_len[MAX_PREFIXES];
 static unsigned nprefix;
+/* The letters that follow a prefix's "/", as a 256-bit set: most paths a
+ * program opens (its data under /home, /tmp, /var) start with a letter no
+ * prefix has and are decided by one test. */
+static uint64_t first_letter[4];
+static bool exclude_all; /* "/" is a prefix */
 
 static size_t prefix_used;
 
@@ -184,16 +189,29 @@ static void add_prefixes(const char *list)
         prefix[nprefix] = prefix_buf + prefix_used;
         /* "/" alone excludes everything: kept as the empty prefix. */
         prefix_len[nprefix++] = len == 1 ? 0 : len;
+        if (len == 1)
+            exclude_all = true;
+        else
+            first_letter[(unsigned char)p[1] >> 6] |=
+                1ull << ((unsigned char)p[1] & 63);
         prefix_used += len + 1;
     }
 }
 
-bool mmp_fpath_excluded(const char *abs)
+/* Whether a prefix starts with the letter after ABS's first "/". */
+static bool may_match(const char *abs)
 {
+    unsigned char c = (unsigned char)abs[1];
+    return (first_letter[c >> 6] >> (c & 63)) & 1;
+}
+
+/* Whether a prefix other than "/" matches ABS. */
+static inline bool match_prefix(const char *abs)
+{
+    if (!may_match(abs))
+        return false;
     for (unsigned i = 0; i < nprefix; i++) {
         size_t n = prefix_len[i];
-        if (n == 0) /* "/": every path */
-            return true;
         /* The first letter after the "/" tells most prefixes apart: the
          * call to compare the rest only for those that may match. */
         if (abs[1] == prefix[i][1] && !strncmp(abs, prefix[i], n) &&
@@ -203,13 +221,22 @@ bool mmp_fpath_excluded(const char *abs)
     return false;
 }
 
+bool mmp_fpath_excluded(const char *abs)
+{
+    return exclude_all || match_prefix(abs);
+}
+
 /* An open of /dev/null or /proc/self/... is decided on the path as given,
  * without the copy and the cleaning, when cleaning would change nothing
  * but a trailing "/" (no "//", no segment starting with "."): the
- * prefixes match the same. */
+ * prefixes match the same. A path no prefix can match as given is left
+ * to the cleaning the record needs anyway (which may still make it one
+ * that matches: "/home/../usr"), without this scan. */
 enum mmp_raw mmp_fpath_raw(const char *path)
 {
-    if (!path || path[0] != '/')
+    if (path && exclude_all)
+        return MMP_RAW_EXCLUDED;
+    if (!path || path[0] != '/' || !may_match(path))
         return MMP_RAW_UNKNOWN;
     /* One pass, inline: the paths decided here are short (/dev/null), and
      * a call to strchr per "/" cost more than the bytes. */
@@ -217,7 +244,7 @@ enum mmp_raw mmp_fpath_raw(const char *path)
         if (s[0] == '/' && (s[1] == '/' || s[1] == '.'))
             return MMP_RAW_UNKNOWN;
     }
-    return mmp_fpath_excluded(path) ? MMP_RAW_EXCLUDED : MMP_RAW_INCLUDED;
+    return match_prefix(path) ? MMP_RAW_EXCLUDED : MMP_RAW_INCLUDED;
 }
 
 /* --------------------------------------------------------------- keys */
@@ -306,6 +333,8 @@ void mmp_fpath_start(void)
     cwd_set(getcwd(buf, sizeof buf) && buf[0] == '/' ? buf : NULL);
     nprefix = 0;
     prefix_used = 0;
+    exclude_all = false;
+    memset(first_letter, 0, sizeof first_letter);
     add_prefixes(mmp_cfg.files_exclude ? mmp_cfg.files_exclude : "default");
     if (mmp_cfg.files_salt) {
         static const uint64_t zero[2];

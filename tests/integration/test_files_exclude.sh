@@ -3,17 +3,20 @@
 # cleaned path: under MMSTATS_FILES_EXCLUDE=$D/ex, bash opens $D/ex/a
 # (excluded as given), $D/ex//c and $D/ex/./e (excluded once cleaned),
 # $D/ex/../in/b (given under the prefix, but cleaned it is $D/in/b: a
-# record) and $D/in/d (a record). Exact counts: this fails if a path
-# with ".." is excluded on its raw form, or an excluded one gets a record.
+# record), $D/in/d (a record) and /proc/..$D/ex/g (given under no
+# prefix, not even by its first letter, but cleaned it is under $D/ex).
+# Exact counts: this fails if a path with ".." is excluded, or kept, on
+# its raw form, or an excluded one gets a record.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/preload_lib.sh"
 skip_sanitized "the shim cannot be preloaded into plain programs"
 skip_without python3 "the JSON is read with it"
 D=$WORK/data
 mkdir -p "$D/ex" "$D/in"
-for f in ex/a in/b ex/c in/d ex/e; do echo x >"$D/$f"; done
+for f in ex/a in/b ex/c in/d ex/e ex/g; do echo x >"$D/$f"; done
 MMSTATS_DIR=$WORK/s MMSTATS_FILES_EXCLUDE=$D/ex shim bash -c '
-    for p in "$1/ex/a" "$1/ex/../in/b" "$1/ex//c" "$1/in/d" "$1/ex/./e"; do
+    for p in "$1/ex/a" "$1/ex/../in/b" "$1/ex//c" "$1/in/d" "$1/ex/./e" \
+        "/proc/..$1/ex/g"; do
         exec 3<"$p" && read -r _ <&3 && exec 3<&-
     done' - "$D" || fail "bash: status $?"
 F=$(ls "$WORK"/s/bash-*.mmstats 2>/dev/null | head -1 || true)
@@ -26,6 +29,6 @@ keys = sorted(r["key"][len(sys.argv[2]):] for r in f["records"]
 print(f["excluded"], " ".join(keys))
 EOF
 )
-expect_eq "$got" "3 in/b in/d" "excluded: a, c, e; records: in/b, in/d"
+expect_eq "$got" "4 in/b in/d" "excluded: a, c, e, g; records: in/b, in/d"
 expect_eq "$(dropped "${F:-none}")" 0 "nothing dropped"
 finish
