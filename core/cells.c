@@ -184,11 +184,9 @@ static uint64_t chunk_make(mms_writer *w, uint32_t c, uint32_t nb,
                               MMS_LINE);
     if (!o)
         return 0;
+    /* Its buckets are zero: an area's space past its used mark is, in a
+     * fork child too (core/fork.c, area_rebuild). */
     struct mms_chunk_block *cb = (struct mms_chunk_block *)mms__ptr(w, o);
-    /* An area's space is not always zero: in a fork child it may hold
-     * what a parent's thread was writing when the child was made. */
-    if (sh)
-        memset(cb + 1, 0, (size_t)nb * sizeof(uint32_t));
     cb->index = i;
     cb->member = member;
     cb->chunk = (uint16_t)c;

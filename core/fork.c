@@ -369,7 +369,14 @@ static void unkeep(struct keep *e)
 }
 
 /* The CELLS and CHUNK32 entries V[*J..] inside the AREA at AOFF: kept in
- * place, the space between them fillers, the area's free space zeroed. */
+ * place, the space between them fillers, the area's free space zeroed:
+ * all of it, not only up to the copy's used mark. Blocks are made in an
+ * area's free space without clearing it first (a new area is zero), and
+ * the copy is no picture of one moment: a parent's thread may have made
+ * blocks past the mark the copy read (a page the child had written to
+ * before keeps the mark of then; during the copy, the header is read
+ * before the space after it), and the child's own blocks would start
+ * with the parent's values. */
 static void area_rebuild(mms_writer *w, struct keep *v, size_t n, size_t *j,
                          uint64_t aoff, uint32_t asize)
 {
@@ -387,9 +394,8 @@ static void area_rebuild(mms_writer *w, struct keep *v, size_t n, size_t *j,
         b->bstate = MMS_BS_READY;
         pos = e->off + b->size;
     }
-    uint64_t used = base + a->used < end ? base + a->used : end;
-    if (pos < used)
-        zero(w, pos, used);
+    if (pos < end)
+        zero(w, pos, end);
     a->used = (uint32_t)(pos - base);
 }
 

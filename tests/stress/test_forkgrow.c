@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hotpath.h"
 #include "internal.h"
 #include "testutil.h"
 
@@ -64,8 +65,34 @@ static const struct mms_record_info *find_rec(mms_snapshot *s, const char *key)
     return NULL;
 }
 
+/* A thread of the child's: it takes one of the parent's threads' shards
+ * (FREE in the child), whose areas the parent's thread was filling, and
+ * makes its own cells and chunks there. */
+static void *kid_thread(void *arg)
+{
+    (void)arg;
+    char name[32];
+    for (int i = 0; i < 200; i++) {
+        mms_field *f, *h;
+        snprintf(name, sizeof name, "kid.t.f%d", i);
+        if (mms_counter_new(w, name, NULL, &f) != 0)
+            return (void *)1;
+        mms_counter_add(f, 3);
+        snprintf(name, sizeof name, "kid.t.h%d", i % 20);
+        if (mms_hist_new(w, name, NULL, &h) != 0)
+            return (void *)1;
+        mms_hist_record(h, (uint64_t)1 << (i % 30));
+    }
+    return NULL;
+}
+
 static void child(mms_field *mine, mms_field *lat)
 {
+    pthread_t kt;
+    void *kt_rc = (void *)1;
+    if (pthread_create(&kt, NULL, kid_thread, NULL) != 0 ||
+        pthread_join(kt, &kt_rc) != 0 || kt_rc)
+        _exit(4);
     for (int i = 0; i < 1000; i++) {
         mms_counter_add(mine, 1);
         mms_hist_record(lat, (uint64_t)1 << (i % 30));
@@ -99,6 +126,17 @@ static void check_child(const char *path)
     assert_int_equal(tu_value(s, "kid.count", NULL)->v.u64, 1000);
     assert_int_equal(tu_value(s, "kid.f199", NULL)->v.u64, 2);
     assert_int_equal(tu_value(s, "mixed.n", NULL)->v.u64, 5);
+    char name[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "kid.t.f%d", i);
+        assert_int_equal(tu_value(s, name, NULL)->v.u64, 3);
+    }
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "kid.t.h%d", i);
+        const struct mms_hist *th = tu_value(s, name, NULL)->v.hist;
+        assert_int_equal(th->count, 10);
+        tu_hist_check(th, 1);
+    }
     const struct mms_hist *h = tu_value(s, "kid.lat", NULL)->v.hist;
     assert_int_equal(h->count, 1000);
     tu_hist_check(h, 1);
@@ -164,10 +202,131 @@ static void test_fork_while_the_parent_grows(void **state)
     free(dir);
 }
 
+/* ------------------------------------- an area grown after the fork */
+
+#define NLATE 250 /* 24-byte CELLS blocks: 6000 bytes, past any page */
+
+/* The main thread's current area (its shard's): offset and block. */
+static struct mms_area_block *main_area(uint64_t *off)
+{
+    struct mms__tls_ent *t = &mms__tls[w->slot];
+    *off = t->wid == w->id ? mms_load_acquire(&t->sh->area) : 0;
+    return *off ? (struct mms_area_block *)mms__ptr(w, *off) : NULL;
+}
+
+/* Counters made on the main thread until its shard opens an area of
+ * MMS_AREA_MAX bytes whose first block (the returned counter's cells) is
+ * on the area header's page. */
+static mms_field *open_big_area(void)
+{
+    uint64_t before = 0, off;
+    (void)main_area(&before);
+    for (int i = 0; i < 20000; i++) {
+        char name[32];
+        mms_field *f;
+        snprintf(name, sizeof name, "pre.f%d", i);
+        assert_int_equal(mms_counter_new(w, name, NULL, &f), 0);
+        mms_counter_add(f, 1);
+        struct mms_area_block *a = main_area(&off);
+        assert_non_null(a);
+        if (off != before && a->b.size == MMS_AREA_MAX &&
+            a->used == sizeof(struct mms_cells_block) + 8 &&
+            off / 4096 == (off + sizeof *a + a->used - 1) / 4096)
+            return f;
+        before = off;
+    }
+    fail_msg("no area of %u bytes", MMS_AREA_MAX);
+    return NULL;
+}
+
+/* The copy of the parent's file is not one moment's: a page the child
+ * wrote to before it is made (MMS_W_FORK_MANUAL, the private mapping the
+ * shim gives a child that has not recorded yet) keeps the area's used
+ * mark of that moment, while the area's later pages show the blocks the
+ * parent made since. The child's own blocks, made from that mark on,
+ * must not start with the parent's values: each of the child's new
+ * counters reads exactly what the child added. */
+static void test_child_area_past_a_stale_mark(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct mms_writer_options o;
+    mms_writer_options_init(&o);
+    o.flags = MMS_W_FORK_MANUAL;
+    w = tu_writer(dir, "fa.mmstats", &o);
+    mms_field *first = open_big_area();
+    int go[2], made[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(made), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    char c = 0;
+    if (pid == 0) {
+        /* The shim's child: the parent's file mapped private. Its add
+         * copies the area header's page (the used mark of now). */
+        if (mms__writer_fork_private(w) != 0)
+            _exit(4);
+        mms_counter_add(first, 1);
+        if (write(made[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+            _exit(5);
+        if (mms_writer_after_fork(w) != 0)
+            _exit(6);
+        for (int i = 0; i < NLATE; i++) {
+            char name[32];
+            mms_field *f;
+            snprintf(name, sizeof name, "kid.f%d", i);
+            if (mms_counter_new(w, name, NULL, &f) != 0)
+                _exit(7);
+            mms_counter_add(f, 7);
+        }
+        _exit(0);
+    }
+    assert_int_equal(read(made[0], &c, 1), 1);
+    /* The parent's blocks in the same area, on its later pages too. */
+    for (int i = 0; i < NLATE; i++) {
+        char name[32];
+        mms_field *f;
+        snprintf(name, sizeof name, "late.f%d", i);
+        assert_int_equal(mms_counter_new(w, name, NULL, &f), 0);
+        mms_counter_add(f, 1000 + (uint64_t)i);
+    }
+    assert_int_equal(write(go[1], &c, 1), 1);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child: status %#x", status);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/fa-%ld.mmstats", dir, (long)pid);
+    mms_reader *r;
+    assert_int_equal(mms_reader_open(&r, path), 0);
+    mms_snapshot *s;
+    assert_int_equal(mms_snapshot_take(r, &s), 0);
+    unsigned bad = 0;
+    for (int i = 0; i < NLATE; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "kid.f%d", i);
+        const struct mms_value *v = tu_value(s, name, NULL);
+        if (v->v.u64 != 7 && bad++ < 3)
+            print_error("%s = %llu\n", name, (unsigned long long)v->v.u64);
+    }
+    assert_int_equal(bad, 0);
+    assert_int_equal(tu_value(s, "pre.f0", NULL)->v.u64, 0);
+    mms_snapshot_free(s);
+    mms_reader_close(r);
+    close(go[0]);
+    close(go[1]);
+    close(made[0]);
+    close(made[1]);
+    mms_writer_close(w);
+    tu_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fork_while_the_parent_grows),
+        cmocka_unit_test(test_child_area_past_a_stale_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
