@@ -71,15 +71,41 @@ void mms__hist_carry(mms_field *f, const uint8_t *cell, uint32_t *bucket)
 /* mms__hist_carry for mms__hist_bucket_inc's asm, which calls it with
  * no register saved: the general registers the ABI lets a callee
  * change, and xmm0-15, saved around it (its arguments in rdi, rsi and
- * rdx, as for mms__hist_carry). */
+ * rdx, as for mms__hist_carry).
+ *
+ * Its CFI lets a backtrace taken inside it (a debugger, a profiler, a
+ * signal handler) reach the caller and beyond. The caller's CFI knows
+ * nothing of its asm, which has moved %rsp 152 bytes down before the
+ * call (128 past the red zone, then its rdi, rsi and rdx pushed): the
+ * CFA here is the caller's %rsp before that move, so that the caller's
+ * own rules apply to it, the return address 160 below it, and the
+ * caller's rdi, rsi and rdx at 136, 144 and 152 below (what its code
+ * holds in them; the values in them at the call are the arguments).
+ * test_carry_asm checks the 152 at every call site, test_carry_unwind
+ * that a backtrace from inside the carry reaches main. xmm0-15 are not
+ * described: their save area moves with the stack's alignment. */
 __asm__(".text\n"
         ".globl mms__hist_carry_stub\n"
         ".hidden mms__hist_carry_stub\n"
         ".type mms__hist_carry_stub, @function\n"
         "mms__hist_carry_stub:\n"
-        "\tpush %rax\n\tpush %rcx\n\tpush %rdx\n\tpush %rsi\n"
-        "\tpush %rdi\n\tpush %r8\n\tpush %r9\n\tpush %r10\n"
-        "\tpush %r11\n\tpush %rbp\n\tmov %rsp, %rbp\n"
+        "\t.cfi_startproc\n"
+        "\t.cfi_def_cfa_offset 160\n"
+        "\t.cfi_offset %rip, -160\n"
+        "\t.cfi_offset %rdi, -136\n"
+        "\t.cfi_offset %rsi, -144\n"
+        "\t.cfi_offset %rdx, -152\n"
+        "\tpush %rax\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_offset %rax, -168\n"
+        "\tpush %rcx\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_offset %rcx, -176\n"
+        "\tpush %rdx\n\t.cfi_adjust_cfa_offset 8\n"
+        "\tpush %rsi\n\t.cfi_adjust_cfa_offset 8\n"
+        "\tpush %rdi\n\t.cfi_adjust_cfa_offset 8\n"
+        "\tpush %r8\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_offset %r8, -208\n"
+        "\tpush %r9\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_offset %r9, -216\n"
+        "\tpush %r10\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_offset %r10, -224\n"
+        "\tpush %r11\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_offset %r11, -232\n"
+        "\tpush %rbp\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_offset %rbp, -240\n"
+        "\tmov %rsp, %rbp\n\t.cfi_def_cfa_register %rbp\n"
         "\tand $-16, %rsp\n\tsub $256, %rsp\n"
         "\tmovdqa %xmm0, 0(%rsp)\n"
         "\tmovdqa %xmm1, 16(%rsp)\n"
@@ -114,10 +140,19 @@ __asm__(".text\n"
         "\tmovdqa 208(%rsp), %xmm13\n"
         "\tmovdqa 224(%rsp), %xmm14\n"
         "\tmovdqa 240(%rsp), %xmm15\n"
-        "\tmov %rbp, %rsp\n\tpop %rbp\n"
-        "\tpop %r11\n\tpop %r10\n\tpop %r9\n\tpop %r8\n"
-        "\tpop %rdi\n\tpop %rsi\n\tpop %rdx\n\tpop %rcx\n"
-        "\tpop %rax\n\tret\n"
+        "\tmov %rbp, %rsp\n\t.cfi_def_cfa_register %rsp\n"
+        "\tpop %rbp\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore %rbp\n"
+        "\tpop %r11\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore %r11\n"
+        "\tpop %r10\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore %r10\n"
+        "\tpop %r9\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore %r9\n"
+        "\tpop %r8\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore %r8\n"
+        "\tpop %rdi\n\t.cfi_adjust_cfa_offset -8\n"
+        "\tpop %rsi\n\t.cfi_adjust_cfa_offset -8\n"
+        "\tpop %rdx\n\t.cfi_adjust_cfa_offset -8\n"
+        "\tpop %rcx\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore %rcx\n"
+        "\tpop %rax\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore %rax\n"
+        "\tret\n"
+        "\t.cfi_endproc\n"
         ".size mms__hist_carry_stub, .-mms__hist_carry_stub\n");
 #endif
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hotpath.h"
+#include "internal.h"
 #include "testutil.h"
 
 char *tu_mkdtemp(void)
@@ -189,4 +191,27 @@ const char *tu_build_path(const char *rel)
     const char *b = getenv("MMS_BUILD_DIR");
     snprintf(buf, sizeof buf, "%s/%s", b ? b : ".", rel);
     return buf;
+}
+
+/* Through this thread's cell of histogram F: the chunk is a CHUNK32
+ * block, 8-aligned, in the shard's area. */
+uint32_t *tu_own_bucket(mms_field *f, uint64_t v)
+{
+    mms_writer *w = f->w;
+    uint8_t *cell = mms__row_cell(mms__tls[w->slot].sh, f->index);
+    assert_non_null(cell);
+    const uint32_t *dir =
+        (const uint32_t *)(cell + sizeof(struct mms_hist_cell));
+    uint32_t idx = mms__hist_index(v, f->bits, f->max_exp);
+    uint32_t off = dir[idx >> f->bits];
+    assert_int_not_equal(off, 0);
+    assert_int_equal(off % 8, 0);
+    const struct mms_chunk_block *cb =
+        (const struct mms_chunk_block *)mms__ptr(w, off);
+    uint32_t nb = mms__chunk_nb(f->nbuckets, f->bits, idx >> f->bits);
+    assert_int_equal(cb->b.type, MMS_BLOCK_CHUNK32);
+    assert_int_equal(cb->b.size, mms__chunk32_block_size(nb));
+    assert_int_equal(cb->shard, mms__tls[w->slot].sh->id);
+    assert_int_equal(cb->nbuckets, nb);
+    return (uint32_t *)(cb + 1) + (idx & ((1u << f->bits) - 1));
 }

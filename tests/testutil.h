@@ -59,6 +59,10 @@ long tu_index(const mms_snapshot *s, const char *name);
  * otherwise; EXACT: the buckets must add up exactly). */
 void tu_hist_check(const struct mms_hist *h, int exact);
 
+/* The u32 bucket (in a CHUNK32 block of this thread's shard) that value
+ * V of histogram F went to; fails the test if V's chunk is not made. */
+uint32_t *tu_own_bucket(mms_field *f, uint64_t v);
+
 /* Path of a build product relative to the build dir ($MMS_BUILD_DIR). */
 const char *tu_build_path(const char *rel);
 

@@ -5,7 +5,10 @@
 # view kept on the stack), the push would read the wrong word after the
 # move, and only a bucket's 2^32nd value would show it. This reads the
 # built code: at every call of the stub, the pushes take no
-# %rsp-relative operand, and the red zone is stepped over first.
+# %rsp-relative operand, the red zone is stepped over first, and %rsp
+# is 152 bytes down at the call (128 and three pushes left), as the
+# stub's CFI says (core/hotpath.c): else a backtrace from inside the
+# carry goes wrong (test_carry_unwind).
 . "$(dirname "$0")/lib.sh"
 if [ "$(uname -m)" != x86_64 ] ||
     grep -Eq '^CMAKE_C_FLAGS[A-Z_]*:[A-Z]+=.*-fsanitize=[a-z,]*thread' \
@@ -22,12 +25,15 @@ for lib in "${libs[@]}"; do
         grep -B12 'call.*<mms__hist_carry_stub>' || true)
     n=$(grep -c 'call.*<mms__hist_carry_stub>' <<<"$blocks" || true)
     sites=$((sites + n))
-    bad=$(awk '/lea +-0x80\(%rsp\),%rsp/ {inside = 1; next}
+    bad=$(awk '/lea +-0x80\(%rsp\),%rsp/ {inside = 1; left = 0; next}
                /call.*<mms__hist_carry_stub>/ {
                    if (!inside) print "no red-zone step before " $0
+                   else if (left != 3) print left " pushes left at " $0
                    inside = 0; next }
-               inside && /push.*%[re]?sp/ {print}' <<<"$blocks")
-    expect_eq "$bad" "" "$(basename "$lib"): pushes relative to %rsp, or no red-zone step"
+               inside && /push.*%[re]?sp/ {print}
+               inside && /\tpush/ {left++}
+               inside && /\tpop/ {left--}' <<<"$blocks")
+    expect_eq "$bad" "" "$(basename "$lib"): pushes relative to %rsp, no red-zone step, or %rsp not 152 bytes down"
 done
 # The shim's timed hooks inline the record: the asm must be there.
 expect_match "$sites" '^[1-9][0-9]*$' "calls of mms__hist_carry_stub found"

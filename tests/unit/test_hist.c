@@ -925,29 +925,6 @@ static void test_version_3_0_file_reads_as_before(void **state)
 
 /* ------------------------------- u32 chunks of a thread's shard (3.2) */
 
-/* This thread's cell of histogram F, and the u32 bucket value V went to
- * (the chunk: a CHUNK32 block, 8-aligned, in the shard's area). */
-static uint32_t *own_bucket(mms_field *f, uint64_t v)
-{
-    mms_writer *w = f->w;
-    uint8_t *cell = mms__row_cell(mms__tls[w->slot].sh, f->index);
-    assert_non_null(cell);
-    const uint32_t *dir =
-        (const uint32_t *)(cell + sizeof(struct mms_hist_cell));
-    uint32_t idx = mms__hist_index(v, f->bits, f->max_exp);
-    uint32_t off = dir[idx >> f->bits];
-    assert_int_not_equal(off, 0);
-    assert_int_equal(off % 8, 0);
-    const struct mms_chunk_block *cb =
-        (const struct mms_chunk_block *)mms__ptr(w, off);
-    uint32_t nb = mms__chunk_nb(f->nbuckets, f->bits, idx >> f->bits);
-    assert_int_equal(cb->b.type, MMS_BLOCK_CHUNK32);
-    assert_int_equal(cb->b.size, mms__chunk32_block_size(nb));
-    assert_int_equal(cb->shard, mms__tls[w->slot].sh->id);
-    assert_int_equal(cb->nbuckets, nb);
-    return (uint32_t *)(cb + 1) + (idx & ((1u << f->bits) - 1));
-}
-
 /* The count of V's bucket in a fresh snapshot of field NAME. */
 static uint64_t bucket_read(mms_reader *r, const char *name, uint64_t v)
 {
@@ -974,7 +951,7 @@ static void *carry_records(void *arg)
     struct carry_thread *t = arg;
     for (int k = 0; k < 4; k++) /* chunkless up to 3: the 4th makes it */
         mms_hist_record(t->f, t->v);
-    uint32_t *b = own_bucket(t->f, t->v);
+    uint32_t *b = tu_own_bucket(t->f, t->v);
     assert_int_equal(*b, 4);
     *b = UINT32_MAX - 5;
     mms_hist_record(t->f, t->v);
