@@ -59,6 +59,23 @@ uint64_t mms_hist_bucket_high(uint32_t i, unsigned bits, unsigned max_exp)
     return mms_hist_bucket_low(i, bits, max_exp) + ((uint64_t)1 << (g - 1)) - 1;
 }
 
+uint64_t mms_hist_bucket(const struct mms_hist *h, uint32_t i)
+{
+    if (i >= h->nbuckets)
+        return 0;
+    if (h->buckets)
+        return h->buckets[i];
+    uint32_t lo = 0, hi = h->nused; /* the first used index >= i */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (h->used[mid].index < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < h->nused && h->used[lo].index == i ? h->used[lo].count : 0;
+}
+
 int mms_hist_init(struct mms_hist *h, unsigned bits, unsigned max_exp)
 {
     memset(h, 0, sizeof *h);
@@ -128,7 +145,7 @@ void mms_hist_quantiles(const struct mms_hist *h, const double *q, size_t n,
     size_t order[MMS_HIST_QUANTILES_MAX], todo = 0;
     for (size_t k = 0; k < n; k++) {
         out[k] = 0.0;
-        if (!h || h->count == 0 || !h->buckets)
+        if (!h || h->count == 0)
             continue;
         if (!(q[k] > 0.0)) {
             out[k] = (double)h->min;
@@ -146,6 +163,14 @@ void mms_hist_quantiles(const struct mms_hist *h, const double *q, size_t n,
     }
     uint64_t seen = 0;
     size_t next = 0;
+    if (h && !h->buckets) { /* sparse: the used buckets only */
+        for (uint32_t u = 0; next < todo && u < h->nused; u++) {
+            seen += h->used[u].count;
+            for (; next < todo && seen >= rank[order[next]]; next++)
+                out[order[next]] = quantile_at(h, h->used[u].index);
+        }
+        return;
+    }
     const uint64_t *b = h ? h->buckets : NULL;
     uint32_t nb = h ? h->nbuckets : 0;
     for (uint32_t i = 0; next < todo && i < nb;) {
@@ -186,8 +211,16 @@ int mms_hist_merge(struct mms_hist *into, const struct mms_hist *from)
         return MMS_EKIND;
     if (from->count == 0)
         return 0;
-    for (uint32_t i = 0; i < into->nbuckets; i++)
-        into->buckets[i] += from->buckets[i];
+    if (!into->buckets)
+        return -EINVAL; /* a sparse histogram is read-only */
+    if (from->buckets) {
+        for (uint32_t i = 0; i < into->nbuckets; i++)
+            into->buckets[i] += from->buckets[i];
+    } else {
+        for (uint32_t u = 0; u < from->nused; u++)
+            if (from->used[u].index < into->nbuckets)
+                into->buckets[from->used[u].index] += from->used[u].count;
+    }
     if (into->count == 0 || from->min < into->min)
         into->min = from->min;
     if (into->count == 0 || from->max > into->max)
@@ -208,13 +241,21 @@ int mms_hist_sub(struct mms_hist *out, const struct mms_hist *now,
     int rc = mms_hist_init(out, now->bits, now->max_exp);
     if (rc < 0)
         return rc;
+    /* NOW's buckets, then BEFORE's taken off (either may be sparse). */
+    uint32_t pos = 0, i;
+    uint64_t n;
+    while (mms_hist_next(now, &pos, &i, &n))
+        if (i < out->nbuckets)
+            out->buckets[i] = n;
+    for (pos = 0; mms_hist_next(before, &pos, &i, &n);)
+        if (i < out->nbuckets)
+            out->buckets[i] = out->buckets[i] >= n
+                                  ? out->buckets[i] - n
+                                  : 0; /* the writer restarted: no negative */
     uint64_t count = 0;
     int lo = -1, hi = -1;
-    for (uint32_t i = 0; i < now->nbuckets; i++) {
-        uint64_t d = now->buckets[i] >= before->buckets[i]
-                         ? now->buckets[i] - before->buckets[i]
-                         : 0; /* the writer restarted: no negative counts */
-        out->buckets[i] = d;
+    for (i = 0; i < now->nbuckets; i++) {
+        uint64_t d = out->buckets[i];
         count += d;
         if (d) {
             if (lo < 0)

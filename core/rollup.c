@@ -332,15 +332,15 @@ static int hist_write(mms_writer *w, uint64_t *body, const struct mms_hist *h,
     body[2] = ~h->min;
     body[3] = h->max;
     uint32_t *dir = (uint32_t *)(body + 4);
-    for (uint32_t b = 0; b < h->nbuckets; b++) {
-        if (!h->buckets[b])
-            continue;
+    uint32_t pos = 0, b;
+    uint64_t n;
+    while (mms_hist_next(h, &pos, &b, &n)) {
         uint32_t c = b >> h->bits;
         uint64_t *cb = mms__chunk_slow(
             w, dir, c, mms__chunk_nb(h->nbuckets, h->bits, c), 0, i, member);
         if (!cb)
             return MMS_EFULL;
-        cb[b & ((1u << h->bits) - 1)] = h->buckets[b];
+        cb[b & ((1u << h->bits) - 1)] = n;
     }
     return 0;
 }

@@ -17,9 +17,16 @@ MMS_HIDDEN void mms__snapshot_destroy(struct mms_snapshot *s);
 
 struct extra {
     struct mms_hist hist;
-    uint64_t dirty; /* the hist's chunks of buckets written since reset */
+    uint32_t log_head; /* its newest entry in the bucket log, 1-based */
     struct mms__ring *ring;
     struct mms_member_value *members;
+};
+
+/* A cell's non-empty bucket in the snapshot's log (hists_build). */
+struct hist_entry {
+    uint32_t index;
+    uint32_t next; /* the field's entry logged before, 1-based; 0: none */
+    uint64_t count;
 };
 
 struct snap_table {
@@ -46,8 +53,18 @@ struct mms_snapshot {
     struct mms_value *values;
     struct extra *extra;
     char *strbuf;
-    uint64_t *buckets; /* every histogram's, one after the other */
-    size_t nbuckets;
+    /* Histograms are sparse (struct mms_hist): the cells pass logs each
+     * cell's non-empty buckets, chained per field (log_head, next);
+     * hists_build adds up each field's chain in ACC, a dense scratch of
+     * the widest histogram, and writes its used buckets to USED. A
+     * 10,000-field file's dense buckets were 16 MB, each cell's one to
+     * three values a cache and TLB miss in them. Both arrays outlive the
+     * arena's reuse. */
+    struct hist_entry *log;
+    size_t nlog, logcap;
+    struct mms_hist_bucket *used;
+    size_t usedcap;
+    uint64_t *acc;
     size_t nshards;
     struct mms_shard_info *shards;
     size_t ntables;
@@ -262,11 +279,12 @@ static void layout(mms_snapshot *s, mms_reader *r, struct carve *c)
     s->rf = carve(c, n * sizeof *s->rf);
     s->values = carve(c, n * sizeof *s->values);
     s->extra = carve(c, n * sizeof *s->extra);
-    s->nbuckets = 0;
+    size_t acc = 0;
     for (size_t i = 0; i < n; i++) {
         const struct mms__rfield *f = &r->rf[i];
         struct extra *x = c->base ? &s->extra[i] : NULL;
-        s->nbuckets += hist_words(f);
+        if (hist_words(f) > acc)
+            acc = hist_words(f);
         if (f->kind == MMS_KIND_STRING)
             strbytes += f->value_size - sizeof(struct mms_string_cell) + 1;
         if (cell_scratch(f) > sw)
@@ -288,7 +306,7 @@ static void layout(mms_snapshot *s, mms_reader *r, struct carve *c)
                 x->members = m;
         }
     }
-    s->buckets = carve(c, s->nbuckets * 8);
+    s->acc = carve(c, acc * 8);
     s->strbuf = carve(c, strbytes);
     s->nshards = r->shards.n;
     s->shards = carve(c, s->nshards * sizeof *s->shards);
@@ -369,9 +387,8 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
         mms__snapshot_destroy(s);
         s = NULL;
     }
-    /* A new arena comes zeroed from calloc: a large one as fresh pages,
-     * which stay unmapped (no page fault, no RSS) where no value lands:
-     * a 10,000-field file's dense histogram buckets are 16 MB. */
+    /* A new arena comes zeroed from calloc, its pages populated in one
+     * call rather than a fault each. */
     bool fresh = !s;
     if (!s) {
         s = calloc(1, sizeof *s);
@@ -386,11 +403,19 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
     }
     void *arena = s->arena;
     size_t asize = s->arena_size;
+    struct hist_entry *log = s->log;
+    size_t logcap = s->logcap;
+    struct mms_hist_bucket *used = s->used;
+    size_t usedcap = s->usedcap;
     bool same = !fresh && s->laid_r == r && s->laid_flags == flags &&
                 s->laid_size == need && same_shape(s->laid_shape, shape_of(r));
     memset(s, 0, sizeof *s);
     s->arena = arena;
     s->arena_size = asize;
+    s->log = log;
+    s->logcap = logcap;
+    s->used = used;
+    s->usedcap = usedcap;
     s->r = r;
     s->flags = flags;
     s->n = r->nfields;
@@ -403,7 +428,7 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
         memset(arena, 0, need);
     c = (struct carve){arena, 0};
     layout(s, r, &c);
-    for (size_t i = 0, b = 0; i < s->n; i++) {
+    for (size_t i = 0; i < s->n; i++) {
         const struct mms__rfield *f = &r->rf[i];
         s->infos[i] = r->infos[i];
         s->rf[i] = *f;
@@ -412,9 +437,7 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
             struct mms_hist *h = &s->extra[i].hist;
             h->bits = f->bits;
             h->max_exp = f->max_exp;
-            h->nbuckets = f->nbuckets;
-            h->buckets = s->buckets + b;
-            b += f->nbuckets;
+            h->nbuckets = f->nbuckets; /* sparse: buckets NULL */
             s->values[i].v.hist = h;
         }
     }
@@ -426,6 +449,8 @@ void mms__snapshot_destroy(mms_snapshot *s)
     if (!s)
         return;
     free(s->arena);
+    free(s->log);
+    free(s->used);
     free(s);
 }
 
@@ -629,48 +654,148 @@ static int hist_body_copy(mms_reader *r, const uint64_t *body, uint32_t nchunks,
     return rc ? MMS_ECORRUPT : 0;
 }
 
-/* The buckets of a cell whose directory names no chunk (format 3.1,
+/* The values of a cell whose directory names no chunk (format 3.1,
  * section 11.6): its first MMS_HIST_CHUNKLESS values, rebuilt exactly
- * from the head W (count, sum, min_inv, max). A 3.0 writer records no
- * value without a chunk. */
-static void chunkless_add1(struct mms_hist *h, uint64_t v, uint64_t n,
-                           uint64_t *touched)
+ * from the head W (count, sum, min_inv, max), as up to three (value,
+ * times) pairs in V and N: how many. A 3.0 writer records no value
+ * without a chunk. */
+static int chunkless_values(const uint64_t *w, uint64_t v[3], uint64_t n[3])
 {
-    uint32_t i = mms__hist_index(v, h->bits, h->max_exp);
-    h->buckets[i] += n;
-    *touched |= 1ull << (i >> h->bits);
-}
-
-/* The chunks whose buckets it wrote. */
-static uint64_t hist_add_chunkless(struct mms_hist *h, const uint64_t *w)
-{
-    uint64_t n = w[0], lo = ~w[2], hi = w[3], touched = 0;
-    if (n == 0)
+    uint64_t count = w[0], lo = ~w[2], hi = w[3];
+    if (count == 0)
         return 0;
-    chunkless_add1(h, lo, 1, &touched);
-    if (n >= 2)
-        chunkless_add1(h, hi, 1, &touched);
+    v[0] = lo;
+    n[0] = 1;
+    if (count < 2)
+        return 1;
+    v[1] = hi;
+    n[1] = 1;
+    if (count < 3)
+        return 2;
     /* More than 3 (a signal handler's record that found the seqlock
      * taken): the rest at their mean. */
-    if (n >= 3)
-        chunkless_add1(h, (w[1] - lo - hi) / (n - 2), n - 2, &touched);
-    return touched;
+    v[2] = (w[1] - lo - hi) / (count - 2);
+    n[2] = count - 2;
+    return 3;
 }
 
-/* Add the buckets of W (chunks PRESENT) to H: the chunks written. */
-static uint64_t hist_add_buckets(const mms_reader *r, struct mms_hist *h,
-                                 const uint64_t *w, uint64_t present)
+/* Whether a cell with no chunk PRESENT holds its values in its head. */
+static bool is_chunkless(const mms_reader *r, uint64_t present)
 {
-    if (!present && r->h.p.minor >= 1)
-        return hist_add_chunkless(h, w);
-    uint64_t written = present;
+    return !present && r->h.p.minor >= 1;
+}
+
+/* Add the buckets of W (chunks PRESENT) to the dense H. */
+static void hist_add_buckets(const mms_reader *r, struct mms_hist *h,
+                             const uint64_t *w, uint64_t present)
+{
+    if (is_chunkless(r, present)) {
+        uint64_t v[3], n[3];
+        for (int k = chunkless_values(w, v, n) - 1; k >= 0; k--)
+            h->buckets[mms__hist_index(v[k], h->bits, h->max_exp)] += n[k];
+        return;
+    }
     for (; present; present &= present - 1) {
         uint32_t c = (uint32_t)__builtin_ctzll(present);
         uint32_t first = c << h->bits,
                  nb = mms__chunk_nb(h->nbuckets, h->bits, c);
         words_add(h->buckets + first, w + 4 + first, nb);
     }
-    return written;
+}
+
+/* Log bucket INDEX += COUNT of field X: 0, or -ENOMEM. */
+static int log_bucket(mms_snapshot *s, struct extra *x, uint32_t index,
+                      uint64_t count)
+{
+    if (s->nlog == s->logcap) {
+        size_t cap = s->logcap ? s->logcap * 2 : 4096;
+        struct hist_entry *l =
+            cap < UINT32_MAX ? realloc(s->log, cap * sizeof *l) : NULL;
+        if (!l)
+            return -ENOMEM;
+        s->log = l;
+        s->logcap = cap;
+    }
+    struct hist_entry *e = &s->log[s->nlog++];
+    e->index = index;
+    e->count = count;
+    e->next = x->log_head;
+    x->log_head = (uint32_t)s->nlog;
+    return 0;
+}
+
+/* Log the non-empty buckets of W (chunks PRESENT) for field X of H's
+ * geometry: 0, or -ENOMEM. */
+static int hist_log(mms_snapshot *s, struct extra *x, const uint64_t *w,
+                    uint64_t present)
+{
+    const struct mms_hist *h = &x->hist;
+    int rc = 0;
+    if (is_chunkless(s->r, present)) {
+        uint64_t v[3], n[3];
+        for (int k = chunkless_values(w, v, n) - 1; k >= 0 && rc == 0; k--)
+            rc = log_bucket(s, x, mms__hist_index(v[k], h->bits, h->max_exp),
+                            n[k]);
+        return rc;
+    }
+    for (; present && rc == 0; present &= present - 1) {
+        uint32_t c = (uint32_t)__builtin_ctzll(present);
+        uint32_t first = c << h->bits,
+                 nb = mms__chunk_nb(h->nbuckets, h->bits, c);
+        const uint64_t *b = w + 4 + first;
+        for (uint32_t k = 0; k < nb && rc == 0; k++)
+            if (b[k])
+                rc = log_bucket(s, x, first + k, b[k]);
+    }
+    return rc;
+}
+
+/* Each histogram's logged buckets added up into its sparse USED list,
+ * index ascending: 0, or -ENOMEM. ACC is all zero before and after. */
+static int hists_build(mms_snapshot *s)
+{
+    if (s->nlog > s->usedcap) {
+        struct mms_hist_bucket *u = realloc(s->used, s->nlog * sizeof *u);
+        if (!u)
+            return -ENOMEM;
+        s->used = u;
+        s->usedcap = s->nlog;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->rf[i].kind != MMS_KIND_HISTOGRAM)
+            continue;
+        struct extra *x = &s->extra[i];
+        struct mms_hist *h = &x->hist;
+        /* Which runs of ACC were added to: at most 64 runs. */
+        unsigned sh = h->bits;
+        while (sh < 31 && ((h->nbuckets - 1) >> sh) >= 64)
+            sh++;
+        uint64_t runs = 0;
+        uint32_t e = s->log ? x->log_head : 0; /* 0: none logged */
+        for (; e && e <= s->nlog; e = s->log[e - 1].next) {
+            const struct hist_entry *l = &s->log[e - 1];
+            s->acc[l->index] += l->count;
+            runs |= 1ull << (l->index >> sh);
+        }
+        x->log_head = 0;
+        size_t start = at;
+        for (; runs; runs &= runs - 1) {
+            uint32_t k = (uint32_t)__builtin_ctzll(runs) << sh;
+            uint32_t end =
+                h->nbuckets - k > (1u << sh) ? k + (1u << sh) : h->nbuckets;
+            for (; k < end; k++) {
+                if (s->acc[k]) {
+                    s->used[at].index = k;
+                    s->used[at++].count = s->acc[k];
+                    s->acc[k] = 0;
+                }
+            }
+        }
+        h->used = s->used ? s->used + start : NULL;
+        h->nused = (uint32_t)(at - start);
+    }
+    return 0;
 }
 
 static void hist_ring_merge(struct mms__ring *rg, const struct mms__rfield *f,
@@ -723,7 +848,8 @@ static int read_hist_cell(mms_snapshot *s, const struct mms__rfield *f,
         memcpy(w, head, sizeof head);
     }
     hist_merge_head(&x->hist, w);
-    x->dirty |= hist_add_buckets(r, &x->hist, w, present);
+    if (hist_log(s, x, w, present) < 0)
+        return -ENOMEM;
     if (x->ring)
         hist_ring_merge(x->ring, f, ring);
     if (sv) {
@@ -833,6 +959,7 @@ static int read_record_cell(mms_snapshot *s, const struct mms__rtable *t,
 
 static void pass_reset(mms_snapshot *s)
 {
+    s->nlog = 0;
     if (s->zeroed) { /* the first pass over a zeroed arena */
         s->zeroed = false;
         return;
@@ -844,14 +971,9 @@ static void pass_reset(mms_snapshot *s)
         if (s->rf[i].kind == MMS_KIND_HISTOGRAM) {
             struct mms_hist *h = &x->hist;
             h->count = h->sum = h->min = h->max = 0;
-            /* Only the chunks a pass added to (most of a dense histogram
-             * is never written). */
-            for (uint64_t d = x->dirty; d; d &= d - 1) {
-                uint32_t c = (uint32_t)__builtin_ctzll(d);
-                memset(h->buckets + ((size_t)c << h->bits), 0,
-                       (size_t)mms__chunk_nb(h->nbuckets, h->bits, c) * 8);
-            }
-            x->dirty = 0;
+            h->nused = 0;
+            h->used = NULL;
+            x->log_head = 0;
         } else {
             memset(&v->v, 0, sizeof v->v);
         }
@@ -1080,6 +1202,8 @@ static int take(mms_reader *r, unsigned flags, mms_snapshot **out)
         for (size_t i = 0; i < s->n; i++)
             if (s->rf[i].flags & MMS_DF_SHARDED)
                 s->values[i].status = MMS_EBUSY;
+    if (hists_build(s) < 0)
+        return -ENOMEM; /* the reader keeps S as its spare */
     read_globals(s, r);
     read_shards(s, r);
     read_tables(s, r);

@@ -159,8 +159,9 @@ void tu_hist_check(const struct mms_hist *h, int exact)
     uint64_t sum = 0;
     int lo = -1, hi = -1;
     for (uint32_t i = 0; i < h->nbuckets; i++) {
-        sum += h->buckets[i];
-        if (h->buckets[i]) {
+        uint64_t n = mms_hist_bucket(h, i); /* dense or sparse */
+        sum += n;
+        if (n) {
             if (lo < 0)
                 lo = (int)i;
             hi = (int)i;

@@ -188,9 +188,10 @@ static struct kept_hist *kept_hist_new(const struct mms_hist *h)
     k->sum = h->sum;
     k->min = h->min;
     k->max = h->max;
-    uint32_t nz = 0;
-    for (uint32_t i = 0; i < h->nbuckets; i++)
-        nz += h->buckets[i] != 0;
+    uint32_t nz = 0, pos = 0, i;
+    uint64_t c;
+    while (mms_hist_next(h, &pos, &i, &c))
+        nz++;
     if (nz) {
         k->idx = malloc(nz * sizeof *k->idx);
         k->cnt = malloc(nz * sizeof *k->cnt);
@@ -199,11 +200,9 @@ static struct kept_hist *kept_hist_new(const struct mms_hist *h)
             return NULL;
         }
     }
-    for (uint32_t i = 0; i < h->nbuckets; i++) {
-        if (h->buckets[i]) {
-            k->idx[k->n] = i;
-            k->cnt[k->n++] = h->buckets[i];
-        }
+    for (pos = 0; k->n < nz && mms_hist_next(h, &pos, &i, &c);) {
+        k->idx[k->n] = i;
+        k->cnt[k->n++] = c;
     }
     return k;
 }

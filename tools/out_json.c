@@ -35,8 +35,8 @@ static void quantiles_json(struct jw *w, const struct mms_hist *h)
 }
 
 /* The first bucket of B[0, N) at or after I that is not empty, or N. Most
- * of a histogram's ~2,000 buckets are: sixteen tested at a time. */
-static uint32_t next_bucket(const uint64_t *b, uint32_t i, uint32_t n)
+ * of a dense histogram's ~2,000 buckets are: sixteen tested at a time. */
+static uint32_t skip_empty(const uint64_t *b, uint32_t i, uint32_t n)
 {
     for (; n - i >= 16; i += 16) {
         uint64_t any = 0;
@@ -48,6 +48,16 @@ static uint32_t next_bucket(const uint64_t *b, uint32_t i, uint32_t n)
     while (i < n && !b[i])
         i++;
     return i;
+}
+
+/* The next non-empty bucket of H from *POS (mms_hist_next; a dense
+ * histogram's empty runs skipped first). */
+static bool next_bucket(const struct mms_hist *h, uint32_t *pos, uint32_t *i,
+                        uint64_t *count)
+{
+    if (h->buckets)
+        *pos = skip_empty(h->buckets, *pos, h->nbuckets);
+    return mms_hist_next(h, pos, i, count);
 }
 
 /* A histogram grid's bucket bounds as the head of a bucket row ("[LOW,
@@ -125,18 +135,17 @@ static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
     jw_u64(w, "bits", h->bits);
     jw_u64(w, "max_exp", h->max_exp);
     jw_arr(w, "buckets", false);
-    uint32_t n = h->nbuckets;
-    for (uint32_t i = next_bucket(h->buckets, 0, n); i < n;
-         i = next_bucket(h->buckets, i + 1, n)) {
+    uint32_t pos = 0, i;
+    uint64_t count;
+    while (next_bucket(h, &pos, &i, &count)) {
         size_t len;
         const char *head = bound_head(w, h, i, &len);
         if (head) {
-            jw_row_tail(w, head, len, h->buckets[i]);
+            jw_row_tail(w, head, len, count);
             continue;
         }
         uint64_t row[3] = {mms_hist_bucket_low(i, h->bits, h->max_exp),
-                           mms_hist_bucket_high(i, h->bits, h->max_exp),
-                           h->buckets[i]};
+                           mms_hist_bucket_high(i, h->bits, h->max_exp), count};
         jw_u64_row(w, row, 3);
     }
     jw_end_arr(w);

@@ -519,6 +519,17 @@ static void bucket_line(FILE *f, const char *name, const char *labels,
     u64_line(f, cum);
 }
 
+/* Bucket I's count, I going up from 0 (*POS: a sparse H's next used
+ * bucket). */
+static uint64_t bucket_seq(const struct mms_hist *h, uint32_t i, uint32_t *pos)
+{
+    if (h->buckets)
+        return h->buckets[i];
+    if (*pos < h->nused && h->used[*pos].index == i)
+        return h->used[(*pos)++].count;
+    return 0;
+}
+
 /* A histogram's samples: the file's buckets merged to 2^RES per power of
  * two, each bucket ("le": its highest value, the values being integers)
  * shown if it or the next one holds values. Bucket P is decided when the
@@ -531,8 +542,9 @@ static void hist_samples(FILE *f, const char *name, const char *labels,
         bool valid, full;
         uint64_t le, cum;
     } p = {0};
+    uint32_t pos = 0;
     for (uint32_t i = 0; i + 1 < h->nbuckets; i++) {
-        cum += h->buckets[i];
+        cum += bucket_seq(h, i, &pos);
         uint64_t high = mms_hist_bucket_high(i, h->bits, h->max_exp);
         if (!grid_point(high + 1, res))
             continue;
@@ -544,7 +556,7 @@ static void hist_samples(FILE *f, const char *name, const char *labels,
         p.le = high;
         p.cum = cum;
     }
-    uint64_t over = h->nbuckets ? h->buckets[h->nbuckets - 1] : 0;
+    uint64_t over = h->nbuckets ? bucket_seq(h, h->nbuckets - 1, &pos) : 0;
     if (p.valid && (p.full || over))
         bucket_line(f, name, labels, p.le, scale, p.cum);
     cum += over;

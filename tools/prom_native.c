@@ -51,18 +51,17 @@ int prom_nhist_from(struct prom_nhist *out, const struct mms_hist *h,
     out->schema = prom_native_schema(h->bits);
     out->sum = (double)h->sum / scale;
     size_t used = 0;
-    for (uint32_t i = 0; i < h->nbuckets; i++)
-        used += h->buckets[i] != 0;
+    uint32_t pos = 0, i;
+    uint64_t c;
+    while (mms_hist_next(h, &pos, &i, &c))
+        used++;
     out->index = malloc((used ? used : 1) * sizeof *out->index);
     out->cnt = malloc((used ? used : 1) * sizeof *out->cnt);
     if (!out->index || !out->cnt) {
         prom_nhist_free(out);
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < h->nbuckets; i++) {
-        uint64_t c = h->buckets[i];
-        if (!c)
-            continue;
+    for (pos = 0; mms_hist_next(h, &pos, &i, &c);) {
         out->count += c;
         uint64_t lo = mms_hist_bucket_low(i, h->bits, h->max_exp);
         uint64_t hi = mms_hist_bucket_high(i, h->bits, h->max_exp);

@@ -395,14 +395,52 @@ MMS_API int mms_dir_check(const char *dir);
 
 /* ------------------------------------------------------- histogram math */
 
+/* One non-empty bucket of a sparse histogram. */
+struct mms_hist_bucket {
+    uint32_t index;
+    uint64_t count;
+};
+
 /* A histogram in memory (a reader's merged view, or one built with
- * mms_hist_init + mms_hist_add_value). min and max are 0 when empty. */
+ * mms_hist_init + mms_hist_add_value). min and max are 0 when empty.
+ * Dense (mms_hist_init, merges, windows, differences): BUCKETS holds all
+ * NBUCKETS counts. Sparse (a snapshot's HISTOGRAM values: a 10,000-field
+ * file's dense buckets would be 16 MB, of which a few KB are used):
+ * BUCKETS is NULL and USED holds the NUSED non-empty buckets, index
+ * ascending. mms_hist_next and mms_hist_bucket read either. */
 struct mms_hist {
     uint8_t bits, max_exp;
     uint32_t nbuckets;
     uint64_t count, sum, min, max;
     uint64_t *buckets;
+    uint32_t nused;
+    const struct mms_hist_bucket *used;
 };
+
+/* The next non-empty bucket of H at or after position *POS (start at 0):
+ * true with its INDEX and COUNT, *POS moved past it; false at the end. */
+static inline bool mms_hist_next(const struct mms_hist *h, uint32_t *pos,
+                                 uint32_t *index, uint64_t *count)
+{
+    if (!h->buckets) {
+        if (*pos >= h->nused)
+            return false;
+        *index = h->used[*pos].index;
+        *count = h->used[*pos].count;
+        ++*pos;
+        return true;
+    }
+    for (uint32_t i = *pos; i < h->nbuckets; i++) {
+        if (h->buckets[i]) {
+            *index = i;
+            *count = h->buckets[i];
+            *pos = i + 1;
+            return true;
+        }
+    }
+    *pos = h->nbuckets;
+    return false;
+}
 
 MMS_API uint32_t mms_hist_nbuckets(unsigned bits, unsigned max_exp);
 MMS_API uint32_t mms_hist_index(uint64_t v, unsigned bits, unsigned max_exp);
@@ -412,6 +450,8 @@ MMS_API uint64_t mms_hist_bucket_low(uint32_t i, unsigned bits,
                                      unsigned max_exp);
 MMS_API uint64_t mms_hist_bucket_high(uint32_t i, unsigned bits,
                                       unsigned max_exp);
+/* Bucket I's count, dense or sparse (a binary search); 0 past the end. */
+MMS_API uint64_t mms_hist_bucket(const struct mms_hist *h, uint32_t i);
 MMS_API int mms_hist_init(struct mms_hist *h, unsigned bits, unsigned max_exp);
 MMS_API void mms_hist_free(struct mms_hist *h);
 MMS_API void mms_hist_add_value(struct mms_hist *h, uint64_t v);
@@ -424,10 +464,12 @@ MMS_API double mms_hist_quantile(const struct mms_hist *h, double q);
 MMS_API void mms_hist_quantiles(const struct mms_hist *h, const double *q,
                                 size_t n, double *out);
 MMS_API double mms_hist_mean(const struct mms_hist *h);
-/* INTO += FROM (same bits and max_exp, else MMS_EKIND). */
+/* INTO += FROM (same bits and max_exp, else MMS_EKIND; INTO dense, FROM
+ * either). */
 MMS_API int mms_hist_merge(struct mms_hist *into, const struct mms_hist *from);
-/* OUT = NOW - BEFORE: the values recorded between two snapshots. OUT is
- * initialised here; free it with mms_hist_free. */
+/* OUT = NOW - BEFORE: the values recorded between two snapshots (either
+ * dense or sparse). OUT is initialised here, dense; free it with
+ * mms_hist_free. */
 MMS_API int mms_hist_sub(struct mms_hist *out, const struct mms_hist *now,
                          const struct mms_hist *before);
 

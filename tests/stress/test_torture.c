@@ -144,7 +144,7 @@ static void check_snapshot(mms_reader *r, struct tally *t)
             if (v->status == 0) {
                 uint64_t b = 0;
                 for (uint32_t k = 0; k < h->nbuckets; k++)
-                    b += h->buckets[k];
+                    b += mms_hist_bucket(h, k);
                 ok = ok && b == h->count;
             }
         }

@@ -506,6 +506,83 @@ static void test_quantiles_through_writer_field_within_1_percent(void **state)
     }
 }
 
+/* The sparse form of the given histogram H (a snapshot's) against MEM,
+ * the same values built in memory (dense): its used buckets are exactly
+ * MEM's non-empty ones, index ascending, read alike by mms_hist_next and
+ * mms_hist_bucket. */
+static void check_sparse_is(const struct mms_hist *h,
+                            const struct mms_hist *mem)
+{
+    assert_null(h->buckets);
+    uint32_t pos = 0, mpos = 0, i, mi, n = 0;
+    uint64_t c, mc;
+    while (mms_hist_next(mem, &mpos, &mi, &mc)) {
+        assert_true(mms_hist_next(h, &pos, &i, &c));
+        assert_int_equal(i, mi);
+        assert_int_equal(c, mc);
+        n++;
+    }
+    assert_false(mms_hist_next(h, &pos, &i, &c));
+    assert_int_equal(h->nused, n);
+    for (uint32_t k = 0; k < mem->nbuckets + 2; k++)
+        assert_int_equal(mms_hist_bucket(h, k), mms_hist_bucket(mem, k));
+}
+
+/* A snapshot's histogram is sparse and complete: a field with chunks
+ * (many values), one whose three values live in its cell's head, and an
+ * empty one, each against the same values in memory; quantiles of the
+ * sparse form are those of the dense one. */
+static void test_snapshot_hist_is_sparse_and_exact(void **state)
+{
+    struct wfix *fx = *state;
+    mms_field *f[3];
+    assert_int_equal(mms_hist_new(fx->w, "sp.many", "ns", &f[0]), 0);
+    assert_int_equal(mms_hist_new(fx->w, "sp.three", "ns", &f[1]), 0);
+    assert_int_equal(mms_hist_new(fx->w, "sp.none", "ns", &f[2]), 0);
+    uint64_t *v = make_values(LOGNORMAL, 77, NVALUES);
+    for (size_t i = 0; i < NVALUES; i++)
+        mms_hist_record(f[0], v[i]);
+    const uint64_t three[] = {5, 70000, 1u << 30};
+    for (size_t i = 0; i < 3; i++)
+        mms_hist_record(f[1], three[i]);
+    const struct {
+        const char *name;
+        const uint64_t *v;
+        size_t n;
+    } want[] = {
+        {"sp.many", v, NVALUES}, {"sp.three", three, 3}, {"sp.none", NULL, 0}};
+    mms_snapshot *s;
+    for (int round = 0; round < 2; round++) { /* the second reuses buffers */
+        assert_int_equal(mms_snapshot_take(fx->r, &s), 0);
+        for (size_t k = 0; k < 3; k++) {
+            long i = tu_index(s, want[k].name);
+            assert_true(i >= 0);
+            const struct mms_value *val = mms_snapshot_value(s, (size_t)i);
+            assert_int_equal(val->status, 0);
+            const struct mms_hist *h = val->v.hist;
+            struct mms_hist mem;
+            hist_of(&mem, h->bits, h->max_exp, want[k].v, want[k].n);
+            check_sparse_is(h, &mem);
+            assert_int_equal(h->count, mem.count);
+            const double q[] = {0.5, 0.9, 0.99, 0.999};
+            double a[4], b[4];
+            mms_hist_quantiles(h, q, 4, a);
+            mms_hist_quantiles(&mem, q, 4, b);
+            assert_memory_equal(a, b, sizeof a);
+            struct mms_hist d; /* a difference of sparse ones is dense */
+            assert_int_equal(mms_hist_sub(&d, h, h), 0);
+            assert_int_equal(d.count, 0);
+            assert_int_equal(mms_hist_merge(&d, h), 0);
+            assert_memory_equal(d.buckets, mem.buckets,
+                                mem.nbuckets * sizeof *mem.buckets);
+            mms_hist_free(&d);
+            mms_hist_free(&mem);
+        }
+        mms_snapshot_free(s);
+    }
+    free(v);
+}
+
 /* A reader's second snapshot reuses the first one's buffers, resetting
  * only what the first wrote: it holds exactly the values recorded (none
  * counted twice, none missed), values in chunks the first did not use
@@ -1058,6 +1135,8 @@ int main(void)
             wteardown),
         cmocka_unit_test_setup_teardown(
             test_lower_precision_fields_within_their_bound, wsetup, wteardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_hist_is_sparse_and_exact,
+                                        wsetup, wteardown),
         cmocka_unit_test(test_merge_of_two_is_histogram_of_union),
         cmocka_unit_test_setup_teardown(
             test_sub_gives_values_recorded_between_snapshots, wsetup,

@@ -484,9 +484,10 @@ static int hist_check(struct race *rc, const struct mms_value *v)
     if (v->status == 0) {
         uint64_t total = 0;
         for (uint32_t b = 0; b < h->nbuckets; b++)
-            total += h->buckets[b];
+            total += mms_hist_bucket(h, b);
         if (total != h->count ||
-            h->buckets[mms_hist_index(HX, h->bits, h->max_exp)] != h->count)
+            mms_hist_bucket(h, mms_hist_index(HX, h->bits, h->max_exp)) !=
+                h->count)
             return 0;
     } else {
         rc->buckets_unchecked++;
