@@ -748,16 +748,17 @@ void mms__prefault(void *p, size_t len)
 /* Large files: the pages of [heap_off, UPTO) are given back to the page
  * cache (the mapping stays; a later access maps them again) once a
  * sequential pass has moved MMS__RELEASE_STEP past the last release, so that
- * a reader of a 64 MB file does not hold 64 MB resident. Files smaller
- * than the step never see it. */
-void mms__reader_release_pages(mms_reader *r, uint64_t upto, uint64_t *mark)
+ * a reader of a 64 MB file does not hold 64 MB resident (unless KEEP).
+ * Files smaller than the step never see it. */
+void mms__reader_release_pages(mms_reader *r, uint64_t upto, uint64_t *mark,
+                               bool keep)
 {
     if (upto < *mark + MMS__RELEASE_STEP || upto > r->map_size)
         return;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t lo = (r->h.heap_off + page - 1) / page * page,
              hi = upto / page * page;
-    if (hi > lo)
+    if (hi > lo && !keep)
         madvise((void *)(r->base + lo), hi - lo, MADV_DONTNEED);
     /* The pass goes on forward: the next step's pages mapped in one call
      * rather than a fault every 16 pages (older kernels: as before). */
@@ -874,7 +875,8 @@ static int walk_range(mms_reader *r, uint64_t *pos, uint64_t limit)
             return rc;
         added |= rc == 1;
         *pos += b.size;
-        mms__reader_release(r, *pos, &r->released);
+        mms__reader_release(r, *pos, &r->released,
+                            r->map_size <= MMS__KEEP_MAPPED);
     }
     return added;
 }

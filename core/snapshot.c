@@ -65,6 +65,13 @@ struct mms_snapshot {
     struct mms_hist_bucket *used;
     size_t usedcap;
     uint64_t *acc;
+    /* The cells pass's common case, a counter without a ring (and no
+     * MMS_SNAP_SHARDS): PLAIN[i] set, its shards summed in SUMS[i]. A
+     * 10,000-field file's 640,000 counter cells otherwise read the
+     * field's 100-byte rf and write its 40-byte value each (1.4 MB of
+     * them streamed through the cache once per shard). */
+    uint8_t *plain;
+    uint64_t *sums;
     size_t nshards;
     struct mms_shard_info *shards;
     size_t ntables;
@@ -307,6 +314,8 @@ static void layout(mms_snapshot *s, mms_reader *r, struct carve *c)
         }
     }
     s->acc = carve(c, acc * 8);
+    s->plain = carve(c, n);
+    s->sums = carve(c, n * 8);
     s->strbuf = carve(c, strbytes);
     s->nshards = r->shards.n;
     s->shards = carve(c, s->nshards * sizeof *s->shards);
@@ -433,6 +442,9 @@ static mms_snapshot *snapshot_alloc(mms_reader *r, unsigned flags)
         s->infos[i] = r->infos[i];
         s->rf[i] = *f;
         s->values[i].kind = s->infos[i]->kind; /* GAUGE_SUM: GAUGE */
+        s->plain[i] = !(flags & MMS_SNAP_SHARDS) &&
+                      f->kind == MMS_KIND_COUNTER &&
+                      !(f->flags & MMS_DF_WINDOW);
         if (f->kind == MMS_KIND_HISTOGRAM) {
             struct mms_hist *h = &s->extra[i].hist;
             h->bits = f->bits;
@@ -1004,7 +1016,6 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
 {
     const struct mms__rcell *cells = r->cells.p;
     size_t nsv = 0;
-    bool shards = s->flags & MMS_SNAP_SHARDS;
     if (s->flags & MMS_SNAP_SHARDS) {
         /* CSR: count cells per field first. */
         memset(s->sv_start, 0, (s->n + 1) * sizeof *s->sv_start);
@@ -1015,22 +1026,22 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
             s->sv_start[i + 1] += s->sv_start[i];
     }
     uint64_t mark = 0;
-    /* In locals: the stores to the values would make them reloaded. */
+    /* In locals: the stores to the sums would make them reloaded. */
     const uint8_t *base = r->base;
-    const size_t ncells = r->cells.n, nf = shards ? 0 : s->n;
-    const struct mms__rfield *rf = s->rf;
-    struct mms_value *values = s->values;
+    const size_t ncells = r->cells.n, nf = s->n;
+    const uint8_t *plain = s->plain;
+    uint64_t *sums = s->sums;
+    memset(sums, 0, nf * sizeof *sums);
     for (size_t k = 0; k < ncells; k++) {
         const struct mms__rcell *c = &cells[k];
         const uint8_t *cell = base + c->off;
         if (release)
-            mms__reader_release(r, c->off, &mark);
+            mms__reader_release(r, c->off, &mark, false);
         /* Most cells first: a counter's without a ring (a record's
          * owner has its top bit set: never below NF). */
         uint32_t o = c->owner;
-        if (o < nf && rf[o].kind == MMS_KIND_COUNTER &&
-            !(rf[o].flags & MMS_DF_WINDOW)) {
-            values[o].v.u64 += mms_load_relaxed((const uint64_t *)cell);
+        if (o < nf && plain[o]) {
+            sums[o] += mms_load_relaxed((const uint64_t *)cell);
             continue;
         }
         if (c->owner & MMS__RC_RECORD) {
@@ -1073,6 +1084,9 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
                 v->status = rc;
         }
     }
+    for (size_t i = 0; i < nf; i++)
+        if (plain[i])
+            s->values[i].v.u64 = sums[i];
 }
 
 /* MMS_SNAP_SHARDS: the cells' values were appended in walk order; sort
