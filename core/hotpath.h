@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <mmstats/mmstats.h>
@@ -446,7 +447,8 @@ MMS_HIDDEN_API void mms__writer_set_state(mms_writer *w, enum mms_state st);
  *   handler); one rename.
  * - exec_failed: back under its name (PARKED from exec_begin), READY.
  * - exec_parked, at start-up: whether the image this one replaced
- *   parked a file (in DIR, or the default directory) for it to fold.
+ *   (process PID, this one) parked a file (in DIR, or the default
+ *   directory) for it to fold.
  *   The shim then makes its file at once, and folds it, rather than with
  *   its first call recorded.
  * - start_sweep, when the file is made, before anything is recorded (so the
@@ -486,7 +488,7 @@ MMS_HIDDEN_API bool mms__cell_shared_ready(mms_field *f);
 MMS_HIDDEN_API int mms__writer_fold_parent(mms_writer *w,
                                            const struct mms__fold_item *items,
                                            unsigned n);
-MMS_HIDDEN_API bool mms__exec_parked(const char *dir);
+MMS_HIDDEN_API bool mms__exec_parked(const char *dir, pid_t pid);
 MMS_HIDDEN_API int mms__writer_start_sweep(mms_writer *w);
 MMS_HIDDEN_API int mms__writer_exit(mms_writer *w);
 

@@ -1063,19 +1063,53 @@ static void exec_name_ss(char *out, size_t len, pid_t pid)
     memcpy(out + o, MMS_FILE_SUFFIX, s + 1);
 }
 
-bool mms__exec_parked(const char *dir)
+/* The path of the file parked for process PID in DIR (or the default
+ * directory) in OUT, LEN bytes: false if it does not fit. */
+static bool exec_parked_path(char *out, size_t len, const char *dir, pid_t pid)
 {
-    char d[PATH_MAX], name[64], path[PATH_MAX];
-    if (dir && *dir)
-        mms__strlcpy(d, dir, sizeof d);
-    else if (mms__default_dir(d, sizeof d, false) < 0)
+    if (dir && *dir) {
+        if (strnlen(dir, len) >= len)
+            return false;
+        mms__strlcpy(out, dir, len);
+    } else if (mms__default_dir(out, len, false) < 0) {
         return false;
-    exec_name_ss(name, sizeof name, getpid());
-    path_of(path, sizeof path, d, name);
+    }
+    char name[64];
+    exec_name_ss(name, sizeof name, pid);
+    size_t d = strlen(out), n = strlen(name);
+    if (d + 1 + n >= len)
+        return false;
+    out[d] = '/';
+    memcpy(out + d + 1, name, n + 1);
+    return true;
+}
+
+static bool path_exists(const char *path)
+{
     int saved = errno;
-    bool parked = access(path, F_OK) == 0;
+    bool there = access(path, F_OK) == 0;
     errno = saved;
-    return parked;
+    return there;
+}
+
+/* A directory too long for mms__exec_parked's buffer. */
+static __attribute__((noinline)) bool exec_parked_long(const char *dir,
+                                                       pid_t pid)
+{
+    char path[PATH_MAX];
+    return exec_parked_path(path, sizeof path, dir, pid) && path_exists(path);
+}
+
+bool mms__exec_parked(const char *dir, pid_t pid)
+{
+    /* Every process under the shim asks at start-up: a short buffer
+     * first. Each page of stack a process touches is a page fault, and
+     * two PATH_MAX buffers here (with the symbol lookup of the first
+     * call below them) were two of /bin/true's. */
+    char path[256];
+    if (exec_parked_path(path, sizeof path, dir, pid))
+        return path_exists(path);
+    return exec_parked_long(dir, pid);
 }
 
 int mms__writer_exec_begin(mms_writer *w)

@@ -586,22 +586,23 @@ void mmp_heap_forget(void *p)
 void mmp_heap_start(void)
 {
     rate = mmp_cfg.heap_sample;
+    if (rate > 0)
+        pthread_atfork(NULL, NULL, mmp_heap_child);
+}
+
+/* With the stats file (the first call recorded, before any sample): the
+ * table's first level (a mapping) and what stacks need, whose first
+ * backtrace loads libgcc_s; a process that records nothing never pays
+ * for them. */
+void mmp_heap_made(void)
+{
     if (rate <= 0)
         return;
     if (!level_get(0)) {
-        rate = 0;
+        mms_store_relaxed(&rate, (int64_t)0);
         return;
     }
-    pthread_atfork(NULL, NULL, mmp_heap_child);
-}
-
-/* With the stats file (the first call recorded): what stacks need, whose
- * first backtrace loads libgcc_s; a process that records nothing never
- * pays for it. */
-void mmp_heap_made(void)
-{
-    if (mms_load_relaxed(&level[0]))
-        mmp_heap_stack_start();
+    mmp_heap_stack_start();
 }
 
 void mmp_heap_child(void)

@@ -27,13 +27,14 @@
 
 #include "shim.h"
 
-/* A lock's try function, resolved at the family's start. */
+/* A lock's try function, looked up with its first use (a dlsym): a
+ * process that takes no lock (most short ones) never pays for it, nor
+ * for the lookup of the ones it does not take. Until found (or if never
+ * found): "busy", which sends the hook to its slow path (and that, while
+ * the family records nothing, straight to the real function). */
 /* volatile: pthread_spinlock_t is a volatile int. */
 typedef int (*try_fn)(volatile void *);
 
-/* Until start-up resolves the real ones: "busy", which sends the hook to
- * its slow path (and that, while the family records nothing, straight to
- * the real function). */
 static int no_try(volatile void *l)
 {
     (void)l;
@@ -45,17 +46,52 @@ static int no_sem_try(volatile void *l)
     errno = EAGAIN;
     return -1;
 }
+
+static int try_first(const char *name, try_fn first, try_fn busy,
+                     volatile void *l);
+
+#define TRY_FIRST(fn_name, busy)                                               \
+    static int first_##fn_name(volatile void *l)                               \
+    {                                                                          \
+        return try_first(#fn_name, first_##fn_name, busy, l);                  \
+    }
+TRY_FIRST(pthread_mutex_trylock, no_try)
+TRY_FIRST(pthread_rwlock_tryrdlock, no_try)
+TRY_FIRST(pthread_rwlock_trywrlock, no_try)
+TRY_FIRST(pthread_spin_trylock, no_try)
+TRY_FIRST(sem_trywait, no_sem_try)
+#undef TRY_FIRST
+
 static try_fn try_of[MMP_NCALLS] = {
-    [MMP_CALL_pthread_mutex_lock] = no_try,
-    [MMP_CALL_pthread_mutex_timedlock] = no_try,
-    [MMP_CALL_pthread_rwlock_rdlock] = no_try,
-    [MMP_CALL_pthread_rwlock_timedrdlock] = no_try,
-    [MMP_CALL_pthread_rwlock_wrlock] = no_try,
-    [MMP_CALL_pthread_rwlock_timedwrlock] = no_try,
-    [MMP_CALL_pthread_spin_lock] = no_try,
-    [MMP_CALL_sem_wait] = no_sem_try,
-    [MMP_CALL_sem_timedwait] = no_sem_try,
+    [MMP_CALL_pthread_mutex_lock] = first_pthread_mutex_trylock,
+    [MMP_CALL_pthread_mutex_timedlock] = first_pthread_mutex_trylock,
+    [MMP_CALL_pthread_rwlock_rdlock] = first_pthread_rwlock_tryrdlock,
+    [MMP_CALL_pthread_rwlock_timedrdlock] = first_pthread_rwlock_tryrdlock,
+    [MMP_CALL_pthread_rwlock_wrlock] = first_pthread_rwlock_trywrlock,
+    [MMP_CALL_pthread_rwlock_timedwrlock] = first_pthread_rwlock_trywrlock,
+    [MMP_CALL_pthread_spin_lock] = first_pthread_spin_trylock,
+    [MMP_CALL_sem_wait] = first_sem_trywait,
+    [MMP_CALL_sem_timedwait] = first_sem_trywait,
 };
+
+/* The try function NAME (BUSY if not found), stored for every call that
+ * uses it (FIRST until then; a compare-and-swap, as another thread may
+ * store it too), and called. */
+static int try_first(const char *name, try_fn first, try_fn busy,
+                     volatile void *l)
+{
+    int saved = errno;
+    try_fn fn = (try_fn)mmp_resolve(name);
+    errno = saved;
+    if (!fn)
+        fn = busy;
+    for (unsigned i = 0; i < MMP_NCALLS; i++) {
+        try_fn expect = first;
+        if (mms_load_relaxed(&try_of[i]) == first)
+            mms_cas_acq_rel(&try_of[i], &expect, fn);
+    }
+    return fn(l);
+}
 
 /* ------------------------------------------------------ the lock table */
 
@@ -116,31 +152,7 @@ static void sync_made(void)
         mms_store_release(&locks, t);
 }
 
-static void sync_start(void)
-{
-    static const struct {
-        unsigned id;
-        const char *try_name;
-    } tries[] = {
-        {MMP_CALL_pthread_mutex_lock, "pthread_mutex_trylock"},
-        {MMP_CALL_pthread_mutex_timedlock, "pthread_mutex_trylock"},
-        {MMP_CALL_pthread_rwlock_rdlock, "pthread_rwlock_tryrdlock"},
-        {MMP_CALL_pthread_rwlock_timedrdlock, "pthread_rwlock_tryrdlock"},
-        {MMP_CALL_pthread_rwlock_wrlock, "pthread_rwlock_trywrlock"},
-        {MMP_CALL_pthread_rwlock_timedwrlock, "pthread_rwlock_trywrlock"},
-        {MMP_CALL_pthread_spin_lock, "pthread_spin_trylock"},
-        {MMP_CALL_sem_wait, "sem_trywait"},
-        {MMP_CALL_sem_timedwait, "sem_trywait"},
-    };
-    for (size_t i = 0; i < MMP_ARRAY_LEN(tries); i++) {
-        try_fn fn = (try_fn)mmp_resolve(tries[i].try_name);
-        if (fn)
-            mms_store_release(&try_of[tries[i].id], fn);
-    }
-}
-
-const struct mmp_family_ops mmp_family_sync = {.start = sync_start,
-                                               .made = sync_made};
+const struct mmp_family_ops mmp_family_sync = {.made = sync_made};
 
 /* ---------------------------------------------------------------- locks */
 

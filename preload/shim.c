@@ -861,6 +861,7 @@ void mmp_enter_seccomp(void)
      * the functions, the file. */
     mmp_resolve_all();
     file_ready();
+    mmp_thread_known();
     if (!writer)
         return;
     mms_store_relaxed(&no_syscalls, 1);
@@ -877,6 +878,10 @@ void mmp_enter_seccomp(void)
 
 static int open_writer(void)
 {
+    /* The core's own locks are not the host's: never recorded. It takes
+     * them only with a writer: looked up now (a dlsym), not by every
+     * process at start-up. */
+    mms__set_mutex_lock(mmp_real_pthread_mutex_lock());
     struct mms_writer_options o;
     mms_writer_options_init(&o);
     o.dir = mmp_cfg.dir;
@@ -1053,8 +1058,6 @@ static void start(void)
     mmp_config_report();
     if (mmp_cfg.disable)
         return;
-    /* The core's own locks are not the host's: never recorded. */
-    mms__set_mutex_lock(mmp_real_pthread_mutex_lock());
     /* Only what every process needs; the file is made with the first
      * call recorded, a call's fields on its first use. */
     mmp_thread_start_main();
@@ -1066,8 +1069,8 @@ static void start(void)
     /* At once if asked, or if the image this one replaced (exec) parked
      * its file for us to fold (our sweep does): asked before the hooks
      * record, or the question would be the first call recorded. */
-    bool now = mmp_cfg.eager || mms__exec_parked(mmp_cfg.dir);
     file_pid = getpid();
+    bool now = mmp_cfg.eager || mms__exec_parked(mmp_cfg.dir, file_pid);
     mms_store_release(&file_state, (int)FILE_PENDING);
     /* Hooks record from here on. */
     uint8_t mode[MMP_NCALLS];

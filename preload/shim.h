@@ -380,6 +380,8 @@ void mmp_thread_start_main(void);
 void mmp_thread_after_fork(void);
 mms__identity_fn *mmp_thread_identity(void);
 void mmp_thread_renamed_self(const char *name);
+/* This thread's tid and name read now if not known yet (before seccomp). */
+void mmp_thread_known(void);
 /* This thread runs its own code: its key destructors have not run. */
 bool mmp_thread_alive(void);
 

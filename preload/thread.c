@@ -2,15 +2,21 @@
  * the writer never asks the kernel from a hook's path (the SHARD block of
  * a thread is written on its first recorded call: mms__writer_on_identity
  * hands the writer what is kept here).
- * - tid: the main thread's is read at start-up; a thread started through
- *   pthread_create reads its own once, in the shim's start routine, before
- *   the program's function runs (the pthread_create path); a fork child's
- *   thread reads it again in the child's set-up. Threads started any other
- *   way (glibc's own helper threads, raw clone) stay unknown: tid 0.
- * - name: the kernel copies the creator's name into a new thread, so a
- *   thread started through pthread_create inherits its creator's name as
- *   the shim knows it; pthread_setname_np and prctl(PR_SET_NAME) keep it
- *   up to date, in the shim and in the thread's SHARD block.
+ * - tid: the main thread's, and a fork child's thread's, is read when
+ *   first asked (the thread's first recorded call, or entering seccomp):
+ *   a process that records nothing (/bin/true) makes no system call for
+ *   it; a thread started through pthread_create reads its own once, in
+ *   the shim's start routine, before the program's function runs (the
+ *   pthread_create path). Threads started any other way (glibc's own
+ *   helper threads, raw clone) stay unknown: tid 0.
+ * - name: the main thread's is read when first asked, as its tid
+ *   (pthread_getname_np; a prctl, and a dlsym of the real prctl, at
+ *   start-up before); the
+ *   kernel copies the creator's name into a new thread, so a thread
+ *   started through pthread_create inherits its creator's name as the
+ *   shim knows it (the creator reads its own first, if need be);
+ *   pthread_setname_np and prctl(PR_SET_NAME) keep it up to date, in the
+ *   shim and in the thread's SHARD block.
  * A name set for another thread (pthread_setname_np(other, ...)) needs
  * that thread's tid: a registry of live threads maps pthread_t to tid and
  * name, a slot taken in the start routine and given back at the thread's
@@ -22,7 +28,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -44,7 +49,8 @@ static uint32_t slots_top;
 struct ident {
     int32_t tid;
     bool alive;
-    bool stale; /* tid 0 since a fork: read it when asked */
+    bool stale;      /* tid 0 (start-up, a fork): read it when asked */
+    bool name_stale; /* the name not read yet: read it when asked */
     uint64_t name[2];
     struct slot *slot; /* NULL: not registered */
 };
@@ -76,9 +82,39 @@ static int32_t tid_of_self(void)
     return ident.tid;
 }
 
+/* This thread's name, in IDENT and its slot: read now if start-up left
+ * it unknown. Another thread's rename meanwhile (pthread_setname_np) set
+ * the kernel's name too: the answer is the name of now. */
+static void name_of_self(void)
+{
+    if (!ident.name_stale || !mmp_syscalls_allowed())
+        return;
+    ident.name_stale = false;
+    /* glibc asks the kernel itself (its own prctl, not the hooked one):
+     * no lookup of the real function, which a signal handler's or a
+     * malloc hook's first record could not safely make. */
+    char name[17] = "";
+    int saved = errno;
+    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
+        name[0] = '\0';
+    errno = saved;
+    name_words(ident.name, name);
+    if (ident.slot) {
+        mms_store_relaxed(&ident.slot->name[0], ident.name[0]);
+        mms_store_relaxed(&ident.slot->name[1], ident.name[1]);
+    }
+}
+
+void mmp_thread_known(void)
+{
+    name_of_self();
+    (void)tid_of_self();
+}
+
 /* The writer's identity callback: this thread's tid and name. */
 static void identity(int32_t *tid, char name[16])
 {
+    name_of_self();
     uint64_t w[2] = {ident.name[0], ident.name[1]};
     if (ident.slot) { /* another thread may have renamed us */
         w[0] = mms_load_relaxed(&ident.slot->name[0]);
@@ -150,6 +186,7 @@ static void set_name(struct slot *s, struct ident *self, const char *name)
     if (self) {
         self->name[0] = w[0];
         self->name[1] = w[1];
+        self->name_stale = false;
     }
     if (s) {
         mms_store_relaxed(&s->name[0], w[0]);
@@ -161,12 +198,9 @@ void mmp_thread_start_main(void)
 {
     if (pthread_key_create(&exit_key, slot_give_back) == 0)
         key_ok = 1;
-    char name[17] = "";
-    mmp_real_prctl_t pr = mmp_real_prctl();
-    if (pr)
-        pr(PR_GET_NAME, (unsigned long)name, 0, 0, 0);
-    ident.tid = (int32_t)gettid();
-    name_words(ident.name, name);
+    /* Its tid and name when first asked (tid_of_self, name_of_self). */
+    ident.stale = true;
+    ident.name_stale = true;
     slot_take();
     /* Its key destructors run only if it calls pthread_exit. */
     ident.alive = true;
@@ -201,6 +235,7 @@ struct start {
     void *(*fn)(void *);
     void *arg;
     uint64_t name[2];
+    bool name_stale; /* the creator's not known (seccomp): read when asked */
 };
 
 static void *start_routine(void *p)
@@ -209,6 +244,7 @@ static void *start_routine(void *p)
     mmp_real_free()(p);
     ident.name[0] = st.name[0];
     ident.name[1] = st.name[1];
+    ident.name_stale = st.name_stale;
     /* One system call per thread, here rather than on a hook's path;
      * none after the process entered seccomp (the tid stays unknown). */
     if (mmp_syscalls_allowed())
@@ -228,7 +264,9 @@ MMP_HOOK int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     if (!st) /* nothing to wrap with: the thread stays unknown */
         return real(th, attr, fn, arg);
     int saved = errno;
-    *st = (struct start){fn, arg, {ident.name[0], ident.name[1]}};
+    name_of_self(); /* the name the kernel gives the thread */
+    *st = (struct start){
+        fn, arg, {ident.name[0], ident.name[1]}, ident.name_stale};
     if (ident.slot) {
         st->name[0] = mms_load_relaxed(&ident.slot->name[0]);
         st->name[1] = mms_load_relaxed(&ident.slot->name[1]);
