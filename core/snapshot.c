@@ -65,6 +65,7 @@ struct mms_snapshot {
     struct mms_hist_bucket *used;
     size_t usedcap;
     uint64_t *acc;
+    uint64_t *touched; /* a bit per ACC word added to */
     /* The cells pass's common case, a counter without a ring (and no
      * MMS_SNAP_SHARDS): PLAIN[i] set, its shards summed in SUMS[i]. A
      * 10,000-field file's 640,000 counter cells otherwise read the
@@ -314,6 +315,7 @@ static void layout(mms_snapshot *s, mms_reader *r, struct carve *c)
         }
     }
     s->acc = carve(c, acc * 8);
+    s->touched = carve(c, (acc + 63) / 64 * 8);
     s->plain = carve(c, n);
     s->sums = carve(c, n * 8);
     s->strbuf = carve(c, strbytes);
@@ -715,19 +717,29 @@ static void hist_add_buckets(const mms_reader *r, struct mms_hist *h,
     }
 }
 
+/* Room in the log for N more entries: 0, or -ENOMEM. */
+static int log_room(mms_snapshot *s, size_t n)
+{
+    if (s->logcap - s->nlog >= n)
+        return 0;
+    size_t cap = s->logcap ? s->logcap : 4096;
+    while (cap - s->nlog < n)
+        cap *= 2;
+    struct hist_entry *l =
+        cap < UINT32_MAX ? realloc(s->log, cap * sizeof *l) : NULL;
+    if (!l)
+        return -ENOMEM;
+    s->log = l;
+    s->logcap = cap;
+    return 0;
+}
+
 /* Log bucket INDEX += COUNT of field X: 0, or -ENOMEM. */
 static int log_bucket(mms_snapshot *s, struct extra *x, uint32_t index,
                       uint64_t count)
 {
-    if (s->nlog == s->logcap) {
-        size_t cap = s->logcap ? s->logcap * 2 : 4096;
-        struct hist_entry *l =
-            cap < UINT32_MAX ? realloc(s->log, cap * sizeof *l) : NULL;
-        if (!l)
-            return -ENOMEM;
-        s->log = l;
-        s->logcap = cap;
-    }
+    if (log_room(s, 1) < 0)
+        return -ENOMEM;
     struct hist_entry *e = &s->log[s->nlog++];
     e->index = index;
     e->count = count;
@@ -750,20 +762,32 @@ static int hist_log(mms_snapshot *s, struct extra *x, const uint64_t *w,
                             n[k]);
         return rc;
     }
-    for (; present && rc == 0; present &= present - 1) {
+    for (; present; present &= present - 1) {
         uint32_t c = (uint32_t)__builtin_ctzll(present);
         uint32_t first = c << h->bits,
                  nb = mms__chunk_nb(h->nbuckets, h->bits, c);
         const uint64_t *b = w + 4 + first;
-        for (uint32_t k = 0; k < nb && rc == 0; k++)
-            if (b[k])
-                rc = log_bucket(s, x, first + k, b[k]);
+        if (log_room(s, nb) < 0)
+            return -ENOMEM;
+        /* In locals: the chunk's non-empty buckets, room made. */
+        struct hist_entry *l = s->log;
+        size_t at = s->nlog;
+        uint32_t head = x->log_head;
+        for (uint32_t k = 0; k < nb; k++) {
+            if (b[k]) {
+                l[at] = (struct hist_entry){first + k, head, b[k]};
+                head = (uint32_t)++at;
+            }
+        }
+        s->nlog = at;
+        x->log_head = head;
     }
-    return rc;
+    return 0;
 }
 
 /* Each histogram's logged buckets added up into its sparse USED list,
- * index ascending: 0, or -ENOMEM. ACC is all zero before and after. */
+ * index ascending: 0, or -ENOMEM. ACC and TOUCHED are all zero before
+ * and after. */
 static int hists_build(mms_snapshot *s)
 {
     if (s->nlog > s->usedcap) {
@@ -773,30 +797,29 @@ static int hists_build(mms_snapshot *s)
         s->used = u;
         s->usedcap = s->nlog;
     }
+    if (!s->nlog || !s->used)
+        return 0; /* nothing logged: every histogram empty (pass_reset) */
     size_t at = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (s->rf[i].kind != MMS_KIND_HISTOGRAM)
             continue;
         struct extra *x = &s->extra[i];
         struct mms_hist *h = &x->hist;
-        /* Which runs of ACC were added to: at most 64 runs. */
-        unsigned sh = h->bits;
-        while (sh < 31 && ((h->nbuckets - 1) >> sh) >= 64)
-            sh++;
-        uint64_t runs = 0;
+        /* ACC's buckets added to get their bit in TOUCHED: the used ones
+         * are then found a bit at a time, in index order. */
         uint32_t e = s->log ? x->log_head : 0; /* 0: none logged */
         for (; e && e <= s->nlog; e = s->log[e - 1].next) {
             const struct hist_entry *l = &s->log[e - 1];
             s->acc[l->index] += l->count;
-            runs |= 1ull << (l->index >> sh);
+            s->touched[l->index / 64] |= 1ull << (l->index % 64);
         }
         x->log_head = 0;
         size_t start = at;
-        for (; runs; runs &= runs - 1) {
-            uint32_t k = (uint32_t)__builtin_ctzll(runs) << sh;
-            uint32_t end =
-                h->nbuckets - k > (1u << sh) ? k + (1u << sh) : h->nbuckets;
-            for (; k < end; k++) {
+        for (uint32_t wd = 0; wd < (h->nbuckets + 63) / 64; wd++) {
+            uint64_t bits = s->touched[wd];
+            s->touched[wd] = 0;
+            for (; bits; bits &= bits - 1) {
+                uint32_t k = wd * 64 + (uint32_t)__builtin_ctzll(bits);
                 if (s->acc[k]) {
                     s->used[at].index = k;
                     s->used[at++].count = s->acc[k];
