@@ -982,6 +982,17 @@ MMP_CALLS(MMP_FIRST_PROTO)
 #define MMP_OPEN_NEEDS_MODE(flags)                                             \
     (((flags)&O_CREAT) || ((flags)&O_TMPFILE) == O_TMPFILE)
 
+/* MODE = the variadic argument after FLAGS, in a function NAME(...,
+ * int flags, ...) of a MODE body: open's mode, passed as an int. */
+#define MMP_VA_MODE(mode)                                                      \
+    do {                                                                       \
+        va_list mmp_ap;                                                        \
+        va_start(mmp_ap, flags);                                               \
+        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
+        (mode) = (mode_t)va_arg(mmp_ap, int);                                  \
+        va_end(mmp_ap);                                                        \
+    } while (0)
+
 /* MODE body: NAME(..., int flags, ...) as open and openat. The variadic
  * pair's empty name leaves MMP_ARGS ending in a comma, before MODE. The
  * timed path gets the mode as its one variadic argument. */
@@ -989,11 +1000,8 @@ MMP_CALLS(MMP_FIRST_PROTO)
     static __attribute__((noinline))                                           \
     ret mmp_timed_##name(MMP_PARAMS(__VA_ARGS__))                              \
     {                                                                          \
-        va_list ap;                                                            \
-        va_start(ap, flags);                                                   \
-        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
-        mode_t mode = (mode_t)va_arg(ap, int);                                 \
-        va_end(ap);                                                            \
+        mode_t mode;                                                           \
+        MMP_VA_MODE(mode);                                                     \
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
         uint64_t mmp_t0 = mmp_clock();                                         \
@@ -1005,11 +1013,8 @@ MMP_CALLS(MMP_FIRST_PROTO)
     static __attribute__((noinline))                                           \
     ret mmp_count_files_##name(MMP_PARAMS(__VA_ARGS__))                        \
     {                                                                          \
-        va_list ap;                                                            \
-        va_start(ap, flags);                                                   \
-        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
-        mode_t mode = (mode_t)va_arg(ap, int);                                 \
-        va_end(ap);                                                            \
+        mode_t mode;                                                           \
+        MMP_VA_MODE(mode);                                                     \
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
         ret mmp_r = real(MMP_ARGS(__VA_ARGS__) mode);                          \
@@ -1021,11 +1026,8 @@ MMP_CALLS(MMP_FIRST_PROTO)
     __attribute__((noinline, cold))                                            \
     ret mmp_first_##name(MMP_PARAMS(__VA_ARGS__))                              \
     {                                                                          \
-        va_list ap;                                                            \
-        va_start(ap, flags);                                                   \
-        /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start */    \
-        mode_t mode = (mode_t)va_arg(ap, int);                                 \
-        va_end(ap);                                                            \
+        mode_t mode;                                                           \
+        MMP_VA_MODE(mode);                                                     \
         mmp_real_##name##_t real = mmp_real_##name();                          \
         if (!real) {                                                           \
             errno = ENOSYS;                                                    \
@@ -1038,11 +1040,7 @@ MMP_CALLS(MMP_FIRST_PROTO)
         mode_t mode = 0;                                                       \
         if (MMP_UNLIKELY(MMP_OPEN_MAY_NEED_MODE(flags)) &&                     \
             MMP_OPEN_NEEDS_MODE(flags)) {                                      \
-            va_list ap;                                                        \
-            va_start(ap, flags);                                               \
-            /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */          \
-            mode = (mode_t)va_arg(ap, int);                                    \
-            va_end(ap);                                                        \
+            MMP_VA_MODE(mode);                                                 \
         }                                                                      \
         mmp_real_##name##_t real = (mmp_real_##name##_t)mms_load_relaxed(      \
             &mmp_entry[MMP_CALL_##name]);                                      \
