@@ -92,3 +92,14 @@ shim() { LD_PRELOAD=$PRELOAD "$@"; }
 field() { "$READ" "$1" | awk -v n="$2" '$1 == n && !f {print $2; f = 1}'; }
 # newest_file EXE: the newest stats file written by a process named EXE.
 newest_file() { ls -t "$MMSTATS_DIR"/"$1"-*.mmstats 2>/dev/null | head -1; }
+# expect_files_read WHAT: the stats files in $MMSTATS_DIR, at least one,
+# each read by mmstat-read (WHAT: who wrote them, for the message).
+expect_files_read() {
+    local f n=0
+    for f in "$MMSTATS_DIR"/*.mmstats; do
+        [ -e "$f" ] || continue
+        "$READ" "$f" >/dev/null || fail "$f does not read"
+        n=$((n + 1))
+    done
+    expect_match "$n" '^[1-9][0-9]*$' "stats files written $1"
+}

@@ -10,14 +10,32 @@
 
 skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 
+# sw_start WHAT [VAR=VALUE...] ARG...: shim_windows ARG... under the
+# shim (with the variables set) as a coprocess, its pid in sw_pid and
+# wpid, the words of its "ready" line after "ready" in sw_ready; fails
+# the test (naming WHAT) if it does not start. sw_stop closes its input,
+# which ends it, and waits for it.
+sw_start() {
+    local what=$1 word
+    shift
+    coproc SW { exec env LD_PRELOAD="$PRELOAD" "$@"; }
+    sw_pid=$SW_PID
+    sw_in=${SW[1]}
+    wpid=$sw_pid
+    bg_pids+=("$sw_pid")
+    sw_ready=
+    read -r -t 120 word sw_ready <&"${SW[0]}" && [ "$word" = ready ] ||
+        fail "shim_windows ($what) did not start"
+}
+sw_stop() {
+    eval "exec $sw_in>&-"
+    wait "$sw_pid" 2>/dev/null || true
+}
+
 N=1000
 F=io.pwrite.recent_calls
-coproc SW { LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" "$N"; }
-sw_pid=$SW_PID
-wpid=$sw_pid
-bg_pids+=("$sw_pid")
-read -r -t 120 word t0 t1 failed _ <&"${SW[0]}" && [ "$word" = ready ] ||
-    fail "shim_windows did not start"
+sw_start "timed" "$PROGS/shim_windows" "$N"
+read -r t0 t1 failed _ <<<"$sw_ready"
 expect_eq "$failed" 0 "shim_windows: failed pwrite calls"
 s0=$((t0 / 1000000000))
 s1=$((t1 / 1000000000))
@@ -76,8 +94,7 @@ expect_eq "$got" "$N" "plain --json: the 60 s window while it waits"
 t=$("$READ" "$sw_pid")
 expect_match "$t" "^ +$F +$N calls +rate/s 1s:[0-9.]+ 10s:[0-9.]+ 60s:[0-9.]+$" \
     "text: $F with its rates"
-eval "exec ${SW[1]}>&-"
-wait "$sw_pid" 2>/dev/null || true
+sw_stop
 
 # Calls for 1.5 s from the program's start, with each clock: with the TSC
 # (the default, where it is invariant) past its calibration at 50 ms the
@@ -86,16 +103,12 @@ wait "$sw_pid" 2>/dev/null || true
 # the 1 s windows of those seconds add up to every call; no latency
 # longer than the calls' whole time.
 for clock in tsc monotonic; do
-    coproc SP { MMSTATS_CLOCK=$clock LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" 1000 1500; }
-    sp_pid=$SP_PID
-    wpid=$sp_pid
-    bg_pids+=("$sp_pid")
-    read -r -t 120 word t0 t1 failed made <&"${SP[0]}" && [ "$word" = ready ] ||
-        fail "shim_windows ($clock, 1.5 s) did not start"
+    sw_start "$clock, 1.5 s" MMSTATS_CLOCK="$clock" "$PROGS/shim_windows" 1000 1500
+    read -r t0 t1 failed made _ <<<"$sw_ready"
     expect_eq "$failed" 0 "$clock: failed pwrite calls"
     s0=$((t0 / 1000000000))
     s1=$((t1 / 1000000000))
-    "$READ" --json --windows-at "$(((s1 + 1) * 1000000000))" "$sp_pid" >"$J"
+    "$READ" --json --windows-at "$(((s1 + 1) * 1000000000))" "$sw_pid" >"$J"
     L=io.pwrite.latency
     expect_eq "$(jpy "$J" "d['processes'][0]['fields']['io.pwrite.calls']['value']")" \
         "$made" "$clock: io.pwrite.calls"
@@ -120,21 +133,15 @@ for clock in tsc monotonic; do
         sum=$((sum + c))
     done
     expect_eq "$sum" "$made" "$clock: 1 s windows of the calls' seconds, summed"
-    eval "exec ${SP[1]}>&-"
-    wait "$sp_pid" 2>/dev/null || true
+    sw_stop
 done
 
 # Counting mode: no window field, the calls counted all the same.
-coproc SC { MMSTATS_TIMING=0 LD_PRELOAD=$PRELOAD exec "$PROGS/shim_windows" 10; }
-sc_pid=$SC_PID
-bg_pids+=("$sc_pid")
-read -r -t 120 word _ <&"${SC[0]}" && [ "$word" = ready ] ||
-    fail "shim_windows (counting) did not start"
-"$READ" --json "$sc_pid" >"$J"
+sw_start "counting" MMSTATS_TIMING=0 "$PROGS/shim_windows" 10
+"$READ" --json "$sw_pid" >"$J"
 expect_eq "$(jpy "$J" "[k for k in d['processes'][0]['fields'] if k.endswith('.recent_calls')]")" \
     "[]" "counting mode: no window field"
 expect_eq "$(jpy "$J" "d['processes'][0]['fields']['io.pwrite.calls']['value']")" \
     10 "counting mode: io.pwrite.calls"
-eval "exec ${SC[1]}>&-"
-wait "$sc_pid" 2>/dev/null || true
+sw_stop
 finish
