@@ -51,24 +51,7 @@ expect_match "$(cat "$WORK/summary")" 'calls' "mmstat-run -- true prints a summa
 
 # An external program, built twice.
 mkdir -p "$WORK/ext"
-cat >"$WORK/ext/hits.c" <<'EOF'
-#include <stdio.h>
-#include <mmstats/mmstats.h>
-
-int main(void)
-{
-    mms_writer *w;
-    mms_field *hits;
-    int rc = mms_writer_open(&w, NULL);
-    if (rc < 0 || mms_counter_new(w, "ext.hits", "hits", &hits) < 0) {
-        fprintf(stderr, "hits: %s\n", mms_strerror(rc));
-        return 1;
-    }
-    mms_counter_add(hits, 42);
-    printf("%s\n", mms_writer_path(w));
-    return mms_writer_close(w) < 0;
-}
-EOF
+cp "$(dirname "$0")/ext/hits.c" "$WORK/ext/hits.c"
 cat >"$WORK/ext/CMakeLists.txt" <<'EOF'
 cmake_minimum_required(VERSION 3.18)
 project(ext C)
