@@ -185,17 +185,13 @@ static inline void seq_add(uint64_t *p, uint64_t v, bool owned)
 
 /* The first of COUNTS[I..NB) that is not 0, or NB: four at a time, for
  * a batch's buckets are mostly empty. */
-static uint32_t next_count(const uint16_t *counts, uint32_t nb, uint32_t i)
+static uint32_t next_count(const uint32_t *counts, uint32_t nb, uint32_t i)
 {
     for (; i + 4 <= nb; i += 4) {
-        uint64_t w;
-        memcpy(&w, counts + i, sizeof w);
-        if (w) /* the first in memory: the low bits, little-endian */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return i + (uint32_t)(__builtin_ctzll(w) >> 4);
-#else
-            return i + (uint32_t)(__builtin_clzll(w) >> 4);
-#endif
+        uint64_t w[2];
+        memcpy(w, counts + i, sizeof w);
+        if (w[0] | w[1])
+            break;
     }
     while (i < nb && !counts[i])
         i++;
@@ -203,7 +199,7 @@ static uint32_t next_count(const uint16_t *counts, uint32_t nb, uint32_t i)
 }
 
 bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
-                          const uint16_t *counts, uint32_t nb, uint64_t sum,
+                          const uint32_t *counts, uint32_t nb, uint64_t sum,
                           uint64_t lo, uint64_t hi)
 {
     if (!f || f->kind != MMS_KIND_HISTOGRAM || !c.p || nb != f->nbuckets ||

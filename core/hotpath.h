@@ -387,7 +387,7 @@ MMS_HIDDEN_API uint64_t mms__clock_tsc_at(uint64_t ns);
  * by one would, under one hold of the seqlock. False, recording nothing,
  * if F is not a histogram of NB buckets without windows. */
 MMS_HIDDEN_API bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
-                                         const uint16_t *counts, uint32_t nb,
+                                         const uint32_t *counts, uint32_t nb,
                                          uint64_t sum, uint64_t lo,
                                          uint64_t hi);
 

@@ -180,7 +180,7 @@ static void hist_add_counts_as_one_by_one(void **state)
     assert_non_null(c0.p);
     assert_non_null(c1.p);
     uint32_t nb = mms_hist_nbuckets(BITS, MAX_EXP);
-    uint16_t *counts = calloc(nb, sizeof *counts);
+    uint32_t *counts = calloc(nb, sizeof *counts);
     assert_non_null(counts);
     uint64_t x = 7;
     for (int round = 0; round < 10; round++) {
