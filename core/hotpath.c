@@ -183,26 +183,36 @@ static inline void seq_add(uint64_t *p, uint64_t v, bool owned)
         mms_add_relaxed(p, v);
 }
 
-/* The first of COUNTS[I..NB) that is not 0, or NB: four at a time, for
- * a batch's buckets are mostly empty. */
-static uint32_t next_count(const uint32_t *counts, uint32_t nb, uint32_t i)
+/* COUNTS[I]: u16 counts if NARROW, else u32. */
+static inline uint32_t count_at(const void *counts, bool narrow, uint32_t i)
 {
-    for (; i + 4 <= nb; i += 4) {
+    return narrow ? ((const uint16_t *)counts)[i]
+                  : ((const uint32_t *)counts)[i];
+}
+
+/* The first of COUNTS[I..NB) that is not 0, or NB: 16 bytes at a time,
+ * for a batch's buckets are mostly empty. */
+static inline __attribute__((always_inline)) uint32_t
+next_count(const void *counts, bool narrow, uint32_t nb, uint32_t i)
+{
+    const uint32_t step = narrow ? 8 : 4;
+    for (; i + step <= nb; i += step) {
         uint64_t w[2];
-        memcpy(w, counts + i, sizeof w);
+        memcpy(w, (const uint8_t *)counts + (narrow ? 2 : 4) * (size_t)i,
+               sizeof w);
         if (w[0] | w[1])
             break;
     }
-    while (i < nb && !counts[i])
+    while (i < nb && !count_at(counts, narrow, i))
         i++;
     return i;
 }
 
-bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
-                          const uint32_t *counts, uint32_t nb, uint64_t sum,
-                          uint64_t lo, uint64_t hi)
+static inline __attribute__((always_inline)) bool
+add_counts(mms_field *f, struct mms_cell c, const void *counts, bool narrow,
+           uint32_t nb, uint64_t sum, uint64_t lo, uint64_t hi)
 {
-    if (!f || f->kind != MMS_KIND_HISTOGRAM || !c.p || nb != f->nbuckets ||
+    if (!f || f->kind != MMS_KIND_HISTOGRAM || !c.p || nb > f->nbuckets ||
         (f->flags & MMS_DF_WINDOW) ||
         mms__hist_nchunks(f->bits, f->max_exp) > 72)
         return false;
@@ -211,19 +221,20 @@ bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
     const unsigned bits = f->bits;
     void *chunk[72] = {NULL}; /* max_exp <= 64: at most 66 chunks */
     uint32_t *dir = (uint32_t *)(c.p + sizeof(struct mms_hist_cell));
-    for (uint32_t i = next_count(counts, nb, 0); i < nb;
-         i = next_count(counts, nb, i + 1))
+    for (uint32_t i = next_count(counts, narrow, nb, 0); i < nb;
+         i = next_count(counts, narrow, nb, i + 1))
         if (!chunk[i >> bits])
-            chunk[i >> bits] = mms__chunk_of_many(f->w, dir, i >> bits, nb,
-                                                  bits, c.owned, f->index, 0);
+            chunk[i >> bits] = mms__chunk_of_many(
+                f->w, dir, i >> bits, f->nbuckets, bits, c.owned, f->index, 0);
     uint64_t *seq = (uint64_t *)c.p, *body = seq + 1, s = 0, n = 0;
     bool lock = mms__seq_take(seq, c.owned, &s);
-    for (uint32_t i = next_count(counts, nb, 0); i < nb;
-         i = next_count(counts, nb, i + 1))
+    for (uint32_t i = next_count(counts, narrow, nb, 0); i < nb;
+         i = next_count(counts, narrow, nb, i + 1))
         if (chunk[i >> bits]) {
+            uint32_t k = count_at(counts, narrow, i);
             mms__bucket_add(f->w, chunk[i >> bits], i & ((1u << bits) - 1),
-                            c.owned, counts[i]);
-            n += counts[i];
+                            c.owned, k);
+            n += k;
         }
     if (n) {
         seq_add(&body[0], n, c.owned);
@@ -234,6 +245,20 @@ bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
     if (lock)
         mms_store_release(seq, s + 2);
     return true;
+}
+
+bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
+                          const uint32_t *counts, uint32_t nb, uint64_t sum,
+                          uint64_t lo, uint64_t hi)
+{
+    return add_counts(f, c, counts, false, nb, sum, lo, hi);
+}
+
+bool mms__hist_add_counts16(mms_field *f, struct mms_cell c,
+                            const uint16_t *counts, uint32_t nb, uint64_t sum,
+                            uint64_t lo, uint64_t hi)
+{
+    return add_counts(f, c, counts, true, nb, sum, lo, hi);
 }
 
 void mms__cell_window_reset_add(struct mms_cell c, uint32_t off, uint64_t sec,

@@ -382,14 +382,20 @@ MMS_HIDDEN_API uint64_t mms__clock_tsc_at(uint64_t ns);
 
 /* Add values a writer gathered itself (bucket I of each value V is
  * mms__hist_index(V, bits, max_exp) of F) to histogram F through this
- * thread's cell C of it: COUNTS[I] values in bucket I (NB: F's number of
- * buckets), their SUM, smallest LO and largest HI; as their records one
- * by one would, under one hold of the seqlock. False, recording nothing,
- * if F is not a histogram of NB buckets without windows. */
+ * thread's cell C of it: COUNTS[I] values in bucket I (of F's first NB
+ * buckets; the others get none), their SUM, smallest LO and largest HI;
+ * as their records one by one would, under one hold of the seqlock.
+ * False, recording nothing, if F is not a histogram of NB buckets or
+ * more without windows. */
 MMS_HIDDEN_API bool mms__hist_add_counts(mms_field *f, struct mms_cell c,
                                          const uint32_t *counts, uint32_t nb,
                                          uint64_t sum, uint64_t lo,
                                          uint64_t hi);
+/* The same with u16 COUNTS. */
+MMS_HIDDEN_API bool mms__hist_add_counts16(mms_field *f, struct mms_cell c,
+                                           const uint16_t *counts, uint32_t nb,
+                                           uint64_t sum, uint64_t lo,
+                                           uint64_t hi);
 
 /* The global value of a GAUGE (i64) field, for atomic adds and
  * raise-to-max by code that keeps its own batching; NULL if F is not one. */

@@ -109,6 +109,27 @@ static mms_field *f_bytes, *f_size;
  * process's peak, less that lag. */
 #define LIVE_STEP ((int64_t)64 << 10)
 
+/* The timed fast paths (malloc_timed, free_timed) count each call's
+ * latency in buckets of this thread's (mem_lat: the latency histogram's
+ * first LAT_SLOTS buckets, latencies below 2^20 ns), with the
+ * latencies' sum, minimum and maximum, and add them at once
+ * (mms__hist_add_counts16) after LAT_N values, when the thread exits and
+ * when the process exits or execs (mem_end): a histogram record costs
+ * about 50 instructions a call (its seqlock, count, sum, chunk and
+ * bucket, minimum and maximum), this about 25 and 1 for the batch. A
+ * longer latency is recorded at once. The histogram lags the calls by
+ * fewer than LAT_N values per running thread and call (recent_calls and
+ * calls do not lag). A signal handler's timed malloc or free that comes
+ * while a batch is added may be lost from the histogram, never counted
+ * twice (the batch's count is 0 from the start of the add). */
+#define LAT_N 4096
+#define LAT_SLOTS 512
+struct mem_lat {
+    uint32_t n;
+    uint64_t sum, min, max; /* empty: 0, UINT64_MAX, 0 */
+    uint16_t count[LAT_SLOTS];
+};
+
 /* This thread's cell of alloc_bytes and freed_bytes, set before any of
  * its mem calls' counter cells (mmp_tls_ctr) and forgotten after them: a
  * cached call cell means it is valid too (and this thread's shard its
@@ -134,6 +155,8 @@ struct mem_tls {
     uint64_t size_sum, size_max, size_min;
     uint32_t nsizes; /* counted by the slow paths */
     uint32_t size_count[SIZE_NB];
+    /* The timed fast paths' latency batches (mem_lat). */
+    struct mem_lat lat_malloc, lat_free;
 };
 static __thread struct mem_tls mt MMP_IE;
 
@@ -265,6 +288,30 @@ static void live_publish(void)
         mms__cell_add(c, CELL_PEAK, (uint64_t)(live - peak));
 }
 
+static void mem_lat_clear(struct mem_lat *b)
+{
+    b->n = 0;
+    b->sum = b->max = 0;
+    b->min = UINT64_MAX;
+    memset(b->count, 0, sizeof b->count);
+}
+
+/* Add the latencies counted in B to call ID's histogram through this
+ * thread's cell L of it (NULL: dropped, in a fork child); B emptied. */
+static void mem_lat_fold(unsigned id, uint8_t *l, struct mem_lat *b)
+{
+    uint32_t n = b->n;
+    b->n = 0; /* a signal handler's call meanwhile makes no batch of it */
+    __asm__ volatile("" ::: "memory");
+    if (l && n) {
+        if (!mms__hist_add_counts16(mmp_calls[id].lat,
+                                    (struct mms_cell){l, true}, b->count,
+                                    LAT_SLOTS, b->sum, b->min, b->max))
+            mmp_drop();
+    }
+    mem_lat_clear(b);
+}
+
 /* exit(), _exit and exec (the family's end, and a destructor for an
  * exit without the shim's handler): the thread that ends the process
  * (most often the only one) records what it gathered, so that a
@@ -272,6 +319,8 @@ static void live_publish(void)
  * run later: they batch again from there. */
 static void mem_end(void)
 {
+    mem_lat_fold(MMP_CALL_malloc, mt.malloc_lat, &mt.lat_malloc);
+    mem_lat_fold(MMP_CALL_free, mt.free_lat, &mt.lat_free);
     sizes_flush();
     live_publish();
 }
@@ -286,10 +335,14 @@ __attribute__((destructor)) static void mem_exit(void)
  * parent's, and so are the sizes: the parent records them). */
 static void mem_forget(void)
 {
+    uint8_t *ml = mt.malloc_lat, *fl = mt.free_lat;
     mt.malloc_ctr = mt.free_ctr = mt.malloc_tctr = mt.free_tctr = NULL;
     __asm__ volatile("" ::: "memory"); /* before the cells they vouch for */
     mt.malloc_lat = mt.free_lat = NULL;
-    if (mmp_thread == MMP_THREAD_EXITING) {
+    bool own = mmp_thread == MMP_THREAD_EXITING;
+    mem_lat_fold(MMP_CALL_malloc, own ? ml : NULL, &mt.lat_malloc);
+    mem_lat_fold(MMP_CALL_free, own ? fl : NULL, &mt.lat_free);
+    if (own) {
         sizes_flush();
         live_publish();
     } else {
@@ -517,8 +570,11 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
         mms__cell_add(by, 8, gave);
     if (mmp_cacheable(c) && by.owned && sz.owned) {
         if (mt.bytes != by.p) {
-            if (!mt.bytes)
-                sizes_clear(); /* before this thread's first size */
+            if (!mt.bytes) { /* before this thread's first values */
+                sizes_clear();
+                mem_lat_clear(&mt.lat_malloc);
+                mem_lat_clear(&mt.lat_free);
+            }
             mt.bytes = by.p;
         }
         __asm__ volatile("" ::: "memory"); /* before the call's cell */
@@ -676,17 +732,50 @@ static __attribute__((noinline)) void *mem_timed_later(unsigned id, void *r,
     return r;
 }
 
+/* Call ID's latency from stamps S0 and S1 through its cell L at once
+ * (not in this thread's buckets: longer, or the stamps went backwards,
+ * another CPU's TSC); or the batch B full: added. Then malloc's
+ * countdown. R is returned. */
+static __attribute__((noinline)) void *mem_lat_other(unsigned id, uint8_t *l,
+                                                     struct mem_lat *b, void *r,
+                                                     uint64_t got, uint64_t s0,
+                                                     uint64_t s1, bool counted)
+{
+    if (counted)
+        mem_lat_fold(id, l, b);
+    else if (!mmp_tsc_latency_geom(&mmp_calls[id].lat_view, l, s0, s1))
+        return mem_timed_later(id, r, got, s0, s1, MMP_TSC_WINDOWED);
+    if (got && mt.due_left < 0)
+        return mem_due(r, got);
+    return r;
+}
+
 /* The window and latency steps of call ID from stamps S0 and S1 through
  * its cached cells P and L (the latency's geometry checked when they
- * were cached); then malloc's countdown. R is returned. */
+ * were cached: the default's) and its batch B; then malloc's countdown.
+ * R is returned. */
 static inline __attribute__((always_inline)) void *
-mem_timed_steps(unsigned id, uint8_t *p, uint8_t *l, void *r, uint64_t got,
-                uint64_t s0, uint64_t s1)
+mem_timed_steps(unsigned id, uint8_t *p, uint8_t *l, struct mem_lat *b, void *r,
+                uint64_t got, uint64_t s0, uint64_t s1)
 {
     if (MMP_UNLIKELY(!mmp_tsc_window(id, p, l, s1, MEM_WIN)))
         return mem_timed_later(id, r, got, s0, s1, MMP_TSC_COUNTED);
-    if (MMP_UNLIKELY(!mmp_tsc_latency_geom(&mmp_calls[id].lat_view, l, s0, s1)))
-        return mem_timed_later(id, r, got, s0, s1, MMP_TSC_WINDOWED);
+    uint64_t d = s1 - s0;
+    if (MMP_UNLIKELY((int64_t)d < 0))
+        return mem_lat_other(id, l, b, r, got, s0, s1, false);
+    uint64_t v = mms__clock_tsc_dt(d);
+    uint32_t k =
+        mms__hist_index(v, MMP_HIST_BITS_DEFAULT, MMS_HIST_DEFAULT_MAX_EXP);
+    if (MMP_UNLIKELY(k >= LAT_SLOTS))
+        return mem_lat_other(id, l, b, r, got, s0, s1, false);
+    b->count[k]++;
+    b->sum += v;
+    if (v > b->max)
+        b->max = v;
+    if (v < b->min)
+        b->min = v;
+    if (MMP_UNLIKELY(++b->n >= LAT_N))
+        return mem_lat_other(id, l, b, r, got, s0, s1, true);
     if (got && MMP_UNLIKELY(mt.due_left < 0))
         return mem_due(r, got);
     return r;
@@ -721,7 +810,8 @@ static __attribute__((noinline)) void *malloc_timed(size_t n)
     mms__cell_add((struct mms_cell){p, true}, 0, 1);
     mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
     mt.due_left -= (int64_t)got;
-    return mem_timed_steps(MMP_CALL_malloc, p, mt.malloc_lat, r, got, s0, s1);
+    return mem_timed_steps(MMP_CALL_malloc, p, mt.malloc_lat, &mt.lat_malloc, r,
+                           got, s0, s1);
 }
 
 MMP_HOOK void *malloc(size_t n)
@@ -804,7 +894,8 @@ static __attribute__((noinline)) void free_timed(void *p)
     uint64_t s0 = mms__rdtsc();
     real(p);
     uint64_t s1 = mms__rdtsc();
-    mem_timed_steps(MMP_CALL_free, mt.free_tctr, mt.free_lat, NULL, 0, s0, s1);
+    mem_timed_steps(MMP_CALL_free, mt.free_tctr, mt.free_lat, &mt.lat_free,
+                    NULL, 0, s0, s1);
 }
 
 MMP_HOOK void free(void *p)

@@ -34,7 +34,7 @@ static mms_reader *reader(struct tu_fx *fx)
 static void group_counters_are_consecutive(void **state)
 {
     struct tu_fx *fx = *state;
-    struct mms_field_spec specs[3] = {
+    struct mms_field_spec specs[4] = {
         {.name = "g.calls", .kind = MMS_KIND_COUNTER},
         {.name = "g.errors", .kind = MMS_KIND_COUNTER},
         {.name = "g.bytes", .kind = MMS_KIND_COUNTER},
@@ -78,7 +78,7 @@ static uint64_t window_count(struct tu_fx *fx, const char *name,
 static void cell_window_add_by_second(void **state)
 {
     struct tu_fx *fx = *state;
-    struct mms_field_spec specs[3] = {
+    struct mms_field_spec specs[4] = {
         {.name = "w.calls", .kind = MMS_KIND_COUNTER},
         {.name = "w.errors", .kind = MMS_KIND_COUNTER},
         {.name = "w.recent", .kind = MMS_KIND_COUNTER, .flags = MMS_DF_WINDOW},
@@ -159,12 +159,14 @@ static void hist_record_on_cell(void **state)
 
 /* Bucket counts gathered by the writer and added at once record what
  * their values one by one would: the same buckets, count, sum, min and
- * max. */
+ * max; as u32 counts of every bucket, and as u16 counts of the first
+ * buckets only (those up to the highest with a value, of values below
+ * the overflow bucket: the timed mem hooks' latency batches). */
 static void hist_add_counts_as_one_by_one(void **state)
 {
     struct tu_fx *fx = *state;
     enum { BITS = 2, MAX_EXP = 40 }; /* the shim's mem.alloc_size */
-    struct mms_field_spec specs[2] = {
+    struct mms_field_spec specs[4] = {
         {.name = "one",
          .kind = MMS_KIND_HISTOGRAM,
          .hist_bits = BITS,
@@ -173,19 +175,35 @@ static void hist_add_counts_as_one_by_one(void **state)
          .kind = MMS_KIND_HISTOGRAM,
          .hist_bits = BITS,
          .hist_max_exp = MAX_EXP},
+        {.name = "batch16",
+         .kind = MMS_KIND_HISTOGRAM,
+         .hist_bits = BITS,
+         .hist_max_exp = MAX_EXP},
+        {.name = "one16",
+         .kind = MMS_KIND_HISTOGRAM,
+         .hist_bits = BITS,
+         .hist_max_exp = MAX_EXP},
     };
-    mms_field *h[2];
-    assert_int_equal(mms__group_add(fx->w, specs, 2, 0, h), 0);
+    mms_field *h[4];
+    assert_int_equal(mms__group_add(fx->w, specs, 4, 0, h), 0);
     struct mms_cell c0 = mms__cell(h[0]), c1 = mms__cell(h[1]);
+    struct mms_cell c2 = mms__cell(h[2]), c3 = mms__cell(h[3]);
     assert_non_null(c0.p);
     assert_non_null(c1.p);
+    assert_non_null(c2.p);
+    assert_non_null(c3.p);
     uint32_t nb = mms_hist_nbuckets(BITS, MAX_EXP);
     uint32_t *counts = calloc(nb, sizeof *counts);
+    uint16_t *counts16 = calloc(nb, sizeof *counts16);
     assert_non_null(counts);
+    assert_non_null(counts16);
     uint64_t x = 7;
     for (int round = 0; round < 10; round++) {
         uint64_t sum = 0, lo = UINT64_MAX, hi = 0;
+        uint64_t sum16 = 0, lo16 = UINT64_MAX, hi16 = 0;
+        uint32_t top = 0;
         memset(counts, 0, nb * sizeof *counts);
+        memset(counts16, 0, nb * sizeof *counts16);
         for (unsigned i = 0; i < 100; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
             uint64_t v = (x >> 11) >> (x % 53); /* all magnitudes */
@@ -194,26 +212,43 @@ static void hist_add_counts_as_one_by_one(void **state)
             sum += v;
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
+            uint64_t w = v >> 14; /* below 2^40: no overflow bucket */
+            mms__hist_record_cell(h[3], c3, w);
+            uint32_t k = mms__hist_index(w, BITS, MAX_EXP);
+            counts16[k]++;
+            top = k + 1 > top ? k + 1 : top;
+            sum16 += w;
+            lo16 = w < lo16 ? w : lo16;
+            hi16 = w > hi16 ? w : hi16;
         }
+        assert_true(top < nb);
         assert_true(mms__hist_add_counts(h[1], c1, counts, nb, sum, lo, hi));
+        assert_true(
+            mms__hist_add_counts16(h[2], c2, counts16, top, sum16, lo16, hi16));
     }
     assert_false(mms__hist_add_counts(h[1], c1, counts, nb + 1, 0, 0, 0));
+    assert_false(mms__hist_add_counts16(h[2], c2, counts16, nb + 1, 0, 0, 0));
     free(counts);
+    free(counts16);
     mms_reader *r = reader(fx);
     mms_snapshot *s;
     assert_int_equal(mms_snapshot_take(r, &s), 0);
-    const struct mms_hist *a =
-        mms_snapshot_value(s, (size_t)tu_index(s, "one"))->v.hist;
-    const struct mms_hist *b =
-        mms_snapshot_value(s, (size_t)tu_index(s, "batch"))->v.hist;
-    assert_int_equal(a->count, 1000);
-    assert_int_equal(b->count, a->count);
-    assert_true(b->sum == a->sum);
-    assert_true(b->min == a->min);
-    assert_true(b->max == a->max);
-    assert_int_equal(b->nbuckets, a->nbuckets);
-    for (uint32_t i = 0; i < a->nbuckets; i++)
-        assert_true(mms_hist_bucket(a, i) == mms_hist_bucket(b, i));
+    for (int k = 0; k < 2; k++) {
+        const struct mms_hist *a =
+            mms_snapshot_value(s, (size_t)tu_index(s, k ? "one16" : "one"))
+                ->v.hist;
+        const struct mms_hist *b =
+            mms_snapshot_value(s, (size_t)tu_index(s, k ? "batch16" : "batch"))
+                ->v.hist;
+        assert_int_equal(a->count, 1000);
+        assert_int_equal(b->count, a->count);
+        assert_true(b->sum == a->sum);
+        assert_true(b->min == a->min);
+        assert_true(b->max == a->max);
+        assert_int_equal(b->nbuckets, a->nbuckets);
+        for (uint32_t i = 0; i < a->nbuckets; i++)
+            assert_true(mms_hist_bucket(a, i) == mms_hist_bucket(b, i));
+    }
     mms_snapshot_free(s);
 }
 
