@@ -146,7 +146,13 @@ expect_eq "$(grep -c 'churn_here\|big_here' "$WORK/folded.txt")" 0 \
 "$READ" --heap --folded=alloc "$f" >"$WORK/folded_alloc.txt"
 expect_match "$(cat "$WORK/folded_alloc.txt")" ';main;churn_here [0-9]+$' \
     "folded=alloc: churn_here"
-expect_match "$(awk '{s += $NF} END {print (s > 140 * 1048576 && s < 145 * 1048576 * 1.1) ? "ok" : s}' "$WORK/folded_alloc.txt")" \
+# The sampled estimate of the 142 MiB allocated (10 leaked, 100 churned in
+# 4 KiB blocks, one 32 MiB block) has a standard deviation of about
+# 0.85 MiB at MMSTATS_HEAP_SAMPLE=8K (churn's 25,600 blocks, each sampled
+# with probability 0.39, weigh most); a bound of -2 MiB failed about once
+# in a hundred runs (CI: 139.95 MiB). -6 and +17 MiB: 7 deviations and
+# more, still far from a site or a thread lost (10 MiB or more).
+expect_match "$(awk '{s += $NF} END {print (s > 136 * 1048576 && s < 159 * 1048576) ? "ok" : s}' "$WORK/folded_alloc.txt")" \
     '^ok$' "folded=alloc: the bytes add up to what was allocated"
 
 # ---- 8 threads, then 8 threads whose churn is freed by another thread
