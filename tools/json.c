@@ -17,6 +17,7 @@ static void flush(struct jw *w)
     if (w->len)
         fwrite_unlocked(w->buf, 1, w->len, w->f);
     w->len = 0;
+    w->flushes++;
 }
 
 /* Room for N more bytes at the end of the buffer (N <= JW_BUF). */
@@ -32,6 +33,7 @@ static void put_str(struct jw *w, const char *s, size_t n)
     if (n > JW_BUF) {
         flush(w);
         fwrite_unlocked(s, 1, n, w->f);
+        w->flushes++;
         return;
     }
     memcpy(room(w, n), s, n);
@@ -63,10 +65,12 @@ static bool plain_byte(unsigned char c)
     return plain[c];
 }
 
+/* A line break and 64 spaces: the indentation of depths up to 32. */
+static const char spaces[] = "\n                                "
+                             "                                ";
+
 static void indent(struct jw *w, int depth)
 {
-    static const char spaces[] = "\n                                "
-                                 "                                ";
     size_t n = 1 + 2 * (size_t)depth;
     if (n < sizeof spaces) { /* a copy of constant size: no call */
         memcpy(room(w, sizeof spaces), spaces, sizeof spaces);
@@ -96,8 +100,8 @@ static size_t short_string(char *p, const unsigned char *s)
     return len + 2;
 }
 
-/* At P (room for 2 + 2 * DEPTH bytes): what comes before an item at
- * DEPTH, a comma after an earlier one and, pretty, the line break and
+/* At P (room for 2 + sizeof spaces bytes): what comes before an item
+ * at DEPTH, a comma after an earlier one and, pretty, the line break and
  * indentation (or a space, COMPACT); the item counted. Returns the end. */
 static char *separate(struct jw *w, char *p, size_t depth, bool compact)
 {
@@ -107,9 +111,10 @@ static char *separate(struct jw *w, char *p, size_t depth, bool compact)
             *p++ = ' ';
     }
     if (!compact && depth > 0) {
-        *p++ = '\n';
-        memset(p, ' ', 2 * depth);
-        p += 2 * depth;
+        /* The line break and all the spaces there are, then as many as
+         * the depth takes (a copy of constant size: no call). */
+        memcpy(p, spaces, sizeof spaces);
+        p += 1 + 2 * depth;
     }
     w->items[depth] = true;
     return p;
@@ -122,7 +127,7 @@ static void item(struct jw *w, const char *key)
 {
     bool compact = !w->pretty || w->compact_from;
     size_t depth = (size_t)w->depth;
-    char *p = room(w, 8 + 2 * depth + SHORT_STR + 2), *start = p;
+    char *p = room(w, 2 + sizeof spaces + SHORT_STR + 2), *start = p;
     p = separate(w, p, depth, compact);
     if (!key) {
         w->len += (size_t)(p - start);
@@ -260,7 +265,7 @@ void jw_u64_row(struct jw *w, const uint64_t *v, size_t n)
     /* What item, open_container and close_container would write, in one
      * room: separator, indentation, the bracketed integers. */
     bool compact = !w->pretty || w->compact_from;
-    char *p = room(w, 8 + 2 * depth + (size_t)ROW_MAX * 22), *start = p;
+    char *p = room(w, 2 + sizeof spaces + (size_t)ROW_MAX * 22), *start = p;
     p = separate(w, p, depth, compact);
     *p++ = '[';
     for (size_t k = 0; k < n; k++) {
@@ -297,9 +302,9 @@ void jw_row_tail(struct jw *w, const char *head, size_t len, uint64_t last)
         return;
     }
     bool compact = !w->pretty || w->compact_from;
-    char *p = room(w, 8 + 2 * depth + JW_ROW_HEAD + 24), *start = p;
+    char *p = room(w, 2 + sizeof spaces + JW_ROW_HEAD + 24), *start = p;
     p = separate(w, p, depth, compact);
-    memcpy(p, head, len);
+    memcpy(p, head, JW_ROW_HEAD); /* constant size: no call */
     p += len;
     char buf[40];
     char *d = u64_digits(buf + 20, last);
@@ -307,6 +312,35 @@ void jw_row_tail(struct jw *w, const char *head, size_t len, uint64_t last)
     p += buf + 20 - d;
     *p++ = ']';
     w->len += (size_t)(p - start);
+}
+
+void jw_row_tails(struct jw *w, size_t n, const char *const *head,
+                  const uint8_t *len, const uint64_t *last)
+{
+    size_t depth = (size_t)w->depth;
+    if (depth + 1 >= JW_MAX_DEPTH) {
+        for (size_t k = 0; k < n; k++)
+            jw_row_tail(w, head[k], len[k], last[k]);
+        return;
+    }
+    bool compact = !w->pretty || w->compact_from;
+    for (size_t k = 0; k < n; k++) {
+        if (len[k] > JW_ROW_HEAD) {
+            jw_row_tail(w, head[k], len[k], last[k]);
+            continue;
+        }
+        /* As jw_row_tail, without a call a row. */
+        char *p = room(w, 2 + sizeof spaces + JW_ROW_HEAD + 24), *start = p;
+        p = separate(w, p, depth, compact);
+        memcpy(p, head[k], JW_ROW_HEAD);
+        p += len[k];
+        char buf[40];
+        char *d = u64_digits(buf + 20, last[k]);
+        memcpy(p, d, 20);
+        p += buf + 20 - d;
+        *p++ = ']';
+        w->len += (size_t)(p - start);
+    }
 }
 
 void jw_i64(struct jw *w, const char *key, int64_t v)
@@ -333,6 +367,35 @@ void jw_null(struct jw *w, const char *key)
 {
     item(w, key);
     put_str(w, "null", 4);
+}
+
+void jw_tape_begin(struct jw *w, struct jw_tape *t)
+{
+    t->ok = false;
+    t->fresh = !w->items[w->depth];
+    t->depth = w->depth;
+    t->compact_from = w->compact_from;
+    t->start = w->len;
+    t->flushes = w->flushes;
+}
+
+void jw_tape_end(struct jw *w, struct jw_tape *t)
+{
+    t->len = w->len - t->start;
+    t->ok = t->fresh && w->flushes == t->flushes && w->depth == t->depth &&
+            w->compact_from == t->compact_from && t->len <= JW_TAPE;
+    if (t->ok)
+        memcpy(t->text, w->buf + t->start, t->len);
+}
+
+bool jw_tape_play(struct jw *w, const struct jw_tape *t)
+{
+    if (!t->ok || w->depth != t->depth || w->compact_from != t->compact_from ||
+        w->items[w->depth])
+        return false;
+    put_str(w, t->text, t->len);
+    w->items[w->depth] = t->len > 0;
+    return true;
 }
 
 void jw_finish(struct jw *w)

@@ -64,7 +64,7 @@ static bool next_bucket(const struct mms_hist *h, uint32_t *pos, uint32_t *i,
  * HIGH, "), made at the first row that needs it: the thousand
  * histograms of a 10,000-field file share one grid, and formatting
  * their bounds again for each was most of --json's digits. */
-#define BOUND_W 48 /* '[', two integers of up to 20 digits, separators */
+#define BOUND_W JW_ROW_HEAD /* '[', two integers of up to 20 digits, ... */
 
 struct bounds {
     unsigned bits, max_exp;
@@ -74,6 +74,28 @@ struct bounds {
     char (*text)[BOUND_W];
 };
 
+/* A field's items after its name (kind, units, help, flags), kept as
+ * the writer wrote them last (jw_tape): most fields of a large file
+ * share them, and writing them was a third of --json's instructions. */
+#define HEAD_STR 64 /* units and help kept up to this long */
+
+struct head_tape {
+    bool valid;
+    enum mms_kind kind;
+    unsigned flags;
+    char units[HEAD_STR], help[HEAD_STR];
+    struct jw_tape t;
+};
+
+#define HEAD_TAPES 4 /* kinds of heads kept (a file's counters, timers) */
+
+/* What the writer keeps from item to item (struct jw's ext). */
+struct jcache {
+    struct bounds b;
+    struct head_tape head[HEAD_TAPES];
+    unsigned next_head; /* the tape a new kind of head replaces */
+};
+
 static void bounds_free(struct bounds *b)
 {
     free(b->len);
@@ -81,20 +103,21 @@ static void bounds_free(struct bounds *b)
     *b = (struct bounds){0};
 }
 
-/* Bucket I of H's row head, its length in *LEN; NULL if there is no
- * cache (or no memory for one: then rows are written as before). */
-static const char *bound_head(struct jw *w, const struct mms_hist *h,
-                              uint32_t i, size_t *len)
+/* The row heads of H's grid (made empty the first time), or NULL if
+ * there is no cache (or no memory for one: rows are then written as
+ * before). */
+static struct bounds *bounds_for(struct jw *w, const struct mms_hist *h)
 {
-    struct bounds *b = w->ext;
-    if (!b)
+    struct jcache *c = w->ext;
+    if (!c)
         return NULL;
+    struct bounds *b = &c->b;
     bool pretty = w->pretty;
     if (b->bits != h->bits || b->max_exp != h->max_exp || b->n != h->nbuckets ||
         b->pretty != pretty || !b->len) {
         bounds_free(b);
         b->len = calloc(h->nbuckets, 1);
-        b->text = malloc((size_t)h->nbuckets * BOUND_W);
+        b->text = calloc(h->nbuckets, BOUND_W);
         if (!b->len || !b->text) {
             bounds_free(b);
             return NULL;
@@ -102,6 +125,13 @@ static const char *bound_head(struct jw *w, const struct mms_hist *h,
         *b = (struct bounds){h->bits,     h->max_exp, pretty,
                              h->nbuckets, b->len,     b->text};
     }
+    return b;
+}
+
+/* Bucket I's row head in B (H's grid), its length in *LEN. */
+static const char *bound_head(struct jw *w, struct bounds *b,
+                              const struct mms_hist *h, uint32_t i, size_t *len)
+{
     if (!b->len[i]) {
         char *t = b->text[i], tmp[24];
         const char *sep = jw_row_sep(w);
@@ -135,15 +165,27 @@ static void hist_json(struct jw *w, const char *key, const struct mms_hist *h)
     jw_u64(w, "bits", h->bits);
     jw_u64(w, "max_exp", h->max_exp);
     jw_arr(w, "buckets", false);
+    struct bounds *b = bounds_for(w, h);
     uint32_t pos = 0, i;
     uint64_t count;
-    while (next_bucket(h, &pos, &i, &count)) {
-        size_t len;
-        const char *head = bound_head(w, h, i, &len);
-        if (head) {
-            jw_row_tail(w, head, len, count);
-            continue;
+    if (b) { /* rows gathered ROWS at a time, written in one call */
+        enum { ROWS = 64 };
+        const char *heads[ROWS];
+        uint8_t lens[ROWS];
+        uint64_t counts[ROWS];
+        size_t n = 0;
+        while (next_bucket(h, &pos, &i, &counts[n])) {
+            size_t len;
+            heads[n] = bound_head(w, b, h, i, &len);
+            lens[n] = (uint8_t)len;
+            if (++n == ROWS) {
+                jw_row_tails(w, n, heads, lens, counts);
+                n = 0;
+            }
         }
+        jw_row_tails(w, n, heads, lens, counts);
+    }
+    while (!b && next_bucket(h, &pos, &i, &count)) {
         uint64_t row[3] = {mms_hist_bucket_low(i, h->bits, h->max_exp),
                            mms_hist_bucket_high(i, h->bits, h->max_exp), count};
         jw_u64_row(w, row, 3);
@@ -266,16 +308,47 @@ static void value_json(struct jw *w, const struct mms_field_info *f,
     }
 }
 
-static void field_head(struct jw *w, const char *name, enum mms_kind kind,
-                       const char *units, const char *help, unsigned flags)
+static void head_items(struct jw *w, enum mms_kind kind, const char *units,
+                       const char *help, unsigned flags)
 {
-    jw_obj(w, name);
     jw_str(w, "kind", mms_kind_name(kind));
     if (!strcmp(mms_kind_name(kind), "unknown"))
         jw_u64(w, "kind_code", (unsigned)kind);
     jw_str(w, "units", units);
     jw_str(w, "help", help);
     flags_json(w, flags);
+}
+
+static void field_head(struct jw *w, const char *name, enum mms_kind kind,
+                       const char *units, const char *help, unsigned flags)
+{
+    jw_obj(w, name);
+    struct jcache *c = w->ext;
+    units = units ? units : "";
+    help = help ? help : "";
+    if (!c) {
+        head_items(w, kind, units, help, flags);
+        return;
+    }
+    for (int k = 0; k < HEAD_TAPES; k++) {
+        const struct head_tape *h = &c->head[k];
+        if (h->valid && h->kind == kind && h->flags == flags &&
+            !strcmp(h->units, units) && !strcmp(h->help, help) &&
+            jw_tape_play(w, &h->t))
+            return;
+    }
+    struct head_tape *h = &c->head[c->next_head++ % HEAD_TAPES];
+    jw_tape_begin(w, &h->t);
+    head_items(w, kind, units, help, flags);
+    jw_tape_end(w, &h->t);
+    size_t ul = strlen(units), hl = strlen(help);
+    h->valid = h->t.ok && ul < HEAD_STR && hl < HEAD_STR;
+    if (h->valid) {
+        h->kind = kind;
+        h->flags = flags;
+        memcpy(h->units, units, ul + 1);
+        memcpy(h->help, help, hl + 1);
+    }
 }
 
 static void fields_json(struct jw *w, const struct out_proc *p,
@@ -368,9 +441,9 @@ int out_json_procs(FILE *f, const struct out_proc *p, size_t n,
                    const struct out_opts *o)
 {
     struct jw w;
-    struct bounds b = {0};
+    struct jcache c = {0};
     jw_init(&w, f, true);
-    w.ext = &b;
+    w.ext = &c;
     jw_obj(&w, NULL);
     jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
     jw_arr(&w, "processes", false);
@@ -379,7 +452,7 @@ int out_json_procs(FILE *f, const struct out_proc *p, size_t n,
     jw_end_arr(&w);
     jw_end_obj(&w);
     jw_finish(&w);
-    bounds_free(&b);
+    bounds_free(&c.b);
     return ferror(f) ? -EIO : 0;
 }
 
@@ -462,9 +535,9 @@ int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
                   const struct out_opts *o)
 {
     struct jw w;
-    struct bounds b = {0};
+    struct jcache c = {0};
     jw_init(&w, f, true);
-    w.ext = &b;
+    w.ext = &c;
     jw_obj(&w, NULL);
     jw_u64(&w, "mmstats_json", OUT_JSON_SCHEMA);
     jw_str(&w, "aggregate", o->by ? o->by : "sum");
@@ -494,6 +567,6 @@ int out_json_aggs(FILE *f, const struct agg_group *g, size_t n,
     jw_end_arr(&w);
     jw_end_obj(&w);
     jw_finish(&w);
-    bounds_free(&b);
+    bounds_free(&c.b);
     return ferror(f) ? -EIO : 0;
 }
