@@ -548,6 +548,14 @@ struct mms_reader {
     struct mms_snapshot *spare; /* a freed snapshot's buffers, reused */
     uint64_t released;          /* the walk's last mms__reader_release */
     bool snapped;               /* a snapshot was taken (see cells_pass) */
+    /* Opening walks the heap and leaves the areas' cells to the first
+     * walk after it (areas_due), the first snapshot's: it reads each
+     * area's cells right after walking them (on_cells, called with ARG
+     * after each area walked), so that a large file goes through the
+     * cache once, not once to validate and once more to read. */
+    bool defer_areas, areas_due;
+    void (*on_cells)(void *arg);
+    void *on_cells_arg;
 };
 /* Map [P, P + LEN) of fresh private memory at once (one system call)
  * when it is large: a large snapshot's arena or a cell table is written

@@ -837,6 +837,10 @@ static int take_block(mms_reader *r, uint64_t off, const struct mms_block *b,
         if (!a)
             return -ENOMEM;
         *a = (struct mms__rarea){off, b->size, 0, shard};
+        if (r->defer_areas) { /* the first walk after opening: its cells */
+            r->areas_due = true;
+            return 0;
+        }
         return walk_area(r, a);
     }
     case MMS_BLOCK_CELLS:
@@ -875,8 +879,11 @@ static int walk_range(mms_reader *r, uint64_t *pos, uint64_t limit)
             return rc;
         added |= rc == 1;
         *pos += b.size;
-        mms__reader_release(r, *pos, &r->released,
-                            r->map_size <= MMS__KEEP_MAPPED);
+        /* Opening steps over the areas: the pages it would map ahead
+         * are theirs, read (and released) by the first snapshot. */
+        if (!r->defer_areas)
+            mms__reader_release(r, *pos, &r->released,
+                                r->map_size <= MMS__KEEP_MAPPED);
     }
     return added;
 }
@@ -965,6 +972,8 @@ static int walk_area(mms_reader *r, struct mms__rarea *a)
         pos += b.size;
     }
     ((struct mms__rarea *)r->areas.p)[ai].pos = pos;
+    if (rc >= 0 && r->on_cells)
+        r->on_cells(r->on_cells_arg); /* while they are in the cache */
     return rc < 0 ? rc : 0;
 }
 
@@ -1032,7 +1041,7 @@ int mms__reader_walk(mms_reader *r)
     const struct mms_file_header *m = r->live;
     uint64_t gen = mms_load_acquire(&m->publish_gen);
     uint64_t used = mms_load_acquire(&m->heap_used);
-    if (gen == r->last_gen && used == r->last_used && r->pos)
+    if (gen == r->last_gen && used == r->last_used && r->pos && !r->areas_due)
         return 0;
     if (used < r->h.heap_off || used % 8 || used > MMS_MAX_FILE_SIZE)
         return MMS_ECORRUPT;
@@ -1057,6 +1066,8 @@ int mms__reader_walk(mms_reader *r)
         return rc;
     r->last_gen = gen;
     r->last_used = used;
+    if (!r->defer_areas)
+        r->areas_due = false; /* every area walked */
     return added;
 }
 
@@ -1139,8 +1150,11 @@ static int open_checked(mms_reader *r)
     if (rc == 0 &&
         (r->h.file_size > r->map_size || r->h.heap_used > r->h.file_size))
         rc = r->h.heap_used > r->h.file_size ? MMS_ECORRUPT : MMS_ETRUNCATED;
-    if (rc == 0)
+    if (rc == 0) {
+        r->defer_areas = true;
         rc = mms__reader_walk(r);
+        r->defer_areas = false;
+    }
     return rc < 0 ? rc : 0;
 }
 
@@ -1232,6 +1246,7 @@ int mms_reader_refresh(mms_reader *r)
     if (r->broken)
         return MMS_ETRUNCATED;
     int rc = 0;
+    r->on_cells = NULL;
     MMS__GUARDED(r, rc, mms__reader_walk(r));
     return rc;
 }

@@ -84,6 +84,12 @@ struct mms_snapshot {
     size_t nrecmap;
     uint32_t *sv_start; /* MMS_SNAP_SHARDS: field i's values in sv */
     struct shard_val *sv;
+    /* The cells pass, which may run an area at a time (fused_cells). */
+    struct pass {
+        size_t done, nsv; /* cells read; per-shard values written */
+        uint64_t mark;    /* the last page release (RELEASE) */
+        bool release;
+    } pass;
     uint64_t *scratch;
     size_t scratch_words;
     void *arena; /* everything above lives here */
@@ -1031,14 +1037,13 @@ static void pass_reset(mms_snapshot *s)
             s->tables[t].recs[k].status = 0;
 }
 
-/* One read of every cell; SV_AT counts per-shard values. The reader's
- * first snapshot gives a large file's pages back behind it (a one-shot
+/* The start of a pass over the cells. The reader's first snapshot
+ * gives a large file's pages back behind it (RELEASE: a one-shot
  * reader's RSS); later ones keep them: a reader that takes snapshot
  * after snapshot would map them all again each time. */
-static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
+static void pass_begin(mms_snapshot *s, mms_reader *r, bool release)
 {
     const struct mms__rcell *cells = r->cells.p;
-    size_t nsv = 0;
     if (s->flags & MMS_SNAP_SHARDS) {
         /* CSR: count cells per field first. */
         memset(s->sv_start, 0, (s->n + 1) * sizeof *s->sv_start);
@@ -1048,18 +1053,29 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
         for (size_t i = 0; i < s->n; i++)
             s->sv_start[i + 1] += s->sv_start[i];
     }
-    uint64_t mark = 0;
+    memset(s->sums, 0, s->n * sizeof *s->sums);
+    s->pass = (struct pass){0, 0, 0, release};
+}
+
+/* Read the reader's cells [pass.done, END). */
+static void pass_cells(mms_snapshot *s, mms_reader *r, size_t end)
+{
+    const struct mms__rcell *cells = r->cells.p;
     /* In locals: the stores to the sums would make them reloaded. */
     const uint8_t *base = r->base;
-    const size_t ncells = r->cells.n, nf = s->n;
+    const size_t nf = s->n;
     const uint8_t *plain = s->plain;
     uint64_t *sums = s->sums;
-    memset(sums, 0, nf * sizeof *sums);
-    for (size_t k = 0; k < ncells; k++) {
+    struct pass *ps = &s->pass;
+    /* The next offset at which pages are given back (none: never). */
+    uint64_t next = ps->release ? ps->mark + MMS__RELEASE_STEP : UINT64_MAX;
+    for (size_t k = ps->done; k < end; k++) {
         const struct mms__rcell *c = &cells[k];
         const uint8_t *cell = base + c->off;
-        if (release)
-            mms__reader_release(r, c->off, &mark, false);
+        if (c->off >= next) {
+            mms__reader_release(r, c->off, &ps->mark, false);
+            next = ps->mark + MMS__RELEASE_STEP;
+        }
         /* Most cells first: a counter's without a ring (a record's
          * owner has its top bit set: never below NF). */
         uint32_t o = c->owner;
@@ -1089,7 +1105,7 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
         struct mms_shard_value *sv = NULL;
         if (s->flags & MMS_SNAP_SHARDS) {
             /* Filled in order: the next free place of this field. */
-            struct shard_val *e = &s->sv[nsv++];
+            struct shard_val *e = &s->sv[ps->nsv++];
             memset(e, 0, sizeof *e);
             e->shard = c->shard;
             sv = &e->v;
@@ -1107,9 +1123,30 @@ static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
                 v->status = rc;
         }
     }
-    for (size_t i = 0; i < nf; i++)
-        if (plain[i])
-            s->values[i].v.u64 = sums[i];
+    if (end > ps->done)
+        ps->done = end;
+}
+
+static void pass_end(mms_snapshot *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->plain[i])
+            s->values[i].v.u64 = s->sums[i];
+}
+
+/* One read of every cell. */
+static void cells_pass(mms_snapshot *s, mms_reader *r, bool release)
+{
+    pass_begin(s, r, release);
+    pass_cells(s, r, r->cells.n);
+    pass_end(s);
+}
+
+/* The reader's on_cells: the cells an area's walk just added. */
+static void fused_cells(void *arg)
+{
+    mms_snapshot *s = arg;
+    pass_cells(s, s->r, s->r->cells.n);
 }
 
 /* MMS_SNAP_SHARDS: the cells' values were appended in walk order; sort
@@ -1197,6 +1234,46 @@ static void read_tables(mms_snapshot *s, mms_reader *r)
     }
 }
 
+/* A snapshot of R (in *S, laid out for its shape *SIZED: both set
+ * here) on the reader's first walk of its areas, their cells read as
+ * each area is walked: 1 if read so, 0 if the walk found new fields or
+ * records (then nothing is read: the caller lays out and reads as
+ * usual), or a negative code. */
+static int fused_walk(mms_reader *r, unsigned flags, bool first,
+                      mms_snapshot **sp, struct shape *sized)
+{
+    mms_snapshot *s = *sp;
+    struct shape before = shape_of(r);
+    if (!s) {
+        if (!(s = snapshot_alloc(r, flags)))
+            return -ENOMEM;
+        *sp = s;
+        r->spare = s; /* freed if a SIGBUS ends this (see take) */
+    }
+    *sized = before;
+    s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
+    s->real_ns = mms__now_ns(CLOCK_REALTIME);
+    pass_reset(s);
+    pass_begin(s, r, first);
+    r->on_cells = fused_cells;
+    r->on_cells_arg = s;
+    int rc = mms__reader_walk(r);
+    r->on_cells = NULL;
+    if (rc < 0)
+        return rc;
+    struct shape now = shape_of(r);
+    if (now.fields != before.fields || now.records != before.records ||
+        now.tables != before.tables || now.shards != before.shards)
+        return 0;
+    pass_cells(s, r, r->cells.n); /* cells the walk took outside an area */
+    pass_end(s);
+    /* The cells were not known when S was laid out: only MMS_SNAP_SHARDS
+     * sizes anything by them. */
+    *sized = now;
+    s->laid_shape = now;
+    return 1;
+}
+
 /* Take a snapshot. The walk runs inside the retry loop, after retire_end
  * is loaded: a thread's exit may move values into a shard-0 cell that is
  * new, and a walk from before the move would not know that cell. */
@@ -1208,13 +1285,20 @@ static int take(mms_reader *r, unsigned flags, mms_snapshot **out)
     int t;
     bool first = !r->snapped;
     r->snapped = true;
+    r->on_cells = NULL;
     for (t = 0; t < MMS_RETIRE_TRIES; t++) {
         uint64_t e = mms_load_acquire(&m->retire_end);
-        int rc = mms__reader_walk(r);
+        /* The first walk of the areas reads their cells as it goes. */
+        bool fused = t == 0 && r->areas_due && !(flags & MMS_SNAP_SHARDS);
+        int rc = fused ? fused_walk(r, flags, first, &s, &sized)
+                       : mms__reader_walk(r);
         if (rc < 0)
             return rc;
+        fused = fused && rc == 1;
         m = r->live; /* the walk may have mapped the file again */
-        if (!s || !same_shape(sized, shape_of(r))) {
+        if (fused) {
+            /* read as the areas were walked */
+        } else if (!s || !same_shape(sized, shape_of(r))) {
             if (s) { /* back to the reader, whose spare it becomes */
                 r->spare = NULL;
                 mms_snapshot_free(s);
@@ -1226,10 +1310,12 @@ static int take(mms_reader *r, unsigned flags, mms_snapshot **out)
              * spare. */
             r->spare = s;
         }
-        s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
-        s->real_ns = mms__now_ns(CLOCK_REALTIME);
-        pass_reset(s);
-        cells_pass(s, r, first);
+        if (!fused) {
+            s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
+            s->real_ns = mms__now_ns(CLOCK_REALTIME);
+            pass_reset(s);
+            cells_pass(s, r, first);
+        }
         mms_fence_acquire();
         if (mms_load_relaxed(&m->retire_begin) == e)
             break;
