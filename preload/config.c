@@ -14,6 +14,7 @@
 struct mmp_config mmp_cfg = {
     .timing = 1,
     .timing_mem = 0,
+    .timing_mem_sample = 4,
     .hist_bits = MMP_HIST_BITS_DEFAULT,
     /* Every family (sync too: docs/preload.md, waits). */
     .families = ~0u,
@@ -72,6 +73,10 @@ static const struct opt opts[] = {
      "(locks: contended waits only)"},
     {"MMSTATS_TIMING_MEM", OPT_BOOL, &mmp_cfg.timing_mem, 0, 0,
      "latency histograms for the mem family too (costly)"},
+    {"MMSTATS_TIMING_MEM_SAMPLE", OPT_INT, &mmp_cfg.timing_mem_sample, 1,
+     1 << 16,
+     "timed malloc and free (TSC clock): the latency of 1 call in this many "
+     "on average (1: every call); calls are all counted"},
     {"MMSTATS_CLOCK", OPT_CLOCK, &mmp_cfg.clock_monotonic, 0, 0,
      "latency clock: tsc (an invariant TSC, calibrated against "
      "CLOCK_MONOTONIC; else clock_gettime) or monotonic (clock_gettime)"},

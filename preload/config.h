@@ -13,8 +13,9 @@ struct mmp_config {
     int keep_after;    /* seconds; 0: the core's default */
     unsigned families; /* bit per enum mmp_family */
     int timing, timing_mem;
-    int hist_bits;       /* MMSTATS_HIST_BITS */
-    int clock_monotonic; /* MMSTATS_CLOCK=monotonic: no TSC */
+    int timing_mem_sample; /* the TSC mem paths time 1 call in this many */
+    int hist_bits;         /* MMSTATS_HIST_BITS */
+    int clock_monotonic;   /* MMSTATS_CLOCK=monotonic: no TSC */
     int verbose;
     int eager;     /* the stats file at start-up, not with the first record */
     int files_max; /* per-file records, (other) included */

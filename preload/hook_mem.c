@@ -124,11 +124,22 @@ static mms_field *f_bytes, *f_size;
  * fewer than LAT_N values per running thread and call (recent_calls and
  * calls do not lag). A signal handler's timed malloc or free that comes
  * while a batch is added may be lost from the histogram, never counted
- * twice (the batch's count is 0 from the start of the add). */
+ * twice (the batch's count is 0 from the start of the add).
+ *
+ * These paths time 1 call in MMSTATS_TIMING_MEM_SAMPLE on average (the
+ * two rdtsc of a timed call cost more cycles than the rest of it: on
+ * the 2-core AMD EPYC VM ~7 ns each next to the allocator's own work,
+ * not overlapped): between two timed calls, 0 to 2N - 2 untimed ones
+ * (mem_next_skip), counted in calls as they come and added to the
+ * window ring (recent_calls) with the next timed call's, or at the
+ * batches' ends above. */
 #define LAT_N 4096
 #define LAT_SLOTS 256
 struct mem_lat {
     uint32_t n;
+    /* Untimed calls before the next timed one; untimed calls counted but
+     * not yet in the window ring; the intervals' xorshift state. */
+    uint32_t skip, pend, rng;
     uint64_t sum, min, max; /* empty: 0, UINT64_MAX, 0 */
     uint16_t count[LAT_SLOTS];
 };
@@ -291,6 +302,107 @@ static void live_publish(void)
         mms__cell_add(c, CELL_PEAK, (uint64_t)(live - peak));
 }
 
+/* The window ring of a timed mem call (its counters: calls, errors). */
+#define MEM_WIN MMP_SHAPE_WIN_OFF(ALLOC)
+
+/* K calls of ID in the window ring, in TSC count S's second, through
+ * its cached cells P and L, if the thread's slot of that second is
+ * cached (mmp_tsc_window's test); else false, nothing written. */
+static inline __attribute__((always_inline)) bool
+mem_window(unsigned id, uint8_t *p, const uint8_t *l, uint64_t s, uint64_t k)
+{
+    if (MMP_UNLIKELY(!l || s >= mmp_tls.win.tsc_end))
+        return false;
+    uint64_t *sum = mmp_tls.wsum[id];
+    if (MMP_UNLIKELY(!sum))
+        return false;
+    mms_add_owned_u64((uint64_t *)(p + MEM_WIN - 8), k);
+    mms_add_owned_u64(sum, k);
+    return true;
+}
+
+/* Call ID's untimed calls not yet in its window ring (B's pend) added to
+ * it through its cached cells P and L, in TSC count S's second (its slot
+ * found if need be). */
+static __attribute__((noinline)) void mem_pend_flush(unsigned id, uint8_t *p,
+                                                     const uint8_t *l,
+                                                     struct mem_lat *b,
+                                                     uint64_t s)
+{
+    uint32_t k = b->pend;
+    if (!k || !p || !l)
+        return;
+    b->pend = 0; /* a signal handler's calls meanwhile: its own */
+    __asm__ volatile("" ::: "memory");
+    if (mem_window(id, p, l, s, k))
+        return;
+    mmp_second_tsc(s);
+    struct mms_cell c = {p + MEM_WIN - 8, true};
+    mms_add_owned_u64((uint64_t *)c.p, k);
+    uint64_t *sum =
+        mms__cell_ring_slot(mmp_calls[id].win_f, c, mmp_tls.win.sec);
+    if (sum)
+        mms_add_owned_u64(sum, k);
+}
+
+/* Both calls' untimed calls into their window rings, now (the thread or
+ * the process ends). pend is only counted by the TSC paths: the clock
+ * is the TSC. */
+static void mem_pend_end(void)
+{
+    if (!mt.lat_malloc.pend && !mt.lat_free.pend)
+        return;
+    uint64_t s = mms__rdtsc();
+    mem_pend_flush(MMP_CALL_malloc, mt.malloc_tctr, mt.malloc_lat,
+                   &mt.lat_malloc, s);
+    mem_pend_flush(MMP_CALL_free, mt.free_tctr, mt.free_lat, &mt.lat_free, s);
+}
+
+/* The untimed calls before B's next timed one, from stamp S (its seed):
+ * uniform in 0 .. 2N - 2 (N: MMSTATS_TIMING_MEM_SAMPLE; 1: none), so 1
+ * call in N is timed on average and no period of the program's own
+ * calls lines up with the timed ones. A multiply, not a division. */
+static inline __attribute__((always_inline)) uint32_t
+mem_next_skip(struct mem_lat *b, uint64_t s)
+{
+    uint64_t every = (uint64_t)mmp_cfg.timing_mem_sample;
+    if (every == 1)
+        return 0;
+    uint32_t x = b->rng ? b->rng : (uint32_t)s | 1;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    b->rng = x;
+    return (uint32_t)(((uint64_t)x * (2 * every - 1)) >> 32);
+}
+
+/* Call ID's latency from T0 (ns, by a slow path: mmp_clock) to now and
+ * the call in its window ring; for malloc and free only if this call is
+ * one of those timed (mem_lat), as on the TSC paths, else the window
+ * alone. */
+static __attribute__((noinline)) void mem_latency(unsigned id, uint64_t t0)
+{
+    struct mem_lat *b = id == MMP_CALL_malloc ? &mt.lat_malloc
+                        : id == MMP_CALL_free ? &mt.lat_free
+                                              : NULL;
+    if (!mmp_is_timed(id))
+        return;
+    if (!b || !b->skip) {
+        if (b)
+            b->skip = mem_next_skip(b, t0);
+        mmp_latency(id, t0);
+        return;
+    }
+    b->skip--;
+    uint64_t t1 = mmp_clock();
+    uint8_t *l = mmp_tls_lat[id];
+    uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
+    if (l && win) /* then the counters' cell is cached too */
+        mmp_window_add_at(id, mmp_tls_ctr[id], win, mmp_second(t1));
+    else if (!l)
+        mmp_timed_slow(id, MMP_WINDOW_ONLY, t1 / 1000000000u);
+}
+
 static void mem_lat_clear(struct mem_lat *b)
 {
     b->n = 0;
@@ -322,6 +434,7 @@ static void mem_lat_fold(unsigned id, uint8_t *l, struct mem_lat *b)
  * run later: they batch again from there. */
 static void mem_end(void)
 {
+    mem_pend_end();
     mem_lat_fold(MMP_CALL_malloc, mt.malloc_lat, &mt.lat_malloc);
     mem_lat_fold(MMP_CALL_free, mt.free_lat, &mt.lat_free);
     sizes_flush();
@@ -338,11 +451,14 @@ __attribute__((destructor)) static void mem_exit(void)
  * parent's, and so are the sizes: the parent records them). */
 static void mem_forget(void)
 {
+    bool own = mmp_thread == MMP_THREAD_EXITING;
+    if (own)
+        mem_pend_end(); /* with the cells, still cached */
+    mt.lat_malloc.pend = mt.lat_free.pend = 0;
     uint8_t *ml = mt.malloc_lat, *fl = mt.free_lat;
     mt.malloc_ctr = mt.free_ctr = mt.malloc_tctr = mt.free_tctr = NULL;
     __asm__ volatile("" ::: "memory"); /* before the cells they vouch for */
     mt.malloc_lat = mt.free_lat = NULL;
-    bool own = mmp_thread == MMP_THREAD_EXITING;
     mem_lat_fold(MMP_CALL_malloc, own ? ml : NULL, &mt.lat_malloc);
     mem_lat_fold(MMP_CALL_free, own ? fl : NULL, &mt.lat_free);
     if (own) {
@@ -387,9 +503,6 @@ static inline __attribute__((always_inline)) size_t usable(void *p)
         return boot_size(p);
     return usable_real(p);
 }
-
-/* The window ring of a timed mem call (its counters: calls, errors). */
-#define MEM_WIN MMP_SHAPE_WIN_OFF(ALLOC)
 
 /* Call ID's cells for its fast path on this thread: its call cell
  * (mmp_tls_ctr) into CTR if it counts untimed; if it is timed, the
@@ -586,7 +699,7 @@ mem_record_slow(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
         live_add_shared(by, (int64_t)got - (int64_t)gave); /* not later */
     }
     if (t0)
-        mmp_latency(id, t0);
+        mem_latency(id, t0);
     if (got && (mt.due_left -= (int64_t)got) < 0)
         mem_due(r, got);
     if (gave && (mt.free_left -= (int64_t)gave) < 0)
@@ -619,7 +732,7 @@ mem_record_as(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
     if (gave)
         mms__cell_add((struct mms_cell){mt.bytes, true}, 8, gave);
     if (MMP_UNLIKELY(t0))
-        mmp_latency(id, t0);
+        mem_latency(id, t0);
     if (got && MMP_UNLIKELY((mt.due_left -= (int64_t)got) < 0))
         mem_due(r, got);
     if (gave && MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
@@ -730,6 +843,10 @@ static __attribute__((noinline)) void *mem_timed_later(unsigned id, void *r,
                                                        unsigned done)
 {
     mmp_tsc_slow(id, s0, s1, done);
+    if (id == MMP_CALL_malloc)
+        mem_pend_flush(id, mt.malloc_tctr, mt.malloc_lat, &mt.lat_malloc, s1);
+    else
+        mem_pend_flush(id, mt.free_tctr, mt.free_lat, &mt.lat_free, s1);
     if (got && mt.due_left < 0)
         return mem_due(r, got);
     return r;
@@ -761,8 +878,13 @@ static inline __attribute__((always_inline)) void *
 mem_timed_steps(unsigned id, uint8_t *p, uint8_t *l, struct mem_lat *b, void *r,
                 uint64_t got, uint64_t s0, uint64_t s1)
 {
-    if (MMP_UNLIKELY(!mmp_tsc_window(id, p, l, s1, MEM_WIN)))
+    /* This call and the untimed ones before it (mem_lat). */
+    uint32_t pend = b->pend;
+    b->pend = 0;
+    if (MMP_UNLIKELY(!mem_window(id, p, l, s1, (uint64_t)pend + 1))) {
+        b->pend += pend;
         return mem_timed_later(id, r, got, s0, s1, MMP_TSC_COUNTED);
+    }
     uint64_t d = s1 - s0;
     if (MMP_UNLIKELY((int64_t)d < 0))
         return mem_lat_other(id, l, b, r, got, s0, s1, false);
@@ -795,14 +917,48 @@ static __attribute__((noinline)) void *malloc_timed_other(void *r, uint64_t s0,
     return r;
 }
 
-/* malloc, timed, its cells cached (mt.malloc_tctr): the counting path
- * with stamps. */
+/* malloc's counting path through its cached call cell: mt.malloc_ctr,
+ * or mt.malloc_tctr if TIMED (the call is then one of the timed path's
+ * untimed ones, mem_lat). */
+static inline __attribute__((always_inline)) void *malloc_counted(size_t n,
+                                                                  bool timed)
+{
+    /* The size first, so that nothing is kept across the real call but
+     * this thread's block of TLS. */
+    size_count(n);
+    if (timed)
+        mt.lat_malloc.pend++;
+    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(n);
+    if (MMP_UNLIKELY(!r))
+        return malloc_failed();
+    /* glibc_usable, but for a chunk of its own mapping (the other path). */
+    uint64_t h = ((const uint64_t *)r)[-1];
+    if (MMP_UNLIKELY(h & 2))
+        return malloc_mapped(r);
+    uint64_t got = (h & ~7ull) - 8;
+    mms__cell_add(
+        (struct mms_cell){timed ? mt.malloc_tctr : mt.malloc_ctr, true}, 0, 1);
+    mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
+    /* One countdown for all of the rarer work (mem_due), a tail call:
+     * nothing is kept across it. */
+    if (MMP_UNLIKELY((mt.due_left -= (int64_t)got) < 0))
+        return mem_due(r, got);
+    return r;
+}
+
+/* malloc, timed, its cells cached (mt.malloc_tctr): the counting path,
+ * with stamps if this call is one of those timed (mem_lat). */
 static __attribute__((noinline)) void *malloc_timed(size_t n)
 {
+    if (MMP_LIKELY(mt.lat_malloc.skip)) {
+        mt.lat_malloc.skip--;
+        return malloc_counted(n, true);
+    }
     size_count(n);
     uint64_t s0 = mms__rdtsc();
     void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(n);
     uint64_t s1 = mms__rdtsc();
+    mt.lat_malloc.skip = mem_next_skip(&mt.lat_malloc, s1);
     if (MMP_UNLIKELY(!r))
         return malloc_timed_other(r, s0, s1);
     uint64_t h = ((const uint64_t *)r)[-1];
@@ -829,24 +985,7 @@ MMP_HOOK void *malloc(size_t n)
             return malloc_timed(n);
         return malloc_other(n);
     }
-    /* The size first, so that nothing is kept across the real call but
-     * this thread's block of TLS. */
-    size_count(n);
-    void *r = ((mmp_real_malloc_t)REAL_FOUND(malloc))(n);
-    if (MMP_UNLIKELY(!r))
-        return malloc_failed();
-    /* glibc_usable, but for a chunk of its own mapping (the other path). */
-    uint64_t h = ((const uint64_t *)r)[-1];
-    if (MMP_UNLIKELY(h & 2))
-        return malloc_mapped(r);
-    uint64_t got = (h & ~7ull) - 8;
-    mms__cell_add((struct mms_cell){mt.malloc_ctr, true}, 0, 1);
-    mms__cell_add((struct mms_cell){mt.bytes, true}, 0, got);
-    /* One countdown for all of the rarer work (mem_due), a tail call:
-     * nothing is kept across it. */
-    if (MMP_UNLIKELY((mt.due_left -= (int64_t)got) < 0))
-        return mem_due(r, got);
-    return r;
+    return malloc_counted(n, false);
 }
 
 static __attribute__((noinline)) void free_slow(void *p, mmp_real_free_t real)
@@ -894,9 +1033,16 @@ static __attribute__((noinline)) void free_timed(void *p)
     if (MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
         free_due();
     mmp_real_free_t real = (mmp_real_free_t)REAL_FOUND(free);
+    if (MMP_LIKELY(mt.lat_free.skip)) { /* untimed (mem_lat) */
+        mt.lat_free.skip--;
+        mt.lat_free.pend++;
+        real(p);
+        return;
+    }
     uint64_t s0 = mms__rdtsc();
     real(p);
     uint64_t s1 = mms__rdtsc();
+    mt.lat_free.skip = mem_next_skip(&mt.lat_free, s1);
     mem_timed_steps(MMP_CALL_free, mt.free_tctr, mt.free_lat, &mt.lat_free,
                     NULL, 0, s0, s1);
 }

@@ -313,7 +313,7 @@ static int call_fields(unsigned id)
 {
     const uint8_t *set = set_fields[mmp_call_set[id]];
     unsigned n = set_size[mmp_call_set[id]];
-    char names[MAX_COUNTERS + 2][MMS_NAME_MAX + 1];
+    char names[MAX_COUNTERS + 2][MMS_NAME_MAX + 1], help[MMS_HELP_MAX + 1];
     struct mms_field_spec s[MAX_COUNTERS + 2];
     memset(s, 0, sizeof s);
     const char *fam = mmp_family_names[mmp_call_family[id]];
@@ -336,6 +336,15 @@ static int call_fields(unsigned id)
                                        .kind = MMS_KIND_HISTOGRAM,
                                        .units = "ns",
                                        .hist_bits = (uint8_t)mmp_cfg.hist_bits};
+        /* hook_mem.c's TSC paths time a sample of malloc and free. */
+        if ((id == MMP_CALL_malloc || id == MMP_CALL_free) &&
+            mmp_cfg.timing_mem_sample > 1) {
+            snprintf(help, sizeof help,
+                     "time in the real call: with the TSC clock, of 1 call "
+                     "in %d on average (MMSTATS_TIMING_MEM_SAMPLE)",
+                     mmp_cfg.timing_mem_sample);
+            s[n].help = help;
+        }
         n++;
     }
     mms_field *f[MAX_COUNTERS + 2];
@@ -609,7 +618,8 @@ void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec)
     }
     if (making_file)
         return;
-    mmp_latency_slow(id, dt);
+    if (dt != MMP_WINDOW_ONLY)
+        mmp_latency_slow(id, dt);
     uint32_t win = mms_load_acquire(&mmp_calls[id].win);
     if (!win)
         return;

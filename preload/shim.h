@@ -317,8 +317,10 @@ void mmp_record_slow(unsigned id, uint64_t t0, unsigned nvals, uint64_t err,
 /* The slow path of mmp_latency. */
 void mmp_latency_slow(unsigned id, uint64_t dt);
 /* The slow path of mmp_latency_at: the latency, and the call counted in
- * its window ring (second SEC) through this thread's cell, if it has one. */
+ * its window ring (second SEC) through this thread's cell, if it has one.
+ * DT MMP_WINDOW_ONLY: the window alone (a call counted untimed). */
 void mmp_timed_slow(unsigned id, uint64_t dt, uint64_t sec);
+#define MMP_WINDOW_ONLY UINT64_MAX
 /* Make call ID's fields (and its family's) if they are not yet: false if
  * that cannot be done now. */
 bool mmp_call_ready(unsigned id);

@@ -106,9 +106,9 @@ with timing_off MMSTATS_TIMING=off --
 expect_eq "$(count '\.latency$')" 0 "TIMING=off: latency fields"
 expect_eq "$(value io.write.calls)" 100 "TIMING=off: io.write.calls"
 expect_eq "$(value stdio.fgets.bytes)" 35 "TIMING=off: stdio.fgets.bytes"
-with timing_mem MMSTATS_TIMING_MEM=1 --
+with timing_mem MMSTATS_TIMING_MEM=1 MMSTATS_TIMING_MEM_SAMPLE=1 --
 expect_eq "$(value mem.malloc.latency)" "$(value mem.malloc.calls)" \
-    "TIMING_MEM=1: one mem.malloc.latency sample per call"
+    "TIMING_MEM=1, SAMPLE=1: one mem.malloc.latency sample per call"
 expect_eq "$(value io.write.latency)" 100 "TIMING_MEM=1: io.write.latency"
 
 # ---- a bad value: one line on stderr, the default kept
