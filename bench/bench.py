@@ -140,11 +140,19 @@ class Bench:
             peers.append(("heaptrack", ["heaptrack", "-o",
                                          os.path.join(self.tmp, "ht")],
                           MEM_MODES))
+        # malloc and free time 1 call in MMSTATS_TIMING_MEM_SAMPLE (4):
+        # the mem modes' every-call timing too.
+        every = "mmstats timed, every call"
         rows, out = [], {}
         for mode in MODES:
             fns = {name: (lambda e=envf(mode): self.loadgen_ns(mode, n,
                                                                env=e))
                    for name, envf in variants}
+            if mode in MEM_MODES:
+                fns[every] = (lambda m=mode: self.loadgen_ns(
+                    m, n, env=self.env(self.preload, MMSTATS_TIMING="on",
+                                       MMSTATS_TIMING_MEM="on",
+                                       MMSTATS_TIMING_MEM_SAMPLE="1")))
             for name, wrap, only in peers:
                 if only and mode not in only:
                     continue
@@ -162,11 +170,12 @@ class Bench:
             rows.append([mode, f"{bare:.1f}"] + [
                 f"{got[k]['value']:.1f} ({got[k]['ratio']:.2f}x)"
                 if k in got else "-"
-                for k in [v[0] for v in variants[1:]] + [p[0] for p in peers]
+                for k in [v[0] for v in variants[1:]] + [every] +
+                [p[0] for p in peers]
             ])
         self.results["per_call_ns"] = out
         header = (["mode", "bare ns/op"] + [v[0] for v in variants[1:]] +
-                  [p[0] for p in peers])
+                  [every] + [p[0] for p in peers])
         self.table("Per-call cost (median ns/op, ratio to bare)", header, rows,
                    f"{self.reps} rounds, each running every variant once "
                    f"in alternating order; the ratio is the median of the "
