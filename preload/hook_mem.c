@@ -137,9 +137,14 @@ static mms_field *f_bytes, *f_size;
 #define LAT_SLOTS 256
 struct mem_lat {
     uint32_t n;
-    /* Untimed calls before the next timed one; untimed calls counted but
-     * not yet in the window ring; the intervals' xorshift state. */
-    uint32_t skip, pend, rng;
+    /* Untimed calls before the next timed one: signed, so that a signal
+     * handler's call between the test and the decrement leaves it at -1,
+     * which times the next call, not at 2^32 - 1 untimed ones. */
+    int32_t skip;
+    /* Untimed calls counted but not yet in the window ring (a signal
+     * handler's call that comes between its read and its reset may be
+     * missing from recent_calls); the intervals' xorshift state. */
+    uint32_t pend, rng;
     uint64_t sum, min, max; /* empty: 0, UINT64_MAX, 0 */
     uint16_t count[LAT_SLOTS];
 };
@@ -362,7 +367,7 @@ static void mem_pend_end(void)
  * uniform in 0 .. 2N - 2 (N: MMSTATS_TIMING_MEM_SAMPLE; 1: none), so 1
  * call in N is timed on average and no period of the program's own
  * calls lines up with the timed ones. A multiply, not a division. */
-static inline __attribute__((always_inline)) uint32_t
+static inline __attribute__((always_inline)) int32_t
 mem_next_skip(struct mem_lat *b, uint64_t s)
 {
     uint64_t every = (uint64_t)mmp_cfg.timing_mem_sample;
@@ -373,7 +378,7 @@ mem_next_skip(struct mem_lat *b, uint64_t s)
     x ^= x >> 17;
     x ^= x << 5;
     b->rng = x;
-    return (uint32_t)(((uint64_t)x * (2 * every - 1)) >> 32);
+    return (int32_t)(((uint64_t)x * (2 * every - 1)) >> 32);
 }
 
 /* Call ID's latency from T0 (ns, by a slow path: mmp_clock) to now and
@@ -387,7 +392,7 @@ static __attribute__((noinline)) void mem_latency(unsigned id, uint64_t t0)
                                               : NULL;
     if (!mmp_is_timed(id))
         return;
-    if (!b || !b->skip) {
+    if (!b || b->skip <= 0) {
         if (b)
             b->skip = mem_next_skip(b, t0);
         mmp_latency(id, t0);
@@ -950,7 +955,7 @@ static inline __attribute__((always_inline)) void *malloc_counted(size_t n,
  * with stamps if this call is one of those timed (mem_lat). */
 static __attribute__((noinline)) void *malloc_timed(size_t n)
 {
-    if (MMP_LIKELY(mt.lat_malloc.skip)) {
+    if (MMP_LIKELY(mt.lat_malloc.skip > 0)) {
         mt.lat_malloc.skip--;
         return malloc_counted(n, true);
     }
@@ -1033,7 +1038,7 @@ static __attribute__((noinline)) void free_timed(void *p)
     if (MMP_UNLIKELY((mt.free_left -= (int64_t)gave) < 0))
         free_due();
     mmp_real_free_t real = (mmp_real_free_t)REAL_FOUND(free);
-    if (MMP_LIKELY(mt.lat_free.skip)) { /* untimed (mem_lat) */
+    if (MMP_LIKELY(mt.lat_free.skip > 0)) { /* untimed (mem_lat) */
         mt.lat_free.skip--;
         mt.lat_free.pend++;
         real(p);
