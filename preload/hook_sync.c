@@ -47,37 +47,49 @@ static int no_sem_try(volatile void *l)
     return -1;
 }
 
-static int try_first(const char *name, try_fn first, try_fn busy,
+/* The try functions, one slot each (not one per call: the table is
+ * relocated by ld.so at load, and its page is written then; 5 pointers
+ * fit beside the others on a page ld.so writes anyway, a table by call
+ * took a page of its own: docs/performance.md, start-up). A lock call's
+ * slot is TRY_OF_<call>. */
+enum { TRY_MUTEX, TRY_RDLOCK, TRY_WRLOCK, TRY_SPIN, TRY_SEM, TRY_N };
+#define TRY_OF_pthread_mutex_lock TRY_MUTEX
+#define TRY_OF_pthread_mutex_timedlock TRY_MUTEX
+#define TRY_OF_pthread_rwlock_rdlock TRY_RDLOCK
+#define TRY_OF_pthread_rwlock_timedrdlock TRY_RDLOCK
+#define TRY_OF_pthread_rwlock_wrlock TRY_WRLOCK
+#define TRY_OF_pthread_rwlock_timedwrlock TRY_WRLOCK
+#define TRY_OF_pthread_spin_lock TRY_SPIN
+#define TRY_OF_sem_wait TRY_SEM
+#define TRY_OF_sem_timedwait TRY_SEM
+
+static int try_first(const char *name, unsigned slot, try_fn first, try_fn busy,
                      volatile void *l);
 
-#define TRY_FIRST(fn_name, busy)                                               \
+#define TRY_FIRST(fn_name, slot, busy)                                         \
     static int first_##fn_name(volatile void *l)                               \
     {                                                                          \
-        return try_first(#fn_name, first_##fn_name, busy, l);                  \
+        return try_first(#fn_name, slot, first_##fn_name, busy, l);            \
     }
-TRY_FIRST(pthread_mutex_trylock, no_try)
-TRY_FIRST(pthread_rwlock_tryrdlock, no_try)
-TRY_FIRST(pthread_rwlock_trywrlock, no_try)
-TRY_FIRST(pthread_spin_trylock, no_try)
-TRY_FIRST(sem_trywait, no_sem_try)
+TRY_FIRST(pthread_mutex_trylock, TRY_MUTEX, no_try)
+TRY_FIRST(pthread_rwlock_tryrdlock, TRY_RDLOCK, no_try)
+TRY_FIRST(pthread_rwlock_trywrlock, TRY_WRLOCK, no_try)
+TRY_FIRST(pthread_spin_trylock, TRY_SPIN, no_try)
+TRY_FIRST(sem_trywait, TRY_SEM, no_sem_try)
 #undef TRY_FIRST
 
-static try_fn try_of[MMP_NCALLS] = {
-    [MMP_CALL_pthread_mutex_lock] = first_pthread_mutex_trylock,
-    [MMP_CALL_pthread_mutex_timedlock] = first_pthread_mutex_trylock,
-    [MMP_CALL_pthread_rwlock_rdlock] = first_pthread_rwlock_tryrdlock,
-    [MMP_CALL_pthread_rwlock_timedrdlock] = first_pthread_rwlock_tryrdlock,
-    [MMP_CALL_pthread_rwlock_wrlock] = first_pthread_rwlock_trywrlock,
-    [MMP_CALL_pthread_rwlock_timedwrlock] = first_pthread_rwlock_trywrlock,
-    [MMP_CALL_pthread_spin_lock] = first_pthread_spin_trylock,
-    [MMP_CALL_sem_wait] = first_sem_trywait,
-    [MMP_CALL_sem_timedwait] = first_sem_trywait,
+static try_fn try_of[TRY_N] = {
+    [TRY_MUTEX] = first_pthread_mutex_trylock,
+    [TRY_RDLOCK] = first_pthread_rwlock_tryrdlock,
+    [TRY_WRLOCK] = first_pthread_rwlock_trywrlock,
+    [TRY_SPIN] = first_pthread_spin_trylock,
+    [TRY_SEM] = first_sem_trywait,
 };
 
-/* The try function NAME (BUSY if not found), stored for every call that
- * uses it (FIRST until then; a compare-and-swap, as another thread may
- * store it too), and called. */
-static int try_first(const char *name, try_fn first, try_fn busy,
+/* The try function NAME (BUSY if not found), stored in its SLOT (FIRST
+ * until then; a compare-and-swap, as another thread may store it too),
+ * and called. */
+static int try_first(const char *name, unsigned slot, try_fn first, try_fn busy,
                      volatile void *l)
 {
     int saved = errno;
@@ -85,11 +97,8 @@ static int try_first(const char *name, try_fn first, try_fn busy,
     errno = saved;
     if (!fn)
         fn = busy;
-    for (unsigned i = 0; i < MMP_NCALLS; i++) {
-        try_fn expect = first;
-        if (mms_load_relaxed(&try_of[i]) == first)
-            mms_cas_acq_rel(&try_of[i], &expect, fn);
-    }
+    try_fn expect = first;
+    mms_cas_acq_rel(&try_of[slot], &expect, fn);
     return fn(l);
 }
 
@@ -275,7 +284,7 @@ static __attribute__((noinline)) int first_count(unsigned id)
     static inline __attribute__((always_inline)) int on_##name(                \
         volatile void *try_l, MMP_PARAMS(__VA_ARGS__))                         \
     {                                                                          \
-        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(try_l);             \
+        int r = mms_load_relaxed(&try_of[TRY_OF_##name])(try_l);               \
         if (MMP_UNLIKELY(r != 0))                                              \
             return failed_##name(r, __builtin_return_address(0),               \
                                  MMP_ARGS(__VA_ARGS__));                       \
@@ -307,7 +316,7 @@ static __attribute__((noinline)) int first_count(unsigned id)
             return off_##name(MMP_ARGS(__VA_ARGS__));                          \
         LOCK_COPY(__VA_ARGS__)                                                 \
         int saved = errno;                                                     \
-        int r = mms_load_relaxed(&try_of[MMP_CALL_##name])(mmp_c_l);           \
+        int r = mms_load_relaxed(&try_of[TRY_OF_##name])(mmp_c_l);             \
         if (r < 0 && errno == EAGAIN) {                                        \
             errno = saved;                                                     \
             return slow_##name(__builtin_return_address(0),                    \
