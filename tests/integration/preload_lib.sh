@@ -44,3 +44,19 @@ dropped() {
     v=$("$READ" --json "$1" 2>/dev/null | sed -n 's/^ *"dropped": *\([0-9]*\),*$/\1/p' | head -1)
     echo "${v:-unreadable:$1}"
 }
+
+# skip WHAT WHY: an item not tested here (never counted as passed; the
+# test reports the count, skips).
+skips=0
+skip() {
+    echo "SKIP: $1: $2"
+    skips=$((skips + 1))
+}
+# run OUT CMD...: CMD's stdout, stderr and exit status in OUT.{out,err,rc};
+# its input $STDIN (a file), else /dev/null.
+run() {
+    local o=$1 rc=0
+    shift
+    "$@" >"$o.out" 2>"$o.err" <"${STDIN:-/dev/null}" || rc=$?
+    echo "$rc" >"$o.rc"
+}

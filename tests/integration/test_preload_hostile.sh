@@ -15,18 +15,6 @@
 skip_sanitized "the shim cannot be preloaded into plain programs"
 P=$PROGS
 R=$READ
-skips=0
-skip() {
-    echo "SKIP: $1: $2"
-    skips=$((skips + 1))
-}
-# run OUT CMD...: CMD's stdout, stderr and exit status in OUT.{out,err,rc}.
-run() {
-    local o=$1 rc=0
-    shift
-    "$@" >"$o.out" 2>"$o.err" <"${STDIN:-/dev/null}" || rc=$?
-    echo "$rc" >"$o.rc"
-}
 # same NAME CMD...: CMD bare and under the shim (stats in $WORK/s-NAME)
 # give the same stdout and exit status; F = the shim run's stats file.
 same() {

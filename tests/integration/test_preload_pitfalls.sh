@@ -28,20 +28,7 @@ cleanup() {
     [ -z "$SECLIB" ] || rm -f "$SECLIB"
 }
 trap cleanup EXIT
-skips=0
 item() { echo "== $*"; }
-# skip WHAT WHY: an item not tested here (never counted as passed).
-skip() {
-    echo "SKIP: $1: $2"
-    skips=$((skips + 1))
-}
-# run OUT CMD...: CMD's stdout, stderr and exit status in OUT.{out,err,rc}.
-run() {
-    local o=$1 rc=0
-    shift
-    "$@" >"$o.out" 2>"$o.err" || rc=$?
-    echo "$rc" >"$o.rc"
-}
 # f FILE FIELD: a field's value (0 for a call never made, which has no
 # fields; see preload_lib.sh's pnum).
 f() { pnum "$1" "$2"; }
