@@ -145,17 +145,26 @@ static __thread int making_file MMP_IE; /* this thread makes the file */
 #define DEFER_RECORDS 1024
 static int deferred;
 static uint32_t defer_count, defer_mem;
-static uint64_t defer_vals[MMP_NCALLS][MAX_COUNTERS];
-/* The calls with kept counts, one bit each: a fork child reads and
- * clears only their rows, not the whole 8 KB (of which its parent, which
- * seldom deferred, touched nothing: two or three page faults in every
- * child of a shell, for reading or writing zeros). */
-#define DEFER_WORDS ((MMP_NCALLS + 63) / 64)
-static uint64_t defer_ids[DEFER_WORDS];
+/* The kept counts, a row per call, rows taken in the order the calls
+ * come (DEFER_ROWS distinct calls at most: a child that makes more makes
+ * its own file), on the page where the latencies start (layout.ld; the
+ * rows' owners with the start-up variables): a shell's child writes one
+ * page of them (rows by call id were spread over two pages, the
+ * latencies a third). ROW_OF[ID]: ID's row + 1 (0:
+ * none); ROW_ID[R]: R's call. A signal handler that comes between a
+ * row's taking and its noting may take a second row for the same call:
+ * both are folded. */
+#define DEFER_ROWS 48
+static uint8_t defer_row_of[MMP_NCALLS];
+static uint16_t defer_row_id[DEFER_ROWS];
+static uint64_t defer_vals[DEFER_ROWS][MAX_COUNTERS];
+static uint32_t defer_nrows;
 
-static bool defer_has(unsigned id)
+/* Rows below this were taken (and their calls noted, if counted). */
+static unsigned defer_rows_used(void)
 {
-    return (mms_load_relaxed(&defer_ids[id / 64]) >> (id % 64)) & 1u;
+    uint32_t n = mms_load_relaxed(&defer_nrows);
+    return n < DEFER_ROWS ? n : DEFER_ROWS;
 }
 /* Latencies (and window seconds) of the deferred records, replayed if
  * the child makes its own file; not folded into the parent's. */
@@ -389,9 +398,10 @@ static void defer_to_file(void)
         return; /* another thread, or a signal handler, did it */
     if (file_ready() < 0)
         return;
-    for (unsigned id = 0; id < MMP_NCALLS; id++) {
-        uint64_t *v = defer_vals[id];
-        if (!defer_has(id) || !v[0] || !mmp_call_ready(id))
+    for (unsigned r = 0; r < defer_rows_used(); r++) {
+        uint64_t *v = defer_vals[r];
+        unsigned id = defer_row_id[r];
+        if (!mms_load_relaxed(&v[0]) || !mmp_call_ready(id))
             continue;
         struct mms_cell c = mms__cell(mmp_calls[id].ctr);
         for (unsigned k = 0; c.p && k < set_size[mmp_call_set[id]]; k++)
@@ -425,8 +435,18 @@ static bool defer_record(unsigned id, unsigned nvals, uint64_t err, uint64_t a,
         defer_to_file();
         return false;
     }
-    uint64_t *v = defer_vals[id];
-    __atomic_fetch_or(&defer_ids[id / 64], 1ull << (id % 64), __ATOMIC_RELAXED);
+    unsigned r = mms_load_relaxed(&defer_row_of[id]);
+    if (!r) {
+        uint32_t k = __atomic_fetch_add(&defer_nrows, 1, __ATOMIC_RELAXED);
+        if (k >= DEFER_ROWS) {
+            defer_to_file();
+            return false;
+        }
+        mms_store_relaxed(&defer_row_id[k], (uint16_t)id);
+        r = k + 1;
+        mms_store_relaxed(&defer_row_of[id], (uint8_t)r);
+    }
+    uint64_t *v = defer_vals[r - 1];
     mms_add_relaxed(&v[0], 1);
     if (err)
         mms_add_relaxed(&v[1], err);
@@ -454,17 +474,17 @@ static bool defer_call(unsigned id)
 /* A new fork child keeps nothing of what its parent kept. */
 static void defer_reset(void)
 {
-    for (unsigned id = 0; id < MMP_NCALLS; id++)
-        if (defer_has(id))
-            memset(defer_vals[id], 0, sizeof defer_vals[id]);
-    memset(defer_ids, 0, sizeof defer_ids);
-    defer_count = defer_mem = defer_nlat = 0;
+    for (unsigned r = 0; r < defer_rows_used(); r++) {
+        memset(defer_vals[r], 0, sizeof defer_vals[r]);
+        defer_row_of[defer_row_id[r]] = 0;
+    }
+    defer_count = defer_mem = defer_nlat = defer_nrows = 0;
 }
 
 /* At exec or exit: the deferred child's counts into its parent's file,
  * else into a file of its own. Only in the child itself (not a vfork
  * child of it, sharing its memory). */
-/* The calls from FROM on with kept counts, as fold items, into ITEMS (at
+/* The rows from FROM on with kept counts, as fold items, into ITEMS (at
  * most FOLD_BATCH): their count; *NEXT: where the next batch starts. False
  * if one of them has no field in the parent's file (as it was at the
  * fork): they cannot be folded. */
@@ -473,17 +493,18 @@ static bool fold_batch(unsigned from, struct mms__fold_item *items, unsigned *n,
                        unsigned *next)
 {
     *n = 0;
-    unsigned id = from;
-    for (; id < MMP_NCALLS && *n < FOLD_BATCH; id++) {
-        if (!defer_has(id) || !mms_load_relaxed(&defer_vals[id][0]))
+    unsigned r = from, used = defer_rows_used();
+    for (; r < used && *n < FOLD_BATCH; r++) {
+        unsigned id = defer_row_id[r];
+        if (!mms_load_relaxed(&defer_vals[r][0]))
             continue;
         if (mms_load_acquire(&mmp_calls[id].state) != MMP_FIELDS_READY ||
             !mmp_calls[id].ctr)
             return false;
         items[(*n)++] = (struct mms__fold_item){
-            mmp_calls[id].ctr, set_size[mmp_call_set[id]], defer_vals[id]};
+            mmp_calls[id].ctr, set_size[mmp_call_set[id]], defer_vals[r]};
     }
-    *next = id;
+    *next = r;
     return true;
 }
 
@@ -499,9 +520,9 @@ static void defer_flush(void)
      * so that what is left, if a later batch cannot be folded, goes to
      * the child's own file once. */
     struct mms__fold_item items[FOLD_BATCH];
-    unsigned n = 0, next = MMP_NCALLS;
+    unsigned n = 0, next = DEFER_ROWS;
     bool ok = true;
-    for (unsigned from = 0; ok && from < MMP_NCALLS; from = next) {
+    for (unsigned from = 0; ok && from < defer_rows_used(); from = next) {
         ok = fold_batch(from, items, &n, &next);
         if (ok && n && mms__writer_fold_parent(writer, items, n) < 0)
             ok = false;

@@ -56,10 +56,20 @@ struct ident {
 };
 static __thread struct ident ident MMP_IE;
 static pthread_key_t exit_key;
+/* The exit key is made with the first thread the program starts (in its
+ * pthread_create, before the real one), not at start-up: a process that
+ * starts none (most short ones) never writes glibc's table of keys, a
+ * page fault in every process (/bin/true). KEY_NONE until then. */
+enum { KEY_NONE, KEY_MAKING, KEY_MADE, KEY_FAILED };
 static int key_ok;
 /* The exit key's value of a thread without a slot: its destructor still
  * has to end the thread's alive time. */
 static struct slot no_slot;
+
+static bool key_made(void)
+{
+    return mms_load_acquire(&key_ok) == KEY_MADE;
+}
 
 static void name_words(uint64_t w[2], const char *name)
 {
@@ -147,7 +157,7 @@ static void slot_take(void)
             s = &slots[i];
     }
     if (!s) {
-        if (key_ok && pthread_setspecific(exit_key, &no_slot) == 0)
+        if (key_made() && pthread_setspecific(exit_key, &no_slot) == 0)
             ident.alive = true;
         return;
     }
@@ -159,7 +169,7 @@ static void slot_take(void)
     mms_store_relaxed(&s->name[0], ident.name[0]);
     mms_store_relaxed(&s->name[1], ident.name[1]);
     ident.slot = s;
-    if (key_ok && pthread_setspecific(exit_key, s) == 0)
+    if (key_made() && pthread_setspecific(exit_key, s) == 0)
         ident.alive = true;
 }
 
@@ -196,13 +206,12 @@ static void set_name(struct slot *s, struct ident *self, const char *name)
 
 void mmp_thread_start_main(void)
 {
-    if (pthread_key_create(&exit_key, slot_give_back) == 0)
-        key_ok = 1;
     /* Its tid and name when first asked (tid_of_self, name_of_self). */
     ident.stale = true;
     ident.name_stale = true;
     slot_take();
-    /* Its key destructors run only if it calls pthread_exit. */
+    /* Its key destructors run only if it calls pthread_exit (with the
+     * exit key: key_make). */
     ident.alive = true;
 }
 
@@ -253,6 +262,27 @@ static void *start_routine(void *p)
     return st.fn(st.arg);
 }
 
+/* The exit key, by the first thread that starts another (most often the
+ * main thread; never concurrently with a thread it started, which sees
+ * it made): its own slot given to it too, as slot_take would have. A
+ * thread that finds it being made by another (a thread glibc started,
+ * at the same time) goes on: its new thread registers without it. */
+static void key_make(void)
+{
+    int none = KEY_NONE;
+    if (mms_load_acquire(&key_ok) != KEY_NONE ||
+        !mms_cas_acq_rel(&key_ok, &none, (int)KEY_MAKING))
+        return;
+    if (pthread_key_create(&exit_key, slot_give_back) != 0) {
+        mms_store_release(&key_ok, (int)KEY_FAILED);
+        return;
+    }
+    mms_store_release(&key_ok, (int)KEY_MADE);
+    if (ident.alive)
+        (void)pthread_setspecific(exit_key,
+                                  ident.slot ? (void *)ident.slot : &no_slot);
+}
+
 MMP_HOOK int pthread_create(pthread_t *th, const pthread_attr_t *attr,
                             void *(*fn)(void *), void *arg)
 {
@@ -264,6 +294,7 @@ MMP_HOOK int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     if (!st) /* nothing to wrap with: the thread stays unknown */
         return real(th, attr, fn, arg);
     int saved = errno;
+    key_make();
     name_of_self(); /* the name the kernel gives the thread */
     *st = (struct start){
         fn, arg, {ident.name[0], ident.name[1]}, ident.name_stale};

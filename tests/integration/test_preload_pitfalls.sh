@@ -279,6 +279,21 @@ run "$WORK/forklim" env LD_PRELOAD="$PRELOAD" "$P/pf_fork" limit
 expect_eq "$(cat "$WORK/forklim.rc")" 0 \
     "4.1 a child that cannot make its file (file size limit: SIGXFSZ) lives on"
 expect_eq "$(grep -c '^child .* errno kept' "$WORK/forklim.out")" 1 "4.1 ... and runs normally"
+# More distinct calls than a child keeps in memory (48 rows): it makes
+# its own file then, and every count of its goes there, none to its
+# parent's, none lost.
+run "$WORK/forkrows" env LD_PRELOAD="$PRELOAD" "$P/pf_fork" rows
+expect_eq "$(cat "$WORK/forkrows.rc")" 0 "4.1 pf_fork rows exit status"
+ppid=$(awk '$1 == "parent" && $2 ~ /^[0-9]+$/ {print $2}' "$WORK/forkrows.out")
+cpid=$(awk '$1 == "child" {print $2}' "$WORK/forkrows.out")
+PF=$(pidfile pf_fork "$ppid")
+CHF=$(pidfile pf_fork "$cpid")
+expect_eq "$(f "$PF" io.write.calls)/$(f "$PF" io.read.calls)/$(f "$PF" fs.stat.calls)" 13/1/1 \
+    "4.1 rows: the parent's file has its own calls only"
+expect_eq "$(f "$CHF" io.write.calls)/$(f "$CHF" io.read.calls)" 5/1 \
+    "4.1 rows: the child's file has its 5 writes and the read it kept before"
+expect_eq "$(f "$CHF" fs.stat.calls)/$(f "$CHF" net.sendmsg.calls)" 1/1 \
+    "4.1 rows: ... and its other distinct calls"
 
 item "4.2 vfork + exec, posix_spawn: the shim does nothing in the child"
 run "$WORK/spawn" env LD_PRELOAD="$PRELOAD" "$P/pf_spawn" "$P/pf_child"
