@@ -60,6 +60,18 @@ fails=0
 checks=0
 
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+# ready_line FD WHAT [WORD]: a coprocess's first line, from its output FD,
+# within 120 s, its words in the array ready_words; with WORD, its first
+# word must be WORD (then left out). Else the test fails, naming WHAT.
+ready_line() {
+    ready_words=()
+    if ! read -r -t 120 -a ready_words <&"$1" ||
+        { [ -n "${3:-}" ] && [ "${ready_words[0]:-}" != "$3" ]; }; then
+        fail "$2 did not start"
+        return 1
+    fi
+    [ -z "${3:-}" ] || ready_words=("${ready_words[@]:1}")
+}
 # expect_match TEXT REGEX WHAT
 expect_match() {
     checks=$((checks + 1))

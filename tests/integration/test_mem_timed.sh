@@ -34,8 +34,8 @@ for run in tsc:1 monotonic:1 tsc:4 monotonic:4; do
         exec "$PROGS/mem_timed" "$T" 20000 300; }
     mt_pid=$MT_PID
     bg_pids+=("$mt_pid")
-    read -r -t 300 word t0 t1 failed mallocs frees <&"${MT[0]}" &&
-        [ "$word" = ready ] || fail "mem_timed ($run) did not start"
+    ready_line "${MT[0]}" "mem_timed ($run)" ready
+    read -r t0 t1 failed mallocs frees <<<"${ready_words[*]}"
     f=$(newest_file mem_timed)
     s1=$((t1 / 1000000000))
     "$READ" --json --windows-at "$(((s1 + 1) * 1000000000))" "$f" >"$J"

@@ -16,16 +16,15 @@ skip_sanitized "the shim cannot be preloaded in a sanitizer build"
 # the test (naming WHAT) if it does not start. sw_stop closes its input,
 # which ends it, and waits for it.
 sw_start() {
-    local what=$1 word
+    local what=$1
     shift
     coproc SW { exec env LD_PRELOAD="$PRELOAD" "$@"; }
     sw_pid=$SW_PID
     sw_in=${SW[1]}
     wpid=$sw_pid
     bg_pids+=("$sw_pid")
-    sw_ready=
-    read -r -t 120 word sw_ready <&"${SW[0]}" && [ "$word" = ready ] ||
-        fail "shim_windows ($what) did not start"
+    ready_line "${SW[0]}" "shim_windows ($what)" ready
+    sw_ready=${ready_words[*]}
 }
 sw_stop() {
     eval "exec $sw_in>&-"

@@ -67,10 +67,8 @@ start_step() {
     coproc STEP { exec "$PROGS/tool_step"; }
     step_pid=$STEP_PID
     bg_pids+=("$step_pid")
-    local _p _n
-    step_path=
-    read -r -t 60 _p _n step_path <&"${STEP[0]}" ||
-        fail "tool_step did not start"
+    ready_line "${STEP[0]}" tool_step
+    step_path=${ready_words[*]:2}
 }
 
 # step N V: tool_step adds N to step.ticks and records V in step.work N
