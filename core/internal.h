@@ -482,10 +482,17 @@ struct mms__rrecord {
 
 /* A READY cell of a field or record, in walk order. */
 #define MMS__RC_RECORD 0x80000000u
+/* A cell the walk found (8 bytes: a 10,000-field, 64-thread file has
+ * 640,000). Its shard is its run's. */
 struct mms__rcell {
     uint32_t off;   /* absolute offset of the cell */
-    uint32_t shard; /* shard id */
     uint32_t owner; /* field number, or record number | MMS__RC_RECORD */
+};
+
+/* Cells [FROM, the next run's FROM) are of shard SHARD: the walk takes
+ * them an area at a time. */
+struct mms__rrun {
+    uint32_t from, shard;
 };
 
 struct mms__rarea {
@@ -540,8 +547,14 @@ struct mms_reader {
     uint32_t ncellix;
     size_t nfields, cap;
     struct mms_field_info **infos; /* never move: snapshots keep pointers */
+    struct mms__vec slabs;         /* void *: the memory the infos are in */
+    uint8_t *slab;                 /* the slab infos are carved from now */
+    size_t slab_used;              /* bytes of it taken */
     struct mms__rfield *rf;
     struct mms__vec cells;      /* struct mms__rcell */
+    struct mms__vec runs;       /* struct mms__rrun: the cells' shards */
+    size_t cells_ready;         /* bytes of cells.p mapped (cells_room) */
+    const void *cells_ready_p;  /* ... when cells.p was this */
     struct mms__vec shards;     /* struct mms__rshard */
     struct mms__vec tables;     /* struct mms__rtable * */
     struct mms__vec records;    /* struct mms__rrecord */
@@ -557,6 +570,8 @@ struct mms_reader {
     void (*on_cells)(void *arg);
     void *on_cells_arg;
 };
+/* The shard of the reader's cell K. */
+MMS_HIDDEN uint32_t mms__reader_cell_shard(const mms_reader *r, size_t k);
 /* Map [P, P + LEN) of fresh private memory at once (one system call)
  * when it is large: a large snapshot's arena or a cell table is written
  * all over soon after, and a page fault per page was most of the system

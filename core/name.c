@@ -10,6 +10,14 @@ static int is_name_char(unsigned char c)
            (c >= '0' && c <= '9') || c == '_';
 }
 
+/* What each byte is in a name: 0 not allowed, 1 a name character, 2 the
+ * dot (a table: one load a byte; a reader checks 10,000 names). */
+static const uint8_t name_class[256] = {['0' ... '9'] = 1,
+                                        ['A' ... 'Z'] = 1,
+                                        ['a' ... 'z'] = 1,
+                                        ['_'] = 1,
+                                        ['.'] = 2};
+
 /* The core check on a counted byte string, so the reader can validate a
  * name in the file without trusting a NUL to be there. */
 int mms__name_check_n(const char *name, size_t len)
@@ -21,15 +29,13 @@ int mms__name_check_n(const char *name, size_t len)
         return MMS_ENAME;
     size_t seg = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c == '.') {
-            if (seg == 0)
-                return MMS_ENAME;
-            seg = 0;
-        } else if (is_name_char(c)) {
+        uint8_t k = name_class[(unsigned char)name[i]];
+        if (k == 1) {
             seg++;
+        } else if (k == 2 && seg) {
+            seg = 0;
         } else {
-            return MMS_ENAME;
+            return MMS_ENAME; /* not allowed, or a dot after a dot */
         }
     }
     return seg == 0 ? MMS_ENAME : 0;

@@ -301,11 +301,14 @@ static int field_place_check(const struct mms_field_block *b, uint32_t size,
     return 0;
 }
 
-static int infos_room(mms_reader *r)
+/* Room for WANT fields in all. */
+static int infos_room(mms_reader *r, size_t want)
 {
-    if (r->nfields < r->cap)
+    if (want <= r->cap)
         return 0;
     size_t ncap = r->cap ? r->cap * 2 : 64;
+    while (ncap < want)
+        ncap *= 2;
     void *a = realloc(r->infos, ncap * sizeof(struct mms_field_info *));
     if (!a)
         return -ENOMEM;
@@ -316,6 +319,36 @@ static int infos_room(mms_reader *r)
     r->rf = b;
     r->cap = ncap;
     return 0;
+}
+
+#define SLAB_SIZE (256u << 10) /* bytes of field infos in a slab */
+
+/* SIZE zeroed bytes for a field's info, freed with the reader, or NULL:
+ * carved from a slab (10,000 fields were 10,000 callocs and frees, and
+ * a page fault every 4 KB of them). */
+static void *info_alloc(mms_reader *r, size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    bool own = size > SLAB_SIZE / 4; /* a large one: memory of its own */
+    if (own || !r->slab || SLAB_SIZE - r->slab_used < size) {
+        size_t n = own ? size : SLAB_SIZE;
+        void **slot = mms__vec_push(&r->slabs, sizeof *slot);
+        uint8_t *p = slot ? calloc(1, n) : NULL;
+        if (!p) {
+            if (slot)
+                r->slabs.n--;
+            return NULL;
+        }
+        *slot = p;
+        if (own)
+            return p;
+        mms__prefault(p, n);
+        r->slab = p;
+        r->slab_used = 0;
+    }
+    uint8_t *p = r->slab + r->slab_used;
+    r->slab_used += size;
+    return p;
 }
 
 static int take_field(mms_reader *r, uint64_t off, uint32_t size)
@@ -352,20 +385,18 @@ static int take_field(mms_reader *r, uint64_t off, uint32_t size)
     size_t need = sizeof(struct mms_field_info) +
                   (is_struct ? rf.n * sizeof(struct mms_member) : 0) +
                   b.schema_len + b.name_len + b.units_len + b.help_len + 3;
-    struct mms_field_info *fi = calloc(1, need);
-    if (!fi || infos_room(r) < 0) {
-        free(fi);
+    if (infos_room(r, r->nfields + 1) < 0)
         return -ENOMEM;
-    }
+    struct mms_field_info *fi = info_alloc(r, need);
+    if (!fi)
+        return -ENOMEM;
     char *p = (char *)(fi + 1);
     if (is_struct) {
         struct mms_member *m = (struct mms_member *)p;
         p += rf.n * sizeof *m;
         const uint8_t *schema = t + b.name_len + b.units_len + b.help_len + 3;
-        if (schema_parse(schema, b.schema_len, rf.n, m, p) < 0) {
-            free(fi);
-            return MMS_ECORRUPT;
-        }
+        if (schema_parse(schema, b.schema_len, rf.n, m, p) < 0)
+            return MMS_ECORRUPT; /* FI is freed with the reader */
         fi->members = m;
         p += b.schema_len;
     }
@@ -396,8 +427,7 @@ static int take_field(mms_reader *r, uint64_t off, uint32_t size)
         (rc = ix_set(r, b.index, MMS__R_FIELD, (uint32_t)r->nfields)) < 0) {
         if (b.index < r->ncellix)
             r->cellix[b.index].block_size = 0;
-        free(fi);
-        return rc;
+        return rc; /* FI is freed with the reader */
     }
     r->infos[r->nfields] = fi;
     r->rf[r->nfields] = rf;
@@ -636,10 +666,60 @@ static int vec_reserve(struct mms__vec *v, size_t elem, size_t n)
     void *p = realloc(v->p, cap * elem);
     if (!p)
         return -ENOMEM;
-    mms__prefault((uint8_t *)p + v->cap * elem, (cap - v->cap) * elem);
     v->p = p;
     v->cap = cap;
     return 0;
+}
+
+#define CELLS_STEP (1u << 20) /* bytes of the cell table mapped at once */
+
+/* Room for N more cells (then pushed with no check), all of shard SHARD:
+ * 0, or -ENOMEM. The table's pages are mapped a step ahead of its use,
+ * in one call a step rather than a fault a page (and not the half of
+ * its last doubling it never uses: 640,000 cells, 5 MB). */
+static int cells_room(mms_reader *r, size_t n, uint32_t shard)
+{
+    const struct mms__rrun *last =
+        r->runs.n ? (const struct mms__rrun *)r->runs.p + r->runs.n - 1 : NULL;
+    if (!last || last->shard != shard) {
+        struct mms__rrun *u = mms__vec_push(&r->runs, sizeof *u);
+        if (!u)
+            return -ENOMEM;
+        *u = (struct mms__rrun){(uint32_t)r->cells.n, shard};
+    }
+    /* Room for a step more than asked: the step ahead of the cells is
+     * mapped in one call. */
+    size_t ahead = n + CELLS_STEP / sizeof(struct mms__rcell);
+    if (r->cells.cap - r->cells.n < ahead &&
+        vec_reserve(&r->cells, sizeof(struct mms__rcell), ahead) < 0)
+        return -ENOMEM;
+    size_t need = (r->cells.n + n) * sizeof(struct mms__rcell),
+           cap = r->cells.cap * sizeof(struct mms__rcell);
+    if (r->cells_ready_p != r->cells.p) { /* moved: what it holds is */
+        r->cells_ready_p = r->cells.p;
+        r->cells_ready = r->cells.n * sizeof(struct mms__rcell);
+    }
+    if (need > r->cells_ready) {
+        size_t to = need + CELLS_STEP < cap ? need + CELLS_STEP : cap;
+        mms__prefault((uint8_t *)r->cells.p + r->cells_ready,
+                      to - r->cells_ready);
+        r->cells_ready = to;
+    }
+    return 0;
+}
+
+uint32_t mms__reader_cell_shard(const mms_reader *r, size_t k)
+{
+    const struct mms__rrun *u = r->runs.p;
+    size_t lo = 0, hi = r->runs.n; /* the last run from at or before K */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u[mid].from <= k)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return r->runs.n ? u[lo].shard : 0;
 }
 
 #define CELLS_CACHED 16 /* indices of a CELLS block looked up only once */
@@ -657,11 +737,10 @@ static int take_cell(mms_reader *r, uint64_t off, uint32_t size, uint32_t shard,
         return MMS_ECORRUPT;
     if (!sz)
         return 0;
-    if (r->cells.n == r->cells.cap &&
-        vec_reserve(&r->cells, sizeof(struct mms__rcell), 1) < 0)
+    if (cells_room(r, 1, shard) < 0)
         return -ENOMEM;
     ((struct mms__rcell *)r->cells.p)[r->cells.n++] = (struct mms__rcell){
-        (uint32_t)(off + sizeof(struct mms_cells_block)), shard, owner};
+        (uint32_t)(off + sizeof(struct mms_cells_block)), owner};
     return 0;
 }
 
@@ -694,7 +773,7 @@ static __attribute__((noinline)) int take_cells_n(mms_reader *r, uint64_t off,
     }
     if (mms__round_up(sizeof b + total, 8) != size)
         return MMS_ECORRUPT;
-    if (vec_reserve(&r->cells, sizeof(struct mms__rcell), b.count) < 0)
+    if (cells_room(r, b.count, shard) < 0)
         return -ENOMEM;
     struct mms__rcell *c = (struct mms__rcell *)r->cells.p + r->cells.n;
     uint32_t at = (uint32_t)sizeof b;
@@ -707,7 +786,7 @@ static __attribute__((noinline)) int take_cells_n(mms_reader *r, uint64_t off,
             index_cell(r, b.first + k, &sz, &owner);
         }
         if (sz)
-            *c++ = (struct mms__rcell){(uint32_t)(off + at), shard, owner};
+            *c++ = (struct mms__rcell){(uint32_t)(off + at), owner};
         at += sz;
     }
     r->cells.n = (size_t)(c - (struct mms__rcell *)r->cells.p);
@@ -732,7 +811,7 @@ static int take_cells(mms_reader *r, uint64_t off, uint32_t size,
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-#define PREFAULT_MIN (1u << 20)
+#define PREFAULT_MIN (64u << 10) /* 16 pages: less than a call costs */
 
 void mms__prefault(void *p, size_t len)
 {
@@ -757,7 +836,9 @@ void mms__reader_release_pages(mms_reader *r, uint64_t upto, uint64_t *mark,
         return;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t lo = (r->h.heap_off + page - 1) / page * page,
-             hi = upto / page * page;
+             hi = upto / page * page, done = *mark / page * page;
+    if (done > lo) /* given back by the pass's last call */
+        lo = done;
     if (hi > lo && !keep)
         madvise((void *)(r->base + lo), hi - lo, MADV_DONTNEED);
     /* The pass goes on forward: the next step's pages mapped in one call
@@ -897,8 +978,7 @@ static uint32_t cells_fast(mms_reader *r, uint64_t base, uint32_t pos,
                            uint64_t limit, uint32_t shard)
 {
     enum { MIN_BLOCK = sizeof(struct mms_cells_block) + 8 };
-    if (vec_reserve(&r->cells, sizeof(struct mms__rcell),
-                    (limit - base - pos) / MIN_BLOCK + 1) < 0)
+    if (cells_room(r, (limit - base - pos) / MIN_BLOCK + 1, shard) < 0)
         return pos;
     struct mms__rcell *c = (struct mms__rcell *)r->cells.p + r->cells.n,
                       *c0 = c;
@@ -907,23 +987,23 @@ static uint32_t cells_fast(mms_reader *r, uint64_t base, uint32_t pos,
     const uint8_t *fb = r->base;
     /* Type and state tested as one word. */
     const struct mms_block ready = {MMS_BLOCK_CELLS, MMS_BS_READY, 0};
-    while (base + pos < limit) {
+    /* A block's first 16 bytes, its index, are read only where the
+     * area's used bytes hold the smallest block; the block's size is
+     * then checked against its index's (cellix: 24 bytes or more, a
+     * multiple of 8) and the bytes left. */
+    while (limit - (base + pos) >= MIN_BLOCK) {
         uint64_t off = base + pos;
         const uint8_t *p = fb + off;
         uint64_t word = mms_load_acquire((const uint64_t *)p);
         struct mms_block b;
         memcpy(&b, &word, sizeof b);
-        /* The size first: the block's index is read only inside it. */
-        if (memcmp(&b, &ready, 4) != 0 || b.size < MIN_BLOCK ||
-            limit - off < b.size)
-            break;
         uint32_t fc[2]; /* first, count */
         memcpy(fc, p + offsetof(struct mms_cells_block, first), sizeof fc);
-        if (fc[1] != 1 || fc[0] >= ncx || cx[fc[0]].block_size != b.size)
+        if (memcmp(&b, &ready, 4) != 0 || fc[1] != 1 || fc[0] >= ncx ||
+            cx[fc[0]].block_size != b.size || limit - off < b.size)
             break;
         *c++ = (struct mms__rcell){
-            (uint32_t)(off + sizeof(struct mms_cells_block)), shard,
-            cx[fc[0]].owner};
+            (uint32_t)(off + sizeof(struct mms_cells_block)), cx[fc[0]].owner};
         pos += b.size;
     }
     r->cells.n += (size_t)(c - c0);
@@ -1151,6 +1231,17 @@ static int open_checked(mms_reader *r)
         (r->h.file_size > r->map_size || r->h.heap_used > r->h.file_size))
         rc = r->h.heap_used > r->h.file_size ? MMS_ECORRUPT : MMS_ETRUNCATED;
     if (rc == 0) {
+        /* The field tables at their size (an index for each field, and
+         * a FIELD block each in the heap), not copied as they double: a
+         * hint (the walk checks the heap, and grows them if need be). */
+        uint64_t heap = r->h.heap_used > r->h.heap_off
+                            ? r->h.heap_used - r->h.heap_off
+                            : 0,
+                 most = heap / sizeof(struct mms_field_block),
+                 next = mms_load_acquire(&r->live->next_index);
+        size_t want = (size_t)(next < most ? next : most);
+        if (infos_room(r, want) == 0) /* written at once by the walk */
+            mms__prefault(r->rf, want * sizeof *r->rf);
         r->defer_areas = true;
         rc = mms__reader_walk(r);
         r->defer_areas = false;
@@ -1205,8 +1296,9 @@ void mms_reader_close(mms_reader *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->nfields; i++)
-        free(r->infos[i]);
+    for (size_t i = 0; i < r->slabs.n; i++)
+        free(((void **)r->slabs.p)[i]);
+    mms__vec_free(&r->slabs);
     free(r->infos);
     free(r->rf);
     struct mms__rtable **t = r->tables.p;
@@ -1222,6 +1314,7 @@ void mms_reader_close(mms_reader *r)
     mms__vec_free(&r->tables);
     mms__vec_free(&r->records);
     mms__vec_free(&r->cells);
+    mms__vec_free(&r->runs);
     mms__vec_free(&r->shards);
     mms__vec_free(&r->areas);
     mms__vec_free(&r->pending);

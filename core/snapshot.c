@@ -87,6 +87,7 @@ struct mms_snapshot {
     /* The cells pass, which may run an area at a time (fused_cells). */
     struct pass {
         size_t done, nsv; /* cells read; per-shard values written */
+        size_t run;       /* the reader's run of the last cell read */
         uint64_t mark;    /* the last page release (RELEASE) */
         bool release;
     } pass;
@@ -735,6 +736,8 @@ static int log_room(mms_snapshot *s, size_t n)
         cap < UINT32_MAX ? realloc(s->log, cap * sizeof *l) : NULL;
     if (!l)
         return -ENOMEM;
+    /* Written right after: mapped in one call, not a fault a page. */
+    mms__prefault(l + s->logcap, (cap - s->logcap) * sizeof *l);
     s->log = l;
     s->logcap = cap;
     return 0;
@@ -800,6 +803,7 @@ static int hists_build(mms_snapshot *s)
         struct mms_hist_bucket *u = realloc(s->used, s->nlog * sizeof *u);
         if (!u)
             return -ENOMEM;
+        mms__prefault(u + s->usedcap, (s->nlog - s->usedcap) * sizeof *u);
         s->used = u;
         s->usedcap = s->nlog;
     }
@@ -1054,7 +1058,7 @@ static void pass_begin(mms_snapshot *s, mms_reader *r, bool release)
             s->sv_start[i + 1] += s->sv_start[i];
     }
     memset(s->sums, 0, s->n * sizeof *s->sums);
-    s->pass = (struct pass){0, 0, 0, release};
+    s->pass = (struct pass){0, 0, 0, 0, release};
 }
 
 /* Read the reader's cells [pass.done, END). */
@@ -1067,6 +1071,9 @@ static void pass_cells(mms_snapshot *s, mms_reader *r, size_t end)
     const uint8_t *plain = s->plain;
     uint64_t *sums = s->sums;
     struct pass *ps = &s->pass;
+    const struct mms__rrun *runs = r->runs.p;
+    const size_t nruns = r->runs.n;
+    size_t run = ps->run;
     /* The next offset at which pages are given back (none: never). */
     uint64_t next = ps->release ? ps->mark + MMS__RELEASE_STEP : UINT64_MAX;
     for (size_t k = ps->done; k < end; k++) {
@@ -1099,6 +1106,9 @@ static void pass_cells(mms_snapshot *s, mms_reader *r, size_t end)
         }
         if (c->owner >= s->n)
             continue; /* a field added after this snapshot's layout */
+        while (run + 1 < nruns && runs[run + 1].from <= k)
+            run++; /* the runs are in cell order, as the pass is */
+        uint32_t shard = runs[run].shard;
         const struct mms__rfield *f = &s->rf[c->owner];
         struct extra *x = &s->extra[c->owner];
         struct mms_value *v = &s->values[c->owner];
@@ -1107,7 +1117,7 @@ static void pass_cells(mms_snapshot *s, mms_reader *r, size_t end)
             /* Filled in order: the next free place of this field. */
             struct shard_val *e = &s->sv[ps->nsv++];
             memset(e, 0, sizeof *e);
-            e->shard = c->shard;
+            e->shard = shard;
             sv = &e->v;
         }
         if (f->kind == MMS_KIND_COUNTER) {
@@ -1116,15 +1126,16 @@ static void pass_cells(mms_snapshot *s, mms_reader *r, size_t end)
             if (sv)
                 sv->u64 = u;
             if (x->ring)
-                counter_ring_cell(r, f, c->shard, cell, x->ring);
+                counter_ring_cell(r, f, shard, cell, x->ring);
         } else if (f->kind == MMS_KIND_HISTOGRAM) {
-            int rc = read_hist_cell(s, f, cell, c->shard, x, sv);
+            int rc = read_hist_cell(s, f, cell, shard, x, sv);
             if (rc < 0 && v->status != MMS_ECORRUPT)
                 v->status = rc;
         }
     }
     if (end > ps->done)
         ps->done = end;
+    ps->run = run;
 }
 
 static void pass_end(mms_snapshot *s)
@@ -1514,7 +1525,7 @@ static int record_hist(const mms_snapshot *s, size_t t, size_t rn,
                 tb->recs
                     ? ((const struct mms__rrecord *)r->records.p)[num].index
                     : 0,
-                (uint16_t)member, cells[k].shard, w, &present);
+                (uint16_t)member, mms__reader_cell_shard(r, k), w, &present);
             mms_fence_acquire();
             if (mms_load_relaxed(seq) == s1)
                 rc = crc;

@@ -432,6 +432,95 @@ static void test_small_groups_fill_older_areas_tails(void **state)
     mms_reader_close(r);
 }
 
+/* The first snapshot after opening walks the areas and reads each one's
+ * cells as it goes (the open leaves them); it must read what a snapshot
+ * after a refresh, one with MMS_SNAP_SHARDS and a second one read. */
+#define HOLDERS 4
+#define HOLD_FIELDS 300 /* cells enough for a few areas a thread */
+
+struct holder {
+    mms_field **f;
+    mms_field *h;
+    uint64_t id;
+    pthread_barrier_t *b;
+};
+
+static void *hold_shard(void *arg)
+{
+    struct holder *hd = arg;
+    for (int i = 0; i < HOLD_FIELDS; i++)
+        mms_counter_add(hd->f[i], hd->id * (uint64_t)(i + 1));
+    mms_hist_record(hd->h, 100 * hd->id);
+    pthread_barrier_wait(hd->b); /* written */
+    pthread_barrier_wait(hd->b); /* read: the shard is let go */
+    return NULL;
+}
+
+static void expect_held_values(mms_snapshot *s)
+{
+    const uint64_t ids = HOLDERS * (HOLDERS + 1) / 2;
+    for (int i = 0; i < HOLD_FIELDS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        long k = tu_index(s, name);
+        assert_true(k >= 0);
+        assert_int_equal(mms_snapshot_value(s, (size_t)k)->v.u64,
+                         ids * (uint64_t)(i + 1));
+    }
+    long h = tu_index(s, "lat");
+    assert_true(h >= 0);
+    const struct mms_hist *hist = mms_snapshot_value(s, (size_t)h)->v.hist;
+    assert_int_equal(hist->count, HOLDERS);
+    assert_int_equal(hist->sum, 100 * ids);
+    assert_int_equal(hist->max, 100 * HOLDERS);
+}
+
+static void test_first_snapshot_reads_cells_as_it_walks(void **state)
+{
+    struct fixture *fx = *state;
+    mms_writer *w = fx->tu.w = tu_writer(fx->tu.dir, "s.mmstats", NULL);
+    mms_field *f[HOLD_FIELDS], *h;
+    for (int i = 0; i < HOLD_FIELDS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        assert_int_equal(mms_counter_new(w, name, NULL, &f[i]), 0);
+    }
+    assert_int_equal(mms_timer_new(w, "lat", &h), 0);
+    pthread_barrier_t b;
+    pthread_barrier_init(&b, NULL, HOLDERS + 1);
+    pthread_t t[HOLDERS];
+    struct holder hd[HOLDERS];
+    for (int i = 0; i < HOLDERS; i++) {
+        hd[i] = (struct holder){f, h, (uint64_t)i + 1, &b};
+        pthread_create(&t[i], NULL, hold_shard, &hd[i]);
+    }
+    pthread_barrier_wait(&b);
+    const char *path = mms_writer_path(w);
+    mms_reader *r;
+    mms_snapshot *s;
+    for (int way = 0; way < 3; way++) {
+        assert_int_equal(mms_reader_open(&r, path), 0);
+        assert_true(r->areas_due); /* the open left the cells */
+        if (way == 1)
+            assert_int_equal(mms_reader_refresh(r), 0);
+        assert_int_equal(
+            mms_snapshot_take_flags(r, way == 2 ? MMS_SNAP_SHARDS : 0, &s), 0);
+        assert_false(r->areas_due);
+        assert_true(r->areas.n > 2 * HOLDERS); /* a few a thread */
+        expect_held_values(s);
+        mms_snapshot_free(s);
+        /* A later snapshot reads the cells the walk kept. */
+        assert_int_equal(mms_snapshot_take(r, &s), 0);
+        expect_held_values(s);
+        mms_snapshot_free(s);
+        mms_reader_close(r);
+    }
+    pthread_barrier_wait(&b);
+    for (int i = 0; i < HOLDERS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&b);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown)
@@ -443,6 +532,7 @@ int main(void)
         T(test_thread_writing_two_writers_gets_a_shard_in_each),
         T(test_exit_moves_groups_headed_by_a_gauge),
         T(test_small_groups_fill_older_areas_tails),
+        T(test_first_snapshot_reads_cells_as_it_walks),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
