@@ -381,24 +381,37 @@ mem_next_skip(struct mem_lat *b, uint64_t s)
     return (int32_t)(((uint64_t)x * (2 * every - 1)) >> 32);
 }
 
+/* A slow path's T0 for a timed malloc or free (ID) not among those
+ * timed (mem_lat): no clock read before the call. mmp_clock's ns are
+ * never 1. */
+#define MEM_UNTIMED 1
+
+/* Before a slow path's real call of ID, if it is timed: the clock
+ * (mmp_clock) if this call is one of those timed (mem_lat), as on the
+ * TSC paths, else MEM_UNTIMED. */
+static __attribute__((noinline)) uint64_t mem_t0(unsigned id)
+{
+    struct mem_lat *b = id == MMP_CALL_malloc ? &mt.lat_malloc : &mt.lat_free;
+    if (b->skip > 0) {
+        b->skip--;
+        return MEM_UNTIMED;
+    }
+    uint64_t t0 = mmp_clock();
+    b->skip = mem_next_skip(b, t0);
+    return t0;
+}
+
 /* Call ID's latency from T0 (ns, by a slow path: mmp_clock) to now and
- * the call in its window ring; for malloc and free only if this call is
- * one of those timed (mem_lat), as on the TSC paths, else the window
+ * the call in its window ring; for T0 MEM_UNTIMED (mem_t0) the window
  * alone. */
 static __attribute__((noinline)) void mem_latency(unsigned id, uint64_t t0)
 {
-    struct mem_lat *b = id == MMP_CALL_malloc ? &mt.lat_malloc
-                        : id == MMP_CALL_free ? &mt.lat_free
-                                              : NULL;
     if (!mmp_is_timed(id))
         return;
-    if (!b || b->skip <= 0) {
-        if (b)
-            b->skip = mem_next_skip(b, t0);
+    if (t0 != MEM_UNTIMED) {
         mmp_latency(id, t0);
         return;
     }
-    b->skip--;
     uint64_t t1 = mmp_clock();
     uint8_t *l = mmp_tls_lat[id];
     uint32_t win = mms_load_relaxed(&mmp_calls[id].win);
@@ -772,7 +785,7 @@ mem_record(unsigned id, uint64_t t0, bool err, void *r, uint64_t asked,
  * paths below, which keep few registers live across the real call. */
 static __attribute__((noinline)) void *malloc_slow(size_t n)
 {
-    uint64_t t0 = mmp_is_timed(MMP_CALL_malloc) ? mmp_clock() : 0;
+    uint64_t t0 = mmp_is_timed(MMP_CALL_malloc) ? mem_t0(MMP_CALL_malloc) : 0;
     void *r = mmp_real_malloc()(n);
     mem_record(MMP_CALL_malloc, t0, !r, r, n, usable_real(r), 0);
     return r;
@@ -1004,7 +1017,7 @@ static __attribute__((noinline)) void free_slow(void *p, mmp_real_free_t real)
     if (MMP_UNLIKELY(p && mmp_heap_maybe(p)))
         mmp_heap_forget(p);
     size_t gave = usable_real(p);
-    uint64_t t0 = mode == MMP_TIMED ? mmp_clock() : 0;
+    uint64_t t0 = mode == MMP_TIMED ? mem_t0(MMP_CALL_free) : 0;
     real(p);
     mem_record(MMP_CALL_free, t0, false, NULL, 0, 0, gave);
 }
