@@ -27,6 +27,7 @@
 struct mmp_ofd *mmp_fdmap[MMP_FD_LOW];
 struct mmp_ofd **mmp_fdleaf[MMP_FD_LEAVES];
 uint8_t mmp_fd_used;
+int64_t mmp_files_rt_delta;
 
 /* The pool of open files: chunks of OFD_CHUNK, mapped one at a time when
  * the ones before are full (the first at start-up), at most nchunks. */
@@ -45,7 +46,6 @@ static uint32_t meta_off[MMP_MM_N]; /* member offsets in a meta cell */
 enum { F_OTHER, F_UNTRACKED, F_EXCLUDED, F_ALIGN, F_MAP, F_POOL, NFIELDS };
 static mms_field *fields[NFIELDS];
 static uint8_t ready;              /* enum mmp_fields_state */
-static int64_t rt_delta;           /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 static __thread int making MMP_IE; /* this thread is making the tables */
 
 /* The files in (other), told apart by a hash of their key, so that the
@@ -69,7 +69,7 @@ bool mmp_files_on(void)
 
 static uint64_t realtime(uint64_t mono)
 {
-    return mono ? (uint64_t)((int64_t)mono + rt_delta) : 0;
+    return mono ? (uint64_t)((int64_t)mono + mmp_files_rt_delta) : 0;
 }
 
 /* --------------------------------------------------------- the tables */
@@ -1159,6 +1159,22 @@ static struct mmp_frun *tcache_get(struct mmp_ofd *o)
     return &e->st;
 }
 
+/* The times of O's new owner run of kind W (a write if true): where its
+ * timed accesses add theirs, in the owner's cell M of the meta record,
+ * when that cell is the thread's own (else they take the slow path). */
+static void run_times(struct mmp_ofd *o, struct upd *m, bool w)
+{
+    if (!m->c || !m->owned) {
+        o->mseq = NULL;
+        return;
+    }
+    o->mtime = word(m, meta_off[w ? MMP_MM_write_time : MMP_MM_read_time]);
+    o->mlast = word(m, meta_off[w ? MMP_MM_last_write : MMP_MM_last_read]);
+    o->mslow =
+        word(m, meta_off[w ? MMP_MM_slowest_write : MMP_MM_slowest_read]);
+    o->mseq = (uint64_t *)m->c;
+}
+
 void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
                       uint64_t t0, uint64_t t1)
 {
@@ -1245,7 +1261,7 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
         s->rend = end;
     s->last = (uint8_t)op;
 
-    struct upd m;
+    struct upd m = {.c = NULL};
     if (tmeta && upd_begin(&m, tmeta, o->meta)) {
         upd_lock(&m);
         credit(&m, MMP_MM_access1, (uint64_t)r, 1);
@@ -1275,6 +1291,7 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
         s->run_from = end;
         s->size[w] = (uint64_t)r;
         s->expect[w] = end;
+        run_times(o, &m, w);
     }
     errno = saved;
 }
@@ -1373,8 +1390,9 @@ static void files_made(void)
     struct timespec rt, mono;
     clock_gettime(CLOCK_REALTIME, &rt);
     clock_gettime(CLOCK_MONOTONIC, &mono);
-    rt_delta = ((int64_t)rt.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
-               (rt.tv_nsec - mono.tv_nsec);
+    mmp_files_rt_delta =
+        ((int64_t)rt.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
+        (rt.tv_nsec - mono.tv_nsec);
     mmp_fpath_start();
     for (int fd = 0; fd < 3; fd++)
         inherit(fd);

@@ -98,6 +98,14 @@ struct mmp_ofd {
     uint8_t flags;   /* MMP_OFD_* */
     _Alignas(64) uint64_t pos; /* the offset; MMP_NOWHERE if unknown */
     struct mmp_frun own;       /* the owner's run */
+    /* The owner's run's times: its members in the owner's own cell of the
+     * record in "files.meta", where a timed access that continues the run
+     * adds its time (NULL: a timed access takes the slow path). Set with
+     * the run, by the slow path; the run's kind picks read or write. */
+    uint64_t *mseq;  /* that cell's seqlock */
+    uint64_t *mtime; /* read_time or write_time */
+    uint64_t *mlast; /* last_read or last_write */
+    uint64_t *mslow; /* slowest_read or slowest_write: {ns, bytes} */
     _Alignas(64) char path[MMP_OFD_PATH]; /* absolute; "" if unknown */
     /* A file opened and only read (fstat'ed, mmap'ed, seeked) so far has
      * no record yet: its events wait here, in order, and go to its
@@ -162,6 +170,9 @@ static inline bool mmp_files_enabled(void)
     return mms_load_relaxed(&mmp_mode[MMP_CALL_fileno]) != MMP_OFF;
 }
 
+/* CLOCK_REALTIME - CLOCK_MONOTONIC in ns, for the timestamps (files.c). */
+extern int64_t mmp_files_rt_delta MMP_HIDDEN;
+
 /* files.c: everything off the fast path. */
 void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
                       uint64_t t0, uint64_t t1);
@@ -170,10 +181,13 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
 #define MMP_FIO_AT 0x2u     /* at OFF (else at the current offset) */
 #define MMP_FIO_NOMOVE 0x4u /* leaves the offset alone (pread, pwrite) */
 
-/* One read or write of R bytes on FD (R < 0: failed, not recorded). The
- * counting path: a few adds to this thread's cell of the file's record,
- * under the cell's seqlock so that readers never see half an access. The
- * timed path (T1 != 0) goes to files.c for the times. */
+/* One read or write of R bytes on FD (R < 0: failed, not recorded),
+ * timed from T0 to T1 (ns; T1 = 0: not timed). An access that continues
+ * the owner's run is a few adds to this thread's cell of the file's
+ * record, under the cell's seqlock so that readers never see half an
+ * access; timed, its time, last timestamp and (if it is the slowest) its
+ * size also go to the owner's cell in "files.meta", under that cell's
+ * seqlock, taken first. Anything else goes to files.c. */
 static inline __attribute__((always_inline)) void
 mmp_file_io(int fd, int64_t r, uint64_t off, unsigned how, uint64_t t0,
             uint64_t t1)
@@ -185,7 +199,8 @@ mmp_file_io(int fd, int64_t r, uint64_t off, unsigned how, uint64_t t0,
     bool w = how & MMP_FIO_WRITE;
     uint64_t at = (how & MMP_FIO_AT) ? off : o->pos;
     uint8_t *c = s->cell;
-    if (MMP_UNLIKELY(t1 ||
+    uint64_t *mseq = t1 ? o->mseq : NULL;
+    if (MMP_UNLIKELY((t1 && !mseq) ||
                      mms_load_relaxed(&o->owner) !=
                          (uintptr_t)__builtin_thread_pointer() ||
                      at != s->expect[w] || (uint64_t)r != s->size[w])) {
@@ -193,10 +208,13 @@ mmp_file_io(int fd, int64_t r, uint64_t off, unsigned how, uint64_t t0,
         return;
     }
     uint64_t *seq = (uint64_t *)c, sq = mms_load_relaxed(seq);
-    if (MMP_UNLIKELY(sq & 1)) { /* a signal handler inside an update */
+    uint64_t msq = t1 ? mms_load_relaxed(mseq) : 0;
+    if (MMP_UNLIKELY((sq | msq) & 1)) { /* a signal handler in an update */
         mmp_file_io_slow(o, r, off, how, t0, t1);
         return;
     }
+    if (t1)
+        mms_store_relaxed(mseq, msq + 1);
     mms_store_relaxed(seq, sq + 1);
     mms_fence_release();
     uint64_t end = at + (uint64_t)r;
@@ -217,6 +235,18 @@ mmp_file_io(int fd, int64_t r, uint64_t off, unsigned how, uint64_t t0,
     mms_seq_add_owned((uint64_t *)(c + MMP_FOFF(unaligned)),
                       (uint64_t)((at & o->mask) != 0));
     mms_store_release(seq, sq + 2);
+    if (t1) {
+        uint64_t dt = t1 > t0 ? t1 - t0 : 0;
+        uint64_t last = t1 + (uint64_t)mmp_files_rt_delta;
+        mms_seq_add_owned(o->mtime, dt);
+        if (last > mms_load_relaxed(o->mlast))
+            mms_seq_store(o->mlast, last);
+        if (MMP_UNLIKELY(dt > mms_load_relaxed(&o->mslow[0]))) {
+            mms_seq_store(&o->mslow[0], dt);
+            mms_seq_store(&o->mslow[1], (uint64_t)r);
+        }
+        mms_store_release(mseq, msq + 2);
+    }
 }
 
 /* The other file events, all in files.c. */

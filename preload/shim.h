@@ -554,6 +554,23 @@ mmp_tsc_latency(unsigned id, uint8_t *l, uint64_t s0, uint64_t s1)
     return mmp_tsc_latency_geom(hv, l, s0, s1);
 }
 
+/* The window and latency steps inline after the counters (DONE is
+ * MMP_TSC_COUNTED; else nothing is done here): the steps done now,
+ * MMP_TSC_TIMED if all. The timed path of a call with a per-file step,
+ * before that step. */
+#define MMP_TSC_TIMED 3
+static inline __attribute__((always_inline)) unsigned
+mmp_tsc_steps(unsigned id, uint64_t s0, uint64_t s1, unsigned done,
+              const uint32_t win)
+{
+    if (done != MMP_TSC_COUNTED)
+        return done;
+    uint8_t *l = mmp_tls_lat[id];
+    if (!mmp_tsc_window(id, mmp_tls_ctr[id], l, s1, win))
+        return done;
+    return mmp_tsc_latency(id, l, s0, s1) ? MMP_TSC_TIMED : MMP_TSC_WINDOWED;
+}
+
 /* shim.c: the steps of a timed call with TSC stamps S0 and S1 that come
  * after the steps DONE (MMP_TSC_*), but for the per-file one: the window
  * (unless done) and the latency, by the slow paths if need be. */
@@ -853,7 +870,11 @@ MMP_CALLS(MMP_FIRST_PROTO)
     {                                                                          \
         if (mmp_done == MMP_TSC_NONE)                                          \
             MMP_REC_SHAPE(shape, MMP_CALL_##name, 0, mmp_r);                   \
-        mmp_tsc_slow(MMP_CALL_##name, mmp_s0, mmp_s1, mmp_done);               \
+        else if (MMP_FILEOP(name))                                             \
+            mmp_done = mmp_tsc_steps(MMP_CALL_##name, mmp_s0, mmp_s1,          \
+                                     mmp_done, MMP_SHAPE_WIN_OFF(shape));      \
+        if (mmp_done != MMP_TSC_TIMED)                                         \
+            mmp_tsc_slow(MMP_CALL_##name, mmp_s0, mmp_s1, mmp_done);           \
         MMP_FPOST(name, mms__clock_tsc_ns(mmp_s0), mms__clock_tsc_ns(mmp_s1)); \
         return mmp_r;                                                          \
     }                                                                          \
