@@ -422,6 +422,16 @@ MMS_HIDDEN_API uint32_t mms__record_member_off(mms_table *t, unsigned member);
  * mms_record_get without inserting. */
 MMS_HIDDEN_API int mms__record_find(mms_table *t, const void *key, size_t len,
                                     uint32_t *rec);
+/* KEY's hash in T, for a caller that looks one key up in several tables
+ * with the same key_max (the same hash in each): mms__record_lookup_h
+ * then hashes nothing. */
+MMS_HIDDEN_API uint32_t mms__record_hash(const mms_table *t, const void *key,
+                                         size_t len);
+/* mms_record_get (INSERT) or mms__record_find of KEY, whose hash in T
+ * (mms__record_hash) is HASH. */
+MMS_HIDDEN_API int mms__record_lookup_h(mms_table *t, const void *key,
+                                        size_t len, uint32_t hash, bool insert,
+                                        uint32_t *rec);
 /* Record REC's shared cell (shard 0's, never owned), claiming nothing: as
  * mms__cell_shared, for a thread that must not claim a shard (one that
  * never recorded, or is exiting). */

@@ -296,17 +296,23 @@ static int insert_at(mms_table *t, uint32_t *s, const void *key, size_t len,
     return 1;
 }
 
-/* The record of KEY in T: 0 with *REC set if it has one; else, with
- * INSERT, a new one (0) or the overflow record (1), without, -ENOENT. */
-static int record_lookup(mms_table *t, const void *key, size_t len,
-                         uint32_t *rec, bool insert)
+uint32_t mms__record_hash(const mms_table *t, const void *key, size_t len)
+{
+    return mms__fnv1a(key, len > t->key_max ? t->key_max : len);
+}
+
+/* The record of KEY in T, whose hash is HASH: 0 with *REC set if it has
+ * one; else, with INSERT, a new one (0) or the overflow record (1),
+ * without, -ENOENT. */
+static int record_lookup_h(mms_table *t, const void *key, size_t len,
+                           uint32_t hash, uint32_t *rec, bool insert)
 {
     if (!t || !rec || (!key && len))
         return -EINVAL;
     if (len > t->key_max)
         len = t->key_max;
     mms_writer *w = t->w;
-    uint32_t hash = mms__fnv1a(key, len), mask = t->nslots - 1;
+    uint32_t mask = t->nslots - 1;
     for (uint32_t k = 0, i = hash & mask; k < t->nslots;
          k++, i = (i + 1) & mask) {
         uint32_t off = mms_load_acquire(&t->slots[i]);
@@ -338,6 +344,15 @@ static int record_lookup(mms_table *t, const void *key, size_t len,
     return 1;
 }
 
+static int record_lookup(mms_table *t, const void *key, size_t len,
+                         uint32_t *rec, bool insert)
+{
+    if (!t || (!key && len))
+        return -EINVAL;
+    return record_lookup_h(t, key, len, mms__record_hash(t, key, len), rec,
+                           insert);
+}
+
 int mms_record_get(mms_table *t, const void *key, size_t len, uint32_t *rec)
 {
     return record_lookup(t, key, len, rec, true);
@@ -346,6 +361,12 @@ int mms_record_get(mms_table *t, const void *key, size_t len, uint32_t *rec)
 int mms__record_find(mms_table *t, const void *key, size_t len, uint32_t *rec)
 {
     return record_lookup(t, key, len, rec, false);
+}
+
+int mms__record_lookup_h(mms_table *t, const void *key, size_t len,
+                         uint32_t hash, bool insert, uint32_t *rec)
+{
+    return record_lookup_h(t, key, len, hash, rec, insert);
 }
 
 /* --------------------------------------------------------------- updates */

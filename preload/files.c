@@ -435,7 +435,8 @@ static struct mmp_ofd *ofd_new(int fd)
     return NULL;
 }
 
-static void pend_settle(struct mmp_ofd *o, bool fold);
+static bool pend_settle(struct mmp_ofd *o, bool fold,
+                        const struct mmp_pev *close);
 
 /* One descriptor fewer refers to O: the last one frees it (a file closed
  * behind the shim's back, still pending, folded into its directory's
@@ -443,7 +444,7 @@ static void pend_settle(struct mmp_ofd *o, bool fold);
 static void ofd_put(struct mmp_ofd *o)
 {
     if (mms_load_relaxed(&o->refs) == 1 && mms_load_relaxed(&o->pend))
-        pend_settle(o, true);
+        pend_settle(o, true, NULL);
     if (mms_load_relaxed(&o->refs) == 1 && o->rec) {
         if (mms_load_relaxed(&o->owner))
             run_settle(o, &o->own);
@@ -533,16 +534,22 @@ static void note_other(const char *key, size_t len)
                      * again, an upper bound */
 }
 
-/* The records of ABS in both tables; REC NULL: in "files.meta" only (a
- * path's stat, rename: no read or write, so no record in "files" until it
- * is opened). */
-static bool records_of(const char *abs, uint32_t *rec, uint32_t *meta)
+/* Bumped before every lookup that may make a file's own record (not a
+ * directory's, DIR/ *): a slot's "PATH has no record of its own" holds
+ * while it has not moved since (mmp_ofd.noown_gen). Never 0. */
+static uint64_t own_gen = 1;
+
+/* The records of KEY (LEN bytes, hash H in both tables: they have the
+ * same key_max) in both tables; REC NULL: in "files.meta" only (a path's
+ * stat, rename: no read or write, so no record in "files" until it is
+ * opened). OWN: KEY is a file's (not a directory's, DIR/ *). */
+static bool records_of_h(const char *key, size_t len, uint32_t h, bool own,
+                         uint32_t *rec, uint32_t *meta)
 {
-    char hashed[MMP_HASHED_KEY];
-    size_t len;
-    const char *key = mmp_fpath_key(abs, hashed, &len);
-    int a = rec ? mms_record_get(tfiles, key, len, rec) : 0;
-    int b = mms_record_get(tmeta, key, len, meta);
+    if (own)
+        __atomic_fetch_add(&own_gen, 1, __ATOMIC_ACQ_REL);
+    int a = rec ? mms__record_lookup_h(tfiles, key, len, h, true, rec) : 0;
+    int b = mms__record_lookup_h(tmeta, key, len, h, true, meta);
     if (a < 0 || b < 0)
         return false;
     if (a == 1 || b == 1)
@@ -550,9 +557,33 @@ static bool records_of(const char *abs, uint32_t *rec, uint32_t *meta)
     return true;
 }
 
+static bool records_of(const char *abs, bool own, uint32_t *rec, uint32_t *meta)
+{
+    char hashed[MMP_HASHED_KEY];
+    size_t len;
+    const char *key = mmp_fpath_key(abs, hashed, &len);
+    return records_of_h(key, len, mms__record_hash(tmeta, key, len), own, rec,
+                        meta);
+}
+
 /* A meta event on the record META: member M counted (and M2, if not
  * MMP_MM_N), its time added to TIME (meta_time, or write_time for syncs)
  * and its first and last timestamps set, when timed (T1). */
+static void meta_add(struct upd *u, unsigned m, unsigned m2, unsigned time,
+                     unsigned first, uint64_t t0, uint64_t t1)
+{
+    upd_add(u, meta_off[m], 1);
+    if (m2 < MMP_MM_N)
+        upd_add(u, meta_off[m2], 1);
+    if (t1) {
+        upd_add(u, meta_off[time], t1 > t0 ? t1 - t0 : 0);
+        if (first < MMP_MM_N) {
+            upd_min(u, meta_off[first], realtime(t0));
+            upd_max(u, meta_off[first + 1], realtime(t1));
+        }
+    }
+}
+
 static void meta_event(uint32_t meta, unsigned m, unsigned m2, unsigned time,
                        unsigned first, uint64_t t0, uint64_t t1)
 {
@@ -560,16 +591,7 @@ static void meta_event(uint32_t meta, unsigned m, unsigned m2, unsigned time,
     if (!tmeta || !upd_begin(&u, tmeta, meta))
         return;
     upd_lock(&u);
-    upd_add(&u, meta_off[m], 1);
-    if (m2 < MMP_MM_N)
-        upd_add(&u, meta_off[m2], 1);
-    if (t1) {
-        upd_add(&u, meta_off[time], t1 > t0 ? t1 - t0 : 0);
-        if (first < MMP_MM_N) {
-            upd_min(&u, meta_off[first], realtime(t0));
-            upd_max(&u, meta_off[first + 1], realtime(t1));
-        }
-    }
+    meta_add(&u, m, m2, time, first, t0, t1);
     upd_end(&u);
 }
 
@@ -587,69 +609,132 @@ static void meta_event(uint32_t meta, unsigned m, unsigned m2, unsigned time,
  * than the log holds, still open at exit or exec), it gets its own
  * records and the events are replayed into them as they would have been
  * recorded. MMSTATS_FILES_FOLD=0: records at open, as before. */
-enum mmp_pev_kind { PEV_OPEN, PEV_IO, PEV_STAT, PEV_MMAP, PEV_SEEK, PEV_MORE };
+enum mmp_pev_kind {
+    PEV_OPEN,
+    PEV_IO,
+    PEV_STAT,
+    PEV_MMAP,
+    PEV_SEEK,
+    PEV_MORE,
+    PEV_CLOSE /* not logged: the close that settles */
+};
 
-static void pend_replay(struct mmp_ofd *o)
+/* O's logged events, then CLOSE's (NULL: none), into its records: the
+ * meta events between two accesses in one update of its meta cell. */
+static void pend_replay(struct mmp_ofd *o, const struct mmp_pev *close)
 {
     static const uint8_t member[] = {[PEV_OPEN] = MMP_MM_opens,
                                      [PEV_STAT] = MMP_MM_stats,
                                      [PEV_MMAP] = MMP_MM_mmaps,
-                                     [PEV_SEEK] = MMP_MM_seeks};
+                                     [PEV_SEEK] = MMP_MM_seeks,
+                                     [PEV_CLOSE] = MMP_MM_closes};
     uint64_t pos = mms_load_relaxed(&o->pos);
-    for (uint32_t i = 0; i < o->npend; i++) {
-        const struct mmp_pev *e = &o->log[i];
+    struct upd u = {.c = NULL};
+    for (uint32_t i = 0; i <= o->npend; i++) {
+        const struct mmp_pev *e = i < o->npend ? &o->log[i] : close;
+        if (!e)
+            break;
         if (e->kind == PEV_IO) {
+            upd_end(&u);
             mms_store_relaxed(&o->pos, e->pos);
             mmp_file_io_slow(o, e->r, e->off, e->how, e->t0, e->t1);
-        } else {
-            meta_event(o->meta, member[e->kind], MMP_MM_N, MMP_MM_meta_time,
-                       e->kind == PEV_OPEN ? MMP_MM_first_open : NOFIRST, e->t0,
-                       e->t1);
+            continue;
         }
+        if (!u.c && (!tmeta || !upd_begin(&u, tmeta, o->meta)))
+            continue;
+        if (!u.locked)
+            upd_lock(&u);
+        unsigned first = e->kind == PEV_OPEN    ? MMP_MM_first_open
+                         : e->kind == PEV_CLOSE ? MMP_MM_first_close
+                                                : NOFIRST;
+        meta_add(&u, member[e->kind], MMP_MM_N, MMP_MM_meta_time, first, e->t0,
+                 e->t1);
     }
+    upd_end(&u);
     mms_store_relaxed(&o->pos, pos);
 }
 
+/* The records of pending O's directory, DIR/ *, ABS (O's path, room for
+ * two more bytes) cut at its last "/": those the slot kept for it if it
+ * is the directory of the slot's last fold, else looked up (and kept). */
+static bool dir_records(struct mmp_ofd *o, char *abs, uint32_t *rec,
+                        uint32_t *meta)
+{
+    char *slash = strrchr(abs, '/');
+    size_t end = (size_t)(slash - abs) + 1;
+    if (o->dir_end == end) {
+        *rec = o->dir_rec;
+        *meta = o->dir_meta;
+        return true;
+    }
+    slash[1] = '*';
+    slash[2] = '\0';
+    if (!records_of(abs, false, rec, meta))
+        return false;
+    o->dir_rec = *rec;
+    o->dir_meta = *meta;
+    o->dir_end = (uint16_t)end;
+    return true;
+}
+
 /* The records of pending O: its own, or with FOLD its directory's (DIR/ *)
- * unless it has a record of its own already (opened before and kept). */
+ * unless it has a record of its own already (opened before and kept).
+ * What the slot kept saves lookups (pend_settle uses it whole when it
+ * can). */
 static bool pend_records(struct mmp_ofd *o, bool fold, uint32_t *rec,
                          uint32_t *meta)
 {
     char abs[MMP_OFD_PATH + 2]; /* its path is shorter than MMP_OFD_PATH */
-    memcpy(abs, o->path, MMP_OFD_PATH);
-    if (fold) {
-        char hashed[MMP_HASHED_KEY];
-        size_t len;
-        const char *key = mmp_fpath_key(abs, hashed, &len);
-        uint32_t own;
-        char *slash = strrchr(abs, '/');
-        if (mms__record_find(tmeta, key, len, &own) != 0 && slash) {
-            slash[1] = '*';
-            slash[2] = '\0';
+    size_t n = strnlen(o->path, MMP_OFD_PATH - 1);
+    memcpy(abs, o->path, n + 1);
+    char hashed[MMP_HASHED_KEY];
+    size_t len;
+    const char *key = mmp_fpath_key(abs, hashed, &len);
+    uint32_t h = mms__record_hash(tmeta, key, len), own;
+    if (fold && abs[0] == '/') {
+        uint64_t gen = mms_load_acquire(&own_gen);
+        if (mms__record_lookup_h(tmeta, key, len, h, false, &own) != 0) {
+            o->noown_gen = gen;
+            return dir_records(o, abs, rec, meta);
         }
     }
-    return records_of(abs, rec, meta);
+    if (!records_of_h(key, len, h, true, rec, meta))
+        return false;
+    o->own_rec = *rec;
+    o->own_meta = *meta;
+    o->own_ok = 1;
+    return true;
 }
 
 /* Pending O gets its records (FOLD: its directory's), its events replayed
  * into them. Nothing if O is not pending, or its log is busy (a signal
  * handler inside the code that writes it, or another thread settling it:
  * the caller's event is then dropped). */
-static void pend_settle(struct mmp_ofd *o, bool fold)
+static bool pend_settle(struct mmp_ofd *o, bool fold,
+                        const struct mmp_pev *close)
 {
     uint32_t idle = MMP_PEND_IDLE;
     if (!mms_cas_acq_rel(&o->pend, &idle, MMP_PEND_BUSY))
-        return;
+        return false;
     uint32_t rec = 0, meta = 0;
-    if (pend_records(o, fold, &rec, &meta)) {
+    /* What the slot kept: PATH had no record of its own (and no file has
+     * got one since), and the records of its directory. */
+    bool kept =
+        fold && o->dir_end && o->noown_gen == mms_load_acquire(&own_gen);
+    if (kept) {
+        rec = o->dir_rec;
+        meta = o->dir_meta;
+    }
+    if (kept || pend_records(o, fold, &rec, &meta)) {
         o->meta = meta;
         mms_store_release(&o->rec, rec);
-        pend_replay(o);
+        pend_replay(o, close);
     } else {
         count(F_UNTRACKED);
     }
     o->npend = 0;
     mms_store_release(&o->pend, 0u);
+    return true;
 }
 
 /* Event KIND of O (PEV_MORE: one that ends the pending state) kept in O's
@@ -673,7 +758,7 @@ static bool pend_log(struct mmp_ofd *o, unsigned kind, int64_t r, uint64_t off,
         mms_store_release(&o->pend, MMP_PEND_IDLE);
         return true;
     }
-    pend_settle(o, false);
+    pend_settle(o, false, NULL);
     if (!o->rec)
         mmp_drop();
     return false;
@@ -695,7 +780,7 @@ static void ofd_each_used(void (*fn)(struct mmp_ofd *))
 static void end_one(struct mmp_ofd *o)
 {
     if (mms_load_relaxed(&o->refs) && mms_load_relaxed(&o->pend))
-        pend_settle(o, false);
+        pend_settle(o, false, NULL);
 }
 
 /* The process ends: the files still pending get records of their own. */
@@ -704,74 +789,136 @@ static void files_end(void)
     ofd_each_used(end_one);
 }
 
-/* track's part with ABS, this thread's path buffer; RAW: what the path as
- * given decided (mmp_fpath_raw). */
-static void track_path(int fd, int dirfd, const char *path, char *abs,
-                       enum mmp_raw raw, int flags, uint64_t pos,
-                       uint8_t oflags, bool opened, uint64_t t0, uint64_t t1)
+/* O (a slot just taken) is for the file at ABS (N bytes): its path, and
+ * what the slot kept of the last one's records (mmp_ofd) dropped unless
+ * it still holds: true if the path is the last one's. */
+static bool slot_path(struct mmp_ofd *o, const char *abs, size_t n)
 {
-    if (!mmp_fpath_abs(dirfd, path, abs)) {
-        map_set(fd, NULL);
-        count(F_UNTRACKED);
-        return;
+    if (n >= MMP_OFD_PATH) {
+        o->path[0] = '\0';
+        o->own_ok = 0;
+        o->dir_end = 0;
+        o->noown_gen = 0;
+        return false;
     }
-    if (raw == MMP_RAW_UNKNOWN && mmp_fpath_excluded(abs)) {
-        map_set(fd, NULL);
-        count(F_EXCLUDED);
-        return;
-    }
+    if (memcmp(o->path, abs, n + 1) == 0)
+        return true;
+    const char *slash = strrchr(abs, '/');
+    size_t end = slash ? (size_t)(slash - abs) + 1 : 0;
+    if (end != o->dir_end || memcmp(o->path, abs, end) != 0)
+        o->dir_end = 0;
+    o->own_ok = 0;
+    o->noown_gen = 0;
+    memcpy(o->path, abs, n + 1);
+    return false;
+}
+
+/* An open track() records: descriptor FD now refers to the file opened
+ * with FLAGS (O_APPEND, O_DIRECTORY, O_PATH matter), its offset POS,
+ * OFLAGS (MMP_OFD_*) for its open file; counted as an open when OPENED,
+ * timed from T0 to T1. */
+struct topen {
+    int fd, flags;
+    uint64_t pos;
+    uint8_t oflags;
+    bool opened;
+    uint64_t t0, t1;
+};
+
+/* Slot O, taken, given back unused (never published: no descriptor
+ * refers to it). */
+static void slot_free(struct mmp_ofd *o)
+{
+    if (o)
+        mms_store_release(&o->refs, 0u);
+}
+
+/* FD untracked: its slot O (NULL: none taken) given back, counted in
+ * WHICH (F_UNTRACKED or F_EXCLUDED). */
+static void untracked(const struct topen *t, struct mmp_ofd *o, unsigned which)
+{
+    slot_free(o);
+    map_set(t->fd, NULL);
+    count(which);
+}
+
+/* The open T of the file at ABS (N bytes, cleaned, not excluded) in slot
+ * O, whose path it is now (SAME: it was already). */
+static void track_ofd(const struct topen *t, struct mmp_ofd *o, const char *abs,
+                      size_t n, bool same)
+{
     /* Directories and O_PATH descriptors get no record, only their path
      * (for openat and fchdir). */
-    bool dir = (flags & O_DIRECTORY) || (flags & O_PATH) == O_PATH;
-    size_t n = strlen(abs);
+    bool dir = (t->flags & O_DIRECTORY) || (t->flags & O_PATH) == O_PATH;
     /* Opened to be read only: pending (a file created, truncated or
      * opened to be written has its records at once). */
-    bool pend = opened && !dir && mmp_cfg.files_fold && n < MMP_OFD_PATH &&
-                (flags & O_ACCMODE) == O_RDONLY &&
-                !(flags & (O_CREAT | O_TRUNC));
+    bool pend = t->opened && !dir && mmp_cfg.files_fold && n < MMP_OFD_PATH &&
+                (t->flags & O_ACCMODE) == O_RDONLY &&
+                !(t->flags & (O_CREAT | O_TRUNC));
     uint32_t rec = 0, meta = 0;
-    if (!dir && !pend && !records_of(abs, &rec, &meta)) {
-        map_set(fd, NULL);
-        count(F_UNTRACKED);
-        return;
-    }
-    struct mmp_ofd *o = ofd_new(fd);
-    if (!o) {
-        map_set(fd, NULL);
-        count(F_UNTRACKED);
-        return;
+    if (!dir && !pend) {
+        if (same && o->own_ok) {
+            rec = o->own_rec;
+            meta = o->own_meta;
+        } else if (records_of(abs, true, &rec, &meta)) {
+            o->own_rec = rec;
+            o->own_meta = meta;
+            o->own_ok = 1;
+        } else {
+            untracked(t, o, F_UNTRACKED);
+            return;
+        }
     }
     mms_store_relaxed(&o->owner, (uintptr_t)0);
     o->rec = rec;
     o->meta = meta;
     o->serial++;
     o->mask = (uint64_t)mmp_cfg.files_align - 1;
-    o->flags = (uint8_t)(oflags | ((flags & O_APPEND) ? MMP_OFD_APPEND : 0));
-    o->pos = pos;
+    o->flags =
+        (uint8_t)(t->oflags | ((t->flags & O_APPEND) ? MMP_OFD_APPEND : 0));
+    o->pos = t->pos;
     run_reset(&o->own);
-    if (n < MMP_OFD_PATH)
-        memcpy(o->path, abs, n + 1);
-    else
-        o->path[0] = '\0';
     o->opener = me();
     o->npend = pend;
     if (pend)
-        o->log[0] = (struct mmp_pev){.kind = PEV_OPEN, .t0 = t0, .t1 = t1};
+        o->log[0] =
+            (struct mmp_pev){.kind = PEV_OPEN, .t0 = t->t0, .t1 = t->t1};
     mms_store_release(&o->pend, pend ? MMP_PEND_IDLE : 0u);
-    map_set(fd, o);
-    if (rec && opened)
+    map_set(t->fd, o);
+    if (rec && t->opened)
         meta_event(meta, MMP_MM_opens, MMP_MM_N, MMP_MM_meta_time,
-                   MMP_MM_first_open, t0, t1);
+                   MMP_MM_first_open, t->t0, t->t1);
 }
 
-/* FD now refers to the file at PATH (relative to DIRFD), opened with
- * FLAGS (O_APPEND, O_DIRECTORY, O_PATH matter), its offset POS. Counted
- * as an open when OPENED. */
-static void track(int fd, int dirfd, const char *path, int flags, uint64_t pos,
-                  uint8_t oflags, bool opened, uint64_t t0, uint64_t t1)
+/* track's part with ABS, this thread's path buffer; RAW: what the path as
+ * given decided (mmp_fpath_raw); O: FD's slot if taken already. */
+static void track_path(const struct topen *t, int dirfd, const char *path,
+                       char *abs, enum mmp_raw raw, struct mmp_ofd *o)
+{
+    if (!mmp_fpath_abs(dirfd, path, abs)) {
+        untracked(t, o, F_UNTRACKED);
+        return;
+    }
+    if (raw == MMP_RAW_UNKNOWN && mmp_fpath_excluded(abs)) {
+        untracked(t, o, F_EXCLUDED);
+        return;
+    }
+    if (!o && !(o = ofd_new(t->fd))) {
+        untracked(t, NULL, F_UNTRACKED);
+        return;
+    }
+    size_t n = strlen(abs);
+    track_ofd(t, o, abs, n, slot_path(o, abs, n));
+}
+
+/* The open T of the file at PATH (relative to DIRFD). An absolute path
+ * that is its slot's last one (so cleaned, not excluded: the common
+ * reopen of one file) is taken as it is, without the path buffer. */
+static void track(const struct topen *t, int dirfd, const char *path)
 {
     if (!files_ready())
         return; /* dropped (counted) by the core or not made yet */
+    int fd = t->fd;
     if ((unsigned)fd >= MMP_FD_MAX ||
         (fd >= (int)MMP_FD_LOW && !leaf_get((unsigned)fd))) {
         count(F_UNTRACKED);
@@ -779,17 +926,27 @@ static void track(int fd, int dirfd, const char *path, int flags, uint64_t pos,
     }
     enum mmp_raw raw = mmp_fpath_raw(path);
     if (raw == MMP_RAW_EXCLUDED) {
-        map_set(fd, NULL);
-        count(F_EXCLUDED);
+        untracked(t, NULL, F_EXCLUDED);
         return;
+    }
+    struct mmp_ofd *o = NULL;
+    if (path && path[0] == '/') {
+        if (!(o = ofd_new(fd))) {
+            untracked(t, NULL, F_UNTRACKED);
+            return;
+        }
+        size_t n = strnlen(path, MMP_OFD_PATH);
+        if (n < MMP_OFD_PATH && memcmp(o->path, path, n + 1) == 0) {
+            track_ofd(t, o, o->path, n, true);
+            return;
+        }
     }
     char *abs = mmp_fpath_get();
     if (!abs) {
-        map_set(fd, NULL);
-        count(F_UNTRACKED);
+        untracked(t, o, F_UNTRACKED);
         return;
     }
-    track_path(fd, dirfd, path, abs, raw, flags, pos, oflags, opened, t0, t1);
+    track_path(t, dirfd, path, abs, raw, o);
     mmp_fpath_put();
 }
 
@@ -800,8 +957,13 @@ void mmp_file_open(unsigned id, int dirfd, const char *path, int flags, int fd,
     if (fd < 0 || !mmp_files_on())
         return;
     int saved = errno;
-    track(fd, dirfd, path, flags, (flags & O_APPEND) ? MMP_NOWHERE : 0, 0, true,
-          t0, t1);
+    struct topen t = {.fd = fd,
+                      .flags = flags,
+                      .pos = (flags & O_APPEND) ? MMP_NOWHERE : 0,
+                      .opened = true,
+                      .t0 = t0,
+                      .t1 = t1};
+    track(&t, dirfd, path);
     errno = saved;
 }
 
@@ -823,8 +985,14 @@ void mmp_file_fopen(unsigned id, const char *path, const char *how, FILE *f,
         return;
     int saved = errno;
     int fl = mode_flags(how);
-    track(mmp_stream_fd(f), AT_FDCWD, path, fl,
-          (fl & O_APPEND) ? MMP_NOWHERE : 0, MMP_OFD_STREAM, true, t0, t1);
+    struct topen t = {.fd = mmp_stream_fd(f),
+                      .flags = fl,
+                      .pos = (fl & O_APPEND) ? MMP_NOWHERE : 0,
+                      .oflags = MMP_OFD_STREAM,
+                      .opened = true,
+                      .t0 = t0,
+                      .t1 = t1};
+    track(&t, AT_FDCWD, path);
     errno = saved;
 }
 
@@ -867,8 +1035,10 @@ void mmp_file_closed(struct mmp_ofd *o, int r, uint64_t t0, uint64_t t1)
     if (!o)
         return;
     int saved = errno;
-    pend_settle(o, true); /* opened, only read, closed: its directory's */
-    if (o->rec)
+    /* Opened, only read, closed: its directory's records, the close with
+     * its other events. */
+    const struct mmp_pev close = {.kind = PEV_CLOSE, .t0 = t0, .t1 = t1};
+    if (!pend_settle(o, true, &close) && o->rec)
         meta_event(o->meta, MMP_MM_closes, MMP_MM_N, MMP_MM_meta_time,
                    MMP_MM_first_close, t0, t1);
     ofd_put(o);
@@ -982,7 +1152,7 @@ static bool stat_record(char *abs, uint32_t *meta)
         return false;
     slash[1] = '*';
     slash[2] = '\0';
-    return records_of(abs, NULL, meta);
+    return records_of(abs, false, NULL, meta);
 }
 
 /* Event M of PATH (relative to DIRFD) in its record, or with BY_DIR in
@@ -996,8 +1166,9 @@ static void meta_path_event(int dirfd, const char *path, unsigned m,
     char *abs = mmp_fpath_get();
     if (!abs)
         return;
-    bool ok = mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
-              (by_dir ? stat_record(abs, &meta) : records_of(abs, NULL, &meta));
+    bool ok =
+        mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
+        (by_dir ? stat_record(abs, &meta) : records_of(abs, true, NULL, &meta));
     mmp_fpath_put();
     if (ok)
         meta_event(meta, m, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0, t1);
@@ -1325,6 +1496,10 @@ static void files_forget(void)
  * counts its own from now on, as with records (format.md 9.6). */
 static void child_one(struct mmp_ofd *o)
 {
+    /* The parent's lookups: the child's (other) files count its own. */
+    o->own_ok = 0;
+    o->dir_end = 0;
+    o->noown_gen = 0;
     if (mms_load_relaxed(&o->pend)) {
         o->npend = 0;
         o->opener = me();
@@ -1356,9 +1531,12 @@ static void inherit(int fd)
     path[n] = '\0';
     off_t pos = lseek(fd, 0, SEEK_CUR);
     int fl = fcntl(fd, F_GETFL);
-    track(fd, AT_FDCWD, path, fl < 0 ? 0 : fl & O_APPEND,
-          pos < 0 || (fl >= 0 && (fl & O_APPEND)) ? MMP_NOWHERE : (uint64_t)pos,
-          0, false, 0, 0);
+    struct topen t = {.fd = fd,
+                      .flags = fl < 0 ? 0 : fl & O_APPEND,
+                      .pos = pos < 0 || (fl >= 0 && (fl & O_APPEND))
+                                 ? MMP_NOWHERE
+                                 : (uint64_t)pos};
+    track(&t, AT_FDCWD, path);
 }
 
 /* Start-up: only the fork handler. The rest waits for the stats file

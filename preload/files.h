@@ -107,6 +107,17 @@ struct mmp_ofd {
     uint64_t *mlast; /* last_read or last_write */
     uint64_t *mslow; /* slowest_read or slowest_write: {ns, bytes} */
     _Alignas(64) char path[MMP_OFD_PATH]; /* absolute; "" if unknown */
+    /* What the slot's last files had, kept when it is freed: the next
+     * open in this slot (a descriptor number's slot, so often the same
+     * thread's next open) of the same path, or of one in the same
+     * directory, skips the table lookups. Written by the opener and the
+     * closer only (the slot is theirs). NOOWN_GEN: PATH had no record of
+     * its own when files.c's own_gen was this (0: not known). */
+    uint8_t own_ok;   /* own_rec, own_meta: PATH's own records */
+    uint16_t dir_end; /* PATH's directory's length with its "/"; 0: none */
+    uint32_t own_rec, own_meta;
+    uint32_t dir_rec, dir_meta; /* the directory's records, DIR/ * */
+    uint64_t noown_gen;
     /* A file opened and only read (fstat'ed, mmap'ed, seeked) so far has
      * no record yet: its events wait here, in order, and go to its
      * directory's record if it closes so (the import pattern), to its own

@@ -13,7 +13,8 @@ skip_sanitized "the shim cannot be preloaded into plain programs"
 skip_without python3 "the workload and the JSON are run and read with it"
 D=$WORK/data
 mkdir -p "$D"
-for f in a b c duped kept many rw; do echo hello >"$D/$f"; done
+mkdir -p "$D/sub" "$D/sud"
+for f in a b c duped kept many rw s g sub/t sud/t; do echo hello >"$D/$f"; done
 
 cat >"$WORK/work.py" <<'EOF'
 import os, sys
@@ -37,6 +38,26 @@ os.close(fd2)
 fd = os.open(f"{d}/rw", os.O_RDWR)  # read, then written
 os.read(fd, 2)
 os.write(fd, b"xy")
+os.close(fd)
+# The same file again and again: its slot of the shim's open files keeps
+# its lookups (no record of its own, its directory's records): folded.
+for _ in range(3):
+    fd = os.open(f"{d}/s", os.O_RDONLY)
+    os.read(fd, 100)
+    os.close(fd)
+for sub in ("sub", "sud"):  # s's slot: other directories (of one length)
+    fd = os.open(f"{d}/{sub}/t", os.O_RDONLY)
+    os.read(fd, 100)
+    os.close(fd)
+fd = os.open(f"{d}/g", os.O_RDONLY)  # folded; its slot keeps "no record"
+os.read(fd, 100)
+os.close(fd)
+x = os.open("/dev/null", os.O_RDONLY)  # excluded: takes the number, no slot
+w = os.open(f"{d}/g", os.O_WRONLY)  # g gets a record of its own elsewhere
+os.close(w)
+os.close(x)
+fd = os.open(f"{d}/g", os.O_RDONLY)  # g's slot again: its own record now
+os.read(fd, 100)
 os.close(fd)
 kept = os.open(f"{d}/kept", os.O_RDONLY)  # still open at exit
 os.read(kept, 4)
@@ -77,13 +98,15 @@ def total(name, keys, members):
 print(eval(expr))
 EOF
 }
-expect_eq "$(q "' '.join(sorted(recs('fold')))")" "* duped kept many rw" \
+expect_eq "$(q "' '.join(sorted(recs('fold')))")" "* duped g kept many rw sub/* sud/*" \
     "fold: the files only read and closed in the directory's record, the others their own"
-expect_eq "$(q "' '.join(sorted(recs('nofold')))")" "a b c duped kept many rw" \
+expect_eq "$(q "' '.join(sorted(recs('nofold')))")" "a b c duped g kept many rw s sub/t sud/t" \
     "MMSTATS_FILES_FOLD=0: a record per file"
 sums="['opens', 'closes', 'stats', 'bytes_read', 'read_0_100', 'seq_reads', 'consec_reads', 'read_end']"
-expect_eq "$(q "total('fold', ['*'], $sums)")" "[3, 3, 3, 18, 6, 3, 3, 6]" \
-    "fold: the directory's record holds the three files' opens, closes, stats and reads"
+expect_eq "$(q "total('fold', ['*'], $sums)")" "[7, 7, 3, 42, 10, 3, 3, 6]" \
+    "fold: the directory's record holds the opens, closes, stats and reads of a, b, c, s (3 times) and g (once, before its record)"
+expect_eq "$(q "[recs('fold')['g'][m] for m in ('opens', 'closes', 'bytes_read')]")" \
+    "[2, 2, 6]" "g: its record has its open to write and the read after it, in the slot that had found it none before"
 expect_eq "$(q "total('nofold', 'abc', $sums[:-1])")" "[3, 3, 3, 18, 6, 3, 3]" \
     "nofold: the three files' records hold as much"
 for f in many duped rw kept; do
