@@ -315,14 +315,13 @@ static void credit(struct upd *u, unsigned first, uint64_t v, uint64_t n)
 
 static void run_reset(struct mmp_frun *s)
 {
-    *s = (struct mmp_frun){.cell = NULL,
-                           .expect = {MMP_NORUN, MMP_NORUN},
-                           .size = {0, 0},
-                           .bucket = NULL,
-                           .run_from = 0,
-                           .rend = MMP_NOWHERE,
-                           .wend = MMP_NOWHERE,
-                           .last = 0};
+    *s = (struct mmp_frun){
+        .cell = NULL,
+        .expect = {MMP_NORUN, MMP_NORUN},
+        .size = {0, 0},
+        .bucket = NULL,
+        .run_from = 0,
+        .pat = {.rend = MMP_NOWHERE, .wend = MMP_NOWHERE, .last = 0}};
 }
 
 /* End the run of S (a file's owner run): the accesses the fast path made
@@ -337,9 +336,9 @@ static void run_settle(struct mmp_ofd *o, struct mmp_frun *s)
         return;
     uint64_t n = size && exp > s->run_from ? (exp - s->run_from) / size : 0;
     if (w)
-        s->wend = exp;
+        s->pat.wend = exp;
     else
-        s->rend = exp;
+        s->pat.rend = exp;
     s->expect[w] = MMP_NORUN;
     s->size[w] = 0;
     struct upd u;
@@ -947,7 +946,7 @@ static void track(const struct topen *t, int dirfd, const char *path)
         return;
     }
     track_path(t, dirfd, path, abs, raw, o);
-    mmp_fpath_put();
+    mmp_fpath_put(abs);
 }
 
 void mmp_file_open(unsigned id, int dirfd, const char *path, int flags, int fd,
@@ -1169,7 +1168,7 @@ static void meta_path_event(int dirfd, const char *path, unsigned m,
     bool ok =
         mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
         (by_dir ? stat_record(abs, &meta) : records_of(abs, true, NULL, &meta));
-    mmp_fpath_put();
+    mmp_fpath_put(abs);
     if (ok)
         meta_event(meta, m, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0, t1);
 }
@@ -1308,26 +1307,32 @@ static unsigned size_range(uint64_t n)
     return b;
 }
 
-/* The run states of files this thread uses but does not own (another
- * thread made their first access): a small direct-mapped cache. */
-#define TCACHE 32
+/* The access patterns of files this thread uses but does not own
+ * (another thread made their first access): a small direct-mapped cache,
+ * in every thread's static TLS (640 bytes). */
+#define TCACHE 16
 struct tcache {
     struct mmp_ofd *o;
     uint32_t serial;
-    struct mmp_frun st;
+    struct mmp_fpat pat;
 };
 static __thread struct tcache tcache[TCACHE] MMP_IE;
 
-static struct mmp_frun *tcache_get(struct mmp_ofd *o)
+static void pat_reset(struct mmp_fpat *p)
+{
+    *p = (struct mmp_fpat){.rend = MMP_NOWHERE, .wend = MMP_NOWHERE};
+}
+
+static struct mmp_fpat *tcache_get(struct mmp_ofd *o)
 {
     struct tcache *e = &tcache[((uintptr_t)o / sizeof *o) % TCACHE];
     uint32_t serial = mms_load_relaxed(&o->serial);
     if (e->o != o || e->serial != serial) {
         e->o = o;
         e->serial = serial;
-        run_reset(&e->st);
+        pat_reset(&e->pat);
     }
-    return &e->st;
+    return &e->pat;
 }
 
 /* The times of O's new owner run of kind W (a write if true): where its
@@ -1367,13 +1372,15 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
     }
     uintptr_t self = me();
     uintptr_t owner = mms_load_relaxed(&o->owner);
-    struct mmp_frun tmp, *s;
+    struct mmp_frun *s = NULL; /* the owner's run, if this thread owns O */
+    struct mmp_fpat tmp, *pat;
     struct upd u = {.t = tfiles};
     if (owner == self) {
         s = &o->own;
         u.c = s->cell;
         u.owned = true;
         run_settle(o, s);
+        pat = &s->pat;
     } else {
         struct mms_cell c = mms__record_cell(tfiles, o->rec);
         if (!c.p) {
@@ -1389,11 +1396,12 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
             s = &o->own;
             run_reset(s);
             s->cell = c.p;
+            pat = &s->pat;
         } else if (c.owned && mmp_thread != MMP_THREAD_EXITING) {
-            s = tcache_get(o);
+            pat = tcache_get(o);
         } else {
-            run_reset(&tmp);
-            s = &tmp;
+            pat_reset(&tmp);
+            pat = &tmp;
         }
     }
 
@@ -1401,7 +1409,7 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
     uint64_t at = (how & MMP_FIO_AT) ? off : mms_load_relaxed(&o->pos);
     bool known = at != MMP_NOWHERE &&
                  !(w && !(how & MMP_FIO_AT) && (o->flags & MMP_OFD_APPEND));
-    uint64_t prev = w ? s->wend : s->rend;
+    uint64_t prev = w ? pat->wend : pat->rend;
     bool after = known && prev != MMP_NOWHERE;
     uint64_t end = known ? at + (uint64_t)r : MMP_NOWHERE;
     unsigned op = w ? 2 : 1;
@@ -1415,7 +1423,7 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
         upd_add(&u, w ? MMP_FOFF(consec_writes) : MMP_FOFF(consec_reads), 1);
     if (after && at >= prev)
         upd_add(&u, w ? MMP_FOFF(seq_writes) : MMP_FOFF(seq_reads), 1);
-    if (s->last && s->last != op)
+    if (pat->last && pat->last != op)
         upd_add(&u, MMP_FOFF(rw_switches), 1);
     if (known && (at & o->mask))
         upd_add(&u, MMP_FOFF(unaligned), 1);
@@ -1427,10 +1435,10 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
     if (!(how & MMP_FIO_NOMOVE))
         mms_store_relaxed(&o->pos, end);
     if (w)
-        s->wend = end;
+        pat->wend = end;
     else
-        s->rend = end;
-    s->last = (uint8_t)op;
+        pat->rend = end;
+    pat->last = (uint8_t)op;
 
     struct upd m = {.c = NULL};
     if (tmeta && upd_begin(&m, tmeta, o->meta)) {
@@ -1453,7 +1461,7 @@ void mmp_file_io_slow(struct mmp_ofd *o, int64_t r, uint64_t off, unsigned how,
 
     /* A new run for the fast path: the owner's, with a size, at this
      * thread's furthest offset (where the fast path may store the end). */
-    if (s == &o->own && u.owned && known && r > 0 &&
+    if (s && u.owned && known && r > 0 &&
         mms_load_relaxed((uint64_t *)(u.c + endoff)) == end) {
         s->bucket =
             (uint64_t *)(u.c +

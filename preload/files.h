@@ -62,21 +62,27 @@ enum mmp_mm {
 /* No run: an offset no access with a size of 0 (an inactive run's) has. */
 #define MMP_NORUN (~0ull)
 
-/* One thread's state of an open file: the run of accesses the fast path
- * continues (same kind, same size, each starting where the last ended,
- * each reaching this thread's furthest offset), and what the slow path
- * needs for the next access's pattern. A run of reads has its next offset
- * in expect[0] and its size in size[0]; of writes, in [1]; the other kind
- * has MMP_NORUN and 0, so an access of the other kind never continues it. */
+/* What the slow path needs for an access's pattern, per thread and open
+ * file: where its previous read and write ended, which came last. */
+struct mmp_fpat {
+    uint64_t rend; /* end of the previous read; MMP_NOWHERE */
+    uint64_t wend; /* end of the previous write; MMP_NOWHERE */
+    uint8_t last;  /* previous access: 0 none, 1 read, 2 write */
+};
+
+/* The owner thread's state of an open file: the run of accesses the fast
+ * path continues (same kind, same size, each starting where the last
+ * ended, each reaching this thread's furthest offset), and its pattern
+ * for the slow path. A run of reads has its next offset in expect[0] and
+ * its size in size[0]; of writes, in [1]; the other kind has MMP_NORUN
+ * and 0, so an access of the other kind never continues it. */
 struct mmp_frun {
     uint8_t *cell;      /* this thread's cell of the record in "files" */
     uint64_t expect[2]; /* offset that continues the run; MMP_NORUN */
     uint64_t size[2];   /* the run's access size */
     uint64_t *bucket;   /* the run's size range counter, in CELL */
     uint64_t run_from;  /* where the run's fast accesses began */
-    uint64_t rend;      /* end of the previous read; MMP_NOWHERE */
-    uint64_t wend;      /* end of the previous write; MMP_NOWHERE */
-    uint8_t last;       /* previous access: 0 none, 1 read, 2 write */
+    struct mmp_fpat pat;
 };
 
 /* An open file description: what the descriptors that dup() shares have

@@ -25,12 +25,10 @@ enum mmp_raw mmp_fpath_raw(const char *path);
 #define MMP_HASHED_KEY 24
 const char *mmp_fpath_key(const char *abs, char hashed[MMP_HASHED_KEY],
                           size_t *len);
-/* This thread's path buffer (PATH_MAX bytes), or NULL while it is in use
- * (a signal handler's open inside an open's record): a path on the stack
- * would take 4 KiB of it, more than a small signal stack has. Given back
- * with mmp_fpath_put. */
+/* A path buffer (PATH_MAX bytes) for one event's record, or NULL if none
+ * is free (files_path.c's pool): given back with mmp_fpath_put. */
 char *mmp_fpath_get(void);
-void mmp_fpath_put(void);
+void mmp_fpath_put(const char *buf);
 uint64_t mmp_siphash(const uint64_t key[2], const void *data, size_t len);
 
 /* files.c */

@@ -114,22 +114,40 @@ bool mmp_fpath_abs(int dirfd, const char *path, char *out)
     return true;
 }
 
-static __thread char scratch[PATH_MAX] MMP_IE;
-static __thread uint8_t scratch_busy MMP_IE;
+/* Path buffers, each taken for one event's record (an open's, a stat's,
+ * a chdir's) and given back: a pool in .bss, whose pages are touched
+ * only when used, not a buffer per thread in its static TLS (which ld.so
+ * zeroes at every thread's start), nor on the stack (4 KiB, more than a
+ * small signal stack has). Each buffer's busy flag has a cache line of
+ * its own; a thread starts looking at a place of its own, so threads
+ * opening files at once write no shared line, and a thread mostly takes
+ * the same buffer. A signal handler's open inside an open's record takes
+ * another. All busy (more opens being recorded at once than buffers): the
+ * file is not recorded (counted untracked). */
+#define NPATHBUF 64u
+static char pathbuf[NPATHBUF][PATH_MAX];
+static struct {
+    _Alignas(64) uint8_t busy;
+} pathbusy[NPATHBUF];
 
 char *mmp_fpath_get(void)
 {
-    if (scratch_busy)
-        return NULL;
-    scratch_busy = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    return scratch;
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+    unsigned start = (unsigned)(((tp >> 12) * 0x9e3779b97f4a7c15ull) >> 58);
+    for (unsigned i = 0; i < NPATHBUF; i++) {
+        unsigned k = (start + i) % NPATHBUF;
+        uint8_t idle = 0;
+        if (!mms_load_relaxed(&pathbusy[k].busy) &&
+            mms_cas_acq_rel(&pathbusy[k].busy, &idle, 1))
+            return pathbuf[k];
+    }
+    return NULL;
 }
 
-void mmp_fpath_put(void)
+void mmp_fpath_put(const char *buf)
 {
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    scratch_busy = 0;
+    size_t k = (size_t)(buf - pathbuf[0]) / PATH_MAX;
+    mms_store_release(&pathbusy[k].busy, (uint8_t)0);
 }
 
 /* A directory change the buffer is busy for (a chdir in a signal handler
@@ -142,7 +160,7 @@ void mmp_fpath_chdir(const char *path, int fd)
                            : mmp_file_dir_path(fd, abs));
     cwd_set(ok ? abs : NULL);
     if (abs)
-        mmp_fpath_put();
+        mmp_fpath_put(abs);
 }
 
 /* ---------------------------------------------------------- exclusions */
