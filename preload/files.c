@@ -541,22 +541,27 @@ static uint64_t own_gen = 1;
 /* The records of KEY (LEN bytes, hash H in both tables: they have the
  * same key_max) in both tables; REC NULL: in "files.meta" only (a path's
  * stat, rename: no read or write, so no record in "files" until it is
- * opened). OWN: KEY is a file's (not a directory's, DIR/ *). */
-static bool records_of_h(const char *key, size_t len, uint32_t h, bool own,
-                         uint32_t *rec, uint32_t *meta)
+ * opened). OWN: KEY is a file's (not a directory's, DIR/ *). 0, or 1 if
+ * either is the (other) record (a slot does not keep those: a fork
+ * child's set of (other) files counts its own, and a kept lookup would
+ * skip it); -1: none. */
+static int records_of_h(const char *key, size_t len, uint32_t h, bool own,
+                        uint32_t *rec, uint32_t *meta)
 {
     if (own)
         __atomic_fetch_add(&own_gen, 1, __ATOMIC_ACQ_REL);
     int a = rec ? mms__record_lookup_h(tfiles, key, len, h, true, rec) : 0;
     int b = mms__record_lookup_h(tmeta, key, len, h, true, meta);
     if (a < 0 || b < 0)
-        return false;
-    if (a == 1 || b == 1)
+        return -1;
+    if (a == 1 || b == 1) {
         note_other(key, len);
-    return true;
+        return 1;
+    }
+    return 0;
 }
 
-static bool records_of(const char *abs, bool own, uint32_t *rec, uint32_t *meta)
+static int records_of(const char *abs, bool own, uint32_t *rec, uint32_t *meta)
 {
     char hashed[MMP_HASHED_KEY];
     size_t len;
@@ -668,8 +673,9 @@ static bool dir_records(struct mmp_ofd *o, char *abs, uint32_t *rec,
     }
     slash[1] = '*';
     slash[2] = '\0';
-    if (!records_of(abs, false, rec, meta))
-        return false;
+    int rc = records_of(abs, false, rec, meta);
+    if (rc != 0)
+        return rc > 0;
     o->dir_rec = *rec;
     o->dir_meta = *meta;
     o->dir_end = (uint16_t)end;
@@ -697,8 +703,9 @@ static bool pend_records(struct mmp_ofd *o, bool fold, uint32_t *rec,
             return dir_records(o, abs, rec, meta);
         }
     }
-    if (!records_of_h(key, len, h, true, rec, meta))
-        return false;
+    int rc = records_of_h(key, len, h, true, rec, meta);
+    if (rc != 0)
+        return rc > 0;
     o->own_rec = *rec;
     o->own_meta = *meta;
     o->own_ok = 1;
@@ -859,13 +866,15 @@ static void track_ofd(const struct topen *t, struct mmp_ofd *o, const char *abs,
         if (same && o->own_ok) {
             rec = o->own_rec;
             meta = o->own_meta;
-        } else if (records_of(abs, true, &rec, &meta)) {
+        } else {
+            int rc = records_of(abs, true, &rec, &meta);
+            if (rc < 0) {
+                untracked(t, o, F_UNTRACKED);
+                return;
+            }
             o->own_rec = rec;
             o->own_meta = meta;
-            o->own_ok = 1;
-        } else {
-            untracked(t, o, F_UNTRACKED);
-            return;
+            o->own_ok = rc == 0;
         }
     }
     mms_store_relaxed(&o->owner, (uintptr_t)0);
@@ -1151,7 +1160,7 @@ static bool stat_record(char *abs, uint32_t *meta)
         return false;
     slash[1] = '*';
     slash[2] = '\0';
-    return records_of(abs, false, NULL, meta);
+    return records_of(abs, false, NULL, meta) >= 0;
 }
 
 /* Event M of PATH (relative to DIRFD) in its record, or with BY_DIR in
@@ -1165,9 +1174,9 @@ static void meta_path_event(int dirfd, const char *path, unsigned m,
     char *abs = mmp_fpath_get();
     if (!abs)
         return;
-    bool ok =
-        mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
-        (by_dir ? stat_record(abs, &meta) : records_of(abs, true, NULL, &meta));
+    bool ok = mmp_fpath_abs(dirfd, path, abs) && !mmp_fpath_excluded(abs) &&
+              (by_dir ? stat_record(abs, &meta)
+                      : records_of(abs, true, NULL, &meta) >= 0);
     mmp_fpath_put(abs);
     if (ok)
         meta_event(meta, m, MMP_MM_N, MMP_MM_meta_time, NOFIRST, t0, t1);
@@ -1504,10 +1513,6 @@ static void files_forget(void)
  * counts its own from now on, as with records (format.md 9.6). */
 static void child_one(struct mmp_ofd *o)
 {
-    /* The parent's lookups: the child's (other) files count its own. */
-    o->own_ok = 0;
-    o->dir_end = 0;
-    o->noown_gen = 0;
     if (mms_load_relaxed(&o->pend)) {
         o->npend = 0;
         o->opener = me();
