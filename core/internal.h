@@ -550,6 +550,7 @@ struct mms_reader {
     struct mms__vec slabs;         /* void *: the memory the infos are in */
     uint8_t *slab;                 /* the slab infos are carved from now */
     size_t slab_used;              /* bytes of it taken */
+    size_t slab_size;              /* bytes of it */
     struct mms__rfield *rf;
     struct mms__vec cells;      /* struct mms__rcell */
     struct mms__vec runs;       /* struct mms__rrun: the cells' shards */

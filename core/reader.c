@@ -321,7 +321,8 @@ static int infos_room(mms_reader *r, size_t want)
     return 0;
 }
 
-#define SLAB_SIZE (256u << 10) /* bytes of field infos in a slab */
+#define SLAB_SIZE (256u << 10) /* bytes of field infos in a slab, at most */
+#define SLAB_FIRST (8u << 10)  /* the first slab's: a small file's all */
 
 /* SIZE zeroed bytes for a field's info, freed with the reader, or NULL:
  * carved from a slab (10,000 fields were 10,000 callocs and frees, and
@@ -330,8 +331,14 @@ static void *info_alloc(mms_reader *r, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
     bool own = size > SLAB_SIZE / 4; /* a large one: memory of its own */
-    if (own || !r->slab || SLAB_SIZE - r->slab_used < size) {
-        size_t n = own ? size : SLAB_SIZE;
+    if (own || !r->slab || r->slab_size - r->slab_used < size) {
+        /* Slabs double from SLAB_FIRST to SLAB_SIZE: a small file (the
+         * shim's own at exit, folded into its rollup) is not given, and
+         * made to map, 256 KB for a few fields. */
+        size_t step = r->slab_size ? r->slab_size * 2 : SLAB_FIRST;
+        if (step > SLAB_SIZE)
+            step = SLAB_SIZE;
+        size_t n = own ? size : step;
         void **slot = mms__vec_push(&r->slabs, sizeof *slot);
         uint8_t *p = slot ? calloc(1, n) : NULL;
         if (!p) {
@@ -344,6 +351,7 @@ static void *info_alloc(mms_reader *r, size_t size)
             return p;
         mms__prefault(p, n);
         r->slab = p;
+        r->slab_size = n;
         r->slab_used = 0;
     }
     uint8_t *p = r->slab + r->slab_used;
@@ -688,8 +696,13 @@ static int cells_room(mms_reader *r, size_t n, uint32_t shard)
         *u = (struct mms__rrun){(uint32_t)r->cells.n, shard};
     }
     /* Room for a step more than asked: the step ahead of the cells is
-     * mapped in one call. */
-    size_t ahead = n + CELLS_STEP / sizeof(struct mms__rcell);
+     * mapped in one call. The step is as many as the table holds (at
+     * most CELLS_STEP's): a small file's few cells are not given, and
+     * made to map, a megabyte (the shim folds its file at exit). */
+    size_t step = r->cells.n * sizeof(struct mms__rcell);
+    if (step > CELLS_STEP)
+        step = CELLS_STEP;
+    size_t ahead = n + step / sizeof(struct mms__rcell);
     if (r->cells.cap - r->cells.n < ahead &&
         vec_reserve(&r->cells, sizeof(struct mms__rcell), ahead) < 0)
         return -ENOMEM;
@@ -700,7 +713,7 @@ static int cells_room(mms_reader *r, size_t n, uint32_t shard)
         r->cells_ready = r->cells.n * sizeof(struct mms__rcell);
     }
     if (need > r->cells_ready) {
-        size_t to = need + CELLS_STEP < cap ? need + CELLS_STEP : cap;
+        size_t to = need + step < cap ? need + step : cap;
         mms__prefault((uint8_t *)r->cells.p + r->cells_ready,
                       to - r->cells_ready);
         r->cells_ready = to;

@@ -729,7 +729,7 @@ static int log_room(mms_snapshot *s, size_t n)
 {
     if (s->logcap - s->nlog >= n)
         return 0;
-    size_t cap = s->logcap ? s->logcap : 4096;
+    size_t cap = s->logcap ? s->logcap : 256;
     while (cap - s->nlog < n)
         cap *= 2;
     struct hist_entry *l =
