@@ -310,22 +310,6 @@ static void live_publish(void)
 /* The window ring of a timed mem call (its counters: calls, errors). */
 #define MEM_WIN MMP_SHAPE_WIN_OFF(ALLOC)
 
-/* K calls of ID in the window ring, in TSC count S's second, through
- * its cached cells P and L, if the thread's slot of that second is
- * cached (mmp_tsc_window's test); else false, nothing written. */
-static inline __attribute__((always_inline)) bool
-mem_window(unsigned id, uint8_t *p, const uint8_t *l, uint64_t s, uint64_t k)
-{
-    if (MMP_UNLIKELY(!l || s >= mmp_tls.win.tsc_end))
-        return false;
-    uint64_t *sum = mmp_tls.wsum[id];
-    if (MMP_UNLIKELY(!sum))
-        return false;
-    mms_add_owned_u64((uint64_t *)(p + MEM_WIN - 8), k);
-    mms_add_owned_u64(sum, k);
-    return true;
-}
-
 /* Call ID's untimed calls not yet in its window ring (B's pend) added to
  * it through its cached cells P and L, in TSC count S's second (its slot
  * found if need be). */
@@ -339,7 +323,7 @@ static __attribute__((noinline)) void mem_pend_flush(unsigned id, uint8_t *p,
         return;
     b->pend = 0; /* a signal handler's calls meanwhile: its own */
     __asm__ volatile("" ::: "memory");
-    if (mem_window(id, p, l, s, k))
+    if (mmp_tsc_window_n(id, p, l, s, MEM_WIN, k))
         return;
     mmp_second_tsc(s);
     struct mms_cell c = {p + MEM_WIN - 8, true};
@@ -899,7 +883,8 @@ mem_timed_steps(unsigned id, uint8_t *p, uint8_t *l, struct mem_lat *b, void *r,
     /* This call and the untimed ones before it (mem_lat). */
     uint32_t pend = b->pend;
     b->pend = 0;
-    if (MMP_UNLIKELY(!mem_window(id, p, l, s1, (uint64_t)pend + 1))) {
+    if (MMP_UNLIKELY(
+            !mmp_tsc_window_n(id, p, l, s1, MEM_WIN, (uint64_t)pend + 1))) {
         b->pend += pend;
         return mem_timed_later(id, r, got, s0, s1, MMP_TSC_COUNTED);
     }

@@ -508,21 +508,30 @@ mmp_latency_at(unsigned id, uint64_t t0, uint64_t t1)
     MMP_WIN_OFF(0 MMP_CAT(MMP_FIELDSET_,                                       \
                           MMP_APPLY(MMP_FIRST, MMP_SHAPE_##shape))(MMP_ONE_))
 
-/* Call ID in its window (at WIN, a constant) for S1's second: through
- * the counters' cell P and the slot cached for the thread's second, if
- * the latency's L is cached and S1 is in that second (else false). */
+/* K calls of ID in its window (at WIN, a constant) for S1's second:
+ * through the counters' cell P and the slot cached for the thread's
+ * second, if the latency's L is cached and S1 is in that second (else
+ * false, nothing written). */
 static inline __attribute__((always_inline)) bool
-mmp_tsc_window(unsigned id, uint8_t *p, const uint8_t *l, uint64_t s1,
-               const uint32_t win)
+mmp_tsc_window_n(unsigned id, uint8_t *p, const uint8_t *l, uint64_t s1,
+                 const uint32_t win, uint64_t k)
 {
     if (MMP_UNLIKELY(!l || s1 >= mmp_tls.win.tsc_end))
         return false;
     uint64_t *sum = mmp_tls.wsum[id];
     if (MMP_UNLIKELY(!sum))
         return false;
-    mms_add_owned_u64((uint64_t *)(p + win - 8), 1);
-    mms_add_owned_u64(sum, 1);
+    mms_add_owned_u64((uint64_t *)(p + win - 8), k);
+    mms_add_owned_u64(sum, k);
     return true;
+}
+
+/* One call of ID in its window (mmp_tsc_window_n). */
+static inline __attribute__((always_inline)) bool
+mmp_tsc_window(unsigned id, uint8_t *p, const uint8_t *l, uint64_t s1,
+               const uint32_t win)
+{
+    return mmp_tsc_window_n(id, p, l, s1, win, 1);
 }
 
 /* mmp_tsc_latency for a histogram HV known to have the default
