@@ -1041,12 +1041,16 @@ static void pass_reset(mms_snapshot *s)
             s->tables[t].recs[k].status = 0;
 }
 
-/* The start of a pass over the cells. The reader's first snapshot
- * gives a large file's pages back behind it (RELEASE: a one-shot
- * reader's RSS); later ones keep them: a reader that takes snapshot
- * after snapshot would map them all again each time. */
+/* The start of a pass over the cells: the snapshot's time, its values
+ * reset. The reader's first snapshot gives a large file's pages back
+ * behind it (RELEASE: a one-shot reader's RSS); later ones keep them: a
+ * reader that takes snapshot after snapshot would map them all again
+ * each time. */
 static void pass_begin(mms_snapshot *s, mms_reader *r, bool release)
 {
+    s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
+    s->real_ns = mms__now_ns(CLOCK_REALTIME);
+    pass_reset(s);
     const struct mms__rcell *cells = r->cells.p;
     if (s->flags & MMS_SNAP_SHARDS) {
         /* CSR: count cells per field first. */
@@ -1262,9 +1266,6 @@ static int fused_walk(mms_reader *r, unsigned flags, bool first,
         r->spare = s; /* freed if a SIGBUS ends this (see take) */
     }
     *sized = before;
-    s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
-    s->real_ns = mms__now_ns(CLOCK_REALTIME);
-    pass_reset(s);
     pass_begin(s, r, first);
     r->on_cells = fused_cells;
     r->on_cells_arg = s;
@@ -1321,12 +1322,8 @@ static int take(mms_reader *r, unsigned flags, mms_snapshot **out)
              * spare. */
             r->spare = s;
         }
-        if (!fused) {
-            s->mono_ns = mms__now_ns(CLOCK_MONOTONIC);
-            s->real_ns = mms__now_ns(CLOCK_REALTIME);
-            pass_reset(s);
+        if (!fused)
             cells_pass(s, r, first);
-        }
         mms_fence_acquire();
         if (mms_load_relaxed(&m->retire_begin) == e)
             break;
