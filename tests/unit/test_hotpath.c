@@ -166,24 +166,13 @@ static void hist_add_counts_as_one_by_one(void **state)
 {
     struct tu_fx *fx = *state;
     enum { BITS = 2, MAX_EXP = 40 }; /* the shim's mem.alloc_size */
-    struct mms_field_spec specs[4] = {
-        {.name = "one",
-         .kind = MMS_KIND_HISTOGRAM,
-         .hist_bits = BITS,
-         .hist_max_exp = MAX_EXP},
-        {.name = "batch",
-         .kind = MMS_KIND_HISTOGRAM,
-         .hist_bits = BITS,
-         .hist_max_exp = MAX_EXP},
-        {.name = "batch16",
-         .kind = MMS_KIND_HISTOGRAM,
-         .hist_bits = BITS,
-         .hist_max_exp = MAX_EXP},
-        {.name = "one16",
-         .kind = MMS_KIND_HISTOGRAM,
-         .hist_bits = BITS,
-         .hist_max_exp = MAX_EXP},
-    };
+    static const char *const names[4] = {"one", "batch", "batch16", "one16"};
+    struct mms_field_spec specs[4];
+    for (int i = 0; i < 4; i++)
+        specs[i] = (struct mms_field_spec){.name = names[i],
+                                           .kind = MMS_KIND_HISTOGRAM,
+                                           .hist_bits = BITS,
+                                           .hist_max_exp = MAX_EXP};
     mms_field *h[4];
     assert_int_equal(mms__group_add(fx->w, specs, 4, 0, h), 0);
     struct mms_cell c0 = mms__cell(h[0]), c1 = mms__cell(h[1]);
