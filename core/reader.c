@@ -1002,8 +1002,9 @@ static uint32_t cells_fast(mms_reader *r, uint64_t base, uint32_t pos,
     const struct mms_block ready = {MMS_BLOCK_CELLS, MMS_BS_READY, 0};
     /* A block's first 16 bytes, its index, are read only where the
      * area's used bytes hold the smallest block; the block's size is
-     * then checked against its index's (cellix: 24 bytes or more, a
-     * multiple of 8) and the bytes left. */
+     * then checked against the smallest (a hostile file's index may say
+     * 0: the walk would stand still and write cells past the room made
+     * above), its index's and the bytes left. */
     while (limit - (base + pos) >= MIN_BLOCK) {
         uint64_t off = base + pos;
         const uint8_t *p = fb + off;
@@ -1012,8 +1013,9 @@ static uint32_t cells_fast(mms_reader *r, uint64_t base, uint32_t pos,
         memcpy(&b, &word, sizeof b);
         uint32_t fc[2]; /* first, count */
         memcpy(fc, p + offsetof(struct mms_cells_block, first), sizeof fc);
-        if (memcmp(&b, &ready, 4) != 0 || fc[1] != 1 || fc[0] >= ncx ||
-            cx[fc[0]].block_size != b.size || limit - off < b.size)
+        if (memcmp(&b, &ready, 4) != 0 || b.size < MIN_BLOCK || fc[1] != 1 ||
+            fc[0] >= ncx || cx[fc[0]].block_size != b.size ||
+            limit - off < b.size)
             break;
         *c++ = (struct mms__rcell){
             (uint32_t)(off + sizeof(struct mms_cells_block)), cx[fc[0]].owner};
